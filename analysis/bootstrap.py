@@ -1,0 +1,106 @@
+"""Bootstrap over search budgets (PAPER.md section 8).
+
+From ``n`` finished trials of one search, estimate what a search of ``K`` trials finds: draw K
+trials with replacement, keep the one with the lowest selection metric, record its reported
+metric; repeat ``n_resamples`` times. All budgets come from one draw of ``K_max`` indices per
+resample: the best of the first K draws is a running minimum, so every K costs one pass.
+
+Trials that did not complete (diverged, failed, or a non-finite selection metric) stay in the
+pool, because they spent budget, but are never selected while a completed trial is in the draw;
+a draw with no completed trial scores ``worst`` (error 1.0, loss +inf).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["BudgetCurve", "best_of_k", "expected_best_of_k"]
+
+
+@dataclass(frozen=True)
+class BudgetCurve:
+    """Bootstrapped best-trial metric per budget: ``samples[i]`` has one value per resample."""
+
+    budgets: np.ndarray
+    mean: np.ndarray
+    p05: np.ndarray
+    p95: np.ndarray
+    samples: np.ndarray
+    """Shape (len(budgets), n_resamples)."""
+
+
+def _selection_order(select: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Trial indices best first: valid trials by ``select`` (ties by index), invalid last."""
+    key = np.where(valid & np.isfinite(select), select, np.inf)
+    return np.lexsort((np.arange(len(key)), key))
+
+
+def _check(select: np.ndarray, report: np.ndarray, valid: np.ndarray) -> None:
+    if not (select.shape == report.shape == valid.shape) or select.ndim != 1:
+        raise ValueError(
+            f"select, report and valid must be 1-D of equal length, got shapes "
+            f"{select.shape}, {report.shape}, {valid.shape}"
+        )
+    if len(select) == 0:
+        raise ValueError("no trials to bootstrap: a search needs at least one finished trial")
+
+
+def best_of_k(
+    select: Sequence[float],
+    report: Sequence[float],
+    valid: Sequence[bool],
+    budgets: Sequence[int],
+    *,
+    n_resamples: int = 1000,
+    worst: float = 1.0,
+    rng: np.random.Generator | int | None = 0,
+) -> BudgetCurve:
+    """Bootstrapped reported metric of the best-by-``select`` trial for each budget K."""
+    select_a = np.asarray(select, dtype=float)
+    report_a = np.asarray(report, dtype=float)
+    valid_a = np.asarray(valid, dtype=bool) & np.isfinite(select_a)
+    _check(select_a, report_a, valid_a)
+    ks = np.asarray(sorted(set(int(k) for k in budgets)))
+    if len(ks) == 0 or ks[0] < 1:
+        raise ValueError(f"budgets must be integers >= 1, got {list(budgets)}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    order = _selection_order(select_a, valid_a)
+    rank_of = np.empty(len(order), dtype=np.int64)
+    rank_of[order] = np.arange(len(order))
+    # Reported value of the trial at each selection rank; invalid trials score `worst`.
+    value_at_rank = np.where(valid_a[order], report_a[order], worst)
+    draws = rank_of[gen.integers(0, len(order), size=(n_resamples, int(ks[-1])))]
+    best_rank = np.minimum.accumulate(draws, axis=1)[:, ks - 1]  # (n_resamples, len(ks))
+    samples = value_at_rank[best_rank].T
+    return BudgetCurve(
+        budgets=ks,
+        mean=samples.mean(axis=1),
+        p05=np.percentile(samples, 5, axis=1),
+        p95=np.percentile(samples, 95, axis=1),
+        samples=samples,
+    )
+
+
+def expected_best_of_k(
+    select: Sequence[float], report: Sequence[float], valid: Sequence[bool], k: int, worst: float = 1.0
+) -> float:
+    """Exact expectation of the bootstrap mean for budget ``k`` (no sampling).
+
+    With trials sorted best first, the i-th (0-based) is the best of K draws with probability
+    ((n - i) / n)^K - ((n - i - 1) / n)^K.
+    """
+    select_a = np.asarray(select, dtype=float)
+    report_a = np.asarray(report, dtype=float)
+    valid_a = np.asarray(valid, dtype=bool) & np.isfinite(select_a)
+    _check(select_a, report_a, valid_a)
+    order = _selection_order(select_a, valid_a)
+    n = len(order)
+    i = np.arange(n)
+    weights = ((n - i) / n) ** k - ((n - i - 1) / n) ** k
+    values = np.where(valid_a[order], report_a[order], worst)
+    return float(np.dot(weights, values))

@@ -1,0 +1,5 @@
+import sys
+
+from optcompare.cli import main
+
+sys.exit(main())

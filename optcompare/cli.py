@@ -1,0 +1,59 @@
+"""The ``optcompare`` command line. Each subcommand lives with its package and registers itself;
+modules are imported lazily so that ``--help`` and ``rank`` never load torch or ray.
+
+Exit status: 0 success, 2 bad input (the message says what and how to fix), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+
+from .errors import InputError
+
+SUBCOMMAND_MODULES = ("tuning.cli", "analysis.cli", "optcompare.demo")
+"""Modules with a ``register(subparsers)`` function, in --help order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="optcompare",
+        description="Compare deep-learning optimizers under explicit tuning protocols "
+        "(Choi et al. 2019), with Ray Tune and Parquet results.",
+    )
+    parser.add_argument("--version", action="version", version=f"optcompare {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in SUBCOMMAND_MODULES:
+        importlib.import_module(module).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except InputError as err:
+        print(f"optcompare {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the CLI's last line of defence
+        if os.environ.get("OPTCOMPARE_DEBUG"):
+            traceback.print_exc()
+        print(f"optcompare {args.command}: {type(err).__name__}: {err} "
+              "(set OPTCOMPARE_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

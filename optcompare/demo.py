@@ -1,0 +1,34 @@
+"""``optcompare demo``: run the embedded default study end to end and print its ranking."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="run the embedded default study (MLP on MNIST-1D, 5 optimizers, 2 protocols) and rank it",
+    )
+    p.add_argument("--results", default="results", help="results root (default: ./results)")
+    p.add_argument("--name", default=None, help="experiment name (default: demo-TIMESTAMP)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=run_demo)
+
+def demo_config_path() -> Path:
+    import tuning
+
+    return Path(tuning.__file__).resolve().parent / "configs" / "demo.yaml"
+
+def run_demo(args: argparse.Namespace) -> int:
+    from analysis.cli import rank_payload, render_table
+    from tuning.cli import run_config
+
+    name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
+    experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
+    payload, _ = rank_payload(experiment_dir, None, "val_error", "test_error", 1000, 0)
+    render_table(payload)
+    print(f"results in {experiment_dir}; rank again with: optcompare rank {experiment_dir}")
+    return 0

@@ -1,0 +1,155 @@
+"""The optimizer registry: names, hyperparameters, valid ranges and ``create``.
+
+``create(name, params, **hparams)`` is contract 1 of DESIGN.md. Hyperparameters use the
+project-wide names (``learning_rate momentum rho epsilon beta1 beta2 weight_decay``); inside the
+torch optimizer they map to torch's param-group keys (``lr``, ``eps``, ...).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+__all__ = [
+    "HPARAM_RANGES",
+    "OptimizerSpec",
+    "create",
+    "get_spec",
+    "names",
+    "register",
+    "validate_hparams",
+]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A closed or half-open interval of valid values, printed as in maths: ``[0, 1)``."""
+
+    low: float
+    high: float
+    low_closed: bool = True
+    high_closed: bool = True
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.low_closed else value > self.low
+        below = value <= self.high if self.high_closed else value < self.high
+        return above and below
+
+    def __str__(self) -> str:
+        high = "inf" if math.isinf(self.high) else f"{self.high:g}"
+        return (
+            f"{'[' if self.low_closed else '('}{self.low:g}, {high}"
+            f"{']' if self.high_closed else ')'}"
+        )
+
+
+HPARAM_RANGES: dict[str, Interval] = {
+    "learning_rate": Interval(0.0, math.inf, low_closed=False, high_closed=False),
+    "momentum": Interval(0.0, 1.0, high_closed=False),
+    "beta1": Interval(0.0, 1.0, high_closed=False),
+    "beta2": Interval(0.0, 1.0, high_closed=False),
+    # rho = 1 is allowed: it freezes v at v0 = 1 and realises MOMENTUM inside RMSPROP.
+    "rho": Interval(0.0, 1.0),
+    "epsilon": Interval(0.0, math.inf, high_closed=False),
+    "weight_decay": Interval(0.0, math.inf, high_closed=False),
+}
+"""Valid values of every project-wide hyperparameter name."""
+
+TORCH_KEYS: dict[str, str] = {"learning_rate": "lr", "epsilon": "eps"}
+"""Project hyperparameter name -> torch param-group key, where they differ."""
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A registered optimizer: how to build it and which hyperparameters it takes."""
+
+    name: str
+    factory: Callable[..., torch.optim.Optimizer]
+    """Called as ``factory(params, **torch_kwargs)`` with torch param-group keys."""
+    defaults: dict[str, float]
+    """Every hyperparameter the optimizer accepts, with its default (project names)."""
+    description: str = ""
+    ranges: dict[str, Interval] = field(default_factory=dict)
+    """Valid values; names missing here fall back to :data:`HPARAM_RANGES`."""
+
+    @property
+    def hparam_names(self) -> tuple[str, ...]:
+        return tuple(self.defaults)
+
+    def range_of(self, hparam: str) -> Interval | None:
+        return self.ranges.get(hparam, HPARAM_RANGES.get(hparam))
+
+
+_REGISTRY: dict[str, OptimizerSpec] = {}
+
+
+def register(spec: OptimizerSpec, *, overwrite: bool = False) -> OptimizerSpec:
+    """Add an optimizer under ``spec.name``; refuses to replace one unless ``overwrite``."""
+    if spec.name in _REGISTRY and not overwrite:
+        raise ValueError(
+            f"optimizer {spec.name!r} is already registered; pass overwrite=True to replace it"
+        )
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def names() -> list[str]:
+    """Registered optimizer names, in registration order."""
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> OptimizerSpec:
+    """The spec registered under ``name``; ValueError listing the valid names otherwise."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown optimizer {name!r}; valid choices: {', '.join(names())}"
+        ) from None
+
+
+def validate_hparams(name: str, hparams: dict[str, Any]) -> dict[str, float]:
+    """Check names and ranges; return the full hyperparameter dict with defaults filled in."""
+    spec = get_spec(name)
+    unknown = sorted(set(hparams) - set(spec.defaults))
+    if unknown:
+        raise ValueError(
+            f"optimizer {name!r} has no hyperparameter {unknown[0]!r}; "
+            f"valid names: {', '.join(spec.hparam_names)}"
+        )
+    resolved: dict[str, float] = {}
+    for key, default in spec.defaults.items():
+        raw = hparams.get(key, default)
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+            raise ValueError(f"{name}: {key}={raw!r} is not a number")
+        value = float(raw)
+        interval = spec.range_of(key)
+        if math.isnan(value) or (interval is not None and value not in interval):
+            raise ValueError(f"{name}: {key}={raw!r} is out of range; valid range: {interval}")
+        resolved[key] = value
+    return resolved
+
+
+def create(
+    name: str,
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    **hparams: float,
+) -> torch.optim.Optimizer:
+    """Build the optimizer ``name`` over ``params`` (contract 1 of DESIGN.md).
+
+    ``params`` is an ordered iterable of tensors or param-group dicts, as for torch.optim;
+    a ``set`` is refused because its order (and so the state_dict) would not be reproducible.
+    Unknown names and out-of-range values raise ``ValueError`` naming the valid choices.
+    """
+    if isinstance(params, (set, frozenset)):
+        raise ValueError(
+            "params must be an ordered iterable (list or model.parameters()), not a set: "
+            "a set's order is not reproducible"
+        )
+    resolved = validate_hparams(name, hparams)
+    torch_kwargs = {TORCH_KEYS.get(k, k): v for k, v in resolved.items()}
+    return get_spec(name).factory(params, **torch_kwargs)

@@ -1,0 +1,35 @@
+"""Tuning: search spaces and protocols as data, quasi-random points, plans, the Ray Tune driver,
+and the Parquet result sink.
+
+Public API: :func:`sample` (contract 2), :func:`load_protocol`, :func:`load_config`,
+:func:`resolve_plan`, :func:`run_study`, :class:`ResultSink`. Names other than ``sample`` are
+imported on first use, so ``import tuning`` stays free of torch and ray.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .quasirandom import sample
+
+_LAZY = {
+    "load_protocol": "tuning.protocol",
+    "Protocol": "tuning.protocol",
+    "load_config": "tuning.config",
+    "ExperimentConfig": "tuning.config",
+    "resolve_plan": "tuning.plan",
+    "PlannedTrial": "tuning.plan",
+    "run_study": "tuning.driver",
+    "StudySummary": "tuning.driver",
+    "ResultSink": "tuning.sink",
+    "create_experiment": "tuning.experiment",
+}
+
+__all__ = ["sample", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:  # noqa: ANN401
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tuning' has no attribute {name!r}")

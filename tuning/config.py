@@ -1,0 +1,180 @@
+"""Experiment configs (YAML): workloads x protocols x optimizers, trials per search, seed, resources.
+
+Example (the shipped ``tuning/configs/demo.yaml``)::
+
+    name: demo
+    workloads: [mnist1d-mlp]            # or [{name: mnist1d-mlp, steps: 3000, eval_every: 250, data_dir: ...}]
+    optimizers: [sgd, momentum, nesterov, adam, nadam]
+    protocols: [choi-full, lr-only]     # shipped names or protocol YAML paths (relative to this file)
+    trials_per_search: 8
+    seed: 0
+    resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent_trials: null}
+    max_failures: 2
+    report_every_s: 10
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optimizers
+import workloads
+from optcompare.errors import InputError
+
+from .protocol import Protocol, load_protocol
+from .yaml_io import read_yaml
+
+__all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config"]
+
+TOP_KEYS = {
+    "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
+    "resources", "max_failures", "report_every_s",
+}
+WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir"}
+RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
+
+
+@dataclass(frozen=True)
+class WorkloadEntry:
+    name: str
+    steps: int
+    eval_every: int
+    data_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A validated experiment config with its protocols loaded."""
+
+    name: str
+    description: str
+    workloads: list[WorkloadEntry]
+    optimizers: list[str]
+    protocols: list[Protocol]
+    trials_per_search: int
+    seed: int
+    resources: Resources
+    max_failures: int
+    report_every_s: float
+    source: str
+    raw: dict[str, Any] = field(repr=False)
+
+
+def _int(source: str, key: str, value: Any, minimum: int) -> int:  # noqa: ANN401
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InputError(f"{source}: {key}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _number(source: str, key: str, value: Any, minimum: float) -> float:  # noqa: ANN401
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise InputError(f"{source}: {key}: expected a number >= {minimum:g}, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{source}: {key}: expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _names_list(source: str, key: str, value: Any) -> list[str]:  # noqa: ANN401
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{source}: {key}: expected a non-empty list of names, got {value!r}")
+    duplicates = sorted({v for v in value if value.count(v) > 1})
+    if duplicates:
+        raise InputError(f"{source}: {key}: {duplicates[0]!r} is listed twice")
+    return value
+
+
+def _workload_entry(source: str, index: int, item: Any, base_dir: Path) -> WorkloadEntry:  # noqa: ANN401
+    where = f"workloads[{index}]"
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, dict) or "name" not in item:
+        raise InputError(f"{source}: {where}: expected a name or {{name, steps, eval_every, data_dir}}")
+    unknown = sorted(set(item) - WORKLOAD_KEYS)
+    if unknown:
+        raise InputError(f"{source}: {where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(WORKLOAD_KEYS))}")
+    name = item["name"]
+    if name not in workloads.names():
+        raise InputError(
+            f"{source}: {where}.name: unknown workload {name!r}; valid choices: {', '.join(workloads.names())}"
+        )
+    cls = workloads.get_class(name)
+    steps = _int(source, f"{where}.steps", item.get("steps", cls.step_budget), 1)
+    every = _int(source, f"{where}.eval_every", item.get("eval_every", cls.eval_interval), 1)
+    data_dir = item.get("data_dir")
+    if data_dir is not None:
+        data_dir = str((base_dir / str(data_dir)).resolve())
+    return WorkloadEntry(name, steps, every, data_dir)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config; InputError names the file, field and fix."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise InputError(f"{source}: config file not found; give the path of an experiment YAML file")
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise InputError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("name", "workloads", "optimizers", "protocols", "trials_per_search"):
+        if key not in raw:
+            raise InputError(f"{source}: missing required key {key!r}")
+    name = raw["name"]
+    if not isinstance(name, str) or not name or "/" in name or name.startswith((".", "_")):
+        raise InputError(f"{source}: name: expected a directory-safe name, got {name!r}")
+    base_dir = path.parent
+    if not isinstance(raw["workloads"], list) or not raw["workloads"]:
+        raise InputError(f"{source}: workloads: expected a non-empty list")
+    entries = [_workload_entry(source, i, item, base_dir) for i, item in enumerate(raw["workloads"])]
+    if len({e.name for e in entries}) != len(entries):
+        raise InputError(f"{source}: workloads: a workload is listed twice")
+    opt_names = _names_list(source, "optimizers", raw["optimizers"])
+    for opt in opt_names:
+        if opt not in optimizers.names():
+            raise InputError(
+                f"{source}: optimizers: unknown optimizer {opt!r}; valid choices: {', '.join(optimizers.names())}"
+            )
+    protocols = [load_protocol(p, base_dir) for p in _names_list(source, "protocols", raw["protocols"])]
+    if len({p.name for p in protocols}) != len(protocols):
+        raise InputError(f"{source}: protocols: two protocols share a name")
+    for protocol in protocols:
+        for opt in opt_names:
+            protocol.for_optimizer(opt)
+    resources_raw = raw.get("resources") or {}
+    if not isinstance(resources_raw, dict):
+        raise InputError(f"{source}: resources: expected a mapping with {', '.join(sorted(RESOURCE_KEYS))}")
+    unknown = sorted(set(resources_raw) - RESOURCE_KEYS)
+    if unknown:
+        raise InputError(f"{source}: resources: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(RESOURCE_KEYS))}")
+    max_conc = resources_raw.get("max_concurrent_trials")
+    resources = Resources(
+        cpus_per_trial=_number(source, "resources.cpus_per_trial", resources_raw.get("cpus_per_trial", 1), 0.01),
+        gpus_per_trial=_number(source, "resources.gpus_per_trial", resources_raw.get("gpus_per_trial", 0), 0.0),
+        max_concurrent_trials=None if max_conc is None else _int(source, "resources.max_concurrent_trials", max_conc, 1),
+    )
+    return ExperimentConfig(
+        name=name,
+        description=str(raw.get("description", "")),
+        workloads=entries,
+        optimizers=opt_names,
+        protocols=protocols,
+        trials_per_search=_int(source, "trials_per_search", raw["trials_per_search"], 1),
+        seed=_int(source, "seed", raw.get("seed", 0), 0),
+        resources=resources,
+        max_failures=_int(source, "max_failures", raw.get("max_failures", 2), 0),
+        report_every_s=_number(source, "report_every_s", raw.get("report_every_s", 10.0), 0.0),
+        source=source,
+        raw=raw,
+    )

@@ -1,0 +1,333 @@
+"""Run a plan with Ray Tune and stream its results into the Parquet sink.
+
+Design against the overheads measured on a 2-core machine (shared/MEASUREMENTS.md): workers are
+reused across trials (``reuse_actors=True``; a fresh process costs about 7 s), Tune's default
+file loggers are off (they double the per-trial overhead, and the Parquet sink is the record),
+and trials report in batches rather than per step. The driver keeps only counters per trial.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import PlannedTrial
+from .sink import PARTITION_KEYS, ResultSink
+
+__all__ = ["StudySummary", "run_study"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StudySummary:
+    """Counts and timing of one study run; ``training_fraction`` is defined in the README."""
+
+    planned: int
+    completed: int = 0
+    diverged: int = 0
+    failed: int = 0
+    wall_time_s: float = 0.0
+    train_time_s: float = 0.0
+    slots: int = 1
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.diverged + self.failed
+
+    @property
+    def training_fraction(self) -> float:
+        """Time inside training steps over (study wall time x parallel trial slots)."""
+        denom = self.wall_time_s * self.slots
+        return self.train_time_s / denom if denom > 0 else 0.0
+
+    def line(self) -> str:
+        return (
+            f"trials: {self.finished}/{self.planned} finished ({self.completed} completed, "
+            f"{self.diverged} diverged, {self.failed} failed); wall time {self.wall_time_s:.1f} s; "
+            f"training fraction {self.training_fraction:.2f} "
+            f"({self.train_time_s:.1f} s training over {self.slots} slots)"
+        )
+
+
+def _prepare_ray_environment() -> None:
+    """Environment that must be set before ray.tune is imported."""
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables on stdout
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
+    for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.search.searcher"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _trial_row(trial: PlannedTrial, attempt: int, summary: dict[str, Any]) -> dict[str, Any]:
+    row = {
+        "trial_id": trial.trial_id,
+        "trial_index": trial.trial_index,
+        "seed": trial.seed,
+        "attempt": attempt,
+        "error": None,
+    }
+    row.update(summary)
+    return row
+
+
+def _failed_summary(error: str) -> dict[str, Any]:
+    nan = math.nan
+    return {
+        "status": "failed",
+        "final_train_loss": nan,
+        "final_val_error": nan,
+        "final_val_loss": nan,
+        "final_test_error": nan,
+        "final_test_loss": nan,
+        "best_val_error": nan,
+        "best_val_step": -1,
+        "steps_to_target": None,
+        "total_steps": 0,
+        "wall_time_s": nan,
+        "train_time_s": 0.0,
+        "error": error,
+    }
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one plain line per 10% of trials otherwise."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total = total
+        self.enabled = enabled
+        self._bar = None
+        self._task = None
+        self._next_line = 0.1
+        if enabled and sys.stdout.isatty():
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]trials"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self._task = self._bar.add_task("trials", total=total, detail="")
+            self._bar.start()
+
+    def update(self, summary: StudySummary, running: int, best: str) -> None:
+        detail = f"running {running} failed {summary.failed} diverged {summary.diverged} {best}"
+        if self._bar is not None:
+            self._bar.update(self._task, completed=summary.finished, detail=detail)
+        elif self.enabled and summary.finished >= self._next_line * self.total:
+            print(f"  {summary.finished}/{self.total} trials finished; {detail}", flush=True)
+            while self._next_line * self.total <= summary.finished:
+                self._next_line += 0.1
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass instance
+    plan: dict[str, PlannedTrial], sink: ResultSink, summary: StudySummary, progress: _Progress
+):
+    from ray.tune import Callback
+
+    class SinkCallback(Callback):
+        """Routes each trial's reported rows into the sink and keeps the study's counters."""
+
+        def __init__(self) -> None:
+            self.attempts: dict[str, int] = {}
+            self.running: set[str] = set()
+            self.best: tuple[float, str] | None = None
+
+        def _planned(self, trial: Any) -> PlannedTrial:  # noqa: ANN401
+            return plan[trial.config["trial_id"]]
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            self.running.add(trial.config["trial_id"])
+
+        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            tid = trial.config["trial_id"]
+            self.attempts[tid] = self.attempts.get(tid, 0) + 1
+
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401
+        ) -> None:
+            planned = self._planned(trial)
+            key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
+            attempt = self.attempts.get(planned.trial_id, 0)
+            rows = [
+                {"trial_id": planned.trial_id, "attempt": attempt, **row}
+                for row in result.get("curve", [])
+            ]
+            if rows:
+                sink.add_curve_rows(key, rows)
+            if result.get("final"):
+                trial_summary = dict(result["summary"])
+                summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
+                status = trial_summary["status"]
+                if status == "diverged":
+                    summary.diverged += 1
+                else:
+                    summary.completed += 1
+                    err = trial_summary.get("final_val_error", math.nan)
+                    if self.best is None or err < self.best[0]:
+                        self.best = (err, planned.optimizer)
+                sink.add_trial_row(key, _trial_row(planned, attempt, trial_summary), planned.hparams)
+                self.running.discard(planned.trial_id)
+                self._show()
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            planned = self._planned(trial)
+            key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
+            error = trial.get_error() or "worker failed without an error message"
+            last_line = str(error).strip().splitlines()[-1] if str(error).strip() else str(error)
+            summary.failed += 1
+            summary.failures.append(f"{planned.trial_id}: {last_line}")
+            attempt = self.attempts.get(planned.trial_id, 0)
+            row = _trial_row(planned, attempt, _failed_summary(last_line))
+            sink.add_trial_row(key, row, planned.hparams)
+            self.running.discard(planned.trial_id)
+            self._show()
+
+        def _show(self) -> None:
+            best = f"best val_error {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
+            progress.update(summary, len(self.running), best)
+
+    return SinkCallback()
+
+
+def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any]):  # noqa: ANN202
+    from ray.tune.search import Searcher
+
+    class PlanSearcher(Searcher):
+        """Hands out the planned trials in plan order, then reports FINISHED."""
+
+        def __init__(self) -> None:
+            super().__init__(metric=None, mode=None)
+            self.next_index = 0
+
+        def suggest(self, trial_id: str) -> dict | str | None:
+            if self.next_index >= len(trials):
+                return Searcher.FINISHED
+            config = {**trials[self.next_index].as_config(), **extra}
+            self.next_index += 1
+            return config
+
+        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+            """Nothing to learn: the plan is fixed."""
+
+        def get_state(self) -> dict:
+            return {"next_index": self.next_index}
+
+        def set_state(self, state: dict) -> None:
+            self.next_index = int(state["next_index"])
+
+        def save(self, checkpoint_path: str) -> None:
+            """State lives in the Parquet results (resume = plan minus finished)."""
+
+        def restore(self, checkpoint_path: str) -> None:
+            """See :meth:`save`."""
+
+    return PlanSearcher()
+
+
+def run_study(
+    trials: list[PlannedTrial],
+    results_dir: str,
+    *,
+    cpus_per_trial: float = 1.0,
+    gpus_per_trial: float = 0.0,
+    max_concurrent_trials: int | None = None,
+    max_failures: int = 2,
+    report_every_s: float = 10.0,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+    flush_seconds: float = 30.0,
+    started_at: float | None = None,
+) -> StudySummary:
+    """Run ``trials`` on Ray Tune and write their rows under ``results_dir``.
+
+    Starts Ray in-process (dashboard off) unless ``address`` names a cluster or Ray is already
+    initialised; shuts down only a Ray it started. ``started_at`` (a ``time.perf_counter()``
+    value) lets the caller count its own set-up in the wall time.
+    """
+    start = time.perf_counter() if started_at is None else started_at
+    _prepare_ray_environment()
+    import ray
+    from ray import tune
+
+    summary = StudySummary(planned=len(trials))
+    started_ray = False
+    if not ray.is_initialized():
+        init_kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+        if address:
+            init_kwargs = {"address": address, "logging_level": logging.WARNING}
+        elif num_cpus is not None:
+            init_kwargs["num_cpus"] = num_cpus
+        ray.init(**init_kwargs)
+        started_ray = True
+    try:
+        cluster = ray.cluster_resources()
+        slots = int(cluster.get("CPU", 1) // cpus_per_trial) if cpus_per_trial > 0 else len(trials)
+        if gpus_per_trial > 0:
+            slots = min(slots, int(cluster.get("GPU", 0) // gpus_per_trial))
+        if slots < 1:
+            raise RuntimeError(
+                f"the Ray cluster ({cluster}) cannot fit one trial with {cpus_per_trial} CPUs and "
+                f"{gpus_per_trial} GPUs; lower resources.cpus_per_trial / gpus_per_trial"
+            )
+        if max_concurrent_trials:
+            slots = min(slots, max_concurrent_trials)
+        summary.slots = max(1, min(slots, len(trials)))
+        sink = ResultSink(results_dir, flush_seconds=flush_seconds)
+        bar = _Progress(len(trials), progress)
+        callback = _make_callback({t.trial_id: t for t in trials}, sink, summary, bar)
+        threads = max(1, int(cpus_per_trial))
+        extra = {"report_every_s": report_every_s, "threads": threads}
+        resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
+        from .trainable import ray_trainable
+
+        storage = os.path.join(os.path.abspath(results_dir), "_tune") if "://" not in results_dir else None
+        tuner = tune.Tuner(
+            tune.with_resources(ray_trainable, resources),
+            tune_config=tune.TuneConfig(
+                search_alg=_make_searcher(trials, extra),
+                num_samples=len(trials),
+                max_concurrent_trials=summary.slots,
+                reuse_actors=True,
+            ),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=storage,
+                callbacks=[callback],
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+        try:
+            tuner.fit()
+        finally:
+            sink.close()
+            bar.close()
+        summary.wall_time_s = time.perf_counter() - start
+    finally:
+        if started_ray:
+            ray.shutdown()
+    return summary

@@ -1,0 +1,75 @@
+"""Create an experiment directory and its ``experiment.json`` (contract 3 of DESIGN.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from importlib import metadata
+from typing import Any
+
+from pyarrow import fs as pafs
+
+from optcompare.errors import InputError
+
+from .config import ExperimentConfig
+from .plan import PlannedTrial
+from .sink import open_filesystem, write_json_atomic
+
+__all__ = ["create_experiment", "package_versions"]
+
+VERSIONED = ("optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: str) -> dict[str, Any]:
+    """What ``experiment.json`` holds: the resolved config, protocols, plan size and versions."""
+    import workloads
+
+    return {
+        "name": name,
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "config_source": config.source,
+        "config": config.raw,
+        "protocols": {p.name: p.raw for p in config.protocols},
+        "workloads": [
+            {
+                "name": w.name,
+                "steps": w.steps,
+                "eval_every": w.eval_every,
+                "data_dir": w.data_dir,
+                "target_metric": workloads.get_class(w.name).target_metric,
+                "target_value": workloads.get_class(w.name).target_value,
+            }
+            for w in config.workloads
+        ],
+        "optimizers": config.optimizers,
+        "trials_per_search": config.trials_per_search,
+        "plan_size": len(plan),
+        "seed": config.seed,
+        "trial_seeds": "sha256(seed/workload/protocol/optimizer/index/train) & 0x7fffffff",
+        "versions": package_versions(),
+    }
+
+
+def create_experiment(
+    results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial]
+) -> str:
+    """Make ``RESULTS/NAME`` with its experiment.json; refuse to touch an existing one."""
+    filesystem, root = open_filesystem(results_root)
+    path = f"{root.rstrip('/')}/{name}"
+    if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
+        raise InputError(
+            f"{path} already exists; choose another --name, or continue it with "
+            f"'optcompare resume {path}'"
+        )
+    write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
+    return path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"

@@ -1,0 +1,226 @@
+"""Tuning protocols as data: what is tuned, over which space, and what stays fixed.
+
+A protocol file (YAML) names a learning-rate schedule and, per optimizer, a value for each
+hyperparameter in *tuned coordinates*: a number (fixed), ``{min, max, scaling}`` or
+``{feasible_points}`` (searched). Tuned coordinates map to the optimizer's hyperparameters:
+
+- ``one_minus_momentum``, ``one_minus_beta1``, ``one_minus_beta2``, ``one_minus_rho``:  x = 1 - value
+- ``learning_rate_over_epsilon``:  learning_rate = value * epsilon  (the relative space of Choi et al.)
+- any optimizer hyperparameter (``learning_rate``, ``epsilon``, ...) or schedule parameter by its name.
+
+Hyperparameters a protocol does not mention keep the optimizer's defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optimizers
+from optcompare.errors import InputError
+
+from .quasirandom import validate_space
+from .yaml_io import read_yaml
+
+__all__ = ["Protocol", "SearchSpec", "load_protocol", "protocol_path", "shipped_protocols"]
+
+PROTOCOL_DIR = Path(__file__).parent / "protocols"
+ONE_MINUS = {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho")}
+RELATIVE_LR = "learning_rate_over_epsilon"
+TOP_KEYS = {"name", "description", "schedule", "search", "select", "optimizers"}
+SEARCH_KINDS = ("quasirandom",)
+SELECT_METRICS = ("val_error", "train_loss")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """One optimizer's part of a protocol, in tuned coordinates."""
+
+    optimizer: str
+    fixed: dict[str, float]
+    space: dict[str, dict[str, Any]]
+    schedule: str
+    schedule_params: tuple[str, ...]
+
+    def resolve(self, point: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
+        """Map one search point (tuned coordinates) to (optimizer hparams, schedule params).
+
+        Defaults of the optimizer fill in hyperparameters the protocol does not mention.
+        """
+        coords = {**self.fixed, **point}
+        hparams: dict[str, float] = {}
+        schedule: dict[str, float] = {}
+        for key, value in coords.items():
+            if key in self.schedule_params:
+                schedule[key] = float(value)
+            elif key in ONE_MINUS:
+                hparams[ONE_MINUS[key]] = 1.0 - float(value)
+            elif key != RELATIVE_LR:
+                hparams[key] = float(value)
+        defaults = optimizers.get_spec(self.optimizer).defaults
+        hparams = {**defaults, **hparams}
+        if RELATIVE_LR in coords:
+            hparams["learning_rate"] = float(coords[RELATIVE_LR]) * hparams["epsilon"]
+        return hparams, schedule
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A loaded, validated protocol file."""
+
+    name: str
+    description: str
+    schedule: str
+    search: str
+    select: str
+    searches: dict[str, SearchSpec]
+    source: str
+    raw: dict[str, Any]
+
+    def for_optimizer(self, optimizer: str) -> SearchSpec:
+        if optimizer not in self.searches:
+            raise InputError(
+                f"{self.source}: protocol {self.name!r} has no search space for optimizer "
+                f"{optimizer!r}; it defines: {', '.join(self.searches)}"
+            )
+        return self.searches[optimizer]
+
+
+def shipped_protocols() -> list[str]:
+    """Names of the protocols that ship with optcompare."""
+    return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
+
+
+def protocol_path(name_or_path: str, base_dir: Path | None = None) -> Path:
+    """A shipped protocol by name, or a YAML file path (relative to ``base_dir``)."""
+    if (PROTOCOL_DIR / f"{name_or_path}.yaml").exists():
+        return PROTOCOL_DIR / f"{name_or_path}.yaml"
+    candidate = Path(name_or_path)
+    if not candidate.is_absolute() and base_dir is not None:
+        candidate = base_dir / candidate
+    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
+        return candidate
+    raise InputError(
+        f"unknown protocol {name_or_path!r}; valid choices: {', '.join(shipped_protocols())} "
+        "or the path of a protocol YAML file"
+    )
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedule: str) -> None:  # noqa: ANN401
+    spec = optimizers.get_spec(optimizer)
+    schedule_params = optimizers.SCHEDULES[schedule].hparams
+    target = ONE_MINUS.get(key, key)
+    path = f"{source}: optimizers.{optimizer}.{key}"
+    if key == RELATIVE_LR:
+        if "epsilon" not in spec.defaults:
+            raise InputError(f"{path}: {optimizer} has no epsilon, so {RELATIVE_LR} is undefined")
+    elif target not in spec.defaults and key not in schedule_params:
+        allowed = sorted(
+            {*spec.hparam_names, *(k for k, v in ONE_MINUS.items() if v in spec.defaults)}
+            | set(schedule_params)
+            | ({RELATIVE_LR} if "epsilon" in spec.defaults else set())
+        )
+        raise InputError(f"{path}: not a hyperparameter of {optimizer}; allowed: {', '.join(allowed)}")
+    if _is_number(value):
+        return
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: expected a number (fixed) or {{min, max, scaling}}, got {value!r}")
+    try:
+        validate_space({key: value}, where=f"optimizers.{optimizer}")
+    except ValueError as err:
+        raise InputError(f"{source}: {err}") from None
+
+
+def _check_fixed_values(source: str, search: SearchSpec) -> None:
+    """Fixed values (and range ends) must map to valid optimizer/schedule values."""
+    corners: list[dict[str, Any]] = [{}]
+    for key, dim in search.space.items():
+        if "feasible_points" in dim:
+            ends = list(dim["feasible_points"])
+        else:
+            ends = [dim["min"], dim["max"]]
+        corners = [{**c, key: e} for c in corners for e in ends][:64]
+    for corner in corners:
+        hparams, schedule = search.resolve(corner)
+        try:
+            optimizers.validate_hparams(search.optimizer, hparams)
+            optimizers.make_schedule(search.schedule, 1.0, 1, **schedule)
+        except ValueError as err:
+            raise InputError(f"{source}: optimizers.{search.optimizer}: {err}") from None
+
+
+def load_protocol(name_or_path: str, base_dir: Path | None = None) -> Protocol:
+    """Load and validate a protocol; InputError names the file, field path and what is allowed."""
+    path = protocol_path(name_or_path, base_dir)
+    source = str(path)
+    raw = read_yaml(path)
+    if not isinstance(raw, dict):
+        raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise InputError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("name", "schedule", "optimizers"):
+        if key not in raw:
+            raise InputError(f"{source}: missing required key {key!r}")
+    schedule = raw["schedule"]
+    if schedule not in optimizers.SCHEDULES:
+        raise InputError(
+            f"{source}: schedule: {schedule!r} is not one of {', '.join(optimizers.SCHEDULES)}"
+        )
+    search = raw.get("search", "quasirandom")
+    if search not in SEARCH_KINDS:
+        raise InputError(f"{source}: search: {search!r} is not one of {', '.join(SEARCH_KINDS)}")
+    select = raw.get("select", "val_error")
+    if select not in SELECT_METRICS:
+        raise InputError(f"{source}: select: {select!r} is not one of {', '.join(SELECT_METRICS)}")
+    if not isinstance(raw["optimizers"], dict) or not raw["optimizers"]:
+        raise InputError(f"{source}: optimizers: expected a mapping optimizer -> hyperparameters")
+    searches: dict[str, SearchSpec] = {}
+    for opt_name, coords in raw["optimizers"].items():
+        if opt_name not in optimizers.names():
+            raise InputError(
+                f"{source}: optimizers.{opt_name}: unknown optimizer; valid choices: "
+                f"{', '.join(optimizers.names())}"
+            )
+        if not isinstance(coords, dict):
+            raise InputError(f"{source}: optimizers.{opt_name}: expected a mapping, got {coords!r}")
+        targets: dict[str, str] = {}
+        for key, value in coords.items():
+            _check_coordinate(source, opt_name, key, value, schedule)
+            target = "learning_rate" if key == RELATIVE_LR else ONE_MINUS.get(key, key)
+            if target in targets:
+                raise InputError(
+                    f"{source}: optimizers.{opt_name}: {key!r} and {targets[target]!r} both set "
+                    f"{target}; keep one"
+                )
+            targets[target] = key
+        schedule_params = tuple(optimizers.SCHEDULES[schedule].hparams)
+        missing = [p for p in schedule_params if p not in coords]
+        if missing:
+            raise InputError(
+                f"{source}: optimizers.{opt_name}: schedule {schedule!r} needs {', '.join(missing)}"
+            )
+        spec = SearchSpec(
+            optimizer=opt_name,
+            fixed={k: float(v) for k, v in coords.items() if _is_number(v)},
+            space={k: v for k, v in coords.items() if isinstance(v, dict)},
+            schedule=schedule,
+            schedule_params=schedule_params,
+        )
+        _check_fixed_values(source, spec)
+        searches[opt_name] = spec
+    return Protocol(
+        name=str(raw["name"]),
+        description=str(raw.get("description", "")),
+        schedule=schedule,
+        search=search,
+        select=select,
+        searches=searches,
+        source=source,
+        raw=raw,
+    )

@@ -1,0 +1,168 @@
+"""Driver-side Parquet sink for the results layout (contract 3 of DESIGN.md).
+
+Rows are buffered per partition ``workload=W/protocol=P/optimizer=O`` and written as part files,
+each first under a hidden temporary name (``.part-*.tmp``, skipped by Parquet readers) and then
+renamed, so readers never see a half-written file. A flush happens when ``flush_rows`` rows are
+buffered, when ``flush_seconds`` have passed since the last flush, and on :meth:`close`.
+The root may be a local path or any pyarrow filesystem URI (``s3://bucket/prefix``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
+
+__all__ = ["CURVE_SCHEMA", "TRIAL_BASE_SCHEMA", "ResultSink", "open_filesystem", "trial_schema"]
+
+PARTITION_KEYS = ("workload", "protocol", "optimizer")
+
+TRIAL_BASE_SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.string()),
+        ("trial_index", pa.int64()),
+        ("seed", pa.int64()),
+        ("attempt", pa.int64()),
+        ("status", pa.string()),
+        ("final_train_loss", pa.float64()),
+        ("final_val_error", pa.float64()),
+        ("final_val_loss", pa.float64()),
+        ("final_test_error", pa.float64()),
+        ("final_test_loss", pa.float64()),
+        ("best_val_error", pa.float64()),
+        ("best_val_step", pa.int64()),
+        ("steps_to_target", pa.int64()),
+        ("total_steps", pa.int64()),
+        ("wall_time_s", pa.float64()),
+        ("train_time_s", pa.float64()),
+        ("error", pa.string()),
+    ]
+)
+"""Columns of every ``trials`` file; ``hp_<name>`` float64 columns follow (see trial_schema)."""
+
+CURVE_SCHEMA = pa.schema(
+    [
+        ("trial_id", pa.string()),
+        ("attempt", pa.int64()),
+        ("step", pa.int64()),
+        ("learning_rate", pa.float64()),
+        ("train_loss", pa.float64()),
+        ("val_error", pa.float64()),
+        ("val_loss", pa.float64()),
+        ("test_error", pa.float64()),
+        ("test_loss", pa.float64()),
+        ("wall_time_s", pa.float64()),
+    ]
+)
+
+
+def trial_schema(hp_names: Iterable[str]) -> pa.Schema:
+    """The trials schema for one optimizer: base columns then ``hp_<name>`` in sorted order."""
+    schema = TRIAL_BASE_SCHEMA
+    for name in sorted(hp_names):
+        schema = schema.append(pa.field(f"hp_{name}", pa.float64()))
+    return schema
+
+
+def open_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) for a local path or a filesystem URI."""
+    if "://" in root:
+        return pafs.FileSystem.from_uri(root)
+    import os
+
+    return pafs.LocalFileSystem(), os.path.abspath(root)
+
+
+def write_atomic(filesystem: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` through a hidden temporary file and a rename."""
+    directory, _, name = path.rpartition("/")
+    filesystem.create_dir(directory, recursive=True)
+    tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+    pq.write_table(table, tmp, filesystem=filesystem, compression="zstd")
+    filesystem.move(tmp, path)
+
+
+def write_json_atomic(filesystem: pafs.FileSystem, path: str, payload: dict[str, Any]) -> None:
+    directory, _, name = path.rpartition("/")
+    filesystem.create_dir(directory, recursive=True)
+    tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
+    with filesystem.open_output_stream(tmp) as out:
+        out.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+    filesystem.move(tmp, path)
+
+
+class ResultSink:
+    """Buffers trial and curve rows per partition and writes them as atomic Parquet part files."""
+
+    def __init__(
+        self, root: str, *, flush_rows: int = 5000, flush_seconds: float = 30.0
+    ) -> None:
+        self.filesystem, self.root = open_filesystem(root)
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._trials: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        self._curves: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+        self._hp_names: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self._buffered = 0
+        self._last_flush = time.monotonic()
+        self.files_written = 0
+        self.trial_rows_written = 0
+        self.curve_rows_written = 0
+
+    def add_curve_rows(self, key: tuple[str, str, str], rows: list[dict[str, Any]]) -> None:
+        """Buffer evaluation rows (each with every column of :data:`CURVE_SCHEMA`)."""
+        self._curves[key].extend(rows)
+        self._buffered += len(rows)
+        self._maybe_flush()
+
+    def add_trial_row(
+        self, key: tuple[str, str, str], row: dict[str, Any], hparams: dict[str, float]
+    ) -> None:
+        """Buffer one trials row; ``hparams`` become the ``hp_<name>`` columns."""
+        self._hp_names.setdefault(key, tuple(sorted(hparams)))
+        full = {**row, **{f"hp_{k}": float(v) for k, v in hparams.items()}}
+        self._trials[key].append(full)
+        self._buffered += 1
+        self._maybe_flush()
+
+    def _maybe_flush(self) -> None:
+        if (
+            self._buffered >= self.flush_rows
+            or time.monotonic() - self._last_flush >= self.flush_seconds
+        ):
+            self.flush()
+
+    def _part_path(self, table: str, key: tuple[str, str, str]) -> str:
+        parts = "/".join(f"{k}={v}" for k, v in zip(PARTITION_KEYS, key, strict=True))
+        name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
+        return f"{self.root}/{table}/{parts}/{name}"
+
+    def flush(self) -> None:
+        """Write every buffered row now (curves first, so a trials row implies its curve)."""
+        for key, rows in self._curves.items():
+            if rows:
+                table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
+                write_atomic(self.filesystem, self._part_path("curves", key), table)
+                self.files_written += 1
+                self.curve_rows_written += len(rows)
+        for key, rows in self._trials.items():
+            if rows:
+                schema = trial_schema(self._hp_names[key])
+                table = pa.Table.from_pylist(rows, schema=schema)
+                write_atomic(self.filesystem, self._part_path("trials", key), table)
+                self.files_written += 1
+                self.trial_rows_written += len(rows)
+        self._curves.clear()
+        self._trials.clear()
+        self._buffered = 0
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        self.flush()

@@ -1,0 +1,1 @@
+"""Data loaders and embedded data sets (numpy only; no torch import here)."""

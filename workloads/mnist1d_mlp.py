@@ -1,0 +1,33 @@
+"""``mnist1d-mlp``: a 40-100-100-10 ReLU MLP on MNIST-1D (embedded, CPU-sized)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .base import Split, Workload
+from .data.mnist1d import load_mnist1d
+
+
+class Mnist1dMlp(Workload):
+    name = "mnist1d-mlp"
+    description = "MLP 40-100-100-10 on MNIST-1D (generated offline), batch 128"
+    batch_size = 128
+    step_budget = 3000
+    eval_interval = 250
+    target_value = 0.5
+    """Validation error to reach (project choice: a level every tuned optimizer passes)."""
+    divergence_loss = 1e3
+
+    def load_splits(self) -> dict[str, Split]:
+        arrays = load_mnist1d(self.data_dir)
+        return {
+            split: Split(torch.from_numpy(arrays[f"x_{split}"]), torch.from_numpy(arrays[f"y_{split}"]))
+            for split in self.splits
+        }
+
+    def build_model(self, seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Linear(40, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10)
+        )
