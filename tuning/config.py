@@ -146,7 +146,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
             raise InputError(
                 f"{source}: optimizers: unknown optimizer {opt!r}; valid choices: {', '.join(optimizers.names())}"
             )
-    protocols = [load_protocol(p, base_dir) for p in _names_list(source, "protocols", raw["protocols"])]
+    protocols = [
+        load_protocol(p, base_dir, where=f"{source}: protocols[{i}]")
+        for i, p in enumerate(_names_list(source, "protocols", raw["protocols"]))
+    ]
     if len({p.name for p in protocols}) != len(protocols):
         raise InputError(f"{source}: protocols: two protocols share a name")
     for protocol in protocols:

@@ -92,8 +92,10 @@ def shipped_protocols() -> list[str]:
     return sorted(p.stem for p in PROTOCOL_DIR.glob("*.yaml"))
 
 
-def protocol_path(name_or_path: str, base_dir: Path | None = None) -> Path:
-    """A shipped protocol by name, or a YAML file path (relative to ``base_dir``)."""
+def protocol_path(name_or_path: str, base_dir: Path | None = None, where: str = "protocol") -> Path:
+    """A shipped protocol by name, or a YAML file path (relative to ``base_dir``).
+
+    ``where`` prefixes the error message (e.g. ``"CONFIG: protocols[1]"``)."""
     if (PROTOCOL_DIR / f"{name_or_path}.yaml").exists():
         return PROTOCOL_DIR / f"{name_or_path}.yaml"
     candidate = Path(name_or_path)
@@ -102,7 +104,7 @@ def protocol_path(name_or_path: str, base_dir: Path | None = None) -> Path:
     if candidate.suffix in (".yaml", ".yml") and candidate.exists():
         return candidate
     raise InputError(
-        f"unknown protocol {name_or_path!r}; valid choices: {', '.join(shipped_protocols())} "
+        f"{where}: unknown protocol {name_or_path!r}; valid choices: {', '.join(shipped_protocols())} "
         "or the path of a protocol YAML file"
     )
 
@@ -154,9 +156,11 @@ def _check_fixed_values(source: str, search: SearchSpec) -> None:
             raise InputError(f"{source}: optimizers.{search.optimizer}: {err}") from None
 
 
-def load_protocol(name_or_path: str, base_dir: Path | None = None) -> Protocol:
+def load_protocol(
+    name_or_path: str, base_dir: Path | None = None, where: str = "protocol"
+) -> Protocol:
     """Load and validate a protocol; InputError names the file, field path and what is allowed."""
-    path = protocol_path(name_or_path, base_dir)
+    path = protocol_path(name_or_path, base_dir, where)
     source = str(path)
     raw = read_yaml(path)
     if not isinstance(raw, dict):

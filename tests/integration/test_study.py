@@ -1,0 +1,74 @@
+"""A tiny study end to end through a real in-process Ray: plan -> Tune -> Parquet -> rank."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from analysis.load import load_experiment, load_table, open_experiment
+from optcompare.cli import main
+
+CONFIG = """name: tiny
+workloads:
+  - {name: mnist1d-mlp, steps: 60, eval_every: 20}
+optimizers: [sgd, adam]
+protocols: [choi-full, lr-only]
+trials_per_search: 3
+seed: 1
+resources: {cpus_per_trial: 1}
+report_every_s: 0
+"""
+
+
+@pytest.mark.slow
+def test_tiny_study_through_ray(tmp_path, capsys):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(CONFIG)
+    results = tmp_path / "results"
+    assert main(["run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 12/12 finished" in out and "training fraction" in out
+    experiment = results / "tiny"
+
+    meta, loaded = load_experiment(str(experiment))
+    assert meta["plan_size"] == 12 and meta["versions"]["torch"].startswith("2.")
+    assert loaded.skipped == []
+    trials = loaded.table.to_pandas()
+    assert len(trials) == 12 and trials["trial_id"].is_unique
+    assert set(trials["status"]) <= {"completed", "diverged"}
+    assert set(trials["attempt"]) == {0}
+    assert sorted(trials.groupby(["protocol", "optimizer"]).size().tolist()) == [3, 3, 3, 3]
+    adam = trials[trials["optimizer"] == "adam"]
+    assert {"hp_learning_rate", "hp_beta1", "hp_beta2", "hp_epsilon"} <= set(adam.columns)
+    assert adam["hp_beta1"].notna().all()
+
+    # report_every_s: 0 makes every evaluation its own report; all rows arrive, once each.
+    curves = load_table(*open_experiment(str(experiment)), "curves").table.to_pandas()
+    completed = trials[trials["status"] == "completed"]
+    for _, row in completed.iterrows():
+        steps = curves.loc[curves["trial_id"] == row["trial_id"], "step"].tolist()
+        assert sorted(steps) == [20, 40, 60]
+        last = curves[(curves["trial_id"] == row["trial_id"]) & (curves["step"] == 60)].iloc[0]
+        assert last["val_error"] == row["final_val_error"]
+        assert last["test_error"] == row["final_test_error"]
+
+    # Files are hive-partitioned parquet and no temporary file is left behind.
+    parts = list((experiment / "trials").rglob("*"))
+    assert not [p for p in parts if p.name.startswith(".")]
+    some = next(p for p in parts if p.suffix == ".parquet")
+    assert some.parent.name.startswith("optimizer=") and "protocol=" in str(some)
+    assert "trial_id" in pq.read_schema(some).names
+
+    assert main(["rank", str(experiment), "--format", "json", "--resamples", "200"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["budget"] == 3 and payload["select"] == "val_error" and payload["report"] == "test_error"
+    assert {(r["workload"], r["protocol"]) for r in payload["rankings"]} == {
+        ("mnist1d-mlp", "choi-full"), ("mnist1d-mlp", "lr-only")
+    }
+    for ranking in payload["rankings"]:
+        scores = ranking["optimizers"]
+        assert [s["rank"] for s in scores] == [1, 2]
+        assert scores[0]["mean"] <= scores[1]["mean"]
+        assert all(s["p05"] <= s["mean"] <= s["p95"] for s in scores)

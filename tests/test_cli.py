@@ -1,0 +1,118 @@
+"""The optcompare command line: --help, exit status 2 on bad input with nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optcompare.cli import main
+
+
+def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "optcompare", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def test_help_lists_subcommands_without_loading_torch_or_ray():
+    code = (
+        "import sys\n"
+        "from optcompare.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "import analysis, analysis.cli, analysis.load, analysis.ranking\n"
+        "bad = [m for m in ('torch', 'ray') if m in sys.modules]\n"
+        "sys.exit(f'imported {bad}' if bad else 0)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
+    result = _cli("--help")
+    assert result.returncode == 0
+    for command in ("run", "rank", "demo"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "rank", "demo"])
+def test_subcommand_help(command):
+    result = _cli(command, "--help")
+    assert result.returncode == 0 and "usage: optcompare" in result.stdout
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+GOOD = """name: tiny
+workloads: [mnist1d-mlp]
+optimizers: [sgd]
+protocols: [lr-only]
+trials_per_search: 2
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "config file not found"),
+        ("name: [unclosed", "not valid YAML"),
+        (GOOD.replace("mnist1d-mlp", "cifar11"), "unknown workload 'cifar11'; valid choices: mnist1d-mlp"),
+        (GOOD.replace("[sgd]", "[adamw]"), "unknown optimizer 'adamw'; valid choices: sgd, momentum"),
+        (GOOD.replace("lr-only", "grid-search"), "unknown protocol 'grid-search'; valid choices: choi-full, lr-only"),
+        (GOOD.replace("trials_per_search: 2", "trials_per_search: 0"), "trials_per_search: expected an integer >= 1"),
+        (GOOD + "colour: blue\n", "unknown key 'colour'"),
+    ],
+)
+def test_run_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, text, expected):
+    config = tmp_path / "config.yaml"
+    if text is not None:
+        _write(config, text)
+    results = tmp_path / "results"
+    assert main(["run", str(config), "--results", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err
+    assert str(config) in err
+    assert not results.exists()
+
+
+def test_run_invalid_range_in_protocol_file_names_the_field(tmp_path, capsys):
+    _write(tmp_path / "narrow.yaml", """name: narrow
+schedule: constant
+optimizers:
+  sgd:
+    learning_rate: {min: 1.0, max: 0.1, scaling: log}
+""")
+    config = _write(tmp_path / "config.yaml", GOOD.replace("[lr-only]", "[narrow.yaml]"))
+    assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "narrow.yaml" in err and "optimizers.sgd.learning_rate" in err and "min (1.0) must be below max (0.1)" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_run_refuses_an_existing_experiment(tmp_path, capsys):
+    config = _write(tmp_path / "config.yaml", GOOD)
+    (tmp_path / "results" / "tiny").mkdir(parents=True)
+    assert main(["run", str(config), "--results", str(tmp_path / "results")]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["rank", "/nonexistent/experiment"], "is not an optcompare experiment"),
+        (["rank", "EXP", "--budget", "0"], "--budget must be >= 1"),
+        (["rank", "EXP", "--resamples", "0"], "--resamples must be >= 1"),
+        (["rank", "EXP"], "has no finished trials yet"),
+    ],
+)
+def test_rank_bad_input_exits_2(tmp_path, capsys, args, expected):
+    (tmp_path / "experiment.json").write_text("{}")
+    args = [str(tmp_path) if a == "EXP" else a for a in args]
+    assert main(args) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_unknown_choice_is_an_argparse_error_with_status_2():
+    result = _cli("rank", "x", "--format", "xml")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
