@@ -130,6 +130,10 @@ def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedul
         raise InputError(f"{path}: not a hyperparameter of {optimizer}; allowed: {', '.join(allowed)}")
     if _is_number(value):
         return
+    if isinstance(value, dict) and isinstance(value.get("feasible_points"), list):
+        bad = [v for v in value["feasible_points"] if not _is_number(v)]
+        if bad:
+            raise InputError(f"{path}.feasible_points: {bad[0]!r} is not a number")
     if not isinstance(value, dict):
         raise InputError(f"{path}: expected a number (fixed) or {{min, max, scaling}}, got {value!r}")
     try:
@@ -138,22 +142,42 @@ def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedul
         raise InputError(f"{source}: {err}") from None
 
 
+def _corners(space: dict[str, dict[str, Any]]) -> list[dict[str, float]]:
+    """Points where every resolved hyperparameter takes its extreme values.
+
+    Each mapping from tuned coordinates is monotone in each coordinate and depends on at most two
+    of them (``learning_rate_over_epsilon`` and ``epsilon``), so it suffices to take, for every
+    pair of coordinates, the four combinations of their ends, with the others all at their low
+    or all at their high end.
+    """
+    ends = {}
+    for key, dim in space.items():
+        values = dim["feasible_points"] if "feasible_points" in dim else [dim["min"], dim["max"]]
+        ends[key] = (min(values), max(values))
+    keys = list(ends)
+    corners: list[dict[str, float]] = []
+    for side in (0, 1):
+        base = {k: ends[k][side] for k in keys}
+        corners.append(base)
+        for i, a in enumerate(keys):
+            for b in keys[i:]:
+                for ea in ends[a]:
+                    for eb in ends[b]:
+                        corners.append({**base, a: ea, b: eb} if a != b else {**base, a: ea})
+    return corners
+
+
 def _check_fixed_values(source: str, search: SearchSpec) -> None:
-    """Fixed values (and range ends) must map to valid optimizer/schedule values."""
-    corners: list[dict[str, Any]] = [{}]
-    for key, dim in search.space.items():
-        if "feasible_points" in dim:
-            ends = list(dim["feasible_points"])
-        else:
-            ends = [dim["min"], dim["max"]]
-        corners = [{**c, key: e} for c in corners for e in ends][:64]
-    for corner in corners:
-        hparams, schedule = search.resolve(corner)
+    """Fixed values and the extremes of every range must map to valid optimizer values."""
+    for corner in _corners(search.space) if search.space else [{}]:
         try:
+            hparams, schedule = search.resolve(corner)
             optimizers.validate_hparams(search.optimizer, hparams)
             optimizers.make_schedule(search.schedule, 1.0, 1, **schedule)
         except ValueError as err:
-            raise InputError(f"{source}: optimizers.{search.optimizer}: {err}") from None
+            tuned = {k: v for k, v in corner.items() if k in ONE_MINUS or k == RELATIVE_LR}
+            hint = f" (reached at {tuned})" if tuned else ""
+            raise InputError(f"{source}: optimizers.{search.optimizer}: {err}{hint}") from None
 
 
 def load_protocol(

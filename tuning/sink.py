@@ -107,9 +107,10 @@ class ResultSink:
         self.filesystem, self.root = open_filesystem(root)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._trials: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        self._curves: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        self._hp_names: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        # Rows are converted to Arrow when added, so a malformed row fails at its caller and
+        # never poisons a later flush.
+        self._curves: dict[tuple[str, str, str], list[pa.Table]] = defaultdict(list)
+        self._trials: dict[tuple[str, str, str], list[pa.Table]] = defaultdict(list)
         self._buffered = 0
         self._last_flush = time.monotonic()
         self.files_written = 0
@@ -118,7 +119,8 @@ class ResultSink:
 
     def add_curve_rows(self, key: tuple[str, str, str], rows: list[dict[str, Any]]) -> None:
         """Buffer evaluation rows (each with every column of :data:`CURVE_SCHEMA`)."""
-        self._curves[key].extend(rows)
+        table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
+        self._curves[key].append(table)
         self._buffered += len(rows)
         self._maybe_flush()
 
@@ -126,9 +128,9 @@ class ResultSink:
         self, key: tuple[str, str, str], row: dict[str, Any], hparams: dict[str, float]
     ) -> None:
         """Buffer one trials row; ``hparams`` become the ``hp_<name>`` columns."""
-        self._hp_names.setdefault(key, tuple(sorted(hparams)))
         full = {**row, **{f"hp_{k}": float(v) for k, v in hparams.items()}}
-        self._trials[key].append(full)
+        table = pa.Table.from_pylist([full], schema=trial_schema(hparams))
+        self._trials[key].append(table)
         self._buffered += 1
         self._maybe_flush()
 
@@ -144,23 +146,24 @@ class ResultSink:
         name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
         return f"{self.root}/{table}/{parts}/{name}"
 
+    def _write(self, name: str, buffers: dict[tuple[str, str, str], list[pa.Table]]) -> None:
+        """Write and drop each partition's buffer in turn: a partition written is never rewritten."""
+        for key in list(buffers):
+            tables = buffers[key]
+            table = pa.concat_tables(tables, promote_options="default")
+            write_atomic(self.filesystem, self._part_path(name, key), table)
+            del buffers[key]
+            self._buffered -= table.num_rows
+            self.files_written += 1
+            if name == "curves":
+                self.curve_rows_written += table.num_rows
+            else:
+                self.trial_rows_written += table.num_rows
+
     def flush(self) -> None:
         """Write every buffered row now (curves first, so a trials row implies its curve)."""
-        for key, rows in self._curves.items():
-            if rows:
-                table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
-                write_atomic(self.filesystem, self._part_path("curves", key), table)
-                self.files_written += 1
-                self.curve_rows_written += len(rows)
-        for key, rows in self._trials.items():
-            if rows:
-                schema = trial_schema(self._hp_names[key])
-                table = pa.Table.from_pylist(rows, schema=schema)
-                write_atomic(self.filesystem, self._part_path("trials", key), table)
-                self.files_written += 1
-                self.trial_rows_written += len(rows)
-        self._curves.clear()
-        self._trials.clear()
+        self._write("curves", self._curves)
+        self._write("trials", self._trials)
         self._buffered = 0
         self._last_flush = time.monotonic()
 

@@ -1,0 +1,35 @@
+"""cluster.yaml is accepted by the cluster-config JSON schema that ships inside the ray package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _schema() -> dict:
+    import importlib.util
+
+    spec = importlib.util.find_spec("ray")
+    path = Path(spec.origin).parent / "autoscaler" / "ray-schema.json"
+    return json.loads(path.read_text())
+
+
+def test_cluster_yaml_matches_ray_schema():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    jsonschema.validate(config, _schema())
+    # The dashboard stays on loopback and every node installs the project with the pinned versions.
+    assert "--dashboard-host=127.0.0.1" in " ".join(config["head_start_ray_commands"])
+    assert any("constraints.txt" in c for c in config["setup_commands"])
+
+
+def test_schema_rejects_a_broken_config():
+    config = yaml.safe_load((ROOT / "cluster.yaml").read_text())
+    config["max_workers"] = "many"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(config, _schema())
