@@ -8,6 +8,7 @@ torch optimizer they map to torch's param-group keys (``lr``, ``eps``, ...).
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,8 +113,16 @@ def get_spec(name: str) -> OptimizerSpec:
         ) from None
 
 
-def validate_hparams(name: str, hparams: dict[str, Any]) -> dict[str, float]:
-    """Check names and ranges; return the full hyperparameter dict with defaults filled in."""
+def is_real(value: object) -> bool:
+    """A real number (Python or numpy scalar), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def validate_hparams(
+    name: str, hparams: dict[str, Any], *, fill_defaults: bool = True
+) -> dict[str, float]:
+    """Check names and ranges; return the hyperparameters as floats, defaults filled in unless
+    ``fill_defaults`` is False (then only the given names are returned)."""
     spec = get_spec(name)
     unknown = sorted(set(hparams) - set(spec.defaults))
     if unknown:
@@ -123,11 +132,13 @@ def validate_hparams(name: str, hparams: dict[str, Any]) -> dict[str, float]:
         )
     resolved: dict[str, float] = {}
     for key, default in spec.defaults.items():
+        if key not in hparams and not fill_defaults:
+            continue
         raw = hparams.get(key, default)
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ValueError(f"{name}: {key}={raw!r} is not a number")
-        value = float(raw)
         interval = spec.range_of(key)
+        if not is_real(raw):
+            raise ValueError(f"{name}: {key}={raw!r} is not a number; valid range: {interval}")
+        value = float(raw)
         if math.isnan(value) or (interval is not None and value not in interval):
             raise ValueError(f"{name}: {key}={raw!r} is out of range; valid range: {interval}")
         resolved[key] = value
@@ -152,4 +163,26 @@ def create(
         )
     resolved = validate_hparams(name, hparams)
     torch_kwargs = {TORCH_KEYS.get(k, k): v for k, v in resolved.items()}
+    params = list(params)
+    if params and isinstance(params[0], dict):
+        params = [_translate_group(name, group) for group in params]
     return get_spec(name).factory(params, **torch_kwargs)
+
+
+def _translate_group(name: str, group: dict[str, Any]) -> dict[str, Any]:
+    """Validate a param group's overrides and map them to torch keys.
+
+    Overrides may use project names (``learning_rate``) or torch's (``lr``), not both."""
+    if "params" not in group:
+        raise ValueError(f"{name}: a param group needs a 'params' entry, got keys {sorted(group)}")
+    project = {v: k for k, v in TORCH_KEYS.items()}
+    overrides: dict[str, Any] = {}
+    for key, value in group.items():
+        if key == "params":
+            continue
+        canonical = project.get(key, key)
+        if canonical in overrides:
+            raise ValueError(f"{name}: param group sets {canonical!r} twice (as {key!r} too); keep one")
+        overrides[canonical] = value
+    checked = validate_hparams(name, overrides, fill_defaults=False)
+    return {"params": group["params"], **{TORCH_KEYS.get(k, k): v for k, v in checked.items()}}

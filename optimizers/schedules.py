@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -56,6 +57,8 @@ SCHEDULES: dict[str, ScheduleSpec] = {
 
 def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> Schedule:
     """Build schedule ``name``; ValueError naming the schedule, parameter and valid values."""
+    from .registry import is_real
+
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid choices: {', '.join(SCHEDULES)}")
     spec = SCHEDULES[name]
@@ -67,6 +70,12 @@ def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> S
         )
     for key, value in params.items():
         low, high = spec.hparams[key]
-        if not low <= value <= high:
-            raise ValueError(f"schedule {name!r}: {key}={value!r} outside [{low:g}, {high:g}]")
+        if not is_real(value) or not low <= value <= high:
+            raise ValueError(
+                f"schedule {name!r}: {key}={value!r} must be a number in [{low:g}, {high:g}]"
+            )
+    if not is_real(lr0) or not lr0 > 0:
+        raise ValueError(f"schedule {name!r}: lr0={lr0!r} must be a number > 0")
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
+        raise ValueError(f"schedule {name!r}: total_steps={total_steps!r} must be an integer >= 1")
     return spec.build(lr0, total_steps, **params)

@@ -673,17 +673,17 @@ BAD_SCHEDULES = [
     (
         "linear_decay",
         {"decay_steps_factor": 0.5, "decay_factor": 1.5},
-        r"decay_factor=1\.5 outside \[0, 1\]",
+        r"decay_factor=1\.5 must be a number in \[0, 1\]",
     ),
     (
         "linear_decay",
         {"decay_steps_factor": -0.1, "decay_factor": 0.1},
-        r"decay_steps_factor=-0\.1 outside \[0, 1\]",
+        r"decay_steps_factor=-0\.1 must be a number in \[0, 1\]",
     ),
     (
         "linear_decay",
         {"decay_steps_factor": 0.5, "decay_factor": math.nan},
-        r"decay_factor=nan outside \[0, 1\]",
+        r"decay_factor=nan must be a number in \[0, 1\]",
     ),
 ]
 
@@ -698,14 +698,42 @@ def test_bad_schedule_raises_value_error(name, params, match):
         optimizers.make_schedule(name, 0.1, 100, **params)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG schedules.py make_schedule: a non-numeric value hits `low <= value <= high` "
-    "and raises TypeError instead of ValueError",
+@pytest.mark.parametrize(
+    ("lr0", "total", "params", "match"),
+    [
+        (0.1, 100, {"decay_steps_factor": 0.5, "decay_factor": "0.1"}, r"decay_factor='0\.1' must be"),
+        (0.1, 100, {"decay_steps_factor": 0.5, "decay_factor": True}, r"decay_factor=True must be"),
+        (-1.0, 100, {"decay_steps_factor": 0.5, "decay_factor": 0.1}, r"lr0=-1\.0 must be"),
+        (0.1, 0, {"decay_steps_factor": 0.5, "decay_factor": 0.1}, r"total_steps=0 must be"),
+        (0.1, 2.5, {"decay_steps_factor": 0.5, "decay_factor": 0.1}, r"total_steps=2\.5 must be"),
+    ],
 )
-def test_schedule_string_value_raises_value_error():
-    with pytest.raises(ValueError, match=r"decay_factor"):
-        optimizers.make_schedule(
-            "linear_decay", 0.1, 100, decay_steps_factor=0.5, decay_factor="0.1"
-        )
+def test_schedule_non_numeric_or_bad_budget_raises_value_error(lr0, total, params, match):
+    with pytest.raises(ValueError, match=match):
+        optimizers.make_schedule("linear_decay", lr0, total, **params)
+
+
+def test_numpy_scalars_are_accepted_as_hyperparameters():
+    p = torch.zeros(2, requires_grad=True)
+    opt = optimizers.create("adam", [p], learning_rate=np.float32(0.5), beta1=np.float64(0.5))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.5)
+    assert optimizers.make_schedule("constant", np.float32(0.1), np.int64(10))(3) == pytest.approx(0.1)
+
+
+def test_param_group_overrides_use_project_names_and_are_validated():
+    a = torch.zeros(2, requires_grad=True)
+    b = torch.zeros(2, requires_grad=True)
+    opt = optimizers.create(
+        "momentum", [{"params": [a]}, {"params": [b], "learning_rate": 0.5, "momentum": 0.0}],
+        learning_rate=0.1,
+    )
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    assert [g["momentum"] for g in opt.param_groups] == [0.9, 0.0]
+    with pytest.raises(ValueError, match=r"momentum: learning_rate=-1\.0 is out of range"):
+        optimizers.create("momentum", [{"params": [a], "learning_rate": -1.0}])
+    torch_style = optimizers.create("momentum", [{"params": [a], "lr": 0.5}])
+    assert torch_style.param_groups[0]["lr"] == 0.5
+    with pytest.raises(ValueError, match=r"sets 'learning_rate' twice"):
+        optimizers.create("momentum", [{"params": [a], "lr": 0.5, "learning_rate": 0.1}])
+    with pytest.raises(ValueError, match=r"has no hyperparameter 'beta1'"):
+        optimizers.create("momentum", [{"params": [a], "beta1": 0.5}])

@@ -423,7 +423,7 @@ BROKEN_PROTOCOLS = {
         _protocol(
             "  sgd:\n    learning_rate: 0.1\n    decay_steps_factor: 1.0\n    decay_factor: 1.5\n"
         ),
-        ["optimizers.sgd", "decay_factor=1.5 outside [0, 1]"],
+        ["optimizers.sgd", "decay_factor=1.5 must be a number in [0, 1]"],
     ),
     "both momentum and one_minus_momentum": (
         _protocol(
