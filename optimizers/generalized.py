@@ -3,6 +3,7 @@
 For one parameter tensor ``theta`` with minibatch gradient ``g`` at update ``t`` (``t = 0`` at
 the first update) and scheduled learning rate ``eta_t`` (``param_group["lr"]``):
 
+    theta <- theta * (1 - eta_t * decoupled_weight_decay)                (decoupled, optional)
     g     <- g + weight_decay * theta                                   (coupled L2, optional)
     v     <- rho * v + (1 - rho) * g^2                  if second moment (v0 = ``v_init``)
     u     <- g / sqrt(v + eps)   if eps_placement == "inside"  (RMSProp)
@@ -17,8 +18,13 @@ the first update) and scheduled learning rate ``eta_t`` (``param_group["lr"]``):
 
 with ``a`` the momentum coefficient (``momentum`` or ``beta1``), ``c = 1 - a`` for an
 exponential moving average (Adam family) or ``c = 1`` for a plain sum (heavy ball), and ``rho``
-the second-moment decay (``rho`` or ``beta2``). Each preset in :mod:`optimizers.presets` fixes the
+the second-moment decay (``rho`` or ``beta2``). Coupled weight decay uses the parameter before
+the decoupled shrink of the same step. Each preset in :mod:`optimizers.presets` fixes the
 structural switches; the numeric hyperparameters live in the param groups as usual.
+
+Two kernels compute the same update: a single-tensor loop and a ``foreach`` kernel that applies
+each operation to all tensors of a group (same device and dtype) at once. They perform the same
+floating-point operations in the same order, so their results are bitwise identical on CPU.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+
+__all__ = ["GeneralizedOptimizer", "UpdateStructure"]
 
 
 @dataclass(frozen=True)
@@ -48,13 +56,37 @@ class UpdateStructure:
     bias_correction: bool
 
 
+@dataclass(frozen=True)
+class _Coefficients:
+    """Scalars of one group's update, read once per step."""
+
+    lr: float
+    weight_decay: float
+    decoupled: float
+    a: float
+    c: float
+    rho: float
+    eps: float
+
+    @property
+    def scale_in(self) -> float:
+        return self.lr
+
+    def scale_out(self, s: UpdateStructure, t: int) -> float:
+        scale = self.lr if s.lr_placement == "outside" else 1.0
+        if s.bias_correction:
+            scale *= math.sqrt(1.0 - self.rho ** (t + 1)) / (1.0 - self.a ** (t + 1))
+        return scale
+
+
 class GeneralizedOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` running the generalized update for a fixed structure.
 
     Hyperparameters live in ``param_groups`` under the names ``lr``, ``momentum``, ``beta1``,
-    ``beta2``, ``rho``, ``eps`` and ``weight_decay`` (only those the structure uses). State per
-    parameter: ``step`` (number of updates done), ``m`` and ``v`` where the structure has them.
-    Device and dtype follow the parameters.
+    ``beta2``, ``rho``, ``eps``, ``weight_decay`` and ``decoupled_weight_decay`` (those the
+    structure uses). State per parameter: ``step`` (updates done, an int), ``m`` and ``v`` where
+    the structure has them. Device and dtype follow the parameters. ``foreach=None`` picks the
+    foreach kernel (one op per group instead of per tensor) unless parameters are sparse.
     """
 
     structure: UpdateStructure
@@ -64,8 +96,11 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
         params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
         defaults: dict[str, float],
         structure: UpdateStructure,
+        *,
+        foreach: bool | None = None,
     ) -> None:
         self.structure = structure
+        self.foreach = foreach
         super().__init__(params, defaults)
 
     def _init_state(self, p: torch.Tensor) -> dict[str, Any]:
@@ -79,6 +114,19 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
                 state["v"] = torch.full_like(p, s.v_init, memory_format=torch.preserve_format)
         return state
 
+    def _coefficients(self, group: dict[str, Any]) -> _Coefficients:
+        s = self.structure
+        a = float(group[s.momentum_key]) if s.momentum_key else 0.0
+        return _Coefficients(
+            lr=float(group["lr"]),
+            weight_decay=float(group.get("weight_decay", 0.0)),
+            decoupled=float(group.get("decoupled_weight_decay", 0.0)),
+            a=a,
+            c=1.0 - a if s.ema else 1.0,
+            rho=float(group[s.second_moment_key]) if s.second_moment_key else 0.0,
+            eps=float(group.get("eps", 0.0)),
+        )
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:  # noqa: ANN401 - torch's signature
         """Apply one update to every parameter that has a gradient."""
@@ -86,43 +134,97 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        s = self.structure
         for group in self.param_groups:
-            lr = float(group["lr"])
-            wd = float(group.get("weight_decay", 0.0))
-            a = float(group[s.momentum_key]) if s.momentum_key else 0.0
-            c = 1.0 - a if s.ema else 1.0
-            rho = float(group[s.second_moment_key]) if s.second_moment_key else 0.0
-            eps = float(group.get("eps", 0.0))
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-                state = self._init_state(p)
-                t = state["step"]
-                g = p.grad
-                if wd != 0.0:
-                    g = g.add(p, alpha=wd)
-                if s.second_moment_key is not None:
-                    v = state["v"]
-                    v.mul_(rho).addcmul_(g, g, value=1.0 - rho)
-                    if s.eps_placement == "inside":
-                        g = g / v.add(eps).sqrt_()
-                scale_in = lr if s.lr_placement == "inside" else 1.0
-                if s.momentum_key is not None:
-                    m = state["m"]
-                    m.mul_(a).add_(g, alpha=c * scale_in)
-                    n = m.mul(a).add_(g, alpha=c * scale_in) if s.nesterov else m
-                else:
-                    n = g if scale_in == 1.0 else g.mul(scale_in)
-                scale_out = lr if s.lr_placement == "outside" else 1.0
-                if s.bias_correction:
-                    scale_out *= math.sqrt(1.0 - rho ** (t + 1)) / (1.0 - a ** (t + 1))
-                if s.eps_placement == "outside":
-                    denom = state["v"].sqrt().add_(eps)
-                    p.addcdiv_(n, denom, value=-scale_out)
-                else:
-                    p.add_(n, alpha=-scale_out)
-                state["step"] = t + 1
+            params = [p for p in group["params"] if p.grad is not None]
+            if not params:
+                continue
+            if any(p.grad.is_sparse for p in params):
+                raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            coef = self._coefficients(group)
+            if self.foreach is False:
+                for p in params:
+                    self._single_tensor(p, coef)
+                continue
+            buckets: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+            for p in params:
+                buckets.setdefault((p.device, p.dtype), []).append(p)
+            for bucket in buckets.values():
+                self._foreach(bucket, coef)
         return loss
+
+    def _single_tensor(self, p: torch.Tensor, k: _Coefficients) -> None:
+        s = self.structure
+        state = self._init_state(p)
+        t = state["step"]
+        g = p.grad
+        if k.weight_decay != 0.0:
+            g = g.add(p, alpha=k.weight_decay)
+        if k.decoupled != 0.0:
+            p.mul_(1.0 - k.lr * k.decoupled)
+        if s.second_moment_key is not None:
+            v = state["v"]
+            v.mul_(k.rho).addcmul_(g, g, value=1.0 - k.rho)
+            if s.eps_placement == "inside":
+                g = g / v.add(k.eps).sqrt_()
+        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+        if s.momentum_key is not None:
+            m = state["m"]
+            m.mul_(k.a).add_(g, alpha=k.c * scale_in)
+            n = m.mul(k.a).add_(g, alpha=k.c * scale_in) if s.nesterov else m
+        else:
+            n = g if scale_in == 1.0 else g.mul(scale_in)
+        scale_out = k.scale_out(s, t)
+        if s.eps_placement == "outside":
+            denom = state["v"].sqrt().add_(k.eps)
+            p.addcdiv_(n, denom, value=-scale_out)
+        else:
+            p.add_(n, alpha=-scale_out)
+        state["step"] = t + 1
+
+    def _foreach(self, params: list[torch.Tensor], k: _Coefficients) -> None:
+        s = self.structure
+        states = [self._init_state(p) for p in params]
+        steps = [st["step"] for st in states]
+        grads: list[torch.Tensor] = [p.grad for p in params]
+        if k.weight_decay != 0.0:
+            grads = torch._foreach_add(grads, params, alpha=k.weight_decay)
+        if k.decoupled != 0.0:
+            torch._foreach_mul_(params, 1.0 - k.lr * k.decoupled)
+        if s.second_moment_key is not None:
+            vs = [st["v"] for st in states]
+            torch._foreach_mul_(vs, k.rho)
+            torch._foreach_addcmul_(vs, grads, grads, value=1.0 - k.rho)
+            if s.eps_placement == "inside":
+                root = torch._foreach_add(vs, k.eps)
+                torch._foreach_sqrt_(root)
+                grads = torch._foreach_div(grads, root)
+        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+        if s.momentum_key is not None:
+            ms = [st["m"] for st in states]
+            torch._foreach_mul_(ms, k.a)
+            torch._foreach_add_(ms, grads, alpha=k.c * scale_in)
+            if s.nesterov:
+                numer = torch._foreach_mul(ms, k.a)
+                torch._foreach_add_(numer, grads, alpha=k.c * scale_in)
+            else:
+                numer = ms
+        else:
+            numer = grads if scale_in == 1.0 else torch._foreach_mul(grads, scale_in)
+        if len(set(steps)) == 1:
+            neg = -k.scale_out(s, steps[0])
+            scales: float | list[float] = neg
+        else:
+            scales = [-k.scale_out(s, t) for t in steps]
+        if s.eps_placement == "outside":
+            denom = torch._foreach_sqrt([st["v"] for st in states])
+            torch._foreach_add_(denom, k.eps)
+            if isinstance(scales, float):
+                torch._foreach_addcdiv_(params, numer, denom, value=scales)
+            else:
+                torch._foreach_addcdiv_(params, numer, denom, scales)
+        elif isinstance(scales, float):
+            torch._foreach_add_(params, numer, alpha=scales)
+        else:
+            torch._foreach_add_(params, torch._foreach_mul(numer, scales))
+        for st, t in zip(states, steps, strict=True):
+            st["step"] = t + 1

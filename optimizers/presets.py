@@ -12,6 +12,10 @@ Equations use ``g`` (gradient, plus ``weight_decay * theta`` when weight decay i
                 theta <- theta - alpha_t * sqrt(1-b2^(t+1))/(1-b1^(t+1)) * m / (sqrt(v) + eps)
 - ``nadam``:    as adam with numerator (b1*m + (1-b1)*g), m freshly updated.
 
+Weight decay: ``weight_decay`` is the paper's coupled L2 (added to ``g``);
+``decoupled_weight_decay`` shrinks the parameters directly, theta <- theta * (1 - eta_t * lambda),
+before the update (the AdamW convention of torch.optim.AdamW).
+
 Departures from torch.optim: Adam's eps is added to the uncorrected root (torch adds it to the
 corrected one); NAdam has no momentum-decay schedule; RMSProp keeps eps inside the root, starts
 v at 1 and puts the learning rate inside the momentum buffer.
@@ -78,9 +82,11 @@ def _preset_factory(name: str) -> Any:  # noqa: ANN401 - returns a factory calla
     structure = STRUCTURES[name]
 
     def factory(
-        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], **defaults: float
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        foreach: bool | None = None,
+        **defaults: float,
     ) -> torch.optim.Optimizer:
-        return GeneralizedOptimizer(params, defaults, structure)
+        return GeneralizedOptimizer(params, defaults, structure, foreach=foreach)
 
     factory.__name__ = f"{name}_factory"
     return factory
@@ -91,7 +97,7 @@ for _name, _defaults in DEFAULTS.items():
         OptimizerSpec(
             name=_name,
             factory=_preset_factory(_name),
-            defaults=_defaults,
+            defaults={**_defaults, "decoupled_weight_decay": 0.0},
             description=DESCRIPTIONS[_name],
         )
     )

@@ -57,6 +57,7 @@ HPARAM_RANGES: dict[str, Interval] = {
     "rho": Interval(0.0, 1.0),
     "epsilon": Interval(0.0, math.inf, high_closed=False),
     "weight_decay": Interval(0.0, math.inf, high_closed=False),
+    "decoupled_weight_decay": Interval(0.0, math.inf, high_closed=False),
 }
 """Valid values of every project-wide hyperparameter name."""
 
@@ -148,6 +149,8 @@ def validate_hparams(
 def create(
     name: str,
     params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    *,
+    foreach: bool | None = None,
     **hparams: float,
 ) -> torch.optim.Optimizer:
     """Build the optimizer ``name`` over ``params`` (contract 1 of DESIGN.md).
@@ -155,6 +158,7 @@ def create(
     ``params`` is an ordered iterable of tensors or param-group dicts, as for torch.optim;
     a ``set`` is refused because its order (and so the state_dict) would not be reproducible.
     Unknown names and out-of-range values raise ``ValueError`` naming the valid choices.
+    ``foreach`` selects the kernel (None: the optimizer's default).
     """
     if isinstance(params, (set, frozenset)):
         raise ValueError(
@@ -166,6 +170,8 @@ def create(
     params = list(params)
     if params and isinstance(params[0], dict):
         params = [_translate_group(name, group) for group in params]
+    if foreach is not None:
+        torch_kwargs["foreach"] = foreach
     return get_spec(name).factory(params, **torch_kwargs)
 
 

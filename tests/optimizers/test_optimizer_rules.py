@@ -1,6 +1,6 @@
 """Tests of the ``optimizers`` package against PAPER.md sections 2-4.
 
-The numpy reference below is written from PAPER.md section 2 alone (not from
+The float64 numpy reference (tests/optimizers/reference.py) is written from PAPER.md section 2 alone (not from
 ``optimizers/generalized.py``) so that a shared mistake cannot hide.
 """
 
@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from reference import reference_run  # tests/optimizers/reference.py
 
 import optimizers
 
@@ -21,54 +22,6 @@ N_STEPS = 5
 # A learning rate that changes every step: RMSProp keeps eta_t inside its momentum buffer,
 # the others scale the whole step, so a constant rate would hide a misplaced lr.
 LRS = [0.1, 0.05, 0.2, 0.01, 0.3]
-
-
-# --------------------------------------------------------------------------------------------
-# Float64 numpy reference (PAPER.md section 2)
-# --------------------------------------------------------------------------------------------
-
-REF_DEFAULTS = {
-    "momentum": 0.0,
-    "rho": 0.9,
-    "epsilon": 0.0,
-    "beta1": 0.9,
-    "beta2": 0.999,
-    "weight_decay": 0.0,
-}
-
-
-def reference_run(name: str, hp: dict, theta0: np.ndarray, grads, lrs) -> list[np.ndarray]:
-    """Trajectory theta_1..theta_T of optimizer ``name`` (float64), t = 0 at the first update."""
-    h = {**REF_DEFAULTS, **hp}
-    theta = np.array(theta0, dtype=np.float64)
-    m = np.zeros_like(theta)  # first moment / heavy-ball buffer, m0 = 0
-    v = np.ones_like(theta) if name == "rmsprop" else np.zeros_like(theta)  # RMSProp v0 = 1
-    out = []
-    for t, (g_raw, eta) in enumerate(zip(grads, lrs, strict=True)):
-        g = np.asarray(g_raw, dtype=np.float64) + h["weight_decay"] * theta
-        if name == "sgd":
-            theta = theta - eta * g
-        elif name in ("momentum", "nesterov"):
-            gamma = h["momentum"]
-            m = gamma * m + g
-            direction = m if name == "momentum" else gamma * m + g
-            theta = theta - eta * direction
-        elif name == "rmsprop":
-            gamma, rho, eps = h["momentum"], h["rho"], h["epsilon"]
-            v = rho * v + (1.0 - rho) * g**2
-            m = gamma * m + eta * g / np.sqrt(v + eps)
-            theta = theta - m
-        elif name in ("adam", "nadam"):
-            b1, b2, eps = h["beta1"], h["beta2"], h["epsilon"]
-            m = b1 * m + (1.0 - b1) * g
-            v = b2 * v + (1.0 - b2) * g**2
-            b = math.sqrt(1.0 - b2 ** (t + 1)) / (1.0 - b1 ** (t + 1))
-            numerator = m if name == "adam" else b1 * m + (1.0 - b1) * g
-            theta = theta - eta * b * numerator / (np.sqrt(v) + eps)
-        else:  # pragma: no cover - table typo
-            raise AssertionError(name)
-        out.append(theta.copy())
-    return out
 
 
 def run_ours(name: str, hp: dict, theta0, grads, lrs, dtype=torch.float64) -> list[torch.Tensor]:

@@ -178,6 +178,7 @@ def test_regression_pin_of_seed_and_first_point(tmp_path):
             "beta2": 0.9998888630793947,
             "epsilon": 0.002189617782859653,
             "weight_decay": 0.0,
+            "decoupled_weight_decay": 0.0,
         },
         rel=1e-12,
     )
@@ -236,7 +237,10 @@ def test_fully_fixed_protocol_gives_identical_points_with_distinct_seeds(tmp_pat
     plan = resolve_plan(load_config(path))
     assert len(plan) == 3
     assert all(t.tuned == {} for t in plan)
-    assert all(t.hparams == {"learning_rate": 0.1, "weight_decay": 0.0} for t in plan)
+    assert all(
+        t.hparams == {"learning_rate": 0.1, "weight_decay": 0.0, "decoupled_weight_decay": 0.0}
+        for t in plan
+    )
     assert all(t.schedule_params == {} for t in plan)
     assert len({t.seed for t in plan}) == 3
 

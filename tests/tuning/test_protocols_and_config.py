@@ -69,6 +69,7 @@ def test_lr_only_fixes_everything_but_the_learning_rate():
         "beta2": 0.999,
         "epsilon": 1e-8,
         "weight_decay": 0.0,
+        "decoupled_weight_decay": 0.0,
     }
     rms, _ = protocol.for_optimizer("rmsprop").resolve({"learning_rate": 1e-3})
     assert rms["epsilon"] == 1e-10
@@ -200,11 +201,13 @@ def test_fixed_values_pass_through_and_defaults_fill(tmp_path):
     mom = protocol.for_optimizer("momentum")
     assert mom.space == {}
     hparams, schedule = mom.resolve({})
-    assert hparams == {"learning_rate": 0.05, "momentum": 0.5, "weight_decay": 0.0}
+    assert hparams == {
+        "learning_rate": 0.05, "momentum": 0.5, "weight_decay": 0.0, "decoupled_weight_decay": 0.0
+    }
     assert schedule == {"decay_steps_factor": 0.9, "decay_factor": 0.001}
     sgd = protocol.for_optimizer("sgd")
     hparams, schedule = sgd.resolve({"learning_rate": 0.2})
-    assert hparams == {"learning_rate": 0.2, "weight_decay": 1e-4}
+    assert hparams == {"learning_rate": 0.2, "weight_decay": 1e-4, "decoupled_weight_decay": 0.0}
     assert all(isinstance(v, float) for v in (*hparams.values(), *schedule.values()))
     assert schedule == {"decay_steps_factor": 1.0, "decay_factor": 0.5}
 
