@@ -11,6 +11,8 @@ the first update) and scheduled learning rate ``eta_t`` (``param_group["lr"]``):
     s     <- eta_t if lr_placement == "inside" else 1                   (RMSProp: eta in the buffer)
     m     <- a * m + c * s * u                                          (m0 = 0)
     n     <- a * m + c * s * u   if nesterov  else  m
+             (applied to theta as two in-place terms, a*m and c*s*u, so that no temporary of the
+             parameters' size is allocated)
     b     <- sqrt(1 - rho^(t+1)) / (1 - a^(t+1))   if bias_correction  else 1
     d     <- sqrt(v) + eps       if eps_placement == "outside"  (Adam, NAdam)
              1                    otherwise
@@ -152,6 +154,17 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
                 self._foreach(bucket, coef)
         return loss
 
+    def _fuse_root_into_momentum(self, scale_in: float) -> bool:
+        """Whether m <- a*m + c*s*g/root can be one addcdiv (eps inside, plain momentum)."""
+        s = self.structure
+        return (
+            s.eps_placement == "inside"
+            and s.second_moment_key is not None
+            and s.momentum_key is not None
+            and not s.nesterov
+            and not (s.ema and scale_in == 1.0)
+        )
+
     def _single_tensor(self, p: torch.Tensor, k: _Coefficients) -> None:
         s = self.structure
         state = self._init_state(p)
@@ -161,24 +174,37 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
             g = g.add(p, alpha=k.weight_decay)
         if k.decoupled != 0.0:
             p.mul_(1.0 - k.lr * k.decoupled)
+        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+        fused = self._fuse_root_into_momentum(scale_in)
         if s.second_moment_key is not None:
             v = state["v"]
             v.mul_(k.rho).addcmul_(g, g, value=1.0 - k.rho)
             if s.eps_placement == "inside":
-                g = g / v.add(k.eps).sqrt_()
-        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+                root = v.add(k.eps).sqrt_()
+                if not fused:
+                    g = g / root
         if s.momentum_key is not None:
             m = state["m"]
-            m.mul_(k.a).add_(g, alpha=k.c * scale_in)
-            n = m.mul(k.a).add_(g, alpha=k.c * scale_in) if s.nesterov else m
+            w = k.c * scale_in
+            if fused:
+                m.mul_(k.a).addcdiv_(g, root, value=w)  # RMSProp: no g / root temporary
+            elif s.ema and scale_in == 1.0:
+                m.lerp_(g, 1.0 - k.a)  # a*m + (1-a)*g in one pass
+            else:
+                m.mul_(k.a).add_(g, alpha=w)
+            # Nesterov's n = a*m + w*g is applied as two in-place terms rather than built as a
+            # temporary: same memory traffic, no allocation of a parameter-sized tensor.
+            terms = [(m, k.a), (g, w)] if s.nesterov else [(m, 1.0)]
         else:
-            n = g if scale_in == 1.0 else g.mul(scale_in)
+            terms = [(g, scale_in)]
         scale_out = k.scale_out(s, t)
         if s.eps_placement == "outside":
             denom = state["v"].sqrt().add_(k.eps)
-            p.addcdiv_(n, denom, value=-scale_out)
+            for x, coef in terms:
+                p.addcdiv_(x, denom, value=-scale_out * coef)
         else:
-            p.add_(n, alpha=-scale_out)
+            for x, coef in terms:
+                p.add_(x, alpha=-scale_out * coef)
         state["step"] = t + 1
 
     def _foreach(self, params: list[torch.Tensor], k: _Coefficients) -> None:
@@ -190,6 +216,8 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
             grads = torch._foreach_add(grads, params, alpha=k.weight_decay)
         if k.decoupled != 0.0:
             torch._foreach_mul_(params, 1.0 - k.lr * k.decoupled)
+        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+        fused = self._fuse_root_into_momentum(scale_in)
         if s.second_moment_key is not None:
             vs = [st["v"] for st in states]
             torch._foreach_mul_(vs, k.rho)
@@ -197,34 +225,40 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
             if s.eps_placement == "inside":
                 root = torch._foreach_add(vs, k.eps)
                 torch._foreach_sqrt_(root)
-                grads = torch._foreach_div(grads, root)
-        scale_in = k.scale_in if s.lr_placement == "inside" else 1.0
+                if not fused:
+                    grads = torch._foreach_div(grads, root)
         if s.momentum_key is not None:
             ms = [st["m"] for st in states]
-            torch._foreach_mul_(ms, k.a)
-            torch._foreach_add_(ms, grads, alpha=k.c * scale_in)
-            if s.nesterov:
-                numer = torch._foreach_mul(ms, k.a)
-                torch._foreach_add_(numer, grads, alpha=k.c * scale_in)
+            w = k.c * scale_in
+            if fused:
+                torch._foreach_mul_(ms, k.a)
+                torch._foreach_addcdiv_(ms, grads, root, value=w)
+            elif s.ema and scale_in == 1.0:
+                torch._foreach_lerp_(ms, grads, 1.0 - k.a)
             else:
-                numer = ms
+                torch._foreach_mul_(ms, k.a)
+                torch._foreach_add_(ms, grads, alpha=w)
+            terms = [(ms, k.a), (grads, w)] if s.nesterov else [(ms, 1.0)]
         else:
-            numer = grads if scale_in == 1.0 else torch._foreach_mul(grads, scale_in)
-        if len(set(steps)) == 1:
-            neg = -k.scale_out(s, steps[0])
-            scales: float | list[float] = neg
-        else:
-            scales = [-k.scale_out(s, t) for t in steps]
+            terms = [(grads, scale_in)]
+        same_step = len(set(steps)) == 1
+        scale_out = [k.scale_out(s, t) for t in steps[:1]] if same_step else [k.scale_out(s, t) for t in steps]
+        denom = None
         if s.eps_placement == "outside":
             denom = torch._foreach_sqrt([st["v"] for st in states])
             torch._foreach_add_(denom, k.eps)
-            if isinstance(scales, float):
-                torch._foreach_addcdiv_(params, numer, denom, value=scales)
+        for xs, coef in terms:
+            if same_step:
+                value = -scale_out[0] * coef
+                if denom is not None:
+                    torch._foreach_addcdiv_(params, xs, denom, value=value)
+                else:
+                    torch._foreach_add_(params, xs, alpha=value)
             else:
-                torch._foreach_addcdiv_(params, numer, denom, scales)
-        elif isinstance(scales, float):
-            torch._foreach_add_(params, numer, alpha=scales)
-        else:
-            torch._foreach_add_(params, torch._foreach_mul(numer, scales))
+                values = [-so * coef for so in scale_out]
+                if denom is not None:
+                    torch._foreach_addcdiv_(params, xs, denom, values)
+                else:
+                    torch._foreach_add_(params, torch._foreach_mul(xs, values))
         for st, t in zip(states, steps, strict=True):
             st["step"] = t + 1
