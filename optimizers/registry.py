@@ -8,12 +8,13 @@ torch optimizer they map to torch's param-group keys (``lr``, ``eps``, ...).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from .schedules import is_real
 
 __all__ = [
     "HPARAM_RANGES",
@@ -112,11 +113,6 @@ def get_spec(name: str) -> OptimizerSpec:
         raise ValueError(
             f"unknown optimizer {name!r}; valid choices: {', '.join(names())}"
         ) from None
-
-
-def is_real(value: object) -> bool:
-    """A real number (Python or numpy scalar), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def validate_hparams(

@@ -4,15 +4,23 @@
 - ``linear_decay``:  lr_t = lr_0 * (1 - (1 - decay_factor) * t / decay_steps)   for t < decay_steps,
                      lr_t = lr_0 * decay_factor                                    afterwards,
                      decay_steps = max(1, round(decay_steps_factor * total_steps))   (PAPER.md section 4)
+- ``step_decay``:    lr_t = lr_0 * step_decay_factor ^ floor(t / interval),
+                     interval = max(1, round(step_decay_every_factor * total_steps))
+                     (Wilson et al. 2017: the rate drops by a fixed factor at fixed intervals)
+
+Every schedule also takes an optional ``warmup_steps_factor`` (default 0): with
+``w = round(warmup_steps_factor * total_steps)`` warm-up steps, lr_t is multiplied by
+``(t + 1) / w`` for t < w (linear warm-up from lr_0 / w to lr_0).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["SCHEDULES", "ScheduleSpec", "make_schedule"]
+__all__ = ["SCHEDULES", "Schedule", "ScheduleSpec", "is_real", "make_schedule"]
 
 Schedule = Callable[[int], float]
 
@@ -35,14 +43,35 @@ def _linear_decay(
     return schedule
 
 
+def _step_decay(
+    lr0: float, total_steps: int, *, step_decay_factor: float, step_decay_every_factor: float
+) -> Schedule:
+    interval = max(1, round(step_decay_every_factor * total_steps))
+    return lambda t: lr0 * step_decay_factor ** (t // interval)
+
+
+def _with_warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
+    if warmup_steps <= 0:
+        return schedule
+    return lambda t: schedule(t) * min(1.0, (t + 1) / warmup_steps)
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
     """A registered schedule: its builder and the hyperparameters it takes, with valid ranges."""
 
     build: Callable[..., Schedule]
     hparams: dict[str, tuple[float, float]]
-    """Name -> closed interval of valid values."""
+    """Required parameters: name -> closed interval of valid values."""
     description: str
+    optional: dict[str, tuple[float, float, float]] = field(
+        default_factory=lambda: {"warmup_steps_factor": (0.0, 1.0, 0.0)}
+    )
+    """Optional parameters: name -> (low, high, default)."""
+
+    @property
+    def all_params(self) -> tuple[str, ...]:
+        return (*self.hparams, *self.optional)
 
 
 SCHEDULES: dict[str, ScheduleSpec] = {
@@ -52,30 +81,43 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         {"decay_steps_factor": (0.0, 1.0), "decay_factor": (0.0, 1.0)},
         "linear decay from lr_0 to lr_0*decay_factor over decay_steps_factor*total_steps",
     ),
+    "step_decay": ScheduleSpec(
+        _step_decay,
+        {"step_decay_factor": (0.0, 1.0), "step_decay_every_factor": (0.0, 1.0)},
+        "lr_0 times step_decay_factor every step_decay_every_factor*total_steps steps",
+    ),
 }
+
+
+def is_real(value: object) -> bool:
+    """A real number (Python or numpy scalar), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> Schedule:
     """Build schedule ``name``; ValueError naming the schedule, parameter and valid values."""
-    from .registry import is_real
-
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; valid choices: {', '.join(SCHEDULES)}")
     spec = SCHEDULES[name]
-    expected = set(spec.hparams)
-    if set(params) != expected:
+    missing = sorted(set(spec.hparams) - set(params))
+    extra = sorted(set(params) - set(spec.all_params))
+    if missing or extra:
         raise ValueError(
-            f"schedule {name!r} takes exactly {sorted(expected) or 'no parameters'}, "
-            f"got {sorted(params)}"
+            f"schedule {name!r} takes {sorted(spec.hparams) or 'no parameters'}"
+            f" (optional: {sorted(spec.optional)}), got {sorted(params)}"
         )
+    bounds = {**spec.hparams, **{k: (lo, hi) for k, (lo, hi, _) in spec.optional.items()}}
     for key, value in params.items():
-        low, high = spec.hparams[key]
+        low, high = bounds[key]
         if not is_real(value) or not low <= value <= high:
             raise ValueError(
                 f"schedule {name!r}: {key}={value!r} must be a number in [{low:g}, {high:g}]"
             )
-    if not is_real(lr0) or not lr0 > 0:
+    if not is_real(lr0) or not math.isfinite(lr0) or not lr0 > 0:
         raise ValueError(f"schedule {name!r}: lr0={lr0!r} must be a number > 0")
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
         raise ValueError(f"schedule {name!r}: total_steps={total_steps!r} must be an integer >= 1")
-    return spec.build(lr0, total_steps, **params)
+    optional = {k: params.get(k, default) for k, (_, _, default) in spec.optional.items()}
+    required = {k: float(params[k]) for k in spec.hparams}
+    schedule = spec.build(float(lr0), int(total_steps), **required)
+    return _with_warmup(schedule, round(optional["warmup_steps_factor"] * total_steps))

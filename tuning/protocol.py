@@ -115,7 +115,7 @@ def _is_number(value: object) -> bool:
 
 def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedule: str) -> None:  # noqa: ANN401
     spec = optimizers.get_spec(optimizer)
-    schedule_params = optimizers.SCHEDULES[schedule].hparams
+    schedule_params = optimizers.SCHEDULES[schedule].all_params
     target = ONE_MINUS.get(key, key)
     path = f"{source}: optimizers.{optimizer}.{key}"
     if key == RELATIVE_LR:
@@ -227,8 +227,8 @@ def load_protocol(
                     f"{target}; keep one"
                 )
             targets[target] = key
-        schedule_params = tuple(optimizers.SCHEDULES[schedule].hparams)
-        missing = [p for p in schedule_params if p not in coords]
+        schedule_params = optimizers.SCHEDULES[schedule].all_params
+        missing = [p for p in optimizers.SCHEDULES[schedule].hparams if p not in coords]
         if missing:
             raise InputError(
                 f"{source}: optimizers.{opt_name}: schedule {schedule!r} needs {', '.join(missing)}"
