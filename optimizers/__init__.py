@@ -1,13 +1,25 @@
-"""The generalized optimizer family of Choi et al. (2019): presets, registry, schedules.
+"""The generalized optimizer family of Choi et al. (2019): presets, registry, schedules,
+inclusions.
 
 Public API: :func:`create` (contract 1 of DESIGN.md), :func:`names`, :func:`get_spec`,
-:func:`register`, :func:`make_schedule`.
+:func:`register` with :class:`OptimizerSpec`, :func:`make_schedule`, :func:`imitate`,
+:func:`register_inclusion` with :class:`Inclusion`, :func:`check_inclusion`.
 """
 
 from . import presets as _presets  # noqa: F401 - registers the six built-in optimizers
 from .generalized import GeneralizedOptimizer, UpdateStructure
+from .inclusion_check import check_inclusion, trajectory_gap
+from .inclusions import (
+    Imitation,
+    Inclusion,
+    imitate,
+    inclusion_path,
+    list_inclusions,
+    register_inclusion,
+)
 from .registry import (
     HPARAM_RANGES,
+    Interval,
     OptimizerSpec,
     create,
     get_spec,
@@ -21,12 +33,21 @@ __all__ = [
     "HPARAM_RANGES",
     "SCHEDULES",
     "GeneralizedOptimizer",
+    "Imitation",
+    "Inclusion",
+    "Interval",
     "OptimizerSpec",
     "UpdateStructure",
+    "check_inclusion",
     "create",
     "get_spec",
+    "imitate",
+    "inclusion_path",
+    "list_inclusions",
     "make_schedule",
     "names",
     "register",
+    "register_inclusion",
+    "trajectory_gap",
     "validate_hparams",
 ]

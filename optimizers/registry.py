@@ -78,6 +78,11 @@ class OptimizerSpec:
     description: str = ""
     ranges: dict[str, Interval] = field(default_factory=dict)
     """Valid values; names missing here fall back to :data:`HPARAM_RANGES`."""
+    search_space: dict[str, Any] | None = None
+    """Default search space in protocol form (tuned coordinates, schedule parameters), used by a
+    protocol that does not mention this optimizer."""
+    torch_keys: dict[str, str] = field(default_factory=lambda: dict(TORCH_KEYS))
+    """Project hyperparameter name -> keyword of ``factory`` (and param-group key), where they differ."""
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
@@ -161,23 +166,25 @@ def create(
             "params must be an ordered iterable (list or model.parameters()), not a set: "
             "a set's order is not reproducible"
         )
+    spec = get_spec(name)
     resolved = validate_hparams(name, hparams)
-    torch_kwargs = {TORCH_KEYS.get(k, k): v for k, v in resolved.items()}
+    torch_kwargs = {spec.torch_keys.get(k, k): v for k, v in resolved.items()}
     params = list(params)
     if params and isinstance(params[0], dict):
-        params = [_translate_group(name, group) for group in params]
+        params = [_translate_group(spec, group) for group in params]
     if foreach is not None:
         torch_kwargs["foreach"] = foreach
-    return get_spec(name).factory(params, **torch_kwargs)
+    return spec.factory(params, **torch_kwargs)
 
 
-def _translate_group(name: str, group: dict[str, Any]) -> dict[str, Any]:
+def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, Any]:
     """Validate a param group's overrides and map them to torch keys.
 
     Overrides may use project names (``learning_rate``) or torch's (``lr``), not both."""
+    name = spec.name
     if "params" not in group:
         raise ValueError(f"{name}: a param group needs a 'params' entry, got keys {sorted(group)}")
-    project = {v: k for k, v in TORCH_KEYS.items()}
+    project = {v: k for k, v in spec.torch_keys.items()}
     overrides: dict[str, Any] = {}
     for key, value in group.items():
         if key == "params":
@@ -187,4 +194,4 @@ def _translate_group(name: str, group: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"{name}: param group sets {canonical!r} twice (as {key!r} too); keep one")
         overrides[canonical] = value
     checked = validate_hparams(name, overrides, fill_defaults=False)
-    return {"params": group["params"], **{TORCH_KEYS.get(k, k): v for k, v in checked.items()}}
+    return {"params": group["params"], **{spec.torch_keys.get(k, k): v for k, v in checked.items()}}

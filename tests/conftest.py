@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
+from plugin_fixtures import PLUGIN_MODULE, PLUGIN_SOURCE
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,3 +20,27 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
         os.environ.pop("OPTCOMPARE_CACHE", None)
     else:
         os.environ["OPTCOMPARE_CACHE"] = old
+
+
+@pytest.fixture
+def user_plugin(tmp_path, monkeypatch):
+    """Write the plugin module, put it on sys.path and PYTHONPATH; undo registrations after."""
+    import optimizers.inclusions as inclusions
+    import optimizers.registry as registry
+    import tuning.plugins as plugins
+
+    (tmp_path / f"{PLUGIN_MODULE}.py").write_text(PLUGIN_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # Ray workers are fresh processes: they find the module through PYTHONPATH.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    specs = dict(registry._REGISTRY)
+    incs = dict(inclusions._INCLUSIONS)
+    loaded = set(plugins._LOADED)
+    yield PLUGIN_MODULE
+    registry._REGISTRY.clear()
+    registry._REGISTRY.update(specs)
+    inclusions._INCLUSIONS.clear()
+    inclusions._INCLUSIONS.update(incs)
+    plugins._LOADED.clear()
+    plugins._LOADED.update(loaded)
+    sys.modules.pop(PLUGIN_MODULE, None)

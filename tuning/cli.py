@@ -60,6 +60,7 @@ def run_config(
         max_concurrent_trials=config.resources.max_concurrent_trials,
         max_failures=config.max_failures,
         report_every_s=config.report_every_s,
+        plugins=config.plugins,
         address=address,
         num_cpus=num_cpus,
         progress=progress,

@@ -11,6 +11,7 @@ Example (the shipped ``tuning/configs/demo.yaml``)::
     resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent_trials: null}
     max_failures: 2
     report_every_s: 10
+    plugins: [mylab.optimizers]         # modules that register optimizers (see tuning/plugins.py)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import optimizers
 import workloads
 from optcompare.errors import InputError
 
+from .plugins import load_plugins
 from .protocol import Protocol, load_protocol
 from .yaml_io import read_yaml
 
@@ -31,7 +33,7 @@ __all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config"]
 
 TOP_KEYS = {
     "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
-    "resources", "max_failures", "report_every_s",
+    "resources", "max_failures", "report_every_s", "plugins",
 }
 WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir"}
 RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
@@ -66,6 +68,7 @@ class ExperimentConfig:
     resources: Resources
     max_failures: int
     report_every_s: float
+    plugins: list[str]
     source: str
     raw: dict[str, Any] = field(repr=False)
 
@@ -131,6 +134,10 @@ def load_config(path: str | Path) -> ExperimentConfig:
     for key in ("name", "workloads", "optimizers", "protocols", "trials_per_search"):
         if key not in raw:
             raise InputError(f"{source}: missing required key {key!r}")
+    plugins = raw.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise InputError(f"{source}: plugins: expected a list of module names, got {plugins!r}")
+    load_plugins(plugins, where=f"{source}: plugins")
     name = raw["name"]
     if not isinstance(name, str) or not name or "/" in name or name.startswith((".", "_")):
         raise InputError(f"{source}: name: expected a directory-safe name, got {name!r}")
@@ -178,6 +185,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         resources=resources,
         max_failures=_int(source, "max_failures", raw.get("max_failures", 2), 0),
         report_every_s=_number(source, "report_every_s", raw.get("report_every_s", 10.0), 0.0),
+        plugins=plugins,
         source=source,
         raw=raw,
     )

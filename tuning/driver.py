@@ -255,6 +255,7 @@ def run_study(
     max_concurrent_trials: int | None = None,
     max_failures: int = 2,
     report_every_s: float = 10.0,
+    plugins: list[str] | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
@@ -299,7 +300,7 @@ def run_study(
         bar = _Progress(len(trials), progress)
         callback = _make_callback({t.trial_id: t for t in trials}, sink, summary, bar)
         threads = max(1, int(cpus_per_trial))
-        extra = {"report_every_s": report_every_s, "threads": threads}
+        extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         from .trainable import ray_trainable
 

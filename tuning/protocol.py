@@ -79,11 +79,17 @@ class Protocol:
     raw: dict[str, Any]
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
+        """This protocol's search for ``optimizer``, else the optimizer's registered default
+        search space (under this protocol's schedule)."""
         if optimizer not in self.searches:
-            raise InputError(
-                f"{self.source}: protocol {self.name!r} has no search space for optimizer "
-                f"{optimizer!r}; it defines: {', '.join(self.searches)}"
-            )
+            fallback = default_search(self, optimizer) if optimizer in optimizers.names() else None
+            if fallback is None:
+                raise InputError(
+                    f"{self.source}: protocol {self.name!r} has no search space for optimizer "
+                    f"{optimizer!r} and the optimizer registers no default search space; "
+                    f"the protocol defines: {', '.join(self.searches)}"
+                )
+            self.searches[optimizer] = fallback
         return self.searches[optimizer]
 
 
@@ -180,6 +186,50 @@ def _check_fixed_values(source: str, search: SearchSpec) -> None:
             raise InputError(f"{source}: optimizers.{search.optimizer}: {err}{hint}") from None
 
 
+def parse_search(source: str, opt_name: str, coords: Any, schedule: str) -> SearchSpec:  # noqa: ANN401
+    """Validate one optimizer's entry of a protocol; InputError names ``source`` and the field."""
+    if not isinstance(coords, dict):
+        raise InputError(f"{source}: optimizers.{opt_name}: expected a mapping, got {coords!r}")
+    targets: dict[str, str] = {}
+    for key, value in coords.items():
+        _check_coordinate(source, opt_name, key, value, schedule)
+        target = "learning_rate" if key == RELATIVE_LR else ONE_MINUS.get(key, key)
+        if target in targets:
+            raise InputError(
+                f"{source}: optimizers.{opt_name}: {key!r} and {targets[target]!r} both set "
+                f"{target}; keep one"
+            )
+        targets[target] = key
+    missing = [p for p in optimizers.SCHEDULES[schedule].hparams if p not in coords]
+    if missing:
+        raise InputError(
+            f"{source}: optimizers.{opt_name}: schedule {schedule!r} needs {', '.join(missing)}"
+        )
+    spec = SearchSpec(
+        optimizer=opt_name,
+        fixed={k: float(v) for k, v in coords.items() if _is_number(v)},
+        space={k: v for k, v in coords.items() if isinstance(v, dict)},
+        schedule=schedule,
+        schedule_params=optimizers.SCHEDULES[schedule].all_params,
+    )
+    _check_fixed_values(source, spec)
+    return spec
+
+
+def default_search(protocol: Protocol, optimizer: str) -> SearchSpec | None:
+    """The optimizer's registered default search space under ``protocol``'s schedule, if any.
+
+    Schedule parameters of other schedules are dropped from the default space; parameters the
+    protocol's schedule needs must be in it."""
+    space = optimizers.get_spec(optimizer).search_space
+    if space is None:
+        return None
+    other = {p for spec in optimizers.SCHEDULES.values() for p in spec.all_params}
+    mine = set(optimizers.SCHEDULES[protocol.schedule].all_params)
+    coords = {k: v for k, v in space.items() if k not in other or k in mine}
+    return parse_search(f"default search space of {optimizer!r}", optimizer, coords, protocol.schedule)
+
+
 def load_protocol(
     name_or_path: str, base_dir: Path | None = None, where: str = "protocol"
 ) -> Protocol:
@@ -215,33 +265,7 @@ def load_protocol(
                 f"{source}: optimizers.{opt_name}: unknown optimizer; valid choices: "
                 f"{', '.join(optimizers.names())}"
             )
-        if not isinstance(coords, dict):
-            raise InputError(f"{source}: optimizers.{opt_name}: expected a mapping, got {coords!r}")
-        targets: dict[str, str] = {}
-        for key, value in coords.items():
-            _check_coordinate(source, opt_name, key, value, schedule)
-            target = "learning_rate" if key == RELATIVE_LR else ONE_MINUS.get(key, key)
-            if target in targets:
-                raise InputError(
-                    f"{source}: optimizers.{opt_name}: {key!r} and {targets[target]!r} both set "
-                    f"{target}; keep one"
-                )
-            targets[target] = key
-        schedule_params = optimizers.SCHEDULES[schedule].all_params
-        missing = [p for p in optimizers.SCHEDULES[schedule].hparams if p not in coords]
-        if missing:
-            raise InputError(
-                f"{source}: optimizers.{opt_name}: schedule {schedule!r} needs {', '.join(missing)}"
-            )
-        spec = SearchSpec(
-            optimizer=opt_name,
-            fixed={k: float(v) for k, v in coords.items() if _is_number(v)},
-            space={k: v for k, v in coords.items() if isinstance(v, dict)},
-            schedule=schedule,
-            schedule_params=schedule_params,
-        )
-        _check_fixed_values(source, spec)
-        searches[opt_name] = spec
+        searches[opt_name] = parse_search(source, opt_name, coords, schedule)
     return Protocol(
         name=str(raw["name"]),
         description=str(raw.get("description", "")),

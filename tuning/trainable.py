@@ -27,6 +27,10 @@ def execute_trial(config: dict[str, Any], report: Callable[[dict[str, Any]], Non
 
     import workloads
 
+    from .plugins import load_plugins
+
+    load_plugins(config.get("plugins", ()))
+
     threads = int(config.get("threads", 0) or 0)
     if threads > 0:
         torch.set_num_threads(threads)

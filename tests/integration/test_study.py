@@ -72,3 +72,18 @@ def test_tiny_study_through_ray(tmp_path, capsys):
         assert [s["rank"] for s in scores] == [1, 2]
         assert scores[0]["mean"] <= scores[1]["mean"]
         assert all(s["p05"] <= s["mean"] <= s["p95"] for s in scores)
+
+
+@pytest.mark.slow
+def test_plugin_optimizer_runs_in_ray_workers(tmp_path, capsys, user_plugin):
+    config = tmp_path / "plug.yaml"
+    config.write_text(
+        f"name: plug\nplugins: [{user_plugin}]\n"
+        "workloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
+        "optimizers: [plain-adagrad]\nprotocols: [lr-only]\ntrials_per_search: 2\nreport_every_s: 0\n"
+    )
+    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
+    assert "trials: 2/2 finished (2 completed" in capsys.readouterr().out
+    trials = load_experiment(str(tmp_path / "r" / "plug"))[1].table.to_pandas()
+    assert set(trials["optimizer"]) == {"plain-adagrad"}
+    assert trials["hp_epsilon"].between(1e-10, 1e-6).all()
