@@ -78,6 +78,11 @@ def _trial_row(trial: PlannedTrial, attempt: int, summary: dict[str, Any]) -> di
     return row
 
 
+def _hp_columns(trial: PlannedTrial) -> tuple[dict[str, float], dict[str, float]]:
+    """(hp_ values: optimizer and schedule hyperparameters, tuned_ values: the search point)."""
+    return {**trial.hparams, **trial.schedule_params}, dict(trial.tuned)
+
+
 def _failed_summary(error: str) -> dict[str, Any]:
     nan = math.nan
     return {
@@ -187,7 +192,9 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
                     err = trial_summary.get("final_val_error", math.nan)
                     if self.best is None or err < self.best[0]:
                         self.best = (err, planned.optimizer)
-                sink.add_trial_row(key, _trial_row(planned, attempt, trial_summary), planned.hparams)
+                sink.add_trial_row(
+                    key, _trial_row(planned, attempt, trial_summary), *_hp_columns(planned)
+                )
                 self.running.discard(planned.trial_id)
                 self._show()
 
@@ -200,7 +207,7 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             summary.failures.append(f"{planned.trial_id}: {last_line}")
             attempt = self.attempts.get(planned.trial_id, 0)
             row = _trial_row(planned, attempt, _failed_summary(last_line))
-            sink.add_trial_row(key, row, planned.hparams)
+            sink.add_trial_row(key, row, *_hp_columns(planned))
             self.running.discard(planned.trial_id)
             self._show()
 

@@ -63,11 +63,14 @@ CURVE_SCHEMA = pa.schema(
 )
 
 
-def trial_schema(hp_names: Iterable[str]) -> pa.Schema:
-    """The trials schema for one optimizer: base columns then ``hp_<name>`` in sorted order."""
+def trial_schema(hp_names: Iterable[str], tuned_names: Iterable[str] = ()) -> pa.Schema:
+    """The trials schema for one search: base columns, ``hp_<name>`` then ``tuned_<name>``,
+    each in sorted order."""
     schema = TRIAL_BASE_SCHEMA
     for name in sorted(hp_names):
         schema = schema.append(pa.field(f"hp_{name}", pa.float64()))
+    for name in sorted(tuned_names):
+        schema = schema.append(pa.field(f"tuned_{name}", pa.float64()))
     return schema
 
 
@@ -125,11 +128,21 @@ class ResultSink:
         self._maybe_flush()
 
     def add_trial_row(
-        self, key: tuple[str, str, str], row: dict[str, Any], hparams: dict[str, float]
+        self,
+        key: tuple[str, str, str],
+        row: dict[str, Any],
+        hparams: dict[str, float],
+        tuned: dict[str, float] | None = None,
     ) -> None:
-        """Buffer one trials row; ``hparams`` become the ``hp_<name>`` columns."""
-        full = {**row, **{f"hp_{k}": float(v) for k, v in hparams.items()}}
-        table = pa.Table.from_pylist([full], schema=trial_schema(hparams))
+        """Buffer one trials row; ``hparams`` (optimizer and schedule values) become the
+        ``hp_<name>`` columns, ``tuned`` (the search point's coordinates) ``tuned_<name>``."""
+        tuned = tuned or {}
+        full = {
+            **row,
+            **{f"hp_{k}": float(v) for k, v in hparams.items()},
+            **{f"tuned_{k}": float(v) for k, v in tuned.items()},
+        }
+        table = pa.Table.from_pylist([full], schema=trial_schema(hparams, tuned))
         self._trials[key].append(table)
         self._buffered += 1
         self._maybe_flush()

@@ -41,7 +41,12 @@ def test_tiny_study_through_ray(tmp_path, capsys):
     assert set(trials["attempt"]) == {0}
     assert sorted(trials.groupby(["protocol", "optimizer"]).size().tolist()) == [3, 3, 3, 3]
     adam = trials[trials["optimizer"] == "adam"]
-    assert {"hp_learning_rate", "hp_beta1", "hp_beta2", "hp_epsilon"} <= set(adam.columns)
+    assert {"hp_learning_rate", "hp_beta1", "hp_beta2", "hp_epsilon", "hp_decay_factor"} <= set(adam.columns)
+    choi = adam[adam["protocol"] == "choi-full"]
+    assert choi["tuned_one_minus_beta1"].notna().all()
+    assert (1 - choi["tuned_one_minus_beta1"] - choi["hp_beta1"]).abs().max() < 1e-12
+    lr_only = adam[adam["protocol"] == "lr-only"]
+    assert lr_only["tuned_one_minus_beta1"].isna().all() and lr_only["tuned_learning_rate"].notna().all()
     assert adam["hp_beta1"].notna().all()
 
     # report_every_s: 0 makes every evaluation its own report; all rows arrive, once each.
