@@ -32,8 +32,22 @@ def package_versions() -> dict[str, str]:
 
 def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: str) -> dict[str, Any]:
     """What ``experiment.json`` holds: the resolved config, protocols, plan size and versions."""
+    import optimizers
     import workloads
 
+    searches = []
+    for protocol in config.protocols:
+        for opt in config.optimizers:
+            search = protocol.for_optimizer(opt)
+            searches.append(
+                {
+                    "protocol": protocol.name,
+                    "optimizer": opt,
+                    "schedule": search.schedule,
+                    "space": search.space,
+                    "fixed": search.fixed,
+                }
+            )
     return {
         "name": name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -52,6 +66,13 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
             for w in config.workloads
         ],
         "optimizers": config.optimizers,
+        "searches": searches,
+        "inclusions": [
+            {"narrow": inc.narrow, "wide": inc.wide, "exact": inc.exact}
+            for inc in optimizers.list_inclusions()
+            if inc.narrow in config.optimizers or inc.wide in config.optimizers
+        ],
+        "select": {p.name: p.select for p in config.protocols},
         "trials_per_search": config.trials_per_search,
         "plan_size": len(plan),
         "seed": config.seed,
