@@ -61,6 +61,8 @@ def run_config(
         max_failures=config.max_failures,
         report_every_s=config.report_every_s,
         plugins=config.plugins,
+        reruns={p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
+        seed=config.seed,
         address=address,
         num_cpus=num_cpus,
         progress=progress,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .plan import PlannedTrial
+from .reruns import RerunPlanner
 from .sink import PARTITION_KEYS, ResultSink
 
 __all__ = ["StudySummary", "run_study"]
@@ -72,6 +73,7 @@ def _trial_row(trial: PlannedTrial, attempt: int, summary: dict[str, Any]) -> di
         "trial_index": trial.trial_index,
         "seed": trial.seed,
         "attempt": attempt,
+        "phase": trial.phase,
         "error": None,
     }
     row.update(summary)
@@ -147,7 +149,11 @@ class _Progress:
 
 
 def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass instance
-    plan: dict[str, PlannedTrial], sink: ResultSink, summary: StudySummary, progress: _Progress
+    plan: dict[str, PlannedTrial],
+    sink: ResultSink,
+    summary: StudySummary,
+    progress: _Progress,
+    reruns: RerunPlanner,
 ):
     from ray.tune import Callback
 
@@ -196,6 +202,7 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
                     key, _trial_row(planned, attempt, trial_summary), *_hp_columns(planned)
                 )
                 self.running.discard(planned.trial_id)
+                self._plan_reruns(planned, trial_summary)
                 self._show()
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
@@ -209,7 +216,13 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             row = _trial_row(planned, attempt, _failed_summary(last_line))
             sink.add_trial_row(key, row, *_hp_columns(planned))
             self.running.discard(planned.trial_id)
+            self._plan_reruns(planned, None)
             self._show()
+
+        def _plan_reruns(self, planned: PlannedTrial, trial_summary: dict | None) -> None:
+            for rerun in reruns.record(planned, trial_summary):
+                plan[rerun.trial_id] = rerun
+                summary.planned += 1
 
         def _show(self) -> None:
             best = f"best val_error {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
@@ -218,22 +231,26 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
     return SinkCallback()
 
 
-def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any]):  # noqa: ANN202
+def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any], reruns: RerunPlanner):  # noqa: ANN202
     from ray.tune.search import Searcher
 
     class PlanSearcher(Searcher):
-        """Hands out the planned trials in plan order, then reports FINISHED."""
+        """Hands out the planned trials in plan order, then reruns as they are planned, then
+        reports FINISHED."""
 
         def __init__(self) -> None:
             super().__init__(metric=None, mode=None)
             self.next_index = 0
 
         def suggest(self, trial_id: str) -> dict | str | None:
-            if self.next_index >= len(trials):
-                return Searcher.FINISHED
-            config = {**trials[self.next_index].as_config(), **extra}
-            self.next_index += 1
-            return config
+            if self.next_index < len(trials):
+                config = {**trials[self.next_index].as_config(), **extra}
+                self.next_index += 1
+                return config
+            rerun = reruns.take()
+            if rerun is not None:
+                return {**rerun.as_config(), **extra}
+            return None if reruns.outstanding() else Searcher.FINISHED
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             """Nothing to learn: the plan is fixed."""
@@ -263,6 +280,8 @@ def run_study(
     max_failures: int = 2,
     report_every_s: float = 10.0,
     plugins: list[str] | None = None,
+    reruns: dict[str, tuple[int, str]] | None = None,
+    seed: int = 0,
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
@@ -273,7 +292,8 @@ def run_study(
 
     Starts Ray in-process (dashboard off) unless ``address`` names a cluster or Ray is already
     initialised; shuts down only a Ray it started. ``started_at`` (a ``time.perf_counter()``
-    value) lets the caller count its own set-up in the wall time.
+    value) lets the caller count its own set-up in the wall time. ``reruns`` maps protocol names
+    to (seeds, selection metric) for protocols that rerun each search's best trial.
     """
     start = time.perf_counter() if started_at is None else started_at
     _prepare_ray_environment()
@@ -305,7 +325,8 @@ def run_study(
         summary.slots = max(1, min(slots, len(trials)))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
         bar = _Progress(len(trials), progress)
-        callback = _make_callback({t.trial_id: t for t in trials}, sink, summary, bar)
+        rerun_planner = RerunPlanner(trials, reruns or {}, seed)
+        callback = _make_callback({t.trial_id: t for t in trials}, sink, summary, bar, rerun_planner)
         threads = max(1, int(cpus_per_trial))
         extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
@@ -315,8 +336,8 @@ def run_study(
         tuner = tune.Tuner(
             tune.with_resources(ray_trainable, resources),
             tune_config=tune.TuneConfig(
-                search_alg=_make_searcher(trials, extra),
-                num_samples=len(trials),
+                search_alg=_make_searcher(trials, extra, rerun_planner),
+                num_samples=len(trials) + rerun_planner.max_reruns,
                 max_concurrent_trials=summary.slots,
                 reuse_actors=True,
             ),

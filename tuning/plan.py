@@ -1,21 +1,28 @@
 """The experiment plan: every trial of every search, as data.
 
-One search = (workload, protocol, optimizer). Trial ``i`` of a search is Halton point ``i`` of the
-search's space, with the Halton seed and the training seed derived from the experiment seed and the
-search's names by SHA-256, so plans are identical across runs, machines and Python versions.
-Trial ids are ``WORKLOAD/PROTOCOL/OPTIMIZER/INDEX`` with the index zero-padded to 5 digits.
+One search = (workload, protocol, optimizer). Trial ``i`` of a quasi-random search is Halton
+point ``i`` of the search's space (after the protocol's budget ladder is applied for
+``trials_per_search``); a grid search plans every grid point. The Halton seed and the training
+seeds derive from the experiment seed and the search's names by SHA-256, so plans are identical
+across runs, machines and Python versions. Trial ids are ``WORKLOAD/PROTOCOL/OPTIMIZER/INDEX``
+with the index zero-padded to 5 digits.
+
+Reruns (``rerun_best`` protocols) are not in the initial plan: they depend on results. Once a
+search's trials have all finished, :func:`rerun_trials` plans its best trial again with new seeds,
+at the indices following the search's last trial.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .config import ExperimentConfig
+from .protocol import SearchSpec
 from .quasirandom import sample
 
-__all__ = ["PlannedTrial", "derive_seed", "resolve_plan", "trial_id"]
+__all__ = ["PlannedTrial", "derive_seed", "rerun_trials", "resolve_plan", "search_points", "trial_id"]
 
 
 def derive_seed(*parts: object) -> int:
@@ -47,10 +54,20 @@ class PlannedTrial:
     steps: int
     eval_every: int
     data_dir: str | None
+    phase: str = "search"
+    """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
 
     def as_config(self) -> dict[str, Any]:
         """A plain dict (what a Ray trial receives as its config)."""
         return asdict(self)
+
+
+def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, Any]]:
+    """The search's points: its grid, or ``trials`` Halton points after the budget ladder."""
+    if search.search == "grid":
+        return search.grid()
+    active = search.for_budget(trials)
+    return sample(active.space, trials, seed) if active.space else [{} for _ in range(trials)]
 
 
 def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
@@ -62,11 +79,7 @@ def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
             for opt in config.optimizers:
                 search = protocol.for_optimizer(opt)
                 names = (entry.name, protocol.name, opt)
-                points = (
-                    sample(search.space, n, derive_seed(config.seed, *names, "halton"))
-                    if search.space
-                    else [{} for _ in range(n)]
-                )
+                points = search_points(search, n, derive_seed(config.seed, *names, "halton"))
                 for index, point in enumerate(points):
                     hparams, schedule_params = search.resolve(point)
                     plan.append(
@@ -87,3 +100,18 @@ def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
                         )
                     )
     return plan
+
+
+def rerun_trials(best: PlannedTrial, first_index: int, seeds: int, experiment_seed: int) -> list[PlannedTrial]:
+    """``seeds`` copies of ``best`` with new training seeds, at indices from ``first_index``."""
+    names = (best.workload, best.protocol, best.optimizer)
+    return [
+        replace(
+            best,
+            trial_id=trial_id(*names, first_index + r),
+            trial_index=first_index + r,
+            seed=derive_seed(experiment_seed, *names, best.trial_index, r, "rerun"),
+            phase="rerun",
+        )
+        for r in range(seeds)
+    ]

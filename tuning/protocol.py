@@ -9,11 +9,25 @@ hyperparameter in *tuned coordinates*: a number (fixed), ``{min, max, scaling}``
 - any optimizer hyperparameter (``learning_rate``, ``epsilon``, ...) or schedule parameter by its name.
 
 Hyperparameters a protocol does not mention keep the optimizer's defaults.
+
+Beyond the plain forms, a searched coordinate may carry:
+
+- ``from_trials: N``: searched only when a search has at least N trials (the tuning playbook's
+  budget ladder); below that it keeps the optimizer's default.
+- ``num: K`` (grid searches only): a range becomes K grid points, evenly spaced in its scaling,
+  ends included.
+
+Top-level ``search: quasirandom`` (scrambled Halton, ``trials_per_search`` points) or
+``search: grid`` (the Cartesian product of every coordinate's points, whatever
+``trials_per_search`` says), and ``rerun_best: {seeds: N}``: once a search's trials have all
+finished, its best trial by ``select`` is trained again with N new seeds (DeepOBS).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import itertools
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +42,9 @@ __all__ = ["Protocol", "SearchSpec", "load_protocol", "protocol_path", "shipped_
 PROTOCOL_DIR = Path(__file__).parent / "protocols"
 ONE_MINUS = {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho")}
 RELATIVE_LR = "learning_rate_over_epsilon"
-TOP_KEYS = {"name", "description", "schedule", "search", "select", "optimizers"}
-SEARCH_KINDS = ("quasirandom",)
+TOP_KEYS = {"name", "description", "schedule", "search", "select", "optimizers", "rerun_best"}
+SEARCH_KINDS = ("quasirandom", "grid")
+EXTRA_DIM_KEYS = ("from_trials", "num")
 SELECT_METRICS = ("val_error", "train_loss")
 
 
@@ -40,8 +55,24 @@ class SearchSpec:
     optimizer: str
     fixed: dict[str, float]
     space: dict[str, dict[str, Any]]
+    """Searched coordinates: ``{min, max, scaling}`` or ``{feasible_points}`` (grid: points only)."""
     schedule: str
     schedule_params: tuple[str, ...]
+    search: str = "quasirandom"
+    ladder: dict[str, int] = field(default_factory=dict)
+    """Coordinate -> smallest number of trials at which it is searched (``from_trials``)."""
+
+    def for_budget(self, trials: int) -> SearchSpec:
+        """This search with the ladder applied: coordinates whose ``from_trials`` exceeds
+        ``trials`` are dropped (they keep the optimizer's defaults)."""
+        space = {k: v for k, v in self.space.items() if self.ladder.get(k, 0) <= trials}
+        return replace(self, space=space) if len(space) != len(self.space) else self
+
+    def grid(self) -> list[dict[str, Any]]:
+        """All grid points, coordinates in sorted name order, last coordinate fastest."""
+        names = sorted(self.space)
+        values = [self.space[n]["feasible_points"] for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
 
     def resolve(self, point: dict[str, Any]) -> tuple[dict[str, float], dict[str, float]]:
         """Map one search point (tuned coordinates) to (optimizer hparams, schedule params).
@@ -77,6 +108,8 @@ class Protocol:
     searches: dict[str, SearchSpec]
     source: str
     raw: dict[str, Any]
+    rerun_seeds: int = 0
+    """``rerun_best.seeds``: reruns of each search's best trial (0: none)."""
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
         """This protocol's search for ``optimizer``, else the optimizer's registered default
@@ -119,7 +152,47 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedule: str) -> None:  # noqa: ANN401
+def _grid_points(dim: dict[str, Any]) -> list[float]:
+    """``num`` points of a range, evenly spaced in its scaling, ends included."""
+    low, high, num = float(dim["min"]), float(dim["max"]), int(dim["num"])
+    if num == 1:
+        return [low]
+    if dim["scaling"] == "log":
+        step = (math.log(high) - math.log(low)) / (num - 1)
+        points = [math.exp(math.log(low) + i * step) for i in range(num)]
+    else:
+        points = [low + i * (high - low) / (num - 1) for i in range(num)]
+    points[0], points[-1] = low, high
+    return points
+
+
+def _split_dimension(
+    source: str, optimizer: str, key: str, value: dict[str, Any], search: str
+) -> tuple[dict[str, Any], int | None]:
+    """(plain dimension for validate_space, from_trials) of one searched coordinate."""
+    path = f"{source}: optimizers.{optimizer}.{key}"
+    plain = {k: v for k, v in value.items() if k not in EXTRA_DIM_KEYS}
+    from_trials = value.get("from_trials")
+    if from_trials is not None and (
+        isinstance(from_trials, bool) or not isinstance(from_trials, int) or from_trials < 1
+    ):
+        raise InputError(f"{path}.from_trials: expected an integer >= 1, got {from_trials!r}")
+    if "num" in value:
+        num = value["num"]
+        if search != "grid":
+            raise InputError(f"{path}.num: only a grid search takes num; this protocol's search is {search!r}")
+        if "feasible_points" in value:
+            raise InputError(f"{path}: give either num with min/max/scaling or feasible_points, not both")
+        if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+            raise InputError(f"{path}.num: expected an integer >= 1, got {num!r}")
+    elif search == "grid" and "feasible_points" not in value:
+        raise InputError(
+            f"{path}: a grid search needs feasible_points or a range with num (grid points), got {value!r}"
+        )
+    return plain, from_trials
+
+
+def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedule: str, search: str = "quasirandom") -> None:  # noqa: ANN401
     spec = optimizers.get_spec(optimizer)
     schedule_params = optimizers.SCHEDULES[schedule].all_params
     target = ONE_MINUS.get(key, key)
@@ -142,8 +215,9 @@ def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedul
             raise InputError(f"{path}.feasible_points: {bad[0]!r} is not a number")
     if not isinstance(value, dict):
         raise InputError(f"{path}: expected a number (fixed) or {{min, max, scaling}}, got {value!r}")
+    plain, _ = _split_dimension(source, optimizer, key, value, search)
     try:
-        validate_space({key: value}, where=f"optimizers.{optimizer}")
+        validate_space({key: plain}, where=f"optimizers.{optimizer}")
     except ValueError as err:
         raise InputError(f"{source}: {err}") from None
 
@@ -186,13 +260,15 @@ def _check_fixed_values(source: str, search: SearchSpec) -> None:
             raise InputError(f"{source}: optimizers.{search.optimizer}: {err}{hint}") from None
 
 
-def parse_search(source: str, opt_name: str, coords: Any, schedule: str) -> SearchSpec:  # noqa: ANN401
+def parse_search(
+    source: str, opt_name: str, coords: Any, schedule: str, search: str = "quasirandom"  # noqa: ANN401
+) -> SearchSpec:
     """Validate one optimizer's entry of a protocol; InputError names ``source`` and the field."""
     if not isinstance(coords, dict):
         raise InputError(f"{source}: optimizers.{opt_name}: expected a mapping, got {coords!r}")
     targets: dict[str, str] = {}
     for key, value in coords.items():
-        _check_coordinate(source, opt_name, key, value, schedule)
+        _check_coordinate(source, opt_name, key, value, schedule, search)
         target = "learning_rate" if key == RELATIVE_LR else ONE_MINUS.get(key, key)
         if target in targets:
             raise InputError(
@@ -205,12 +281,25 @@ def parse_search(source: str, opt_name: str, coords: Any, schedule: str) -> Sear
         raise InputError(
             f"{source}: optimizers.{opt_name}: schedule {schedule!r} needs {', '.join(missing)}"
         )
+    space: dict[str, dict[str, Any]] = {}
+    ladder: dict[str, int] = {}
+    for key, value in coords.items():
+        if not isinstance(value, dict):
+            continue
+        plain, from_trials = _split_dimension(source, opt_name, key, value, search)
+        if "num" in value:
+            plain = {"feasible_points": _grid_points({**plain, "num": value["num"]})}
+        space[key] = plain
+        if from_trials is not None:
+            ladder[key] = from_trials
     spec = SearchSpec(
         optimizer=opt_name,
         fixed={k: float(v) for k, v in coords.items() if _is_number(v)},
-        space={k: v for k, v in coords.items() if isinstance(v, dict)},
+        space=space,
         schedule=schedule,
         schedule_params=optimizers.SCHEDULES[schedule].all_params,
+        search=search,
+        ladder=ladder,
     )
     _check_fixed_values(source, spec)
     return spec
@@ -227,7 +316,9 @@ def default_search(protocol: Protocol, optimizer: str) -> SearchSpec | None:
     other = {p for spec in optimizers.SCHEDULES.values() for p in spec.all_params}
     mine = set(optimizers.SCHEDULES[protocol.schedule].all_params)
     coords = {k: v for k, v in space.items() if k not in other or k in mine}
-    return parse_search(f"default search space of {optimizer!r}", optimizer, coords, protocol.schedule)
+    return parse_search(
+        f"default search space of {optimizer!r}", optimizer, coords, protocol.schedule, protocol.search
+    )
 
 
 def load_protocol(
@@ -265,7 +356,20 @@ def load_protocol(
                 f"{source}: optimizers.{opt_name}: unknown optimizer; valid choices: "
                 f"{', '.join(optimizers.names())}"
             )
-        searches[opt_name] = parse_search(source, opt_name, coords, schedule)
+        searches[opt_name] = parse_search(source, opt_name, coords, schedule, search)
+    rerun = raw.get("rerun_best")
+    rerun_seeds = 0
+    if rerun is not None:
+        seeds = rerun.get("seeds") if isinstance(rerun, dict) else None
+        if (
+            not isinstance(rerun, dict)
+            or set(rerun) != {"seeds"}
+            or isinstance(seeds, bool)
+            or not isinstance(seeds, int)
+            or seeds < 1
+        ):
+            raise InputError(f"{source}: rerun_best: expected {{seeds: N}} with N >= 1, got {rerun!r}")
+        rerun_seeds = seeds
     return Protocol(
         name=str(raw["name"]),
         description=str(raw.get("description", "")),
@@ -275,4 +379,5 @@ def load_protocol(
         searches=searches,
         source=source,
         raw=raw,
+        rerun_seeds=rerun_seeds,
     )

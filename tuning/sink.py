@@ -30,6 +30,7 @@ TRIAL_BASE_SCHEMA = pa.schema(
         ("trial_index", pa.int64()),
         ("seed", pa.int64()),
         ("attempt", pa.int64()),
+        ("phase", pa.string()),
         ("status", pa.string()),
         ("final_train_loss", pa.float64()),
         ("final_val_error", pa.float64()),

@@ -92,3 +92,26 @@ def test_plugin_optimizer_runs_in_ray_workers(tmp_path, capsys, user_plugin):
     trials = load_experiment(str(tmp_path / "r" / "plug"))[1].table.to_pandas()
     assert set(trials["optimizer"]) == {"plain-adagrad"}
     assert trials["hp_epsilon"].between(1e-10, 1e-6).all()
+
+
+@pytest.mark.slow
+def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, capsys):
+    (tmp_path / "mini-deepobs.yaml").write_text(
+        "name: mini-deepobs\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
+        "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 3}\n"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: rr\nworkloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
+        "optimizers: [sgd]\nprotocols: [mini-deepobs.yaml]\ntrials_per_search: 1\n"
+    )
+    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
+    assert "trials: 5/5 finished" in capsys.readouterr().out
+    trials = load_experiment(str(tmp_path / "r" / "rr"))[1].table.to_pandas().sort_values("trial_index")
+    assert trials["trial_index"].tolist() == [0, 1, 2, 3, 4]
+    assert trials["phase"].tolist() == ["search"] * 3 + ["rerun"] * 2
+    search = trials[trials["phase"] == "search"]
+    best = search.loc[search["final_val_error"].idxmin()]
+    reruns = trials[trials["phase"] == "rerun"]
+    assert (reruns["hp_learning_rate"] == best["hp_learning_rate"]).all()
+    assert reruns["seed"].nunique() == 2 and best["seed"] not in set(reruns["seed"])

@@ -338,8 +338,8 @@ BROKEN_PROTOCOLS = {
         ["schedule: 'cosine' is not one of", "constant", "linear_decay"],
     ),
     "unknown search kind": (
-        "name: broken\nschedule: linear_decay\nsearch: grid\noptimizers:\n" + GOOD_SGD,
-        ["search: 'grid' is not one of quasirandom"],
+        "name: broken\nschedule: linear_decay\nsearch: bayesian\noptimizers:\n" + GOOD_SGD,
+        ["search: 'bayesian' is not one of quasirandom, grid"],
     ),
     "unknown select metric": (
         "name: broken\nschedule: linear_decay\nselect: test_error\noptimizers:\n" + GOOD_SGD,

@@ -1,0 +1,82 @@
+"""Reruns of each search's best trial (protocols with ``rerun_best``), planned as results arrive.
+
+The plan is data, but a rerun depends on results: :class:`RerunPlanner` counts the finished
+search trials of every search whose protocol asks for reruns; when the last one finishes it picks
+the best completed trial by the protocol's selection metric (ties: lowest trial index) and plans
+``seeds`` reruns of it (:func:`tuning.plan.rerun_trials`). A search with no completed trial gets
+no reruns. Pure bookkeeping, no Ray: the driver's searcher drains :meth:`take`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from .plan import PlannedTrial, rerun_trials
+
+__all__ = ["SELECT_COLUMNS", "RerunPlanner"]
+
+SELECT_COLUMNS = {"val_error": "final_val_error", "train_loss": "final_train_loss"}
+
+SearchKey = tuple[str, str, str]
+
+
+def _key(trial: PlannedTrial) -> SearchKey:
+    return (trial.workload, trial.protocol, trial.optimizer)
+
+
+class RerunPlanner:
+    """Tracks searches that end in reruns and plans those reruns when a search completes."""
+
+    def __init__(
+        self,
+        plan: Iterable[PlannedTrial],
+        reruns: dict[str, tuple[int, str]],
+        experiment_seed: int,
+    ) -> None:
+        """``reruns``: protocol name -> (seeds, selection metric) for protocols that rerun."""
+        self.seed = experiment_seed
+        self.reruns = reruns
+        self.remaining: dict[SearchKey, int] = {}
+        self.size: dict[SearchKey, int] = {}
+        self.results: dict[SearchKey, list[tuple[PlannedTrial, float]]] = {}
+        self.ready: deque[PlannedTrial] = deque()
+        for trial in plan:
+            if trial.phase == "search" and reruns.get(trial.protocol, (0, ""))[0] > 0:
+                key = _key(trial)
+                self.remaining[key] = self.remaining.get(key, 0) + 1
+                self.size[key] = max(self.size.get(key, 0), trial.trial_index + 1)
+                self.results.setdefault(key, [])
+
+    @property
+    def max_reruns(self) -> int:
+        """Reruns still to come at most (searches whose trials have not all finished)."""
+        return sum(self.reruns[k[1]][0] for k, n in self.remaining.items() if n > 0)
+
+    def outstanding(self) -> bool:
+        """Whether more reruns may still be planned (some rerun search is unfinished)."""
+        return any(n > 0 for n in self.remaining.values())
+
+    def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> list[PlannedTrial]:
+        """Note a finished trial (``summary`` None when it failed); return reruns planned now."""
+        key = _key(trial)
+        if trial.phase != "search" or key not in self.remaining or self.remaining[key] == 0:
+            return []
+        seeds, select = self.reruns[trial.protocol]
+        if summary is not None and summary.get("status") == "completed":
+            value = summary.get(SELECT_COLUMNS[select])
+            if value is not None and math.isfinite(float(value)):
+                self.results[key].append((trial, float(value)))
+        self.remaining[key] -= 1
+        if self.remaining[key] > 0 or not self.results[key]:
+            return []
+        best, _ = min(self.results[key], key=lambda tv: (tv[1], tv[0].trial_index))
+        planned = rerun_trials(best, self.size[key], seeds, self.seed)
+        self.ready.extend(planned)
+        return planned
+
+    def take(self) -> PlannedTrial | None:
+        """The next planned rerun, if any."""
+        return self.ready.popleft() if self.ready else None
