@@ -116,3 +116,41 @@ def test_rank_bad_input_exits_2(tmp_path, capsys, args, expected):
 def test_unknown_choice_is_an_argparse_error_with_status_2():
     result = _cli("rank", "x", "--format", "xml")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_plan_prints_size_and_writes_parquet(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from tuning.config import load_config
+    from tuning.plan import resolve_plan
+
+    config = Path(__file__).resolve().parent.parent / "tuning" / "configs" / "demo.yaml"
+    out = tmp_path / "plan.parquet"
+    assert main(["plan", str(config), "--sample", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    expected = resolve_plan(load_config(config))
+    assert f"{len(expected)} planned trials" in text
+    table = pq.read_table(out).to_pandas()
+    assert table["trial_id"].tolist() == [t.trial_id for t in expected]
+    first = expected[0]
+    assert table.loc[0, "seed"] == first.seed
+    assert table.loc[0, "hp_learning_rate"] == first.hparams["learning_rate"]
+    assert table.loc[0, "tuned_learning_rate"] == first.tuned["learning_rate"]
+    adam = table[table["optimizer"] == "adam"].iloc[0]
+    assert adam["hp_learning_rate"] == pytest.approx(adam["tuned_learning_rate_over_epsilon"] * adam["hp_epsilon"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "names"),
+    [
+        ("protocols", ["choi-full", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"]),
+        ("optimizers", ["sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam"]),
+        ("workloads", ["mnist1d-mlp"]),
+    ],
+)
+def test_list_names_each_entry_with_a_description(capsys, kind, names):
+    assert main(["list", kind]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    listed = {line.split()[0]: line for line in lines}
+    for name in names:
+        assert name in listed and len(listed[name].split()) > 2

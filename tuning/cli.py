@@ -1,11 +1,11 @@
-"""``optcompare run``: resolve a config into a plan and run it on Ray Tune."""
+"""``optcompare run | plan | list``: run a study, show its plan, list what is registered."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-__all__ = ["register", "run_config"]
+__all__ = ["plan_table", "register", "register_list", "register_plan", "run_config"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_run_handler)
+    register_plan(subparsers)
+    register_list(subparsers)
 
 
 def run_config(
@@ -80,4 +82,107 @@ def _run_handler(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"results in {experiment_dir}; next: optcompare rank {experiment_dir}")
+    return 0
+
+
+def register_plan(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "plan",
+        help="resolve a config into its plan of trials: size, searches and a sample (runs nothing)",
+    )
+    p.add_argument("config", help="experiment config YAML")
+    p.add_argument("--sample", type=int, default=5, help="planned trials to show (default: 5)")
+    p.add_argument("--out", default=None, help="write the whole plan to this Parquet file")
+    p.set_defaults(handler=_plan_handler)
+
+
+def plan_table(plan: list) -> object:
+    """The plan as an Arrow table: ids, seeds, phase, schedule, then hp_ and tuned_ columns."""
+    import pyarrow as pa
+
+    rows = [
+        {
+            "trial_id": t.trial_id, "workload": t.workload, "protocol": t.protocol,
+            "optimizer": t.optimizer, "trial_index": t.trial_index, "seed": t.seed,
+            "phase": t.phase, "schedule": t.schedule, "steps": t.steps, "eval_every": t.eval_every,
+            **{f"hp_{k}": float(v) for k, v in {**t.hparams, **t.schedule_params}.items()},
+            **{f"tuned_{k}": float(v) for k, v in t.tuned.items()},
+        }
+        for t in plan
+    ]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+
+
+def _plan_handler(args: argparse.Namespace) -> int:
+    import pyarrow.parquet as pq
+    from rich.console import Console
+    from rich.table import Table
+
+    from optcompare.errors import InputError
+
+    from .config import load_config
+    from .plan import resolve_plan
+
+    if args.sample < 0:
+        raise InputError(f"--sample must be >= 0, got {args.sample}")
+    config = load_config(args.config)
+    plan = resolve_plan(config)
+    console = Console()
+    searches = Table(title=f"{config.name}: {len(plan)} planned trials")
+    for column in ("workload", "protocol", "optimizer", "search", "trials", "reruns", "searched"):
+        searches.add_column(column)
+    counts: dict[tuple[str, str, str], int] = {}
+    for t in plan:
+        key = (t.workload, t.protocol, t.optimizer)
+        counts[key] = counts.get(key, 0) + 1
+    protocols = {p.name: p for p in config.protocols}
+    for (w, p, o), n in counts.items():
+        protocol = protocols[p]
+        first = next(t for t in plan if (t.workload, t.protocol, t.optimizer) == (w, p, o))
+        searches.add_row(w, p, o, protocol.search, str(n), str(protocol.rerun_seeds or "-"),
+                         ", ".join(sorted(first.tuned)) or "-")
+    console.print(searches)
+    if args.sample:
+        sample = Table(title=f"first {min(args.sample, len(plan))} planned trials")
+        for column in ("trial_id", "seed", "search point (tuned coordinates)", "learning_rate"):
+            sample.add_column(column)
+        for t in plan[: args.sample]:
+            point = ", ".join(f"{k}={v:.4g}" for k, v in t.tuned.items()) or "-"
+            sample.add_row(t.trial_id, str(t.seed), point, f"{t.hparams['learning_rate']:.4g}")
+        console.print(sample)
+    if args.out:
+        pq.write_table(plan_table(plan), args.out)
+        console.print(f"wrote {len(plan)} planned trials to {args.out}")
+    return 0
+
+
+def register_list(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list the registered workloads, optimizers or protocols")
+    p.add_argument("kind", choices=["workloads", "optimizers", "protocols"])
+    p.add_argument("--plugins", nargs="*", default=[], help="plugin modules to load first")
+    p.set_defaults(handler=_list_handler)
+
+
+def _list_handler(args: argparse.Namespace) -> int:
+    from .plugins import load_plugins
+
+    load_plugins(args.plugins, where="--plugins")
+    if args.kind == "workloads":
+        import workloads
+
+        for name in workloads.names():
+            cls = workloads.get_class(name)
+            print(f"{name:<20} {cls.description}")
+    elif args.kind == "optimizers":
+        import optimizers
+
+        for name in optimizers.names():
+            spec = optimizers.get_spec(name)
+            print(f"{name:<12} {spec.description}  [{', '.join(spec.hparam_names)}]")
+    else:
+        from .protocol import load_protocol, shipped_protocols
+
+        for name in shipped_protocols():
+            print(f"{name:<14} {load_protocol(name).description}")
     return 0
