@@ -23,24 +23,38 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def user_plugin(tmp_path, monkeypatch):
-    """Write the plugin module, put it on sys.path and PYTHONPATH; undo registrations after."""
+def install_plugin(tmp_path, monkeypatch):
+    """``install_plugin(name, source)`` writes a plugin module where this process and Ray workers
+    (through PYTHONPATH) import it; registrations are undone after the test."""
     import optimizers.inclusions as inclusions
     import optimizers.registry as registry
     import tuning.plugins as plugins
 
-    (tmp_path / f"{PLUGIN_MODULE}.py").write_text(PLUGIN_SOURCE)
     monkeypatch.syspath_prepend(str(tmp_path))
     # Ray workers are fresh processes: they find the module through PYTHONPATH.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     specs = dict(registry._REGISTRY)
     incs = dict(inclusions._INCLUSIONS)
     loaded = set(plugins._LOADED)
-    yield PLUGIN_MODULE
+    written: list[str] = []
+
+    def install(name: str, source: str) -> str:
+        (tmp_path / f"{name}.py").write_text(source)
+        written.append(name)
+        return name
+
+    yield install
     registry._REGISTRY.clear()
     registry._REGISTRY.update(specs)
     inclusions._INCLUSIONS.clear()
     inclusions._INCLUSIONS.update(incs)
     plugins._LOADED.clear()
     plugins._LOADED.update(loaded)
-    sys.modules.pop(PLUGIN_MODULE, None)
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def user_plugin(install_plugin):
+    """The plain-adagrad plugin of tests/plugin_fixtures.py, installed."""
+    return install_plugin(PLUGIN_MODULE, PLUGIN_SOURCE)

@@ -1,11 +1,19 @@
-"""``optcompare run | plan | list``: run a study, show its plan, list what is registered."""
+"""``optcompare run | resume | plan | list``: run or continue a study, show its plan, list what is
+registered."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-__all__ = ["plan_table", "register", "register_list", "register_plan", "run_config"]
+__all__ = [
+    "plan_table",
+    "register",
+    "register_list",
+    "register_plan",
+    "register_resume",
+    "run_config",
+]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_run_handler)
+    register_resume(subparsers)
     register_plan(subparsers)
     register_list(subparsers)
 
@@ -82,6 +91,30 @@ def _run_handler(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     print(f"results in {experiment_dir}; next: optcompare rank {experiment_dir}")
+    return 0
+
+
+def register_resume(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "resume",
+        help="continue a study whose driver stopped: runs the planned trials not yet in its results",
+    )
+    p.add_argument("experiment", help="experiment directory RESULTS/NAME")
+    p.add_argument("--retry-failed", action="store_true", help="also rerun trials recorded as failed")
+    p.add_argument("--address", default=None, help="join an existing Ray cluster instead of starting one")
+    p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(handler=_resume_handler)
+
+
+def _resume_handler(args: argparse.Namespace) -> int:
+    from .resume import resume_experiment
+
+    resume_experiment(
+        args.experiment, retry_failed=args.retry_failed, address=args.address,
+        num_cpus=args.num_cpus, progress=not args.quiet,
+    )
+    print(f"results in {args.experiment}; next: optcompare rank {args.experiment}")
     return 0
 
 

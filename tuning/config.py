@@ -17,6 +17,7 @@ Example (the shipped ``tuning/configs/demo.yaml``)::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from .plugins import load_plugins
 from .protocol import Protocol, load_protocol
 from .yaml_io import read_yaml
 
-__all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config"]
+__all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config", "parse_config"]
 
 TOP_KEYS = {
     "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
@@ -125,7 +126,21 @@ def load_config(path: str | Path) -> ExperimentConfig:
     source = str(path)
     if not path.is_file():
         raise InputError(f"{source}: config file not found; give the path of an experiment YAML file")
-    raw = read_yaml(path)
+    return parse_config(read_yaml(path), source, path.parent)
+
+
+ProtocolLoader = Callable[[str, Path, str], Protocol]
+"""(entry as written in the config, base directory, error prefix) -> Protocol."""
+
+
+def parse_config(
+    raw: Any,  # noqa: ANN401
+    source: str,
+    base_dir: Path,
+    protocol_loader: ProtocolLoader = load_protocol,
+) -> ExperimentConfig:
+    """Validate a config already read; relative paths resolve against ``base_dir``.
+    ``protocol_loader`` lets resume use the protocol texts recorded in experiment.json."""
     if not isinstance(raw, dict):
         raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
     unknown = sorted(set(raw) - TOP_KEYS)
@@ -141,7 +156,6 @@ def load_config(path: str | Path) -> ExperimentConfig:
     name = raw["name"]
     if not isinstance(name, str) or not name or "/" in name or name.startswith((".", "_")):
         raise InputError(f"{source}: name: expected a directory-safe name, got {name!r}")
-    base_dir = path.parent
     if not isinstance(raw["workloads"], list) or not raw["workloads"]:
         raise InputError(f"{source}: workloads: expected a non-empty list")
     entries = [_workload_entry(source, i, item, base_dir) for i, item in enumerate(raw["workloads"])]
@@ -154,7 +168,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
                 f"{source}: optimizers: unknown optimizer {opt!r}; valid choices: {', '.join(optimizers.names())}"
             )
     protocols = [
-        load_protocol(p, base_dir, where=f"{source}: protocols[{i}]")
+        protocol_loader(p, base_dir, f"{source}: protocols[{i}]")
         for i, p in enumerate(_names_list(source, "protocols", raw["protocols"]))
     ]
     if len({p.name for p in protocols}) != len(protocols):

@@ -62,6 +62,7 @@ def _prepare_ray_environment() -> None:
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables on stdout
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")  # failures are summarised by us
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
     for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.search.searcher"):
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -154,6 +155,7 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
     summary: StudySummary,
     progress: _Progress,
     reruns: RerunPlanner,
+    attempt_offsets: dict[str, int],
 ):
     from ray.tune import Callback
 
@@ -161,12 +163,16 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
         """Routes each trial's reported rows into the sink and keeps the study's counters."""
 
         def __init__(self) -> None:
-            self.attempts: dict[str, int] = {}
+            self.attempts: dict[str, int] = dict(attempt_offsets)
+            self.failures: dict[str, str] = {}
             self.running: set[str] = set()
             self.best: tuple[float, str] | None = None
 
         def _planned(self, trial: Any) -> PlannedTrial:  # noqa: ANN401
             return plan[trial.config["trial_id"]]
+
+        def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:  # noqa: ANN401
+            sink.maybe_flush()
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
             self.running.add(trial.config["trial_id"])
@@ -181,6 +187,9 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             planned = self._planned(trial)
             key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
             attempt = self.attempts.get(planned.trial_id, 0)
+            if "failure" in result:
+                self.failures[planned.trial_id] = str(result["failure"])
+                return
             rows = [
                 {"trial_id": planned.trial_id, "attempt": attempt, **row}
                 for row in result.get("curve", [])
@@ -208,8 +217,9 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
             planned = self._planned(trial)
             key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
-            error = trial.get_error() or "worker failed without an error message"
-            last_line = str(error).strip().splitlines()[-1] if str(error).strip() else str(error)
+            error = self.failures.pop(planned.trial_id, None) or str(trial.get_error() or "")
+            lines = error.strip().splitlines()
+            last_line = lines[-1] if lines else "the worker died without an error message"
             summary.failed += 1
             summary.failures.append(f"{planned.trial_id}: {last_line}")
             attempt = self.attempts.get(planned.trial_id, 0)
@@ -222,7 +232,6 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
         def _plan_reruns(self, planned: PlannedTrial, trial_summary: dict | None) -> None:
             for rerun in reruns.record(planned, trial_summary):
                 plan[rerun.trial_id] = rerun
-                summary.planned += 1
 
         def _show(self) -> None:
             best = f"best val_error {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
@@ -282,10 +291,12 @@ def run_study(
     plugins: list[str] | None = None,
     reruns: dict[str, tuple[int, str]] | None = None,
     seed: int = 0,
+    rerun_planner: RerunPlanner | None = None,
+    attempt_offsets: dict[str, int] | None = None,
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
-    flush_seconds: float = 30.0,
+    flush_seconds: float = 5.0,
     started_at: float | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune and write their rows under ``results_dir``.
@@ -293,7 +304,9 @@ def run_study(
     Starts Ray in-process (dashboard off) unless ``address`` names a cluster or Ray is already
     initialised; shuts down only a Ray it started. ``started_at`` (a ``time.perf_counter()``
     value) lets the caller count its own set-up in the wall time. ``reruns`` maps protocol names
-    to (seeds, selection metric) for protocols that rerun each search's best trial.
+    to (seeds, selection metric) for protocols that rerun each search's best trial (or pass a
+    prepared ``rerun_planner``); ``attempt_offsets`` gives the first attempt number of trials that
+    ran before (resume).
     """
     start = time.perf_counter() if started_at is None else started_at
     _prepare_ray_environment()
@@ -325,8 +338,12 @@ def run_study(
         summary.slots = max(1, min(slots, len(trials)))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
         bar = _Progress(len(trials), progress)
-        rerun_planner = RerunPlanner(trials, reruns or {}, seed)
-        callback = _make_callback({t.trial_id: t for t in trials}, sink, summary, bar, rerun_planner)
+        if rerun_planner is None:
+            rerun_planner = RerunPlanner(trials, reruns or {}, seed)
+        summary.planned += rerun_planner.max_reruns
+        callback = _make_callback(
+            {t.trial_id: t for t in trials}, sink, summary, bar, rerun_planner, attempt_offsets or {}
+        )
         threads = max(1, int(cpus_per_trial))
         extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}

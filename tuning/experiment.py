@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import platform
 from importlib import metadata
 from typing import Any
@@ -15,7 +16,7 @@ from .config import ExperimentConfig
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
 
-__all__ = ["create_experiment", "package_versions"]
+__all__ = ["create_experiment", "experiment_record", "package_versions", "plan_digest"]
 
 VERSIONED = ("optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d")
 
@@ -28,6 +29,16 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
+
+
+def plan_digest(plan: list[PlannedTrial]) -> str:
+    """SHA-256 of every planned trial's id, seed and hyperparameters: resume checks that the
+    plan it re-derives is the plan that was started."""
+    digest = hashlib.sha256()
+    for t in plan:
+        values = sorted({**t.hparams, **t.schedule_params}.items())
+        digest.update(f"{t.trial_id}|{t.seed}|{values!r}|{t.steps}|{t.eval_every}\n".encode())
+    return digest.hexdigest()
 
 
 def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: str) -> dict[str, Any]:
@@ -54,6 +65,7 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
         "config_source": config.source,
         "config": config.raw,
         "protocols": {p.name: p.raw for p in config.protocols},
+        "protocol_entries": dict(zip(config.raw["protocols"], (p.raw for p in config.protocols), strict=True)),
         "workloads": [
             {
                 "name": w.name,
@@ -75,6 +87,7 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
         "select": {p.name: p.select for p in config.protocols},
         "trials_per_search": config.trials_per_search,
         "plan_size": len(plan),
+        "plan_digest": plan_digest(plan),
         "seed": config.seed,
         "trial_seeds": "sha256(seed/workload/protocol/optimizer/index/train) & 0x7fffffff",
         "versions": package_versions(),

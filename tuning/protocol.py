@@ -37,7 +37,14 @@ from optcompare.errors import InputError
 from .quasirandom import validate_space
 from .yaml_io import read_yaml
 
-__all__ = ["Protocol", "SearchSpec", "load_protocol", "protocol_path", "shipped_protocols"]
+__all__ = [
+    "Protocol",
+    "SearchSpec",
+    "load_protocol",
+    "parse_protocol",
+    "protocol_path",
+    "shipped_protocols",
+]
 
 PROTOCOL_DIR = Path(__file__).parent / "protocols"
 ONE_MINUS = {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho")}
@@ -326,8 +333,11 @@ def load_protocol(
 ) -> Protocol:
     """Load and validate a protocol; InputError names the file, field path and what is allowed."""
     path = protocol_path(name_or_path, base_dir, where)
-    source = str(path)
-    raw = read_yaml(path)
+    return parse_protocol(read_yaml(path), str(path))
+
+
+def parse_protocol(raw: Any, source: str) -> Protocol:  # noqa: ANN401
+    """Validate a protocol already read (from a file, or from experiment.json on resume)."""
     if not isinstance(raw, dict):
         raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
     unknown = sorted(set(raw) - TOP_KEYS)

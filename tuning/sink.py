@@ -3,7 +3,9 @@
 Rows are buffered per partition ``workload=W/protocol=P/optimizer=O`` and written as part files,
 each first under a hidden temporary name (``.part-*.tmp``, skipped by Parquet readers) and then
 renamed, so readers never see a half-written file. A flush happens when ``flush_rows`` rows are
-buffered, when ``flush_seconds`` have passed since the last flush, and on :meth:`close`.
+buffered, when ``flush_seconds`` (default 5) have passed since the last flush (checked on every
+add and by the driver's loop through :meth:`maybe_flush`), and on :meth:`close`. A driver killed
+without warning loses at most the rows of the last few seconds; resume reruns those trials.
 The root may be a local path or any pyarrow filesystem URI (``s3://bucket/prefix``).
 """
 
@@ -106,7 +108,7 @@ class ResultSink:
     """Buffers trial and curve rows per partition and writes them as atomic Parquet part files."""
 
     def __init__(
-        self, root: str, *, flush_rows: int = 5000, flush_seconds: float = 30.0
+        self, root: str, *, flush_rows: int = 5000, flush_seconds: float = 5.0
     ) -> None:
         self.filesystem, self.root = open_filesystem(root)
         self.flush_rows = flush_rows
@@ -148,7 +150,13 @@ class ResultSink:
         self._buffered += 1
         self._maybe_flush()
 
+    def maybe_flush(self) -> None:
+        """Flush if enough rows are buffered or enough time has passed (call it periodically)."""
+        self._maybe_flush()
+
     def _maybe_flush(self) -> None:
+        if self._buffered == 0:
+            return
         if (
             self._buffered >= self.flush_rows
             or time.monotonic() - self._last_flush >= self.flush_seconds

@@ -68,7 +68,16 @@ def execute_trial(config: dict[str, Any], report: Callable[[dict[str, Any]], Non
 
 
 def ray_trainable(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: :func:`execute_trial` reporting through ``tune.report``."""
+    """The Ray Tune function trainable: :func:`execute_trial` reporting through ``tune.report``.
+
+    An exception is first reported as ``{"failure": "Type: message"}`` (so the driver records a
+    readable error whatever Tune kept of it), then re-raised for Tune to retry the trial."""
     from ray import tune
 
-    execute_trial(config, tune.report)
+    try:
+        execute_trial(config, tune.report)
+    except Exception as err:
+        try:
+            tune.report({"failure": f"{type(err).__name__}: {err}"[:2000]})
+        finally:
+            raise

@@ -1,0 +1,160 @@
+"""Faults through a real Ray: retries, failures, divergence, a killed worker, a killed driver."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis.load import load_experiment, load_table, open_experiment
+from optcompare.cli import main
+
+FAULT_PLUGIN = '''
+"""Optimizers that fail on purpose. Each trial is told apart by its initial weights (seeded),
+and a marker file in $OPTCOMPARE_FAULT_DIR remembers that its first attempt already failed."""
+import hashlib
+import os
+from pathlib import Path
+
+import optimizers
+from optimizers.presets import DEFAULTS, _preset_factory
+
+
+def _first_attempt(kind, params):
+    params = list(params)
+    first = params[0]["params"][0] if isinstance(params[0], dict) else params[0]
+    key = hashlib.sha256(first.detach().numpy().tobytes()).hexdigest()[:16]
+    marker = Path(os.environ["OPTCOMPARE_FAULT_DIR"]) / f"{kind}-{key}"
+    if marker.exists():
+        return params, False
+    marker.touch()
+    return params, True
+
+
+def _flaky(params, **kw):
+    params, first = _first_attempt("flaky", params)
+    if first:
+        raise RuntimeError("flaky on purpose")
+    return _preset_factory("sgd")(params, **kw)
+
+
+def _crashing(params, **kw):
+    params, first = _first_attempt("crash", params)
+    if first:
+        os._exit(1)  # the worker process dies
+    return _preset_factory("sgd")(params, **kw)
+
+
+def _broken(params, **kw):
+    raise RuntimeError("broken on purpose")
+
+
+SPACE = {"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0, "decay_factor": 0.1}
+for name, factory in (("flaky-sgd", _flaky), ("crashing-sgd", _crashing), ("broken-sgd", _broken)):
+    optimizers.register(optimizers.OptimizerSpec(name, factory, dict(DEFAULTS["sgd"]), search_space=SPACE))
+'''
+
+
+@pytest.mark.slow
+def test_retries_failures_and_divergence(tmp_path, capsys, install_plugin, monkeypatch):
+    module = install_plugin("optcompare_fault_plugin", FAULT_PLUGIN)
+    (tmp_path / "faults").mkdir()
+    monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(tmp_path / "faults"))
+    (tmp_path / "explode.yaml").write_text(
+        "name: explode\nschedule: constant\noptimizers:\n  sgd:\n    learning_rate: 1.0e+4\n"
+    )
+    config = tmp_path / "faults.yaml"
+    config.write_text(
+        f"name: faults\nplugins: [{module}]\n"
+        "workloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
+        "optimizers: [flaky-sgd, crashing-sgd, broken-sgd]\nprotocols: [lr-only]\n"
+        "trials_per_search: 2\nmax_failures: 2\nreport_every_s: 0\n"
+    )
+    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 6/6 finished (4 completed, 0 diverged, 2 failed)" in out
+    experiment = str(tmp_path / "r" / "faults")
+    trials = load_experiment(experiment)[1].table.to_pandas().set_index("trial_id")
+    assert trials.index.is_unique and len(trials) == 6
+    for name in ("flaky-sgd", "crashing-sgd"):
+        rows = trials[trials["optimizer"] == name]
+        assert (rows["status"] == "completed").all() and (rows["attempt"] == 1).all()
+    broken = trials[trials["optimizer"] == "broken-sgd"]
+    assert (broken["status"] == "failed").all() and (broken["attempt"] == 2).all()
+    assert broken["error"].str.contains("broken on purpose").all()
+    curves = load_table(*open_experiment(experiment), "curves").table.to_pandas()
+    assert set(curves["attempt"]) == {1}  # first attempts failed before their first evaluation
+
+    # A diverged trial is recorded as such and not retried.
+    config.write_text(config.read_text().replace("[flaky-sgd, crashing-sgd, broken-sgd]", "[sgd]").replace(
+        "[lr-only]", "[explode.yaml]").replace("name: faults", "name: diverge"))
+    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
+    diverged = load_experiment(str(tmp_path / "r" / "diverge"))[1].table.to_pandas()
+    assert (diverged["status"] == "diverged").all() and (diverged["attempt"] == 0).all()
+    assert (diverged["total_steps"] < 40).all()
+
+
+def _wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys):
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        "name: long\nworkloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 250}]\n"
+        "optimizers: [sgd, adam]\nprotocols: [lr-only]\ntrials_per_search: 8\nreport_every_s: 0\n"
+    )
+    results = tmp_path / "r"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "optcompare", "run", str(config), "--results", str(results),
+         "--num-cpus", "2", "--quiet"],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    trials_dir = results / "long" / "trials"
+    try:
+        _wait_for(lambda: len(list(trials_dir.rglob("part-*.parquet"))) >= 1, 240, "first trial rows")
+        time.sleep(1.0)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
+        driver.wait(timeout=60)
+    experiment = str(results / "long")
+    finished_before = set(load_experiment(experiment)[1].table.column("trial_id").to_pylist())
+    started_before = set(load_table(*open_experiment(experiment), "curves").table.column("trial_id").to_pylist())
+    cut_off = started_before - finished_before  # had curve rows, no trials row: interrupted
+    before = len(finished_before)
+    assert 0 < before < 16
+    assert main(["resume", experiment, "--num-cpus", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert f"{before} trials finished, {16 - before} to run" in out
+    trials = load_experiment(experiment)[1].table.to_pandas()
+    assert len(trials) == 16 and trials["trial_id"].is_unique
+    assert sorted(trials["trial_index"].tolist()) == sorted(list(range(8)) * 2)
+    curves = load_table(*open_experiment(experiment), "curves").table.to_pandas()
+    # Each trial's final rows come from its recorded attempt; a trial cut off mid-run restarts as
+    # attempt 1, its old rows stay under attempt 0; trials finished before the kill keep attempt 0.
+    by_id = trials.set_index("trial_id")
+    assert (by_id.loc[sorted(finished_before), "attempt"] == 0).all()
+    assert (by_id.loc[sorted(cut_off), "attempt"] == 1).all()
+    for _, row in trials.iterrows():
+        own = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] == row["attempt"])]
+        expected = list(range(250, 1501, 250)) if row["status"] == "completed" else [row["total_steps"]]
+        assert sorted(own["step"]) == expected
+        older = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] < row["attempt"])]
+        assert older.empty == (row["trial_id"] not in cut_off)
+    assert not [p for p in Path(experiment).rglob(".*.tmp")]
+
+
+def test_resume_of_a_finished_or_foreign_directory(tmp_path, capsys):
+    assert main(["resume", str(tmp_path)]) == 2
+    assert "is not an optcompare experiment" in capsys.readouterr().err

@@ -1,0 +1,177 @@
+"""Resume a study whose driver stopped (crash, SIGKILL, Ctrl-C): the plan minus finished trials.
+
+The Parquet results are the truth about what finished. ``resume`` re-derives the plan from the
+config and protocol texts recorded in ``experiment.json`` (so later edits to files on disk do not
+change it), checks it against the recorded plan digest, and runs every planned trial that has no
+trials row yet. A trial that had started (it has curve rows) restarts from scratch with the next
+``attempt`` number, so its old and new curve rows stay distinguishable. Failed trials count as
+finished unless ``retry_failed``. Reruns of best trials are re-planned from the finished rows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from optcompare.errors import InputError
+
+from .config import ExperimentConfig, parse_config
+from .experiment import plan_digest
+from .plan import PlannedTrial, resolve_plan
+from .plugins import load_plugins
+from .protocol import Protocol, parse_protocol
+from .reruns import RerunPlanner
+from .sink import open_filesystem
+
+__all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
+
+SUMMARY_COLUMNS = ("status", "final_val_error", "final_train_loss")
+
+
+@dataclass
+class ResumeState:
+    """What is left of a study: its config, the pending trials and where attempts stand."""
+
+    config: ExperimentConfig
+    experiment_dir: str
+    pending: list[PlannedTrial]
+    finished: int
+    attempt_offsets: dict[str, int]
+    reruns: RerunPlanner
+
+
+def _read_record(experiment_dir: str) -> dict[str, Any]:
+    filesystem, root = open_filesystem(experiment_dir)
+    try:
+        with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
+            return json.loads(stream.readall().decode())
+    except FileNotFoundError:
+        raise InputError(
+            f"{experiment_dir} is not an optcompare experiment (no experiment.json); give RESULTS/NAME"
+        ) from None
+
+
+def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
+    entries = record.get("protocol_entries")
+    if not entries or "config" not in record:
+        raise InputError(
+            f"{experiment_dir}/experiment.json lacks the recorded config or protocol texts "
+            "(written by an older optcompare?); it cannot be resumed"
+        )
+    source = f"{experiment_dir}/experiment.json: config"
+
+    def recorded_protocol(entry: str, base_dir: Path, where: str) -> Protocol:
+        del base_dir
+        if entry not in entries:
+            raise InputError(f"{where}: protocol {entry!r} is not recorded in experiment.json")
+        return parse_protocol(entries[entry], f"{experiment_dir}/experiment.json: protocol_entries.{entry}")
+
+    load_plugins(record["config"].get("plugins") or [], where=f"{source}: plugins")
+    base_dir = Path(record.get("config_source", ".")).parent
+    return parse_config(record["config"], source, base_dir, protocol_loader=recorded_protocol)
+
+
+def _latest_rows(experiment_dir: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """(latest trials row per trial id, highest attempt seen per trial id in trials or curves)."""
+    from analysis.load import load_table, open_experiment
+
+    filesystem, root = open_experiment(experiment_dir)
+    trials = load_table(filesystem, root, "trials").table
+    curves = load_table(filesystem, root, "curves").table
+    latest: dict[str, dict[str, Any]] = {}
+    attempts: dict[str, int] = {}
+    if trials.num_rows:
+        columns = [c for c in ("trial_id", "attempt", *SUMMARY_COLUMNS) if c in trials.column_names]
+        for row in trials.select(columns).to_pylist():
+            tid = row["trial_id"]
+            attempts[tid] = max(attempts.get(tid, -1), row["attempt"])
+            if tid not in latest or row["attempt"] >= latest[tid]["attempt"]:
+                latest[tid] = row
+    if curves.num_rows:
+        for tid, attempt in zip(
+            curves.column("trial_id").to_pylist(), curves.column("attempt").to_pylist(), strict=True
+        ):
+            attempts[tid] = max(attempts.get(tid, -1), attempt)
+    return latest, attempts
+
+
+def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> ResumeState:
+    """Work out what is left to run; nothing is started or written."""
+    record = _read_record(experiment_dir)
+    config = _config_from_record(record, experiment_dir)
+    plan = resolve_plan(config)
+    if "plan_digest" in record and plan_digest(plan) != record["plan_digest"]:
+        raise InputError(
+            f"{experiment_dir}: the plan derived now differs from the one recorded when the study "
+            f"started (optcompare {record.get('versions', {}).get('optcompare', '?')}; a plugin or "
+            "the optcompare version changed); resume with the same versions, or start a new experiment"
+        )
+    latest, attempts = _latest_rows(experiment_dir)
+
+    def finished(trial_id: str) -> bool:
+        row = latest.get(trial_id)
+        return row is not None and not (retry_failed and row["status"] == "failed")
+
+    protocols = {p.name: p for p in config.protocols}
+    reruns = RerunPlanner(
+        plan,
+        {p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
+        config.seed,
+    )
+    for trial in plan:
+        row = latest.get(trial.trial_id)
+        if row is not None and finished(trial.trial_id) and protocols[trial.protocol].rerun_seeds:
+            summary = None if row["status"] == "failed" else dict(row)
+            if summary is not None:
+                summary = {k: (math.nan if v is None else v) for k, v in summary.items()}
+            reruns.record(trial, summary)
+    pending = [t for t in plan if not finished(t.trial_id)]
+    while (rerun := reruns.take()) is not None:
+        if not finished(rerun.trial_id):
+            pending.append(rerun)
+    offsets = {tid: a + 1 for tid, a in attempts.items() if not finished(tid)}
+    done = sum(1 for tid in latest if finished(tid))
+    return ResumeState(config, experiment_dir, pending, done, offsets, reruns)
+
+
+def resume_experiment(
+    experiment_dir: str,
+    *,
+    retry_failed: bool = False,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    progress: bool = True,
+) -> tuple[ResumeState, object]:
+    """Run what is left of ``experiment_dir``; return (state, study summary)."""
+    from .driver import run_study
+
+    started = time.perf_counter()
+    state = load_resume_state(experiment_dir, retry_failed=retry_failed)
+    print(
+        f"experiment {experiment_dir}: {state.finished} trials finished, "
+        f"{len(state.pending)} to run (plus reruns still to be planned: {state.reruns.max_reruns})",
+        flush=True,
+    )
+    config = state.config
+    summary = run_study(
+        state.pending,
+        experiment_dir,
+        cpus_per_trial=config.resources.cpus_per_trial,
+        gpus_per_trial=config.resources.gpus_per_trial,
+        max_concurrent_trials=config.resources.max_concurrent_trials,
+        max_failures=config.max_failures,
+        report_every_s=config.report_every_s,
+        plugins=config.plugins,
+        rerun_planner=state.reruns,
+        attempt_offsets=state.attempt_offsets,
+        address=address,
+        num_cpus=num_cpus,
+        progress=progress,
+        started_at=started,
+    )
+    print(summary.line(), flush=True)
+    return state, summary
