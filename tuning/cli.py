@@ -1,5 +1,5 @@
-"""``optcompare run | resume | plan | list``: run or continue a study, show its plan, list what is
-registered."""
+"""``optcompare run | resume | submit | plan | list``: run, continue or submit a study, show its
+plan, list what is registered."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = [
     "register_list",
     "register_plan",
     "register_resume",
+    "register_submit",
     "run_config",
 ]
 
@@ -31,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_run_handler)
     register_resume(subparsers)
+    register_submit(subparsers)
     register_plan(subparsers)
     register_list(subparsers)
 
@@ -116,6 +118,36 @@ def _resume_handler(args: argparse.Namespace) -> int:
     )
     print(f"results in {args.experiment}; next: optcompare rank {args.experiment}")
     return 0
+
+
+def register_submit(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "submit", help="send a study to a Ray cluster as a Ray Job (needs the cluster's job server)"
+    )
+    p.add_argument("config", help="experiment config YAML (its directory is uploaded with it)")
+    p.add_argument("--address", required=True, help="job server, e.g. http://HEAD:8265")
+    p.add_argument("--results", default="results", help="results root on the cluster: a path on the head node or a URI")
+    p.add_argument("--name", default=None, help="experiment name (default: the config's name)")
+    p.add_argument("--wait", action="store_true", help="wait for the job to end and print its logs")
+    p.add_argument("--python", default=None, help="run 'PYTHON -m optcompare' on the cluster (default: 'optcompare' from its PATH)")
+    p.set_defaults(handler=_submit_handler)
+
+
+def _submit_handler(args: argparse.Namespace) -> int:
+    from .submit import submit_study, wait_for_job
+
+    job_id, client = submit_study(
+        args.config, args.address, results=args.results, name=args.name, python=args.python
+    )
+    print(f"submitted job {job_id} to {args.address}")
+    print(f"follow it:  ray job logs --follow {job_id} --address {args.address}")
+    print(f"status:     ray job status {job_id} --address {args.address}")
+    if not args.wait:
+        return 0
+    status = wait_for_job(client, job_id)
+    print(client.get_job_logs(job_id))
+    print(f"job {job_id}: {status}")
+    return 0 if status == "SUCCEEDED" else 1
 
 
 def register_plan(subparsers: argparse._SubParsersAction) -> None:

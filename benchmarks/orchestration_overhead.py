@@ -1,0 +1,154 @@
+"""Per-trial overhead and driver memory: optcompare's driver vs a plain Ray Tune script.
+
+    .venv/bin/python benchmarks/orchestration_overhead.py [--trials 500] [--plain-trials 500]
+
+Both run the same short trial (mnist1d-mlp, 40 steps, one evaluation) on the same in-process Ray
+(2 CPUs, 1 CPU per trial), one after the other in separate processes, so each driver's peak
+memory (VmHWM) is its own:
+
+- optcompare: the real path (plan -> PlanSearcher -> reused actors -> batched reports -> Parquet);
+- plain Tune: a function trainable training the same model, reporting once, with Tune's
+  defaults (a new actor per trial, default loggers), 500 configs from a grid.
+
+Overhead per trial = (wall time x slots - sum of the trials' own wall time) / trials.
+Writes benchmarks/results/orchestration_overhead.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+STEPS = 40
+
+
+def peak_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_optcompare(trials: int) -> dict:
+    from tuning.config import parse_config
+    from tuning.driver import run_study
+    from tuning.plan import resolve_plan
+
+    raw = {
+        "name": "bench", "workloads": [{"name": "mnist1d-mlp", "steps": STEPS, "eval_every": STEPS}],
+        "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": trials,
+    }
+    plan = resolve_plan(parse_config(raw, "benchmark", Path(".")))
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        summary = run_study(plan, tmp, num_cpus=2, progress=False, started_at=start)
+        wall = time.perf_counter() - start
+        import pyarrow.dataset as ds
+
+        from analysis.load import load_experiment  # noqa: F401 - same reader as users
+
+        table = ds.dataset(f"{tmp}/trials", format="parquet", partitioning="hive").to_table()
+        trial_wall = float(sum(table.column("wall_time_s").to_pylist()))
+    return {"trials": summary.finished, "wall_s": wall, "slots": summary.slots, "trial_wall_s": trial_wall}
+
+
+def run_plain(trials: int) -> dict:
+    os.environ.pop("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", None)
+    import ray
+    from ray import tune
+
+    def trainable(config: dict) -> None:
+        import time as t
+
+        import torch
+
+        import workloads
+
+        torch.set_num_threads(1)
+        begin = t.perf_counter()
+        w = workloads.get("mnist1d-mlp")
+        out = workloads.train(w, "sgd", {"learning_rate": config["lr"]}, "constant", {}, config["seed"],
+                              steps=STEPS, eval_every=STEPS)
+        tune.report({"val_error": out.rows[-1].val_error, "trial_wall_s": t.perf_counter() - begin})
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+        tuner = tune.Tuner(
+            tune.with_resources(trainable, {"cpu": 1}),
+            param_space={"lr": 0.05, "seed": tune.grid_search(list(range(trials)))},
+            run_config=tune.RunConfig(storage_path=tmp, name="plain", verbose=0),
+        )
+        results = tuner.fit()
+        wall = time.perf_counter() - start
+        trial_wall = float(sum(r.metrics.get("trial_wall_s", 0.0) for r in results))
+        ray.shutdown()
+    return {"trials": len(results), "wall_s": wall, "slots": 2, "trial_wall_s": trial_wall}
+
+
+def child(mode: str, trials: int) -> None:
+    result = run_optcompare(trials) if mode == "optcompare" else run_plain(trials)
+    result["driver_peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def measure(mode: str, trials: int) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--trials", str(trials)],
+        capture_output=True, text=True, cwd=HERE.parent,
+    )
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"{mode} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    r = json.loads(line[len("RESULT "):])
+    r["overhead_per_trial_s"] = (r["wall_s"] * r["slots"] - r["trial_wall_s"]) / max(1, r["trials"])
+    r["results_per_s"] = r["trials"] / r["wall_s"]
+    return r
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=500, help="optcompare trials (also run at 4x for memory growth)")
+    parser.add_argument("--plain-trials", type=int, default=500)
+    parser.add_argument("--child", choices=["optcompare", "plain"], default=None)
+    parser.add_argument("--skip-plain", action="store_true")
+    parser.add_argument("--out", default=str(HERE / "results" / "orchestration_overhead.json"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.trials)
+        return
+    record: dict = {
+        "benchmark": "orchestration_overhead",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "trial": f"mnist1d-mlp, {STEPS} steps, one evaluation, 1 CPU",
+    }
+    record["optcompare"] = measure("optcompare", args.trials)
+    print(json.dumps(record["optcompare"]), flush=True)
+    record["optcompare_4x"] = measure("optcompare", 4 * args.trials)
+    print(json.dumps(record["optcompare_4x"]), flush=True)
+    if not args.skip_plain:
+        record["plain_tune_defaults"] = measure("plain", args.plain_trials)
+        print(json.dumps(record["plain_tune_defaults"]), flush=True)
+        record["overhead_ratio_optcompare_over_plain"] = (
+            record["optcompare"]["overhead_per_trial_s"] / record["plain_tune_defaults"]["overhead_per_trial_s"]
+        )
+    record["driver_memory_growth_mb_per_1000_trials"] = (
+        (record["optcompare_4x"]["driver_peak_rss_mb"] - record["optcompare"]["driver_peak_rss_mb"])
+        / (3 * args.trials) * 1000
+    )
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""A real multi-node Ray on 127.0.0.1: losing a node mid-study, and submitting through Ray Jobs.
+Each test starts its own cluster (ray.cluster_utils.Cluster) and shuts down only that."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+
+import pytest
+
+from analysis.load import load_experiment
+from optcompare.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_node_cluster():
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={"num_cpus": 1, "include_dashboard": False},
+    )
+    worker = cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    yield cluster, worker
+    cluster.shutdown()
+
+
+@pytest.mark.slow
+def test_study_survives_losing_a_node(tmp_path, capsys, two_node_cluster):
+    cluster, worker = two_node_cluster
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: nodes\nworkloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 500}]\n"
+        "optimizers: [sgd, adam]\nprotocols: [lr-only]\ntrials_per_search: 6\n"
+        "max_failures: 3\nreport_every_s: 0\n"
+    )
+    removed = threading.Event()
+
+    def remove_worker_when_trials_run() -> None:
+        parts = tmp_path / "r" / "nodes" / "curves"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not list(parts.rglob("part-*.parquet")):
+            time.sleep(0.5)
+        cluster.remove_node(worker)
+        removed.set()
+
+    killer = threading.Thread(target=remove_worker_when_trials_run, daemon=True)
+    killer.start()
+    code = main(["run", str(config), "--results", str(tmp_path / "r"), "--address", cluster.address, "--quiet"])
+    killer.join(timeout=60)
+    assert code == 0 and removed.is_set()
+    assert "trials: 12/12 finished" in capsys.readouterr().out
+    trials = load_experiment(str(tmp_path / "r" / "nodes"))[1].table.to_pandas()
+    assert len(trials) == 12 and trials["trial_id"].is_unique
+    assert sorted(trials["trial_index"]) == sorted(list(range(6)) * 2)
+    assert set(trials["status"]) <= {"completed", "diverged"}
+
+
+@pytest.mark.slow
+def test_submit_through_ray_jobs(tmp_path, capsys):
+    from ray.cluster_utils import Cluster
+
+    port = _free_port()
+    cluster = Cluster(
+        initialize_head=True,
+        connect=False,
+        head_node_args={
+            "num_cpus": 2, "include_dashboard": True,
+            "dashboard_host": "127.0.0.1", "dashboard_port": port,
+        },
+    )
+    try:
+        config = tmp_path / "job" / "c.yaml"
+        config.parent.mkdir()
+        config.write_text(
+            "name: jobbed\nworkloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
+            "optimizers: [sgd]\nprotocols: [lr-only]\ntrials_per_search: 2\n"
+        )
+        results = tmp_path / "results"
+        address = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        code = None
+        while time.monotonic() < deadline:  # the job server comes up a little after the head
+            code = main(["submit", str(config), "--address", address, "--results", str(results),
+                         "--wait", "--python", sys.executable])
+            if code != 2:
+                break
+            time.sleep(2)
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert "ray job logs --follow" in out and "SUCCEEDED" in out
+        trials = load_experiment(str(results / "jobbed"))[1].table
+        assert trials.num_rows == 2
+    finally:
+        cluster.shutdown()
+
+
+def test_submit_to_nowhere_is_bad_input(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: x\nworkloads: [mnist1d-mlp]\noptimizers: [sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\n"
+    )
+    assert main(["submit", str(config), "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    assert "cannot reach the Ray job server" in capsys.readouterr().err
