@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from .plan import PlannedTrial
+from .progress import StudyProgress
 from .reruns import RerunPlanner
 from .sink import PARTITION_KEYS, ResultSink
 
@@ -105,55 +105,11 @@ def _failed_summary(error: str) -> dict[str, Any]:
     }
 
 
-class _Progress:
-    """A rich progress bar on a terminal; one plain line per 10% of trials otherwise."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total = total
-        self.enabled = enabled
-        self._bar = None
-        self._task = None
-        self._next_line = 0.1
-        if enabled and sys.stdout.isatty():
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("[bold]trials"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[detail]}"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-            )
-            self._task = self._bar.add_task("trials", total=total, detail="")
-            self._bar.start()
-
-    def update(self, summary: StudySummary, running: int, best: str) -> None:
-        detail = f"running {running} failed {summary.failed} diverged {summary.diverged} {best}"
-        if self._bar is not None:
-            self._bar.update(self._task, completed=summary.finished, detail=detail)
-        elif self.enabled and summary.finished >= self._next_line * self.total:
-            print(f"  {summary.finished}/{self.total} trials finished; {detail}", flush=True)
-            while self._next_line * self.total <= summary.finished:
-                self._next_line += 0.1
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
 def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass instance
     plan: dict[str, PlannedTrial],
     sink: ResultSink,
     summary: StudySummary,
-    progress: _Progress,
+    progress: StudyProgress,
     reruns: RerunPlanner,
     attempt_offsets: dict[str, int],
 ):
@@ -165,8 +121,6 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
         def __init__(self) -> None:
             self.attempts: dict[str, int] = dict(attempt_offsets)
             self.failures: dict[str, str] = {}
-            self.running: set[str] = set()
-            self.best: tuple[float, str] | None = None
 
         def _planned(self, trial: Any) -> PlannedTrial:  # noqa: ANN401
             return plan[trial.config["trial_id"]]
@@ -175,7 +129,7 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             sink.maybe_flush()
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
-            self.running.add(trial.config["trial_id"])
+            progress.started(trial.config["trial_id"])
 
         def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
             tid = trial.config["trial_id"]
@@ -204,15 +158,14 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
                     summary.diverged += 1
                 else:
                     summary.completed += 1
-                    err = trial_summary.get("final_val_error", math.nan)
-                    if self.best is None or err < self.best[0]:
-                        self.best = (err, planned.optimizer)
                 sink.add_trial_row(
                     key, _trial_row(planned, attempt, trial_summary), *_hp_columns(planned)
                 )
-                self.running.discard(planned.trial_id)
                 self._plan_reruns(planned, trial_summary)
-                self._show()
+                error = trial_summary.get("final_val_error")
+                progress.finished_trial(
+                    planned.trial_id, key, status, math.nan if error is None else float(error)
+                )
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
             planned = self._planned(trial)
@@ -225,17 +178,12 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             attempt = self.attempts.get(planned.trial_id, 0)
             row = _trial_row(planned, attempt, _failed_summary(last_line))
             sink.add_trial_row(key, row, *_hp_columns(planned))
-            self.running.discard(planned.trial_id)
             self._plan_reruns(planned, None)
-            self._show()
+            progress.finished_trial(planned.trial_id, key, "failed", math.nan)
 
         def _plan_reruns(self, planned: PlannedTrial, trial_summary: dict | None) -> None:
             for rerun in reruns.record(planned, trial_summary):
                 plan[rerun.trial_id] = rerun
-
-        def _show(self) -> None:
-            best = f"best val_error {self.best[0]:.4f} ({self.best[1]})" if self.best else ""
-            progress.update(summary, len(self.running), best)
 
     return SinkCallback()
 
@@ -337,10 +285,11 @@ def run_study(
             slots = min(slots, max_concurrent_trials)
         summary.slots = max(1, min(slots, len(trials)))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
-        bar = _Progress(len(trials), progress)
+        bar = StudyProgress(len(trials), progress)
         if rerun_planner is None:
             rerun_planner = RerunPlanner(trials, reruns or {}, seed)
         summary.planned += rerun_planner.max_reruns
+        bar.add_planned(rerun_planner.max_reruns)
         callback = _make_callback(
             {t.trial_id: t for t in trials}, sink, summary, bar, rerun_planner, attempt_offsets or {}
         )

@@ -1,0 +1,127 @@
+"""Live progress of a study: trials done/running/failed, elapsed and remaining time, and the best
+validation error so far per search.
+
+On a terminal: a rich progress bar above a table of searches (the 12 most recently active).
+Otherwise (CI, logs): one line per 10% of trials and, at the end, the table as plain text.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+
+__all__ = ["SearchProgress", "StudyProgress"]
+
+SearchKey = tuple[str, str, str]
+MAX_ROWS = 12
+
+
+@dataclass
+class SearchProgress:
+    """Counters of one search (workload, protocol, optimizer)."""
+
+    done: int = 0
+    failed: int = 0
+    diverged: int = 0
+    best: float = math.inf
+    last_update: float = 0.0
+
+
+class StudyProgress:
+    """Collects trial outcomes and renders them (rich on a terminal, plain lines otherwise)."""
+
+    def __init__(self, total: int, enabled: bool, *, live: bool | None = None) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.finished = self.failed = self.diverged = 0
+        self.running: set[str] = set()
+        self.searches: dict[SearchKey, SearchProgress] = {}
+        self.start = time.monotonic()
+        self._next_line = 0.1
+        self._live = None
+        if enabled and (sys.stdout.isatty() if live is None else live):
+            from rich.live import Live
+
+            self._live = Live(self._render(), refresh_per_second=2, transient=False)
+            self._live.start()
+
+    # ------------------------------------------------------------------ bookkeeping
+    def started(self, trial_id: str) -> None:
+        self.running.add(trial_id)
+        self._refresh()
+
+    def finished_trial(self, trial_id: str, key: SearchKey, status: str, val_error: float) -> None:
+        """Record one finished trial (``status`` completed, diverged or failed)."""
+        self.running.discard(trial_id)
+        self.finished += 1
+        search = self.searches.setdefault(key, SearchProgress())
+        search.done += 1
+        search.last_update = time.monotonic()
+        if status == "failed":
+            self.failed += 1
+            search.failed += 1
+        elif status == "diverged":
+            self.diverged += 1
+            search.diverged += 1
+        elif val_error < search.best:
+            search.best = val_error
+        self._refresh()
+
+    def add_planned(self, count: int) -> None:
+        self.total += count
+
+    # ------------------------------------------------------------------ rendering
+    def _eta(self) -> str:
+        elapsed = time.monotonic() - self.start
+        if not self.finished:
+            return f"elapsed {elapsed:.0f} s"
+        remaining = elapsed / self.finished * (self.total - self.finished)
+        return f"elapsed {elapsed:.0f} s, about {remaining:.0f} s left"
+
+    def headline(self) -> str:
+        return (
+            f"{self.finished}/{self.total} trials finished, {len(self.running)} running, "
+            f"{self.failed} failed, {self.diverged} diverged; {self._eta()}"
+        )
+
+    def rows(self, limit: int | None = MAX_ROWS) -> list[tuple[str, str, str, str, str]]:
+        """(workload, protocol, optimizer, done, best val_error) of the most recent searches."""
+        ordered = sorted(self.searches.items(), key=lambda kv: -kv[1].last_update)
+        picked = ordered if limit is None else ordered[:limit]
+        return [
+            (w, p, o, f"{s.done}" + (f" ({s.failed} failed)" if s.failed else ""),
+             "-" if math.isinf(s.best) else f"{s.best:.4f}")
+            for (w, p, o), s in sorted(picked, key=lambda kv: kv[0])
+        ]
+
+    def _render(self) -> object:
+        from rich.console import Group
+        from rich.table import Table
+
+        table = Table(box=None, pad_edge=False)
+        for column in ("workload", "protocol", "optimizer", "done", "best val_error"):
+            table.add_column(column)
+        for row in self.rows():
+            table.add_row(*row)
+        hidden = len(self.searches) - MAX_ROWS
+        caption = f"... and {hidden} more searches" if hidden > 0 else ""
+        return Group(f"[bold]{self.headline()}", table, caption)
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+        elif self.enabled and self.total and self.finished >= self._next_line * self.total:
+            print(f"  {self.headline()}", flush=True)
+            while self._next_line * self.total <= self.finished:
+                self._next_line += 0.1
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.stop()
+        elif self.enabled and self.searches:
+            print("  best val_error per search: " + "; ".join(
+                f"{w}/{p}/{o} {best}" for w, p, o, _, best in self.rows(limit=None)
+            ), flush=True)
