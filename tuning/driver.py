@@ -142,16 +142,18 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
             attempt = self.attempts.get(planned.trial_id, 0)
             if "failure" in result:
-                self.failures[planned.trial_id] = str(result["failure"])
+                self.failures[planned.trial_id] = str(result.pop("failure"))
                 return
+            # Consume the payload and drop it from the result in place: Tune keeps each trial's
+            # last result (and per-metric statistics of it) in driver memory until the end.
             rows = [
                 {"trial_id": planned.trial_id, "attempt": attempt, **row}
-                for row in result.get("curve", [])
+                for row in result.pop("curve", [])
             ]
             if rows:
                 sink.add_curve_rows(key, rows)
             if result.get("final"):
-                trial_summary = dict(result["summary"])
+                trial_summary = dict(result.pop("summary"))
                 summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
                 status = trial_summary["status"]
                 if status == "diverged":
