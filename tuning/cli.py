@@ -53,7 +53,7 @@ def run_config(
     """
     started = time.perf_counter()
     from .config import load_config
-    from .driver import run_study
+    from .driver import run_study, study_options
     from .experiment import create_experiment
     from .plan import resolve_plan
 
@@ -68,14 +68,7 @@ def run_config(
     summary = run_study(
         plan,
         experiment_dir,
-        cpus_per_trial=config.resources.cpus_per_trial,
-        gpus_per_trial=config.resources.gpus_per_trial,
-        max_concurrent_trials=config.resources.max_concurrent_trials,
-        max_failures=config.max_failures,
-        report_every_s=config.report_every_s,
-        plugins=config.plugins,
-        reruns={p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
-        seed=config.seed,
+        **study_options(config),
         address=address,
         num_cpus=num_cpus,
         progress=progress,

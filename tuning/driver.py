@@ -15,12 +15,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import ExperimentConfig
 from .plan import PlannedTrial
 from .progress import StudyProgress
 from .reruns import RerunPlanner
 from .sink import PARTITION_KEYS, ResultSink
 
-__all__ = ["StudySummary", "run_study"]
+__all__ = ["StudySummary", "run_study", "study_options"]
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +228,20 @@ def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any], reruns: Re
             """See :meth:`save`."""
 
     return PlanSearcher()
+
+
+def study_options(config: ExperimentConfig) -> dict[str, Any]:
+    """The :func:`run_study` keyword arguments that come from an experiment config."""
+    return {
+        "cpus_per_trial": config.resources.cpus_per_trial,
+        "gpus_per_trial": config.resources.gpus_per_trial,
+        "max_concurrent_trials": config.resources.max_concurrent_trials,
+        "max_failures": config.max_failures,
+        "report_every_s": config.report_every_s,
+        "plugins": config.plugins,
+        "reruns": {p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
+        "seed": config.seed,
+    }
 
 
 def run_study(

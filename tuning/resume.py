@@ -147,7 +147,7 @@ def resume_experiment(
     progress: bool = True,
 ) -> tuple[ResumeState, object]:
     """Run what is left of ``experiment_dir``; return (state, study summary)."""
-    from .driver import run_study
+    from .driver import run_study, study_options
 
     started = time.perf_counter()
     state = load_resume_state(experiment_dir, retry_failed=retry_failed)
@@ -156,16 +156,10 @@ def resume_experiment(
         f"{len(state.pending)} to run (plus reruns still to be planned: {state.reruns.max_reruns})",
         flush=True,
     )
-    config = state.config
     summary = run_study(
         state.pending,
         experiment_dir,
-        cpus_per_trial=config.resources.cpus_per_trial,
-        gpus_per_trial=config.resources.gpus_per_trial,
-        max_concurrent_trials=config.resources.max_concurrent_trials,
-        max_failures=config.max_failures,
-        report_every_s=config.report_every_s,
-        plugins=config.plugins,
+        **study_options(state.config),
         rerun_planner=state.reruns,
         attempt_offsets=state.attempt_offsets,
         address=address,
