@@ -1,22 +1,126 @@
-"""Analysis: read Parquet results, bootstrap best-of-K, rank optimizers. No torch or ray needed.
+"""Analysis: turn an experiment's Parquet results into the paper's conclusions.
 
-Public API: :func:`load_experiment`, :func:`best_of_k`, :func:`expected_best_of_k`,
-:func:`rank_optimizers`.
+Reads only the results layout (contract 3 of DESIGN.md); needs neither torch nor ray. Compute
+first, render second: the statistics return frozen dataclasses, :mod:`analysis.figures` and
+:mod:`analysis.report` only render them.
+
+- Loading: :func:`load_results`, :func:`load_experiments`, :func:`group_searches`;
+  SQL: :func:`run_query` / :func:`connect` (DuckDB views ``trials`` and ``curves``).
+- Bootstrap over budgets: :func:`best_of_k`, :func:`expected_best_of_k`, :func:`bootstrap_searches`.
+- Rankings with rank probabilities: :func:`rank_optimizers`, :func:`rankings_at`,
+  :func:`rank_probabilities`.
+- Inclusion verdicts and protocol disagreement: :func:`check_inclusions`,
+  :func:`summarize_hierarchy`, :func:`rank_flips`, :func:`inclusion_pairs`.
+- Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`.
+- Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
+  :func:`rerun_summaries`.
+- Report: :func:`analyse`, :func:`write_report`.
 """
 
 from .bootstrap import BudgetCurve, best_of_k, expected_best_of_k
-from .load import Loaded, load_experiment, load_table
-from .ranking import METRICS, OptimizerScore, Ranking, rank_optimizers
+from .curves import (
+    BestTrialCurve,
+    SearchCurves,
+    align_curves,
+    best_trial_curve,
+    metrics_at_step,
+    steps_to_target,
+)
+from .diagnostics import (
+    HyperparameterDiagnostic,
+    SpaceRange,
+    position_in_range,
+    search_space_diagnostics,
+)
+from .inclusion import (
+    DEFAULT_INCLUSIONS,
+    HierarchySummary,
+    InclusionPair,
+    InclusionVerdict,
+    RankFlip,
+    check_inclusions,
+    inclusion_pairs,
+    rank_flips,
+    summarize_hierarchy,
+)
+from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
+from .query import QueryResult, connect, run_query
+from .ranking import (
+    METRICS,
+    OptimizerScore,
+    Ranking,
+    bootstrap_searches,
+    default_budget,
+    rank_optimizers,
+    rank_probabilities,
+    rankings_at,
+)
+from .report import ReportData, ReportFiles, analyse, write_report
+from .reruns import RerunSummary, rerun_summaries
+from .speed import (
+    OrderingCheck,
+    Robustness,
+    SpeedRanking,
+    SpeedScore,
+    ordering_robustness,
+    rank_agreement,
+    speed_rankings,
+)
+from .trials import Search, group_searches
 
 __all__ = [
+    "DEFAULT_INCLUSIONS",
     "METRICS",
+    "BestTrialCurve",
     "BudgetCurve",
+    "Experiment",
+    "HierarchySummary",
+    "HyperparameterDiagnostic",
+    "InclusionPair",
+    "InclusionVerdict",
     "Loaded",
     "OptimizerScore",
+    "OrderingCheck",
+    "QueryResult",
+    "RankFlip",
     "Ranking",
+    "ReportData",
+    "ReportFiles",
+    "RerunSummary",
+    "Robustness",
+    "Search",
+    "SearchCurves",
+    "SpaceRange",
+    "SpeedRanking",
+    "SpeedScore",
+    "align_curves",
+    "analyse",
     "best_of_k",
+    "best_trial_curve",
+    "bootstrap_searches",
+    "check_inclusions",
+    "connect",
+    "default_budget",
     "expected_best_of_k",
+    "group_searches",
+    "inclusion_pairs",
+    "rank_agreement",
     "load_experiment",
+    "load_experiments",
+    "load_results",
     "load_table",
+    "metrics_at_step",
+    "ordering_robustness",
+    "position_in_range",
+    "rank_flips",
     "rank_optimizers",
+    "rank_probabilities",
+    "rankings_at",
+    "rerun_summaries",
+    "run_query",
+    "search_space_diagnostics",
+    "speed_rankings",
+    "steps_to_target",
+    "summarize_hierarchy",
+    "write_report",
 ]

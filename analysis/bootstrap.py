@@ -3,7 +3,9 @@
 From ``n`` finished trials of one search, estimate what a search of ``K`` trials finds: draw K
 trials with replacement, keep the one with the lowest selection metric, record its reported
 metric; repeat ``n_resamples`` times. All budgets come from one draw of ``K_max`` indices per
-resample: the best of the first K draws is a running minimum, so every K costs one pass.
+resample: the best of the first K draws is a running minimum, so every K costs one pass. Draws
+are generated budget-major (draw k of every resample, then draw k + 1), so for a given seed the
+samples at budget K are the same whichever other budgets are requested.
 
 Trials that did not complete (diverged, failed, or a non-finite selection metric) stay in the
 pool, because they spent budget, but are never selected while a completed trial is in the draw;
@@ -31,6 +33,16 @@ class BudgetCurve:
     samples: np.ndarray
     """Shape (len(budgets), n_resamples)."""
 
+    def index_of(self, budget: int) -> int:
+        """Row of ``budget`` in ``samples``; ValueError when it was not bootstrapped."""
+        hits = np.flatnonzero(self.budgets == budget)
+        if len(hits) == 0:
+            raise ValueError(
+                f"budget {budget} was not bootstrapped (budgets: {self.budgets.tolist()}); "
+                "include it in the budgets passed to the bootstrap"
+            )
+        return int(hits[0])
+
 
 def _selection_order(select: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Trial indices best first: valid trials by ``select`` (ties by index), invalid last."""
@@ -57,8 +69,16 @@ def best_of_k(
     n_resamples: int = 1000,
     worst: float = 1.0,
     rng: np.random.Generator | int | None = 0,
+    percentile_method: str = "linear",
 ) -> BudgetCurve:
-    """Bootstrapped reported metric of the best-by-``select`` trial for each budget K."""
+    """Bootstrapped reported metric of the best-by-``select`` trial for each budget K.
+
+    For resample b and budget K: draw K trial indices uniformly with replacement, keep the
+    drawn trial with the lowest ``select`` among valid ones (ties: lowest index), score its
+    ``report``; score ``worst`` when no valid trial was drawn. ``mean``, ``p05``, ``p95`` are
+    over resamples (``np.percentile`` with ``percentile_method``; use ``"inverted_cdf"`` when
+    ``worst`` is infinite, so percentiles are order statistics rather than inf - inf).
+    """
     select_a = np.asarray(select, dtype=float)
     report_a = np.asarray(report, dtype=float)
     valid_a = np.asarray(valid, dtype=bool) & np.isfinite(select_a)
@@ -74,14 +94,14 @@ def best_of_k(
     rank_of[order] = np.arange(len(order))
     # Reported value of the trial at each selection rank; invalid trials score `worst`.
     value_at_rank = np.where(valid_a[order], report_a[order], worst)
-    draws = rank_of[gen.integers(0, len(order), size=(n_resamples, int(ks[-1])))]
-    best_rank = np.minimum.accumulate(draws, axis=1)[:, ks - 1]  # (n_resamples, len(ks))
-    samples = value_at_rank[best_rank].T
+    draws = rank_of[gen.integers(0, len(order), size=(int(ks[-1]), n_resamples))]
+    best_rank = np.minimum.accumulate(draws, axis=0)[ks - 1]  # (len(ks), n_resamples)
+    samples = value_at_rank[best_rank]
     return BudgetCurve(
         budgets=ks,
         mean=samples.mean(axis=1),
-        p05=np.percentile(samples, 5, axis=1),
-        p95=np.percentile(samples, 95, axis=1),
+        p05=np.percentile(samples, 5, axis=1, method=percentile_method),
+        p95=np.percentile(samples, 95, axis=1, method=percentile_method),
         samples=samples,
     )
 

@@ -1,4 +1,8 @@
-"""``optcompare rank``: bootstrapped optimizer rankings of an experiment."""
+"""``optcompare rank``, ``query`` and ``report``: the analysis subcommands.
+
+Handlers import their modules when called, so ``optcompare --help`` loads neither numpy-heavy
+analysis code nor DuckDB or matplotlib.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +33,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (default: table)")
     p.set_defaults(handler=run_rank)
+
+    q = subparsers.add_parser(
+        "query",
+        help="run SQL (DuckDB) over an experiment's Parquet results: views trials and curves",
+        description=(
+            "Run one SQL statement with DuckDB over views 'trials' and 'curves' (every part file, "
+            "hive partition columns workload/protocol/optimizer, plus an 'experiment' column). "
+            "Several experiment directories may be given before the SQL; their rows are united."
+        ),
+        epilog='example: optcompare query results/demo "select protocol, optimizer, min(final_test_error) '
+        'from trials group by all order by 1, 3"',
+    )
+    q.add_argument("experiments", nargs="+", metavar="RESULTS/NAME", help="experiment directory (one or more)")
+    q.add_argument("sql", metavar="SQL", help="one SQL statement over the views trials and curves")
+    q.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+    q.add_argument("--max-rows", type=int, default=1000, help="rows shown by --format table (default: 1000; csv and json print all)")
+    q.set_defaults(handler=run_query_command)
+
+    r = subparsers.add_parser(
+        "report",
+        help="write figures (PNG, PDF) and a self-contained HTML report of an experiment",
+        description=(
+            "Rankings with rank probabilities, inclusion verdicts per protocol, rank flips, steps to "
+            "target, robustness to the step budget and target, search-space diagnostics, and their "
+            "figures; OUT/index.html embeds every figure and opens without a server."
+        ),
+    )
+    r.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
+    r.add_argument("--out", required=True, help="output directory (created if missing)")
+    r.add_argument("--budget", type=int, default=None, help="trials per search K for rankings and verdicts (default: smallest search)")
+    r.add_argument("--select", choices=["val_error", "train_loss"], default=None, help="selection metric (default: each protocol's select in experiment.json)")
+    r.add_argument("--report", choices=["test_error", "val_error", "test_loss", "val_loss"], default="test_error", help="reported metric (default: test_error)")
+    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
+    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    r.set_defaults(handler=run_report)
 
 
 def rank_payload(experiment: str, budget: int | None, select: str, report: str, resamples: int, seed: int) -> tuple[dict, list[str]]:
@@ -71,24 +110,30 @@ def render_table(payload: dict) -> None:
             )
         )
         for col, justify in (("rank", "right"), ("optimizer", "left"), ("trials", "right"),
-                             ("mean", "right"), ("p05", "right"), ("p95", "right")):
+                             ("mean", "right"), ("p05", "right"), ("p95", "right"),
+                             ("P(rank 1..n)", "left")):
             table.add_column(col, justify=justify)
         for o in ranking["optimizers"]:
             table.add_row(str(o["rank"]), o["optimizer"], str(o["n_trials"]),
-                          f"{o['mean']:.4f}", f"{o['p05']:.4f}", f"{o['p95']:.4f}")
+                          f"{o['mean']:.4f}", f"{o['p05']:.4f}", f"{o['p95']:.4f}",
+                          " ".join(f"{p:.2f}" for p in o.get("rank_probabilities", [])))
         console.print(table)
 
 
 def render_csv(payload: dict) -> str:
+    """One row per (workload, protocol, optimizer); ``p_rank_<r>`` columns follow the
+    contract's columns (empty where a ranking has fewer optimizers)."""
     out = io.StringIO()
     writer = csv.writer(out)
+    n = max((len(r["optimizers"]) for r in payload["rankings"]), default=0)
     writer.writerow(["workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
-                     "budget", "select", "report", "n_resamples"])
+                     "budget", "select", "report", "n_resamples", *[f"p_rank_{i + 1}" for i in range(n)]])
     for r in payload["rankings"]:
         for o in r["optimizers"]:
+            probs = list(o.get("rank_probabilities", []))
             writer.writerow([r["workload"], r["protocol"], o["rank"], o["optimizer"], o["n_trials"],
                              o["mean"], o["p05"], o["p95"], payload["budget"], payload["select"],
-                             payload["report"], payload["n_resamples"]])
+                             payload["report"], payload["n_resamples"], *probs, *[""] * (n - len(probs))])
     return out.getvalue()
 
 
@@ -102,4 +147,64 @@ def run_rank(args: argparse.Namespace) -> int:
         sys.stdout.write(render_csv(payload))
     else:
         render_table(payload)
+    return 0
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def run_query_command(args: argparse.Namespace) -> int:
+    from optcompare.errors import InputError
+
+    from .query import run_query
+
+    if args.max_rows < 0:
+        raise InputError(f"--max-rows must be >= 0, got {args.max_rows}")
+    result = run_query(args.experiments, args.sql)
+    for warning in result.skipped:
+        print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
+    if args.format == "json":
+        print(json.dumps(result.records(), indent=2, default=str))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(result.columns)
+        writer.writerows([["" if v is None else v for v in row] for row in result.rows])
+        sys.stdout.write(out.getvalue())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(caption=f"{len(result.rows)} row(s)")
+        for column in result.columns:
+            table.add_column(column, overflow="fold")
+        for row in result.rows[: args.max_rows]:
+            table.add_row(*(_cell(v) for v in row))
+        Console().print(table)
+        if len(result.rows) > args.max_rows:
+            print(f"({len(result.rows) - args.max_rows} more rows not shown; use --format csv or a LIMIT)",
+                  file=sys.stderr)
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import analyse, write_report
+
+    data = analyse(args.experiment, budget=args.budget, select=args.select, report=args.report,
+                   n_resamples=args.resamples, seed=args.seed)
+    for warning in data.skipped:
+        print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
+    files = write_report(data, args.out)
+    broken = ", ".join(data.hierarchy.breaking_protocols) or "none"
+    if not data.hierarchy.verdicts:
+        broken = "none checked (no inclusion pair ran under a common protocol)"
+    boundary = sum(1 for d in data.diagnostics if d.warning)
+    print(f"wrote {files.html} and {len(files.figures)} figure files")
+    print(f"budget K={data.budget}; protocols breaking the inclusion hierarchy: {broken}; "
+          f"best trials near a range boundary: {boundary}")
     return 0

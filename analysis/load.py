@@ -1,13 +1,17 @@
 """Read an experiment's Parquet results (contract 3 of DESIGN.md) without torch or ray.
 
-Part files of different optimizers carry different ``hp_<name>`` columns; they are read one by
-one and concatenated with schema promotion (missing columns become null). A file that cannot be
-read (truncated, foreign) is reported in ``skipped`` and left out, never a crash.
+Part files of different optimizers carry different ``hp_<name>`` / ``tuned_<name>`` columns;
+they are read one by one and concatenated with schema promotion (missing columns become null).
+A file that cannot be read (truncated, foreign, missing the table's key columns, or outside the
+``workload=/protocol=/optimizer=`` partitions) is reported in ``skipped`` and left out, never a
+crash. Hidden files (``.part-*.tmp`` being written) and ``_``-prefixed ones are ignored.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +21,41 @@ from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
 
-__all__ = ["Loaded", "load_experiment", "load_table", "open_experiment"]
+__all__ = [
+    "CURVE_COLUMNS",
+    "PARTITION_KEYS",
+    "REQUIRED_COLUMNS",
+    "Experiment",
+    "Loaded",
+    "list_part_files",
+    "load_experiment",
+    "load_experiments",
+    "load_results",
+    "load_table",
+    "open_experiment",
+]
 
 PARTITION_KEYS = ("workload", "protocol", "optimizer")
+
+CURVE_COLUMNS: dict[str, pa.DataType] = {
+    "trial_id": pa.string(),
+    "attempt": pa.int64(),
+    "step": pa.int64(),
+    "learning_rate": pa.float64(),
+    "train_loss": pa.float64(),
+    "val_error": pa.float64(),
+    "val_loss": pa.float64(),
+    "test_error": pa.float64(),
+    "test_loss": pa.float64(),
+    "wall_time_s": pa.float64(),
+}
+"""Columns of a ``curves`` part file (contract 3), partition columns excluded."""
+
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "trials": ("trial_id", "attempt", "status"),
+    "curves": ("trial_id", "attempt", "step"),
+}
+"""Columns without which a part file is foreign to its table and skipped."""
 
 
 @dataclass
@@ -31,13 +67,35 @@ class Loaded:
     skipped: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment directory read into memory.
+
+    ``trials`` keeps every attempt row (see :func:`analysis.trials.group_searches` for the
+    latest-attempt rule); both tables carry the partition columns ``workload``, ``protocol``,
+    ``optimizer``. ``skipped`` lists ``"path: reason"`` for each unreadable part file.
+    """
+
+    path: str
+    meta: dict[str, Any]
+    trials: pa.Table
+    curves: pa.Table
+    skipped: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        """The experiment's name (experiment.json ``name``, else the directory name)."""
+        return str(self.meta.get("name") or self.path.rstrip("/").rsplit("/", 1)[-1])
+
+
 def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) of an experiment directory; InputError when it is not one."""
     if "://" in path:
-        filesystem, root = pafs.FileSystem.from_uri(path)
+        try:
+            filesystem, root = pafs.FileSystem.from_uri(path)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise InputError(f"cannot open {path}: {err}; give a local path or a pyarrow URI") from err
     else:
-        import os
-
         filesystem, root = pafs.LocalFileSystem(), os.path.abspath(path)
     if filesystem.get_file_info(f"{root}/experiment.json").type != pafs.FileType.File:
         raise InputError(
@@ -56,41 +114,174 @@ def _partition_values(relative: str) -> dict[str, str]:
     return values
 
 
-def load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
-    """All part files of ``trials`` or ``curves`` with the partition columns added."""
+def _empty(name: str) -> pa.Table:
+    columns = {k: pa.array([], pa.string()) for k in PARTITION_KEYS}
+    if name == "curves":
+        columns.update({k: pa.array([], t) for k, t in CURVE_COLUMNS.items()})
+    return pa.table(columns)
+
+
+def list_part_files(
+    filesystem: pafs.FileSystem, root: str, name: str
+) -> tuple[list[tuple[str, dict[str, str]]], list[str]]:
+    """(readable part files with their partition values, ``"path: reason"`` of skipped ones).
+
+    A file is kept when it sits under ``workload=/protocol=/optimizer=`` and its Parquet footer
+    reads and names the table's :data:`REQUIRED_COLUMNS`. Only the footer is read here.
+    """
     base = f"{root}/{name}"
     if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
-        return Loaded(pa.table({k: pa.array([], pa.string()) for k in PARTITION_KEYS}), 0)
+        return [], []
     infos = filesystem.get_file_info(pafs.FileSelector(base, recursive=True))
-    tables: list[pa.Table] = []
+    good: list[tuple[str, dict[str, str]]] = []
     skipped: list[str] = []
-    files = 0
     for info in sorted(infos, key=lambda i: i.path):
         if info.type != pafs.FileType.File or info.base_name.startswith((".", "_")):
             continue
         if not info.base_name.endswith(".parquet"):
             continue
-        files += 1
-        try:
-            table = pq.read_table(info.path, filesystem=filesystem)
-        except (pa.ArrowInvalid, OSError) as err:
-            skipped.append(f"{info.path}: {err}")
-            continue
         values = _partition_values(info.path[len(base) + 1 :])
         if set(values) != set(PARTITION_KEYS):
             skipped.append(f"{info.path}: not under workload=/protocol=/optimizer= partitions")
             continue
+        try:
+            with filesystem.open_input_file(info.path) as handle:
+                schema = pq.read_schema(handle)
+        except (pa.ArrowInvalid, OSError) as err:
+            skipped.append(f"{info.path}: {err}")
+            continue
+        missing = [c for c in REQUIRED_COLUMNS[name] if c not in schema.names]
+        if missing:
+            skipped.append(f"{info.path}: not a {name} file (no column {', '.join(missing)})")
+            continue
+        good.append((info.path, values))
+    return good, skipped
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def parquet_scan_sql(files: Sequence[str], extra: str = "") -> str:
+    """A DuckDB ``SELECT`` over local part files: columns united by name, the hive partition
+    columns as strings, then ``extra`` select items (e.g. ``'x' AS experiment``)."""
+    listing = "[" + ", ".join(_quote(f) for f in files) + "]"
+    hive_types = "{" + ", ".join(f"{_quote(k)}: 'VARCHAR'" for k in PARTITION_KEYS) + "}"
+    items = f"*, {extra}" if extra else "*"
+    return (
+        f"SELECT {items} FROM read_parquet({listing}, hive_partitioning = true, "
+        f"union_by_name = true, hive_types = {hive_types})"
+    )
+
+
+def _read_with_duckdb(files: Sequence[str]) -> pa.Table | None:
+    """All files in one multi-threaded DuckDB scan; None when DuckDB fails on one of them."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        table = con.sql(parquet_scan_sql(files)).to_arrow_table()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    columns = [c for c in table.column_names if c not in PARTITION_KEYS] + list(PARTITION_KEYS)
+    return table.select(columns).combine_chunks()
+
+
+def load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
+    """All part files of ``trials`` or ``curves`` with the partition columns added.
+
+    Local files are read in one DuckDB scan (many small part files are the norm: the sink
+    flushes every few seconds); if that scan fails, or the filesystem is remote, files are read
+    one by one with pyarrow so that an unreadable one is skipped and reported.
+    """
+    files, skipped = list_part_files(filesystem, root, name)
+    count = len(files) + len(skipped)
+    if files and isinstance(filesystem, pafs.LocalFileSystem):
+        table = _read_with_duckdb([f for f, _ in files])
+        if table is not None:
+            return Loaded(table, count, skipped)
+    tables: list[pa.Table] = []
+    for path, values in files:
+        try:
+            table = pq.read_table(path, filesystem=filesystem)
+        except (pa.ArrowInvalid, OSError) as err:
+            skipped.append(f"{path}: {err}")
+            continue
+        table = table.drop_columns([k for k in PARTITION_KEYS if k in table.column_names])
         for key in PARTITION_KEYS:
             table = table.append_column(key, pa.array([values[key]] * table.num_rows, pa.string()))
         tables.append(table)
     if not tables:
-        return Loaded(pa.table({k: pa.array([], pa.string()) for k in PARTITION_KEYS}), files, skipped)
-    return Loaded(pa.concat_tables(tables, promote_options="default"), files, skipped)
+        return Loaded(_empty(name), count, skipped)
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive").combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+        raise InputError(f"{root}/{name}: part files have incompatible columns ({err})") from err
+    return Loaded(table, count, skipped)
+
+
+def _read_meta(filesystem: pafs.FileSystem, root: str, path: str) -> dict[str, Any]:
+    with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
+        raw = stream.readall().decode(errors="replace")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}/experiment.json is not valid JSON ({err}); restore it or rerun") from err
+    if not isinstance(meta, dict):
+        raise InputError(f"{path}/experiment.json must hold a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 def load_experiment(path: str) -> tuple[dict[str, Any], Loaded]:
     """(experiment.json contents, trials table) of ``RESULTS/NAME``."""
     filesystem, root = open_experiment(path)
-    with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
-        meta = json.loads(stream.readall().decode())
-    return meta, load_table(filesystem, root, "trials")
+    return _read_meta(filesystem, root, path), load_table(filesystem, root, "trials")
+
+
+def load_results(path: str, *, curves: bool = True) -> Experiment:
+    """Read ``RESULTS/NAME``: experiment.json, every trials row and (unless ``curves=False``)
+    every curves row. Unreadable part files are listed in ``skipped``."""
+    filesystem, root = open_experiment(path)
+    meta = _read_meta(filesystem, root, path)
+    trials = load_table(filesystem, root, "trials")
+    curve_table = load_table(filesystem, root, "curves") if curves else Loaded(_empty("curves"), 0)
+    return Experiment(
+        path=path,
+        meta=meta,
+        trials=trials.table,
+        curves=curve_table.table,
+        skipped=tuple(trials.skipped + curve_table.skipped),
+    )
+
+
+def load_experiments(paths: Sequence[str], *, curves: bool = True) -> Experiment:
+    """Several experiment directories as one: rows gain an ``experiment`` column (each
+    directory's name) and ``meta`` is ``{"experiments": {name: experiment.json}}``.
+
+    Searches of different experiments stay apart only through that column: the analysis
+    functions group by (workload, protocol, optimizer), so give distinct protocol names, or
+    analyse the experiments one at a time, when they should not be pooled.
+    """
+    if not paths:
+        raise InputError("no experiment given; pass at least one RESULTS/NAME directory")
+    loaded = [load_results(p, curves=curves) for p in paths]
+    names = [e.name for e in loaded]
+    if len(set(names)) != len(names):
+        names = [f"{n}#{i}" for i, n in enumerate(names)]
+
+    def tag(table: pa.Table, name: str) -> pa.Table:
+        return table.append_column("experiment", pa.array([name] * table.num_rows, pa.string()))
+
+    return Experiment(
+        path=",".join(paths),
+        meta={"experiments": {n: e.meta for n, e in zip(names, loaded, strict=True)}},
+        trials=pa.concat_tables(
+            [tag(e.trials, n) for n, e in zip(names, loaded, strict=True)], promote_options="permissive"
+        ),
+        curves=pa.concat_tables(
+            [tag(e.curves, n) for n, e in zip(names, loaded, strict=True)], promote_options="permissive"
+        ),
+        skipped=tuple(s for e in loaded for s in e.skipped),
+    )

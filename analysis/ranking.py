@@ -1,16 +1,35 @@
-"""Optimizer rankings per (workload, protocol) at a search budget, from bootstrapped best trials."""
+"""Optimizer rankings per (workload, protocol) at a search budget, from bootstrapped best trials.
+
+Every search (workload, protocol, optimizer) is bootstrapped on its own generator
+(:func:`analysis.trials.search_rng`), so searches are resampled independently; resample ``b``
+of one optimizer is paired with resample ``b`` of the others to estimate rank probabilities.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 
-from .bootstrap import best_of_k
+from optcompare.errors import InputError
 
-__all__ = ["METRICS", "OptimizerScore", "Ranking", "rank_optimizers"]
+from .bootstrap import BudgetCurve, best_of_k
+from .trials import Search, SearchKey, group_searches, search_rng
+
+__all__ = [
+    "METRICS",
+    "OptimizerScore",
+    "Ranking",
+    "bootstrap_searches",
+    "default_budget",
+    "rank_optimizers",
+    "rank_probabilities",
+    "rankings_at",
+    "select_for",
+]
 
 METRICS: dict[str, tuple[str, float]] = {
     "val_error": ("final_val_error", 1.0),
@@ -24,36 +43,140 @@ METRICS: dict[str, tuple[str, float]] = {
 
 @dataclass(frozen=True)
 class OptimizerScore:
+    """One optimizer's bootstrapped best-of-K reported metric in one (workload, protocol).
+
+    ``rank_probabilities[r - 1]`` is the fraction of resamples in which the optimizer had rank
+    ``r`` (see :func:`rank_probabilities`); it sums to 1.
+    """
+
     optimizer: str
     rank: int
     n_trials: int
     mean: float
     p05: float
     p95: float
+    rank_probabilities: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
 class Ranking:
+    """Optimizers of one (workload, protocol), best first (lowest mean; ties alphabetical)."""
+
     workload: str
     protocol: str
     optimizers: list[OptimizerScore]
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for o in data["optimizers"]:
+            o["rank_probabilities"] = list(o["rank_probabilities"])
+        return data
 
 
-def _latest_attempts(table: pa.Table) -> dict[str, np.ndarray]:
-    """Columns as numpy, keeping only the last attempt of each trial id."""
-    cols = table.to_pydict()
-    latest: dict[tuple, int] = {}
-    for i, (w, p, o, tid, att) in enumerate(
-        zip(cols["workload"], cols["protocol"], cols["optimizer"], cols["trial_id"], cols["attempt"], strict=True)
-    ):
-        key = (w, p, o, tid)
-        if key not in latest or att >= cols["attempt"][latest[key]]:
-            latest[key] = i
-    keep = sorted(latest.values())
-    return {k: np.asarray([v[i] for i in keep], dtype=object) for k, v in cols.items()}
+def _check_metrics(*names: str) -> None:
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
+
+
+def select_for(select: str | Mapping[str, str], protocol: str) -> str:
+    """The selection metric of ``protocol``: ``select`` itself, or its entry for the protocol
+    (``val_error`` when the mapping lacks it)."""
+    if isinstance(select, str):
+        return select
+    return select.get(protocol, "val_error")
+
+
+def bootstrap_searches(
+    searches: Mapping[SearchKey, Search],
+    budgets: Sequence[int],
+    *,
+    select: str | Mapping[str, str] = "val_error",
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[SearchKey, BudgetCurve]:
+    """:func:`best_of_k` for every search at every budget.
+
+    ``select`` is a metric name, or a mapping protocol -> metric name (protocols it lacks
+    select by ``val_error``). A trial is valid when its status is ``completed`` and its
+    selection value is finite.
+    """
+    _check_metrics(report, *([select] if isinstance(select, str) else select.values()))
+    report_col, worst = METRICS[report]
+    out = {}
+    for key, search in searches.items():
+        select_col, _ = METRICS[select_for(select, search.protocol)]
+        out[key] = best_of_k(
+            search.column(select_col),
+            search.column(report_col),
+            search.completed,
+            budgets,
+            n_resamples=n_resamples,
+            worst=worst,
+            rng=search_rng(seed, key),
+        )
+    return out
+
+
+def rank_probabilities(samples: np.ndarray) -> np.ndarray:
+    """P[i, r]: probability that optimizer ``i`` has rank ``r + 1`` (lower value = better rank).
+
+    ``samples`` has shape (n_optimizers, n_resamples): row i holds optimizer i's bootstrapped
+    values, and column b is one joint resample. In resample b, with ``less`` optimizers strictly
+    better than i and ``tied`` optimizers equal to it (i included), i takes ranks
+    ``less + 1 .. less + tied`` with probability ``1 / tied`` each. NaN counts as +inf.
+    Rows and columns each sum to 1.
+    """
+    values = np.where(np.isnan(samples), np.inf, np.asarray(samples, dtype=float))
+    n = values.shape[0]
+    less = (values[None, :, :] < values[:, None, :]).sum(axis=1)  # (n, B): others better than i
+    tied = (values[None, :, :] == values[:, None, :]).sum(axis=1)
+    probs = np.empty((n, n))
+    for r in range(n):
+        holds = (less <= r) & (r < less + tied)
+        probs[:, r] = np.mean(np.where(holds, 1.0 / tied, 0.0), axis=1)
+    return probs
+
+
+def rankings_at(
+    curves: Mapping[SearchKey, BudgetCurve],
+    searches: Mapping[SearchKey, Search],
+    budget: int,
+) -> list[Ranking]:
+    """Rankings of each (workload, protocol) at ``budget`` (one of the curves' budgets)."""
+    groups: dict[tuple[str, str], list[SearchKey]] = {}
+    for key in sorted(curves):
+        groups.setdefault(key[:2], []).append(key)
+    rankings = []
+    for (w, p), keys in groups.items():
+        rows = []
+        for key in keys:
+            curve = curves[key]
+            rows.append((key[2], curve.index_of(budget), curve))
+        samples = np.stack([c.samples[i] for _, i, c in rows])
+        probs = rank_probabilities(samples)
+        scores = [
+            (float(c.mean[i]), o, searches[key].n_trials, float(c.p05[i]), float(c.p95[i]), tuple(map(float, pr)))
+            for (o, i, c), key, pr in zip(rows, keys, probs, strict=True)
+        ]
+        scores.sort(key=lambda s: (s[0], s[1]))
+        rankings.append(
+            Ranking(
+                w,
+                p,
+                [
+                    OptimizerScore(o, r + 1, n, mean, lo, hi, pr)
+                    for r, (mean, o, n, lo, hi, pr) in enumerate(scores)
+                ],
+            )
+        )
+    return rankings
+
+
+def default_budget(searches: Mapping[SearchKey, Search]) -> int:
+    """The smallest number of trials of any search: every optimizer ran at least that many."""
+    return min(s.n_trials for s in searches.values())
 
 
 def rank_optimizers(
@@ -70,43 +193,17 @@ def rank_optimizers(
     ``budget`` defaults to the smallest number of trials of any search, so every optimizer is
     compared at a budget it actually ran. Lower is better; ties keep alphabetical order.
     """
-    for name in (select, report):
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
+    _check_metrics(select, report)
     if trials.num_rows == 0:
         raise ValueError("the experiment has no finished trials yet; run or resume it first")
-    cols = _latest_attempts(trials)
-    groups: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    for w, p, o in sorted(set(zip(cols["workload"], cols["protocol"], cols["optimizer"], strict=True))):
-        mask = (cols["workload"] == w) & (cols["protocol"] == p) & (cols["optimizer"] == o)
-        groups.setdefault((w, p), {})[o] = mask
+    searches = group_searches(trials)
+    if not searches:
+        raise InputError("the experiment has no search trials (only reruns or filtered rows); nothing to rank")
     if budget is None:
-        budget = min(int(m.sum()) for g in groups.values() for m in g.values())
+        budget = default_budget(searches)
     if budget < 1:
         raise ValueError(f"budget must be >= 1, got {budget}")
-    select_col, _ = METRICS[select]
-    report_col, worst = METRICS[report]
-    rankings = []
-    for (w, p), by_opt in groups.items():
-        scores = []
-        for o, mask in by_opt.items():
-            valid = cols["status"][mask] == "completed"
-            curve = best_of_k(
-                np.asarray(cols[select_col][mask], dtype=float),
-                np.asarray(cols[report_col][mask], dtype=float),
-                valid.astype(bool),
-                [budget],
-                n_resamples=n_resamples,
-                worst=worst,
-                rng=seed,
-            )
-            scores.append((float(curve.mean[0]), o, int(mask.sum()), float(curve.p05[0]), float(curve.p95[0])))
-        scores.sort(key=lambda s: (s[0], s[1]))
-        rankings.append(
-            Ranking(
-                w,
-                p,
-                [OptimizerScore(o, r + 1, n, mean, lo, hi) for r, (mean, o, n, lo, hi) in enumerate(scores)],
-            )
-        )
-    return budget, rankings
+    curves = bootstrap_searches(
+        searches, [budget], select=select, report=report, n_resamples=n_resamples, seed=seed
+    )
+    return budget, rankings_at(curves, searches, budget)

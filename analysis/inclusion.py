@@ -1,0 +1,221 @@
+"""Inclusion verdicts per protocol, and where protocols disagree (PAPER.md sections 1 and 3).
+
+The rule. Fix a workload, a protocol, a budget K and a pair ``narrow <= wide`` of the inclusion
+hierarchy. Let ``N_b`` and ``W_b`` be resample ``b`` (b = 1..B) of the bootstrapped best-of-K
+reported metric (lower is better) of the narrow and the wide optimizer's searches. The searches
+are resampled independently, so pairing resample b of one with resample b of the other gives B
+draws of the pair, and
+
+    p_wide_worse = (1/B) * #{b : W_b > N_b}        (ties count as "not worse")
+
+estimates the probability that a K-trial search of the wide optimizer ends worse than one of
+the narrow optimizer. The verdict, with ``alpha`` = 0.05 by default:
+
+- ``violated``     if p_wide_worse >= 1 - alpha: the wide optimizer is worse in at least 95% of
+                   paired resamples, i.e. worse beyond the bootstrap band; the protocol breaks
+                   the hierarchy here;
+- ``inconclusive`` if 1/2 < p_wide_worse < 1 - alpha: more often worse than not, within the band;
+- ``holds``        if p_wide_worse <= 1/2: the wide optimizer is at least as good.
+
+Only ``violated`` counts as breaking the hierarchy. A pair is checked only where both
+optimizers were run under the protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .bootstrap import BudgetCurve
+from .ranking import Ranking
+from .trials import SearchKey
+
+__all__ = [
+    "DEFAULT_INCLUSIONS",
+    "HierarchySummary",
+    "InclusionPair",
+    "InclusionVerdict",
+    "RankFlip",
+    "check_inclusions",
+    "inclusion_pairs",
+    "rank_flips",
+    "summarize_hierarchy",
+]
+
+
+@dataclass(frozen=True)
+class InclusionPair:
+    """``narrow <= wide``: the wide optimizer can imitate the narrow one (``exact`` when the
+    imitation is exact for finite hyperparameters, False for a limit, None when unknown)."""
+
+    narrow: str
+    wide: str
+    exact: bool | None = None
+
+
+DEFAULT_INCLUSIONS: tuple[InclusionPair, ...] = (
+    InclusionPair("sgd", "momentum", True),
+    InclusionPair("sgd", "nesterov", True),
+    InclusionPair("momentum", "rmsprop", True),
+    InclusionPair("momentum", "adam", False),
+    InclusionPair("nesterov", "nadam", False),
+)
+"""PAPER.md section 3's five pairs, used when experiment.json records no ``inclusions``."""
+
+
+def inclusion_pairs(meta: Mapping[str, Any]) -> tuple[InclusionPair, ...]:
+    """The pairs recorded in experiment.json ``inclusions``; :data:`DEFAULT_INCLUSIONS` when
+    the key is absent (an older experiment). Malformed entries are ignored."""
+    recorded = meta.get("inclusions")
+    if not isinstance(recorded, list):
+        return DEFAULT_INCLUSIONS
+    pairs = []
+    for item in recorded:
+        if isinstance(item, Mapping) and isinstance(item.get("narrow"), str) and isinstance(item.get("wide"), str):
+            exact = item.get("exact")
+            pairs.append(InclusionPair(item["narrow"], item["wide"], exact if isinstance(exact, bool) else None))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class InclusionVerdict:
+    """The verdict on ``narrow <= wide`` in one (workload, protocol) at ``budget`` (module doc)."""
+
+    workload: str
+    protocol: str
+    narrow: str
+    wide: str
+    budget: int
+    narrow_mean: float
+    narrow_p05: float
+    narrow_p95: float
+    wide_mean: float
+    wide_p05: float
+    wide_p95: float
+    p_wide_worse: float
+    verdict: str
+    """``holds``, ``inconclusive`` or ``violated``."""
+
+    @property
+    def violated(self) -> bool:
+        return self.verdict == "violated"
+
+
+def verdict_of(p_wide_worse: float, alpha: float = 0.05) -> str:
+    """The verdict for a probability that the wide optimizer is worse (module doc)."""
+    if p_wide_worse >= 1.0 - alpha:
+        return "violated"
+    if p_wide_worse > 0.5:
+        return "inconclusive"
+    return "holds"
+
+
+def check_inclusions(
+    curves: Mapping[SearchKey, BudgetCurve],
+    budget: int,
+    pairs: Sequence[InclusionPair] = DEFAULT_INCLUSIONS,
+    *,
+    alpha: float = 0.05,
+) -> list[InclusionVerdict]:
+    """Verdicts for every pair and every (workload, protocol) that ran both optimizers.
+
+    ``curves`` are bootstrapped searches (:func:`analysis.ranking.bootstrap_searches`) that
+    include ``budget``; all must share the number of resamples.
+    """
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    groups = sorted({k[:2] for k in curves})
+    verdicts = []
+    for w, p in groups:
+        for pair in pairs:
+            narrow, wide = curves.get((w, p, pair.narrow)), curves.get((w, p, pair.wide))
+            if narrow is None or wide is None:
+                continue
+            i, j = narrow.index_of(budget), wide.index_of(budget)
+            n_s = np.nan_to_num(narrow.samples[i], nan=np.inf)
+            w_s = np.nan_to_num(wide.samples[j], nan=np.inf)
+            if n_s.shape != w_s.shape:
+                raise ValueError("the two searches were bootstrapped with different numbers of resamples")
+            p_worse = float(np.mean(w_s > n_s))
+            verdicts.append(
+                InclusionVerdict(
+                    w, p, pair.narrow, pair.wide, budget,
+                    float(narrow.mean[i]), float(narrow.p05[i]), float(narrow.p95[i]),
+                    float(wide.mean[j]), float(wide.p05[j]), float(wide.p95[j]),
+                    p_worse, verdict_of(p_worse, alpha),
+                )
+            )
+    return verdicts
+
+
+@dataclass(frozen=True)
+class RankFlip:
+    """Two optimizers of one workload ordered differently by different protocols.
+
+    ``a_first`` lists the protocols ranking ``a`` above ``b``, ``b_first`` the reverse (by the
+    bootstrapped mean at the ranking budget; ``a`` < ``b`` alphabetically).
+    """
+
+    workload: str
+    a: str
+    b: str
+    a_first: tuple[str, ...]
+    b_first: tuple[str, ...]
+
+
+def rank_flips(rankings: Sequence[Ranking]) -> list[RankFlip]:
+    """Every pair of optimizers whose order differs between two protocols of a workload."""
+    by_workload: dict[str, dict[str, dict[str, int]]] = {}
+    for r in rankings:
+        by_workload.setdefault(r.workload, {})[r.protocol] = {o.optimizer: o.rank for o in r.optimizers}
+    flips = []
+    for w, protocols in sorted(by_workload.items()):
+        names = sorted({o for ranks in protocols.values() for o in ranks})
+        for x, a in enumerate(names):
+            for b in names[x + 1 :]:
+                a_first = tuple(p for p, rk in sorted(protocols.items()) if a in rk and b in rk and rk[a] < rk[b])
+                b_first = tuple(p for p, rk in sorted(protocols.items()) if a in rk and b in rk and rk[b] < rk[a])
+                if a_first and b_first:
+                    flips.append(RankFlip(w, a, b, a_first, b_first))
+    return flips
+
+
+@dataclass(frozen=True)
+class HierarchySummary:
+    """Which protocols break the inclusion hierarchy, and where rankings flip between protocols."""
+
+    budget: int
+    alpha: float
+    verdicts: tuple[InclusionVerdict, ...]
+    flips: tuple[RankFlip, ...]
+
+    @property
+    def breaking_protocols(self) -> tuple[str, ...]:
+        """Protocols with at least one ``violated`` verdict (in any workload), sorted."""
+        return tuple(sorted({v.protocol for v in self.verdicts if v.violated}))
+
+    @property
+    def consistent_protocols(self) -> tuple[str, ...]:
+        """Protocols whose every checked pair holds or is inconclusive, sorted."""
+        checked = {v.protocol for v in self.verdicts}
+        return tuple(sorted(checked - set(self.breaking_protocols)))
+
+    def violations(self) -> list[InclusionVerdict]:
+        return [v for v in self.verdicts if v.violated]
+
+
+def summarize_hierarchy(
+    curves: Mapping[SearchKey, BudgetCurve],
+    rankings: Sequence[Ranking],
+    budget: int,
+    pairs: Sequence[InclusionPair] = DEFAULT_INCLUSIONS,
+    *,
+    alpha: float = 0.05,
+) -> HierarchySummary:
+    """Verdicts (:func:`check_inclusions`) and rank flips (:func:`rank_flips`) at ``budget``."""
+    return HierarchySummary(
+        budget, alpha, tuple(check_inclusions(curves, budget, pairs, alpha=alpha)), tuple(rank_flips(rankings))
+    )

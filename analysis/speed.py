@@ -1,0 +1,285 @@
+"""Training speed (steps to reach the target) and the robustness of the optimizer ordering to
+the target and the step budget (PAPER.md sections 7 and 9).
+
+Steps to target. A trial's value is its ``steps_to_target`` column: the first evaluated step
+whose validation error is at or below the workload's target. Null (never reached), and any
+trial that is not ``completed``, counts as +inf. The bootstrap is that of
+:func:`analysis.bootstrap.best_of_k` with the steps as both the selection and the reported
+metric: a K-trial search is scored by its fastest trial, and +inf when none of its K draws
+reached the target. Since values can be infinite, percentiles are order statistics
+(``inverted_cdf``) and the mean is +inf as soon as one resample never reached the target;
+optimizers are therefore ordered by the bootstrapped median, then the mean, then the name.
+
+Robustness. From the curves, the ordering is recomputed (a) at shorter step budgets S: each
+trial is scored by its last evaluation at or before S (:func:`analysis.curves.metrics_at_step`),
+then the best-of-K bootstrap ranks the optimizers as ``rank`` does; and (b) at several targets:
+steps to target recomputed from the curves (:func:`analysis.curves.steps_to_target`). Each
+ordering is compared with the reference (full budget; nominal target) by Kendall's tau.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .bootstrap import BudgetCurve, best_of_k
+from .curves import CURVE_METRICS, SearchCurves, metrics_at_step, steps_to_target
+from .ranking import METRICS, select_for
+from .trials import Search, SearchKey, search_rng
+
+__all__ = [
+    "OrderingCheck",
+    "Robustness",
+    "SpeedRanking",
+    "SpeedScore",
+    "bootstrap_steps",
+    "rank_agreement",
+    "ordering_robustness",
+    "speed_rankings",
+]
+
+
+@dataclass(frozen=True)
+class SpeedScore:
+    """One optimizer's bootstrapped steps to target at a budget (module doc).
+
+    ``n_reached``: trials that reached the target; ``p_reached``: fraction of resamples whose
+    best trial reached it. ``median``, ``p05``, ``p95`` may be +inf.
+    """
+
+    optimizer: str
+    rank: int
+    n_trials: int
+    n_reached: int
+    p_reached: float
+    median: float
+    mean: float
+    p05: float
+    p95: float
+
+
+@dataclass(frozen=True)
+class SpeedRanking:
+    """Optimizers of one (workload, protocol) by steps to ``target`` (fastest first)."""
+
+    workload: str
+    protocol: str
+    budget: int
+    target: float | None
+    optimizers: tuple[SpeedScore, ...]
+
+
+def _steps_column(search: Search) -> np.ndarray:
+    steps = search.column("steps_to_target")
+    return np.where(search.completed & np.isfinite(steps), steps, np.inf)
+
+
+def bootstrap_steps(
+    steps: np.ndarray, budgets: Sequence[int], *, n_resamples: int = 1000, rng: np.random.Generator | int | None = 0
+) -> BudgetCurve:
+    """Best-of-K bootstrap of steps to target (+inf = never reached; module doc)."""
+    steps = np.asarray(steps, dtype=float)
+    return best_of_k(
+        steps, steps, np.isfinite(steps), budgets, n_resamples=n_resamples, worst=math.inf,
+        rng=rng, percentile_method="inverted_cdf",
+    )
+
+
+def _speed_scores(
+    steps_by_key: Mapping[SearchKey, np.ndarray], budget: int, n_resamples: int, seed: int
+) -> list[SpeedScore]:
+    rows = []
+    for key, steps in steps_by_key.items():
+        curve = bootstrap_steps(steps, [budget], n_resamples=n_resamples, rng=search_rng(seed, key))
+        samples = curve.samples[0]
+        median = float(np.percentile(samples, 50, method="inverted_cdf"))
+        rows.append((median, float(curve.mean[0]), key[2], len(steps), int(np.isfinite(steps).sum()),
+                     float(np.isfinite(samples).mean()), float(curve.p05[0]), float(curve.p95[0])))
+    rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    return [
+        SpeedScore(o, i + 1, n, reached, p_reached, median, mean, lo, hi)
+        for i, (median, mean, o, n, reached, p_reached, lo, hi) in enumerate(rows)
+    ]
+
+
+def _target_of(meta: Mapping, workload: str) -> float | None:
+    for w in meta.get("workloads", []) or []:
+        if isinstance(w, Mapping) and w.get("name") == workload and isinstance(w.get("target_value"), (int, float)):
+            return float(w["target_value"])
+    return None
+
+
+def speed_rankings(
+    searches: Mapping[SearchKey, Search],
+    budget: int,
+    *,
+    meta: Mapping | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> list[SpeedRanking]:
+    """Rankings by the ``steps_to_target`` column of the trials (targets from experiment.json
+    ``workloads[].target_value``, shown for reference)."""
+    groups: dict[tuple[str, str], dict[SearchKey, np.ndarray]] = {}
+    for key in sorted(searches):
+        groups.setdefault(key[:2], {})[key] = _steps_column(searches[key])
+    return [
+        SpeedRanking(w, p, budget, _target_of(meta or {}, w), tuple(_speed_scores(by_key, budget, n_resamples, seed)))
+        for (w, p), by_key in groups.items()
+    ]
+
+
+def rank_agreement(keys: Mapping[str, Any], reference: Mapping[str, Any]) -> float:
+    """Goodman and Kruskal's gamma between two orderings given by sort keys (lower = better).
+
+    Over the pairs of names present in both, a pair is concordant when both orderings put the
+    same name first, discordant when they disagree, and left out when tied in either:
+    gamma = (concordant - discordant) / (concordant + discordant), in [-1, 1]; 1.0 when no pair
+    is comparable (ties carry no evidence of a different order).
+    """
+    names = sorted(set(keys) & set(reference))
+    concordant = discordant = 0
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            mine = (keys[a] > keys[b]) - (keys[a] < keys[b])
+            ref = (reference[a] > reference[b]) - (reference[a] < reference[b])
+            if mine == 0 or ref == 0:
+                continue
+            if mine == ref:
+                concordant += 1
+            else:
+                discordant += 1
+    if concordant + discordant == 0:
+        return 1.0
+    return (concordant - discordant) / (concordant + discordant)
+
+
+@dataclass(frozen=True)
+class OrderingCheck:
+    """The ordering at one setting. ``kind`` is ``step_budget`` (setting = S; values = mean
+    best-of-K reported metric) or ``target`` (setting = the target; values = median steps to
+    it, ordered by (median, mean)). ``agreement`` is :func:`rank_agreement` with the reference
+    setting (full budget; nominal target)."""
+
+    kind: str
+    setting: float
+    ordering: tuple[str, ...]
+    values: tuple[float, ...]
+    agreement: float
+
+    @property
+    def matches_reference(self) -> bool:
+        """No pair of optimizers is ordered strictly the other way round than at the reference."""
+        return self.agreement == 1.0
+
+
+@dataclass(frozen=True)
+class Robustness:
+    """Orderings of one (workload, protocol) across step budgets and targets (module doc)."""
+
+    workload: str
+    protocol: str
+    budget: int
+    by_step_budget: tuple[OrderingCheck, ...]
+    by_target: tuple[OrderingCheck, ...]
+
+    @property
+    def robust(self) -> bool:
+        """True when no ordering contradicts its reference."""
+        return all(c.matches_reference for c in (*self.by_step_budget, *self.by_target))
+
+
+def _check(kind: str, setting: float, keys: dict[str, tuple[float, ...]], reference: Mapping[str, Any]) -> OrderingCheck:
+    order = sorted(keys, key=lambda o: (keys[o], o))
+    return OrderingCheck(kind, setting, tuple(order), tuple(keys[o][0] for o in order), rank_agreement(keys, reference))
+
+
+def _default_step_budgets(meta: Mapping, workload: str, curves: Mapping[SearchKey, SearchCurves]) -> list[float]:
+    total = None
+    for w in meta.get("workloads", []) or []:
+        if isinstance(w, Mapping) and w.get("name") == workload and isinstance(w.get("steps"), (int, float)):
+            total = float(w["steps"])
+    if total is None:
+        steps = [c.step.max() for k, c in curves.items() if k[0] == workload and len(c.step)]
+        total = float(max(steps)) if steps else None
+    if not total:
+        return []
+    return [round(total * f) for f in (0.25, 0.5, 0.75, 1.0)]
+
+
+def ordering_robustness(
+    searches: Mapping[SearchKey, Search],
+    curves: Mapping[SearchKey, SearchCurves],
+    budget: int,
+    *,
+    meta: Mapping | None = None,
+    step_budgets: Sequence[float] | None = None,
+    targets: Mapping[str, Sequence[float]] | Sequence[float] | None = None,
+    target_factors: Sequence[float] = (0.8, 0.9, 1.0, 1.1, 1.2),
+    select: str | Mapping[str, str] = "val_error",
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> list[Robustness]:
+    """Orderings per (workload, protocol) at several step budgets and targets (module doc).
+
+    ``step_budgets`` default to 25/50/75/100% of the workload's ``steps`` in experiment.json
+    (else its longest curve); the last (largest) one is the reference. ``targets`` (per
+    workload, or one list for all) default to ``target_factors`` times the workload's
+    ``target_value``; the reference is the target closest to ``target_value`` (else the
+    median target).
+    """
+    meta = meta or {}
+    for name in (report, *([select] if isinstance(select, str) else select.values())):
+        if name not in CURVE_METRICS:
+            raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(CURVE_METRICS)}")
+    _, worst = METRICS[report]
+    groups: dict[tuple[str, str], list[SearchKey]] = {}
+    for key in sorted(searches):
+        groups.setdefault(key[:2], []).append(key)
+    out = []
+    for (w, p), keys in groups.items():
+        budgets_s = sorted(step_budgets) if step_budgets is not None else _default_step_budgets(meta, w, curves)
+        by_budget: list[tuple[float, dict[str, tuple[float, ...]]]] = []
+        for s in budgets_s:
+            chosen = select_for(select, p)
+            keys_at: dict[str, tuple[float, ...]] = {}
+            for key in keys:
+                values, valid = metrics_at_step(searches[key], curves[key], s, (chosen, report))
+                c = best_of_k(values[chosen], values[report], valid, [budget], n_resamples=n_resamples,
+                              worst=worst, rng=search_rng(seed, key))
+                keys_at[key[2]] = (float(c.mean[0]),)
+            by_budget.append((float(s), keys_at))
+        nominal = _target_of(meta, w)
+        if isinstance(targets, Mapping):
+            tlist = sorted(float(t) for t in targets.get(w, []))
+        elif targets is not None:
+            tlist = sorted(float(t) for t in targets)
+        else:
+            tlist = sorted(nominal * f for f in target_factors) if nominal is not None else []
+        by_target: list[tuple[float, dict[str, tuple[float, ...]]]] = []
+        for t in tlist:
+            steps_by_key = {
+                key: np.where(searches[key].status != "failed",
+                              steps_to_target(curves[key], searches[key].n_trials, t), np.inf)
+                for key in keys
+            }
+            scores = _speed_scores(steps_by_key, budget, n_resamples, seed)
+            by_target.append((t, {sc.optimizer: (sc.median, sc.mean) for sc in scores}))
+        ref_budget = by_budget[-1][1] if by_budget else {}
+        ref_index = (
+            min(range(len(tlist)), key=lambda i: abs(tlist[i] - nominal)) if (tlist and nominal is not None)
+            else len(tlist) // 2
+        )
+        ref_target = by_target[ref_index][1] if by_target else {}
+        out.append(
+            Robustness(
+                w, p, budget,
+                tuple(_check("step_budget", s, k, ref_budget) for s, k in by_budget),
+                tuple(_check("target", t, k, ref_target) for t, k in by_target),
+            )
+        )
+    return out

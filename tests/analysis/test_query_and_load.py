@@ -1,0 +1,144 @@
+"""Loading and SQL: views, partitions, several experiments, bad SQL, damaged files skipped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from synthetic import trial, write_experiment
+
+from analysis import group_searches, load_experiments, load_results, run_query
+from optcompare.cli import main
+from optcompare.errors import InputError
+
+
+@pytest.fixture
+def exp(tmp_path) -> Path:
+    return write_experiment(tmp_path / "exp", {
+        ("w", "p", "sgd"): [trial(0.3, tuned={"learning_rate": 0.1}), trial(0.4, tuned={"learning_rate": 0.2})],
+        ("w", "p", "adam"): [trial(0.2, tuned={"learning_rate": 0.1, "one_minus_beta1": 0.1})],
+        ("w", "q", "sgd"): [trial(0.5, status="failed")],
+    })
+
+
+def _damage(exp: Path) -> None:
+    """Truncate sgd/p's trials file; add a text file and a foreign Parquet file as part files."""
+    (part,) = (exp / "trials" / "workload=w" / "protocol=p" / "optimizer=sgd").glob("part-*.parquet")
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    adam = exp / "trials" / "workload=w" / "protocol=p" / "optimizer=adam"
+    (adam / "part-zzz-text.parquet").write_text("not parquet at all")
+    pq.write_table(pa.table({"x": [1, 2]}), adam / "part-zzz-foreign.parquet")
+    pq.write_table(pa.table({"trial_id": ["t"], "attempt": [0], "status": ["completed"]}), exp / "trials" / "part-unpartitioned.parquet")
+
+
+def test_views_have_partitions_experiment_and_united_columns(exp):
+    result = run_query(str(exp), "select workload, protocol, optimizer, experiment, count(*) as n, "
+                                 "min(tuned_one_minus_beta1) as b from trials group by all order by all")
+    assert result.columns == ("workload", "protocol", "optimizer", "experiment", "n", "b")
+    assert result.rows == [("w", "p", "adam", "exp", 1, 0.1), ("w", "p", "sgd", "exp", 2, None), ("w", "q", "sgd", "exp", 1, None)]
+    assert result.skipped == ()
+    # curves: 5 evaluations per trial that ran; the failed trial has none.
+    (row,) = run_query(str(exp), "select count(*), count(distinct trial_id), max(step) from curves").rows
+    assert row == (15, 3, 100)
+
+
+def test_query_cli_formats(exp, capsys):
+    sql = "select optimizer, final_val_error from trials where protocol = 'p' order by final_val_error"
+    assert main(["query", str(exp), sql, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"optimizer": "adam", "final_val_error": 0.2}, {"optimizer": "sgd", "final_val_error": 0.3},
+        {"optimizer": "sgd", "final_val_error": 0.4}]
+    assert main(["query", str(exp), sql, "--format", "csv"]) == 0
+    assert list(csv.reader(io.StringIO(capsys.readouterr().out)))[:2] == [["optimizer", "final_val_error"], ["adam", "0.2"]]
+    assert main(["query", str(exp), sql]) == 0
+    out = capsys.readouterr().out
+    assert "final_val_error" in out and "adam" in out and "3 row(s)" in out
+
+
+@pytest.mark.parametrize(("sql", "message"), [("selec * from trials", "Parser Error"),
+                                              ("select nope from trials", "Binder Error"),
+                                              ("select * from nowhere", "nowhere"),
+                                              ("  ", "empty SQL")])
+def test_bad_sql_exits_2_with_duckdbs_message(exp, capsys, sql, message):
+    assert main(["query", str(exp), sql]) == 2
+    err = capsys.readouterr().err
+    assert "optcompare query: error:" in err and message in err
+
+
+def test_query_on_a_directory_that_is_no_experiment_exits_2(tmp_path, capsys):
+    assert main(["query", str(tmp_path), "select 1"]) == 2
+    assert "is not an optcompare experiment" in capsys.readouterr().err
+
+
+def test_several_experiments(exp, tmp_path):
+    other = write_experiment(tmp_path / "other", {("w", "p", "sgd"): [trial(0.1)]})
+    (row,) = run_query([str(exp), str(other)], "select count(distinct experiment), count(*) from trials").rows
+    assert row == (2, 5)
+    both = load_experiments([str(exp), str(other)])
+    assert sorted(set(both.trials.column("experiment").to_pylist())) == ["exp", "other"]
+    assert set(both.meta["experiments"]) == {"exp", "other"}
+
+
+def test_truncated_and_foreign_files_are_reported_and_skipped(exp, capsys):
+    _damage(exp)
+    loaded = load_results(str(exp))
+    assert len(loaded.skipped) == 4
+    reasons = "\n".join(loaded.skipped)
+    assert "optimizer=sgd" in reasons and "not a trials file (no column trial_id, attempt, status)" in reasons
+    assert "not under workload=/protocol=/optimizer= partitions" in reasons
+    assert sorted(group_searches(loaded.trials)) == [("w", "p", "adam"), ("w", "q", "sgd")]
+    result = run_query(str(exp), "select optimizer, count(*) from trials group by all order by all")
+    assert result.rows == [("adam", 1), ("sgd", 1)] and len(result.skipped) == 4
+    # Every command goes on with a warning.
+    assert main(["query", str(exp), "select count(*) from curves", "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[1] == "15" and captured.err.count("warning: skipped") == 4
+    assert main(["rank", str(exp), "--format", "json", "--resamples", "20"]) == 0
+    assert "warning: skipped" in capsys.readouterr().err
+
+
+def test_retried_trial_counts_once_with_its_latest_attempt(tmp_path):
+    exp = write_experiment(tmp_path / "exp", {("w", "p", "o"): [
+        trial(0.9, attempt=0, index=0), trial(0.2, attempt=1, index=0), trial(0.5, index=1)]})
+    (search,) = group_searches(load_results(str(exp)).trials).values()
+    assert list(search.trial_id) == ["w/p/o/00000", "w/p/o/00001"]
+    assert list(search.column("final_val_error")) == [0.2, 0.5]
+
+
+def test_bad_experiment_json(tmp_path):
+    (tmp_path / "experiment.json").write_text("{not json")
+    with pytest.raises(InputError, match="not valid JSON"):
+        load_results(str(tmp_path))
+
+
+def test_file_with_a_readable_footer_but_corrupt_data_is_skipped(exp, capsys):
+    (part,) = (exp / "trials" / "workload=w" / "protocol=p" / "optimizer=sgd").glob("part-*.parquet")
+    data = bytearray(part.read_bytes())
+    data[8 : len(data) // 2] = b"\xab" * (len(data) // 2 - 8)  # data pages; the footer stays intact
+    part.write_bytes(bytes(data))
+    loaded = load_results(str(exp))
+    assert len(loaded.skipped) == 1 and "optimizer=sgd" in loaded.skipped[0]
+    assert sorted(group_searches(loaded.trials)) == [("w", "p", "adam"), ("w", "q", "sgd")]
+    result = run_query(str(exp), "select optimizer, protocol from trials order by all")
+    assert result.rows == [("adam", "p"), ("sgd", "q")] and len(result.skipped) == 1
+
+
+def test_reruns_are_not_search_points(tmp_path):
+    from analysis import rerun_summaries
+
+    exp = write_experiment(tmp_path / "exp", {("w", "p", "o"): [
+        trial(0.3), trial(0.2),
+        trial(0.2, test_error=0.25, phase="rerun", index=2), trial(0.2, test_error=0.27, phase="rerun", index=3),
+        trial(float("nan"), status="diverged", phase="rerun", index=4)]})
+    trials = load_results(str(exp), curves=False).trials
+    (search,) = group_searches(trials).values()
+    assert list(search.trial_id) == ["w/p/o/00000", "w/p/o/00001"]
+    (rerun,) = rerun_summaries(trials)
+    assert (rerun.n_reruns, rerun.n_completed) == (3, 2)
+    assert (rerun.mean, rerun.min, rerun.max) == pytest.approx((0.26, 0.25, 0.27))
+    assert rerun.std == pytest.approx(0.02 / 2**0.5)
