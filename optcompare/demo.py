@@ -1,4 +1,5 @@
-"""``optcompare demo``: run the embedded default study end to end and print its ranking."""
+"""``optcompare demo``: run the embedded default study end to end, print its ranking and write
+its report."""
 
 from __future__ import annotations
 
@@ -23,12 +24,21 @@ def demo_config_path() -> Path:
     return Path(tuning.__file__).resolve().parent / "configs" / "demo.yaml"
 
 def run_demo(args: argparse.Namespace) -> int:
-    from analysis.cli import rank_payload, render_table
+    """Run the demo study, print its ranking and inclusion verdicts, write its HTML report."""
+    import argparse as _argparse
+
+    from analysis.cli import rank_payload, render_table, run_report
     from tuning.cli import run_config
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
     payload, _ = rank_payload(experiment_dir, None, "val_error", "test_error", 1000, 0)
     render_table(payload)
-    print(f"results in {experiment_dir}; rank again with: optcompare rank {experiment_dir}")
+    report_dir = f"{experiment_dir}/report"
+    run_report(_argparse.Namespace(
+        experiment=experiment_dir, out=report_dir, budget=None, select="val_error",
+        report="test_error", resamples=1000, seed=0,
+    ))
+    print(f"results in {experiment_dir}; report: {report_dir}/index.html")
+    print(f"rank again with: optcompare rank {experiment_dir}")
     return 0
