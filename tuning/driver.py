@@ -281,7 +281,10 @@ def run_study(
     summary = StudySummary(planned=len(trials))
     started_ray = False
     if not ray.is_initialized():
-        init_kwargs: dict[str, Any] = {"logging_level": logging.WARNING, "include_dashboard": False}
+        # address="local": always a fresh in-process Ray, never a cluster that happens to run here.
+        init_kwargs: dict[str, Any] = {
+            "address": "local", "logging_level": logging.WARNING, "include_dashboard": False,
+        }
         if address:
             init_kwargs = {"address": address, "logging_level": logging.WARNING}
         elif num_cpus is not None:
