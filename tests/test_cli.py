@@ -154,3 +154,19 @@ def test_list_names_each_entry_with_a_description(capsys, kind, names):
     listed = {line.split()[0]: line for line in lines}
     for name in names:
         assert name in listed and len(listed[name].split()) > 2
+
+
+def test_missing_data_directory_is_bad_input_before_anything_runs(tmp_path, capsys):
+    config = _write(tmp_path / "config.yaml", GOOD.replace(
+        "[mnist1d-mlp]", f"[{{name: fashion-mnist-cnn, data_dir: {tmp_path / 'nowhere'}}}]"))
+    assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "workloads[0]" in err and "train-images-idx3-ubyte.gz" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unknown_workload_option_is_bad_input(tmp_path, capsys):
+    config = _write(tmp_path / "config.yaml", GOOD.replace(
+        "[mnist1d-mlp]", "[{name: mnist1d-mlp, options: {colour: blue}}]"))
+    assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 2
+    assert "workloads[0].options" in capsys.readouterr().err

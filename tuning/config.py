@@ -36,7 +36,7 @@ TOP_KEYS = {
     "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
     "resources", "max_failures", "report_every_s", "plugins",
 }
-WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir"}
+WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir", "options"}
 RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
 
 
@@ -46,6 +46,8 @@ class WorkloadEntry:
     steps: int
     eval_every: int
     data_dir: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Constructor options of the workload (e.g. ``loader_workers`` for ImageNet)."""
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,18 @@ def _workload_entry(source: str, index: int, item: Any, base_dir: Path) -> Workl
     data_dir = item.get("data_dir")
     if data_dir is not None:
         data_dir = str((base_dir / str(data_dir)).resolve())
-    return WorkloadEntry(name, steps, every, data_dir)
+    options = item.get("options") or {}
+    if not isinstance(options, dict):
+        raise InputError(f"{source}: {where}.options: expected a mapping of constructor options, got {options!r}")
+    try:
+        workload = workloads.get(name, data_dir, **options)
+    except TypeError as err:
+        raise InputError(f"{source}: {where}.options: {err}") from None
+    try:
+        workload.check_data()  # missing data fails here, before anything runs
+    except InputError as err:
+        raise InputError(f"{source}: {where}: {err}") from None
+    return WorkloadEntry(name, steps, every, data_dir, dict(options))
 
 
 def load_config(path: str | Path) -> ExperimentConfig:

@@ -191,7 +191,18 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
     return SinkCallback()
 
 
-def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any], reruns: RerunPlanner):  # noqa: ANN202
+def _chunks(trials: list[PlannedTrial], size: int):  # noqa: ANN202 - generator
+    """(chunk, is_last) pairs; always at least one (possibly empty) last chunk."""
+    size = max(1, size)
+    for start in range(0, len(trials), size):
+        yield trials[start : start + size], start + size >= len(trials)
+    if not trials:
+        yield [], True
+
+
+def _make_searcher(  # noqa: ANN202
+    trials: list[PlannedTrial], extra: dict[str, Any], reruns: RerunPlanner, *, wait_for_reruns: bool
+):
     from ray.tune.search import Searcher
 
     class PlanSearcher(Searcher):
@@ -210,7 +221,8 @@ def _make_searcher(trials: list[PlannedTrial], extra: dict[str, Any], reruns: Re
             rerun = reruns.take()
             if rerun is not None:
                 return {**rerun.as_config(), **extra}
-            return None if reruns.outstanding() else Searcher.FINISHED
+            # Only the last chunk waits for reruns of searches still running elsewhere.
+            return None if wait_for_reruns and reruns.outstanding() else Searcher.FINISHED
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             """Nothing to learn: the plan is fixed."""
@@ -258,6 +270,7 @@ def run_study(
     seed: int = 0,
     rerun_planner: RerunPlanner | None = None,
     attempt_offsets: dict[str, int] | None = None,
+    trials_per_fit: int = 1000,
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
@@ -271,7 +284,9 @@ def run_study(
     value) lets the caller count its own set-up in the wall time. ``reruns`` maps protocol names
     to (seeds, selection metric) for protocols that rerun each search's best trial (or pass a
     prepared ``rerun_planner``); ``attempt_offsets`` gives the first attempt number of trials that
-    ran before (resume).
+    ran before (resume). The plan runs in chunks of ``trials_per_fit`` trials, one Tune run each:
+    Tune keeps every trial of a run in driver memory (tens of KB each) until the run ends, so
+    chunks bound the driver's memory for studies of any size.
     """
     start = time.perf_counter() if started_at is None else started_at
     _prepare_ray_environment()
@@ -319,25 +334,30 @@ def run_study(
         from .trainable import ray_trainable
 
         storage = os.path.join(os.path.abspath(results_dir), "_tune") if "://" not in results_dir else None
-        tuner = tune.Tuner(
-            tune.with_resources(ray_trainable, resources),
-            tune_config=tune.TuneConfig(
-                search_alg=_make_searcher(trials, extra, rerun_planner),
-                num_samples=len(trials) + rerun_planner.max_reruns,
-                max_concurrent_trials=summary.slots,
-                reuse_actors=True,
-            ),
-            run_config=tune.RunConfig(
-                name="tune",
-                storage_path=storage,
-                callbacks=[callback],
-                verbose=0,
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            ),
-        )
+        trainable = tune.with_resources(ray_trainable, resources)
         try:
-            tuner.fit()
+            for index, (chunk, last) in enumerate(_chunks(trials, trials_per_fit)):
+                if not chunk and not rerun_planner.ready and not rerun_planner.outstanding():
+                    continue
+                tuner = tune.Tuner(
+                    trainable,
+                    tune_config=tune.TuneConfig(
+                        search_alg=_make_searcher(chunk, extra, rerun_planner, wait_for_reruns=last),
+                        num_samples=len(chunk) + rerun_planner.max_reruns + len(rerun_planner.ready),
+                        max_concurrent_trials=summary.slots,
+                        reuse_actors=True,
+                    ),
+                    run_config=tune.RunConfig(
+                        name=f"tune-{index:04d}",
+                        storage_path=storage,
+                        callbacks=[callback],
+                        verbose=0,
+                        failure_config=tune.FailureConfig(max_failures=max_failures),
+                        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    ),
+                )
+                tuner.fit()
+                del tuner  # let Tune's per-trial state of this chunk go
         finally:
             sink.close()
             bar.close()

@@ -15,7 +15,7 @@ at the indices following the search's last trial.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .config import ExperimentConfig
@@ -56,6 +56,8 @@ class PlannedTrial:
     data_dir: str | None
     phase: str = "search"
     """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
+    workload_options: dict[str, Any] = field(default_factory=dict)
+    """Constructor options of the workload (from the config)."""
 
     def as_config(self) -> dict[str, Any]:
         """A plain dict (what a Ray trial receives as its config)."""
@@ -97,6 +99,7 @@ def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
                             steps=entry.steps,
                             eval_every=entry.eval_every,
                             data_dir=entry.data_dir,
+                            workload_options=entry.options,
                         )
                     )
     return plan

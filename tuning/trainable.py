@@ -14,7 +14,7 @@ from typing import Any
 
 __all__ = ["execute_trial", "ray_trainable"]
 
-_WORKLOAD_CACHE: dict[tuple[str, str | None], Any] = {}
+_WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
 
 
 def execute_trial(config: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -34,9 +34,10 @@ def execute_trial(config: dict[str, Any], report: Callable[[dict[str, Any]], Non
     threads = int(config.get("threads", 0) or 0)
     if threads > 0:
         torch.set_num_threads(threads)
-    key = (config["workload"], config.get("data_dir"))
+    options = config.get("workload_options") or {}
+    key = (config["workload"], config.get("data_dir"), repr(sorted(options.items())))
     if key not in _WORKLOAD_CACHE:
-        _WORKLOAD_CACHE[key] = workloads.get(config["workload"], config.get("data_dir"))
+        _WORKLOAD_CACHE[key] = workloads.get(config["workload"], config.get("data_dir"), **options)
     workload = _WORKLOAD_CACHE[key]
     pending: list[dict[str, Any]] = []
     every_s = float(config.get("report_every_s", 10.0))

@@ -1,9 +1,24 @@
 """The Workload interface: what a trial trains and how it is measured.
 
 A workload declares its constants as class attributes (batch size, step budget, evaluation
-interval, target) and implements three methods: load the splits, build the model for a seed,
-and compute the loss. Batching, evaluation and the training loop are shared
-(:mod:`workloads.loop`).
+interval, target, the data it expects) and implements two methods: :meth:`Workload.load_splits`
+(read or generate the data) and :meth:`Workload.build_model` (a model for a seed). Batching,
+evaluation and the training loop (:mod:`workloads.loop`) are shared; workloads whose data do not
+fit in memory (ImageNet, LM1B) override :meth:`Workload.train_batches`,
+:meth:`Workload.eval_batches` and :meth:`Workload.train_eval_split`.
+
+When the loop calls what:
+
+1. :meth:`Workload.data` once per trial (loads and caches the splits on first use, after
+   :meth:`Workload.check_data`), then :meth:`Workload.train_eval_split` for the training subset
+   that evaluations measure;
+2. :meth:`Workload.build_model` with the trial's seed;
+3. :meth:`Workload.train_batches` once: an endless iterator of ``(x, y)`` minibatches, already
+   augmented (:meth:`Workload.train_transform`);
+4. :meth:`Workload.loss` every step and :meth:`Workload.evaluate` at each evaluation.
+
+Error and loss are per predicted target: one per example for classifiers, one per character or
+token for language models (targets equal to :data:`IGNORE_INDEX` are padding and not counted).
 """
 
 from __future__ import annotations
@@ -12,17 +27,27 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.nn import functional as F  # noqa: N812
 
-__all__ = ["Split", "Workload"]
+from optcompare.errors import InputError
+
+__all__ = ["IGNORE_INDEX", "Split", "Workload"]
+
+IGNORE_INDEX = -100
+"""Target value of padding positions: no loss, not counted in error or loss."""
 
 
 @dataclass(frozen=True)
 class Split:
-    """One data split held in memory as tensors: inputs ``x`` and integer class labels ``y``."""
+    """One data split held in memory as tensors: inputs ``x`` and integer targets ``y``.
+
+    ``y`` is ``(N,)`` class labels, or ``(N, T)`` next-token targets for sequence models.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
@@ -33,81 +58,197 @@ class Split:
     def to(self, device: torch.device) -> Split:
         return Split(self.x.to(device), self.y.to(device))
 
+    def take(self, index: torch.Tensor) -> Split:
+        """The examples at ``index`` (a 1-D integer tensor), in that order."""
+        index = index.to(self.x.device)
+        return Split(self.x[index], self.y[index])
+
 
 class Workload(ABC):
     """A model, its data and its training budget.
 
     Subclasses set the class constants and implement :meth:`load_splits` and
-    :meth:`build_model`. The default loss is cross-entropy over class logits and the error is
-    the top-1 misclassification rate.
+    :meth:`build_model`. The default loss is cross-entropy over the last axis of the logits and
+    the error is the top-1 misclassification rate (per example, or per position of a sequence).
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
+    """One line: model, data, batch size (shown by ``optcompare list workloads``)."""
     batch_size: ClassVar[int]
     step_budget: ClassVar[int]
+    """Default number of training steps. Epoch budgets are converted at the data set's
+    nominal training-split size (see :attr:`budget_epochs`)."""
     eval_interval: ClassVar[int]
     target_metric: ClassVar[str] = "val_error"
+    """``val_error`` or ``val_loss``: the metric :attr:`target_value` is compared with."""
     target_value: ClassVar[float]
     divergence_loss: ClassVar[float] = 1e3
     """A training loss above this (or non-finite) marks the trial ``diverged``."""
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")
+    budget_epochs: ClassVar[float | None] = None
+    """The paper's budget in epochs, where it is stated in epochs (informational)."""
+    data_description: ClassVar[str] = "embedded: generated or shipped with optcompare; no files needed"
+    """What the data are, where they come from and how the splits are made."""
+    expected_files: ClassVar[tuple[str, ...]] = ()
+    """Paths relative to ``data_dir`` that must exist (glob patterns allowed); empty for
+    embedded workloads."""
+    data_source: ClassVar[str] = ""
+    """Where to get the files in :attr:`expected_files`."""
+    supports_bundling: ClassVar[bool] = True
+    """Whether several hyperparameter points may be trained as one vectorised bundle
+    (False for models with batch statistics, i.e. batch norm)."""
+    train_eval_size: ClassVar[int | None] = None
+    """Evaluate the training loss on a fixed subset of this many training examples (None: all)."""
 
-    def __init__(self, data_dir: str | None = None) -> None:
-        self.data_dir = data_dir
-        self._splits: dict[str, Split] | None = None
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self.data_dir = None if data_dir is None else Path(data_dir).expanduser()
+        self._splits: dict[str, Any] | None = None
+
+    # -- data -------------------------------------------------------------------------------
+
+    def check_data(self) -> None:
+        """Raise :class:`~optcompare.errors.InputError` naming the expected files and where to
+        get them unless every path in :attr:`expected_files` exists under ``data_dir``."""
+        if not self.expected_files:
+            return
+        if self.data_dir is None:
+            raise InputError(self._missing_message("no data_dir was given"))
+        if not self.data_dir.is_dir():
+            raise InputError(self._missing_message(f"data_dir {str(self.data_dir)!r} is not a directory"))
+        missing = [p for p in self.expected_files if not _exists(self.data_dir, p)]
+        if missing:
+            raise InputError(
+                self._missing_message(f"missing under {str(self.data_dir)!r}: {', '.join(missing)}")
+            )
+
+    def _missing_message(self, problem: str) -> str:
+        return (
+            f"workload {self.name!r}: {problem}. It expects in data_dir: "
+            f"{', '.join(self.expected_files)} ({self.data_description}). {self.data_source}"
+        ).strip()
 
     @abstractmethod
-    def load_splits(self) -> dict[str, Split]:
-        """Read or generate every split named in :attr:`splits`. Called once per process."""
+    def load_splits(self) -> dict[str, Any]:
+        """Read or generate every split named in :attr:`splits` (:class:`Split` objects unless
+        the workload overrides the batch methods). Called once per instance."""
+
+    def data(self, device: torch.device) -> dict[str, Any]:
+        """The splits, loaded on first use (after :meth:`check_data`) and cached on the
+        instance; in-memory :class:`Split` objects are moved to ``device``."""
+        if self._splits is None:
+            self.check_data()
+            self._splits = self.load_splits()
+        if any(isinstance(s, Split) and s.x.device != device for s in self._splits.values()):
+            self._splits = {
+                k: s.to(device) if isinstance(s, Split) else s for k, s in self._splits.items()
+            }
+        return self._splits
+
+    def train_eval_split(self, train: Any) -> Any:  # noqa: ANN401
+        """The part of ``train`` that evaluations measure: all of it, or a fixed subset of
+        :attr:`train_eval_size` examples (the same for every trial)."""
+        size = self.train_eval_size
+        if size is None or len(train) <= size:
+            return train
+        gen = torch.Generator().manual_seed(0)
+        index = torch.randperm(len(train), generator=gen)[:size].sort().values
+        return train.take(index)
+
+    # -- model and loss ---------------------------------------------------------------------
 
     @abstractmethod
     def build_model(self, seed: int) -> nn.Module:
         """A freshly initialised model; the same seed gives the same initial weights."""
 
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean minibatch loss (cross-entropy by default)."""
-        return nn.functional.cross_entropy(logits, y)
+        """Mean minibatch loss: cross-entropy over the last axis, padding targets ignored."""
+        if logits.dim() > 2:
+            return F.cross_entropy(logits.flatten(0, -2), y.flatten())
+        return F.cross_entropy(logits, y)
 
-    def data(self, device: torch.device) -> dict[str, Split]:
-        """The splits on ``device``, loaded on first use and cached on the instance."""
-        if self._splits is None:
-            self._splits = self.load_splits()
-        if any(s.x.device != device for s in self._splits.values()):
-            self._splits = {k: s.to(device) for k, s in self._splits.items()}
-        return self._splits
+    # -- batches ----------------------------------------------------------------------------
 
-    def train_batches(self, train: Split, seed: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Endless minibatches: each epoch a fresh permutation drawn from a generator seeded
-        with ``seed``; the last incomplete batch of an epoch is dropped."""
+    def train_transform(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Augment and normalise a training batch (default: no augmentation, just
+        :meth:`eval_transform`). Random draws come from ``generator`` (CPU) so that the same
+        seed gives the same batches."""
+        del generator
+        return self.eval_transform(x)
+
+    def eval_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise an evaluation batch (identity by default)."""
+        return x
+
+    def train_batches(
+        self, train: Any, seed: int, batch_size: int | None = None  # noqa: ANN401
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Endless minibatches of ``batch_size`` (default :attr:`batch_size`): each epoch a
+        fresh permutation drawn from a generator seeded with ``seed``; the last incomplete batch
+        of an epoch is dropped; :meth:`train_transform` is applied to each batch."""
+        batch = int(batch_size or self.batch_size)
         gen = torch.Generator(device="cpu").manual_seed(seed)
+        aug = torch.Generator(device="cpu").manual_seed(_derived_seed(seed, 1))
         n = len(train)
-        per_epoch = n // self.batch_size
+        per_epoch = n // batch
         if per_epoch == 0:
             raise ValueError(
-                f"workload {self.name!r}: train split has {n} examples, fewer than "
-                f"batch_size={self.batch_size}"
+                f"workload {self.name!r}: train split has {n} examples, fewer than batch_size={batch}"
             )
+        x_all, y_all = train.x, train.y
+        transform = self.train_transform
         while True:
-            order = torch.randperm(n, generator=gen).to(train.x.device)
+            order = torch.randperm(n, generator=gen).to(x_all.device)
             for i in range(per_epoch):
-                idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-                yield train.x[idx], train.y[idx]
+                idx = order[i * batch : (i + 1) * batch]
+                yield transform(x_all[idx], aug), y_all[idx]
+
+    def eval_batches(self, split: Any, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # noqa: ANN401
+        """The whole split in order, ``chunk`` examples at a time, through :meth:`eval_transform`."""
+        for start in range(0, len(split), chunk):
+            yield self.eval_transform(split.x[start : start + chunk]), split.y[start : start + chunk]
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    eval_chunk: ClassVar[int] = 1024
+    """Examples per forward pass during evaluation."""
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: Split, chunk: int = 4096) -> tuple[float, float]:
-        """(error rate, mean loss) over the whole split, in evaluation mode."""
+    def evaluate(self, model: nn.Module, split: Any, chunk: int | None = None) -> tuple[float, float]:  # noqa: ANN401
+        """(error rate, mean loss) over the whole split, in evaluation mode.
+
+        Both are averages over predicted targets (padding excluded); sums stay on the device
+        until the end, so evaluation does not synchronise per chunk.
+        """
         was_training = model.training
         model.eval()
-        wrong = 0
-        loss_sum = 0.0
-        for start in range(0, len(split), chunk):
-            x = split.x[start : start + chunk]
-            y = split.y[start : start + chunk]
+        wrong = loss_sum = count = None
+        for x, y in self.eval_batches(split, int(chunk or self.eval_chunk)):
             logits = model(x)
-            loss_sum += float(self.loss(logits, y)) * len(y)
-            wrong += int((logits.argmax(dim=-1) != y).sum())
+            flat = logits.reshape(-1, logits.shape[-1]).float()
+            target = y.reshape(-1)
+            valid = target != IGNORE_INDEX
+            batch_loss = F.cross_entropy(flat, target, reduction="sum")
+            batch_wrong = ((flat.argmax(dim=-1) != target) & valid).sum()
+            batch_count = valid.sum()
+            if wrong is None:
+                wrong, loss_sum, count = batch_wrong, batch_loss, batch_count
+            else:
+                wrong, loss_sum, count = wrong + batch_wrong, loss_sum + batch_loss, count + batch_count
         model.train(was_training)
-        n = max(1, len(split))
-        loss = loss_sum / n
-        return wrong / n, (loss if math.isfinite(loss) else math.inf)
+        if count is None or int(count) == 0:
+            return float("nan"), float("nan")
+        n = int(count)
+        loss = float(loss_sum) / n
+        return int(wrong) / n, (loss if math.isfinite(loss) else math.inf)
+
+
+def _exists(root: Path, pattern: str) -> bool:
+    if any(ch in pattern for ch in "*?["):
+        return any(root.glob(pattern))
+    return (root / pattern).exists()
+
+
+def _derived_seed(seed: int, stream: int) -> int:
+    """A seed for an independent random stream ``stream`` of a trial seeded with ``seed``."""
+    return (int(seed) * 1_000_003 + stream * 7_919) % (2**63)

@@ -1,13 +1,19 @@
 """The training loop shared by every workload.
 
 ``train(workload, optimizer, hparams, schedule, seed)`` runs ``steps`` updates with the
-scheduled learning rate, evaluates every ``eval_every`` steps and at the end, stops at the first
+scheduled learning rate, evaluates every ``eval_every`` steps and at the end, stops at a
 non-finite or too-large training loss (status ``diverged``) and records the first evaluated step
 whose target metric reaches the workload's target. Same seed, same curve on CPU.
+
+The inner loop avoids host synchronisation: on CPU the loss is read every step (free there); on
+an accelerator a running maximum of the loss stays on the device and is read every
+``divergence_check_every`` steps and at each evaluation, so a diverged trial stops within that
+many steps of the first bad loss. Optional bf16 autocast (``mixed_precision=True``) needs CUDA.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -16,10 +22,17 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 import optimizers
+from optcompare.errors import InputError
 
 from .base import Workload
 
 __all__ = ["EvalRow", "TrialOutcome", "pick_device", "train"]
+
+DIVERGENCE_CHECK_EVERY = 20
+"""Steps between divergence checks on an accelerator (every step on CPU)."""
+_AUTOCAST_DEVICES = ("cuda",)
+"""Device types on which ``mixed_precision=True`` runs bf16 autocast."""
+TARGET_METRICS = ("val_error", "val_loss")
 
 
 @dataclass(frozen=True)
@@ -74,10 +87,12 @@ class TrialOutcome:
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
-    """``preferred`` if given, else CUDA when present, else CPU."""
-    if preferred:
-        return torch.device(preferred)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """``preferred`` if given, else CUDA when present, else CPU. A CUDA device without an index
+    gets the current one, so that it compares equal to the device of tensors placed on it."""
+    dev = torch.device(preferred) if preferred else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return dev
 
 
 def train(
@@ -92,59 +107,99 @@ def train(
     eval_every: int | None = None,
     device: str | None = None,
     on_eval: Callable[[EvalRow], None] | None = None,
+    batch_size: int | None = None,
+    mixed_precision: bool = False,
+    divergence_check_every: int | None = None,
 ) -> TrialOutcome:
     """Train ``workload`` with optimizer ``optimizer_name`` and return the outcome.
 
     ``hparams`` are the optimizer's hyperparameters (``learning_rate`` is lr_0 of the schedule).
     Evaluation happens after every ``eval_every`` updates and after the last one; each
     evaluation is passed to ``on_eval`` as it happens. On divergence the model is evaluated
-    once more at the step where it diverged, so every trial has at least one row.
+    once more at the step where it was detected, so every trial has at least one row.
+
+    ``batch_size`` overrides the workload's (tests, small machines). ``mixed_precision`` runs
+    forward passes under bf16 autocast on CUDA (no loss scaling is needed for bf16); on other
+    devices it raises :class:`~optcompare.errors.InputError`. ``divergence_check_every``
+    defaults to 1 on CPU and :data:`DIVERGENCE_CHECK_EVERY` elsewhere.
     """
     start = time.perf_counter()
     total = int(steps if steps is not None else workload.step_budget)
     every = int(eval_every if eval_every is not None else workload.eval_interval)
     if total < 1 or every < 1:
         raise ValueError(f"steps ({total}) and eval_every ({every}) must be >= 1")
+    if workload.target_metric not in TARGET_METRICS:
+        raise ValueError(
+            f"workload {workload.name!r}: target_metric {workload.target_metric!r} is not one of {TARGET_METRICS}"
+        )
     dev = pick_device(device)
+    if mixed_precision and dev.type not in _AUTOCAST_DEVICES:
+        raise InputError(
+            f"mixed_precision=True needs a CUDA device (bf16 autocast); the trial runs on {dev.type!r}. "
+            "Turn mixed precision off or run on a GPU."
+        )
+    check_every = int(divergence_check_every or (1 if dev.type == "cpu" else DIVERGENCE_CHECK_EVERY))
+    autocast = (
+        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
+        if mixed_precision
+        else contextlib.nullcontext
+    )
     data = workload.data(dev)
+    eval_sets = {"train": workload.train_eval_split(data["train"]), "val": data["val"], "test": data["test"]}
+    torch.manual_seed(seed)  # build_model seeds too; this also fixes dropout draws for the trial
     model = workload.build_model(seed).to(dev)
     model.train()
     opt = optimizers.create(optimizer_name, list(model.parameters()), **hparams)
     lr_at = optimizers.make_schedule(schedule_name, hparams["learning_rate"], total, **schedule_params)
-    batches = workload.train_batches(data["train"], seed)
+    batches = workload.train_batches(data["train"], seed, batch_size=batch_size)
     outcome = TrialOutcome(status="completed")
     target = workload.target_value
+    on_loss = workload.target_metric == "val_loss"
 
     def evaluate(step: int, lr: float) -> None:
-        train_error, train_loss = workload.evaluate(model, data["train"])
-        del train_error
-        val_error, val_loss = workload.evaluate(model, data["val"])
-        test_error, test_loss = workload.evaluate(model, data["test"])
+        with autocast():
+            _, train_loss = workload.evaluate(model, eval_sets["train"])
+            val_error, val_loss = workload.evaluate(model, eval_sets["val"])
+            test_error, test_loss = workload.evaluate(model, eval_sets["test"])
         row = EvalRow(
             step, lr, train_loss, val_error, val_loss, test_error, test_loss,
             time.perf_counter() - start,
         )
         outcome.rows.append(row)
-        if outcome.steps_to_target is None and val_error <= target:
+        if outcome.steps_to_target is None and (val_loss if on_loss else val_error) <= target:
             outcome.steps_to_target = step
         if on_eval is not None:
             on_eval(row)
 
+    limit = workload.divergence_loss
+    groups = opt.param_groups
     step = 0
     lr = lr_at(0)
+    worst: torch.Tensor | None = None
     segment_start = time.perf_counter()
     while step < total:
         lr = lr_at(step)
-        for group in opt.param_groups:
+        for group in groups:
             group["lr"] = lr
         x, y = next(batches)
+        if x.device != dev:
+            x = x.to(dev, non_blocking=True)
+            y = y.to(dev, non_blocking=True)
         opt.zero_grad(set_to_none=True)
-        loss = workload.loss(model(x), y)
+        with autocast():
+            loss = workload.loss(model(x), y)
         loss.backward()
-        loss_value = float(loss.detach())
-        if not math.isfinite(loss_value) or loss_value > workload.divergence_loss:
-            outcome.status = "diverged"
-            break
+        if check_every == 1:
+            if not loss.item() <= limit:  # also catches NaN
+                outcome.status = "diverged"
+                break
+        else:
+            worst = loss.detach() if worst is None else torch.maximum(worst, loss.detach())
+            if (step + 1) % check_every == 0 or (step + 1) % every == 0 or step + 1 == total:
+                if not worst.item() <= limit:
+                    outcome.status = "diverged"
+                    break
+                worst = None
         opt.step()
         step += 1
         if step % every == 0 or step == total:

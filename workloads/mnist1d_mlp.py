@@ -18,6 +18,7 @@ class Mnist1dMlp(Workload):
     target_value = 0.5
     """Validation error to reach (project choice: a level every tuned optimizer passes)."""
     divergence_loss = 1e3
+    data_description = "embedded: MNIST-1D generated offline (train/val/test 3000/1000/1000)"
 
     def load_splits(self) -> dict[str, Split]:
         arrays = load_mnist1d(self.data_dir)

@@ -115,3 +115,32 @@ def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, capsys):
     reruns = trials[trials["phase"] == "rerun"]
     assert (reruns["hp_learning_rate"] == best["hp_learning_rate"]).all()
     assert reruns["seed"].nunique() == 2 and best["seed"] not in set(reruns["seed"])
+
+
+@pytest.mark.slow
+def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path):
+    from tuning.config import parse_config
+    from tuning.driver import run_study, study_options
+    from tuning.plan import resolve_plan
+
+    (tmp_path / "grid.yaml").write_text(
+        "name: grid\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
+        "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 4}\n"
+    )
+    raw = {"name": "chunks", "workloads": [{"name": "mnist1d-mlp", "steps": 20, "eval_every": 20}],
+           "optimizers": ["sgd"], "protocols": ["grid.yaml", "lr-only"], "trials_per_search": 3}
+    config = parse_config(raw, "test", tmp_path)
+    plan = resolve_plan(config)  # 4 grid + 3 lr-only = 7 trials, then 2 reruns
+    summary = run_study(plan, str(tmp_path / "r"), num_cpus=2, progress=False, trials_per_fit=3,
+                        **study_options(config))
+    assert summary.finished == 9 and summary.failed == 0
+    trials = load_table(*_local(tmp_path / "r"), "trials").table.to_pandas()
+    assert len(trials) == 9 and trials["trial_id"].is_unique
+    assert sorted(trials.loc[trials["phase"] == "rerun", "trial_index"]) == [4, 5]
+    assert len(list((tmp_path / "r" / "_tune").iterdir())) >= 3  # one Tune run per chunk
+
+
+def _local(path):
+    from pyarrow import fs as pafs
+
+    return pafs.LocalFileSystem(), str(path)

@@ -1,1 +1,1 @@
-"""Data loaders and embedded data sets (numpy only; no torch import here)."""
+"""Data loaders and embedded data sets (numpy only at import; torch where batches are made)."""

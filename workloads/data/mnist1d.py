@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .common import default_cache_dir
+
 VAL_SIZE = 1000
 CACHE_NAME = "mnist1d-default-v1.npz"
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("OPTCOMPARE_CACHE", Path.home() / ".cache" / "optcompare"))
 
 
 def _generate() -> dict[str, np.ndarray]:

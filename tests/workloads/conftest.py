@@ -1,0 +1,140 @@
+"""Tiny data sets written in the real on-disk formats (IDX, CIFAR pickles, JPEG trees, text
+shards), so every data workload can be trained a few steps on a CPU in seconds."""
+
+from __future__ import annotations
+
+import gzip
+import pickle
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from workloads.tinytext_lstm import TEXT_PATH
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fashion(root: Path, n_train: int = 64, n_test: int = 16) -> Path:
+    rng = np.random.default_rng(1)
+    root.mkdir(parents=True, exist_ok=True)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(root / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(root / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
+    return root
+
+
+def _cifar_pickle(path: Path, n: int, classes: int, label_key: bytes, rng: np.random.Generator) -> None:
+    batch = {
+        b"batch_label": b"synthetic",
+        b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+        label_key: [int(i % classes) for i in range(n)],
+        b"filenames": [f"img{i}.png".encode() for i in range(n)],
+    }
+    with open(path, "wb") as handle:
+        pickle.dump(batch, handle, protocol=2)
+
+
+def write_cifar10(root: Path, per_batch: int = 13, n_test: int = 16) -> Path:
+    rng = np.random.default_rng(2)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 6):
+        _cifar_pickle(folder / f"data_batch_{i}", per_batch, 10, b"labels", rng)
+    _cifar_pickle(folder / "test_batch", n_test, 10, b"labels", rng)
+    return root
+
+
+def write_cifar100(root: Path, n_train: int = 64, n_test: int = 16) -> Path:
+    rng = np.random.default_rng(3)
+    folder = root / "cifar-100-python"
+    folder.mkdir(parents=True, exist_ok=True)
+    _cifar_pickle(folder / "train", n_train, 100, b"fine_labels", rng)
+    _cifar_pickle(folder / "test", n_test, 100, b"fine_labels", rng)
+    return root
+
+
+def write_imagenet(root: Path, per_class: int = 12, val_per_class: int = 3) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(4)
+    for split, count in (("train", per_class), ("val", val_per_class)):
+        for wnid in ("n01440764", "n01443537"):
+            folder = root / split / wnid
+            folder.mkdir(parents=True, exist_ok=True)
+            for k in range(count):
+                h, w = int(rng.integers(40, 72)), int(rng.integers(40, 72))
+                pixels = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{wnid}_{k}.JPEG", format="JPEG", quality=80)
+    return root
+
+
+def write_warpeace(root: Path, chars: int = 12_000) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "war_and_peace.txt").write_text(TEXT_PATH.read_text(encoding="utf-8")[:chars], encoding="utf-8")
+    return root
+
+
+def write_lm1b(root: Path, train_lines: int = 40, heldout_lines: int = 8) -> Path:
+    rng = np.random.default_rng(5)
+    words = TEXT_PATH.read_text(encoding="utf-8").split()
+
+    def sentences(n: int) -> str:
+        return "".join(" ".join(rng.choice(words, int(rng.integers(4, 16)))) + " .\n" for _ in range(n))
+
+    train = root / "training-monolingual.tokenized.shuffled"
+    held = root / "heldout-monolingual.tokenized.shuffled"
+    train.mkdir(parents=True, exist_ok=True)
+    held.mkdir(parents=True, exist_ok=True)
+    for i in (1, 2):
+        (train / f"news.en-{i:05d}-of-00100").write_text(sentences(train_lines), encoding="utf-8")
+    for i in (0, 1):
+        (held / f"news.en.heldout-{i:05d}-of-00050").write_text(sentences(heldout_lines), encoding="utf-8")
+    return root
+
+
+WRITERS = {
+    "fashion-mnist-cnn": write_fashion,
+    "cifar10-resnet32": write_cifar10,
+    "cifar10-vgg16": write_cifar10,
+    "cifar100-cnn": write_cifar100,
+    "imagenet-resnet50": write_imagenet,
+    "warpeace-lstm": write_warpeace,
+    "lm1b-transformer": write_lm1b,
+}
+"""Data workload name -> writer of its tiny data set."""
+
+OPTIONS = {
+    "imagenet-resnet50": {"image_size": 32, "loader_workers": 0},
+    "lm1b-transformer": {"seq_len": 16, "vocab_size": 400},
+}
+"""Constructor options that keep a CPU test fast (smaller crops, shorter context, small BPE)."""
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One directory per data workload's format, written once per session."""
+    root = tmp_path_factory.mktemp("workload-data")
+    written: dict[object, Path] = {}
+    for name, writer in WRITERS.items():
+        if writer not in written:
+            written[writer] = writer(root / name)
+    (root / "cifar10-vgg16").symlink_to(written[write_cifar10])
+    return root
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread, as a trial runs: timings stay steady on a shared 2-core machine
+    (two spinning threads stall when another process holds a core)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -1,0 +1,61 @@
+"""The registry and the declared constants of every workload."""
+
+from __future__ import annotations
+
+import pytest
+
+import workloads
+from workloads.base import Workload
+
+EMBEDDED = ("mnist1d-mlp", "mnist1d-cnn", "digits-cnn", "tinytext-lstm")
+DATA = (
+    "fashion-mnist-cnn", "cifar10-resnet32", "cifar10-vgg16", "cifar100-cnn",
+    "imagenet-resnet50", "warpeace-lstm", "lm1b-transformer",
+)
+BATCH_NORM = {"cifar10-resnet32", "cifar10-vgg16", "imagenet-resnet50"}
+PAPER = {  # name: (batch size, step budget) from PAPER.md section 5
+    "fashion-mnist-cnn": (256, 10_000),
+    "cifar10-resnet32": (256, 50_000),
+    "cifar10-vgg16": (128, 250 * (45_000 // 128)),
+    "cifar100-cnn": (256, 350 * (45_000 // 256)),
+    "imagenet-resnet50": (1024, 150_000),
+    "warpeace-lstm": (50, 200 * int(0.72 * 3_200_000) // 2500),
+    "lm1b-transformer": (256, 750_000),
+}
+
+
+def test_names_lists_every_workload():
+    assert set(workloads.names()) == set(EMBEDDED) | set(DATA)
+
+
+@pytest.mark.parametrize("name", EMBEDDED + DATA)
+def test_declared_constants(name):
+    cls = workloads.get_class(name)
+    assert issubclass(cls, Workload) and cls.name == name
+    assert cls.description and "\n" not in cls.description
+    assert cls.batch_size > 0 and cls.step_budget > 0 and 0 < cls.eval_interval <= cls.step_budget
+    assert cls.target_metric in ("val_error", "val_loss") and cls.target_value > 0
+    assert cls.splits == ("train", "val", "test")
+    assert cls.supports_bundling is (name not in BATCH_NORM)
+    assert cls.data_description
+    if name in DATA:
+        assert cls.expected_files and cls.data_source
+        assert (cls.batch_size, cls.step_budget) == PAPER[name]
+    else:
+        assert cls.expected_files == ()
+
+
+def test_lm1b_targets_cross_entropy():
+    cls = workloads.get_class("lm1b-transformer")
+    assert (cls.target_metric, cls.target_value) == ("val_loss", 3.45)
+
+
+def test_unknown_workload_lists_every_choice():
+    with pytest.raises(ValueError, match="unknown workload 'imagenet-vit'") as info:
+        workloads.get("imagenet-vit")
+    assert all(name in str(info.value) for name in workloads.names())
+
+
+def test_get_passes_constructor_options(tmp_path):
+    w = workloads.get("imagenet-resnet50", str(tmp_path), image_size=64, loader_workers=0)
+    assert (w.image_size, w.resize, w.loader_workers) == (64, 73, 0)

@@ -1,0 +1,60 @@
+"""Shared pieces of the character-level language-model workloads."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .base import Split, Workload
+from .data.text import char_vocab, encode, windows
+from .models import CharLstm
+
+
+class CharLmWorkload(Workload):
+    """A character LSTM on one text, split into contiguous blocks by fractions of its length.
+
+    Error is the next-character error rate and loss the mean cross-entropy per character, over
+    every position of the split (windows of :attr:`seq_len`, each from a zero state). The
+    vocabulary is the set of characters of the whole text.
+    """
+
+    seq_len: ClassVar[int]
+    split_fractions: ClassVar[tuple[float, float, float]]
+    """Fractions of the text (in order) for train, val and test."""
+    embed: ClassVar[int]
+    hidden: ClassVar[int]
+    layers: ClassVar[int]
+    dropout: ClassVar[float]
+    eval_chunk = 512
+
+    _vocab: list[str] | None = None
+
+    def read_text(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def vocab(self) -> list[str]:
+        if self._vocab is None:
+            self._vocab = char_vocab(self.read_text())
+        return self._vocab
+
+    def load_splits(self) -> dict[str, Split]:
+        text = self.read_text()
+        self._vocab = char_vocab(text)
+        ids = encode(text, self._vocab)
+        bounds = [0]
+        for fraction in self.split_fractions:
+            bounds.append(bounds[-1] + round(fraction * len(ids)))
+        bounds[-1] = len(ids)
+        out = {}
+        for name, lo, hi in zip(self.splits, bounds, bounds[1:], strict=False):
+            x, y = windows(ids[lo:hi], self.seq_len)
+            out[name] = Split(torch.from_numpy(x), torch.from_numpy(y))
+        return out
+
+    def build_model(self, seed: int) -> nn.Module:
+        vocab = len(self.vocab)
+        torch.manual_seed(seed)
+        return CharLstm(vocab, self.embed, self.hidden, self.layers, self.dropout)

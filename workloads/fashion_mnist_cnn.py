@@ -1,0 +1,72 @@
+"""``fashion-mnist-cnn``: the simple CNN on Fashion-MNIST (Choi et al. 2019).
+
+Data: the four IDX files of Fashion-MNIST in ``data_dir`` (``.gz`` as distributed, or
+decompressed). Fashion-MNIST has no validation split: a fixed seeded hold-out of 10,000 of the
+60,000 training images is the validation split (train/val/test = 50,000/10,000/10,000); the
+official test set is the test split. No augmentation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._images import ImageWorkload
+from .base import Split
+from .data.common import holdout
+from .data.images import find_idx, read_idx
+from .models import SimpleCnn
+
+FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+VAL_SIZE = 10_000
+
+
+class FashionMnistCnn(ImageWorkload):
+    name = "fashion-mnist-cnn"
+    description = "simple CNN (conv32-conv64-fc1024, 3.3M params) on Fashion-MNIST, batch 256"
+    batch_size = 256
+    step_budget = 10_000
+    eval_interval = 500
+    target_value = 0.066
+    """Validation error ~6.6% (Choi et al. 2019; unconfirmed)."""
+    expected_files = tuple(f"{stem}.gz" for pair in FILES.values() for stem in pair)
+    data_description = "Fashion-MNIST IDX files; seeded 10,000-image validation hold-out from train"
+    data_source = (
+        "Get them from https://github.com/zalandoresearch/fashion-mnist (data/fashion) and put the "
+        "four files directly in data_dir (gzip-compressed or not)."
+    )
+    mean = (0.2860,)
+    std = (0.3530,)
+
+    def check_data(self) -> None:
+        # Accept the decompressed files as well as the .gz ones.
+        if self.data_dir is not None and self.data_dir.is_dir() and all(
+            (self.data_dir / f"{stem}.gz").exists() or (self.data_dir / stem).exists()
+            for pair in FILES.values() for stem in pair
+        ):
+            return
+        super().check_data()
+
+    def load_splits(self) -> dict[str, Split]:
+        assert self.data_dir is not None
+        arrays = {}
+        for split, (images, labels) in FILES.items():
+            x = read_idx(find_idx(self.data_dir, images))
+            y = read_idx(find_idx(self.data_dir, labels)).astype("int64")
+            if x.ndim != 3 or len(x) != len(y):
+                raise ValueError(f"{self.data_dir}: {images} has shape {x.shape} but {labels} has {len(y)} labels")
+            arrays[split] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y))
+        x, y = arrays["train"]
+        train_idx, val_idx = holdout(len(y), VAL_SIZE)
+        return {
+            "train": Split(x[train_idx], y[train_idx]),
+            "val": Split(x[val_idx], y[val_idx]),
+            "test": Split(*arrays["test"]),
+        }
+
+    def build_model(self, seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return SimpleCnn(in_channels=1, size=28, classes=10)

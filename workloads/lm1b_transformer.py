@@ -1,0 +1,151 @@
+"""``lm1b-transformer``: Transformer language model on LM1B (One Billion Word), Choi et al. 2019.
+
+Data: the benchmark's text shards in ``data_dir`` (see :mod:`workloads.data.lm1b`). Tokens: a
+byte-level BPE vocabulary of ``vocab_size`` (default 32,768, close to the ~32k subwords of
+Tensor2Tensor's ``lm1b_32k`` that the paper's 3.45 target refers to) built offline from the
+training shards and cached in ``data_dir``. Sentences end with an end-of-sentence token and are
+packed into windows of ``seq_len`` tokens. Splits: training shards for training (streamed shard
+by shard, never all in memory); held-out shard 00000 (the usual LM1B test set) for test and
+held-out shard 00001 for validation; the training loss is measured on the first 1,024 windows of
+the first training shard. Loss and target: mean cross-entropy per token (nats).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from optcompare.errors import InputError
+
+from .base import Split, Workload
+from .data.lm1b import HELDOUT_DIR, HELDOUT_GLOB, TRAIN_DIR, TRAIN_GLOB, Lm1bCorpus
+from .data.text import windows
+from .models import TransformerLm
+
+
+@dataclass(frozen=True)
+class TrainShards:
+    """The training split: shard paths, tokenised on demand by the corpus."""
+
+    paths: tuple[Path, ...]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+
+class Lm1bTransformer(Workload):
+    name = "lm1b-transformer"
+    description = "Transformer LM (6 layers, d_model 512, 8 heads) on LM1B with a 32k byte-level BPE, batch 256 x 256 tokens"
+    batch_size = 256
+    step_budget = 750_000
+    eval_interval = 10_000
+    target_metric = "val_loss"
+    target_value = 3.45
+    """Validation cross-entropy per token ~3.45 (Choi et al. 2019; unconfirmed with this vocabulary)."""
+    train_eval_size = 1024
+    eval_chunk = 64
+    expected_files = (f"{TRAIN_DIR}/{TRAIN_GLOB}", f"{HELDOUT_DIR}/{HELDOUT_GLOB}")
+    data_description = (
+        "LM1B text shards, one sentence per line (at least 2 held-out shards: 00000 is test, 00001 validation); "
+        "a BPE vocabulary and token arrays are built and cached in data_dir/optcompare-cache"
+    )
+    data_source = (
+        "Get 1-billion-word-language-modeling-benchmark-r13output.tar.gz "
+        "(https://www.statmt.org/lm-benchmark/) and extract its two shard folders into data_dir."
+    )
+
+    def __init__(
+        self, data_dir: str | Path | None = None, *, seq_len: int = 256, vocab_size: int = 32_768,
+        tokenizer_sample_bytes: int = 50_000_000,
+    ) -> None:
+        """``seq_len`` tokens per window (the model's context); ``vocab_size`` of the BPE, built
+        from the first ``tokenizer_sample_bytes`` of the training shards."""
+        super().__init__(data_dir)
+        self.seq_len = int(seq_len)
+        self.vocab_size = int(vocab_size)
+        self.tokenizer_sample_bytes = int(tokenizer_sample_bytes)
+        self._corpus: Lm1bCorpus | None = None
+        self._device = torch.device("cpu")
+
+    @property
+    def corpus(self) -> Lm1bCorpus:
+        if self._corpus is None:
+            self.check_data()
+            assert self.data_dir is not None
+            self._corpus = Lm1bCorpus(self.data_dir, self.vocab_size, self.tokenizer_sample_bytes)
+            if len(self._corpus.heldout_paths) < 2:
+                raise InputError(
+                    f"workload {self.name!r}: needs at least 2 held-out shards ({HELDOUT_DIR}/{HELDOUT_GLOB}) "
+                    f"under {str(self.data_dir)!r}: 00000 is the test set, 00001 the validation set"
+                )
+        return self._corpus
+
+    def prepare(self) -> None:
+        """Build the tokenizer and tokenise every shard now (otherwise done on first use)."""
+        self.corpus.prepare()
+
+    def _windows(self, path: Path, limit: int | None = None) -> Split:
+        tokens = self.corpus.tokens(path)
+        if limit is not None:
+            tokens = tokens[: limit * self.seq_len + 1]
+        x, y = windows(np.asarray(tokens, dtype=np.int64), self.seq_len)
+        return Split(torch.from_numpy(x), torch.from_numpy(y))
+
+    def load_splits(self) -> dict[str, Any]:
+        corpus = self.corpus
+        return {
+            "train": TrainShards(tuple(corpus.train_paths)),
+            "val": self._windows(corpus.heldout_paths[1]),
+            "test": self._windows(corpus.heldout_paths[0]),
+        }
+
+    def data(self, device: torch.device) -> dict[str, Any]:
+        self._device = torch.device(device)
+        return super().data(device)
+
+    def train_eval_split(self, train: TrainShards) -> Split:
+        return self._windows(train.paths[0], self.train_eval_size).to(self._device)
+
+    def build_model(self, seed: int) -> nn.Module:
+        torch.manual_seed(seed)
+        return TransformerLm(len(self.corpus.tokenizer), max_len=self.seq_len)
+
+    def train_batches(
+        self, train: TrainShards, seed: int, batch_size: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Endless batches of windows: each epoch visits the shards in a seeded order and each
+        shard's windows in a seeded order (last partial window of a shard and last partial batch
+        of an epoch dropped; batches may span two shards)."""
+        batch = int(batch_size or self.batch_size)
+        span = np.arange(self.seq_len + 1)
+        dev = self._device
+        epoch = 0
+        carry: list[np.ndarray] = []
+        while True:
+            shard_order = np.random.default_rng([seed, epoch]).permutation(len(train.paths))
+            produced = False
+            for k in shard_order:
+                tokens = self.corpus.tokens(train.paths[k])
+                count = (len(tokens) - 1) // self.seq_len
+                starts = np.random.default_rng([seed, epoch, int(k)]).permutation(count) * self.seq_len
+                i = 0
+                while i < len(starts):
+                    have = sum(len(c) for c in carry)
+                    take = starts[i : i + batch - have]
+                    carry.append(np.asarray(tokens[take[:, None] + span], dtype=np.int64))
+                    i += len(take)
+                    if have + len(take) == batch:
+                        rows = torch.from_numpy(np.concatenate(carry))
+                        carry = []
+                        produced = True
+                        yield rows[:, :-1].to(dev, non_blocking=True), rows[:, 1:].to(dev, non_blocking=True)
+            if not produced:
+                raise ValueError(f"workload {self.name!r}: training shards hold fewer than {batch} windows")
+            carry = []
+            epoch += 1
