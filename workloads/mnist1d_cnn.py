@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import Split, Workload
-from .data.mnist1d import load_mnist1d
+from .mnist1d_mlp import Mnist1dWorkload
 from .models import Mnist1dCnn as _Net
 
 
-class Mnist1dCnn(Workload):
+class Mnist1dCnn(Mnist1dWorkload):
     name = "mnist1d-cnn"
     description = "1-D CNN, 3 conv layers x 25 channels (7.7k params) on MNIST-1D (generated offline), batch 128"
     batch_size = 128
@@ -19,15 +18,6 @@ class Mnist1dCnn(Workload):
     target_value = 0.2
     """Validation error to reach (project choice: Adam at lr 1e-2 with linear decay reaches it at
     step 500 and ends near 0.15; at lr 3e-3 it ends near 0.23)."""
-    data_description = "embedded: MNIST-1D generated offline (train/val/test 3000/1000/1000)"
-
-    def load_splits(self) -> dict[str, Split]:
-        arrays = load_mnist1d(self.data_dir)
-        return {
-            split: Split(torch.from_numpy(arrays[f"x_{split}"]), torch.from_numpy(arrays[f"y_{split}"]))
-            for split in self.splits
-        }
-
     def build_model(self, seed: int) -> nn.Module:
         torch.manual_seed(seed)
         return _Net()

@@ -9,15 +9,9 @@ from .base import Split, Workload
 from .data.mnist1d import load_mnist1d
 
 
-class Mnist1dMlp(Workload):
-    name = "mnist1d-mlp"
-    description = "MLP 40-100-100-10 on MNIST-1D (generated offline), batch 128"
-    batch_size = 128
-    step_budget = 3000
-    eval_interval = 250
-    target_value = 0.5
-    """Validation error to reach (project choice: a level every tuned optimizer passes)."""
-    divergence_loss = 1e3
+class Mnist1dWorkload(Workload):
+    """Shared data of the MNIST-1D workloads: the cached splits of :mod:`workloads.data.mnist1d`."""
+
     data_description = "embedded: MNIST-1D generated offline (train/val/test 3000/1000/1000)"
 
     def load_splits(self) -> dict[str, Split]:
@@ -26,6 +20,17 @@ class Mnist1dMlp(Workload):
             split: Split(torch.from_numpy(arrays[f"x_{split}"]), torch.from_numpy(arrays[f"y_{split}"]))
             for split in self.splits
         }
+
+
+class Mnist1dMlp(Mnist1dWorkload):
+    name = "mnist1d-mlp"
+    description = "MLP 40-100-100-10 on MNIST-1D (generated offline), batch 128"
+    batch_size = 128
+    step_budget = 3000
+    eval_interval = 250
+    target_value = 0.5
+    """Validation error to reach (project choice: a level every tuned optimizer passes)."""
+    divergence_loss = 1e3
 
     def build_model(self, seed: int) -> nn.Module:
         torch.manual_seed(seed)
