@@ -2,7 +2,8 @@
 and the Parquet result sink.
 
 Public API: :func:`sample` (contract 2), :func:`load_protocol`, :func:`load_config`,
-:func:`resolve_plan`, :func:`run_study`, :class:`ResultSink`. Names other than ``sample`` are
+:func:`resolve_plan`, :func:`run_study`, :func:`resume_experiment`, :func:`submit_study`,
+:class:`ResultSink`, :func:`load_plugins`. Names other than ``sample`` are
 imported on first use, so ``import tuning`` stays free of torch and ray.
 """
 
@@ -24,6 +25,12 @@ _LAZY = {
     "StudySummary": "tuning.driver",
     "ResultSink": "tuning.sink",
     "create_experiment": "tuning.experiment",
+    "resume_experiment": "tuning.resume",
+    "load_resume_state": "tuning.resume",
+    "submit_study": "tuning.submit",
+    "RerunPlanner": "tuning.reruns",
+    "load_plugins": "tuning.plugins",
+    "study_options": "tuning.driver",
 }
 
 __all__ = ["sample", *_LAZY]
