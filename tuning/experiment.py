@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pyarrow import fs as pafs
@@ -62,7 +63,7 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
     return {
         "name": name,
         "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "config_source": config.source,
+        "config_source": str(Path(config.source).resolve()),
         "config": config.raw,
         "protocols": {p.name: p.raw for p in config.protocols},
         "protocol_entries": dict(zip(config.raw["protocols"], (p.raw for p in config.protocols), strict=True)),
