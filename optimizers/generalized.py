@@ -241,24 +241,23 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
             terms = [(ms, k.a), (grads, w)] if s.nesterov else [(ms, 1.0)]
         else:
             terms = [(grads, scale_in)]
-        same_step = len(set(steps)) == 1
-        scale_out = [k.scale_out(s, t) for t in steps[:1]] if same_step else [k.scale_out(s, t) for t in steps]
+        scale_out = [k.scale_out(s, t) for t in steps]
+        same_scale = len(set(scale_out)) == 1  # always, unless bias correction meets mixed steps
         denom = None
         if s.eps_placement == "outside":
             denom = torch._foreach_sqrt([st["v"] for st in states])
             torch._foreach_add_(denom, k.eps)
         for xs, coef in terms:
-            if same_step:
+            if same_scale:
                 value = -scale_out[0] * coef
                 if denom is not None:
                     torch._foreach_addcdiv_(params, xs, denom, value=value)
                 else:
                     torch._foreach_add_(params, xs, alpha=value)
+            elif denom is not None:
+                torch._foreach_addcdiv_(params, xs, denom, [-so * coef for so in scale_out])
             else:
-                values = [-so * coef for so in scale_out]
-                if denom is not None:
-                    torch._foreach_addcdiv_(params, xs, denom, values)
-                else:
-                    torch._foreach_add_(params, torch._foreach_mul(xs, values))
+                for p, x, so in zip(params, xs, scale_out, strict=True):
+                    p.add_(x, alpha=-so * coef)
         for st, t in zip(states, steps, strict=True):
             st["step"] = t + 1

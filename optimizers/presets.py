@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .generalized import GeneralizedOptimizer, UpdateStructure
-from .registry import OptimizerSpec, register
+from .registry import Interval, OptimizerSpec, register
 
 STRUCTURES: dict[str, UpdateStructure] = {
     "sgd": UpdateStructure(None, False, False, None, 0.0, "none", "outside", False),
@@ -98,6 +98,12 @@ for _name, _defaults in DEFAULTS.items():
             name=_name,
             factory=_preset_factory(_name),
             defaults={**_defaults, "decoupled_weight_decay": 0.0},
+            # eps = 0 divides 0 by 0 wherever a gradient entry is exactly 0 (dead ReLU units).
+            ranges=(
+                {"epsilon": Interval(0.0, float("inf"), low_closed=False, high_closed=False)}
+                if STRUCTURES[_name].eps_placement == "outside"
+                else {}
+            ),
             description=DESCRIPTIONS[_name],
         )
     )

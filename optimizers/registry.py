@@ -97,12 +97,27 @@ _REGISTRY: dict[str, OptimizerSpec] = {}
 
 def register(spec: OptimizerSpec, *, overwrite: bool = False) -> OptimizerSpec:
     """Add an optimizer under ``spec.name``; refuses to replace one unless ``overwrite``."""
+    check_name("optimizer", spec.name)
     if spec.name in _REGISTRY and not overwrite:
         raise ValueError(
             f"optimizer {spec.name!r} is already registered; pass overwrite=True to replace it"
         )
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def check_name(kind: str, name: object) -> None:
+    """Names become trial ids and hive partition values: no '/', '=', whitespace, or empty."""
+    if (
+        not isinstance(name, str)
+        or not name
+        or name.startswith((".", "_"))
+        or any(c in name for c in "/=\\") or any(c.isspace() for c in name)
+    ):
+        raise ValueError(
+            f"{kind} name {name!r} is not usable as a path component; use letters, digits, '-' "
+            "and '.', not starting with '.' or '_'"
+        )
 
 
 def names() -> list[str]:

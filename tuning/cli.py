@@ -119,7 +119,7 @@ def register_submit(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("config", help="experiment config YAML (its directory is uploaded with it)")
     p.add_argument("--address", required=True, help="job server, e.g. http://HEAD:8265")
-    p.add_argument("--results", default="results", help="results root on the cluster: a path on the head node or a URI")
+    p.add_argument("--results", required=True, help="results root on the cluster: an absolute path on the head node or a URI")
     p.add_argument("--name", default=None, help="experiment name (default: the config's name)")
     p.add_argument("--wait", action="store_true", help="wait for the job to end and print its logs")
     p.add_argument("--python", default=None, help="run 'PYTHON -m optcompare' on the cluster (default: 'optcompare' from its PATH)")

@@ -122,6 +122,8 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
         def __init__(self) -> None:
             self.attempts: dict[str, int] = dict(attempt_offsets)
             self.failures: dict[str, str] = {}
+            self.done: set[str] = set()
+            """Trials already recorded: a late error or retry of one is not recorded again."""
 
         def _planned(self, trial: Any) -> PlannedTrial:  # noqa: ANN401
             return plan[trial.config["trial_id"]]
@@ -153,7 +155,8 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             ]
             if rows:
                 sink.add_curve_rows(key, rows)
-            if result.get("final"):
+            if result.get("final") and planned.trial_id not in self.done:
+                self.done.add(planned.trial_id)
                 trial_summary = dict(result.pop("summary"))
                 summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
                 status = trial_summary["status"]
@@ -172,6 +175,9 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
             planned = self._planned(trial)
+            if planned.trial_id in self.done:
+                return
+            self.done.add(planned.trial_id)
             key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
             error = self.failures.pop(planned.trial_id, None) or str(trial.get_error() or "")
             lines = error.strip().splitlines()
@@ -318,11 +324,11 @@ def run_study(
             )
         if max_concurrent_trials:
             slots = min(slots, max_concurrent_trials)
-        summary.slots = max(1, min(slots, len(trials)))
-        sink = ResultSink(results_dir, flush_seconds=flush_seconds)
-        bar = StudyProgress(len(trials), progress)
         if rerun_planner is None:
             rerun_planner = RerunPlanner(trials, reruns or {}, seed)
+        summary.slots = max(1, min(slots, len(trials) + rerun_planner.max_reruns))
+        sink = ResultSink(results_dir, flush_seconds=flush_seconds)
+        bar = StudyProgress(len(trials), progress)
         summary.planned += rerun_planner.max_reruns
         bar.add_planned(rerun_planner.max_reruns)
         callback = _make_callback(

@@ -346,6 +346,10 @@ def parse_protocol(raw: Any, source: str) -> Protocol:  # noqa: ANN401
     for key in ("name", "schedule", "optimizers"):
         if key not in raw:
             raise InputError(f"{source}: missing required key {key!r}")
+    try:
+        optimizers.registry.check_name("protocol", raw["name"])
+    except ValueError as err:
+        raise InputError(f"{source}: name: {err}") from None
     schedule = raw["schedule"]
     if schedule not in optimizers.SCHEDULES:
         raise InputError(

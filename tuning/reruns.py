@@ -77,6 +77,12 @@ class RerunPlanner:
         self.ready.extend(planned)
         return planned
 
+    def close_search(self, trial: PlannedTrial) -> None:
+        """Plan no (more) reruns for ``trial``'s search: its reruns already ran (resume)."""
+        key = _key(trial)
+        if key in self.remaining:
+            self.remaining[key] = 0
+
     def take(self) -> PlannedTrial | None:
         """The next planned rerun, if any."""
         return self.ready.popleft() if self.ready else None

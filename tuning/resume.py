@@ -29,7 +29,7 @@ from .sink import open_filesystem
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
-SUMMARY_COLUMNS = ("status", "final_val_error", "final_train_loss")
+SUMMARY_COLUMNS = ("status", "phase", "final_val_error", "final_train_loss")
 
 
 @dataclass
@@ -129,11 +129,18 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
             if summary is not None:
                 summary = {k: (math.nan if v is None else v) for k, v in summary.items()}
             reruns.record(trial, summary)
+    # A search whose reruns already have rows is closed: retrying one of its failed trials must
+    # not plan its reruns a second time (perhaps from a different best trial).
+    closed = {tid.rsplit("/", 1)[0] for tid, row in latest.items() if row.get("phase") == "rerun"}
+    for trial in plan:
+        if trial.trial_id.rsplit("/", 1)[0] in closed:
+            reruns.close_search(trial)
     pending = [t for t in plan if not finished(t.trial_id)]
     while (rerun := reruns.take()) is not None:
         if not finished(rerun.trial_id):
             pending.append(rerun)
-    offsets = {tid: a + 1 for tid, a in attempts.items() if not finished(tid)}
+    # Every id seen before continues with the next attempt number, finished or not.
+    offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
     return ResumeState(config, experiment_dir, pending, done, offsets, reruns)
 

@@ -39,7 +39,7 @@ def submit_study(
     config_path: str,
     address: str,
     *,
-    results: str = "results",
+    results: str,
     name: str | None = None,
     python: str | None = None,
 ) -> tuple[str, object]:
@@ -50,6 +50,11 @@ def submit_study(
     from .config import load_config
     from .plan import resolve_plan
 
+    if "://" not in results and not results.startswith("/"):
+        raise InputError(
+            f"--results {results!r}: give an absolute path on the head node or a URI (s3://...); "
+            "a relative path would land in the job's temporary working directory"
+        )
     config = load_config(config_path)  # bad input fails here, before anything is sent
     plan = resolve_plan(config)
     path = Path(config_path).resolve()

@@ -110,5 +110,8 @@ def test_submit_to_nowhere_is_bad_input(tmp_path, capsys):
     config.write_text(
         "name: x\nworkloads: [mnist1d-mlp]\noptimizers: [sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\n"
     )
-    assert main(["submit", str(config), "--address", f"http://127.0.0.1:{_free_port()}"]) == 2
+    address = f"http://127.0.0.1:{_free_port()}"
+    assert main(["submit", str(config), "--address", address, "--results", str(tmp_path / "r")]) == 2
     assert "cannot reach the Ray job server" in capsys.readouterr().err
+    assert main(["submit", str(config), "--address", address, "--results", "results"]) == 2
+    assert "give an absolute path on the head node or a URI" in capsys.readouterr().err

@@ -139,3 +139,26 @@ def test_decoupled_weight_decay_by_hand():
     p.grad = torch.zeros(1, dtype=torch.float64)
     opt.step()
     assert p.item() == pytest.approx(0.95, abs=1e-15)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_kernels_stay_bitwise_equal_when_parameters_have_different_step_counts(name):
+    rng, theta0, grads, lrs = _problem(5)
+    hp = random_hparams(name, rng)
+    runs = []
+    for foreach in (True, False):
+        params = [torch.nn.Parameter(torch.tensor(t)) for t in theta0]
+        opt = optimizers.create(name, params, foreach=foreach, learning_rate=0.01, **hp)
+        for step, g_step in enumerate(grads[:12]):
+            for i, (p, g) in enumerate(zip(params, g_step, strict=True)):
+                p.grad = None if (i == 1 and step < 4) else torch.tensor(g)  # params[1] starts late
+            opt.step()
+        runs.append(params)
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+
+
+@pytest.mark.parametrize("bad", ["a/b", "x=y", "", ".hidden", "two words"])
+def test_registered_names_must_be_path_safe(bad):
+    spec = optimizers.get_spec("sgd")
+    with pytest.raises(ValueError, match="not usable as a path component"):
+        optimizers.register(optimizers.OptimizerSpec(bad, spec.factory, dict(spec.defaults)))

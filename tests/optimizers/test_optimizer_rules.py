@@ -189,7 +189,7 @@ def test_adam_differs_from_torch_adam_for_large_eps(problem):
     assert not torch.allclose(ours[-1], theirs[-1], rtol=1e-3, atol=0.0)
 
 
-@pytest.mark.parametrize("eps", [0.0, 1e-14])
+@pytest.mark.parametrize("eps", [1e-300, 1e-14])
 def test_adam_agrees_with_torch_adam_for_tiny_eps(problem, eps):
     theta0, grads = problem
     ours = run_ours("adam", {"epsilon": eps}, theta0, grads, LRS)
@@ -482,7 +482,10 @@ BAD_HPARAMS = [
     ("adam", {"beta1": 1.0}, r"beta1=1\.0 .*valid range: \[0, 1\)"),
     ("nadam", {"beta2": 1.5}, r"beta2=1\.5 .*valid range: \[0, 1\)"),
     ("adam", {"beta2": 1.0}, r"beta2=1\.0 .*valid range: \[0, 1\)"),
-    ("adam", {"epsilon": -1e-8}, r"epsilon=-1e-08 .*valid range: \[0, inf\)"),
+    ("adam", {"epsilon": -1e-8}, r"epsilon=-1e-08 .*valid range: \(0, inf\)"),
+    ("adam", {"epsilon": 0.0}, r"epsilon=0\.0 .*valid range: \(0, inf\)"),
+    ("nadam", {"epsilon": 0.0}, r"epsilon=0\.0 .*valid range: \(0, inf\)"),
+    ("rmsprop", {"epsilon": -1.0}, r"epsilon=-1\.0 .*valid range: \[0, inf\)"),
     ("rmsprop", {"rho": 1.5}, r"rho=1\.5 .*valid range: \[0, 1\]"),
     ("rmsprop", {"rho": -0.5}, r"rho=-0\.5 .*valid range: \[0, 1\]"),
     ("sgd", {"weight_decay": -1}, r"weight_decay=-1 .*valid range: \[0, inf\)"),
@@ -525,7 +528,8 @@ GOOD_EDGES = [
     ("rmsprop", {"rho": 1.0}),
     ("rmsprop", {"rho": 0.0, "epsilon": 0.0, "momentum": 0.0}),
     ("momentum", {"momentum": 0.0}),
-    ("adam", {"beta1": 0.0, "beta2": 0.0, "epsilon": 0.0}),
+    ("adam", {"beta1": 0.0, "beta2": 0.0, "epsilon": 1e-300}),
+    ("rmsprop", {"rho": 1.0, "epsilon": 0.0}),
     ("nadam", {"epsilon": 1e12, "learning_rate": 1e12}),
     ("sgd", {"learning_rate": 1}),  # an int is a number
     ("sgd", {"learning_rate": np.float64(0.1)}),

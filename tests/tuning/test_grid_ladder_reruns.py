@@ -147,3 +147,10 @@ def test_a_search_without_completed_trials_gets_no_reruns(tmp_path):
     for t in plan:
         assert planner.record(t, {"status": "diverged", "final_train_loss": math.nan}) == []
     assert not planner.outstanding() and planner.take() is None
+
+
+@pytest.mark.parametrize("bad", ["a/b", "x=y", ""])
+def test_protocol_names_must_be_path_safe(tmp_path, bad):
+    path = _write(tmp_path, "p.yaml", f"name: '{bad}'\nschedule: constant\noptimizers:\n  sgd:\n    learning_rate: 0.1\n")
+    with pytest.raises(InputError, match="name: .*not usable as a path component"):
+        load_protocol(str(path))

@@ -1,0 +1,68 @@
+"""What resume decides to run, from Parquet rows written by hand (no Ray)."""
+
+from __future__ import annotations
+
+from tuning.config import load_config
+from tuning.driver import _hp_columns, _trial_row
+from tuning.experiment import create_experiment
+from tuning.plan import rerun_trials, resolve_plan
+from tuning.resume import load_resume_state
+from tuning.sink import ResultSink
+
+SUMMARY = {
+    "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,
+    "best_val_step": 10, "steps_to_target": None, "total_steps": 10, "wall_time_s": 1.0,
+    "train_time_s": 0.5,
+}
+
+
+def _experiment(tmp_path):
+    (tmp_path / "grid.yaml").write_text(
+        "name: grid\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
+        "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 3}\n"
+    )
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(
+        "name: rs\nworkloads: [{name: mnist1d-mlp, steps: 10, eval_every: 10}]\n"
+        "optimizers: [sgd]\nprotocols: [grid.yaml]\ntrials_per_search: 1\n"
+    )
+    config = load_config(config_path)
+    plan = resolve_plan(config)
+    return config, plan, create_experiment(str(tmp_path / "r"), "rs", config, plan)
+
+
+def _write(experiment, trials, statuses, errors, attempt=0):
+    sink = ResultSink(experiment)
+    for trial, status, err in zip(trials, statuses, errors, strict=True):
+        key = (trial.workload, trial.protocol, trial.optimizer)
+        row = _trial_row(trial, attempt, {**SUMMARY, "status": status, "final_val_error": err,
+                                          "best_val_error": err, "error": None})
+        sink.add_trial_row(key, row, *_hp_columns(trial))
+    sink.close()
+
+
+def test_retrying_a_failed_trial_does_not_plan_finished_reruns_again(tmp_path):
+    config, plan, experiment = _experiment(tmp_path)
+    _write(experiment, plan, ["completed", "failed", "completed"], [0.5, float("nan"), 0.3])
+    reruns = rerun_trials(plan[2], 3, 2, config.seed)
+    _write(experiment, reruns, ["completed", "completed"], [0.31, 0.32])
+
+    state = load_resume_state(experiment)
+    assert state.pending == [] and state.finished == 5
+
+    state = load_resume_state(experiment, retry_failed=True)
+    assert [t.trial_id for t in state.pending] == [plan[1].trial_id]
+    assert state.attempt_offsets[plan[1].trial_id] == 1
+    # When the retried trial finishes best, its search still plans no second set of reruns.
+    assert state.reruns.record(plan[1], {"status": "completed", "final_val_error": 0.01}) == []
+    assert not state.reruns.outstanding()
+
+
+def test_reruns_of_a_finished_search_are_planned_when_missing(tmp_path):
+    config, plan, experiment = _experiment(tmp_path)
+    _write(experiment, plan, ["completed", "completed", "completed"], [0.5, 0.2, 0.3])
+    state = load_resume_state(experiment)
+    assert [t.trial_id for t in state.pending] == [
+        "mnist1d-mlp/grid/sgd/00003", "mnist1d-mlp/grid/sgd/00004"
+    ]
+    assert all(t.hparams == plan[1].hparams and t.phase == "rerun" for t in state.pending)
