@@ -10,12 +10,11 @@ finished unless ``retry_failed``. Reruns of best trials are re-planned from the 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import InputError
 
@@ -25,7 +24,9 @@ from .plan import PlannedTrial, resolve_plan
 from .plugins import load_plugins
 from .protocol import Protocol, parse_protocol
 from .reruns import RerunPlanner
-from .sink import open_filesystem
+
+if TYPE_CHECKING:
+    from analysis.load import Experiment
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
@@ -42,17 +43,6 @@ class ResumeState:
     finished: int
     attempt_offsets: dict[str, int]
     reruns: RerunPlanner
-
-
-def _read_record(experiment_dir: str) -> dict[str, Any]:
-    filesystem, root = open_filesystem(experiment_dir)
-    try:
-        with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
-            return json.loads(stream.readall().decode())
-    except FileNotFoundError:
-        raise InputError(
-            f"{experiment_dir} is not an optcompare experiment (no experiment.json); give RESULTS/NAME"
-        ) from None
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
@@ -75,13 +65,9 @@ def _config_from_record(record: dict[str, Any], experiment_dir: str) -> Experime
     return parse_config(record["config"], source, base_dir, protocol_loader=recorded_protocol)
 
 
-def _latest_rows(experiment_dir: str) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+def _latest_rows(experiment: Experiment) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     """(latest trials row per trial id, highest attempt seen per trial id in trials or curves)."""
-    from analysis.load import load_table, open_experiment
-
-    filesystem, root = open_experiment(experiment_dir)
-    trials = load_table(filesystem, root, "trials").table
-    curves = load_table(filesystem, root, "curves").table
+    trials, curves = experiment.trials, experiment.curves
     latest: dict[str, dict[str, Any]] = {}
     attempts: dict[str, int] = {}
     if trials.num_rows:
@@ -101,7 +87,10 @@ def _latest_rows(experiment_dir: str) -> tuple[dict[str, dict[str, Any]], dict[s
 
 def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> ResumeState:
     """Work out what is left to run; nothing is started or written."""
-    record = _read_record(experiment_dir)
+    from analysis.load import load_results
+
+    experiment = load_results(experiment_dir)  # InputError when it is not an experiment
+    record = experiment.meta
     config = _config_from_record(record, experiment_dir)
     plan = resolve_plan(config)
     if "plan_digest" in record and plan_digest(plan) != record["plan_digest"]:
@@ -110,7 +99,7 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
             f"started (optcompare {record.get('versions', {}).get('optcompare', '?')}; a plugin or "
             "the optcompare version changed); resume with the same versions, or start a new experiment"
         )
-    latest, attempts = _latest_rows(experiment_dir)
+    latest, attempts = _latest_rows(experiment)
 
     def finished(trial_id: str) -> bool:
         row = latest.get(trial_id)
