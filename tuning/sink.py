@@ -15,7 +15,7 @@ import json
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -86,22 +86,34 @@ def open_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), os.path.abspath(root)
 
 
-def write_atomic(filesystem: pafs.FileSystem, path: str, table: pa.Table) -> None:
-    """Write ``table`` to ``path`` through a hidden temporary file and a rename."""
+def _replace_atomically(
+    filesystem: pafs.FileSystem, path: str, write: Callable[[str], None]
+) -> None:
+    """Call ``write(tmp)`` for a hidden temporary file beside ``path``, then rename it to ``path``."""
     directory, _, name = path.rpartition("/")
     filesystem.create_dir(directory, recursive=True)
     tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-    pq.write_table(table, tmp, filesystem=filesystem, compression="zstd")
+    write(tmp)
     filesystem.move(tmp, path)
+
+
+def write_atomic(filesystem: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` through a hidden temporary file and a rename."""
+    _replace_atomically(
+        filesystem, path,
+        lambda tmp: pq.write_table(table, tmp, filesystem=filesystem, compression="zstd"),
+    )
 
 
 def write_json_atomic(filesystem: pafs.FileSystem, path: str, payload: dict[str, Any]) -> None:
-    directory, _, name = path.rpartition("/")
-    filesystem.create_dir(directory, recursive=True)
-    tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-    with filesystem.open_output_stream(tmp) as out:
-        out.write(json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
-    filesystem.move(tmp, path)
+    """Write ``payload`` as JSON to ``path`` through a hidden temporary file and a rename."""
+    data = json.dumps(payload, indent=2, sort_keys=True, default=str).encode()
+
+    def write(tmp: str) -> None:
+        with filesystem.open_output_stream(tmp) as out:
+            out.write(data)
+
+    _replace_atomically(filesystem, path, write)
 
 
 class ResultSink:
