@@ -36,3 +36,29 @@ optimizers.register_inclusion(
     optimizers.Inclusion("sgd", "plain-adagrad", _sgd_to_adagrad, exact=False, description="eps -> inf")
 )
 '''
+
+# Slow on purpose, so integration tests can act mid-study however fast the machine is.
+SLOW_PLUGIN = '''
+"""SGD that sleeps 10 ms per step, so a trial lasts a known wall time on any machine."""
+import time
+
+import optimizers
+from optimizers.presets import DEFAULTS, _preset_factory
+
+
+def _slow_sgd(params, **kw):
+    optimizer = _preset_factory("sgd")(params, **kw)
+    inner = optimizer.step
+
+    def step(closure=None):
+        time.sleep(0.01)
+        return inner(closure)
+
+    optimizer.step = step
+    return optimizer
+
+
+SPACE = {"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0, "decay_factor": 0.1}
+for name in ("slow-sgd", "slow-sgd-2"):
+    optimizers.register(optimizers.OptimizerSpec(name, _slow_sgd, dict(DEFAULTS["sgd"]), search_space=SPACE))
+'''

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+from plugin_fixtures import SLOW_PLUGIN
 
 from analysis.load import load_experiment
 from optcompare.cli import main
@@ -36,15 +37,18 @@ def two_node_cluster():
 
 
 @pytest.mark.slow
-def test_study_survives_losing_a_node(tmp_path, capsys, two_node_cluster):
+def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node_cluster):
+    # install_plugin comes first: it sets PYTHONPATH before the cluster's processes start.
     cluster, worker = two_node_cluster
+    module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)  # >= 3 s per trial
     config = tmp_path / "c.yaml"
     config.write_text(
-        "name: nodes\nworkloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 500}]\n"
-        "optimizers: [sgd, adam]\nprotocols: [lr-only]\ntrials_per_search: 6\n"
+        f"name: nodes\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 300, eval_every: 100}}]\n"
+        "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 6\n"
         "max_failures: 3\nreport_every_s: 0\n"
     )
     removed = threading.Event()
+    removed_at: list[float] = []
 
     def remove_worker_when_trials_run() -> None:
         parts = tmp_path / "r" / "nodes" / "curves"
@@ -53,12 +57,15 @@ def test_study_survives_losing_a_node(tmp_path, capsys, two_node_cluster):
             time.sleep(0.5)
         cluster.remove_node(worker)
         removed.set()
+        removed_at.append(time.monotonic())
 
     killer = threading.Thread(target=remove_worker_when_trials_run, daemon=True)
     killer.start()
     code = main(["run", str(config), "--results", str(tmp_path / "r"), "--address", cluster.address, "--quiet"])
+    finished_at = time.monotonic()
     killer.join(timeout=60)
     assert code == 0 and removed.is_set()
+    assert removed_at[0] < finished_at  # the node went away while the study ran
     assert "trials: 12/12 finished" in capsys.readouterr().out
     trials = load_experiment(str(tmp_path / "r" / "nodes"))[1].table.to_pandas()
     assert len(trials) == 12 and trials["trial_id"].is_unique

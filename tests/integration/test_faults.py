@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from plugin_fixtures import SLOW_PLUGIN
 
 from analysis.load import load_experiment, load_table, open_experiment
 from optcompare.cli import main
@@ -109,11 +110,15 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 
 @pytest.mark.slow
-def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys):
+def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys, install_plugin):
+    # Every trial sleeps >= 3 s (300 steps x 10 ms), 16 trials on 2 CPUs: the driver is killed
+    # right after the first trial is recorded, so some but never all trials have finished,
+    # however fast the machine.
+    module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)
     config = tmp_path / "long.yaml"
     config.write_text(
-        "name: long\nworkloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 250}]\n"
-        "optimizers: [sgd, adam]\nprotocols: [lr-only]\ntrials_per_search: 8\nreport_every_s: 0\n"
+        f"name: long\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 300, eval_every: 50}}]\n"
+        "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 8\nreport_every_s: 0\n"
     )
     results = tmp_path / "r"
     driver = subprocess.Popen(
@@ -124,7 +129,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
     trials_dir = results / "long" / "trials"
     try:
         _wait_for(lambda: len(list(trials_dir.rglob("part-*.parquet"))) >= 1, 240, "first trial rows")
-        time.sleep(1.0)
+        time.sleep(0.5)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait(timeout=60)
@@ -148,7 +153,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
     assert (by_id.loc[sorted(cut_off), "attempt"] == 1).all()
     for _, row in trials.iterrows():
         own = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] == row["attempt"])]
-        expected = list(range(250, 1501, 250)) if row["status"] == "completed" else [row["total_steps"]]
+        expected = list(range(50, 301, 50)) if row["status"] == "completed" else [row["total_steps"]]
         assert sorted(own["step"]) == expected
         older = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] < row["attempt"])]
         assert older.empty == (row["trial_id"] not in cut_off)
