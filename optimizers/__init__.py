@@ -3,10 +3,12 @@ inclusions.
 
 Public API: :func:`create` (contract 1 of DESIGN.md), :func:`names`, :func:`get_spec`,
 :func:`register` with :class:`OptimizerSpec`, :func:`make_schedule`, :func:`imitate`,
-:func:`register_inclusion` with :class:`Inclusion`, :func:`check_inclusion`.
+:func:`register_inclusion` with :class:`Inclusion`, :func:`check_inclusion`, and
+:class:`BundledUpdate` (many trials in one update) with :func:`bundle_structure`.
 """
 
 from . import presets as _presets  # noqa: F401 - registers the six built-in optimizers
+from .bundled import BundledUpdate, bundle_structure
 from .generalized import GeneralizedOptimizer, UpdateStructure
 from .inclusion_check import check_inclusion, trajectory_gap
 from .inclusions import (
@@ -30,6 +32,7 @@ from .registry import (
 from .schedules import SCHEDULES, make_schedule
 
 __all__ = [
+    "BundledUpdate",
     "HPARAM_RANGES",
     "SCHEDULES",
     "GeneralizedOptimizer",
@@ -38,6 +41,7 @@ __all__ = [
     "Interval",
     "OptimizerSpec",
     "UpdateStructure",
+    "bundle_structure",
     "check_inclusion",
     "create",
     "get_spec",

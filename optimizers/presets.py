@@ -105,5 +105,6 @@ for _name, _defaults in DEFAULTS.items():
                 else {}
             ),
             description=DESCRIPTIONS[_name],
+            structure=STRUCTURES[_name],
         )
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from .generalized import UpdateStructure
 from .schedules import is_real
 
 __all__ = [
@@ -83,6 +84,9 @@ class OptimizerSpec:
     protocol that does not mention this optimizer."""
     torch_keys: dict[str, str] = field(default_factory=lambda: dict(TORCH_KEYS))
     """Project hyperparameter name -> keyword of ``factory`` (and param-group key), where they differ."""
+    structure: UpdateStructure | None = None
+    """For presets of the generalized family: the update's structure. It lets trial bundles
+    (:mod:`optimizers.bundled`) train many trials of this optimizer at once; None: not bundlable."""
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
