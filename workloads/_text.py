@@ -28,6 +28,7 @@ class CharLmWorkload(Workload):
     layers: ClassVar[int]
     dropout: ClassVar[float]
     eval_chunk = 512
+    supports_bundling = False  # nn.LSTM has no vmap batching rule: vmap loops over the trials
 
     _vocab: list[str] | None = None
 

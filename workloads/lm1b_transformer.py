@@ -50,6 +50,7 @@ class Lm1bTransformer(Workload):
     """Validation cross-entropy per token ~3.45 (Choi et al. 2019; unconfirmed with this vocabulary)."""
     train_eval_size = 1024
     eval_chunk = 64
+    supports_bundling = False  # 44M parameters: one trial already fills an accelerator
     expected_files = (f"{TRAIN_DIR}/{TRAIN_GLOB}", f"{HELDOUT_DIR}/{HELDOUT_GLOB}")
     data_description = (
         "LM1B text shards, one sentence per line (at least 2 held-out shards: 00000 is test, 00001 validation); "
