@@ -12,6 +12,7 @@ Example (the shipped ``tuning/configs/demo.yaml``)::
     max_failures: 2
     report_every_s: 10
     plugins: [mylab.optimizers]         # modules that register optimizers (see tuning/plugins.py)
+    bundle_size: auto                   # trials per vectorised bundle: an integer, or auto (probe)
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ __all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config", "par
 
 TOP_KEYS = {
     "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
-    "resources", "max_failures", "report_every_s", "plugins",
+    "resources", "max_failures", "report_every_s", "plugins", "bundle_size",
 }
-WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir", "options"}
+WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir", "options", "bundle_size"}
 RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
 
 
@@ -48,6 +49,8 @@ class WorkloadEntry:
     data_dir: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     """Constructor options of the workload (e.g. ``loader_workers`` for ImageNet)."""
+    bundle_size: int | str = 1
+    """Trials per bundle (an integer >= 1) or ``"auto"`` (see :mod:`tuning.bundle_probe`)."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,17 @@ def _names_list(source: str, key: str, value: Any) -> list[str]:  # noqa: ANN401
     return value
 
 
-def _workload_entry(source: str, index: int, item: Any, base_dir: Path) -> WorkloadEntry:  # noqa: ANN401
+def _bundle_size(source: str, key: str, value: Any) -> int | str:  # noqa: ANN401
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{source}: {key}: expected an integer >= 1 or 'auto', got {value!r}")
+    return value
+
+
+def _workload_entry(
+    source: str, index: int, item: Any, base_dir: Path, bundle_size: int | str = 1  # noqa: ANN401
+) -> WorkloadEntry:
     where = f"workloads[{index}]"
     if isinstance(item, str):
         item = {"name": item}
@@ -130,7 +143,8 @@ def _workload_entry(source: str, index: int, item: Any, base_dir: Path) -> Workl
         workload.check_data()  # missing data fails here, before anything runs
     except InputError as err:
         raise InputError(f"{source}: {where}: {err}") from None
-    return WorkloadEntry(name, steps, every, data_dir, dict(options))
+    size = _bundle_size(source, f"{where}.bundle_size", item.get("bundle_size", bundle_size))
+    return WorkloadEntry(name, steps, every, data_dir, dict(options), size)
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
@@ -171,7 +185,8 @@ def parse_config(
         raise InputError(f"{source}: name: expected a directory-safe name, got {name!r}")
     if not isinstance(raw["workloads"], list) or not raw["workloads"]:
         raise InputError(f"{source}: workloads: expected a non-empty list")
-    entries = [_workload_entry(source, i, item, base_dir) for i, item in enumerate(raw["workloads"])]
+    bundle_size = _bundle_size(source, "bundle_size", raw.get("bundle_size", 1))
+    entries = [_workload_entry(source, i, item, base_dir, bundle_size) for i, item in enumerate(raw["workloads"])]
     if len({e.name for e in entries}) != len(entries):
         raise InputError(f"{source}: workloads: a workload is listed twice")
     opt_names = _names_list(source, "optimizers", raw["optimizers"])

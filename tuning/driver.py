@@ -8,6 +8,7 @@ and trials report in batches rather than per step. The driver keeps only counter
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -15,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bundle_probe import bundle_size_function, resolve_bundle_sizes
+from .bundles import TrialBook, count_bundles
 from .config import ExperimentConfig
 from .plan import PlannedTrial
 from .progress import StudyProgress
@@ -107,137 +110,127 @@ def _failed_summary(error: str) -> dict[str, Any]:
 
 
 def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass instance
-    plan: dict[str, PlannedTrial],
+    book: TrialBook,
     sink: ResultSink,
     summary: StudySummary,
     progress: StudyProgress,
-    reruns: RerunPlanner,
-    attempt_offsets: dict[str, int],
 ):
     from ray.tune import Callback
 
     class SinkCallback(Callback):
-        """Routes each trial's reported rows into the sink and keeps the study's counters."""
+        """Routes each bundle's reported rows into the sink per planned trial, keeps the study's
+        counters and hands failed bundles' unfinished members back to the book for retry."""
 
         def __init__(self) -> None:
-            self.attempts: dict[str, int] = dict(attempt_offsets)
             self.failures: dict[str, str] = {}
-            self.done: set[str] = set()
-            """Trials already recorded: a late error or retry of one is not recorded again."""
-
-        def _planned(self, trial: Any) -> PlannedTrial:  # noqa: ANN401
-            return plan[trial.config["trial_id"]]
+            """Last in-band error message of each bundle."""
 
         def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:  # noqa: ANN401
             sink.maybe_flush()
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
-            progress.started(trial.config["trial_id"])
-
-        def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
-            tid = trial.config["trial_id"]
-            self.attempts[tid] = self.attempts.get(tid, 0) + 1
+            for member in trial.config["members"]:
+                progress.started(member["trial_id"])
 
         def on_trial_result(
             self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401
         ) -> None:
-            planned = self._planned(trial)
-            key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
-            attempt = self.attempts.get(planned.trial_id, 0)
+            bundle_id = trial.config["bundle_id"]
             if "failure" in result:
-                self.failures[planned.trial_id] = str(result.pop("failure"))
+                self.failures[bundle_id] = str(result.pop("failure"))
                 return
             # Consume the payload and drop it from the result in place: Tune keeps each trial's
             # last result (and per-metric statistics of it) in driver memory until the end.
-            rows = [
-                {"trial_id": planned.trial_id, "attempt": attempt, **row}
-                for row in result.pop("curve", [])
-            ]
-            if rows:
-                sink.add_curve_rows(key, rows)
-            if result.get("final") and planned.trial_id not in self.done:
-                self.done.add(planned.trial_id)
-                trial_summary = dict(result.pop("summary"))
-                summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
-                status = trial_summary["status"]
-                if status == "diverged":
-                    summary.diverged += 1
-                else:
-                    summary.completed += 1
-                sink.add_trial_row(
-                    key, _trial_row(planned, attempt, trial_summary), *_hp_columns(planned)
-                )
-                self._plan_reruns(planned, trial_summary)
-                error = trial_summary.get("final_val_error")
-                progress.finished_trial(
-                    planned.trial_id, key, status, math.nan if error is None else float(error)
-                )
+            rows_by_trial: dict[str, list[dict[str, Any]]] = {}
+            for row in result.pop("curve", []):
+                rows_by_trial.setdefault(row["trial_id"], []).append(row)
+            for trial_id, rows in rows_by_trial.items():
+                planned = book.member(bundle_id, trial_id)
+                if planned is None or trial_id in book.done:
+                    continue
+                attempt = book.attempt(trial_id)
+                sink.add_curve_rows(_key(planned), [{**row, "attempt": attempt} for row in rows])
+            for trial_id, trial_summary in result.pop("finals", {}).items():
+                planned = book.member(bundle_id, trial_id)
+                if planned is not None and book.finished(trial_id):
+                    self._record(planned, dict(trial_summary))
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
-            planned = self._planned(trial)
-            if planned.trial_id in self.done:
+        def _record(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> None:
+            summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
+            status = trial_summary["status"]
+            if status == "diverged":
+                summary.diverged += 1
+            else:
+                summary.completed += 1
+            key = _key(planned)
+            sink.add_trial_row(key, _trial_row(planned, book.attempt(planned.trial_id), trial_summary), *_hp_columns(planned))
+            self._plan_reruns(planned, trial_summary)
+            error = trial_summary.get("final_val_error")
+            progress.finished_trial(planned.trial_id, key, status, math.nan if error is None else float(error))
+
+        def _record_failed(self, planned: PlannedTrial, message: str) -> None:
+            if not book.finished(planned.trial_id):
                 return
-            self.done.add(planned.trial_id)
-            key = tuple(getattr(planned, k) for k in PARTITION_KEYS)
-            error = self.failures.pop(planned.trial_id, None) or str(trial.get_error() or "")
-            lines = error.strip().splitlines()
-            last_line = lines[-1] if lines else "the worker died without an error message"
+            key = _key(planned)
             summary.failed += 1
-            summary.failures.append(f"{planned.trial_id}: {last_line}")
-            attempt = self.attempts.get(planned.trial_id, 0)
-            row = _trial_row(planned, attempt, _failed_summary(last_line))
+            summary.failures.append(f"{planned.trial_id}: {message}")
+            row = _trial_row(planned, book.attempt(planned.trial_id), _failed_summary(message))
             sink.add_trial_row(key, row, *_hp_columns(planned))
             self._plan_reruns(planned, None)
             progress.finished_trial(planned.trial_id, key, "failed", math.nan)
 
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            for planned in book.bundle_ended(trial.config["bundle_id"]):
+                self._record_failed(planned, "the bundle ended without a final result for this trial")
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            bundle_id = trial.config["bundle_id"]
+            error = self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
+            lines = error.strip().splitlines()
+            last_line = lines[-1] if lines else "the worker died without an error message"
+            for planned in book.bundle_failed(bundle_id):
+                self._record_failed(planned, last_line)
+
         def _plan_reruns(self, planned: PlannedTrial, trial_summary: dict | None) -> None:
-            for rerun in reruns.record(planned, trial_summary):
-                plan[rerun.trial_id] = rerun
+            book.reruns.record(planned, trial_summary)
 
     return SinkCallback()
 
 
-def _chunks(trials: list[PlannedTrial], size: int):  # noqa: ANN202 - generator
-    """(chunk, is_last) pairs; always at least one (possibly empty) last chunk."""
-    size = max(1, size)
-    for start in range(0, len(trials), size):
-        yield trials[start : start + size], start + size >= len(trials)
-    if not trials:
-        yield [], True
+def _key(planned: PlannedTrial) -> tuple:
+    return tuple(getattr(planned, k) for k in PARTITION_KEYS)
 
 
-def _make_searcher(  # noqa: ANN202
-    trials: list[PlannedTrial], extra: dict[str, Any], reruns: RerunPlanner, *, wait_for_reruns: bool
-):
+def _make_searcher(book: TrialBook, extra: dict[str, Any], fresh_budget: int):  # noqa: ANN202
     from ray.tune.search import Searcher
 
     class PlanSearcher(Searcher):
-        """Hands out the planned trials in plan order, then reruns as they are planned, then
-        reports FINISHED."""
+        """Hands out bundles from the book: retries, then up to ``fresh_budget`` planned trials,
+        then reruns as they are planned; waits while bundles run (their failures come back as
+        retries), then reports FINISHED."""
 
         def __init__(self) -> None:
             super().__init__(metric=None, mode=None)
-            self.next_index = 0
+            self.fresh_left = fresh_budget
 
         def suggest(self, trial_id: str) -> dict | str | None:
-            if self.next_index < len(trials):
-                config = {**trials[self.next_index].as_config(), **extra}
-                self.next_index += 1
-                return config
-            rerun = reruns.take()
-            if rerun is not None:
-                return {**rerun.as_config(), **extra}
-            # Only the last chunk waits for reruns of searches still running elsewhere.
-            return None if wait_for_reruns and reruns.outstanding() else Searcher.FINISHED
+            bundle = book.next_bundle(fresh_allowed=self.fresh_left)
+            if bundle is not None:
+                self.fresh_left -= sum(m.phase == "search" and m.trial_id not in book.attempts for m in bundle.members)
+                return {
+                    "bundle_id": bundle.bundle_id,
+                    "members": [m.as_config() for m in bundle.members],
+                    **extra,
+                }
+            if book.in_flight:
+                return None
+            # Only a run with plan budget left waits for reruns of searches still running elsewhere.
+            if self.fresh_left > 0 and book.reruns.outstanding():
+                return None
+            return Searcher.FINISHED
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-            """Nothing to learn: the plan is fixed."""
-
-        def get_state(self) -> dict:
-            return {"next_index": self.next_index}
-
-        def set_state(self, state: dict) -> None:
-            self.next_index = int(state["next_index"])
+            """Nothing to learn: the plan is fixed (the callback does the bookkeeping)."""
 
         def save(self, checkpoint_path: str) -> None:
             """State lives in the Parquet results (resume = plan minus finished)."""
@@ -259,6 +252,7 @@ def study_options(config: ExperimentConfig) -> dict[str, Any]:
         "plugins": config.plugins,
         "reruns": {p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
         "seed": config.seed,
+        "bundle_sizes": {entry.name: entry.bundle_size for entry in config.workloads},
     }
 
 
@@ -282,6 +276,7 @@ def run_study(
     progress: bool = True,
     flush_seconds: float = 5.0,
     started_at: float | None = None,
+    bundle_sizes: dict[str, int | str] | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune and write their rows under ``results_dir``.
 
@@ -293,6 +288,11 @@ def run_study(
     ran before (resume). The plan runs in chunks of ``trials_per_fit`` trials, one Tune run each:
     Tune keeps every trial of a run in driver memory (tens of KB each) until the run ends, so
     chunks bound the driver's memory for studies of any size.
+
+    ``bundle_sizes`` maps workload names to a bundle size or ``"auto"`` (probed once per workload
+    on a worker with one trial's resources, see :mod:`tuning.bundle_probe`); workloads not named,
+    and searches whose workload or optimizer cannot be bundled, run one trial per task. A failed
+    bundle's unfinished members are retried (bundled again) up to ``max_failures`` times each.
     """
     start = time.perf_counter() if started_at is None else started_at
     _prepare_ray_environment()
@@ -326,30 +326,34 @@ def run_study(
             slots = min(slots, max_concurrent_trials)
         if rerun_planner is None:
             rerun_planner = RerunPlanner(trials, reruns or {}, seed)
-        summary.slots = max(1, min(slots, len(trials) + rerun_planner.max_reruns))
+        threads = max(1, int(cpus_per_trial))
+        extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
+        sizes = resolve_bundle_sizes(
+            bundle_sizes or {}, trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+            slots=slots, plugins=list(plugins or []), progress=progress,
+        )
+        size_of = bundle_size_function(sizes)
+        book = TrialBook(trials, size_of, rerun_planner, max_failures=max_failures, attempt_offsets=attempt_offsets)
+        summary.slots = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
         bar = StudyProgress(len(trials), progress)
         summary.planned += rerun_planner.max_reruns
         bar.add_planned(rerun_planner.max_reruns)
-        callback = _make_callback(
-            {t.trial_id: t for t in trials}, sink, summary, bar, rerun_planner, attempt_offsets or {}
-        )
-        threads = max(1, int(cpus_per_trial))
-        extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
+        callback = _make_callback(book, sink, summary, bar)
         resources = {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
         from .trainable import ray_trainable
 
         storage = os.path.join(os.path.abspath(results_dir), "_tune") if "://" not in results_dir else None
         trainable = tune.with_resources(ray_trainable, resources)
         try:
-            for index, (chunk, last) in enumerate(_chunks(trials, trials_per_fit)):
-                if not chunk and not rerun_planner.ready and not rerun_planner.outstanding():
-                    continue
+            for index in itertools.count():
+                if not book.has_work():
+                    break
                 tuner = tune.Tuner(
                     trainable,
                     tune_config=tune.TuneConfig(
-                        search_alg=_make_searcher(chunk, extra, rerun_planner, wait_for_reruns=last),
-                        num_samples=len(chunk) + rerun_planner.max_reruns + len(rerun_planner.ready),
+                        search_alg=_make_searcher(book, extra, trials_per_fit),
+                        num_samples=-1,  # until the searcher says FINISHED
                         max_concurrent_trials=summary.slots,
                         reuse_actors=True,
                     ),
@@ -358,7 +362,8 @@ def run_study(
                         storage_path=storage,
                         callbacks=[callback],
                         verbose=0,
-                        failure_config=tune.FailureConfig(max_failures=max_failures),
+                        # Retries are per planned trial, by the book (tuning/bundles.py), not by Tune.
+                        failure_config=tune.FailureConfig(max_failures=0),
                         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                     ),
                 )

@@ -1,9 +1,14 @@
-"""What runs inside a Ray worker: train one planned trial and report its rows in batches.
+"""What runs inside a Ray worker: train one bundle of planned trials and report its rows in batches.
 
-Reports cost a round trip to the driver (about 15-30 ms here), so evaluation rows are batched:
-a report goes out when ``report_every_s`` seconds have passed since the last one, and a final
-report carries the remaining rows and the trial summary. Workloads (and their data) are cached
-per worker process, so a reused actor does not reload them.
+A bundle of one member runs :func:`workloads.train`; a larger one runs
+:func:`workloads.bundle.train_bundle` (all members vectorised in one model). Either way the
+worker reports per planned trial: curve rows carry their ``trial_id``, and each member's summary
+is reported as soon as that member finishes (a diverged member of a bundle finishes early).
+
+Reports cost a round trip to the driver (about 15-30 ms here), so rows are batched: a report goes
+out when ``report_every_s`` seconds have passed since the last one, and a final report carries
+what remains. Workloads (and their data) are cached per worker process, so a reused actor does
+not reload them.
 """
 
 from __future__ import annotations
@@ -12,71 +17,102 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["execute_trial", "ray_trainable"]
+__all__ = ["execute_bundle", "ray_trainable"]
 
 _WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
 
 
-def execute_trial(config: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-    """Train the planned trial ``config`` (a PlannedTrial dict); return its summary.
+def _workload(member: dict[str, Any]) -> Any:  # noqa: ANN401
+    import workloads
 
-    ``report`` receives ``{"curve": [rows]}`` batches and, last, ``{"curve": [...],
-    "summary": {...}, "final": True}``.
+    options = member.get("workload_options") or {}
+    key = (member["workload"], member.get("data_dir"), repr(sorted(options.items())))
+    if key not in _WORKLOAD_CACHE:
+        _WORKLOAD_CACHE[key] = workloads.get(member["workload"], member.get("data_dir"), **options)
+    return _WORKLOAD_CACHE[key]
+
+
+def execute_bundle(config: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+    """Train the bundle ``config["members"]`` (PlannedTrial dicts sharing workload, optimizer,
+    schedule and budget); return ``{trial_id: summary}``.
+
+    ``report`` receives ``{"curve": [rows], "finals": {trial_id: summary}}`` batches; the last one
+    also has ``"final": True``. Each curve row has the member's ``trial_id``.
     """
     import torch
 
     import workloads
+    from workloads.bundle import BundleMember, train_bundle
 
     from .plugins import load_plugins
 
     load_plugins(config.get("plugins", ()))
-
     threads = int(config.get("threads", 0) or 0)
     if threads > 0:
         torch.set_num_threads(threads)
-    options = config.get("workload_options") or {}
-    key = (config["workload"], config.get("data_dir"), repr(sorted(options.items())))
-    if key not in _WORKLOAD_CACHE:
-        _WORKLOAD_CACHE[key] = workloads.get(config["workload"], config.get("data_dir"), **options)
-    workload = _WORKLOAD_CACHE[key]
-    pending: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = config["members"]
+    first = members[0]
+    workload = _workload(first)
+    ids = [m["trial_id"] for m in members]
+    pending_rows: list[dict[str, Any]] = []
+    pending_finals: dict[str, dict[str, Any]] = {}
+    finals: dict[str, dict[str, Any]] = {}
     every_s = float(config.get("report_every_s", 10.0))
     last = time.monotonic()
 
-    def on_eval(row: workloads.EvalRow) -> None:
+    def maybe_report() -> None:
         nonlocal last
-        pending.append(row.as_dict())
         if time.monotonic() - last >= every_s:
-            report({"curve": list(pending)})
-            pending.clear()
+            report({"curve": list(pending_rows), "finals": dict(pending_finals)})
+            pending_rows.clear()
+            pending_finals.clear()
             last = time.monotonic()
 
-    outcome = workloads.train(
-        workload,
-        config["optimizer"],
-        config["hparams"],
-        config["schedule"],
-        config["schedule_params"],
-        int(config["seed"]),
-        steps=int(config["steps"]),
-        eval_every=int(config["eval_every"]),
-        device=config.get("device"),
-        on_eval=on_eval,
-    )
-    summary = outcome.summary()
-    report({"curve": list(pending), "summary": summary, "final": True})
-    return summary
+    def on_eval(index: int, row: workloads.EvalRow) -> None:
+        pending_rows.append({"trial_id": ids[index], **row.as_dict()})
+        maybe_report()
+
+    def on_finish(index: int, outcome: workloads.TrialOutcome) -> None:
+        summary = outcome.summary()
+        finals[ids[index]] = summary
+        pending_finals[ids[index]] = summary
+        maybe_report()
+
+    common = {
+        "steps": int(first["steps"]),
+        "eval_every": int(first["eval_every"]),
+        "device": config.get("device"),
+        "on_eval": on_eval,
+    }
+    if len(members) == 1:
+        outcome = workloads.train(
+            workload, first["optimizer"], first["hparams"], first["schedule"], first["schedule_params"],
+            int(first["seed"]), **{**common, "on_eval": lambda row: on_eval(0, row)},
+        )
+        on_finish(0, outcome)
+    else:
+        train_bundle(
+            workload,
+            first["optimizer"],
+            [BundleMember(m["hparams"], m["schedule_params"], int(m["seed"])) for m in members],
+            first["schedule"],
+            on_finish=on_finish,
+            **common,
+        )
+    report({"curve": list(pending_rows), "finals": dict(pending_finals), "final": True})
+    return finals
 
 
 def ray_trainable(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: :func:`execute_trial` reporting through ``tune.report``.
+    """The Ray Tune function trainable: :func:`execute_bundle` reporting through ``tune.report``.
 
     An exception is first reported as ``{"failure": "Type: message"}`` (so the driver records a
-    readable error whatever Tune kept of it), then re-raised for Tune to retry the trial."""
+    readable error whatever Tune kept of it), then re-raised: the driver requeues the members
+    that have not finished (see :mod:`tuning.bundles`)."""
     from ray import tune
 
     try:
-        execute_trial(config, tune.report)
+        execute_bundle(config, tune.report)
     except Exception as err:
         try:
             tune.report({"failure": f"{type(err).__name__}: {err}"[:2000]})

@@ -38,7 +38,14 @@ import optimizers
 from optcompare.errors import InputError
 
 from .base import IGNORE_INDEX, Workload
-from .loop import _AUTOCAST_DEVICES, DIVERGENCE_CHECK_EVERY, TARGET_METRICS, EvalRow, TrialOutcome, pick_device
+from .loop import (
+    _AUTOCAST_DEVICES,
+    DIVERGENCE_CHECK_EVERY,
+    TARGET_METRICS,
+    EvalRow,
+    TrialOutcome,
+    pick_device,
+)
 
 __all__ = ["BundleMember", "bundle_supported", "train_bundle"]
 

@@ -517,6 +517,16 @@ def test_good_config_template_loads(tmp_path):
     assert config.optimizers == ["sgd", "adam"]
     assert [w.name for w in config.workloads] == ["mnist1d-mlp"]
     assert config.trials_per_search == 4
+    assert config.workloads[0].bundle_size == 1  # trials run one per task unless asked
+
+
+def test_bundle_size_top_level_and_per_workload(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(_config(
+        workloads="workloads: [mnist1d-mlp, {name: digits-cnn, bundle_size: 4}]", extra="bundle_size: auto"
+    ))
+    config = load_config(path)
+    assert [w.bundle_size for w in config.workloads] == ["auto", 4]
 
 
 BROKEN_CONFIGS = {
@@ -607,6 +617,18 @@ BROKEN_CONFIGS = {
     "report_every_s nan": (
         _config(extra="report_every_s: .nan"),
         ["report_every_s: expected a number >= 0"],
+    ),
+    "bundle_size zero": (
+        _config(extra="bundle_size: 0"),
+        ["bundle_size: expected an integer >= 1 or 'auto', got 0"],
+    ),
+    "bundle_size word": (
+        _config(extra="bundle_size: max"),
+        ["bundle_size: expected an integer >= 1 or 'auto', got 'max'"],
+    ),
+    "workload bundle_size float": (
+        _config(workloads="workloads: [{name: mnist1d-mlp, bundle_size: 2.5}]"),
+        ["workloads[0].bundle_size: expected an integer >= 1 or 'auto', got 2.5"],
     ),
     "invalid YAML": ("name: exp\nworkloads: [mnist1d-mlp\n", ["not valid YAML"]),
     "not a mapping": ("- name: exp\n", ["expected a mapping with keys", "trials_per_search"]),

@@ -1,0 +1,116 @@
+"""TrialBook: bundles formed from the plan, retries and failures counted per planned trial."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from tuning.bundle_probe import bundle_size_function, choose_size, resolve_bundle_sizes
+from tuning.bundles import TrialBook, count_bundles
+from tuning.config import parse_config
+from tuning.plan import resolve_plan
+from tuning.plugins import load_plugins
+from tuning.reruns import RerunPlanner
+
+
+@pytest.fixture(scope="module")
+def plan(tmp_path_factory):
+    raw = {
+        "name": "b", "workloads": [{"name": "mnist1d-mlp", "steps": 10, "eval_every": 5}],
+        "optimizers": ["sgd", "adam"], "protocols": ["lr-only"], "trials_per_search": 5,
+    }
+    return resolve_plan(parse_config(raw, "b.yaml", tmp_path_factory.mktemp("cfg")))
+
+
+def _book(plan, size=3, max_failures=1, offsets=None, reruns=None):
+    return TrialBook(plan, lambda t: size, reruns or RerunPlanner(plan, {}, 0), max_failures=max_failures,
+                     attempt_offsets=offsets)
+
+
+def test_bundles_take_consecutive_trials_of_one_search_up_to_the_size(plan):
+    book = _book(plan)
+    bundles = []
+    while (bundle := book.next_bundle()) is not None:
+        bundles.append([m.trial_id.split("/", 2)[2] for m in bundle.members])
+    assert bundles == [
+        ["sgd/00000", "sgd/00001", "sgd/00002"], ["sgd/00003", "sgd/00004"],
+        ["adam/00000", "adam/00001", "adam/00002"], ["adam/00003", "adam/00004"],
+    ]
+    assert count_bundles(plan, lambda t: 3) == 4
+    assert count_bundles(plan, lambda t: 1) == 10
+    assert len(book.in_flight) == 4 and book.has_work()
+
+
+def test_fresh_budget_caps_plan_trials_but_not_retries(plan):
+    book = _book(plan)
+    first = book.next_bundle(fresh_allowed=2)
+    assert len(first.members) == 2 and first.fresh == 2
+    assert book.next_bundle(fresh_allowed=0) is None
+    book.finished(first.members[0].trial_id)
+    assert book.bundle_failed(first.bundle_id) == []  # attempts left: requeued
+    retry = book.next_bundle(fresh_allowed=0)
+    assert [m.trial_id for m in retry.members] == [first.members[1].trial_id]
+    assert retry.attempts == (1,) and retry.fresh == 0
+
+
+def test_failed_members_are_retried_then_recorded_as_failed_per_trial(plan):
+    book = _book(plan, max_failures=1, offsets={plan[1].trial_id: 1})
+    bundle = book.next_bundle()
+    assert bundle.attempts == (0, 1, 0)
+    book.finished(bundle.members[2].trial_id)  # finished (e.g. diverged) before the crash
+    exhausted = book.bundle_failed(bundle.bundle_id)
+    assert [m.trial_id for m in exhausted] == [plan[1].trial_id]  # its second failure
+    retry = book.next_bundle()
+    assert [m.trial_id for m in retry.members] == [plan[0].trial_id] and retry.attempts == (1,)
+    assert book.bundle_failed(retry.bundle_id) == [plan[0]]
+    assert book.bundle_failed(retry.bundle_id) == []  # a second report of the same failure
+    assert book.finished(plan[2].trial_id) is False  # already done: not recorded twice
+
+
+def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):
+    book = _book(plan)
+    bundle = book.next_bundle()
+    book.finished(bundle.members[0].trial_id)
+    assert book.bundle_ended(bundle.bundle_id) == list(bundle.members[1:])
+    assert book.member(bundle.bundle_id, bundle.members[0].trial_id) is None  # no longer in flight
+
+
+def test_reruns_are_bundled_after_the_plan(plan):
+    reruns = RerunPlanner(plan, {"lr-only": (3, "val_error")}, 0)
+    book = _book(plan, size=5, reruns=reruns)
+    for _ in range(2):
+        book.next_bundle()
+    for trial in plan[:5]:
+        reruns.record(trial, {"status": "completed", "final_val_error": 0.5 - 0.01 * trial.trial_index})
+    bundle = book.next_bundle()
+    assert [m.phase for m in bundle.members] == ["rerun"] * 3
+    assert {m.trial_index for m in bundle.members} == {5, 6, 7}
+    assert len({m.seed for m in bundle.members}) == 3
+
+
+def test_sizes_fall_back_to_one_for_unbundlable_searches_and_are_capped(plan, user_plugin):
+    load_plugins([user_plugin])
+    size_of = bundle_size_function({"mnist1d-mlp": 4})
+    assert size_of(plan[0]) == 4
+    assert size_of(replace(plan[0], optimizer="plain-adagrad")) == 1
+    assert size_of(replace(plan[0], workload="tinytext-lstm")) == 1
+    # 10 trials over 4 slots: at most ceil(10/4) = 3 per bundle; searches of 5 trials.
+    assert resolve_bundle_sizes({"mnist1d-mlp": 64}, plan, cpus_per_trial=1, gpus_per_trial=0, slots=4) == {
+        "mnist1d-mlp": 3
+    }
+    assert resolve_bundle_sizes({"mnist1d-mlp": 64}, plan, cpus_per_trial=1, gpus_per_trial=0, slots=1) == {
+        "mnist1d-mlp": 5
+    }
+
+
+def test_auto_chooses_the_fastest_size_that_fits_and_clearly_beats_one():
+    measured = {
+        1: {"trial_steps_per_s": 100.0, "peak_bytes": 1.0},
+        8: {"trial_steps_per_s": 105.0, "peak_bytes": 10.0},  # within MIN_GAIN of size 1
+        32: {"trial_steps_per_s": 150.0, "peak_bytes": 40.0},
+        128: {"trial_steps_per_s": 190.0, "peak_bytes": 400.0},
+    }
+    assert choose_size(measured, memory_limit=1e9) == 128
+    assert choose_size(measured, memory_limit=100.0) == 32  # 128 does not fit
+    assert choose_size({1: measured[1], 8: measured[8]}, memory_limit=1e9) == 1

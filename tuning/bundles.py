@@ -1,0 +1,157 @@
+"""Bundles on the driver: which planned trials run together, and retries per planned trial.
+
+A bundle is up to ``bundle_size`` planned trials, consecutive in plan order, that share
+everything but their hyperparameters and seed (workload and its options, protocol, optimizer,
+schedule, steps, evaluation interval, phase). Ray runs one task per bundle; a bundle of one is an
+ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial bookkeeping:
+
+- a trial is *done* once its final row is recorded; a bundle that fails (an exception, a dead
+  worker or node) requeues each member that is not done, with its attempt count raised by one,
+  and records a member as ``failed`` once it has failed ``max_failures + 1`` times. Retries are
+  bundled again with the other requeued members.
+- attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
+
+Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
+callback calls :meth:`TrialBook.finished`, :meth:`TrialBook.bundle_ended` and
+:meth:`TrialBook.bundle_failed`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .plan import PlannedTrial
+from .reruns import RerunPlanner
+
+__all__ = ["Bundle", "TrialBook", "bundle_key", "count_bundles"]
+
+
+def bundle_key(trial: PlannedTrial) -> tuple:
+    """What members of one bundle share."""
+    return (
+        trial.workload, trial.protocol, trial.optimizer, trial.phase, trial.schedule, trial.steps,
+        trial.eval_every, trial.data_dir, repr(sorted(trial.workload_options.items())),
+    )
+
+
+def count_bundles(trials: Iterable[PlannedTrial], size_of: Callable[[PlannedTrial], int]) -> int:
+    """How many bundles :class:`TrialBook` forms from ``trials`` (no failures)."""
+    count, key, room = 0, None, 0
+    for trial in trials:
+        k = bundle_key(trial)
+        if k != key or room == 0:
+            count, key, room = count + 1, k, size_of(trial)
+        room -= 1
+    return count
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Planned trials that train together, with the attempt number of each."""
+
+    bundle_id: str
+    members: tuple[PlannedTrial, ...]
+    attempts: tuple[int, ...]
+    fresh: int = 0
+    """How many members came from the plan (not retries or reruns)."""
+
+
+class TrialBook:
+    """The queue of trials to run, formed into bundles, and their attempts (module docstring)."""
+
+    def __init__(
+        self,
+        trials: Iterable[PlannedTrial],
+        size_of: Callable[[PlannedTrial], int],
+        reruns: RerunPlanner,
+        *,
+        max_failures: int,
+        attempt_offsets: dict[str, int] | None = None,
+    ) -> None:
+        self.pending: deque[PlannedTrial] = deque(trials)
+        self.retry: deque[PlannedTrial] = deque()
+        self.size_of = size_of
+        self.reruns = reruns
+        self.max_failures = max_failures
+        self.attempts: dict[str, int] = dict(attempt_offsets or {})
+        self.in_flight: dict[str, Bundle] = {}
+        self.done: set[str] = set()
+        self._ids = itertools.count()
+
+    def attempt(self, trial_id: str) -> int:
+        return self.attempts.get(trial_id, 0)
+
+    def has_work(self) -> bool:
+        """Trials to hand out now, running, or reruns that may still be planned."""
+        return bool(
+            self.pending or self.retry or self.in_flight or self.reruns.ready or self.reruns.outstanding()
+        )
+
+    def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
+        """The next bundle to run: retries first, then the plan, then planned reruns.
+
+        ``fresh_allowed`` caps how many trials may come from the plan (retries and reruns are
+        not capped); None: no cap."""
+        for queue, capped in ((self.retry, False), (self.pending, True), (self.reruns.ready, False)):
+            if not queue:
+                continue
+            limit = self.size_of(queue[0])
+            if capped and fresh_allowed is not None:
+                limit = min(limit, fresh_allowed)
+            if limit < 1:
+                continue
+            head = queue.popleft()
+            members = [head]
+            key = bundle_key(head)
+            while queue and len(members) < limit and bundle_key(queue[0]) == key:
+                members.append(queue.popleft())
+            bundle = Bundle(
+                f"bundle-{next(self._ids):06d}",
+                tuple(members),
+                tuple(self.attempt(m.trial_id) for m in members),
+                fresh=len(members) if capped else 0,
+            )
+            self.in_flight[bundle.bundle_id] = bundle
+            return bundle
+        return None
+
+    def member(self, bundle_id: str, trial_id: str) -> PlannedTrial | None:
+        bundle = self.in_flight.get(bundle_id)
+        if bundle is None:
+            return None
+        return next((m for m in bundle.members if m.trial_id == trial_id), None)
+
+    def finished(self, trial_id: str) -> bool:
+        """Mark a trial done; False if it already was (a late duplicate, not to record)."""
+        if trial_id in self.done:
+            return False
+        self.done.add(trial_id)
+        return True
+
+    def bundle_ended(self, bundle_id: str) -> list[PlannedTrial]:
+        """A bundle returned normally; its members without a final row (none, normally)."""
+        bundle = self.in_flight.pop(bundle_id, None)
+        if bundle is None:
+            return []
+        return [m for m in bundle.members if m.trial_id not in self.done]
+
+    def bundle_failed(self, bundle_id: str) -> list[PlannedTrial]:
+        """A bundle failed: requeue its unfinished members that have attempts left; return
+        those that have none (to be recorded as failed at their current attempt)."""
+        bundle = self.in_flight.pop(bundle_id, None)
+        if bundle is None:
+            return []
+        exhausted = []
+        for member in bundle.members:
+            if member.trial_id in self.done:
+                continue
+            attempt = self.attempt(member.trial_id)
+            if attempt < self.max_failures:
+                self.attempts[member.trial_id] = attempt + 1
+                self.retry.append(member)
+            else:
+                exhausted.append(member)
+        return exhausted
