@@ -29,12 +29,14 @@ def install_plugin(tmp_path, monkeypatch):
     import optimizers.inclusions as inclusions
     import optimizers.registry as registry
     import tuning.plugins as plugins
+    import workloads.registry as workload_registry
 
     monkeypatch.syspath_prepend(str(tmp_path))
     # Ray workers are fresh processes: they find the module through PYTHONPATH.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     specs = dict(registry._REGISTRY)
     incs = dict(inclusions._INCLUSIONS)
+    workload_entries = dict(workload_registry._REGISTRY)
     loaded = set(plugins._LOADED)
     written: list[str] = []
 
@@ -48,6 +50,8 @@ def install_plugin(tmp_path, monkeypatch):
     registry._REGISTRY.update(specs)
     inclusions._INCLUSIONS.clear()
     inclusions._INCLUSIONS.update(incs)
+    workload_registry._REGISTRY.clear()
+    workload_registry._REGISTRY.update(workload_entries)
     plugins._LOADED.clear()
     plugins._LOADED.update(loaded)
     for name in written:

@@ -3,8 +3,9 @@
 ``auto`` runs one Ray task per workload with the resources of one trial (so the probe sees the
 device and threads a trial gets, on a cluster too). The task trains the workload's first
 bundlable search for :data:`PROBE_STEPS` steps at each candidate size in :data:`CANDIDATES`
-(after a short warm-up) and measures trial-steps per second of training, and on CUDA the peak
-memory. The size chosen is the fastest candidate that fits in memory, but a bundle must be at
+(after a short warm-up), in increasing size until a size is slower than the best so far, and
+measures trial-steps per second of training, and on CUDA the peak memory. The largest size
+allowed (see below) is a candidate too. The size chosen is the fastest candidate that fits in memory, but a bundle must be at
 least :data:`MIN_GAIN` times faster per trial than size 1 to be chosen at all, so ``auto`` is
 never slower than unbundled trials by the probe's measure. Sizes are also capped so that each
 parallel slot still gets a bundle (``ceil(trials / slots)``) and no bundle is larger than the
@@ -75,7 +76,8 @@ def probe_throughput(
     steps: int = PROBE_STEPS,
 ) -> dict[int, dict[str, float]]:
     """Train bundles of each candidate size made from ``member_configs`` (PlannedTrial dicts of
-    one search, repeated with new seeds as needed); return ``{size: {"trial_steps_per_s",
+    one search, repeated with new seeds as needed), in increasing size until one is slower than
+    the best so far; return ``{size: {"trial_steps_per_s",
     "peak_bytes", "device_bytes"}}`` (peak_bytes: CUDA peak allocation, or the growth of resident
     memory; device_bytes: the GPU's total memory, 0 on CPU)."""
     import psutil
@@ -95,7 +97,8 @@ def probe_throughput(
     dev = workloads.pick_device(device)
     process = psutil.Process()
     results: dict[int, dict[str, float]] = {}
-    for size in candidates:
+    best_rate = 0.0
+    for size in sorted(candidates):
         members = [
             BundleMember(
                 member_configs[i % len(member_configs)]["hparams"],
@@ -131,6 +134,10 @@ def probe_throughput(
             "peak_bytes": peak,
             "device_bytes": float(torch.cuda.get_device_properties(dev).total_memory) if dev.type == "cuda" else 0.0,
         }
+        rate = results[size]["trial_steps_per_s"]
+        if rate < best_rate:
+            break  # past the peak: larger bundles only get slower (and cost more to probe)
+        best_rate = rate
     return results
 
 
@@ -197,7 +204,7 @@ def _probe(
     # The search with the most optimizer state (Adam-like first) is the memory-hungriest.
     key = max({bundle_key(t) for t in bundlable}, key=lambda k: (k[2] in ("adam", "nadam"), k))
     search = [t.as_config() for t in bundlable if bundle_key(t) == key]
-    candidates = [c for c in CANDIDATES if c == 1 or c <= cap]
+    candidates = sorted({c for c in CANDIDATES if c <= cap} | {cap})
     if len(candidates) == 1:
         return 1
     start = time.perf_counter()

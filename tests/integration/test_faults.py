@@ -100,6 +100,55 @@ def test_retries_failures_and_divergence(tmp_path, capsys, install_plugin, monke
     assert (diverged["total_steps"] < 40).all()
 
 
+CRASH_WORKLOAD_PLUGIN = '''
+"""mnist1d-mlp whose very first model build in the study kills its worker process."""
+import os
+from pathlib import Path
+
+import workloads
+from workloads.mnist1d_mlp import Mnist1dMlp
+
+
+class CrashOnceMlp(Mnist1dMlp):
+    name = "crash-once-mlp"
+
+    def build_model(self, seed):
+        marker = Path(os.environ["OPTCOMPARE_FAULT_DIR"]) / "crashed"
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)
+        return super().build_model(seed)
+
+
+workloads.register("crash-once-mlp", CrashOnceMlp)
+'''
+
+
+@pytest.mark.slow
+def test_a_bundle_whose_worker_dies_is_retried_per_planned_trial(tmp_path, capsys, install_plugin, monkeypatch):
+    module = install_plugin("optcompare_crash_workload", CRASH_WORKLOAD_PLUGIN)
+    (tmp_path / "faults").mkdir()
+    monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(tmp_path / "faults"))
+    config = tmp_path / "bundles.yaml"
+    config.write_text(
+        f"name: bundled\nplugins: [{module}]\nworkloads: [{{name: crash-once-mlp, steps: 40, eval_every: 20}}]\n"
+        "optimizers: [adam]\nprotocols: [lr-only]\ntrials_per_search: 8\nbundle_size: 4\n"
+        "max_failures: 1\nreport_every_s: 0\n"
+    )
+    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
+    assert "trials: 8/8 finished (8 completed, 0 diverged, 0 failed)" in capsys.readouterr().out
+    experiment = str(tmp_path / "r" / "bundled")
+    trials = load_experiment(experiment)[1].table.to_pandas()
+    assert len(trials) == 8 and trials["trial_id"].is_unique
+    retried = sorted(trials.loc[trials["attempt"] == 1, "trial_index"])
+    assert retried in ([0, 1, 2, 3], [4, 5, 6, 7])  # the whole crashed bundle, each trial once more
+    assert (trials.loc[trials["attempt"] == 0, "trial_index"].isin(retried)).sum() == 0
+    curves = load_table(*open_experiment(experiment), "curves").table.to_pandas()
+    merged = curves.merge(trials[["trial_id", "attempt"]], on="trial_id", suffixes=("", "_final"))
+    assert (merged["attempt"] == merged["attempt_final"]).all()  # it died before any evaluation
+    assert sorted(curves.groupby("trial_id")["step"].apply(list).map(tuple).unique()) == [(20, 40)]
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
