@@ -41,6 +41,8 @@ class StudySummary:
     train_time_s: float = 0.0
     slots: int = 1
     failures: list[str] = field(default_factory=list)
+    bundle_sizes: dict[str, int] = field(default_factory=dict)
+    """Bundle size used per workload (after ``auto`` was probed and caps applied)."""
 
     @property
     def finished(self) -> int:
@@ -332,6 +334,7 @@ def run_study(
             bundle_sizes or {}, trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
             slots=slots, plugins=list(plugins or []), progress=progress,
         )
+        summary.bundle_sizes = dict(sizes)
         size_of = bundle_size_function(sizes)
         book = TrialBook(trials, size_of, rerun_planner, max_failures=max_failures, attempt_offsets=attempt_offsets)
         summary.slots = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
