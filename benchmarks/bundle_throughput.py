@@ -13,7 +13,7 @@ workload so no size always runs first. The default of 256 trials gives the size-
 bundle per slot.
 
 Memory per trial is measured apart, in a fresh process per (workload, size): the growth of peak
-resident memory (CPU; after imports and data) or the peak CUDA allocation while training one
+resident memory (CPU, sampled every 2 ms; after imports and data) or the peak CUDA allocation while training one
 bundle for 20 steps, divided by the bundle size; ``state_per_trial_mb`` is the part that is
 parameters, gradients and Adam's two moments (4 x 4 bytes per parameter).
 
@@ -78,7 +78,8 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
 
 
 MEMORY_SCRIPT = r"""
-import json, resource, sys, torch, workloads
+import json, sys, threading, time, torch, workloads
+from tuning.bundle_probe import resident_bytes
 from workloads.bundle import BundleMember, train_bundle
 name, size, device = sys.argv[1], int(sys.argv[2]), (sys.argv[3] or None)
 torch.set_num_threads(1)
@@ -86,7 +87,15 @@ w = workloads.get(name)
 dev = workloads.pick_device(device)
 w.data(dev)
 params = sum(p.numel() for p in w.build_model(0).parameters())
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = resident_bytes()
+peak = [before]
+done = threading.Event()
+def sample():
+    while not done.is_set():
+        peak[0] = max(peak[0], resident_bytes())
+        time.sleep(0.002)
+sampler = threading.Thread(target=sample, daemon=True)
+sampler.start()
 if dev.type == "cuda":
     torch.cuda.reset_peak_memory_stats(dev)
     base = torch.cuda.memory_allocated(dev)
@@ -95,8 +104,10 @@ if size == 1:
     workloads.train(w, "adam", members[0].hparams, "constant", {}, 0, steps=20, eval_every=20, device=device)
 else:
     train_bundle(w, "adam", members, "constant", steps=20, eval_every=20, device=device)
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-used = (torch.cuda.max_memory_allocated(dev) - base) if dev.type == "cuda" else max(0, after - before)
+done.set()
+sampler.join()
+peak[0] = max(peak[0], resident_bytes())
+used = (torch.cuda.max_memory_allocated(dev) - base) if dev.type == "cuda" else peak[0] - before
 print(json.dumps({"bytes": used, "state_bytes": 4 * 4 * params * size, "device": dev.type}))
 """
 

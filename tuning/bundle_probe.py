@@ -1,7 +1,8 @@
 """Bundle sizes: ``bundle_size`` from the config, or ``auto`` from a quick throughput probe.
 
-``auto`` runs one Ray task per workload with the resources of one trial (so the probe sees the
-device and threads a trial gets, on a cluster too). The task trains the workload's first
+``auto`` probes each workload once, with the threads of one trial: in the driver's process when
+Ray runs on this machine (no worker to start), else as a Ray task with one trial's resources (so
+the probe sees the device a trial gets on a cluster). Evaluations are skipped while probing. The task trains the workload's first
 bundlable search for :data:`PROBE_STEPS` steps at each candidate size in :data:`CANDIDATES`
 (after a short warm-up), in increasing size until a size is slower than the best so far, and
 measures trial-steps per second of training, and on CUDA the peak memory. The largest size
@@ -15,9 +16,11 @@ largest search.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from optcompare.errors import InputError
@@ -80,22 +83,33 @@ def probe_throughput(
     the best so far; return ``{size: {"trial_steps_per_s",
     "peak_bytes", "device_bytes"}}`` (peak_bytes: CUDA peak allocation, or the growth of resident
     memory; device_bytes: the GPU's total memory, 0 on CPU)."""
-    import psutil
+    import torch
+
+    from .plugins import load_plugins
+
+    load_plugins(list(plugins))
+    previous_threads = torch.get_num_threads()
+    if threads > 0:
+        torch.set_num_threads(threads)
+    try:
+        return _measure(member_configs, candidates, device, steps)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _measure(
+    member_configs: Sequence[dict[str, Any]], candidates: Sequence[int], device: str | None, steps: int
+) -> dict[int, dict[str, float]]:
     import torch
 
     import workloads
     from workloads.bundle import BundleMember, train_bundle
 
-    from .plugins import load_plugins
     from .trainable import _workload
 
-    load_plugins(list(plugins))
-    if threads > 0:
-        torch.set_num_threads(threads)
     first = member_configs[0]
     workload = _workload(first)
     dev = workloads.pick_device(device)
-    process = psutil.Process()
     results: dict[int, dict[str, float]] = {}
     best_rate = 0.0
     for size in sorted(candidates):
@@ -109,7 +123,7 @@ def probe_throughput(
         ]
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
-        rss_before = process.memory_info().rss
+        rss_before = resident_bytes()
         train_time = 0.0
         for n in (WARMUP_STEPS, steps):
             if size == 1:
@@ -121,13 +135,14 @@ def probe_throughput(
                 train_time = outcome.train_time_s
             else:
                 outcomes = train_bundle(
-                    workload, first["optimizer"], members, first["schedule"], steps=n, eval_every=n, device=device
+                    workload, first["optimizer"], members, first["schedule"], steps=n, eval_every=n, device=device,
+                    evaluate=False,
                 )
                 train_time = sum(o.train_time_s for o in outcomes)
         peak = (
             float(torch.cuda.max_memory_allocated(dev))
             if dev.type == "cuda"
-            else float(max(0, process.memory_info().rss - rss_before))
+            else float(max(0, resident_bytes() - rss_before))
         )
         results[size] = {
             "trial_steps_per_s": size * steps / max(train_time, 1e-9),
@@ -139,6 +154,29 @@ def probe_throughput(
             break  # past the peak: larger bundles only get slower (and cost more to probe)
         best_rate = rate
     return results
+
+
+def resident_bytes() -> int:
+    """This process's resident memory (Linux /proc; 0 where unavailable)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+def available_bytes() -> float:
+    """Memory available to new allocations (MemAvailable, else free pages; inf if unknown)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError):
+        return float("inf")
 
 
 def choose_size(measured: dict[int, dict[str, float]], memory_limit: float) -> int:
@@ -166,9 +204,12 @@ def resolve_bundle_sizes(
     slots: int,
     plugins: Sequence[str] = (),
     progress: bool = True,
+    in_process: bool = False,
 ) -> dict[str, int]:
-    """Integer bundle sizes per workload; ``auto`` entries are probed on a Ray worker (Ray must be
-    initialised). Sizes are capped at ``ceil(trials / slots)`` and at the largest search."""
+    """Integer bundle sizes per workload; ``auto`` entries are probed in this process
+    (``in_process``: Ray runs on this machine) or on a Ray worker with one trial's resources
+    (Ray must be initialised). Sizes are capped at ``ceil(trials / slots)`` and at the largest
+    search."""
     sizes: dict[str, int] = {}
     for workload, value in spec.items():
         _validate(workload, value)
@@ -184,7 +225,9 @@ def resolve_bundle_sizes(
         if value != "auto":
             sizes[workload] = min(int(value), cap)
             continue
-        sizes[workload] = _probe(workload, bundlable, cap, cpus_per_trial, gpus_per_trial, slots, plugins, progress)
+        sizes[workload] = _probe(
+            workload, bundlable, cap, cpus_per_trial, gpus_per_trial, slots, plugins, progress, in_process
+        )
     return sizes
 
 
@@ -197,8 +240,8 @@ def _probe(
     slots: int,
     plugins: Sequence[str],
     progress: bool,
+    in_process: bool,
 ) -> int:
-    import psutil
     import ray
 
     # The search with the most optimizer state (Adam-like first) is the memory-hungriest.
@@ -208,15 +251,17 @@ def _probe(
     if len(candidates) == 1:
         return 1
     start = time.perf_counter()
-    task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
-    measured = ray.get(
-        task.remote(search, candidates, threads=max(1, int(cpus_per_trial)), plugins=list(plugins))
-    )
+    threads = max(1, int(cpus_per_trial))
+    if in_process:
+        measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins))
+    else:
+        task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
+        measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins)))
     device_bytes = max(m["device_bytes"] for m in measured.values())
     if device_bytes > 0:
         limit = MEMORY_FRACTION * device_bytes * min(1.0, gpus_per_trial or 1.0)
     else:
-        limit = MEMORY_FRACTION * psutil.virtual_memory().available / max(1, slots)
+        limit = MEMORY_FRACTION * available_bytes() / max(1, slots)
     size = choose_size(measured, limit)
     if progress:
         rates = ", ".join(f"B={b}: {m['trial_steps_per_s']:.0f}" for b, m in sorted(measured.items()))

@@ -332,7 +332,7 @@ def run_study(
         extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
         sizes = resolve_bundle_sizes(
             bundle_sizes or {}, trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-            slots=slots, plugins=list(plugins or []), progress=progress,
+            slots=slots, plugins=list(plugins or []), progress=progress, in_process=not address,
         )
         summary.bundle_sizes = dict(sizes)
         size_of = bundle_size_function(sizes)

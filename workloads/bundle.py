@@ -174,6 +174,7 @@ def train_bundle(
     batch_size: int | None = None,
     mixed_precision: bool = False,
     divergence_check_every: int | None = None,
+    evaluate: bool = True,
 ) -> list[TrialOutcome]:
     """Train every member of the bundle; return their outcomes in member order.
 
@@ -182,7 +183,8 @@ def train_bundle(
     (a diverged member finishes early). A member's ``wall_time_s`` is the bundle's elapsed time
     when it finished; its ``train_time_s`` is its share of the bundle's training time (each
     training segment split evenly over the members it trained), so shares add up to the
-    bundle's training time.
+    bundle's training time. ``evaluate=False`` skips every evaluation (throughput probes): the
+    outcomes then have no rows.
     """
     start = time.perf_counter()
     if not members:
@@ -270,7 +272,9 @@ def train_bundle(
         means = (loss_sum.double() / count).tolist()
         return errors, [m if m == m and m != float("inf") else float("inf") for m in means]
 
-    def evaluate(step: int, rows: list[int]) -> None:
+    def record_evaluation(step: int, rows: list[int]) -> None:
+        if not evaluate:
+            return
         _, train_loss = measure(eval_sets["train"], rows)
         val_error, val_loss = measure(eval_sets["val"], rows)
         test_error, test_loss = measure(eval_sets["test"], rows)
@@ -328,7 +332,7 @@ def train_bundle(
             charge(time.perf_counter() - segment_start)
             for r in bad:
                 outcomes[active[r]].status = "diverged"
-            evaluate(step, bad)
+            record_evaluation(step, bad)
             finish(bad, step)
             dropped = set(bad)
             keep = [r for r in range(len(active)) if r not in dropped]
@@ -349,7 +353,7 @@ def train_bundle(
         step += 1
         if step % every == 0 or step == total:
             charge(time.perf_counter() - segment_start)
-            evaluate(step, list(range(len(active))))
+            record_evaluation(step, list(range(len(active))))
             segment_start = time.perf_counter()
     if active:
         finish(list(range(len(active))), step)

@@ -114,3 +114,22 @@ def test_auto_chooses_the_fastest_size_that_fits_and_clearly_beats_one():
     assert choose_size(measured, memory_limit=1e9) == 128
     assert choose_size(measured, memory_limit=100.0) == 32  # 128 does not fit
     assert choose_size({1: measured[1], 8: measured[8]}, memory_limit=1e9) == 1
+
+
+def test_the_probe_measures_each_size_without_evaluating(plan):
+    from tuning.bundle_probe import probe_throughput
+
+    search = [t.as_config() for t in plan if t.optimizer == "adam"]
+    measured = probe_throughput(search, [1, 2, 4], threads=1, steps=4)
+    assert set(measured) <= {1, 2, 4} and 1 in measured and 2 in measured
+    for result in measured.values():
+        assert result["trial_steps_per_s"] > 0 and result["peak_bytes"] >= 0 and result["device_bytes"] == 0
+
+
+def test_train_bundle_can_skip_evaluation():
+    import workloads
+    from workloads.bundle import BundleMember, train_bundle
+
+    members = [BundleMember({"learning_rate": 1e-3}, {}, i) for i in range(2)]
+    outcomes = train_bundle(workloads.get("mnist1d-mlp"), "adam", members, "constant", steps=5, evaluate=False)
+    assert [o.rows for o in outcomes] == [[], []] and [o.total_steps for o in outcomes] == [5, 5]
