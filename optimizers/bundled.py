@@ -60,17 +60,27 @@ class BundledUpdate:
             raise ValueError("a bundle needs at least one trial")
         self.name = name
         self.structure = structure
-        resolved = [validate_hparams(name, hp) for hp in hparams]
+        spec = get_spec(name)
+        # Structures name param-group keys (beta1, eps, ...): map the project names through the
+        # spec's torch_keys, as optimizers.create does.
+        resolved = [
+            {spec.torch_keys.get(k, k): v for k, v in validate_hparams(name, hp).items()} for hp in hparams
+        ]
         s = structure
 
-        def column(key: str | None, default: float = 0.0) -> torch.Tensor:
+        def column(key: str | None, default: float = 0.0, *, required: bool = False) -> torch.Tensor:
+            if key is not None and required and key not in resolved[0]:
+                raise ValueError(
+                    f"optimizer {name!r}: its update structure reads {key!r}, which is not one of its "
+                    f"hyperparameters (param-group keys: {', '.join(sorted(resolved[0]))})"
+                )
             values = [hp.get(key, default) if key else default for hp in resolved]
             return torch.tensor(values, dtype=torch.float64).unsqueeze(1)
 
-        self._a = column(s.momentum_key)
+        self._a = column(s.momentum_key, required=True)
         self._c = (1.0 - self._a) if s.ema else torch.ones_like(self._a)
-        self._rho = column(s.second_moment_key)
-        self._eps = column("epsilon")
+        self._rho = column(s.second_moment_key, required=True)
+        self._eps = column("eps", required=s.eps_placement != "none")
         self._wd = column("weight_decay")
         self._dwd = column("decoupled_weight_decay")
         self.steps = 0

@@ -1,8 +1,8 @@
 """Bundle sizes: ``bundle_size`` from the config, or ``auto`` from a quick throughput probe.
 
 ``auto`` probes each workload once, with the threads of one trial: in the driver's process when
-Ray runs on this machine (no worker to start), else as a Ray task with one trial's resources (so
-the probe sees the device a trial gets on a cluster). Evaluations are skipped while probing. The task trains the workload's first
+Ray runs on this machine and trials use no GPU (no worker to start), else as a Ray task with one
+trial's resources (so the probe sees the device a trial gets). Evaluations are skipped while probing. The task trains the workload's first
 bundlable search for :data:`PROBE_STEPS` steps at each candidate size in :data:`CANDIDATES`
 (after a short warm-up), in increasing size until a size is slower than the best so far, and
 measures trial-steps per second of training, and on CUDA the peak memory. The largest size
@@ -132,7 +132,7 @@ def _measure(
                     workload, first["optimizer"], m.hparams, first["schedule"], m.schedule_params, m.seed,
                     steps=n, eval_every=n, device=device,
                 )
-                train_time = outcome.train_time_s
+                train_time = outcome.train_time_s  # its one evaluation is not counted
             else:
                 outcomes = train_bundle(
                     workload, first["optimizer"], members, first["schedule"], steps=n, eval_every=n, device=device,
@@ -245,15 +245,22 @@ def _probe(
     import ray
 
     # The search with the most optimizer state (Adam-like first) is the memory-hungriest.
-    key = max({bundle_key(t) for t in bundlable}, key=lambda k: (k[2] in ("adam", "nadam"), k))
+    key = max({bundle_key(t) for t in bundlable}, key=lambda k: (k[2] in ("adam", "nadam"), repr(k)))
     search = [t.as_config() for t in bundlable if bundle_key(t) == key]
     candidates = sorted({c for c in CANDIDATES if c <= cap} | {cap})
     if len(candidates) == 1:
         return 1
     start = time.perf_counter()
     threads = max(1, int(cpus_per_trial))
-    if in_process:
-        measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins))
+    if in_process and gpus_per_trial == 0:
+        # CPU trials on this machine: probe here (no worker to start), on the CPU as trials run,
+        # and let the probe's data go afterwards.
+        from .trainable import _WORKLOAD_CACHE
+
+        cached = set(_WORKLOAD_CACHE)
+        measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins), device="cpu")
+        for key in set(_WORKLOAD_CACHE) - cached:
+            del _WORKLOAD_CACHE[key]
     else:
         task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
         measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins)))

@@ -6,9 +6,10 @@ schedule, steps, evaluation interval, phase). Ray runs one task per bundle; a bu
 ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial bookkeeping:
 
 - a trial is *done* once its final row is recorded; a bundle that fails (an exception, a dead
-  worker or node) requeues each member that is not done, with its attempt count raised by one,
-  and records a member as ``failed`` once it has failed ``max_failures + 1`` times. Retries are
-  bundled again with the other requeued members.
+  worker or node) requeues each member that is not done, with its attempt number raised by one,
+  and records a member as ``failed`` once it has failed ``max_failures + 1`` times in this run
+  (a resumed study gives each trial its retries again). Retries are bundled again with the
+  other requeued members.
 - attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
@@ -77,6 +78,9 @@ class TrialBook:
         self.reruns = reruns
         self.max_failures = max_failures
         self.attempts: dict[str, int] = dict(attempt_offsets or {})
+        self.failures: dict[str, int] = {}
+        """Failures of each trial in this run: the retry budget is per run (a resumed trial gets
+        ``max_failures`` retries again), while attempt numbers continue from ``attempt_offsets``."""
         self.in_flight: dict[str, Bundle] = {}
         self.done: set[str] = set()
         self._ids = itertools.count()
@@ -148,9 +152,10 @@ class TrialBook:
         for member in bundle.members:
             if member.trial_id in self.done:
                 continue
-            attempt = self.attempt(member.trial_id)
-            if attempt < self.max_failures:
-                self.attempts[member.trial_id] = attempt + 1
+            failures = self.failures.get(member.trial_id, 0)
+            if failures < self.max_failures:
+                self.failures[member.trial_id] = failures + 1
+                self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
                 self.retry.append(member)
             else:
                 exhausted.append(member)

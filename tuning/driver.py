@@ -218,7 +218,7 @@ def _make_searcher(book: TrialBook, extra: dict[str, Any], fresh_budget: int):  
         def suggest(self, trial_id: str) -> dict | str | None:
             bundle = book.next_bundle(fresh_allowed=self.fresh_left)
             if bundle is not None:
-                self.fresh_left -= sum(m.phase == "search" and m.trial_id not in book.attempts for m in bundle.members)
+                self.fresh_left -= bundle.fresh
                 return {
                     "bundle_id": bundle.bundle_id,
                     "members": [m.as_config() for m in bundle.members],

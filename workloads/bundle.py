@@ -66,6 +66,9 @@ def bundle_supported(workload: Workload | type[Workload], optimizer_name: str) -
     """None when trials of ``workload`` with ``optimizer_name`` can be bundled, else the reason."""
     if not workload.supports_bundling:
         return f"workload {workload.name!r} does not support bundling (batch norm, or no batched kernels)"
+    cls = workload if isinstance(workload, type) else type(workload)
+    if cls.evaluate is not Workload.evaluate:
+        return f"workload {workload.name!r} overrides evaluate(), which bundles cannot vectorise"
     if optimizers.bundle_structure(optimizer_name) is None:
         return f"optimizer {optimizer_name!r} is not a preset of the generalized family"
     return None
@@ -220,6 +223,7 @@ def train_bundle(
     del models
     torch.manual_seed(members[0].seed)  # dropout masks: one stream for the bundle
     base = stack.base
+    base.train()
 
     def member_loss(params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return workload.loss(torch.func.functional_call(base, (params, buffers), (x,)), y)
@@ -247,8 +251,7 @@ def train_bundle(
         index = torch.tensor(rows, device=dev)
         params = {k: v[index] for k, v in stack.params.items()}
         buffers = {k: v[index] for k, v in stack.buffers.items()}
-        wrong = loss_sum = None
-        count = 0
+        wrong = loss_sum = count = None
         base.eval()
         for x, y in workload.eval_batches(split, chunk):
             with autocast():
@@ -263,13 +266,13 @@ def train_bundle(
             wrongs = ((flat.argmax(dim=-1) != target_flat) & valid).sum(1)
             wrong = wrongs if wrong is None else wrong + wrongs
             loss_sum = losses if loss_sum is None else loss_sum + losses
-            count += int(valid.sum())
+            count = valid.sum() if count is None else count + valid.sum()  # stays on the device
         base.train()
-        if count == 0:
+        if count is None or int(count) == 0:
             nan = float("nan")
             return [nan] * len(rows), [nan] * len(rows)
-        errors = (wrong.double() / count).tolist()
-        means = (loss_sum.double() / count).tolist()
+        errors = (wrong.double() / count.double()).tolist()
+        means = (loss_sum.double() / count.double()).tolist()
         return errors, [m if m == m and m != float("inf") else float("inf") for m in means]
 
     def record_evaluation(step: int, rows: list[int]) -> None:
@@ -344,8 +347,6 @@ def train_bundle(
             update.keep(torch.tensor(keep))
             index = torch.tensor(keep, device=dev)
             grads = {k: v[index] for k, v in grads.items()}
-            if worst is not None:
-                worst = worst[index]
             lrs = [lrs[r] for r in keep]
             active = [active[r] for r in keep]
             segment_start = time.perf_counter()

@@ -91,3 +91,40 @@ def test_unbundlable_and_shape_errors_are_explained():
         update.step(torch.zeros(3, 4), torch.zeros(3, 4), torch.ones(3))
     with pytest.raises(ValueError, match="out of range"):
         optimizers.BundledUpdate("adam", [{"beta1": 1.5}])
+
+
+def test_structure_keys_map_through_the_specs_torch_keys():
+    """A plugin preset whose project names differ from its param-group keys still gets its values."""
+    from optimizers.presets import STRUCTURES, _preset_factory
+
+    spec = optimizers.OptimizerSpec(
+        "renamed-adam",
+        _preset_factory("adam"),
+        {"learning_rate": 1e-3, "b1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.0},
+        torch_keys={"learning_rate": "lr", "epsilon": "eps", "b1": "beta1"},
+        structure=STRUCTURES["adam"],
+    )
+    optimizers.register(spec)
+    try:
+        theta = torch.ones(1, 3, dtype=torch.float64)
+        update = optimizers.BundledUpdate("renamed-adam", [{"b1": 0.5}])
+        update.step(theta, torch.ones(1, 3, dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64))
+        p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+        alone = optimizers.create("renamed-adam", [p], b1=0.5)
+        p.grad = torch.ones(3, dtype=torch.float64)
+        for group in alone.param_groups:
+            group["lr"] = 0.1
+        alone.step()
+        torch.testing.assert_close(theta[0], p.detach())
+        broken = optimizers.OptimizerSpec(
+            "keyless-adam", _preset_factory("adam"), {"learning_rate": 1e-3, "epsilon": 1e-8},
+            structure=STRUCTURES["adam"],
+        )
+        optimizers.register(broken)
+        with pytest.raises(ValueError, match="reads 'beta1', which is not one of its hyperparameters"):
+            optimizers.BundledUpdate("keyless-adam", [{}])
+    finally:
+        import optimizers.registry as registry
+
+        registry._REGISTRY.pop("renamed-adam", None)
+        registry._REGISTRY.pop("keyless-adam", None)

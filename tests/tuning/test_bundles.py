@@ -55,17 +55,19 @@ def test_fresh_budget_caps_plan_trials_but_not_retries(plan):
 
 
 def test_failed_members_are_retried_then_recorded_as_failed_per_trial(plan):
+    # plan[1] ran once before (resume): its attempt numbers continue, its retry budget is fresh.
     book = _book(plan, max_failures=1, offsets={plan[1].trial_id: 1})
     bundle = book.next_bundle()
     assert bundle.attempts == (0, 1, 0)
     book.finished(bundle.members[2].trial_id)  # finished (e.g. diverged) before the crash
-    exhausted = book.bundle_failed(bundle.bundle_id)
-    assert [m.trial_id for m in exhausted] == [plan[1].trial_id]  # its second failure
+    assert book.bundle_failed(bundle.bundle_id) == []  # both unfinished members retry once
     retry = book.next_bundle()
-    assert [m.trial_id for m in retry.members] == [plan[0].trial_id] and retry.attempts == (1,)
-    assert book.bundle_failed(retry.bundle_id) == [plan[0]]
+    assert [m.trial_id for m in retry.members] == [plan[0].trial_id, plan[1].trial_id]
+    assert retry.attempts == (1, 2)
+    assert book.bundle_failed(retry.bundle_id) == [plan[0], plan[1]]  # second failure this run
     assert book.bundle_failed(retry.bundle_id) == []  # a second report of the same failure
     assert book.finished(plan[2].trial_id) is False  # already done: not recorded twice
+    assert book.attempt(plan[0].trial_id) == 1 and book.attempt(plan[1].trial_id) == 2
 
 
 def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):

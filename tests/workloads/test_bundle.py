@@ -116,6 +116,11 @@ def test_unsupported_workloads_and_optimizers_are_refused_with_the_reason(data_r
     assert bundle_supported(workloads.get_class("mnist1d-mlp"), "adam") is None
     with pytest.raises(InputError, match="cannot bundle.*bundle_size: 1"):
         train_bundle(resnet, "adam", [BundleMember({"learning_rate": 0.1}, {}, 0)], "constant", steps=1)
+    class OwnEvaluation(type(workloads.get("mnist1d-mlp"))):
+        def evaluate(self, model, split, chunk=None):
+            return super().evaluate(model, split, chunk)
+
+    assert "overrides evaluate()" in bundle_supported(OwnEvaluation, "adam")
     import tuning.plugins
 
     tuning.plugins.load_plugins([user_plugin])
