@@ -118,6 +118,20 @@ def test_unknown_choice_is_an_argparse_error_with_status_2():
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
+def test_plan_shows_the_bundle_size_of_each_search(tmp_path, capsys, user_plugin):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"name: b\nplugins: [{user_plugin}]\nworkloads: [{{name: mnist1d-mlp, bundle_size: 8}}, tinytext-lstm]\n"
+        "optimizers: [adam, plain-adagrad]\nprotocols: [lr-only]\ntrials_per_search: 8\n"
+    )
+    assert main(["plan", str(config)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if "│" in line and "/" not in line]
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in rows]
+    bundles = [row[6] for row in cells if row[0]]
+    # mnist1d-mlp x adam bundles by 8; plain-adagrad (torch.optim) and the LSTM never bundle.
+    assert bundles[0] == "8" and all(b.startswith("1") for b in bundles[1:]) and len(bundles) == 4
+
+
 def test_plan_prints_size_and_writes_parquet(tmp_path, capsys):
     import pyarrow.parquet as pq
 

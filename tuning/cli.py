@@ -75,6 +75,9 @@ def run_config(
         started_at=started,
     )
     print(summary.line(), flush=True)
+    bundled = {w: b for w, b in summary.bundle_sizes.items() if b > 1}
+    if bundled:
+        print("bundle sizes: " + ", ".join(f"{w} {b}" for w, b in bundled.items()), flush=True)
     for failure in summary.failures[:10]:
         print(f"  failed: {failure}")
     return experiment_dir, summary
@@ -188,8 +191,12 @@ def _plan_handler(args: argparse.Namespace) -> int:
     plan = resolve_plan(config)
     console = Console()
     searches = Table(title=f"{config.name}: {len(plan)} planned trials")
-    for column in ("workload", "protocol", "optimizer", "search", "trials", "reruns", "searched"):
+    for column in ("workload", "protocol", "optimizer", "search", "trials", "reruns", "bundle", "searched"):
         searches.add_column(column)
+    import workloads
+    from workloads.bundle import bundle_supported
+
+    sizes = {entry.name: entry.bundle_size for entry in config.workloads}
     counts: dict[tuple[str, str, str], int] = {}
     for t in plan:
         key = (t.workload, t.protocol, t.optimizer)
@@ -198,7 +205,8 @@ def _plan_handler(args: argparse.Namespace) -> int:
     for (w, p, o), n in counts.items():
         protocol = protocols[p]
         first = next(t for t in plan if (t.workload, t.protocol, t.optimizer) == (w, p, o))
-        searches.add_row(w, p, o, protocol.search, str(n), str(protocol.rerun_seeds or "-"),
+        bundle = str(sizes[w]) if bundle_supported(workloads.get_class(w), o) is None else "1 (not bundlable)"
+        searches.add_row(w, p, o, protocol.search, str(n), str(protocol.rerun_seeds or "-"), bundle,
                          ", ".join(sorted(first.tuned)) or "-")
     console.print(searches)
     if args.sample:
