@@ -259,8 +259,8 @@ def _probe(
 
         cached = set(_WORKLOAD_CACHE)
         measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins), device="cpu")
-        for key in set(_WORKLOAD_CACHE) - cached:
-            del _WORKLOAD_CACHE[key]
+        for cache_key in set(_WORKLOAD_CACHE) - cached:
+            del _WORKLOAD_CACHE[cache_key]
     else:
         task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
         measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins)))
