@@ -25,7 +25,6 @@ supported: workloads declare :attr:`Workload.supports_bundling`.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -38,14 +37,7 @@ import optimizers
 from optcompare.errors import InputError
 
 from .base import IGNORE_INDEX, Workload
-from .loop import (
-    _AUTOCAST_DEVICES,
-    DIVERGENCE_CHECK_EVERY,
-    TARGET_METRICS,
-    EvalRow,
-    TrialOutcome,
-    pick_device,
-)
+from .loop import EvalRow, TrialOutcome, evaluation_splits, resolve_run
 
 __all__ = ["BundleMember", "bundle_supported", "train_bundle"]
 
@@ -195,26 +187,10 @@ def train_bundle(
     reason = bundle_supported(workload, optimizer_name)
     if reason is not None:
         raise InputError(f"cannot bundle: {reason}; use bundle_size: 1")
-    total = int(steps if steps is not None else workload.step_budget)
-    every = int(eval_every if eval_every is not None else workload.eval_interval)
-    if total < 1 or every < 1:
-        raise ValueError(f"steps ({total}) and eval_every ({every}) must be >= 1")
-    if workload.target_metric not in TARGET_METRICS:
-        raise ValueError(
-            f"workload {workload.name!r}: target_metric {workload.target_metric!r} is not one of {TARGET_METRICS}"
-        )
-    dev = pick_device(device)
-    if mixed_precision and dev.type not in _AUTOCAST_DEVICES:
-        raise InputError(
-            f"mixed_precision=True needs a CUDA device (bf16 autocast); the bundle runs on {dev.type!r}. "
-            "Turn mixed precision off or run on a GPU."
-        )
-    autocast = (
-        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if mixed_precision else contextlib.nullcontext
-    )
-    check_every = int(divergence_check_every or (1 if dev.type == "cpu" else DIVERGENCE_CHECK_EVERY))
+    run = resolve_run(workload, steps, eval_every, device, mixed_precision, divergence_check_every, "bundle")
+    total, every, dev, check_every, autocast = run.total, run.every, run.device, run.check_every, run.autocast
     data = workload.data(dev)
-    eval_sets = {"train": workload.train_eval_split(data["train"]), "val": data["val"], "test": data["test"]}
+    eval_sets = evaluation_splits(workload, data)
     models = []
     for m in members:
         torch.manual_seed(m.seed)  # as workloads.train does before build_model

@@ -95,6 +95,56 @@ def pick_device(preferred: str | None = None) -> torch.device:
     return dev
 
 
+@dataclass(frozen=True)
+class RunSettings:
+    """What a training run resolves before it starts (shared by :func:`train` and bundles)."""
+
+    total: int
+    every: int
+    device: torch.device
+    check_every: int
+    autocast: Callable[[], contextlib.AbstractContextManager]
+
+
+def resolve_run(
+    workload: Workload,
+    steps: int | None,
+    eval_every: int | None,
+    device: str | None,
+    mixed_precision: bool,
+    divergence_check_every: int | None,
+    unit: str,
+) -> RunSettings:
+    """Budget, evaluation interval, device, divergence-check interval and autocast of a run;
+    ValueError/InputError for bad values (``unit`` names the run in messages)."""
+    total = int(steps if steps is not None else workload.step_budget)
+    every = int(eval_every if eval_every is not None else workload.eval_interval)
+    if total < 1 or every < 1:
+        raise ValueError(f"steps ({total}) and eval_every ({every}) must be >= 1")
+    if workload.target_metric not in TARGET_METRICS:
+        raise ValueError(
+            f"workload {workload.name!r}: target_metric {workload.target_metric!r} is not one of {TARGET_METRICS}"
+        )
+    dev = pick_device(device)
+    if mixed_precision and dev.type not in _AUTOCAST_DEVICES:
+        raise InputError(
+            f"mixed_precision=True needs a CUDA device (bf16 autocast); the {unit} runs on {dev.type!r}. "
+            "Turn mixed precision off or run on a GPU."
+        )
+    check_every = int(divergence_check_every or (1 if dev.type == "cpu" else DIVERGENCE_CHECK_EVERY))
+    autocast = (
+        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
+        if mixed_precision
+        else contextlib.nullcontext
+    )
+    return RunSettings(total, every, dev, check_every, autocast)
+
+
+def evaluation_splits(workload: Workload, data: dict) -> dict:
+    """The splits each evaluation measures: the train-eval subset, validation and test."""
+    return {"train": workload.train_eval_split(data["train"]), "val": data["val"], "test": data["test"]}
+
+
 def train(
     workload: Workload,
     optimizer_name: str,
@@ -124,28 +174,10 @@ def train(
     defaults to 1 on CPU and :data:`DIVERGENCE_CHECK_EVERY` elsewhere.
     """
     start = time.perf_counter()
-    total = int(steps if steps is not None else workload.step_budget)
-    every = int(eval_every if eval_every is not None else workload.eval_interval)
-    if total < 1 or every < 1:
-        raise ValueError(f"steps ({total}) and eval_every ({every}) must be >= 1")
-    if workload.target_metric not in TARGET_METRICS:
-        raise ValueError(
-            f"workload {workload.name!r}: target_metric {workload.target_metric!r} is not one of {TARGET_METRICS}"
-        )
-    dev = pick_device(device)
-    if mixed_precision and dev.type not in _AUTOCAST_DEVICES:
-        raise InputError(
-            f"mixed_precision=True needs a CUDA device (bf16 autocast); the trial runs on {dev.type!r}. "
-            "Turn mixed precision off or run on a GPU."
-        )
-    check_every = int(divergence_check_every or (1 if dev.type == "cpu" else DIVERGENCE_CHECK_EVERY))
-    autocast = (
-        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
-        if mixed_precision
-        else contextlib.nullcontext
-    )
+    run = resolve_run(workload, steps, eval_every, device, mixed_precision, divergence_check_every, "trial")
+    total, every, dev, check_every, autocast = run.total, run.every, run.device, run.check_every, run.autocast
     data = workload.data(dev)
-    eval_sets = {"train": workload.train_eval_split(data["train"]), "val": data["val"], "test": data["test"]}
+    eval_sets = evaluation_splits(workload, data)
     torch.manual_seed(seed)  # build_model seeds too; this also fixes dropout draws for the trial
     model = workload.build_model(seed).to(dev)
     model.train()
