@@ -2,15 +2,16 @@
 inclusions.
 
 Public API: :func:`create` (contract 1 of DESIGN.md), :func:`names`, :func:`get_spec`,
-:func:`register` with :class:`OptimizerSpec`, :func:`make_schedule`, :func:`imitate`,
-:func:`register_inclusion` with :class:`Inclusion`, :func:`check_inclusion`, and
+:func:`register` with :class:`OptimizerSpec`, :func:`register_preset` (a new preset of the
+generalized update), :func:`make_schedule`, :func:`imitate`, :func:`register_inclusion` with
+:class:`Inclusion`, :func:`check_inclusion` (returning an :class:`InclusionCheck`), and
 :class:`BundledUpdate` (many trials in one update) with :func:`bundle_structure`.
 """
 
 from . import presets as _presets  # noqa: F401 - registers the six built-in optimizers
 from .bundled import BundledUpdate, bundle_structure
 from .generalized import GeneralizedOptimizer, UpdateStructure
-from .inclusion_check import check_inclusion, trajectory_gap
+from .inclusion_check import InclusionCheck, check_inclusion, trajectory_gap
 from .inclusions import (
     Imitation,
     Inclusion,
@@ -19,6 +20,7 @@ from .inclusions import (
     list_inclusions,
     register_inclusion,
 )
+from .presets import register_preset
 from .registry import (
     HPARAM_RANGES,
     Interval,
@@ -38,6 +40,7 @@ __all__ = [
     "GeneralizedOptimizer",
     "Imitation",
     "Inclusion",
+    "InclusionCheck",
     "Interval",
     "OptimizerSpec",
     "UpdateStructure",
@@ -52,6 +55,7 @@ __all__ = [
     "names",
     "register",
     "register_inclusion",
+    "register_preset",
     "trajectory_gap",
     "validate_hparams",
 ]

@@ -26,19 +26,26 @@ structural switches; the numeric hyperparameters live in the param groups as usu
 
 Two kernels compute the same update: a single-tensor loop and a ``foreach`` kernel that applies
 each operation to all tensors of a group (same device and dtype) at once. They perform the same
-floating-point operations in the same order, so their results are bitwise identical on CPU.
+floating-point operations in the same order, so on CPU their results are bitwise identical
+(checked in tests/optimizers/test_kernels.py); on CUDA the foreach kernels are different device
+code and may differ in the last bit. The default follows torch.optim: foreach when every
+parameter being updated in a group is a dense CUDA tensor, the single-tensor loop otherwise (on
+CPU the foreach kernel is slower: it materialises each intermediate for the whole group).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 
-__all__ = ["GeneralizedOptimizer", "UpdateStructure"]
+from .intervals import Interval
+from .schedules import is_real
+
+__all__ = ["GeneralizedOptimizer", "UpdateStructure", "check_group", "group_ranges", "root_epsilon_problem"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,117 @@ class UpdateStructure:
     eps_placement: Literal["inside", "outside", "none"]
     lr_placement: Literal["inside", "outside"]
     bias_correction: bool
+
+    def equations(self) -> str:
+        """The update this structure runs, written out with its param-group keys (one line each;
+        ``g`` is the minibatch gradient, ``eta_t`` the scheduled ``lr``, t = 0 at the first update)."""
+        a, rho = self.momentum_key, self.second_moment_key
+        lines = [
+            "g <- g + weight_decay * theta                            (coupled L2, if set)",
+            "theta <- theta * (1 - eta_t * decoupled_weight_decay)   (decoupled decay, if set)",
+        ]
+        if rho is not None:
+            lines.append(f"v <- {rho}*v + (1-{rho})*g^2   (v0 = {self.v_init:g})")
+        u = "g / sqrt(v + eps)" if self.eps_placement == "inside" else "g"
+        inner = f"eta_t * {u}" if self.lr_placement == "inside" else u
+        if a is not None:
+            c = f"(1-{a})*" if self.ema else ""
+            lines.append(f"m <- {a}*m + {c}{inner}   (m0 = 0)")
+            n = f"({a}*m + {c}{inner})" if self.nesterov else "m"
+        else:
+            n = inner
+        scale = "eta_t * " if self.lr_placement == "outside" else ""
+        if self.bias_correction:
+            scale += f"sqrt(1 - {rho or 0}^(t+1)) / (1 - {a or 0}^(t+1)) * "
+        denom = " / (sqrt(v) + eps)" if self.eps_placement == "outside" else ""
+        lines.append(f"theta <- theta - {scale}{n}{denom}")
+        return "\n".join(lines)
+
+
+_UNIT = Interval(0.0, 1.0, high_closed=False)
+_NONNEGATIVE = Interval(0.0, math.inf, high_closed=False)
+_POSITIVE = Interval(0.0, math.inf, low_closed=False, high_closed=False)
+_OPTIONAL_KEYS = ("weight_decay", "decoupled_weight_decay")
+"""Param-group keys read with a default of 0 when absent (no decay)."""
+
+
+def group_ranges(structure: UpdateStructure) -> dict[str, Interval]:
+    """Valid values of every param-group key ``structure`` reads (torch keys, e.g. ``lr``).
+
+    ``lr`` in (0, inf); the momentum coefficient ``a`` in [0, 1) (``a = 1`` never forgets, and
+    makes the bias correction 1 - a^(t+1) zero); the second-moment decay in [0, 1] without bias
+    correction (``rho = 1`` freezes v at v0) and [0, 1) with it (``sqrt(1 - 1^(t+1)) = 0``);
+    ``eps`` in (0, inf) outside the root (``m / sqrt(v)`` is 0/0 where g = 0) and [0, inf) inside
+    it (see :func:`root_epsilon_problem` for eps = 0); the weight decays in [0, inf).
+    """
+    ranges: dict[str, Interval] = {"lr": _POSITIVE}
+    if structure.momentum_key is not None:
+        ranges[structure.momentum_key] = _UNIT
+    if structure.second_moment_key is not None:
+        ranges[structure.second_moment_key] = _UNIT if structure.bias_correction else Interval(0.0, 1.0)
+    if structure.eps_placement == "outside":
+        ranges["eps"] = _POSITIVE
+    elif structure.eps_placement == "inside":
+        ranges["eps"] = _NONNEGATIVE
+    for key in _OPTIONAL_KEYS:
+        ranges[key] = _NONNEGATIVE
+    return ranges
+
+
+def root_epsilon_problem(
+    structure: UpdateStructure,
+    eps: float | None,
+    rho: float | None,
+    *,
+    eps_name: str = "eps",
+    rho_name: str | None = None,
+) -> str | None:
+    """Why ``eps`` cannot go with ``rho`` in ``structure``, or None when it can.
+
+    With eps inside the root, u = g / sqrt(v + eps) and v_t = rho^t v0 + (1 - rho) sum_s
+    rho^(t-1-s) g_s^2. eps = 0 is safe only with rho = 1, which keeps v at v0 > 0 for ever (the
+    exact MOMENTUM <= RMSPROP inclusion); with rho < 1, v reaches 0 wherever the gradient is 0
+    (at once for rho = 0, by underflow of rho^t otherwise) and u = 0/0 = NaN.
+    """
+    if structure.eps_placement != "inside" or structure.second_moment_key is None:
+        return None
+    if eps is None or rho is None or float(eps) != 0.0 or float(rho) == 1.0:
+        return None
+    rho_name = rho_name or structure.second_moment_key
+    return (
+        f"{eps_name}={eps!r} requires {rho_name}=1 (got {rho_name}={rho!r}): with {rho_name} < 1, "
+        f"v reaches 0 where the gradient is 0 and g / sqrt(v + {eps_name}) is 0/0; valid: "
+        f"{eps_name} > 0, or {eps_name} = 0 with {rho_name} = 1 (the exact momentum <= rmsprop inclusion)"
+    )
+
+
+def check_group(structure: UpdateStructure, group: Mapping[str, Any], *, label: str) -> None:
+    """ValueError unless ``group`` (torch keys, defaults filled in) is valid for ``structure``:
+    every key of :func:`group_ranges` present (the weight decays may be absent) and in range, and
+    no :func:`root_epsilon_problem`. ``label`` starts the message."""
+    ranges = group_ranges(structure)
+    for key, interval in ranges.items():
+        if key not in group:
+            if key in _OPTIONAL_KEYS:
+                continue
+            raise ValueError(
+                f"{label}: a param group needs {key!r} (read by this update structure); "
+                f"valid range: {interval}"
+            )
+        raw = group[key]
+        if isinstance(raw, torch.Tensor) and raw.numel() == 1:
+            raw = raw.item()
+        if not is_real(raw):
+            raise ValueError(f"{label}: {key}={raw!r} is not a number; valid range: {interval}")
+        value = float(raw)
+        if math.isnan(value) or value not in interval:
+            raise ValueError(f"{label}: {key}={raw!r} is out of range; valid range: {interval}")
+    s = structure
+    problem = root_epsilon_problem(
+        s, group.get("eps"), group.get(s.second_moment_key) if s.second_moment_key else None
+    )
+    if problem is not None:
+        raise ValueError(f"{label}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -87,8 +205,18 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
     Hyperparameters live in ``param_groups`` under the names ``lr``, ``momentum``, ``beta1``,
     ``beta2``, ``rho``, ``eps``, ``weight_decay`` and ``decoupled_weight_decay`` (those the
     structure uses). State per parameter: ``step`` (updates done, an int), ``m`` and ``v`` where
-    the structure has them. Device and dtype follow the parameters. ``foreach=None`` picks the
-    foreach kernel (one op per group instead of per tensor) unless parameters are sparse.
+    the structure has them. Device and dtype follow the parameters.
+
+    ``foreach`` selects the kernel: True, the foreach kernel (one op per group and
+    (device, dtype) bucket instead of one per tensor); False, the single-tensor loop; None (the
+    default, as in torch.optim), foreach for a group whose parameters being updated are all dense
+    CUDA tensors and the single-tensor loop otherwise (on CPU torch.optim defaults to it too, and
+    our foreach kernel is slower there). Anything else raises ValueError.
+
+    Every param group, those given at construction and those added later with
+    :meth:`add_param_group`, is checked against :func:`group_ranges` and
+    :func:`root_epsilon_problem` (defaults filled in): a bad value raises ValueError naming the
+    key and its valid range. ``params`` (and a group's ``"params"``) must be ordered, not a set.
     """
 
     structure: UpdateStructure
@@ -101,9 +229,31 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
         *,
         foreach: bool | None = None,
     ) -> None:
+        if foreach is not None and not isinstance(foreach, bool):
+            raise ValueError(
+                f"foreach={foreach!r} is not a bool; valid values: True (foreach kernel), False "
+                "(single-tensor kernel) or None (foreach on CUDA, single-tensor otherwise)"
+            )
+        _refuse_set(params, "params")
         self.structure = structure
         self.foreach = foreach
         super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a param group (as torch.optim does) after checking its values, defaults filled in."""
+        if isinstance(param_group, dict):
+            _refuse_set(param_group.get("params"), "a param group's 'params'")
+            self._check_group({**self.defaults, **param_group})
+        super().add_param_group(param_group)
+
+    def _check_group(self, group: Mapping[str, Any]) -> None:
+        check_group(self.structure, group, label=type(self).__name__)
+
+    def _use_foreach(self, params: list[torch.Tensor]) -> bool:
+        """The kernel for these parameters of one group (see the class docstring)."""
+        if self.foreach is not None:
+            return self.foreach
+        return all(p.device.type == "cuda" and not p.is_sparse for p in params)
 
     def _init_state(self, p: torch.Tensor) -> dict[str, Any]:
         state = self.state[p]
@@ -143,7 +293,7 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
             if any(p.grad.is_sparse for p in params):
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
             coef = self._coefficients(group)
-            if self.foreach is False:
+            if not self._use_foreach(params):
                 for p in params:
                     self._single_tensor(p, coef)
                 continue
@@ -261,3 +411,12 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
                     p.add_(x, alpha=-so * coef)
         for st, t in zip(states, steps, strict=True):
             st["step"] = t + 1
+
+
+def _refuse_set(params: object, what: str) -> None:
+    """ValueError for a set of parameters: its order, and so the state_dict, is not reproducible."""
+    if isinstance(params, (set, frozenset)):
+        raise ValueError(
+            f"{what} must be an ordered iterable (list or model.parameters()), not a set: "
+            "a set's order is not reproducible"
+        )

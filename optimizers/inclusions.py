@@ -116,8 +116,14 @@ def imitate(
     """Hyperparameters and schedule of ``wide`` that imitate ``narrow`` with ``hparams``.
 
     ``schedule`` is the narrow optimizer's learning rate at update t (default: constant
-    ``hparams["learning_rate"]``); ``epsilon`` is the large epsilon of limit inclusions;
-    ``horizon`` is how many steps are checked when an inclusion needs a constant rate.
+    ``hparams["learning_rate"]``); ``epsilon`` is the large epsilon of limit inclusions.
+    An inclusion that needs a constant rate checks ``schedule(t) == schedule(0)`` exactly for
+    every ``t`` in ``0 .. horizon - 1`` (steps past ``horizon`` are not checked).
+
+    A mapping may return hyperparameters of the narrow optimizer that the wide one lacks (as
+    ``{**hp, ...}`` does): one whose value is 0 and whose default in the narrow optimizer is 0
+    (off, e.g. ``decoupled_weight_decay``) is dropped; any other value cannot be carried and
+    raises ValueError naming it.
     """
     full = validate_hparams(narrow, hparams)
     if schedule is None:
@@ -128,15 +134,33 @@ def imitate(
     for inc in chain:
         if inc.requires_constant_lr:
             first = schedule(0)
-            if any(schedule(t) != first for t in range(0, horizon, max(1, horizon // 1000))):
+            if any(schedule(t) != first for t in range(1, horizon)):
                 raise ValueError(
                     f"{inc.narrow} <= {inc.wide} holds only for a constant learning rate "
                     f"(the wide optimizer keeps eta_t inside its buffer); use a constant schedule"
                 )
         full, schedule = inc.mapping(full, schedule, epsilon)
-        full = validate_hparams(inc.wide, full)
+        full = validate_hparams(inc.wide, _drop_uncarried(inc, full))
         exact = exact and inc.exact
     return Imitation(wide, full, schedule, exact, (narrow, *(inc.wide for inc in chain)))
+
+
+def _drop_uncarried(inc: Inclusion, hp: dict[str, float]) -> dict[str, float]:
+    """``hp`` without the narrow optimizer's hyperparameters that ``inc.wide`` lacks and that
+    are off (value 0, narrow default 0); ValueError for one that is on."""
+    wide = get_spec(inc.wide).defaults
+    narrow = get_spec(inc.narrow).defaults
+    kept: dict[str, float] = {}
+    for key, value in hp.items():
+        if key in wide or key not in narrow:
+            kept[key] = value  # unknown to both: validate_hparams names the valid choices
+        elif narrow[key] != 0.0 or value != 0.0:
+            raise ValueError(
+                f"{inc.narrow} <= {inc.wide}: {key}={value!r} cannot be carried, {inc.wide} has no "
+                f"{key!r} (valid names: {', '.join(wide)}); only a hyperparameter left at its zero "
+                f"default is dropped, so set {key}=0 or give the inclusion a mapping that translates it"
+            )
+    return kept
 
 
 def _no_decoupled_decay(hp: dict[str, float], inclusion: str) -> None:

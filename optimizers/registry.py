@@ -7,6 +7,7 @@ torch optimizer they map to torch's param-group keys (``lr``, ``eps``, ...).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,11 +15,13 @@ from typing import Any
 
 import torch
 
-from .generalized import UpdateStructure
+from .generalized import UpdateStructure, root_epsilon_problem
+from .intervals import Interval
 from .schedules import is_real
 
 __all__ = [
     "HPARAM_RANGES",
+    "Interval",
     "OptimizerSpec",
     "create",
     "get_spec",
@@ -26,28 +29,6 @@ __all__ = [
     "register",
     "validate_hparams",
 ]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A closed or half-open interval of valid values, printed as in maths: ``[0, 1)``."""
-
-    low: float
-    high: float
-    low_closed: bool = True
-    high_closed: bool = True
-
-    def __contains__(self, value: float) -> bool:
-        above = value >= self.low if self.low_closed else value > self.low
-        below = value <= self.high if self.high_closed else value < self.high
-        return above and below
-
-    def __str__(self) -> str:
-        high = "inf" if math.isinf(self.high) else f"{self.high:g}"
-        return (
-            f"{'[' if self.low_closed else '('}{self.low:g}, {high}"
-            f"{']' if self.high_closed else ')'}"
-        )
 
 
 HPARAM_RANGES: dict[str, Interval] = {
@@ -91,6 +72,12 @@ class OptimizerSpec:
     @property
     def hparam_names(self) -> tuple[str, ...]:
         return tuple(self.defaults)
+
+    @property
+    def doc(self) -> str:
+        """What the optimizer computes: the factory's docstring (for presets, the exact update
+        equations), else :attr:`description`."""
+        return inspect.getdoc(self.factory) or self.description
 
     def range_of(self, hparam: str) -> Interval | None:
         return self.ranges.get(hparam, HPARAM_RANGES.get(hparam))
@@ -163,7 +150,24 @@ def validate_hparams(
         if math.isnan(value) or (interval is not None and value not in interval):
             raise ValueError(f"{name}: {key}={raw!r} is out of range; valid range: {interval}")
         resolved[key] = value
+    if fill_defaults and spec.structure is not None:
+        _check_structure(spec, resolved)
     return resolved
+
+
+def _check_structure(spec: OptimizerSpec, resolved: dict[str, float]) -> None:
+    """Constraints that tie several hyperparameters of a preset together (eps = 0 needs rho = 1)."""
+    structure = spec.structure
+    if structure is None or structure.second_moment_key is None:
+        return
+    project = {v: k for k, v in spec.torch_keys.items()}
+    eps_name = project.get("eps", "eps")
+    rho_name = project.get(structure.second_moment_key, structure.second_moment_key)
+    problem = root_epsilon_problem(
+        structure, resolved.get(eps_name), resolved.get(rho_name), eps_name=eps_name, rho_name=rho_name
+    )
+    if problem is not None:
+        raise ValueError(f"{spec.name}: {problem}")
 
 
 def create(
@@ -178,12 +182,18 @@ def create(
     ``params`` is an ordered iterable of tensors or param-group dicts, as for torch.optim;
     a ``set`` is refused because its order (and so the state_dict) would not be reproducible.
     Unknown names and out-of-range values raise ``ValueError`` naming the valid choices.
-    ``foreach`` selects the kernel (None: the optimizer's default).
+    ``foreach`` selects the kernel: True, False, or None for the optimizer's default (for the
+    presets: foreach on CUDA, single-tensor otherwise); anything else raises ValueError.
     """
     if isinstance(params, (set, frozenset)):
         raise ValueError(
             "params must be an ordered iterable (list or model.parameters()), not a set: "
             "a set's order is not reproducible"
+        )
+    if foreach is not None and not isinstance(foreach, bool):
+        raise ValueError(
+            f"{name}: foreach={foreach!r} is not a bool; valid values: True, False or None "
+            "(the optimizer's default kernel)"
         )
     spec = get_spec(name)
     resolved = validate_hparams(name, hparams)
@@ -203,6 +213,11 @@ def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, An
     name = spec.name
     if "params" not in group:
         raise ValueError(f"{name}: a param group needs a 'params' entry, got keys {sorted(group)}")
+    if isinstance(group["params"], (set, frozenset)):
+        raise ValueError(
+            f"{name}: a param group's 'params' must be an ordered iterable (list or "
+            "model.parameters()), not a set: a set's order is not reproducible"
+        )
     project = {v: k for k, v in spec.torch_keys.items()}
     overrides: dict[str, Any] = {}
     for key, value in group.items():

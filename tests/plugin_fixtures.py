@@ -43,22 +43,20 @@ SLOW_PLUGIN = '''
 import time
 
 import optimizers
-from optimizers.presets import DEFAULTS, _preset_factory
 
 
-def _slow_sgd(params, **kw):
-    optimizer = _preset_factory("sgd")(params, **kw)
-    inner = optimizer.step
-
-    def step(closure=None):
+class SlowSGD(optimizers.GeneralizedOptimizer):
+    def step(self, closure=None):
         time.sleep(0.01)
-        return inner(closure)
-
-    optimizer.step = step
-    return optimizer
+        return super().step(closure)
 
 
+SGD = optimizers.get_spec("sgd")
 SPACE = {"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0, "decay_factor": 0.1}
 for name in ("slow-sgd", "slow-sgd-2"):
-    optimizers.register(optimizers.OptimizerSpec(name, _slow_sgd, dict(DEFAULTS["sgd"]), search_space=SPACE))
+    # Not bundlable (the default for a subclass): a bundle would skip the sleep in step().
+    optimizers.register_preset(
+        name, SGD.structure, {"learning_rate": 0.01, "weight_decay": 0.0}, search_space=SPACE,
+        optimizer_class=SlowSGD,
+    )
 '''

@@ -93,38 +93,54 @@ def test_unbundlable_and_shape_errors_are_explained():
         optimizers.BundledUpdate("adam", [{"beta1": 1.5}])
 
 
-def test_structure_keys_map_through_the_specs_torch_keys():
+def test_structure_keys_map_through_the_specs_torch_keys(isolated_registry):
     """A plugin preset whose project names differ from its param-group keys still gets its values."""
-    from optimizers.presets import STRUCTURES, _preset_factory
+    from optimizers.presets import STRUCTURES
 
+    # A spec of its own with renamed keys (register_preset keeps the structure's names), built on
+    # the adam preset's public factory.
     spec = optimizers.OptimizerSpec(
         "renamed-adam",
-        _preset_factory("adam"),
+        optimizers.get_spec("adam").factory,
         {"learning_rate": 1e-3, "b1": 0.5, "beta2": 0.9, "epsilon": 1e-3, "weight_decay": 0.0},
         torch_keys={"learning_rate": "lr", "epsilon": "eps", "b1": "beta1"},
         structure=STRUCTURES["adam"],
     )
     optimizers.register(spec)
-    try:
-        theta = torch.ones(1, 3, dtype=torch.float64)
-        update = optimizers.BundledUpdate("renamed-adam", [{"b1": 0.5}])
-        update.step(theta, torch.ones(1, 3, dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64))
-        p = torch.ones(3, dtype=torch.float64, requires_grad=True)
-        alone = optimizers.create("renamed-adam", [p], b1=0.5)
-        p.grad = torch.ones(3, dtype=torch.float64)
-        for group in alone.param_groups:
-            group["lr"] = 0.1
-        alone.step()
-        torch.testing.assert_close(theta[0], p.detach())
-        broken = optimizers.OptimizerSpec(
-            "keyless-adam", _preset_factory("adam"), {"learning_rate": 1e-3, "epsilon": 1e-8},
-            structure=STRUCTURES["adam"],
-        )
-        optimizers.register(broken)
-        with pytest.raises(ValueError, match="reads 'beta1', which is not one of its hyperparameters"):
-            optimizers.BundledUpdate("keyless-adam", [{}])
-    finally:
-        import optimizers.registry as registry
+    theta = torch.ones(1, 3, dtype=torch.float64)
+    update = optimizers.BundledUpdate("renamed-adam", [{"b1": 0.5}])
+    update.step(theta, torch.ones(1, 3, dtype=torch.float64), torch.tensor([0.1], dtype=torch.float64))
+    p = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    alone = optimizers.create("renamed-adam", [p], b1=0.5)
+    p.grad = torch.ones(3, dtype=torch.float64)
+    for group in alone.param_groups:
+        group["lr"] = 0.1
+    alone.step()
+    torch.testing.assert_close(theta[0], p.detach())
+    broken = optimizers.OptimizerSpec(
+        "keyless-adam", optimizers.get_spec("adam").factory, {"learning_rate": 1e-3, "epsilon": 1e-8},
+        structure=STRUCTURES["adam"],
+    )
+    optimizers.register(broken)
+    with pytest.raises(ValueError, match="reads 'beta1', which is not one of its hyperparameters"):
+        optimizers.BundledUpdate("keyless-adam", [{}])
+    # register_preset refuses such a spec up front.
+    with pytest.raises(ValueError, match=r"defaults lack 'beta1', 'beta2', read by its structure"):
+        optimizers.register_preset("keyless-adam-2", STRUCTURES["adam"], {"learning_rate": 1e-3, "epsilon": 1e-8})
 
-        registry._REGISTRY.pop("renamed-adam", None)
-        registry._REGISTRY.pop("keyless-adam", None)
+
+def test_a_preset_registered_with_register_preset_bundles_like_a_builtin(isolated_registry):
+    structure = optimizers.UpdateStructure("beta1", True, False, "beta2", 0.0, "outside", "outside", True)
+    optimizers.register_preset(
+        "adam-again", structure,
+        {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0, "decoupled_weight_decay": 0.0},
+    )
+    hparams = [_member_hparams("adam-again", i) for i in range(3)]
+    theta = torch.randn(3, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    mine, builtin = optimizers.BundledUpdate("adam-again", hparams), optimizers.BundledUpdate("adam", hparams)
+    ours, theirs = theta.clone(), theta.clone()
+    lrs = torch.tensor([0.01, 0.02, 0.03], dtype=torch.float64)
+    for t in range(8):
+        mine.step(ours, _gradient(ours, t), lrs)
+        builtin.step(theirs, _gradient(theirs, t), lrs)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=0)

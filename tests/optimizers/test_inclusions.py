@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 import optimizers
-from optimizers import check_inclusion, imitate, inclusion_path, trajectory_gap
+from optimizers import (
+    Inclusion,
+    check_inclusion,
+    imitate,
+    inclusion_path,
+    register_inclusion,
+    trajectory_gap,
+)
 
 LINEAR = optimizers.make_schedule("linear_decay", 0.05, 200, decay_steps_factor=1.0, decay_factor=0.01)
 EPSILONS = (1e2, 1e4, 1e6, 1e8)
@@ -20,9 +27,23 @@ EPSILONS = (1e2, 1e4, 1e6, 1e8)
         ("momentum", "rmsprop", {"learning_rate": 0.05, "momentum": 0.0, "decoupled_weight_decay": 0.01}, None),
     ],
 )
-def test_exact_inclusions_reproduce_the_trajectory(narrow, wide, hparams, schedule):
+def test_exact_inclusions_reproduce_the_trajectory(narrow, wide, hparams, schedule, record_property):
     assert imitate(narrow, wide, hparams).exact
-    assert trajectory_gap(narrow, wide, hparams, schedule=schedule, steps=200) < 1e-12
+    gap = trajectory_gap(narrow, wide, hparams, schedule=schedule, steps=200)
+    record_property("gap", gap)
+    print(f"\n{narrow} <= {wide} (exact): gap {gap:.2e}")
+    assert gap < 1e-12
+
+
+def _report(record_property, check) -> None:
+    """Show the gaps per epsilon in pytest -rP output (a table) and in junit XML (properties)."""
+    for eps, gap in check:
+        record_property(f"gap_at_epsilon_{eps:.0e}", gap)
+    record_property("verdict", check.reason)
+    print(f"\n{check.narrow} <= {check.wide}")
+    print("  epsilon " + "".join(f"{eps:>10.0e}" for eps, _ in check))
+    print("  gap     " + "".join(f"{gap:>10.2e}" for _, gap in check))
+    print(f"  {'passed' if check.passed else 'FAILED'}: {check.reason}")
 
 
 # Measured on the 10-32-32-3 float64 network, 200 steps (relative parameter distance, max over
@@ -40,9 +61,12 @@ def test_exact_inclusions_reproduce_the_trajectory(narrow, wide, hparams, schedu
         ("momentum", "adam", {"learning_rate": 0.02, "momentum": 0.0}, None),
     ],
 )
-def test_limit_inclusions_converge_as_epsilon_grows(narrow, wide, hparams, schedule):
+def test_limit_inclusions_converge_as_epsilon_grows(narrow, wide, hparams, schedule, record_property):
     assert not imitate(narrow, wide, hparams).exact
-    gaps = [gap for _, gap in check_inclusion(narrow, wide, hparams, EPSILONS, schedule=schedule, steps=200)]
+    check = check_inclusion(narrow, wide, hparams, EPSILONS, schedule=schedule, steps=200)
+    _report(record_property, check)
+    assert check.passed and not check.exact, check.reason
+    gaps = [gap for _, gap in check]
     assert gaps[0] < 1e-2
     for before, after in zip(gaps, gaps[1:], strict=False):
         assert after < before / 50  # ~100x per 100x epsilon
@@ -84,3 +108,80 @@ def test_adam_inclusion_refuses_decoupled_weight_decay():
 def test_bad_narrow_hyperparameters_are_reported():
     with pytest.raises(ValueError, match="momentum=1.5 is out of range"):
         imitate("momentum", "adam", {"learning_rate": 0.05, "momentum": 1.5})
+
+
+def test_rmsprop_constant_rate_check_sees_every_step():
+    """A rate that differs at one step only is caught, wherever that step is (not sampled)."""
+    def blip(t: int) -> float:
+        return 0.06 if t == 7777 else 0.05
+
+    with pytest.raises(ValueError, match="only for a constant learning rate"):
+        imitate("momentum", "rmsprop", {"learning_rate": 0.05}, blip, horizon=10_000)
+    # Steps past the horizon are not checked, as documented.
+    assert imitate("momentum", "rmsprop", {"learning_rate": 0.05}, blip, horizon=7777).exact
+
+
+# --------------------------------------------------------------------------------------------
+# check_inclusion's verdict
+# --------------------------------------------------------------------------------------------
+
+
+def test_check_inclusion_passes_an_exact_inclusion_with_a_reason():
+    check = check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, (1e2,), steps=50)
+    assert check.exact and check.passed
+    assert "exact inclusion" in check.reason and "tolerance 1e-10" in check.reason
+    assert [eps for eps, _ in check] == [1e2] and len(check) == 1 and check[0][0] == 1e2
+
+
+def test_a_wrong_exact_mapping_fails(isolated_registry, record_property):
+    # Declared exact, but momentum = 0.5 instead of 0: the trajectories part at once.
+    register_inclusion(
+        Inclusion("sgd", "momentum", lambda hp, sched, eps: ({**hp, "momentum": 0.5}, sched), exact=True),
+        overwrite=True,
+    )
+    check = check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, (1e2,), steps=50)
+    _report(record_property, check)
+    assert not check.passed
+    assert "declared exact, but the gap is" in check.reason and "> tolerance 1e-10" in check.reason
+
+
+def test_a_wrong_limit_mapping_fails(isolated_registry, record_property):
+    # Forgets the factor (1 - beta1^(t+1)) / (1 - beta1) of alpha_t: as eps grows the update
+    # tends to eta * (EMA of g), not eta * (heavy-ball sum), and the gap stops shrinking.
+    def wrong(hp, sched, eps):
+        wide = {"learning_rate": sched(0) * eps, "beta1": hp["momentum"], "beta2": 0.0, "epsilon": eps}
+        return wide, lambda t: sched(t) * eps
+
+    register_inclusion(Inclusion("momentum", "adam", wrong, exact=False), overwrite=True)
+    check = check_inclusion("momentum", "adam", {"learning_rate": 0.05, "momentum": 0.9}, (1e2, 1e4, 1e6), steps=50)
+    _report(record_property, check)
+    assert not check.passed and not check.exact
+    assert "limit inclusion" in check.reason
+
+
+@pytest.mark.parametrize(
+    ("gaps", "passed", "reason"),
+    [
+        ({1e2: 1e-4, 1e4: 1e-6, 1e6: 1e-8}, True, "falls monotonically"),
+        ({1e6: 1e-8, 1e2: 1e-4, 1e4: 1e-6}, True, "falls monotonically"),  # order given does not matter
+        ({1e2: 1e-13, 1e4: 2e-13}, True, "falls monotonically"),  # at rounding level already
+        ({1e2: 1e-4, 1e4: 2e-4, 1e6: 1e-8}, False, "does not shrink"),
+        ({1e2: 1e-4, 1e4: 9e-5, 1e6: 8e-5}, False, "last/first = 0.8 > 0.01"),
+        ({1e2: 1e-4, 1e4: float("nan")}, False, "not finite"),
+        ({1e2: 1e-4}, False, "two or more distinct epsilons"),
+    ],
+)
+def test_limit_verdict_rules(monkeypatch, gaps, passed, reason):
+    import optimizers.inclusion_check as inclusion_check
+
+    monkeypatch.setattr(inclusion_check, "trajectory_gap", lambda *a, epsilon, **k: gaps[epsilon])
+    check = check_inclusion("momentum", "adam", {"learning_rate": 0.1}, tuple(gaps))
+    assert check.passed is passed
+    assert reason in check.reason and check.reason.startswith("momentum <= adam: ")
+
+
+def test_check_inclusion_refuses_bad_settings():
+    with pytest.raises(ValueError, match=r"shrink=2.*0 < shrink <= 1"):
+        check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, shrink=2)
+    with pytest.raises(ValueError, match="epsilons is empty"):
+        check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, ())

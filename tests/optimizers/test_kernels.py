@@ -162,3 +162,73 @@ def test_registered_names_must_be_path_safe(bad):
     spec = optimizers.get_spec("sgd")
     with pytest.raises(ValueError, match="not usable as a path component"):
         optimizers.register(optimizers.OptimizerSpec(bad, spec.factory, dict(spec.defaults)))
+
+
+# --------------------------------------------------------------------------------------------
+# Default kernel: as torch.optim, foreach only when every updated parameter is a dense CUDA tensor
+# --------------------------------------------------------------------------------------------
+
+
+def _spy_kernels(opt, monkeypatch) -> dict[str, int]:
+    calls = {"single": 0, "foreach": 0}
+    single, foreach = opt._single_tensor, opt._foreach
+
+    def spy_single(p, k):
+        calls["single"] += 1
+        return single(p, k)
+
+    def spy_foreach(ps, k):
+        calls["foreach"] += 1
+        return foreach(ps, k)
+
+    monkeypatch.setattr(opt, "_single_tensor", spy_single)
+    monkeypatch.setattr(opt, "_foreach", spy_foreach)
+    return calls
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize(("foreach", "expected"), [(None, "single"), (False, "single"), (True, "foreach")])
+def test_default_kernel_on_cpu_is_single_tensor(name, foreach, expected, monkeypatch):
+    params = [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2, 2))]
+    opt = optimizers.create(name, params, foreach=foreach)
+    calls = _spy_kernels(opt, monkeypatch)
+    for p in params:
+        p.grad = torch.full_like(p, 0.5)
+    opt.step()
+    assert calls[expected] > 0 and calls["single" if expected == "foreach" else "foreach"] == 0
+
+
+def test_default_kernel_rule_follows_the_devices():
+    from types import SimpleNamespace
+
+    opt = optimizers.create("adam", [torch.nn.Parameter(torch.ones(2))])
+    cuda = SimpleNamespace(device=torch.device("cuda", 0), is_sparse=False)
+    cpu = SimpleNamespace(device=torch.device("cpu"), is_sparse=False)
+    sparse_cuda = SimpleNamespace(device=torch.device("cuda", 0), is_sparse=True)
+    assert opt._use_foreach([cuda, cuda])
+    assert not opt._use_foreach([cuda, cpu])
+    assert not opt._use_foreach([cpu])
+    assert not opt._use_foreach([cuda, sparse_cuda])
+    opt.foreach = False
+    assert not opt._use_foreach([cuda])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_default_kernel_on_cuda_is_foreach(monkeypatch):
+    params = [torch.nn.Parameter(torch.ones(3, device="cuda"))]
+    opt = optimizers.create("adam", params)
+    calls = _spy_kernels(opt, monkeypatch)
+    params[0].grad = torch.ones_like(params[0])
+    opt.step()
+    assert calls == {"single": 0, "foreach": 1}
+
+
+@pytest.mark.parametrize("bad", ["no", 1, 0, "False"])
+def test_foreach_must_be_a_bool_or_none(bad):
+    params = [torch.nn.Parameter(torch.ones(2))]
+    with pytest.raises(ValueError, match=rf"foreach={bad!r} is not a bool; valid values: True, False or None"):
+        optimizers.create("sgd", params, foreach=bad)
+    from optimizers.presets import STRUCTURES
+
+    with pytest.raises(ValueError, match=rf"foreach={bad!r} is not a bool"):
+        optimizers.GeneralizedOptimizer(params, {"lr": 0.1}, STRUCTURES["sgd"], foreach=bad)

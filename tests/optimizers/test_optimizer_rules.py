@@ -487,6 +487,10 @@ BAD_HPARAMS = [
     ("nadam", {"epsilon": 0.0}, r"epsilon=0\.0 .*valid range: \(0, inf\)"),
     ("rmsprop", {"epsilon": -1.0}, r"epsilon=-1\.0 .*valid range: \[0, inf\)"),
     ("rmsprop", {"rho": 1.5}, r"rho=1\.5 .*valid range: \[0, 1\]"),
+    # eps = 0 with rho < 1: v reaches 0 where g = 0 and g / sqrt(v + eps) is 0/0.
+    ("rmsprop", {"rho": 0.0, "epsilon": 0.0}, r"epsilon=0\.0 requires rho=1 \(got rho=0\.0\).*0/0"),
+    ("rmsprop", {"epsilon": 0.0}, r"epsilon=0\.0 requires rho=1 \(got rho=0\.9\)"),
+    ("rmsprop", {"rho": 0.999999, "epsilon": 0}, r"epsilon=0\.0 requires rho=1 .*epsilon = 0 with rho = 1"),
     ("rmsprop", {"rho": -0.5}, r"rho=-0\.5 .*valid range: \[0, 1\]"),
     ("sgd", {"weight_decay": -1}, r"weight_decay=-1 .*valid range: \[0, inf\)"),
     ("sgd", {"learning_rate": "0.1"}, r"learning_rate='0\.1' is not a number"),
@@ -526,7 +530,7 @@ def test_params_as_set_rejected():
 
 GOOD_EDGES = [
     ("rmsprop", {"rho": 1.0}),
-    ("rmsprop", {"rho": 0.0, "epsilon": 0.0, "momentum": 0.0}),
+    ("rmsprop", {"rho": 0.0, "epsilon": 1e-300, "momentum": 0.0}),
     ("momentum", {"momentum": 0.0}),
     ("adam", {"beta1": 0.0, "beta2": 0.0, "epsilon": 1e-300}),
     ("rmsprop", {"rho": 1.0, "epsilon": 0.0}),
@@ -694,3 +698,65 @@ def test_param_group_overrides_use_project_names_and_are_validated():
         optimizers.create("momentum", [{"params": [a], "lr": 0.5, "learning_rate": 0.1}])
     with pytest.raises(ValueError, match=r"has no hyperparameter 'beta1'"):
         optimizers.create("momentum", [{"params": [a], "beta1": 0.5}])
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Every param group is checked, however it arrives
+# --------------------------------------------------------------------------------------------
+
+
+def test_set_inside_a_param_group_is_a_value_error():
+    p = torch.nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"sgd: a param group's 'params' must be an ordered iterable .*not a set"):
+        optimizers.create("sgd", [{"params": {p}}])
+    with pytest.raises(ValueError, match=r"not a set"):
+        optimizers.create("sgd", [{"params": frozenset([p])}])
+    opt = optimizers.create("sgd", [torch.nn.Parameter(torch.zeros(2))])
+    with pytest.raises(ValueError, match=r"a param group's 'params' must be an ordered iterable .*not a set"):
+        opt.add_param_group({"params": {p}})
+
+
+BAD_DIRECT = [
+    ("adam", {"lr": 0.1, "beta1": 5, "beta2": 0.9, "eps": 1e-8}, r"beta1=5 is out of range; valid range: \[0, 1\)"),
+    ("sgd", {"lr": -1}, r"lr=-1 is out of range; valid range: \(0, inf\)"),
+    ("sgd", {"lr": "fast"}, r"lr='fast' is not a number"),
+    ("adam", {"lr": 0.1, "beta1": 0.9, "beta2": 0.9, "eps": 0.0}, r"eps=0\.0 is out of range; valid range: \(0, inf\)"),
+    ("adam", {"lr": 0.1, "beta1": 0.9, "eps": 1e-8}, r"a param group needs 'beta2'"),
+    ("rmsprop", {"lr": 0.1, "momentum": 0.0, "rho": 0.5, "eps": 0.0}, r"eps=0\.0 requires rho=1 \(got rho=0\.5\)"),
+    ("momentum", {"lr": 0.1, "momentum": 0.9, "weight_decay": -1.0}, r"weight_decay=-1\.0 is out of range"),
+]
+
+
+@pytest.mark.parametrize(("name", "defaults", "match"), BAD_DIRECT, ids=[m[:12] for _, _, m in BAD_DIRECT])
+def test_direct_construction_checks_the_values(name, defaults, match):
+    from optimizers.presets import STRUCTURES
+
+    with pytest.raises(ValueError, match=rf"GeneralizedOptimizer: {match}"):
+        optimizers.GeneralizedOptimizer(_params(), defaults, STRUCTURES[name])
+
+
+def test_added_param_groups_are_checked_with_defaults_filled_in():
+    opt = optimizers.create("rmsprop", _params(), rho=1.0, epsilon=0.0)
+    extra = torch.nn.Parameter(torch.zeros(3))
+    # rho overridden, eps = 0 inherited from the defaults: 0/0 where g = 0.
+    with pytest.raises(ValueError, match=r"eps=0\.0 requires rho=1 \(got rho=0\.5\)"):
+        opt.add_param_group({"params": [extra], "rho": 0.5})
+    with pytest.raises(ValueError, match=r"momentum=1\.0 is out of range; valid range: \[0, 1\)"):
+        opt.add_param_group({"params": [extra], "momentum": 1.0})
+    assert len(opt.param_groups) == 1  # nothing half-added
+    opt.add_param_group({"params": [extra], "rho": 0.5, "eps": 1e-8})
+    assert opt.param_groups[1]["rho"] == 0.5 and opt.param_groups[1]["lr"] == opt.param_groups[0]["lr"]
+    # Through create: a group overriding rho alone meets the top-level epsilon = 0.
+    with pytest.raises(ValueError, match=r"requires rho=1"):
+        optimizers.create("rmsprop", [{"params": [extra], "rho": 0.5}], rho=1.0, epsilon=0.0)
+
+
+def test_rmsprop_epsilon_zero_with_rho_one_survives_a_zero_gradient():
+    """rho = 1 keeps v at 1, so eps = 0 is safe (the exact momentum <= rmsprop inclusion); with
+    rho < 1 it would be 0/0 (now refused, see BAD_HPARAMS)."""
+    p = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
+    opt = optimizers.create("rmsprop", [p], rho=1.0, epsilon=0.0, momentum=0.5)
+    for _ in range(3):
+        p.grad = torch.zeros_like(p)
+        opt.step()
+    assert torch.equal(p.detach(), torch.ones(3, dtype=torch.float64))
