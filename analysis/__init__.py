@@ -7,10 +7,11 @@ first, render second: the statistics return frozen dataclasses, :mod:`analysis.f
 - Loading: :func:`load_results`, :func:`load_experiments`, :func:`group_searches`;
   SQL: :func:`run_query` / :func:`connect` (DuckDB views ``trials`` and ``curves``).
 - Bootstrap over budgets: :func:`best_of_k`, :func:`expected_best_of_k`, :func:`bootstrap_searches`.
-- Rankings with rank probabilities: :func:`rank_optimizers`, :func:`rankings_at`,
-  :func:`rank_probabilities`.
+- Rankings with rank probabilities: :func:`rank_optimizers`, :func:`rank_optimizers_at` (several
+  budgets, one draw), :func:`rankings_at`, :func:`rank_probabilities`, :func:`budget_warnings`.
 - Inclusion verdicts and protocol disagreement: :func:`check_inclusions`,
-  :func:`summarize_hierarchy`, :func:`rank_flips`, :func:`inclusion_pairs`.
+  :func:`summarize_hierarchy`, :func:`rank_flips`, :func:`inclusion_pairs`,
+  :func:`transitive_pairs` (pairs implied by chains).
 - Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`.
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`.
@@ -42,6 +43,7 @@ from .inclusion import (
     inclusion_pairs,
     rank_flips,
     summarize_hierarchy,
+    transitive_pairs,
 )
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
 from .query import QueryResult, connect, run_query
@@ -50,8 +52,10 @@ from .ranking import (
     OptimizerScore,
     Ranking,
     bootstrap_searches,
+    budget_warnings,
     default_budget,
     rank_optimizers,
+    rank_optimizers_at,
     rank_probabilities,
     rankings_at,
 )
@@ -98,6 +102,7 @@ __all__ = [
     "best_of_k",
     "best_trial_curve",
     "bootstrap_searches",
+    "budget_warnings",
     "check_inclusions",
     "connect",
     "default_budget",
@@ -114,6 +119,7 @@ __all__ = [
     "position_in_range",
     "rank_flips",
     "rank_optimizers",
+    "rank_optimizers_at",
     "rank_probabilities",
     "rankings_at",
     "rerun_summaries",
@@ -122,5 +128,6 @@ __all__ = [
     "speed_rankings",
     "steps_to_target",
     "summarize_hierarchy",
+    "transitive_pairs",
     "write_report",
 ]

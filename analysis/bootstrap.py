@@ -5,7 +5,10 @@ trials with replacement, keep the one with the lowest selection metric, record i
 metric; repeat ``n_resamples`` times. All budgets come from one draw of ``K_max`` indices per
 resample: the best of the first K draws is a running minimum, so every K costs one pass. Draws
 are generated budget-major (draw k of every resample, then draw k + 1), so for a given seed the
-samples at budget K are the same whichever other budgets are requested.
+samples at budget K are the same whichever other budgets are requested. The draws are taken
+in blocks of at most :data:`CHUNK_DRAWS` numbers (a block holds consecutive draw rows of every
+resample), so memory stays bounded for large ``K_max * n_resamples``; the generator's stream,
+and so every sample, is the same as with one block.
 
 Trials that did not complete (diverged, failed, or a non-finite selection metric) stay in the
 pool, because they spent budget, but are never selected while a completed trial is in the draw;
@@ -19,7 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BudgetCurve", "best_of_k", "expected_best_of_k"]
+__all__ = ["CHUNK_DRAWS", "BudgetCurve", "best_of_k", "expected_best_of_k"]
+
+CHUNK_DRAWS = 1 << 22
+"""Most trial indices drawn at once by :func:`best_of_k` (32 MiB of int64)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,25 @@ def _check(select: np.ndarray, report: np.ndarray, valid: np.ndarray) -> None:
         raise ValueError("no trials to bootstrap: a search needs at least one finished trial")
 
 
+def _best_ranks(gen: np.random.Generator, rank_of: np.ndarray, ks: np.ndarray, n_resamples: int) -> np.ndarray:
+    """best[i, b] = min over draws d < ks[i] of rank_of[draw d of resample b]: a running minimum
+    over blocks of draw rows (module doc), recorded at each budget in ``ks`` (ascending)."""
+    rows = max(1, CHUNK_DRAWS // n_resamples)
+    best = np.full(n_resamples, len(rank_of), dtype=np.int64)
+    out = np.empty((len(ks), n_resamples), dtype=np.int64)
+    done = 0
+    i = 0
+    while i < len(ks):
+        block = rank_of[gen.integers(0, len(rank_of), size=(min(rows, int(ks[-1]) - done), n_resamples))]
+        running = np.minimum.accumulate(np.vstack([best[None, :], block]), axis=0)
+        while i < len(ks) and ks[i] <= done + len(block):
+            out[i] = running[ks[i] - done]
+            i += 1
+        best = running[-1]
+        done += len(block)
+    return out
+
+
 def best_of_k(
     select: Sequence[float],
     report: Sequence[float],
@@ -94,8 +119,7 @@ def best_of_k(
     rank_of[order] = np.arange(len(order))
     # Reported value of the trial at each selection rank; invalid trials score `worst`.
     value_at_rank = np.where(valid_a[order], report_a[order], worst)
-    draws = rank_of[gen.integers(0, len(order), size=(int(ks[-1]), n_resamples))]
-    best_rank = np.minimum.accumulate(draws, axis=0)[ks - 1]  # (len(ks), n_resamples)
+    best_rank = _best_ranks(gen, rank_of, ks, n_resamples)  # (len(ks), n_resamples)
     samples = value_at_rank[best_rank]
     return BudgetCurve(
         budgets=ks,

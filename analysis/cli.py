@@ -10,9 +10,12 @@ import argparse
 import csv
 import io
 import json
+import math
 import sys
+from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["register"]
+__all__ = ["dumps_strict", "parse_budgets", "rank_payload", "rank_payloads", "register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,11 +25,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "For each (workload, protocol), draw K trials with replacement from each optimizer's "
             "search, keep the best by --select, score its --report metric; repeat --resamples "
-            "times and rank optimizers by the mean (lower is better), with 5th/95th percentiles."
+            "times and rank optimizers by the mean (lower is better), with 5th/95th percentiles. "
+            "Several budgets (--budget 1,2,4,8) share one bootstrap draw and print one table, JSON "
+            "object (in a list) or set of CSV rows per budget."
         ),
     )
     p.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
-    p.add_argument("--budget", type=int, default=None, help="trials per search K (default: smallest search)")
+    p.add_argument("--budget", default=None, metavar="K[,K...]",
+                   help="trials per search K, or a comma-separated list such as 1,2,4,8 (default: smallest search)")
     p.add_argument("--select", choices=["val_error", "train_loss"], default="val_error", help="selection metric (default: val_error)")
     p.add_argument("--report", choices=["test_error", "val_error", "test_loss", "val_loss"], default="test_error", help="reported metric (default: test_error)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
@@ -70,34 +76,91 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.set_defaults(handler=run_report)
 
 
-def rank_payload(experiment: str, budget: int | None, select: str, report: str, resamples: int, seed: int) -> tuple[dict, list[str]]:
-    """The JSON document of DESIGN.md contract 4, and any skipped-file warnings."""
+def parse_budgets(text: str | None) -> list[int] | None:
+    """``--budget``: None, or the distinct budgets of ``"K"`` / ``"K1,K2,..."`` in ascending order;
+    InputError unless every item is an integer >= 1."""
+    from optcompare.errors import InputError
+
+    if text is None:
+        return None
+    items = [item.strip() for item in str(text).split(",")]
+    try:
+        budgets = [int(item) for item in items]
+    except ValueError:
+        raise InputError(
+            f"--budget must be an integer or a comma-separated list of integers (e.g. 1,2,4,8), got {text!r}"
+        ) from None
+    bad = [b for b in budgets if b < 1]
+    if bad:
+        raise InputError(f"--budget must be >= 1, got {bad[0]}")
+    return sorted(set(budgets))
+
+
+def rank_payloads(
+    experiment: str, budgets: Sequence[int] | None, select: str, report: str, resamples: int, seed: int
+) -> tuple[list[dict], list[str]]:
+    """One JSON document of DESIGN.md contract 4 per budget (ascending; default: the smallest
+    search), from one bootstrap draw, and the warnings (skipped files, budgets above the
+    largest search)."""
     from optcompare.errors import InputError
 
     from .load import load_experiment
-    from .ranking import rank_optimizers
+    from .ranking import budget_warnings, default_budget, rank_optimizers_at
+    from .trials import group_searches
 
-    if budget is not None and budget < 1:
-        raise InputError(f"--budget must be >= 1, got {budget}")
+    if budgets is not None and min(budgets, default=1) < 1:
+        raise InputError(f"--budget must be >= 1, got {min(budgets)}")
     if resamples < 1:
         raise InputError(f"--resamples must be >= 1, got {resamples}")
     _, loaded = load_experiment(experiment)
     if loaded.table.num_rows == 0:
         raise InputError(f"{experiment} has no finished trials yet; run or resume it first")
-    used, rankings = rank_optimizers(
-        loaded.table, budget=budget, select=select, report=report, n_resamples=resamples, seed=seed
+    searches = group_searches(loaded.table)
+    warnings = [f"skipped unreadable file {s}" for s in loaded.skipped]
+    if searches:
+        warnings += budget_warnings(searches, budgets or [default_budget(searches)])
+    by_budget = rank_optimizers_at(
+        loaded.table, budgets, select=select, report=report, n_resamples=resamples, seed=seed
     )
-    payload = {
-        "budget": used,
-        "select": select,
-        "report": report,
-        "n_resamples": resamples,
-        "rankings": [r.as_dict() for r in rankings],
-    }
-    return payload, loaded.skipped
+    payloads = [
+        {
+            "budget": used,
+            "select": select,
+            "report": report,
+            "n_resamples": resamples,
+            "rankings": [r.as_dict() for r in rankings],
+        }
+        for used, rankings in by_budget.items()
+    ]
+    return payloads, warnings
+
+
+def rank_payload(experiment: str, budget: int | None, select: str, report: str, resamples: int, seed: int) -> tuple[dict, list[str]]:
+    """The JSON document of DESIGN.md contract 4 at one budget, and any warnings."""
+    payloads, warnings = rank_payloads(
+        experiment, None if budget is None else [budget], select, report, resamples, seed
+    )
+    return payloads[0], warnings
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (inf, NaN) replaced by None, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps_strict(value: Any, **kwargs: Any) -> str:
+    """Strict JSON (RFC 8259): non-finite floats become null, never ``Infinity`` or ``NaN``."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
 
 
 def render_table(payload: dict) -> None:
+    """One rich table per (workload, protocol) of one budget's payload."""
     from rich.console import Console
     from rich.table import Table
 
@@ -120,33 +183,40 @@ def render_table(payload: dict) -> None:
         console.print(table)
 
 
-def render_csv(payload: dict) -> str:
-    """One row per (workload, protocol, optimizer); ``p_rank_<r>`` columns follow the
-    contract's columns (empty where a ranking has fewer optimizers)."""
+def render_csv(payload: dict | Sequence[dict]) -> str:
+    """One row per (budget, workload, protocol, optimizer) of one payload or several (one per
+    budget, under one header); ``p_rank_<r>`` columns follow the contract's columns (empty where
+    a ranking has fewer optimizers)."""
+    payloads = [payload] if isinstance(payload, dict) else list(payload)
     out = io.StringIO()
     writer = csv.writer(out)
-    n = max((len(r["optimizers"]) for r in payload["rankings"]), default=0)
+    n = max((len(r["optimizers"]) for p in payloads for r in p["rankings"]), default=0)
     writer.writerow(["workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
                      "budget", "select", "report", "n_resamples", *[f"p_rank_{i + 1}" for i in range(n)]])
-    for r in payload["rankings"]:
-        for o in r["optimizers"]:
-            probs = list(o.get("rank_probabilities", []))
-            writer.writerow([r["workload"], r["protocol"], o["rank"], o["optimizer"], o["n_trials"],
-                             o["mean"], o["p05"], o["p95"], payload["budget"], payload["select"],
-                             payload["report"], payload["n_resamples"], *probs, *[""] * (n - len(probs))])
+    for p in payloads:
+        for r in p["rankings"]:
+            for o in r["optimizers"]:
+                probs = list(o.get("rank_probabilities", []))
+                writer.writerow([r["workload"], r["protocol"], o["rank"], o["optimizer"], o["n_trials"],
+                                 o["mean"], o["p05"], o["p95"], p["budget"], p["select"],
+                                 p["report"], p["n_resamples"], *probs, *[""] * (n - len(probs))])
     return out.getvalue()
 
 
 def run_rank(args: argparse.Namespace) -> int:
-    payload, skipped = rank_payload(args.experiment, args.budget, args.select, args.report, args.resamples, args.seed)
-    for warning in skipped:
-        print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
+    """Print the rankings: with one budget a JSON object, with several a JSON list of them."""
+    payloads, warnings = rank_payloads(
+        args.experiment, parse_budgets(args.budget), args.select, args.report, args.resamples, args.seed
+    )
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(payload, indent=2))
+        print(dumps_strict(payloads[0] if len(payloads) == 1 else payloads, indent=2))
     elif args.format == "csv":
-        sys.stdout.write(render_csv(payload))
+        sys.stdout.write(render_csv(payloads))
     else:
-        render_table(payload)
+        for payload in payloads:
+            render_table(payload)
     return 0
 
 
@@ -169,7 +239,7 @@ def run_query_command(args: argparse.Namespace) -> int:
     for warning in result.skipped:
         print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
     if args.format == "json":
-        print(json.dumps(result.records(), indent=2, default=str))
+        print(dumps_strict(result.records(), indent=2, default=str))
     elif args.format == "csv":
         out = io.StringIO()
         writer = csv.writer(out)
@@ -199,6 +269,8 @@ def run_report(args: argparse.Namespace) -> int:
                    n_resamples=args.resamples, seed=args.seed)
     for warning in data.skipped:
         print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
+    for warning in data.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     files = write_report(data, args.out)
     broken = ", ".join(data.hierarchy.breaking_protocols) or "none"
     if not data.hierarchy.verdicts:

@@ -121,6 +121,8 @@ class HyperparameterDiagnostic:
     values: np.ndarray
     select_values: np.ndarray
     completed: np.ndarray
+    edge: float = 0.05
+    """The fraction of the (log) width at each end that raises a warning."""
 
     @property
     def near_boundary(self) -> str | None:
@@ -188,7 +190,7 @@ def search_space_diagnostics(
             out.append(
                 HyperparameterDiagnostic(
                     key[0], key[1], key[2], name, rng, metric, best_id, best_value, best_pos,
-                    tuple(float(x) for x in positions[:n_top]), warning, values, sel, search.completed,
+                    tuple(float(x) for x in positions[:n_top]), warning, values, sel, search.completed, edge,
                 )
             )
     return out

@@ -16,11 +16,12 @@ import numpy as np
 
 from .bootstrap import BudgetCurve
 from .curves import BestTrialCurve
-from .diagnostics import HyperparameterDiagnostic
+from .diagnostics import HyperparameterDiagnostic, SpaceRange
 from .ranking import Ranking
 from .speed import SpeedRanking
 
 __all__ = [
+    "edge_bands",
     "plot_budget_curves",
     "plot_final_error",
     "plot_hyperparameters",
@@ -144,9 +145,29 @@ def plot_steps_to_target(speed: Sequence[SpeedRanking], stem: Path | str) -> lis
     return _save(fig, stem)
 
 
+def edge_bands(rng: SpaceRange, edge: float) -> list[tuple[float, float]]:
+    """The outer ``edge`` of a range's width at each end, in the coordinate's own units, where a
+    best trial raises a boundary warning (:mod:`analysis.diagnostics`):
+
+        log:    [lo, lo * (hi / lo)^edge] and [hi * (lo / hi)^edge, hi]
+        linear: [lo, lo + edge * (hi - lo)] and [hi - edge * (hi - lo), hi]
+
+    Empty for feasible points (their positions are indices, not widths) and for a range that is
+    observed rather than recorded (it never warns) or degenerate."""
+    lo, hi = rng.low, rng.high
+    if rng.source != "experiment" or not hi > lo:
+        return []
+    if rng.scaling == "log" and lo > 0:
+        return [(lo, lo * (hi / lo) ** edge), (hi * (lo / hi) ** edge, hi)]
+    if rng.scaling == "linear":
+        return [(lo, lo + edge * (hi - lo)), (hi - edge * (hi - lo), hi)]
+    return []
+
+
 def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: Path | str, *, title: str = "") -> list[Path]:
     """Final selection metric over each tuned coordinate: one row per optimizer, one column per
-    coordinate; the best trial is starred, the range bounds dashed, the outer 5% shaded."""
+    coordinate; the best trial is starred, the range bounds dashed, and the outer ``edge`` (5%
+    by default) of a recorded log or linear range shaded at each end (:func:`edge_bands`)."""
     plt = _pyplot()
     optimizers = sorted({d.optimizer for d in diagnostics})
     rows = {o: [d for d in diagnostics if d.optimizer == o] for o in optimizers}
@@ -168,6 +189,8 @@ def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: 
                 ax.set_xscale("log")
             for bound in (d.range.low, d.range.high):
                 ax.axvline(bound, color="grey", ls="--", lw=0.8)
+            for start, stop in edge_bands(d.range, d.edge):
+                ax.axvspan(start, stop, color="tab:orange", alpha=0.15, lw=0)
             if d.warning:
                 ax.set_title(f"{o}: {d.name} (boundary!)", fontsize=8, color="tab:red")
             else:

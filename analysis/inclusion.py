@@ -19,10 +19,19 @@ the narrow optimizer. The verdict, with ``alpha`` = 0.05 by default:
 
 Only ``violated`` counts as breaking the hierarchy. A pair is checked only where both
 optimizers were run under the protocol.
+
+Implied pairs. Inclusion is transitive: from ``sgd <= momentum`` and ``momentum <= adam``
+follows ``sgd <= adam`` (PAPER.md section 3's chains). :func:`summarize_hierarchy` checks the
+transitive closure of the recorded pairs (:func:`transitive_pairs`), so a study of only
+``sgd`` and ``adam`` gets a verdict on ``sgd <= adam`` although ``momentum`` never ran. An
+implied pair names the optimizers it was derived through in ``via`` (the shortest chain).
+``optcompare run`` records in experiment.json every registered pair with at least one end in
+the study, so every chain with at most one optimizer outside the study is closed.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,17 +52,21 @@ __all__ = [
     "inclusion_pairs",
     "rank_flips",
     "summarize_hierarchy",
+    "transitive_pairs",
 ]
 
 
 @dataclass(frozen=True)
 class InclusionPair:
     """``narrow <= wide``: the wide optimizer can imitate the narrow one (``exact`` when the
-    imitation is exact for finite hyperparameters, False for a limit, None when unknown)."""
+    imitation is exact for finite hyperparameters, False for a limit, None when unknown).
+    ``via`` is empty for a recorded pair; for an implied one, the optimizers of the chain
+    ``narrow <= via[0] <= ... <= wide`` (module doc)."""
 
     narrow: str
     wide: str
     exact: bool | None = None
+    via: tuple[str, ...] = ()
 
 
 DEFAULT_INCLUSIONS: tuple[InclusionPair, ...] = (
@@ -80,6 +93,48 @@ def inclusion_pairs(meta: Mapping[str, Any]) -> tuple[InclusionPair, ...]:
     return tuple(pairs)
 
 
+def _chain_exact(a: bool | None, b: bool | None) -> bool | None:
+    """A chain is exact when every link is, a limit when one link is, else unknown."""
+    if a is False or b is False:
+        return False
+    if a is None or b is None:
+        return None
+    return True
+
+
+def transitive_pairs(pairs: Sequence[InclusionPair]) -> tuple[InclusionPair, ...]:
+    """``pairs`` (duplicates and self-pairs dropped, order kept) followed by every pair they imply.
+
+    ``narrow <= wide`` is implied when a chain of pairs leads from ``narrow`` to ``wide``; the
+    implied pair holds the shortest such chain's intermediate optimizers in ``via`` (breadth
+    first, links in the order given) and is exact only when every link is. Implied pairs come
+    sorted by (narrow, wide).
+    """
+    direct: list[InclusionPair] = []
+    for pair in pairs:
+        if pair.narrow != pair.wide and all((p.narrow, p.wide) != (pair.narrow, pair.wide) for p in direct):
+            direct.append(pair)
+    links: dict[str, list[InclusionPair]] = {}
+    for pair in direct:
+        links.setdefault(pair.narrow, []).append(pair)
+    known = {(p.narrow, p.wide) for p in direct}
+    implied = []
+    for start in sorted(links):
+        reached = {start}
+        queue: deque[tuple[str, tuple[str, ...], bool | None]] = deque([(start, (), True)])
+        while queue:
+            node, via, exact = queue.popleft()
+            for link in links.get(node, []):
+                if link.wide in reached:
+                    continue
+                reached.add(link.wide)
+                chain_exact = _chain_exact(exact, link.exact)
+                if (start, link.wide) not in known:
+                    implied.append(InclusionPair(start, link.wide, chain_exact, via))
+                queue.append((link.wide, (*via, link.wide), chain_exact))
+    return (*direct, *sorted(implied, key=lambda p: (p.narrow, p.wide)))
+
+
 @dataclass(frozen=True)
 class InclusionVerdict:
     """The verdict on ``narrow <= wide`` in one (workload, protocol) at ``budget`` (module doc)."""
@@ -98,6 +153,8 @@ class InclusionVerdict:
     p_wide_worse: float
     verdict: str
     """``holds``, ``inconclusive`` or ``violated``."""
+    via: tuple[str, ...] = ()
+    """Empty for a recorded pair; the chain's intermediate optimizers for an implied one."""
 
     @property
     def violated(self) -> bool:
@@ -145,7 +202,7 @@ def check_inclusions(
                     w, p, pair.narrow, pair.wide, budget,
                     float(narrow.mean[i]), float(narrow.p05[i]), float(narrow.p95[i]),
                     float(wide.mean[j]), float(wide.p05[j]), float(wide.p95[j]),
-                    p_worse, verdict_of(p_worse, alpha),
+                    p_worse, verdict_of(p_worse, alpha), pair.via,
                 )
             )
     return verdicts
@@ -156,7 +213,8 @@ class RankFlip:
     """Two optimizers of one workload ordered differently by different protocols.
 
     ``a_first`` lists the protocols ranking ``a`` above ``b``, ``b_first`` the reverse (by the
-    bootstrapped mean at the ranking budget; ``a`` < ``b`` alphabetically).
+    bootstrapped mean at the ranking budget; ``a`` < ``b`` alphabetically). A protocol under
+    which the two means are equal (a tie the ranking broke alphabetically) is in neither.
     """
 
     workload: str
@@ -167,10 +225,14 @@ class RankFlip:
 
 
 def rank_flips(rankings: Sequence[Ranking]) -> list[RankFlip]:
-    """Every pair of optimizers whose order differs between two protocols of a workload."""
-    by_workload: dict[str, dict[str, dict[str, int]]] = {}
+    """Every pair of optimizers whose order differs between two protocols of a workload.
+
+    The order is that of the bootstrapped means: ``a`` is above ``b`` when its mean is strictly
+    lower, so tied pairs never flip (NaN compares as neither above nor below).
+    """
+    by_workload: dict[str, dict[str, dict[str, float]]] = {}
     for r in rankings:
-        by_workload.setdefault(r.workload, {})[r.protocol] = {o.optimizer: o.rank for o in r.optimizers}
+        by_workload.setdefault(r.workload, {})[r.protocol] = {o.optimizer: o.mean for o in r.optimizers}
     flips = []
     for w, protocols in sorted(by_workload.items()):
         names = sorted({o for ranks in protocols.values() for o in ranks})
@@ -215,7 +277,9 @@ def summarize_hierarchy(
     *,
     alpha: float = 0.05,
 ) -> HierarchySummary:
-    """Verdicts (:func:`check_inclusions`) and rank flips (:func:`rank_flips`) at ``budget``."""
+    """Verdicts (:func:`check_inclusions`) on the transitive closure of ``pairs``
+    (:func:`transitive_pairs`) and rank flips (:func:`rank_flips`) at ``budget``."""
+    checked = transitive_pairs(pairs)
     return HierarchySummary(
-        budget, alpha, tuple(check_inclusions(curves, budget, pairs, alpha=alpha)), tuple(rank_flips(rankings))
+        budget, alpha, tuple(check_inclusions(curves, budget, checked, alpha=alpha)), tuple(rank_flips(rankings))
     )

@@ -2,9 +2,18 @@
 
 Part files of different optimizers carry different ``hp_<name>`` / ``tuned_<name>`` columns;
 they are read one by one and concatenated with schema promotion (missing columns become null).
-A file that cannot be read (truncated, foreign, missing the table's key columns, or outside the
-``workload=/protocol=/optimizer=`` partitions) is reported in ``skipped`` and left out, never a
-crash. Hidden files (``.part-*.tmp`` being written) and ``_``-prefixed ones are ignored.
+A file that cannot be read (truncated, foreign, missing the table's key columns, a known column
+of the wrong type, or outside the ``workload=/protocol=/optimizer=`` partitions) is reported in
+``skipped`` and left out, never a crash. Hidden files (``.part-*.tmp`` being written) and
+``_``-prefixed ones are ignored.
+
+Column types. A known column (:data:`TRIAL_COLUMNS`, ``hp_<name>`` / ``tuned_<name>``,
+:data:`CURVE_COLUMNS`) must have the kind the sink writes: a string column any string type, an
+integer column any signed integer type (or unsigned up to 32 bits), a float column any integer or
+floating type. Widths may differ (int32 for int64, float32 for float64) and an all-null column
+(type null) fits every kind. Any other type (e.g. ``attempt`` or ``final_val_error`` as strings)
+marks the file as foreign: DuckDB's ``union_by_name`` would otherwise silently change the
+column's type for every file. Columns the layout does not name are not checked.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ __all__ = [
     "CURVE_COLUMNS",
     "PARTITION_KEYS",
     "REQUIRED_COLUMNS",
+    "TRIAL_COLUMNS",
     "Experiment",
     "Loaded",
     "list_part_files",
@@ -50,6 +60,33 @@ CURVE_COLUMNS: dict[str, pa.DataType] = {
     "wall_time_s": pa.float64(),
 }
 """Columns of a ``curves`` part file (contract 3), partition columns excluded."""
+
+TRIAL_COLUMNS: dict[str, pa.DataType] = {
+    "trial_id": pa.string(),
+    "trial_index": pa.int64(),
+    "seed": pa.int64(),
+    "attempt": pa.int64(),
+    "phase": pa.string(),
+    "status": pa.string(),
+    "final_train_loss": pa.float64(),
+    "final_val_error": pa.float64(),
+    "final_val_loss": pa.float64(),
+    "final_test_error": pa.float64(),
+    "final_test_loss": pa.float64(),
+    "best_val_error": pa.float64(),
+    "best_val_step": pa.int64(),
+    "steps_to_target": pa.int64(),
+    "total_steps": pa.int64(),
+    "wall_time_s": pa.float64(),
+    "train_time_s": pa.float64(),
+    "error": pa.string(),
+}
+"""Base columns of a ``trials`` part file as the sink writes them (``tuning.sink.TRIAL_BASE_SCHEMA``,
+kept here so that analysis needs no tuning import); ``hp_<name>`` and ``tuned_<name>`` columns
+are float64."""
+
+TRIAL_PREFIXES: dict[str, pa.DataType] = {"hp_": pa.float64(), "tuned_": pa.float64()}
+"""Prefixes of the per-optimizer ``trials`` columns and their type."""
 
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "trials": ("trial_id", "attempt", "status"),
@@ -105,6 +142,49 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     return filesystem, root
 
 
+def expected_type(name: str, column: str) -> pa.DataType | None:
+    """The type the sink writes for ``column`` of table ``name``; None for a column it does not name."""
+    if name == "curves":
+        return CURVE_COLUMNS.get(column)
+    if column in TRIAL_COLUMNS:
+        return TRIAL_COLUMNS[column]
+    for prefix, kind in TRIAL_PREFIXES.items():
+        if column.startswith(prefix):
+            return kind
+    return None
+
+
+def _is_signed_or_small_int(kind: pa.DataType) -> bool:
+    return pa.types.is_signed_integer(kind) or (pa.types.is_unsigned_integer(kind) and kind.bit_width <= 32)
+
+
+def type_fits(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """True when a column of type ``actual`` can stand for ``expected`` (module doc: same kind,
+    any width; integers for floats; null for anything)."""
+    if pa.types.is_null(actual):
+        return True
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_string(expected):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual) or pa.types.is_string_view(actual)
+    if pa.types.is_integer(expected):
+        return _is_signed_or_small_int(actual)
+    if pa.types.is_floating(expected):
+        return pa.types.is_floating(actual) or _is_signed_or_small_int(actual)
+    return actual.equals(expected)
+
+
+def type_mismatches(schema: pa.Schema, name: str) -> list[str]:
+    """``"column (type, expected kind)"`` for each known column of ``schema`` whose type does not
+    fit the one the sink writes for table ``name`` (see :func:`type_fits`)."""
+    bad = []
+    for item in schema:
+        expected = expected_type(name, item.name)
+        if expected is not None and not type_fits(item.type, expected):
+            bad.append(f"{item.name} is {item.type}, expected {expected}")
+    return bad
+
+
 def _partition_values(relative: str) -> dict[str, str]:
     values = {}
     for part in relative.split("/")[:-1]:
@@ -118,6 +198,8 @@ def _empty(name: str) -> pa.Table:
     columns = {k: pa.array([], pa.string()) for k in PARTITION_KEYS}
     if name == "curves":
         columns.update({k: pa.array([], t) for k, t in CURVE_COLUMNS.items()})
+    else:
+        columns.update({k: pa.array([], TRIAL_COLUMNS[k]) for k in REQUIRED_COLUMNS["trials"]})
     return pa.table(columns)
 
 
@@ -127,7 +209,8 @@ def list_part_files(
     """(readable part files with their partition values, ``"path: reason"`` of skipped ones).
 
     A file is kept when it sits under ``workload=/protocol=/optimizer=`` and its Parquet footer
-    reads and names the table's :data:`REQUIRED_COLUMNS`. Only the footer is read here.
+    reads, names the table's :data:`REQUIRED_COLUMNS` and gives every known column a type that
+    fits the sink's (:func:`type_mismatches`). Only the footer is read here.
     """
     base = f"{root}/{name}"
     if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
@@ -153,6 +236,13 @@ def list_part_files(
         missing = [c for c in REQUIRED_COLUMNS[name] if c not in schema.names]
         if missing:
             skipped.append(f"{info.path}: not a {name} file (no column {', '.join(missing)})")
+            continue
+        mistyped = type_mismatches(schema, name)
+        if mistyped:
+            skipped.append(
+                f"{info.path}: not a {name} file written by optcompare (column {'; '.join(mistyped)}); "
+                "rewrite it with those types or move it out of the experiment"
+            )
             continue
         good.append((info.path, values))
     return good, skipped

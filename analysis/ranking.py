@@ -20,12 +20,16 @@ from .bootstrap import BudgetCurve, best_of_k
 from .trials import Search, SearchKey, group_searches, search_rng
 
 __all__ = [
+    "MAX_BUDGET_FACTOR",
     "METRICS",
     "OptimizerScore",
     "Ranking",
     "bootstrap_searches",
+    "budget_warnings",
     "default_budget",
+    "percentile_method_for",
     "rank_optimizers",
+    "rank_optimizers_at",
     "rank_probabilities",
     "rankings_at",
     "select_for",
@@ -39,6 +43,16 @@ METRICS: dict[str, tuple[str, float]] = {
     "test_loss": ("final_test_loss", math.inf),
 }
 """Metric name -> (trials column, worst value scored by a draw with no completed trial)."""
+
+MAX_BUDGET_FACTOR = 100
+"""A budget above this many times the largest search is refused (:func:`budget_warnings`)."""
+
+
+def percentile_method_for(worst: float) -> str:
+    """``np.percentile`` method for samples whose worst value is ``worst``: ``inverted_cdf``
+    (order statistics) when it is infinite, since linear interpolation between a finite value
+    and +inf gives inf - inf = NaN; ``linear`` otherwise."""
+    return "inverted_cdf" if math.isinf(worst) else "linear"
 
 
 @dataclass(frozen=True)
@@ -100,10 +114,12 @@ def bootstrap_searches(
 
     ``select`` is a metric name, or a mapping protocol -> metric name (protocols it lacks
     select by ``val_error``). A trial is valid when its status is ``completed`` and its
-    selection value is finite.
+    selection value is finite. Loss metrics score +inf for a draw without a valid trial, so
+    their percentiles are order statistics (:func:`percentile_method_for`).
     """
     _check_metrics(report, *([select] if isinstance(select, str) else select.values()))
     report_col, worst = METRICS[report]
+    method = percentile_method_for(worst)
     out = {}
     for key, search in searches.items():
         select_col, _ = METRICS[select_for(select, search.protocol)]
@@ -115,6 +131,7 @@ def bootstrap_searches(
             n_resamples=n_resamples,
             worst=worst,
             rng=search_rng(seed, key),
+            percentile_method=method,
         )
     return out
 
@@ -179,6 +196,63 @@ def default_budget(searches: Mapping[SearchKey, Search]) -> int:
     return min(s.n_trials for s in searches.values())
 
 
+def budget_warnings(searches: Mapping[SearchKey, Search], budgets: Sequence[int]) -> list[str]:
+    """Warnings for budgets above the largest search; InputError for one above
+    :data:`MAX_BUDGET_FACTOR` times it.
+
+    A budget K > N draws trials of an N-trial search again and again: the estimate tends to the
+    search's best trial, P(best found) = 1 - (1 - 1/N)^K, and says nothing about a K-trial search
+    the experiment did not run. Far beyond N (K > 100 N) it only costs time and memory.
+    """
+    if not searches or not budgets:
+        return []
+    sizes = {"/".join(k): s.n_trials for k, s in searches.items()}
+    largest = max(sizes.values())
+    top = max(int(b) for b in budgets)
+    if top > MAX_BUDGET_FACTOR * largest:
+        raise InputError(
+            f"--budget {top} is more than {MAX_BUDGET_FACTOR}x the largest search ({largest} trials); "
+            f"give a budget of at most {MAX_BUDGET_FACTOR * largest}, ideally at most {largest}"
+        )
+    over = sorted({int(b) for b in budgets if b > largest})
+    if not over:
+        return []
+    per_search = ", ".join(f"{k}: {n}" for k, n in sorted(sizes.items()))
+    return [
+        f"--budget {', '.join(map(str, over))} exceeds the largest search ({largest} trials; N per search: "
+        f"{per_search}); draws repeat trials, so the estimate tends to each search's best trial"
+    ]
+
+
+def rank_optimizers_at(
+    trials: pa.Table,
+    budgets: Sequence[int] | None = None,
+    *,
+    select: str = "val_error",
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> dict[int, list[Ranking]]:
+    """Rankings at each budget (ascending; default: the smallest search), from one bootstrap draw
+    at the largest budget: the samples at K are those :func:`rank_optimizers` finds at K alone.
+
+    Lower is better; ties keep alphabetical order.
+    """
+    _check_metrics(select, report)
+    if trials.num_rows == 0:
+        raise ValueError("the experiment has no finished trials yet; run or resume it first")
+    searches = group_searches(trials)
+    if not searches:
+        raise InputError("the experiment has no search trials (only reruns or filtered rows); nothing to rank")
+    chosen = sorted({int(b) for b in budgets}) if budgets else [default_budget(searches)]
+    if chosen[0] < 1:
+        raise ValueError(f"budget must be >= 1, got {chosen[0]}")
+    curves = bootstrap_searches(
+        searches, chosen, select=select, report=report, n_resamples=n_resamples, seed=seed
+    )
+    return {b: rankings_at(curves, searches, b) for b in chosen}
+
+
 def rank_optimizers(
     trials: pa.Table,
     *,
@@ -193,17 +267,8 @@ def rank_optimizers(
     ``budget`` defaults to the smallest number of trials of any search, so every optimizer is
     compared at a budget it actually ran. Lower is better; ties keep alphabetical order.
     """
-    _check_metrics(select, report)
-    if trials.num_rows == 0:
-        raise ValueError("the experiment has no finished trials yet; run or resume it first")
-    searches = group_searches(trials)
-    if not searches:
-        raise InputError("the experiment has no search trials (only reruns or filtered rows); nothing to rank")
-    if budget is None:
-        budget = default_budget(searches)
-    if budget < 1:
-        raise ValueError(f"budget must be >= 1, got {budget}")
-    curves = bootstrap_searches(
-        searches, [budget], select=select, report=report, n_resamples=n_resamples, seed=seed
-    )
-    return budget, rankings_at(curves, searches, budget)
+    ((used, rankings),) = rank_optimizers_at(
+        trials, None if budget is None else [budget], select=select, report=report,
+        n_resamples=n_resamples, seed=seed,
+    ).items()
+    return used, rankings

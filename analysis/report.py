@@ -23,7 +23,15 @@ from .curves import BestTrialCurve, align_curves, best_trial_curve
 from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics
 from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
-from .ranking import METRICS, Ranking, bootstrap_searches, default_budget, rankings_at, select_for
+from .ranking import (
+    METRICS,
+    Ranking,
+    bootstrap_searches,
+    budget_warnings,
+    default_budget,
+    rankings_at,
+    select_for,
+)
 from .reruns import RerunSummary, rerun_summaries
 from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings
 from .trials import SearchKey, group_searches
@@ -53,6 +61,8 @@ class ReportData:
     reruns: tuple[RerunSummary, ...]
     targets: Mapping[str, float]
     skipped: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """Warnings about the arguments (e.g. a budget above the largest search)."""
 
 
 @dataclass(frozen=True)
@@ -93,13 +103,15 @@ def analyse(
             raise InputError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
     if n_resamples < 1:
         raise InputError(f"--resamples must be >= 1, got {n_resamples}")
+    if budget is not None and budget < 1:
+        raise InputError(f"--budget must be >= 1, got {budget}")
     searches = group_searches(exp.trials)
     if not searches:
+        if exp.trials.num_rows:
+            raise InputError(f"{exp.path} has no search trials (only reruns); nothing to report")
         raise InputError(f"{exp.path} has no finished trials yet; run or resume it first")
     if budget is None:
         budget = default_budget(searches)
-    if budget < 1:
-        raise InputError(f"--budget must be >= 1, got {budget}")
     chosen: str | dict[str, str]
     if select is not None:
         chosen = select
@@ -109,6 +121,7 @@ def analyse(
     all_budgets = tuple(sorted(set(budgets or default_budgets(max(s.n_trials for s in searches.values()), budget)) | {budget}))
     if all_budgets[0] < 1:
         raise InputError(f"budgets must be >= 1, got {list(all_budgets)}")
+    warnings = budget_warnings(searches, all_budgets)
     curves = bootstrap_searches(searches, all_budgets, select=chosen, report=report, n_resamples=n_resamples, seed=seed)
     rankings = rankings_at(curves, searches, budget)
     hierarchy = summarize_hierarchy(curves, rankings, budget, inclusion_pairs(exp.meta), alpha=alpha)
@@ -146,6 +159,7 @@ def analyse(
         reruns=tuple(rerun_summaries(exp.trials, report)),
         targets=targets,
         skipped=exp.skipped,
+        warnings=tuple(warnings),
     )
 
 
@@ -225,10 +239,12 @@ def _html(data: ReportData, made: list[tuple[str, Path, list[Path]]]) -> str:
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>optcompare report: {h(data.experiment)}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>optcompare report: {h(data.experiment)}</h1>",
-        f"<p>Experiment <code>{h(data.path)}</code>; generated {h(dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds'))}. "
+        f"<p>Experiment <code>{h(data.path)}</code>; generated {h(dt.datetime.now(dt.UTC).isoformat(timespec='seconds'))}. "
         f"Reported metric <b>{h(data.report)}</b> of the best trial by <b>{h(select)}</b>; budget K = {data.budget} trials, "
         f"B = {data.n_resamples} bootstrap resamples (seed {data.seed}). Lower is better.</p>",
     ]
+    if data.warnings:
+        parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='warn'>{h(w)}</li>" for w in data.warnings) + "</ul>")
     if data.skipped:
         parts.append("<h2>Skipped files</h2><ul>" + "".join(f"<li class='warn'>{h(s)}</li>" for s in data.skipped) + "</ul>")
     parts.append("<h2>Rankings</h2><p>P(rank r): fraction of resamples in which the optimizer had rank r (ties split evenly).</p>")
@@ -244,15 +260,17 @@ def _html(data: ReportData, made: list[tuple[str, Path, list[Path]]]) -> str:
     parts.append(
         "<h2>Inclusion hierarchy</h2><p>For each pair narrow &le; wide, P(wide worse) is the fraction of paired "
         f"bootstrap resamples in which the wide optimizer's best-of-{hs.budget} {h(data.report)} is strictly worse than "
-        f"the narrow one's. Verdict: <b>violated</b> if P &ge; {1 - hs.alpha:.2f}, <b>inconclusive</b> if 0.5 &lt; P &lt; "
+        "the narrow one's. Pairs implied by a chain of recorded pairs are checked too (column via). "
+        f"Verdict: <b>violated</b> if P &ge; {1 - hs.alpha:.2f}, <b>inconclusive</b> if 0.5 &lt; P &lt; "
         f"{1 - hs.alpha:.2f}, <b>holds</b> otherwise.</p>"
     )
     if hs.verdicts:
         parts.append(_table(
-            ["workload", "protocol", "narrow", "wide", "narrow mean", "narrow p05-p95", "wide mean", "wide p05-p95",
-             "P(wide worse)", "verdict"],
-            [[v.workload, v.protocol, v.narrow, v.wide, v.narrow_mean, f"{_fmt(v.narrow_p05)}-{_fmt(v.narrow_p95)}",
-              v.wide_mean, f"{_fmt(v.wide_p05)}-{_fmt(v.wide_p95)}", v.p_wide_worse, v.verdict] for v in hs.verdicts],
+            ["workload", "protocol", "narrow", "wide", "via", "narrow mean", "narrow p05-p95", "wide mean",
+             "wide p05-p95", "P(wide worse)", "verdict"],
+            [[v.workload, v.protocol, v.narrow, v.wide, " <= ".join(v.via) or "recorded", v.narrow_mean,
+              f"{_fmt(v.narrow_p05)}-{_fmt(v.narrow_p95)}", v.wide_mean, f"{_fmt(v.wide_p05)}-{_fmt(v.wide_p95)}",
+              v.p_wide_worse, v.verdict] for v in hs.verdicts],
             "inclusions",
         ))
         breaking = ", ".join(hs.breaking_protocols) or "none"

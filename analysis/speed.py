@@ -3,12 +3,17 @@ the target and the step budget (PAPER.md sections 7 and 9).
 
 Steps to target. A trial's value is its ``steps_to_target`` column: the first evaluated step
 whose validation error is at or below the workload's target. Null (never reached), and any
-trial that is not ``completed``, counts as +inf. The bootstrap is that of
+trial that is not ``completed`` (a diverged trial that reached the target before diverging
+included), counts as +inf; the robustness checks below apply the same rule to steps recomputed
+from the curves. The bootstrap is that of
 :func:`analysis.bootstrap.best_of_k` with the steps as both the selection and the reported
 metric: a K-trial search is scored by its fastest trial, and +inf when none of its K draws
 reached the target. Since values can be infinite, percentiles are order statistics
 (``inverted_cdf``) and the mean is +inf as soon as one resample never reached the target;
 optimizers are therefore ordered by the bootstrapped median, then the mean, then the name.
+Ranks follow the median alone, with ties ranked alike by the lowest rank they share
+("competition" ranking: medians 20, 20, 40 get ranks 1, 1, 3; two searches that never reach the
+target share a rank).
 
 Robustness. From the curves, the ordering is recomputed (a) at shorter step budgets S: each
 trial is scored by its last evaluation at or before S (:func:`analysis.curves.metrics_at_step`),
@@ -28,7 +33,7 @@ import numpy as np
 
 from .bootstrap import BudgetCurve, best_of_k
 from .curves import CURVE_METRICS, SearchCurves, metrics_at_step, steps_to_target
-from .ranking import METRICS, select_for
+from .ranking import METRICS, percentile_method_for, select_for
 from .trials import Search, SearchKey, search_rng
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "SpeedRanking",
     "SpeedScore",
     "bootstrap_steps",
+    "completed_steps",
     "rank_agreement",
     "ordering_robustness",
     "speed_rankings",
@@ -48,7 +54,8 @@ class SpeedScore:
     """One optimizer's bootstrapped steps to target at a budget (module doc).
 
     ``n_reached``: trials that reached the target; ``p_reached``: fraction of resamples whose
-    best trial reached it. ``median``, ``p05``, ``p95`` may be +inf.
+    best trial reached it. ``median``, ``p05``, ``p95`` may be +inf. ``rank`` is 1 + the number
+    of optimizers with a strictly lower median (equal medians share a rank; module doc).
     """
 
     optimizer: str
@@ -73,9 +80,14 @@ class SpeedRanking:
     optimizers: tuple[SpeedScore, ...]
 
 
-def _steps_column(search: Search) -> np.ndarray:
-    steps = search.column("steps_to_target")
+def completed_steps(search: Search, steps: np.ndarray) -> np.ndarray:
+    """``steps`` (one per trial of ``search``) where the trial completed and the value is
+    finite; +inf elsewhere (module doc: only completed trials reach the target)."""
     return np.where(search.completed & np.isfinite(steps), steps, np.inf)
+
+
+def _steps_column(search: Search) -> np.ndarray:
+    return completed_steps(search, search.column("steps_to_target"))
 
 
 def bootstrap_steps(
@@ -100,9 +112,10 @@ def _speed_scores(
         rows.append((median, float(curve.mean[0]), key[2], len(steps), int(np.isfinite(steps).sum()),
                      float(np.isfinite(samples).mean()), float(curve.p05[0]), float(curve.p95[0])))
     rows.sort(key=lambda r: (r[0], r[1], r[2]))
+    medians = [r[0] for r in rows]
     return [
-        SpeedScore(o, i + 1, n, reached, p_reached, median, mean, lo, hi)
-        for i, (median, mean, o, n, reached, p_reached, lo, hi) in enumerate(rows)
+        SpeedScore(o, medians.index(median) + 1, n, reached, p_reached, median, mean, lo, hi)
+        for median, mean, o, n, reached, p_reached, lo, hi in rows
     ]
 
 
@@ -250,7 +263,8 @@ def ordering_robustness(
             for key in keys:
                 values, valid = metrics_at_step(searches[key], curves[key], s, (chosen, report))
                 c = best_of_k(values[chosen], values[report], valid, [budget], n_resamples=n_resamples,
-                              worst=worst, rng=search_rng(seed, key))
+                              worst=worst, rng=search_rng(seed, key),
+                              percentile_method=percentile_method_for(worst))
                 keys_at[key[2]] = (float(c.mean[0]),)
             by_budget.append((float(s), keys_at))
         nominal = _target_of(meta, w)
@@ -263,8 +277,7 @@ def ordering_robustness(
         by_target: list[tuple[float, dict[str, tuple[float, ...]]]] = []
         for t in tlist:
             steps_by_key = {
-                key: np.where(searches[key].status != "failed",
-                              steps_to_target(curves[key], searches[key].n_trials, t), np.inf)
+                key: completed_steps(searches[key], steps_to_target(curves[key], searches[key].n_trials, t))
                 for key in keys
             }
             scores = _speed_scores(steps_by_key, budget, n_resamples, seed)

@@ -100,17 +100,20 @@ def group_searches(trials: pa.Table, phases: tuple[str, ...] = ("search",)) -> d
     """Searches of a trials table, keyed and sorted by (workload, protocol, optimizer).
 
     Only rows whose ``phase`` is in ``phases`` count (null or no ``phase`` column: ``search``).
+    A table without rows (an experiment with no finished trial yet) has no searches, whatever
+    its columns; a table with rows must have the partition columns, ``trial_id``, ``attempt``
+    and ``status``.
     """
     if "phase" in trials.column_names:
         phase = pc.fill_null(pc.cast(trials.column("phase"), pa.string()), "search")
         trials = trials.filter(pc.is_in(phase, value_set=pa.array(list(phases), pa.string())))
+    if trials.num_rows == 0:
+        return {}
     missing = [c for c in (*PARTITION_KEYS, "trial_id", "attempt", "status") if c not in trials.column_names]
     if missing:
         raise InputError(
             f"trials table lacks column(s) {', '.join(missing)}; read it with analysis.load_results"
         )
-    if trials.num_rows == 0:
-        return {}
     strings = [pc.cast(pc.fill_null(trials.column(c), ""), pa.string()) for c in PARTITION_KEYS]
     search_enc = pc.binary_join_element_wise(*strings, _SEP).combine_chunks().dictionary_encode()
     tid = pc.cast(pc.fill_null(trials.column("trial_id"), ""), pa.string())

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -104,6 +109,8 @@ def test_run_refuses_an_existing_experiment(tmp_path, capsys):
         (["rank", "EXP", "--budget", "0"], "--budget must be >= 1"),
         (["rank", "EXP", "--resamples", "0"], "--resamples must be >= 1"),
         (["rank", "EXP"], "has no finished trials yet"),
+        (["rank", "EXP", "--budget", "1,0"], "--budget must be >= 1, got 0"),
+        (["rank", "EXP", "--budget", "2,four"], "--budget must be an integer or a comma-separated list of integers (e.g. 1,2,4,8), got '2,four'"),
     ],
 )
 def test_rank_bad_input_exits_2(tmp_path, capsys, args, expected):
@@ -184,3 +191,75 @@ def test_unknown_workload_option_is_bad_input(tmp_path, capsys):
         "[mnist1d-mlp]", "[{name: mnist1d-mlp, options: {colour: blue}}]"))
     assert main(["run", str(config), "--results", str(tmp_path / "r")]) == 2
     assert "workloads[0].options" in capsys.readouterr().err
+
+
+@pytest.fixture
+def ranked_experiment(tmp_path, monkeypatch):
+    """sgd: 4 trials, adam: 3 (one diverged) under protocol p; written by the real sink."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "analysis"))
+    from synthetic import trial, write_experiment
+
+    return write_experiment(tmp_path / "exp", {
+        ("w", "p", "sgd"): [trial(e) for e in (0.3, 0.35, 0.4, 0.32)],
+        ("w", "p", "adam"): [trial(0.2), trial(0.5), trial(float("nan"), status="diverged")],
+    })
+
+
+def _strict_json(text: str):
+    """json.loads refusing the non-standard constants Infinity, -Infinity and NaN."""
+    def refuse(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+CONTRACT_KEYS = ["budget", "select", "report", "n_resamples", "rankings"]
+
+
+def test_rank_with_one_budget_prints_one_json_object(ranked_experiment, capsys):
+    assert main(["rank", str(ranked_experiment), "--format", "json", "--resamples", "50", "--budget", "2"]) == 0
+    payload = _strict_json(capsys.readouterr().out)
+    assert list(payload) == CONTRACT_KEYS and payload["budget"] == 2
+    (ranking,) = payload["rankings"]
+    assert list(ranking) == ["workload", "protocol", "optimizers"]
+    assert list(ranking["optimizers"][0])[:6] == ["optimizer", "rank", "n_trials", "mean", "p05", "p95"]
+
+
+def test_rank_with_several_budgets_shares_one_draw(ranked_experiment, capsys):
+    exp = str(ranked_experiment)
+    assert main(["rank", exp, "--format", "json", "--resamples", "50", "--budget", "4,1, 2"]) == 0
+    payloads = _strict_json(capsys.readouterr().out)
+    assert [p["budget"] for p in payloads] == [1, 2, 4] and all(list(p) == CONTRACT_KEYS for p in payloads)
+    for p in payloads:  # each equals the single-budget call
+        assert main(["rank", exp, "--format", "json", "--resamples", "50", "--budget", str(p["budget"])]) == 0
+        assert _strict_json(capsys.readouterr().out) == p
+    assert main(["rank", exp, "--format", "csv", "--resamples", "50", "--budget", "1,2,4"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["budget"] for r in rows] == ["1", "1", "2", "2", "4", "4"]  # one header, rows per budget
+    assert [sorted(r["optimizer"] for r in rows[i : i + 2]) for i in (0, 2, 4)] == [["adam", "sgd"]] * 3
+    assert main(["rank", exp, "--resamples", "50", "--budget", "1,4"]) == 0
+    out = capsys.readouterr().out
+    assert "budget K=1" in out and "budget K=4" in out
+
+
+def test_rank_by_a_loss_metric_prints_strict_json(ranked_experiment, capsys):
+    # adam's diverged trial scores +inf loss; a K=1 draw of it makes the mean and p95 infinite.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["rank", str(ranked_experiment), "--format", "json", "--resamples", "200",
+                     "--budget", "1", "--report", "test_loss"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Infinity" not in captured.out and "NaN" not in captured.out
+    adam = next(o for o in _strict_json(captured.out)["rankings"][0]["optimizers"] if o["optimizer"] == "adam")
+    assert adam["mean"] is None and adam["p95"] is None  # +inf -> null
+    assert adam["p05"] == pytest.approx(0.21) and math.isclose(sum(adam["rank_probabilities"]), 1.0)
+
+
+def test_rank_budget_above_the_largest_search(ranked_experiment, capsys):
+    assert main(["rank", str(ranked_experiment), "--format", "json", "--resamples", "20", "--budget", "8"]) == 0
+    captured = capsys.readouterr()
+    assert _strict_json(captured.out)["budget"] == 8
+    assert "warning: --budget 8 exceeds the largest search (4 trials; N per search: w/p/adam: 3, w/p/sgd: 4)" in captured.err
+    assert main(["rank", str(ranked_experiment), "--budget", "2,401"]) == 2
+    assert "--budget 401 is more than 100x the largest search (4 trials); give a budget of at most 400" in capsys.readouterr().err

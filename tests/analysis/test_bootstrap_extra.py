@@ -54,3 +54,24 @@ def test_infinite_worst_with_order_statistic_percentiles():
     # K=4: inf only when all four draws are trial 1, P = 1/16.
     assert np.mean(np.isinf(curve.samples[1])) == pytest.approx(1 / 16, abs=0.015)
     assert not np.isnan(curve.p05).any() and not np.isnan(curve.p95).any()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64])
+def test_draws_in_blocks_give_the_samples_of_one_block(monkeypatch, chunk):
+    # Memory stays bounded for large K * B: draws come in blocks of CHUNK_DRAWS numbers, and the
+    # generator's stream, so every sample, is that of one (K_max, B) block.
+    import analysis.bootstrap as bootstrap
+
+    rng = np.random.default_rng(1)
+    select, report = rng.uniform(size=13), rng.uniform(size=13)
+    valid = rng.uniform(size=13) > 0.2
+    budgets = [1, 3, 4, 20, 50]
+    whole = best_of_k(select, report, valid, budgets, n_resamples=9, rng=6)
+    order = np.lexsort((np.arange(13), np.where(valid, select, np.inf)))
+    draws = np.random.default_rng(6).integers(0, 13, size=(50, 9))  # the layout of the module doc
+    rank_of = np.argsort(order)
+    expected = np.where(valid[order], report[order], 1.0)[np.minimum.accumulate(rank_of[draws], axis=0)[np.array(budgets) - 1]]
+    np.testing.assert_array_equal(whole.samples, expected)
+    monkeypatch.setattr(bootstrap, "CHUNK_DRAWS", chunk)
+    blocked = best_of_k(select, report, valid, budgets, n_resamples=9, rng=6)
+    np.testing.assert_array_equal(blocked.samples, whole.samples)

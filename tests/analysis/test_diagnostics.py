@@ -92,3 +92,17 @@ def test_position_in_range(value, rng, expected):
 def test_bad_edge_is_rejected():
     with pytest.raises(ValueError, match="edge must be in"):
         search_space_diagnostics({}, edge=0.6)
+
+
+@pytest.mark.parametrize(("fraction", "side"), [(0.04, "lower"), (0.06, None), (0.94, None), (0.96, "upper")])
+def test_boundary_warning_starts_inside_the_outer_5_percent(tmp_path, fraction, side):
+    best = 10 ** (-4 + 4 * fraction)
+    exp = write_experiment(tmp_path / "exp", {("w", "p", "o"): _search(best)},
+                           spaces={("p", "o"): {"learning_rate": LOG}})
+    loaded = load_results(str(exp), curves=False)
+    (d,) = search_space_diagnostics(group_searches(loaded.trials), loaded.meta)
+    assert d.best_position == pytest.approx(fraction)
+    assert d.near_boundary == side
+    assert (d.warning is None) == (side is None)
+    if side:
+        assert f"{fraction:.1%}" in d.warning and f"widen the {side} bound" in d.warning

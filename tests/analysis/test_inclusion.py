@@ -6,15 +6,18 @@ import numpy as np
 import pytest
 from synthetic import trial, write_experiment
 
-from analysis import analyse
+from analysis import analyse, write_report
 from analysis.bootstrap import BudgetCurve
 from analysis.inclusion import (
     DEFAULT_INCLUSIONS,
     InclusionPair,
     check_inclusions,
     inclusion_pairs,
+    rank_flips,
+    transitive_pairs,
     verdict_of,
 )
+from analysis.ranking import OptimizerScore, Ranking
 
 
 def _curve(samples):
@@ -77,9 +80,10 @@ def hierarchy(tmp_path_factory):
 
 def test_one_broken_inclusion_is_found_and_nothing_else(hierarchy):
     h = hierarchy.hierarchy
-    assert len(h.verdicts) == 10  # five pairs x two protocols
-    broken = [(v.protocol, v.narrow, v.wide) for v in h.verdicts if v.violated]
-    assert broken == [("lr-only", "momentum", "adam")]
+    # The paper's five pairs and the three their chains imply (sgd <= rmsprop, adam, nadam), per protocol.
+    assert len(h.verdicts) == 16
+    broken = [(v.protocol, v.narrow, v.wide, v.via) for v in h.verdicts if v.violated]
+    assert broken == [("lr-only", "momentum", "adam", ()), ("lr-only", "sgd", "adam", ("momentum",))]
     v = next(v for v in h.verdicts if (v.protocol, v.wide) == ("lr-only", "adam"))
     assert v.p_wide_worse == 1.0 and v.wide_mean > 0.39
     assert all(v.verdict == "holds" for v in h.verdicts if v.protocol == "choi-full")
@@ -93,3 +97,54 @@ def test_rank_flips_between_protocols(hierarchy):
     assert flips[("adam", "momentum")] == (("choi-full",), ("lr-only",))
     assert flips[("adam", "sgd")] == (("choi-full",), ("lr-only",))
     assert ("momentum", "sgd") not in flips  # momentum beats sgd under both
+
+
+def test_transitive_closure_of_the_papers_pairs():
+    closed = transitive_pairs(DEFAULT_INCLUSIONS)
+    assert closed[:5] == DEFAULT_INCLUSIONS  # recorded pairs first, unchanged
+    assert [(p.narrow, p.wide, p.exact, p.via) for p in closed[5:]] == [
+        ("sgd", "adam", False, ("momentum",)),
+        ("sgd", "nadam", False, ("nesterov",)),
+        ("sgd", "rmsprop", True, ("momentum",)),
+    ]
+    # Longer chains, unknown exactness, duplicates, self-pairs and cycles.
+    pairs = [InclusionPair("a", "b", True), InclusionPair("b", "c"), InclusionPair("c", "d", True),
+             InclusionPair("a", "b"), InclusionPair("d", "d"), InclusionPair("d", "a", True)]
+    closed = {(p.narrow, p.wide): p for p in transitive_pairs(pairs)}
+    assert len(closed) == 12  # every ordered pair of distinct a, b, c, d: the cycle joins them all
+    assert (closed[("a", "d")].via, closed[("a", "d")].exact) == (("b", "c"), None)
+    assert (closed[("d", "b")].via, closed[("d", "b")].exact) == (("a",), True)
+    assert transitive_pairs([]) == ()
+
+
+def test_a_study_of_only_sgd_and_adam_gets_the_implied_verdict(tmp_path):
+    # experiment.json records the registered pairs with an end in the study: sgd <= momentum,
+    # sgd <= nesterov and momentum <= adam. momentum never ran, yet sgd <= adam follows.
+    recorded = [{"narrow": "sgd", "wide": "momentum", "exact": True}, {"narrow": "sgd", "wide": "nesterov", "exact": True},
+                {"narrow": "momentum", "wide": "adam", "exact": False}]
+    searches = {
+        ("w", "p", "sgd"): [trial(0.2), trial(0.25), trial(0.22)],
+        ("w", "p", "adam"): [trial(0.5), trial(0.45), trial(0.6)],
+    }
+    recorded_exp = write_experiment(tmp_path / "recorded", searches, inclusions=recorded)
+    older_exp = write_experiment(tmp_path / "older", searches)  # no "inclusions": the paper's pairs
+    for exp in (recorded_exp, older_exp):
+        data = analyse(str(exp), n_resamples=200, budgets=[1, 2])
+        (v,) = data.hierarchy.verdicts
+        assert (v.narrow, v.wide, v.via, v.verdict) == ("sgd", "adam", ("momentum",), "violated")
+        assert data.hierarchy.breaking_protocols == ("p",)
+    files = write_report(data, tmp_path / "out")
+    assert "<td>momentum</td>" in files.html.read_text()
+
+
+def test_tied_means_are_not_rank_flips():
+    def ranking(protocol, means):
+        ordered = sorted(means, key=lambda o: (means[o], o))
+        return Ranking("w", protocol, [OptimizerScore(o, i + 1, 4, means[o], 0.0, 1.0) for i, o in enumerate(ordered)])
+
+    # p1: a and b tie (every draw diverged: worst 1.0), so the ranking put a first by name only.
+    tied = [ranking("p1", {"a": 1.0, "b": 1.0}), ranking("p2", {"a": 0.4, "b": 0.3})]
+    assert tied[0].optimizers[0].optimizer == "a"
+    assert rank_flips(tied) == []
+    flipped = [ranking("p1", {"a": 0.2, "b": 0.3}), ranking("p2", {"a": 0.4, "b": 0.3})]
+    assert [(f.a, f.b, f.a_first, f.b_first) for f in rank_flips(flipped)] == [("a", "b", ("p1",), ("p2",))]

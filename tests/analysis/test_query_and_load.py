@@ -142,3 +142,89 @@ def test_reruns_are_not_search_points(tmp_path):
     assert (rerun.n_reruns, rerun.n_completed) == (3, 2)
     assert (rerun.mean, rerun.min, rerun.max) == pytest.approx((0.26, 0.25, 0.27))
     assert rerun.std == pytest.approx(0.02 / 2**0.5)
+
+
+def _sgd_dir(exp: Path) -> Path:
+    return exp / "trials" / "workload=w" / "protocol=p" / "optimizer=sgd"
+
+
+def test_known_columns_mirror_the_sink_schemas():
+    from analysis.load import CURVE_COLUMNS, TRIAL_COLUMNS
+    from tuning.sink import CURVE_SCHEMA, TRIAL_BASE_SCHEMA
+
+    assert {f.name: f.type for f in TRIAL_BASE_SCHEMA} == TRIAL_COLUMNS
+    assert {f.name: f.type for f in CURVE_SCHEMA} == CURVE_COLUMNS
+
+
+def test_a_file_with_the_right_names_but_wrong_types_is_skipped(exp, capsys):
+    # A foreign file claims to hold a far better sgd trial, with attempt and the errors as strings;
+    # DuckDB's union_by_name would turn those columns into strings for every file.
+    pq.write_table(pa.table({"trial_id": ["w/p/sgd/00009"], "trial_index": [9], "attempt": ["0"],
+                             "status": ["completed"], "final_val_error": ["0.01"], "final_test_error": ["0.01"]}),
+                   _sgd_dir(exp) / "part-zzz-strings.parquet")
+    # A curves file with step as a timestamp.
+    curves = exp / "curves" / "workload=w" / "protocol=p" / "optimizer=sgd"
+    pq.write_table(pa.table({"trial_id": ["w/p/sgd/00000"], "attempt": [0], "step": pa.array([0], pa.timestamp("s"))}),
+                   curves / "part-zzz-time.parquet")
+    loaded = load_results(str(exp))
+    assert len(loaded.skipped) == 2
+    strings = next(s for s in loaded.skipped if "part-zzz-strings" in s)
+    assert "not a trials file written by optcompare" in strings
+    assert "attempt is string, expected int64" in strings and "final_val_error is string, expected double" in strings
+    assert "step is timestamp[ms], expected int64" in next(s for s in loaded.skipped if "part-zzz-time" in s)
+    assert loaded.trials.schema.field("attempt").type == pa.int64()
+    assert loaded.trials.schema.field("final_val_error").type == pa.float64()
+    sgd = group_searches(loaded.trials)[("w", "p", "sgd")]
+    assert sgd.n_trials == 2 and list(sgd.column("final_val_error")) == [0.3, 0.4]
+    assert len(run_query(str(exp), "select * from trials").skipped) == 2  # both tables
+    assert main(["rank", str(exp), "--format", "json", "--resamples", "20", "--budget", "2"]) == 0
+    captured = capsys.readouterr()
+    (p,) = [r for r in json.loads(captured.out)["rankings"] if r["protocol"] == "p"]
+    sgd_score = next(o for o in p["optimizers"] if o["optimizer"] == "sgd")
+    assert sgd_score["n_trials"] == 2 and sgd_score["mean"] > 0.3
+    assert "part-zzz-strings" in captured.err
+
+
+def test_compatible_widths_and_null_columns_are_read(exp):
+    # int32 for int64, float32 for float64, int64 for a float column and all-null columns are the
+    # same kind: such a file (e.g. written by pandas or another tool) is read, not skipped.
+    pq.write_table(pa.table({
+        "trial_id": ["w/p/sgd/00002"], "trial_index": pa.array([2], pa.int32()), "attempt": pa.array([0], pa.int32()),
+        "status": ["completed"], "final_val_error": pa.array([0.25], pa.float32()),
+        "final_test_error": pa.array([1], pa.int64()), "steps_to_target": pa.array([None], pa.null()),
+        "phase": pa.array([None], pa.null()), "hp_learning_rate": pa.array([0.5], pa.float32()),
+    }), _sgd_dir(exp) / "part-zzz-narrow.parquet")
+    loaded = load_results(str(exp), curves=False)
+    assert loaded.skipped == ()
+    assert loaded.trials.schema.field("attempt").type == pa.int64()
+    sgd = group_searches(loaded.trials)[("w", "p", "sgd")]
+    assert sgd.n_trials == 3
+    assert sgd.column("final_val_error")[2] == pytest.approx(0.25)
+    assert sgd.column("final_test_error")[2] == 1.0 and sgd.column("hp_learning_rate")[2] == 0.5
+
+
+def test_type_fits_rules():
+    from analysis.load import type_fits
+
+    assert type_fits(pa.int32(), pa.int64()) and type_fits(pa.uint32(), pa.int64())
+    assert type_fits(pa.float32(), pa.float64()) and type_fits(pa.int16(), pa.float64())
+    assert type_fits(pa.null(), pa.string()) and type_fits(pa.large_string(), pa.string())
+    assert type_fits(pa.dictionary(pa.int32(), pa.string()), pa.string())
+    assert not type_fits(pa.float64(), pa.int64())  # not a widening
+    assert not type_fits(pa.uint64(), pa.int64())  # may not fit
+    assert not type_fits(pa.string(), pa.float64()) and not type_fits(pa.int64(), pa.string())
+    assert not type_fits(pa.bool_(), pa.float64())
+
+
+def test_a_damaged_curves_file_is_skipped_by_report_and_rank(exp, tmp_path, capsys):
+    (part,) = (exp / "curves" / "workload=w" / "protocol=p" / "optimizer=sgd").glob("part-*.parquet")
+    part.write_bytes(part.read_bytes()[: part.stat().st_size // 2])
+    loaded = load_results(str(exp))
+    assert len(loaded.skipped) == 1 and "curves" in loaded.skipped[0]
+    assert set(loaded.curves.column("optimizer").to_pylist()) == {"adam"}
+    assert main(["report", str(exp), "--out", str(tmp_path / "out"), "--resamples", "20"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: skipped unreadable file" in captured.err and "curves" in captured.err
+    assert "Skipped files" in (tmp_path / "out" / "index.html").read_text()
+    assert main(["rank", str(exp), "--format", "json", "--resamples", "20"]) == 0  # rank reads no curves
+    assert len(json.loads(capsys.readouterr().out)["rankings"]) == 2

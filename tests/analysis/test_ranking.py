@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import warnings
+
 import pyarrow as pa
 import pytest
 
-from analysis.ranking import rank_optimizers
+from analysis.ranking import budget_warnings, rank_optimizers, rank_optimizers_at
+from optcompare.errors import InputError
 
 
 def _table(rows):
@@ -69,3 +73,51 @@ def test_select_by_train_loss():
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rank_optimizers(_table(_rows("a", [0.1])), **kwargs)
+
+
+def test_a_failed_trial_alone_scores_worst():
+    # A failed trial has no metrics at all (null); alone in its search, every draw scores worst.
+    failed = [("w", "p", "x", "w/p/x/00000", 0, "failed", None, None, None)]
+    table = _table(failed + _rows("y", [0.4]))
+    table = table.append_column("final_test_loss", pa.array([None, 0.45], pa.float64()))
+    _, (ranking,) = rank_optimizers(table, n_resamples=50)
+    assert [o.optimizer for o in ranking.optimizers] == ["y", "x"]
+    x = ranking.optimizers[1]
+    assert (x.mean, x.p05, x.p95) == (1.0, 1.0, 1.0)
+    _, (by_loss,) = rank_optimizers(table, n_resamples=50, report="test_loss")
+    assert by_loss.optimizers[1].optimizer == "x" and by_loss.optimizers[1].mean == math.inf
+
+
+def test_loss_percentiles_are_order_statistics_without_warnings():
+    # One completed trial and one diverged: K=1 scores +inf in about half the resamples. Linear
+    # interpolation would give inf - inf = NaN (and a RuntimeWarning); order statistics do not.
+    rows = _rows("a", [0.3]) + [("w", "p", "a", "w/p/a/00001", 0, "diverged", math.nan, math.nan, math.nan)]
+    table = _table(rows).append_column("final_test_loss", pa.array([0.35, math.nan]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, (ranking,) = rank_optimizers(table, budget=1, report="test_loss", n_resamples=400)
+    (a,) = ranking.optimizers
+    assert a.p05 == pytest.approx(0.35) and a.p95 == math.inf and a.mean == math.inf
+
+
+def test_several_budgets_share_one_draw():
+    table = _table(_rows("a", [0.1, 0.5, 0.3, 0.2]) + _rows("b", [0.2, 0.25, 0.4]))
+    many = rank_optimizers_at(table, [4, 1, 2], n_resamples=300, seed=3)
+    assert list(many) == [1, 2, 4]
+    for k in (1, 2, 4):
+        used, alone = rank_optimizers(table, budget=k, n_resamples=300, seed=3)
+        assert used == k and alone == many[k]
+    assert list(rank_optimizers_at(table, n_resamples=10)) == [3]  # default: the smallest search
+
+
+def test_budget_above_the_largest_search_warns_and_far_above_it_is_refused():
+    from analysis.trials import group_searches
+
+    searches = group_searches(_table(_rows("a", [0.1] * 4) + _rows("b", [0.2] * 8)))
+    assert budget_warnings(searches, [1, 8]) == []
+    (warning,) = budget_warnings(searches, [4, 16, 32])
+    assert "--budget 16, 32 exceeds the largest search (8 trials" in warning
+    assert "w/p/a: 4, w/p/b: 8" in warning
+    assert budget_warnings(searches, [800])  # 100x: still allowed
+    with pytest.raises(InputError, match=r"--budget 801 is more than 100x the largest search \(8 trials\)"):
+        budget_warnings(searches, [801])

@@ -88,3 +88,46 @@ def test_analysis_imports_without_torch_or_ray():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("command", ["report", "rank"])
+def test_an_experiment_without_finished_trials_says_so(tmp_path, capsys, command):
+    exp = write_experiment(tmp_path / "exp", {("w", "p", "sgd"): [trial(0.3)]})
+    for table in ("trials", "curves"):
+        for part in (exp / table).rglob("part-*.parquet"):
+            part.unlink()
+    extra = ["--out", str(tmp_path / "out")] if command == "report" else []
+    assert main([command, str(exp), *extra]) == 2
+    err = capsys.readouterr().err
+    assert "has no finished trials yet; run or resume it first" in err and "lacks column" not in err
+
+
+def test_report_warns_about_a_budget_above_the_largest_search(experiment, tmp_path, capsys):
+    assert main(["report", str(experiment), "--out", str(tmp_path / "o"), "--resamples", "10", "--budget", "9"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: --budget 9 exceeds the largest search (6 trials; N per search:" in err
+    assert "<h2>Warnings</h2>" in (tmp_path / "o" / "index.html").read_text()
+    assert main(["report", str(experiment), "--out", str(tmp_path / "o"), "--budget", "601"]) == 2
+    assert "more than 100x the largest search (6 trials)" in capsys.readouterr().err
+
+
+def test_hyperparameter_figure_shades_the_outer_edges(experiment, tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from analysis import figures
+    from analysis.diagnostics import SpaceRange
+
+    bands = figures.edge_bands(SpaceRange(1e-4, 1.0, "log"), 0.05)
+    np.testing.assert_allclose(bands, [(1e-4, 10 ** -3.8), (10 ** -0.2, 1.0)])
+    np.testing.assert_allclose(figures.edge_bands(SpaceRange(0.5, 1.0, "linear"), 0.1), [(0.5, 0.55), (0.95, 1.0)])
+    assert figures.edge_bands(SpaceRange(0.01, 2.0, "points", (0.01, 2.0)), 0.05) == []
+    assert figures.edge_bands(SpaceRange(0.1, 0.3, "linear", source="observed"), 0.05) == []
+    spans = []
+    original = matplotlib.axes.Axes.axvspan
+    monkeypatch.setattr(matplotlib.axes.Axes, "axvspan", lambda ax, a, b, **kw: spans.append((a, b)) or original(ax, a, b, **kw))
+    data = analyse(str(experiment), n_resamples=10)
+    diags = [d for d in data.diagnostics if d.protocol == "lr-only"]
+    figures.plot_hyperparameters(diags, tmp_path / "h", title="t")
+    assert len(spans) == 2 * len(diags) == 12  # 3 optimizers x 2 coordinates, two bands each
+    # learning_rate in [1e-3, 1] (log): the lower band ends at 1e-3 * 1000^0.05 = 10^-2.85.
+    assert any(a == 1e-3 and b == pytest.approx(10 ** -2.85) for a, b in spans)

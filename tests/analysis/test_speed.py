@@ -119,3 +119,36 @@ def test_ordering_flips_with_the_step_budget_but_not_the_target(tmp_path):
     assert [(c.setting, c.ordering, c.values) for c in rb.by_target] == [
         (0.45, ("early", "late"), (40.0, 60.0)), (0.5, ("early", "late"), (40.0, 60.0))]
     assert not rb.robust
+
+
+def test_diverged_trials_never_reach_the_target_in_the_robustness_check_either(tmp_path):
+    # "a"'s only trial reached 0.45 at step 20, then diverged; "b" completed and reached it at 60.
+    # Speed rankings (trials column) and the robustness check (curves) must both count only
+    # completed trials, so "b" is first by both and "a" never reaches any target.
+    exp = write_experiment(tmp_path / "exp", {
+        ("w", "p", "a"): [trial(float("nan"), status="diverged", steps_to_target=20, curve=[(20, 0.45), (40, 0.9)])],
+        ("w", "p", "b"): [trial(0.3, curve=[(20, 0.8), (40, 0.6), (60, 0.45), (80, 0.35), (100, 0.3)])],
+    })
+    loaded = load_results(str(exp))
+    searches = group_searches(loaded.trials)
+    (speed,) = speed_rankings(searches, 1, meta=loaded.meta, n_resamples=20)
+    assert [(o.optimizer, o.median) for o in speed.optimizers] == [("b", 60.0), ("a", math.inf)]
+    (rb,) = ordering_robustness(searches, align_curves(loaded.curves, searches), 1, meta=loaded.meta,
+                                targets=[0.5], n_resamples=20)
+    (check,) = rb.by_target
+    assert check.ordering == ("b", "a") and check.values == (60.0, math.inf)
+
+
+def test_equal_median_steps_share_a_rank(tmp_path):
+    # "b" and "c" both reach the target at step 40 in every resample; "x" and "y" never reach it.
+    exp = write_experiment(tmp_path / "exp", {
+        ("w", "p", "a"): [trial(0.4, steps_to_target=20)] * 2,
+        ("w", "p", "b"): [trial(0.4, steps_to_target=40)] * 2,
+        ("w", "p", "c"): [trial(0.4, steps_to_target=40)] * 2,
+        ("w", "p", "x"): [trial(0.7, curve=[(100, 0.7)])] * 2,
+        ("w", "p", "y"): [trial(float("nan"), status="diverged")] * 2,
+    })
+    searches = group_searches(load_results(str(exp), curves=False).trials)
+    (ranking,) = speed_rankings(searches, 2, n_resamples=20)
+    # Competition ranking: ties take the lowest rank they share; the order within a tie is by name.
+    assert [(o.optimizer, o.rank) for o in ranking.optimizers] == [("a", 1), ("b", 2), ("c", 2), ("x", 4), ("y", 4)]
