@@ -13,6 +13,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from optcompare.errors import InputError
+
 from ._images import ImageWorkload
 from .base import Split
 from .data.common import holdout
@@ -41,13 +43,20 @@ class CifarWorkload(ImageWorkload):
         root = self.data_dir / self.folder
 
         def read(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-            parts = [read_cifar_batch(root / n, self.label_key) for n in names]
+            parts = []
+            for n in names:
+                images, labels = read_cifar_batch(root / n, self.label_key)
+                bad = labels[(labels < 0) | (labels >= self.classes)]
+                if len(bad):
+                    raise InputError(
+                        f"{root / n}: {len(bad)} label(s) outside 0..{self.classes - 1} (e.g. {int(bad[0])}) "
+                        f"under {self.label_key!r}; is this the {self.folder} release of {self.name!r}'s data set?"
+                    )
+                parts.append((images, labels))
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
         x, y = read(self.train_files)
         x_test, y_test = read(self.test_files)
-        if y.min() < 0 or max(y.max(), y_test.max()) >= self.classes:
-            raise ValueError(f"{root}: labels outside 0..{self.classes - 1}")
         train_idx, val_idx = holdout(len(y), VAL_SIZE)
         x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from typing import ClassVar
 
 import torch
@@ -32,8 +33,9 @@ class CharLmWorkload(Workload):
 
     _vocab: list[str] | None = None
 
+    @abstractmethod
     def read_text(self) -> str:
-        raise NotImplementedError
+        """The whole text (read or shipped); subclasses say where it comes from."""
 
     @property
     def vocab(self) -> list[str]:

@@ -24,6 +24,7 @@ token for language models (targets equal to :data:`IGNORE_INDEX` are padding and
 from __future__ import annotations
 
 import math
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -68,7 +69,10 @@ class Workload(ABC):
     """A model, its data and its training budget.
 
     Subclasses set the class constants and implement :meth:`load_splits` and
-    :meth:`build_model`. The default loss is cross-entropy over the last axis of the logits and
+    :meth:`build_model`; a concrete subclass that lacks one of the constants without a default
+    (``name``, ``description``, ``batch_size``, ``step_budget``, ``eval_interval``,
+    ``target_value``), or sets one to a value of the wrong type, is a TypeError when it is
+    defined (:data:`REQUIRED_CONSTANTS`). The default loss is cross-entropy over the last axis of the logits and
     the error is the top-1 misclassification rate (per example, or per position of a sequence).
     """
 
@@ -100,6 +104,33 @@ class Workload(ABC):
     (False for models with batch statistics, i.e. batch norm)."""
     train_eval_size: ClassVar[int | None] = None
     """Evaluate the training loss on a fixed subset of this many training examples (None: all)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:  # noqa: ANN401
+        """Check the interface constants of every concrete subclass as it is defined: a class
+        with no abstract methods left must set each constant in :data:`REQUIRED_CONSTANTS`
+        (itself or by inheritance) with a value of the declared type, else TypeError naming the
+        class and the constant. Intermediate bases that still have abstract methods are not
+        checked."""
+        super().__init_subclass__(**kwargs)
+        if _abstract_methods(cls):
+            return
+        for attr, (kinds, wanted) in REQUIRED_CONSTANTS.items():
+            if not hasattr(cls, attr):
+                raise TypeError(
+                    f"workload class {cls.__qualname__} does not set the class constant {attr!r}, which every "
+                    f"concrete Workload must declare (see workloads.base.Workload); add e.g. `{attr} = ...` "
+                    "to the class body"
+                )
+            value = getattr(cls, attr)
+            if not isinstance(value, kinds) or isinstance(value, bool):
+                raise TypeError(
+                    f"workload class {cls.__qualname__}: class constant {attr!r} is {value!r} "
+                    f"({type(value).__name__}); expected {wanted}"
+                )
+        if not cls.name:
+            raise TypeError(f"workload class {cls.__qualname__}: class constant 'name' is empty")
+        if not all(isinstance(s, str) for s in cls.splits):
+            raise TypeError(f"workload class {cls.__qualname__}: 'splits' must be a tuple of split names (str)")
 
     def __init__(self, data_dir: str | Path | None = None) -> None:
         self.data_dir = None if data_dir is None else Path(data_dir).expanduser()
@@ -241,6 +272,32 @@ class Workload(ABC):
         n = int(count)
         loss = float(loss_sum) / n
         return int(wrong) / n, (loss if math.isfinite(loss) else math.inf)
+
+
+REQUIRED_CONSTANTS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "str"),
+    "description": ((str,), "str"),
+    "batch_size": ((numbers.Integral,), "int"),
+    "step_budget": ((numbers.Integral,), "int"),
+    "eval_interval": ((numbers.Integral,), "int"),
+    "target_metric": ((str,), "str"),
+    "target_value": ((numbers.Real,), "real number"),
+    "divergence_loss": ((numbers.Real,), "real number"),
+    "splits": ((tuple,), "tuple of split names"),
+}
+"""Class constants of :class:`Workload` that every concrete subclass must have (set by the
+subclass or inherited), with their accepted types; checked when the subclass is defined."""
+
+
+def _abstract_methods(cls: type) -> set[str]:
+    """Names of the abstract methods ``cls`` still has. ``ABCMeta`` sets
+    ``__abstractmethods__`` only after ``__init_subclass__`` runs, so this repeats its rule."""
+    names = {name for name, value in vars(cls).items() if getattr(value, "__isabstractmethod__", False)}
+    for base in cls.__bases__:
+        for name in getattr(base, "__abstractmethods__", ()):
+            if getattr(getattr(cls, name, None), "__isabstractmethod__", False):
+                names.add(name)
+    return names
 
 
 def _exists(root: Path, pattern: str) -> bool:

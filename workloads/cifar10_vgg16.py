@@ -1,5 +1,14 @@
-"""``cifar10-vgg16``: VGG-16 with batch norm on CIFAR-10 (Wilson et al. 2017). Data: see
-:mod:`workloads._cifar`. 250 epochs of 45,000 images at batch 128 = 250 * 351 steps."""
+"""``cifar10-vgg16``: VGG-16 with batch norm and dropout on CIFAR-10 (Wilson et al. 2017).
+
+Model: Wilson et al.'s "VGG+BN+Dropout" network, cifar.torch's ``vgg_bn_drop.lua``
+(:class:`workloads.models.Vgg16`). Data: see :mod:`workloads._cifar`. 250 epochs of 45,000
+images at batch 128 = 250 * 351 steps.
+
+Known difference in the data pipeline: cifar.torch's training script converts images to YUV,
+normalises them per channel and augments with random horizontal flips only; this workload uses
+the shared CIFAR pipeline of the other CIFAR workloads (RGB per-channel mean/std, pad-4 random
+crop + horizontal flip).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,10 @@ from .models import Vgg16
 
 class Cifar10Vgg16(Cifar10Workload):
     name = "cifar10-vgg16"
-    description = "VGG-16 (batch norm, dropout, 15M params) on CIFAR-10 with crop+flip augmentation, batch 128"
+    description = (
+        "VGG-16 (cifar.torch vgg_bn_drop: batch norm, dropout, 15.0M params) on CIFAR-10 with crop+flip "
+        "augmentation, batch 128"
+    )
     batch_size = 128
     budget_epochs = 250
     step_budget = epochs_to_steps(250, 128)

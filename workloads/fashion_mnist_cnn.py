@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from optcompare.errors import InputError
+
 from ._images import ImageWorkload
 from .base import Split
 from .data.common import holdout
@@ -22,6 +24,7 @@ FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 VAL_SIZE = 10_000
+CLASSES = 10
 
 
 class FashionMnistCnn(ImageWorkload):
@@ -54,10 +57,20 @@ class FashionMnistCnn(ImageWorkload):
         assert self.data_dir is not None
         arrays = {}
         for split, (images, labels) in FILES.items():
-            x = read_idx(find_idx(self.data_dir, images))
-            y = read_idx(find_idx(self.data_dir, labels)).astype("int64")
-            if x.ndim != 3 or len(x) != len(y):
-                raise ValueError(f"{self.data_dir}: {images} has shape {x.shape} but {labels} has {len(y)} labels")
+            image_path, label_path = find_idx(self.data_dir, images), find_idx(self.data_dir, labels)
+            x = read_idx(image_path)
+            y = read_idx(label_path).astype("int64")
+            if x.ndim != 3 or x.shape[1:] != (28, 28) or y.ndim != 1 or len(x) != len(y):
+                raise InputError(
+                    f"{image_path} has shape {x.shape} and {label_path} has shape {y.shape}: expected "
+                    "N 28x28 images (N, 28, 28) and N labels (N,); check that both files are Fashion-MNIST's"
+                )
+            bad = y[(y < 0) | (y >= CLASSES)]
+            if len(bad):
+                raise InputError(
+                    f"{label_path}: {len(bad)} label(s) outside 0..{CLASSES - 1} (e.g. {int(bad[0])}); "
+                    "is it a Fashion-MNIST labels file?"
+                )
             arrays[split] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y))
         x, y = arrays["train"]
         train_idx, val_idx = holdout(len(y), VAL_SIZE)
@@ -69,4 +82,4 @@ class FashionMnistCnn(ImageWorkload):
 
     def build_model(self, seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        return SimpleCnn(in_channels=1, size=28, classes=10)
+        return SimpleCnn(in_channels=1, size=28, classes=CLASSES)

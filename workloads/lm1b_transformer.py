@@ -1,13 +1,15 @@
 """``lm1b-transformer``: Transformer language model on LM1B (One Billion Word), Choi et al. 2019.
 
-Data: the benchmark's text shards in ``data_dir`` (see :mod:`workloads.data.lm1b`). Tokens: a
-byte-level BPE vocabulary of ``vocab_size`` (default 32,768, close to the ~32k subwords of
-Tensor2Tensor's ``lm1b_32k`` that the paper's 3.45 target refers to) built offline from the
-training shards and cached in ``data_dir``. Sentences end with an end-of-sentence token and are
-packed into windows of ``seq_len`` tokens. Splits: training shards for training (streamed shard
-by shard, never all in memory); held-out shard 00000 (the usual LM1B test set) for test and
-held-out shard 00001 for validation; the training loss is measured on the first 1,024 windows of
-the first training shard. Loss and target: mean cross-entropy per token (nats).
+Data: the benchmark's text shards in ``data_dir``, the folder
+``1-billion-word-language-modeling-benchmark-r13output/`` that the release tarball extracts to
+(see :mod:`workloads.data.lm1b`). Tokens: a byte-level BPE vocabulary of ``vocab_size``
+(default 32,768, close to the ~32k subwords of Tensor2Tensor's ``lm1b_32k`` that the paper's
+3.45 target refers to) built offline from the training shards and cached in ``data_dir``.
+Sentences end with an end-of-sentence token and are packed into windows of ``seq_len`` tokens.
+Splits: training shards for training (streamed shard by shard, never all in memory); held-out
+shard 00000 (the usual LM1B test set) for test and held-out shard 00001 for validation; the
+training loss is measured on the first 1,024 windows of the first training shard. Loss and
+target: mean cross-entropy per token (nats). Model: 35.8M parameters at the default vocabulary.
 """
 
 from __future__ import annotations
@@ -50,15 +52,18 @@ class Lm1bTransformer(Workload):
     """Validation cross-entropy per token ~3.45 (Choi et al. 2019; unconfirmed with this vocabulary)."""
     train_eval_size = 1024
     eval_chunk = 64
-    supports_bundling = False  # 44M parameters: one trial already fills an accelerator
+    supports_bundling = False
+    """35.8M parameters at the default 32,768-token vocabulary (16.8M of them the tied embedding)
+    and 256 x 256-token batches: one trial already keeps an accelerator busy."""
     expected_files = (f"{TRAIN_DIR}/{TRAIN_GLOB}", f"{HELDOUT_DIR}/{HELDOUT_GLOB}")
     data_description = (
         "LM1B text shards, one sentence per line (at least 2 held-out shards: 00000 is test, 00001 validation); "
         "a BPE vocabulary and token arrays are built and cached in data_dir/optcompare-cache"
     )
     data_source = (
-        "Get 1-billion-word-language-modeling-benchmark-r13output.tar.gz "
-        "(https://www.statmt.org/lm-benchmark/) and extract its two shard folders into data_dir."
+        "Get 1-billion-word-language-modeling-benchmark-r13output.tar.gz (https://www.statmt.org/lm-benchmark/) "
+        "and extract it: it creates the folder 1-billion-word-language-modeling-benchmark-r13output/ holding "
+        "the two shard folders; set data_dir to that folder."
     )
 
     def __init__(

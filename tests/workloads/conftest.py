@@ -4,6 +4,7 @@ shards), so every data workload can be trained a few steps on a CPU in seconds."
 from __future__ import annotations
 
 import gzip
+import itertools
 import pickle
 import struct
 from pathlib import Path
@@ -29,24 +30,124 @@ def write_fashion(root: Path, n_train: int = 64, n_test: int = 16) -> Path:
     return root
 
 
-def _cifar_pickle(path: Path, n: int, classes: int, label_key: bytes, rng: np.random.Generator) -> None:
+def _cifar_pickle(
+    path: Path, n: int, classes: int, label_key: bytes, rng: np.random.Generator, *, python2: bool = False
+) -> None:
+    """One CIFAR batch file: as Python 2's cPickle wrote the real ones (``python2``), or with
+    Python 3's pickle at protocol 2 (bytes then go through ``_codecs.encode``)."""
+    data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+    labels = [int(i % classes) for i in range(n)]
+    if python2:
+        path.write_bytes(python2_cifar_pickle(data, labels, label_key))
+        return
     batch = {
         b"batch_label": b"synthetic",
-        b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
-        label_key: [int(i % classes) for i in range(n)],
+        b"data": data,
+        label_key: labels,
         b"filenames": [f"img{i}.png".encode() for i in range(n)],
     }
     with open(path, "wb") as handle:
         pickle.dump(batch, handle, protocol=2)
 
 
+def python2_cifar_pickle(data: np.ndarray, labels: list[int], label_key: bytes) -> bytes:
+    """A CIFAR batch pickled as the real files were: by Python 2's cPickle at protocol 2.
+
+    Written opcode by opcode, in cPickle's order: Python 2 ``str`` keys and values are
+    ``SHORT_BINSTRING`` / ``BINSTRING`` (bytes when read with ``encoding="bytes"``), the uint8
+    array is ``numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), 'b')`` then ``BUILD``
+    with numpy's state ``(1, shape, dtype('u1'), False, raw bytes)``, the dtype is
+    ``numpy.dtype('u1', 0, 1)`` with its version-3 state, and objects are memoised with
+    ``BINPUT`` / ``LONG_BINPUT`` as they are created.
+    """
+    out = bytearray()
+    memo = itertools.count(1)
+
+    def put() -> None:
+        index = next(memo)
+        out.extend(b"q" + bytes([index]) if index < 256 else b"r" + struct.pack("<I", index))  # (LONG_)BINPUT
+
+    def string(value: bytes) -> None:
+        if len(value) < 256:
+            out.extend(b"U" + bytes([len(value)]) + value)  # SHORT_BINSTRING
+        else:
+            out.extend(b"T" + struct.pack("<i", len(value)) + value)  # BINSTRING
+        put()
+
+    def integer(value: int) -> None:
+        if 0 <= value < 256:
+            out.extend(b"K" + bytes([value]))  # BININT1
+        elif 0 <= value < 65536:
+            out.extend(b"M" + struct.pack("<H", value))  # BININT2
+        else:
+            out.extend(b"J" + struct.pack("<i", value))  # BININT
+
+    def raw(opcodes: bytes) -> None:
+        out.extend(opcodes)
+
+    rows, cols = data.shape
+    raw(b"\x80\x02}")  # PROTO 2, EMPTY_DICT
+    put()
+    raw(b"(")  # MARK for SETITEMS
+    string(b"data")
+    raw(b"cnumpy.core.multiarray\n_reconstruct\n")
+    put()
+    raw(b"cnumpy\nndarray\n")
+    put()
+    integer(0)
+    raw(b"\x85")  # TUPLE1: (0,)
+    string(b"b")
+    raw(b"\x87R")  # TUPLE3, REDUCE: _reconstruct(ndarray, (0,), 'b')
+    put()
+    raw(b"(")  # MARK of the array state
+    integer(1)
+    integer(rows)
+    integer(cols)
+    raw(b"\x86cnumpy\ndtype\n")  # TUPLE2 (the shape), GLOBAL numpy.dtype
+    put()
+    string(b"u1")
+    integer(0)
+    integer(1)
+    raw(b"\x87R")  # dtype('u1', 0, 1)
+    put()
+    raw(b"(")
+    integer(3)
+    string(b"|")
+    raw(b"NNN" + b"J\xff\xff\xff\xff" * 2)
+    integer(0)
+    raw(b"tb")  # dtype state (3, '|', None, None, None, -1, -1, 0), BUILD
+    raw(b"\x89")  # NEWFALSE: not Fortran order
+    string(np.ascontiguousarray(data, dtype=np.uint8).tobytes())
+    raw(b"tb")  # array state tuple, BUILD
+    string(label_key)
+    raw(b"]")
+    put()
+    raw(b"(")
+    for value in labels:
+        integer(int(value))
+    raw(b"e")  # APPENDS
+    string(b"batch_label")
+    string(b"training batch 1 of 5")
+    string(b"filenames")
+    raw(b"]")
+    put()
+    raw(b"(")
+    for i in range(rows):
+        string(f"img_{i}.png".encode())
+    raw(b"e")
+    raw(b"u.")  # SETITEMS, STOP
+    return bytes(out)
+
+
 def write_cifar10(root: Path, per_batch: int = 13, n_test: int = 16) -> Path:
+    """CIFAR-10 in Python 2 pickles, as distributed (CIFAR-100 below uses Python 3 pickles, so
+    that both encodings of bytes are exercised)."""
     rng = np.random.default_rng(2)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, 6):
-        _cifar_pickle(folder / f"data_batch_{i}", per_batch, 10, b"labels", rng)
-    _cifar_pickle(folder / "test_batch", n_test, 10, b"labels", rng)
+        _cifar_pickle(folder / f"data_batch_{i}", per_batch, 10, b"labels", rng, python2=True)
+    _cifar_pickle(folder / "test_batch", n_test, 10, b"labels", rng, python2=True)
     return root
 
 
@@ -126,6 +227,17 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
             written[writer] = writer(root / name)
     (root / "cifar10-vgg16").symlink_to(written[write_cifar10])
     return root
+
+
+@pytest.fixture
+def python2_cifar_batch(tmp_path: Path) -> tuple[Path, np.ndarray, list[int]]:
+    """A CIFAR-10 batch file written as Python 2's cPickle wrote the real ones, with its data
+    and labels."""
+    data = np.random.default_rng(6).integers(0, 256, (300, 3072)).astype(np.uint8)  # > 255 memo entries
+    labels = [int(v) for v in np.random.default_rng(7).integers(0, 10, 300)]
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(python2_cifar_pickle(data, labels, b"labels"))
+    return path, data, labels
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import pickletools
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -32,17 +35,18 @@ def curve(out: workloads.TrialOutcome) -> list[tuple]:
 def test_trains_evaluates_and_is_deterministic(name, data_root):
     w = make(name, data_root)
 
-    def run() -> workloads.TrialOutcome:
+    def run(seed: int) -> workloads.TrialOutcome:
         return workloads.train(
-            w, "adam", {"learning_rate": 1e-3}, "constant", {}, seed=3, steps=2, eval_every=2, batch_size=8
+            w, "adam", {"learning_rate": 1e-3}, "constant", {}, seed=seed, steps=2, eval_every=2, batch_size=8
         )
 
-    a, b = run(), run()
+    a, b, c = run(3), run(3), run(4)
     assert a.status == "completed" and a.total_steps == 2 and len(a.rows) == 1
     row = a.rows[0]
     assert 0.0 <= row.val_error <= 1.0 and 0.0 <= row.test_error <= 1.0
     assert all(math.isfinite(v) for v in (row.train_loss, row.val_loss, row.test_loss))
     assert curve(a) == curve(b)
+    assert c.status == "completed" and curve(c) != curve(a)  # the seed matters (init, batches)
 
 
 @pytest.mark.parametrize("name", DATA)
@@ -83,6 +87,75 @@ def test_cifar_pickle_cannot_run_code(tmp_path):
     path.write_bytes(b"cos\nsystem\n(S'echo owned'\ntR.")  # protocol 0: os.system("echo owned")
     with pytest.raises(InputError, match="refusing to load os.system"):
         read_cifar_batch(path, b"labels")
+
+
+def test_reads_a_python2_cifar_pickle_without_warnings(python2_cifar_batch):
+    path, data, labels = python2_cifar_batch
+    raw = path.read_bytes()
+    # The fixture is what Python 2 wrote: str keys as SHORT_BINSTRING, numpy.core's _reconstruct.
+    assert raw.startswith(b"\x80\x02}q\x01(U\x04dataq\x02cnumpy.core.multiarray\n_reconstruct\n")
+    ops = {op.name for op, _, _ in pickletools.genops(raw)}
+    assert {"SHORT_BINSTRING", "BINSTRING", "LONG_BINPUT", "NEWFALSE"} <= ops and "BINBYTES" not in ops
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, y = read_cifar_batch(path, b"labels")
+    assert x.shape == (300, 3, 32, 32) and x.dtype == np.uint8 and y.dtype == np.int64
+    assert np.array_equal(x.reshape(300, -1), data) and y.tolist() == labels
+
+
+def test_the_cifar10_fixture_files_are_python2_pickles(data_root):
+    raw = (data_root / "cifar10-resnet32" / "cifar-10-batches-py" / "data_batch_1").read_bytes()
+    assert raw.startswith(b"\x80\x02}q\x01(U\x04data")
+
+
+def _copy_cifar10_with_labels(data_root, tmp_path, labels: list[int]):
+    from conftest import python2_cifar_pickle
+
+    root = tmp_path / "c10"
+    shutil.copytree(data_root / "cifar10-resnet32", root)
+    bad = root / "cifar-10-batches-py" / "data_batch_2"
+    data = np.zeros((len(labels), 3072), dtype=np.uint8)
+    bad.write_bytes(python2_cifar_pickle(data, labels, b"labels"))
+    return root, bad
+
+
+@pytest.mark.parametrize("label", [10, -1])
+def test_cifar_labels_out_of_range_are_an_input_error_naming_the_file(data_root, tmp_path, label):
+    root, bad = _copy_cifar10_with_labels(data_root, tmp_path, [0, 1, label, 3])
+    with pytest.raises(InputError, match=rf"{re.escape(str(bad))}: 1 label\(s\) outside 0\.\.9 \(e\.g\. {label}\)"):
+        workloads.get("cifar10-resnet32", str(root)).data(torch.device("cpu"))
+
+
+def test_cifar_data_and_labels_of_different_lengths_are_an_input_error(tmp_path):
+    from conftest import python2_cifar_pickle
+
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(python2_cifar_pickle(np.zeros((3, 3072), dtype=np.uint8), [0, 1], b"labels"))
+    with pytest.raises(InputError, match=re.escape(str(path))):
+        read_cifar_batch(path, b"labels")
+
+
+def _fashion_copy(data_root, tmp_path):
+    root = tmp_path / "fashion"
+    shutil.copytree(data_root / "fashion-mnist-cnn", root)
+    return root
+
+
+@pytest.mark.parametrize(
+    ("file", "array", "message"),
+    [
+        ("train-labels-idx1-ubyte.gz", np.arange(63) % 10, r"has shape \(64, 28, 28\) and .*has shape \(63,\)"),
+        ("t10k-images-idx3-ubyte.gz", np.zeros((16, 27, 28)), r"has shape \(16, 27, 28\)"),
+        ("t10k-labels-idx1-ubyte.gz", np.zeros((16, 2)), r"has shape \(16, 2\)"),
+        ("train-labels-idx1-ubyte.gz", np.arange(64) % 11, r"5 label\(s\) outside 0\.\.9 \(e\.g\. 10\)"),
+    ],
+)
+def test_fashion_shape_and_label_errors_are_input_errors_naming_the_file(data_root, tmp_path, file, array, message):
+    root = _fashion_copy(data_root, tmp_path)
+    write_idx(root / file, array)
+    with pytest.raises(InputError, match=message) as info:
+        workloads.get("fashion-mnist-cnn", str(root)).data(torch.device("cpu"))
+    assert str(root / file) in str(info.value)
 
 
 def test_idx_reader_round_trip_and_errors(tmp_path):

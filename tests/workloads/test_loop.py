@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -80,3 +82,34 @@ def test_bad_target_metric_is_refused():
 
     with pytest.raises(ValueError, match="target_metric 'accuracy'"):
         workloads.train(Bad(), *ADAM, seed=0, steps=1)
+
+
+class _LowBound(Mnist1dMlp):
+    divergence_loss = 0.5
+    """Below the untrained model's loss (about 2.3): every trial crosses it on its first step."""
+
+
+@pytest.mark.parametrize("check_every", [1, 7])
+def test_a_finite_loss_above_the_workload_bound_is_divergence(check_every):
+    # The other divergence tests blow the loss up to inf/NaN; this one stays finite and is
+    # caught only by the comparison with the workload's divergence_loss.
+    out = workloads.train(
+        _LowBound(), *ADAM, seed=0, steps=50, eval_every=25, divergence_check_every=check_every
+    )
+    assert out.status == "diverged"
+    assert out.total_steps == check_every - 1  # stopped at the first check, before that update
+    assert len(out.rows) == 1 and out.rows[0].step == out.total_steps
+    row = out.rows[0]
+    assert math.isfinite(row.train_loss) and 0.5 < row.train_loss < 10
+    assert math.isfinite(row.val_loss)
+    assert out.summary()["status"] == "diverged"
+
+
+def test_a_finite_loss_above_the_workload_bound_is_divergence_in_a_bundle():
+    from workloads.bundle import BundleMember, train_bundle
+
+    members = [BundleMember({"learning_rate": 3e-3}, {}, seed=s) for s in (0, 1)]
+    outcomes = train_bundle(_LowBound(), "adam", members, "constant", steps=50, eval_every=25)
+    for out in outcomes:
+        assert out.status == "diverged" and out.total_steps == 0
+        assert len(out.rows) == 1 and math.isfinite(out.rows[0].train_loss) and out.rows[0].train_loss > 0.5

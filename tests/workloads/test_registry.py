@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import types
+
 import pytest
 
 import workloads
@@ -50,6 +53,9 @@ def test_declared_constants(name):
 def test_lm1b_targets_cross_entropy():
     cls = workloads.get_class("lm1b-transformer")
     assert (cls.target_metric, cls.target_value) == ("val_loss", 3.45)
+    # The tarball extracts to one folder holding both shard folders: that folder is data_dir.
+    assert "1-billion-word-language-modeling-benchmark-r13output/" in cls.data_source
+    assert "set data_dir to that folder" in cls.data_source
 
 
 def test_unknown_workload_lists_every_choice():
@@ -61,3 +67,58 @@ def test_unknown_workload_lists_every_choice():
 def test_get_passes_constructor_options(tmp_path):
     w = workloads.get("imagenet-resnet50", str(tmp_path), image_size=64, loader_workers=0)
     assert (w.image_size, w.resize, w.loader_workers) == (64, 73, 0)
+
+
+def _define(bases: tuple[type, ...], body: dict) -> type:
+    """``class BrokenWorkload(*bases)`` with ``body`` as its namespace."""
+    return types.new_class("BrokenWorkload", bases, exec_body=lambda ns: ns.update(body))
+
+
+COMPLETE = {
+    "name": "broken", "description": "a test workload", "batch_size": 8, "step_budget": 10, "eval_interval": 5,
+    "target_value": 0.5, "load_splits": lambda self: {}, "build_model": lambda self, seed: None,
+}
+
+
+def test_a_complete_subclass_is_accepted():
+    cls = _define((Workload,), COMPLETE)
+    assert cls.name == "broken" and cls.splits == ("train", "val", "test")
+
+
+@pytest.mark.parametrize(
+    "missing", ["name", "description", "batch_size", "step_budget", "eval_interval", "target_value"]
+)
+def test_a_concrete_subclass_missing_a_constant_is_refused_when_defined(missing):
+    body = {k: v for k, v in COMPLETE.items() if k != missing}
+    with pytest.raises(TypeError, match=rf"BrokenWorkload does not set the class constant '{missing}'"):
+        _define((Workload,), body)
+
+
+@pytest.mark.parametrize(
+    ("attr", "value"),
+    [("batch_size", "128"), ("step_budget", 1.5), ("eval_interval", True), ("target_value", None),
+     ("name", 3), ("splits", ["train", "val", "test"]), ("divergence_loss", "1e3")],
+)
+def test_a_constant_of_the_wrong_type_is_refused_when_defined(attr, value):
+    with pytest.raises(TypeError, match=re.escape(f"BrokenWorkload: class constant '{attr}' is {value!r}")):
+        _define((Workload,), {**COMPLETE, attr: value})
+
+
+def test_abstract_intermediate_bases_need_no_constants():
+    from workloads._cifar import Cifar10Workload
+    from workloads._text import CharLmWorkload
+
+    # Still abstract (build_model, read_text missing): defining them is fine ...
+    _define((Workload,), {"load_splits": lambda self: {}})
+    assert "name" not in vars(Cifar10Workload) and "name" not in vars(CharLmWorkload)
+    # ... and a concrete class built on them is checked.
+    with pytest.raises(TypeError, match="does not set the class constant 'name'"):
+        _define((CharLmWorkload,), {"read_text": lambda self: "abc"})
+    with pytest.raises(TypeError, match="does not set the class constant 'name'"):
+        _define((Cifar10Workload,), {"build_model": lambda self, seed: None})
+
+
+def test_subclasses_of_registered_workloads_inherit_their_constants():
+    base = workloads.get_class("mnist1d-mlp")
+    sub = _define((base,), {"divergence_loss": 0.5})
+    assert sub.name == "mnist1d-mlp" and sub.batch_size == base.batch_size

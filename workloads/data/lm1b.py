@@ -1,6 +1,7 @@
 """LM1B text shards: a BPE vocabulary built offline from the training shards, and token caches.
 
-Layout in ``data_dir`` (as the benchmark's release unpacks):
+Layout in ``data_dir``, which is the folder ``1-billion-word-language-modeling-benchmark-r13output/``
+that the release tarball extracts to:
 ``training-monolingual.tokenized.shuffled/news.en-000NN-of-00100`` (training shards) and
 ``heldout-monolingual.tokenized.shuffled/news.en.heldout-000NN-of-00050`` (held-out shards),
 plain UTF-8 text, one tokenised sentence per line.
