@@ -58,6 +58,8 @@ class PlannedTrial:
     """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
     workload_options: dict[str, Any] = field(default_factory=dict)
     """Constructor options of the workload (from the config)."""
+    mixed_precision: bool = False
+    """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
 
     def as_config(self) -> dict[str, Any]:
         """A plain dict (what a Ray trial receives as its config)."""
@@ -65,8 +67,12 @@ class PlannedTrial:
 
 
 def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, Any]]:
-    """The search's points: its grid, or ``trials`` Halton points after the budget ladder."""
+    """The search's points: its grid, or ``trials`` Halton points after the budget ladder.
+
+    A grid has no budget ladder (protocols refuse ``from_trials`` under ``search: grid``)."""
     if search.search == "grid":
+        if search.ladder:
+            raise ValueError(f"a grid search has no budget ladder, got from_trials {search.ladder}")
         return search.grid()
     active = search.for_budget(trials)
     return sample(active.space, trials, seed) if active.space else [{} for _ in range(trials)]
@@ -100,6 +106,7 @@ def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
                             eval_every=entry.eval_every,
                             data_dir=entry.data_dir,
                             workload_options=entry.options,
+                            mixed_precision=entry.mixed_precision,
                         )
                     )
     return plan

@@ -12,8 +12,8 @@ Hyperparameters a protocol does not mention keep the optimizer's defaults.
 
 Beyond the plain forms, a searched coordinate may carry:
 
-- ``from_trials: N``: searched only when a search has at least N trials (the tuning playbook's
-  budget ladder); below that it keeps the optimizer's default.
+- ``from_trials: N`` (quasi-random searches only): searched only when a search has at least N
+  trials (the tuning playbook's budget ladder); below that it keeps the optimizer's default.
 - ``num: K`` (grid searches only): a range becomes K grid points, evenly spaced in its scaling,
   ends included.
 
@@ -21,6 +21,11 @@ Top-level ``search: quasirandom`` (scrambled Halton, ``trials_per_search`` point
 ``search: grid`` (the Cartesian product of every coordinate's points, whatever
 ``trials_per_search`` says), and ``rerun_best: {seeds: N}``: once a search's trials have all
 finished, its best trial by ``select`` is trained again with N new seeds (DeepOBS).
+
+An optimizer the protocol does not list (e.g. one registered by a plugin) gets its registered
+default search space, adapted to the protocol (see :func:`default_search`): schedule parameters
+of other schedules are dropped, missing ones are taken from the protocol's own entries, and under
+a grid search each plain range becomes grid points.
 """
 
 from __future__ import annotations
@@ -52,7 +57,15 @@ RELATIVE_LR = "learning_rate_over_epsilon"
 TOP_KEYS = {"name", "description", "schedule", "search", "select", "optimizers", "rerun_best"}
 SEARCH_KINDS = ("quasirandom", "grid")
 EXTRA_DIM_KEYS = ("from_trials", "num")
+DIM_KEYS = ("min", "max", "scaling", "feasible_points", *EXTRA_DIM_KEYS)
 SELECT_METRICS = ("val_error", "train_loss")
+LR_KEYS = ("learning_rate", RELATIVE_LR)
+GRID_POINTS_LR = 10
+"""Grid points of a default space's learning-rate range under a grid protocol that has no
+learning-rate grid of its own (otherwise the protocol's learning-rate grid size is used)."""
+GRID_POINTS_OTHER = 3
+"""Grid points of a default space's other ranges under a grid protocol (both ends and the middle
+in its scaling): few, because every searched coordinate multiplies the grid's size."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,8 @@ class Protocol:
                 raise InputError(
                     f"{self.source}: protocol {self.name!r} has no search space for optimizer "
                     f"{optimizer!r} and the optimizer registers no default search space; "
-                    f"the protocol defines: {', '.join(self.searches)}"
+                    f"the protocol defines: {', '.join(self.searches)}; add an entry for "
+                    f"{optimizer!r} under optimizers: in {self.source}"
                 )
             self.searches[optimizer] = fallback
         return self.searches[optimizer]
@@ -142,13 +156,14 @@ def protocol_path(name_or_path: str, base_dir: Path | None = None, where: str = 
     """A shipped protocol by name, or a YAML file path (relative to ``base_dir``).
 
     ``where`` prefixes the error message (e.g. ``"CONFIG: protocols[1]"``)."""
-    if (PROTOCOL_DIR / f"{name_or_path}.yaml").exists():
-        return PROTOCOL_DIR / f"{name_or_path}.yaml"
-    candidate = Path(name_or_path)
-    if not candidate.is_absolute() and base_dir is not None:
-        candidate = base_dir / candidate
-    if candidate.suffix in (".yaml", ".yml") and candidate.exists():
-        return candidate
+    if isinstance(name_or_path, str) and "\0" not in name_or_path:
+        if "/" not in name_or_path and (PROTOCOL_DIR / f"{name_or_path}.yaml").is_file():
+            return PROTOCOL_DIR / f"{name_or_path}.yaml"
+        candidate = Path(name_or_path)
+        if not candidate.is_absolute() and base_dir is not None:
+            candidate = base_dir / candidate
+        if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+            return candidate
     raise InputError(
         f"{where}: unknown protocol {name_or_path!r}; valid choices: {', '.join(shipped_protocols())} "
         "or the path of a protocol YAML file"
@@ -157,6 +172,19 @@ def protocol_path(name_or_path: str, base_dir: Path | None = None, where: str = 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _first_unknown(keys: Any, allowed: Any) -> object | None:  # noqa: ANN401
+    """The first key (in a stable order, whatever the keys' types) not in ``allowed``."""
+    unknown = sorted((k for k in keys if k not in allowed), key=repr)
+    return unknown[0] if unknown else None
+
+
+def _choice(source: str, key: str, value: object, choices: Any) -> str:  # noqa: ANN401
+    """``value`` if it is one of the strings ``choices``, else InputError naming ``key``."""
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{source}: {key}: {value!r} is not one of {', '.join(choices)}")
+    return value
 
 
 def _grid_points(dim: dict[str, Any]) -> list[float]:
@@ -180,6 +208,12 @@ def _split_dimension(
     path = f"{source}: optimizers.{optimizer}.{key}"
     plain = {k: v for k, v in value.items() if k not in EXTRA_DIM_KEYS}
     from_trials = value.get("from_trials")
+    if from_trials is not None and search == "grid":
+        raise InputError(
+            f"{path}.from_trials: only a quasirandom search takes from_trials (a budget ladder); "
+            "a grid search plans every grid point whatever trials_per_search says. Remove "
+            "from_trials, or use search: quasirandom"
+        )
     if from_trials is not None and (
         isinstance(from_trials, bool) or not isinstance(from_trials, int) or from_trials < 1
     ):
@@ -215,13 +249,20 @@ def _check_coordinate(source: str, optimizer: str, key: str, value: Any, schedul
         )
         raise InputError(f"{path}: not a hyperparameter of {optimizer}; allowed: {', '.join(allowed)}")
     if _is_number(value):
+        if not math.isfinite(value):
+            raise InputError(f"{path}: expected a finite number, got {value!r}")
         return
-    if isinstance(value, dict) and isinstance(value.get("feasible_points"), list):
-        bad = [v for v in value["feasible_points"] if not _is_number(v)]
-        if bad:
-            raise InputError(f"{path}.feasible_points: {bad[0]!r} is not a number")
     if not isinstance(value, dict):
-        raise InputError(f"{path}: expected a number (fixed) or {{min, max, scaling}}, got {value!r}")
+        raise InputError(
+            f"{path}: expected a number (fixed) or {{min, max, scaling}} or {{feasible_points}}, got {value!r}"
+        )
+    unknown = _first_unknown(value, DIM_KEYS)
+    if unknown is not None:
+        raise InputError(f"{path}: unknown key {unknown!r}; allowed: {', '.join(DIM_KEYS)}")
+    if isinstance(value.get("feasible_points"), list):
+        bad = [v for v in value["feasible_points"] if not _is_number(v) or not math.isfinite(v)]
+        if bad:
+            raise InputError(f"{path}.feasible_points: {bad[0]!r} is not a finite number")
     plain, _ = _split_dimension(source, optimizer, key, value, search)
     try:
         validate_space({key: plain}, where=f"optimizers.{optimizer}")
@@ -254,17 +295,45 @@ def _corners(space: dict[str, dict[str, Any]]) -> list[dict[str, float]]:
     return corners
 
 
+def _check_relative_lr(source: str, search: SearchSpec, corner: dict[str, float]) -> None:
+    """With ``learning_rate_over_epsilon``, blame that field or ``epsilon`` (what the user wrote),
+    not the learning rate derived from them."""
+    coords = {**search.fixed, **corner}
+    if RELATIVE_LR not in coords:
+        return
+    path = f"{source}: optimizers.{search.optimizer}"
+    ratio = float(coords[RELATIVE_LR])
+    if not (ratio > 0 and math.isfinite(ratio)):
+        raise InputError(
+            f"{path}.{RELATIVE_LR}: expected a finite number > 0 (learning_rate = {RELATIVE_LR} "
+            f"* epsilon), got {ratio!r}"
+        )
+    hparams, _ = search.resolve(corner)
+    epsilon = hparams["epsilon"]
+    if not (epsilon > 0 and math.isfinite(epsilon)):
+        origin = "" if "epsilon" in coords else " (the optimizer's default)"
+        raise InputError(
+            f"{path}.epsilon: {RELATIVE_LR} needs epsilon > 0 (learning_rate = {RELATIVE_LR} "
+            f"* epsilon), got epsilon={epsilon!r}{origin}"
+        )
+
+
 def _check_fixed_values(source: str, search: SearchSpec) -> None:
     """Fixed values and the extremes of every range must map to valid optimizer values."""
+    opt = search.optimizer
     for corner in _corners(search.space) if search.space else [{}]:
+        tuned = {k: v for k, v in corner.items() if k in ONE_MINUS or k == RELATIVE_LR}
+        hint = f" (reached at {tuned})" if tuned else ""
+        _check_relative_lr(source, search, corner)
         try:
             hparams, schedule = search.resolve(corner)
-            optimizers.validate_hparams(search.optimizer, hparams)
+            optimizers.validate_hparams(opt, hparams)
             optimizers.make_schedule(search.schedule, 1.0, 1, **schedule)
         except ValueError as err:
-            tuned = {k: v for k, v in corner.items() if k in ONE_MINUS or k == RELATIVE_LR}
-            hint = f" (reached at {tuned})" if tuned else ""
-            raise InputError(f"{source}: optimizers.{search.optimizer}: {err}{hint}") from None
+            message = str(err).removeprefix(f"{opt}: ")  # the path below names the optimizer
+            if RELATIVE_LR in {**search.fixed, **corner} and message.startswith("learning_rate="):
+                message += f" (learning_rate = {RELATIVE_LR} * epsilon)"
+            raise InputError(f"{source}: optimizers.{opt}: {message}{hint}") from None
 
 
 def parse_search(
@@ -272,7 +341,10 @@ def parse_search(
 ) -> SearchSpec:
     """Validate one optimizer's entry of a protocol; InputError names ``source`` and the field."""
     if not isinstance(coords, dict):
-        raise InputError(f"{source}: optimizers.{opt_name}: expected a mapping, got {coords!r}")
+        raise InputError(
+            f"{source}: optimizers.{opt_name}: expected a mapping hyperparameter -> value or range, "
+            f"got {coords!r}"
+        )
     targets: dict[str, str] = {}
     for key, value in coords.items():
         _check_coordinate(source, opt_name, key, value, schedule, search)
@@ -312,20 +384,57 @@ def parse_search(
     return spec
 
 
-def default_search(protocol: Protocol, optimizer: str) -> SearchSpec | None:
-    """The optimizer's registered default search space under ``protocol``'s schedule, if any.
+def _protocol_lr_grid_size(protocol: Protocol) -> int | None:
+    """Points of the learning-rate grid of the protocol's first entry that has one."""
+    for opt in protocol.raw.get("optimizers", {}):
+        search = protocol.searches.get(opt)
+        for key in LR_KEYS:
+            if search is not None and key in search.space and "feasible_points" in search.space[key]:
+                return len(search.space[key]["feasible_points"])
+    return None
 
-    Schedule parameters of other schedules are dropped from the default space; parameters the
-    protocol's schedule needs must be in it."""
+
+def default_search(protocol: Protocol, optimizer: str) -> SearchSpec | None:
+    """The optimizer's registered default search space adapted to ``protocol``, if it has one.
+
+    - Schedule parameters of other schedules are dropped.
+    - Parameters the protocol's schedule needs and the default space lacks are taken from the
+      protocol's first optimizer entry that sets them (as written there: fixed, range or grid).
+    - Under a grid protocol, a plain ``{min, max, scaling}`` range becomes ``num`` grid points
+      evenly spaced in its scaling: for the learning rate (``learning_rate`` or
+      ``learning_rate_over_epsilon``) as many as the protocol's own learning-rate grid has
+      (:data:`GRID_POINTS_LR` if it has none), for any other coordinate
+      :data:`GRID_POINTS_OTHER`.
+
+    If the result is still not a valid search under the protocol, the InputError says to add
+    the optimizer to the protocol file."""
     space = optimizers.get_spec(optimizer).search_space
     if space is None:
         return None
     other = {p for spec in optimizers.SCHEDULES.values() for p in spec.all_params}
-    mine = set(optimizers.SCHEDULES[protocol.schedule].all_params)
-    coords = {k: v for k, v in space.items() if k not in other or k in mine}
-    return parse_search(
-        f"default search space of {optimizer!r}", optimizer, coords, protocol.schedule, protocol.search
-    )
+    mine = optimizers.SCHEDULES[protocol.schedule].all_params
+    coords: dict[str, Any] = {k: v for k, v in space.items() if k not in other or k in mine}
+    entries = protocol.raw.get("optimizers", {})
+    for param in mine:
+        if param not in coords:
+            given = [e[param] for e in entries.values() if isinstance(e, dict) and param in e]
+            if given:
+                coords[param] = given[0]
+    if protocol.search == "grid":
+        lr_points = _protocol_lr_grid_size(protocol) or GRID_POINTS_LR
+        for key, value in list(coords.items()):
+            if isinstance(value, dict) and "feasible_points" not in value and "num" not in value:
+                coords[key] = {**value, "num": lr_points if key in LR_KEYS else GRID_POINTS_OTHER}
+    try:
+        return parse_search(
+            f"default search space of {optimizer!r}", optimizer, coords, protocol.schedule, protocol.search
+        )
+    except InputError as err:
+        raise InputError(
+            f"{protocol.source}: protocol {protocol.name!r} has no entry for optimizer {optimizer!r} "
+            f"and its registered default search space does not fit this protocol ({err}); add an "
+            f"entry for {optimizer!r} under optimizers: in {protocol.source}"
+        ) from None
 
 
 def load_protocol(
@@ -340,9 +449,9 @@ def parse_protocol(raw: Any, source: str) -> Protocol:  # noqa: ANN401
     """Validate a protocol already read (from a file, or from experiment.json on resume)."""
     if not isinstance(raw, dict):
         raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
-    unknown = sorted(set(raw) - TOP_KEYS)
-    if unknown:
-        raise InputError(f"{source}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
+    unknown = _first_unknown(raw, TOP_KEYS)
+    if unknown is not None:
+        raise InputError(f"{source}: unknown key {unknown!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
     for key in ("name", "schedule", "optimizers"):
         if key not in raw:
             raise InputError(f"{source}: missing required key {key!r}")
@@ -350,17 +459,12 @@ def parse_protocol(raw: Any, source: str) -> Protocol:  # noqa: ANN401
         optimizers.registry.check_name("protocol", raw["name"])
     except ValueError as err:
         raise InputError(f"{source}: name: {err}") from None
-    schedule = raw["schedule"]
-    if schedule not in optimizers.SCHEDULES:
-        raise InputError(
-            f"{source}: schedule: {schedule!r} is not one of {', '.join(optimizers.SCHEDULES)}"
-        )
-    search = raw.get("search", "quasirandom")
-    if search not in SEARCH_KINDS:
-        raise InputError(f"{source}: search: {search!r} is not one of {', '.join(SEARCH_KINDS)}")
-    select = raw.get("select", "val_error")
-    if select not in SELECT_METRICS:
-        raise InputError(f"{source}: select: {select!r} is not one of {', '.join(SELECT_METRICS)}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise InputError(f"{source}: description: expected a string (quote it), got {description!r}")
+    schedule = _choice(source, "schedule", raw["schedule"], tuple(optimizers.SCHEDULES))
+    search = _choice(source, "search", raw.get("search", "quasirandom"), SEARCH_KINDS)
+    select = _choice(source, "select", raw.get("select", "val_error"), SELECT_METRICS)
     if not isinstance(raw["optimizers"], dict) or not raw["optimizers"]:
         raise InputError(f"{source}: optimizers: expected a mapping optimizer -> hyperparameters")
     searches: dict[str, SearchSpec] = {}
@@ -385,8 +489,8 @@ def parse_protocol(raw: Any, source: str) -> Protocol:  # noqa: ANN401
             raise InputError(f"{source}: rerun_best: expected {{seeds: N}} with N >= 1, got {rerun!r}")
         rerun_seeds = seeds
     return Protocol(
-        name=str(raw["name"]),
-        description=str(raw.get("description", "")),
+        name=raw["name"],
+        description=description,
         schedule=schedule,
         search=search,
         select=select,

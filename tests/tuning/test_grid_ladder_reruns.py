@@ -43,6 +43,14 @@ def test_deepobs_grid_is_36_log_spaced_points_from_1e_5_to_1e2():
     assert load_protocol("deepobs2019").rerun_seeds == 10
 
 
+def test_deepobs_momentum_is_0_9_for_every_optimizer_with_momentum():
+    # The header says momentum 0.9 and "the same treatment" for RMSProp.
+    protocol = load_protocol("deepobs2019")
+    for opt in ("momentum", "nesterov", "rmsprop"):
+        hp, _ = protocol.for_optimizer(opt).resolve({"learning_rate": 0.01})
+        assert hp["momentum"] == 0.9, opt
+
+
 def test_wilson_grid_crosses_learning_rates_with_decay_factors():
     search = load_protocol("wilson2017").for_optimizer("sgd")
     grid = search_points(search, 3, 0)
@@ -97,6 +105,10 @@ QR_HEAD = "name: q\nschedule: constant\noptimizers:\n  sgd:\n"
         (GRID_HEAD + "    learning_rate: {feasible_points: [0.1], num: 3}\n", "either num with min/max/scaling or feasible_points"),
         (QR_HEAD + "    learning_rate: {min: 0.1, max: 1.0, scaling: log, from_trials: 0}\n", "from_trials: expected an integer >= 1"),
         (QR_HEAD + "    learning_rate: {min: 0.1, max: 1.0, scaling: log, from_trials: ten}\n", "from_trials: expected an integer >= 1"),
+        (GRID_HEAD + "    learning_rate: {min: 0.1, max: 1.0, scaling: log, num: 4, from_trials: 10}\n",
+         "optimizers.sgd.learning_rate.from_trials: only a quasirandom search takes from_trials"),
+        (GRID_HEAD + "    learning_rate: {feasible_points: [0.1, 1.0], from_trials: 10}\n",
+         "optimizers.sgd.learning_rate.from_trials: only a quasirandom search takes from_trials"),
         ("rerun_best: {seeds: 0}\n" + QR_HEAD + "    learning_rate: 0.1\n", "rerun_best: expected {seeds: N} with N >= 1"),
         ("rerun_best: 10\n" + QR_HEAD + "    learning_rate: 0.1\n", "rerun_best: expected {seeds: N}"),
         ("rerun_best: {seeds: 3, best: 1}\n" + QR_HEAD + "    learning_rate: 0.1\n", "rerun_best: expected {seeds: N}"),

@@ -137,6 +137,9 @@ def test_regression_pin_of_seed_and_first_point(tmp_path):
     # and hard-coded, so that any change of seed derivation, Halton scrambling, dimension order
     # or shipped choi-full ranges is caught. Such a change silently breaks resume of existing
     # experiments; update these numbers only together with a recorded migration.
+    # Recorded change: choi-full's Adam/NAdam learning_rate_over_epsilon max went from 1e4 to 1e7
+    # (so that choi-full contains lr-only); adam0's ratio and learning rate changed with it.
+    # Existing experiments resume on the protocol text recorded in their experiment.json.
     path = tmp_path / "pin.yaml"
     path.write_text(
         "name: pin\nworkloads: [{name: mnist1d-mlp, steps: 3000, eval_every: 250}]\n"
@@ -165,7 +168,7 @@ def test_regression_pin_of_seed_and_first_point(tmp_path):
             "decay_factor": 0.005137390269043882,
             "decay_steps_factor": 0.5243650723926033,
             "epsilon": 0.002189617782859653,
-            "learning_rate_over_epsilon": 7.848466759577712,
+            "learning_rate_over_epsilon": 219.87569989304967,
             "one_minus_beta1": 0.18986731003217436,
             "one_minus_beta2": 0.00011113692060524313,
         },
@@ -173,7 +176,7 @@ def test_regression_pin_of_seed_and_first_point(tmp_path):
     )
     assert adam0.hparams == pytest.approx(
         {
-            "learning_rate": 0.017185142384954236,
+            "learning_rate": 0.48144374250453387,
             "beta1": 0.8101326899678256,
             "beta2": 0.9998888630793947,
             "epsilon": 0.002189617782859653,
@@ -259,3 +262,48 @@ def test_workload_defaults_and_data_dir_relative_to_config(tmp_path):
     cls = workloads.get_class("mnist1d-mlp")
     assert trial.steps == cls.step_budget
     assert trial.eval_every == cls.eval_interval
+
+
+def test_mixed_precision_reaches_every_planned_trial(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(
+        "name: exp\nmixed_precision: true\noptimizers: [sgd]\nprotocols: [lr-only]\n"
+        "trials_per_search: 2\nresources: {gpus_per_trial: 0.5}\n"
+        "workloads: [mnist1d-mlp, {name: digits-cnn, mixed_precision: false}]\n"
+    )
+    config = load_config(path)
+    assert [(w.name, w.mixed_precision) for w in config.workloads] == [
+        ("mnist1d-mlp", True), ("digits-cnn", False)
+    ]
+    plan = resolve_plan(config)
+    assert {t.workload: t.mixed_precision for t in plan} == {"mnist1d-mlp": True, "digits-cnn": False}
+    assert all(t.as_config()["mixed_precision"] is t.mixed_precision for t in plan)
+
+
+def test_mixed_precision_defaults_to_false(demo, demo_plan):
+    assert all(w.mixed_precision is False for w in demo.workloads)
+    assert all(t.mixed_precision is False for t in demo_plan)
+
+
+@pytest.mark.parametrize("out", ["no/such/dir/p.parquet", "."])
+def test_plan_out_in_a_missing_directory_is_bad_input(tmp_path, monkeypatch, capsys, out):
+    from optcompare.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["plan", str(DEMO), "--out", str(tmp_path / out)])
+    _, err = capsys.readouterr()
+    assert code == 2, err
+    assert f"--out {tmp_path / out}" in err
+    assert ("does not exist" if out != "." else "is a directory") in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plan_out_writes_the_plan(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from optcompare.cli import main
+
+    config = _with_trials(tmp_path, 2, "two.yaml")
+    assert main(["plan", str(config), "--sample", "0", "--out", str(tmp_path / "p.parquet")]) == 0
+    capsys.readouterr()
+    assert pq.read_table(tmp_path / "p.parquet").num_rows == len(resolve_plan(load_config(config)))

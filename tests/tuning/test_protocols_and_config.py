@@ -6,20 +6,26 @@ file, the field path and what is allowed.
 
 from __future__ import annotations
 
+import copy
 import math
 import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 import optimizers
+from optcompare.cli import main
 from optcompare.errors import InputError
 from tuning.config import load_config
-from tuning.protocol import load_protocol, shipped_protocols
+from tuning.plan import search_points
+from tuning.protocol import ONE_MINUS, RELATIVE_LR, SearchSpec, load_protocol, shipped_protocols
 from tuning.quasirandom import sample
 from tuning.yaml_io import read_yaml
 
 SHIPPED = ("choi-full", "lr-only")
+"""The quasi-random, linear-decay protocols of the widening study."""
+ALL_SHIPPED = {"choi-full", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"}
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -32,7 +38,8 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_shipped_protocol_names():
-    assert set(SHIPPED) <= set(shipped_protocols())
+    assert set(shipped_protocols()) == ALL_SHIPPED
+    assert shipped_protocols() == sorted(ALL_SHIPPED)
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -87,6 +94,60 @@ def test_choi_full_uses_relative_space_for_adam_and_nadam():
         assert "learning_rate" not in space
         assert {"one_minus_beta1", "one_minus_beta2", "epsilon"} <= set(space)
     assert "one_minus_rho" in protocol.for_optimizer("rmsprop").space
+
+
+def _to_coordinates(
+    search: SearchSpec, hparams: dict[str, float], schedule: dict[str, float] | None
+) -> dict[str, float]:
+    """The tuned coordinates of ``search`` that resolve to ``hparams`` (and ``schedule``, unless
+    None): the inverse of SearchSpec.resolve."""
+    coords: dict[str, float] = {}
+    for key in (*search.fixed, *search.space):
+        if key in search.schedule_params:
+            if schedule is not None:
+                coords[key] = schedule[key]
+        elif key in ONE_MINUS:
+            coords[key] = 1.0 - hparams[ONE_MINUS[key]]
+        elif key == RELATIVE_LR:
+            coords[key] = hparams["learning_rate"] / hparams["epsilon"]
+        else:
+            coords[key] = hparams[key]
+    return coords
+
+
+def _inside(dim: dict, value: float) -> bool:
+    if "feasible_points" in dim:
+        return any(value == pytest.approx(p, rel=1e-9) for p in dim["feasible_points"])
+    low, high = dim["min"], dim["max"]
+    return low - 1e-9 * abs(low) <= value <= high + 1e-9 * abs(high)
+
+
+@pytest.mark.parametrize("opt", sorted(load_protocol("lr-only").raw["optimizers"]))
+def test_choi_full_space_contains_lr_only_space(opt):
+    # The widening study compares lr-only with choi-full: every lr-only setting must be a
+    # choi-full setting too (in the optimizer's hyperparameters; schedules compared when the
+    # protocols share one).
+    narrow = load_protocol("lr-only").for_optimizer(opt)
+    wide = load_protocol("choi-full").for_optimizer(opt)
+    same_schedule = narrow.schedule == wide.schedule
+    ends = [
+        {k: d[side] for k, d in narrow.space.items() if side in d} for side in ("min", "max")
+    ]
+    for point in [*ends, *search_points(narrow, 64, seed=0)]:
+        hparams, schedule = narrow.resolve(point)
+        coords = _to_coordinates(wide, hparams, schedule if same_schedule else None)
+        for key, value in coords.items():
+            if key in wide.fixed:
+                assert value == pytest.approx(wide.fixed[key], rel=1e-9), (opt, key, point)
+            else:
+                assert _inside(wide.space[key], value), (
+                    f"{opt}: lr-only point {point} needs choi-full {key}={value:.4g}, outside "
+                    f"{wide.space[key]}"
+                )
+        wide_hparams, wide_schedule = wide.resolve({k: v for k, v in coords.items() if k in wide.space})
+        assert wide_hparams == pytest.approx(hparams, rel=1e-9)
+        if same_schedule:
+            assert wide_schedule == pytest.approx(schedule, rel=1e-9)
 
 
 def test_unknown_optimizer_in_protocol_lookup_names_choices():
@@ -455,7 +516,72 @@ BROKEN_PROTOCOLS = {
     ),
     "invalid YAML": (
         "name: broken\nschedule: [linear_decay\noptimizers: {sgd: 1\n",
-        ["not valid YAML", "line"],
+        [":3:11: not valid YAML: expected ',' or ']', but got ':'"],
+    ),
+    "schedule is a list": (
+        "name: broken\nschedule: [linear_decay]\noptimizers:\n" + GOOD_SGD,
+        ["schedule: ['linear_decay'] is not one of", "linear_decay"],
+    ),
+    "search is a mapping": (
+        "name: broken\nschedule: linear_decay\nsearch: {kind: grid}\noptimizers:\n" + GOOD_SGD,
+        ["search: {'kind': 'grid'} is not one of quasirandom, grid"],
+    ),
+    "select is a number": (
+        "name: broken\nschedule: linear_decay\nselect: 1\noptimizers:\n" + GOOD_SGD,
+        ["select: 1 is not one of val_error, train_loss"],
+    ),
+    "name is a number": (
+        "name: 7\nschedule: linear_decay\noptimizers:\n" + GOOD_SGD,
+        ["name: protocol name 7 is not usable"],
+    ),
+    "description is a list": (
+        "name: broken\ndescription: [a, b]\nschedule: linear_decay\noptimizers:\n" + GOOD_SGD,
+        ["description: expected a string", "['a', 'b']"],
+    ),
+    "unknown key in a range": (
+        _protocol(
+            "  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0, scaling: log, step: 2}\n"
+            "    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
+        ),
+        ["optimizers.sgd.learning_rate: unknown key 'step'", "allowed: min, max, scaling"],
+    ),
+    "infinite fixed value": (
+        _protocol("  sgd:\n    learning_rate: .inf\n    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"),
+        ["optimizers.sgd.learning_rate: expected a finite number, got inf"],
+    ),
+    "repeated optimizer": (
+        _protocol(GOOD_SGD + GOOD_SGD),
+        [":8:3: duplicate key 'sgd' (first at line 4)"],
+    ),
+    "repeated hyperparameter coordinate": (
+        _protocol(GOOD_SGD + "    learning_rate: 0.1\n"),
+        [":8:5: duplicate key 'learning_rate' (first at line 5)"],
+    ),
+    "repeated top-level key": (
+        "name: broken\nschedule: linear_decay\nname: again\noptimizers:\n" + GOOD_SGD,
+        [":3:1: duplicate key 'name' (first at line 1)"],
+    ),
+    "relative lr with epsilon 0": (
+        _protocol(
+            "  adam:\n    learning_rate_over_epsilon: {min: 1.0, max: 1.0e4, scaling: log}\n"
+            "    epsilon: 0.0\n    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
+        ),
+        ["optimizers.adam.epsilon: learning_rate_over_epsilon needs epsilon > 0", "got epsilon=0.0"],
+    ),
+    "relative lr range reaching epsilon 0": (
+        _protocol(
+            "  adam:\n    learning_rate_over_epsilon: 10.0\n"
+            "    epsilon: {min: 0.0, max: 1.0, scaling: linear}\n"
+            "    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
+        ),
+        ["optimizers.adam.epsilon: learning_rate_over_epsilon needs epsilon > 0"],
+    ),
+    "relative lr negative": (
+        _protocol(
+            "  adam:\n    learning_rate_over_epsilon: -10.0\n"
+            "    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
+        ),
+        ["optimizers.adam.learning_rate_over_epsilon: expected a finite number > 0", "got -10.0"],
     ),
     "not a mapping": (
         "- name: broken\n- schedule: linear_decay\n",
@@ -479,6 +605,69 @@ def test_broken_protocol_is_input_error_naming_file_and_field(tmp_path, case):
     assert str(path) in message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+MINIMAL_CONFIG = (
+    "name: exp\nworkloads: [mnist1d-mlp]\noptimizers: [sgd]\nprotocols: [broken.yaml]\n"
+    "trials_per_search: 2\n"
+)
+
+
+def _plan_cli(tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """``optcompare plan CONFIG --out plan.parquet`` in ``tmp_path``; (exit status, stderr), and
+    checks that nothing was written there (no plan, no results, stdout empty)."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = main(["plan", str(config), "--out", str(tmp_path / "plan.parquet")])
+    out, err = capsys.readouterr()
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert out == ""
+    return code, err
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_PROTOCOLS))
+def test_broken_protocol_through_the_cli_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, case):
+    text, fragments = BROKEN_PROTOCOLS[case]
+    monkeypatch.chdir(tmp_path)
+    protocol = tmp_path / "broken.yaml"
+    protocol.write_text(text)
+    config = tmp_path / "exp.yaml"
+    config.write_text(MINIMAL_CONFIG)
+    code, err = _plan_cli(tmp_path, config, capsys)
+    assert code == 2, err
+    assert err.startswith("optcompare plan: error: ") and str(protocol) in err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+
+
+def test_yaml_errors_are_one_line_path_line_col(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text(BROKEN_PROTOCOLS["invalid YAML"][0])
+    with pytest.raises(InputError) as info:
+        load_protocol(str(path))
+    message = str(info.value)
+    assert message.startswith(f"{path}:3:11: not valid YAML: ")
+    assert "\n" not in message and "<unicode string>" not in message
+
+
+def test_optimizer_name_not_repeated_in_range_messages(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text(BROKEN_PROTOCOLS["fixed momentum out of range"][0])
+    with pytest.raises(InputError) as info:
+        load_protocol(str(path))
+    assert "optimizers.momentum: momentum=1.5 is out of range" in str(info.value)
+    assert str(info.value).count("momentum:") == 1
+
+
+def test_yaml_merge_keys_may_override_merged_values(tmp_path):
+    path = _write(tmp_path, "merge.yaml", "base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n")
+    assert read_yaml(path) == {"base": {"x": 1, "y": 2}, "other": {"x": 1, "y": 3}}
+
+
+def test_yaml_not_utf8_is_input_error(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(InputError, match="not UTF-8"):
+        read_yaml(path)
 
 
 def test_input_error_is_a_value_error():
@@ -554,8 +743,52 @@ BROKEN_CONFIGS = {
         ["workloads[0].steps: expected an integer >= 1, got 0"],
     ),
     "workload listed twice": (
-        _config(workloads="workloads: [mnist1d-mlp, mnist1d-mlp]"),
-        ["workloads: a workload is listed twice"],
+        _config(workloads="workloads: [mnist1d-mlp, digits-cnn, {name: mnist1d-mlp, steps: 5}]"),
+        ["workloads[2]: workload 'mnist1d-mlp' is listed twice (also workloads[0])"],
+    ),
+    "description is a number": (
+        _config(extra="description: 3"),
+        ["description: expected a string", "got 3"],
+    ),
+    "data_dir is a list": (
+        _config(workloads="workloads: [{name: mnist1d-mlp, data_dir: [a, b]}]"),
+        ["workloads[0].data_dir: expected a directory path", "['a', 'b']"],
+    ),
+    "workload name is a list": (
+        _config(workloads="workloads: [{name: [mnist1d-mlp]}]"),
+        ["workloads[0].name: unknown workload ['mnist1d-mlp']", "valid choices:"],
+    ),
+    "options with a number key": (
+        _config(workloads="workloads: [{name: mnist1d-mlp, options: {1: 2}}]"),
+        ["workloads[0].options: expected a mapping option name -> value"],
+    ),
+    "unknown keys of several types": (
+        _config(extra="1: a\nzeta: b"),
+        ["unknown key 'zeta'", "allowed:"],
+    ),
+    "plugins is 0": (
+        _config(extra="plugins: 0"),
+        ["plugins: expected a list of module names, got 0"],
+    ),
+    "mixed_precision a string": (
+        _config(extra="mixed_precision: 'yes'"),
+        ["mixed_precision: expected true or false, got 'yes'"],
+    ),
+    "mixed_precision on CPU trials": (
+        _config(extra="mixed_precision: true"),
+        ["workloads[0] (mnist1d-mlp): mixed_precision needs GPU trials", "resources.gpus_per_trial > 0"],
+    ),
+    "workload mixed_precision a number": (
+        _config(workloads="workloads: [{name: mnist1d-mlp, mixed_precision: 1}]"),
+        ["workloads[0].mixed_precision: expected true or false, got 1"],
+    ),
+    "repeated top-level key": (
+        _config(extra="seed: 3"),
+        [":7:1: duplicate key 'seed' (first at line 6)"],
+    ),
+    "repeated workload key": (
+        _config(workloads="workloads:\n  - name: mnist1d-mlp\n    steps: 4\n    steps: 5"),
+        [":5:5: duplicate key 'steps' (first at line 4)"],
     ),
     "empty workloads": (
         _config(workloads="workloads: []"),
@@ -630,7 +863,7 @@ BROKEN_CONFIGS = {
         _config(workloads="workloads: [{name: mnist1d-mlp, bundle_size: 2.5}]"),
         ["workloads[0].bundle_size: expected an integer >= 1 or 'auto', got 2.5"],
     ),
-    "invalid YAML": ("name: exp\nworkloads: [mnist1d-mlp\n", ["not valid YAML"]),
+    "invalid YAML": ("name: exp\nworkloads: [mnist1d-mlp\n", [":3:1: not valid YAML: expected ',' or ']'"]),
     "not a mapping": ("- name: exp\n", ["expected a mapping with keys", "trials_per_search"]),
 }
 
@@ -646,6 +879,123 @@ def test_broken_config_is_input_error_naming_file_and_field(tmp_path, case):
     assert str(path) in message
     for fragment in fragments:
         assert fragment in message, f"{fragment!r} not in {message!r}"
+
+
+@pytest.mark.parametrize("case", sorted(BROKEN_CONFIGS))
+def test_broken_config_through_the_cli_exits_2_and_writes_nothing(tmp_path, monkeypatch, capsys, case):
+    text, fragments = BROKEN_CONFIGS[case]
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "exp.yaml"
+    config.write_text(text)
+    code, err = _plan_cli(tmp_path, config, capsys)
+    assert code == 2, err
+    assert err.startswith("optcompare plan: error: ") and str(config) in err
+    for fragment in fragments:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+
+
+# --- wrong YAML types anywhere: always InputError, never another exception ---------------------
+
+OTHER_TYPES = ("word", 3, 2.5, True, None, ["constant"], {"min": 1}, -1)
+"""Values put in place of each field of a valid file (and of the file itself)."""
+
+
+def _fields(node: object, prefix: tuple = ()) -> list[tuple]:
+    """Paths (keys and list indices) of every node under ``node``, the root included."""
+    found = [prefix]
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        found += _fields(value, (*prefix, key))
+    return found
+
+
+def _replaced(node: object, path: tuple, value: object) -> object:
+    if not path:
+        return value
+    node = copy.deepcopy(node)
+    parent = node
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = value
+    return node
+
+
+def _renamed(node: object, path: tuple, new_key: object) -> object:
+    node = copy.deepcopy(node)
+    parent = node
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[new_key] = parent.pop(path[-1])
+    return node
+
+
+def _fuzz(tmp_path: Path, valid: dict, load) -> list[str]:  # noqa: ANN001
+    """Load ``valid`` with each field replaced by values of other types, and with each key
+    replaced by a non-string one; return what raised something else than InputError."""
+    path = tmp_path / "fuzz.yaml"
+    variants = [(f, v, _replaced(valid, f, v)) for f in _fields(valid) for v in OTHER_TYPES]
+    variants += [
+        (f, f"key {k!r}", _renamed(valid, f, k))
+        for f in _fields(valid)
+        if f and isinstance(f[-1], str)
+        for k in (1, None)
+    ]
+    escaped = []
+    for field_path, value, data in variants:
+        path.write_text(yaml.safe_dump(data))
+        try:
+            load(path)
+        except InputError:
+            pass
+        except Exception as err:  # noqa: BLE001 - what this test looks for
+            escaped.append(f"{field_path} = {value!r}: {type(err).__name__}: {err}")
+    return escaped
+
+
+def test_wrong_types_in_a_protocol_are_input_errors(tmp_path):
+    quasi = yaml.safe_load(textwrap.dedent("""\
+        name: q
+        description: d
+        schedule: linear_decay
+        search: quasirandom
+        select: val_error
+        rerun_best: {seeds: 2}
+        optimizers:
+          sgd:
+            learning_rate: {min: 1.0e-3, max: 1.0, scaling: log, from_trials: 2}
+            decay_steps_factor: 1.0
+            decay_factor: {feasible_points: [0.01, 0.1]}
+          adam:
+            learning_rate_over_epsilon: {min: 1.0, max: 1.0e4, scaling: log}
+            epsilon: {min: 1.0e-8, max: 1.0, scaling: log}
+            one_minus_beta1: 0.1
+            decay_steps_factor: {min: 0.5, max: 1.0, scaling: linear}
+            decay_factor: 0.01
+        """))
+    grid = yaml.safe_load((Path(load_protocol("wilson2017").source)).read_text())
+    grid["optimizers"] = {"rmsprop": grid["optimizers"]["rmsprop"]}
+    grid["optimizers"]["rmsprop"]["one_minus_rho"] = {"min": 1e-3, "max": 0.1, "scaling": "log", "num": 2}
+    del grid["optimizers"]["rmsprop"]["rho"]
+    for valid in (quasi, grid):
+        assert _fuzz(tmp_path, valid, lambda p: load_protocol(str(p))) == []
+
+
+def test_wrong_types_in_a_config_are_input_errors(tmp_path):
+    valid = {
+        "name": "exp", "description": "d", "optimizers": ["sgd", "adam"], "protocols": ["lr-only"],
+        "workloads": [
+            "mnist1d-mlp",
+            {"name": "digits-cnn", "steps": 10, "eval_every": 5, "data_dir": "data", "options": {},
+             "bundle_size": 2, "mixed_precision": True},
+        ],
+        "trials_per_search": 2, "seed": 0, "max_failures": 2, "report_every_s": 10, "plugins": [],
+        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.5, "max_concurrent_trials": 4},
+        "bundle_size": "auto", "mixed_precision": False,
+    }
+    path = tmp_path / "valid.yaml"
+    path.write_text(yaml.safe_dump(valid))
+    load_config(path)
+    assert _fuzz(tmp_path, valid, load_config) == []
 
 
 def test_config_file_missing(tmp_path):
@@ -700,7 +1050,10 @@ def test_config_two_protocols_sharing_a_name(tmp_path):
     with pytest.raises(InputError) as info:
         load_config(path)
     assert str(path) in str(info.value)
-    assert "protocols: two protocols share a name" in str(info.value)
+    assert (
+        "protocols: protocols[0] (one.yaml) and protocols[1] (two.yaml) share the name 'same'"
+        in str(info.value)
+    )
 
 
 def test_config_unknown_protocol_name(tmp_path):
