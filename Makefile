@@ -1,6 +1,8 @@
 # Two commands set everything up: `make demo` and `make test`. Each creates .venv (pinned by
 # constraints.txt) on first use and reinstalls when pyproject.toml or constraints.txt change.
-PYTHON ?= python3
+# The pinned stack (numpy 2.4, scipy 1.17, pandas 3.1, torch 2.13) needs Python 3.11+: use the
+# newest python3.1x on PATH that is at least 3.11, or set PYTHON=/path/to/python.
+PYTHON ?= $(or $(shell for p in python3.13 python3.12 python3.11 python3; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $$p && break; done),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -10,7 +12,7 @@ STAMP := $(VENV)/.installed
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "optcompare needs Python 3.10+, found " + sys.version.split()[0])'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "optcompare needs Python 3.11+ (its pinned numpy, scipy, pandas and torch do), found " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.11")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"

@@ -11,17 +11,19 @@ from pathlib import Path
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo",
-        help="run the embedded default study (MLP on MNIST-1D, 5 optimizers, 2 protocols) and rank it",
+        help="run the embedded default study (MLP on MNIST-1D, 6 optimizers, 2 protocols) and rank it",
     )
     p.add_argument("--results", default="results", help="results root (default: ./results)")
     p.add_argument("--name", default=None, help="experiment name (default: demo-TIMESTAMP)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=run_demo)
 
+
 def demo_config_path() -> Path:
     import tuning
 
     return Path(tuning.__file__).resolve().parent / "configs" / "demo.yaml"
+
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo study, print its ranking and inclusion verdicts, write its HTML report."""
@@ -32,7 +34,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
-    payload, _ = rank_payload(experiment_dir, None, "val_error", "test_error", 1000, 0)
+    payload, _ = rank_payload(
+        experiment_dir, budget=None, select="val_error", report="test_error", resamples=1000, seed=0
+    )
     render_table(payload)
     report_dir = f"{experiment_dir}/report"
     run_report(_argparse.Namespace(

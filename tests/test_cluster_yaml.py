@@ -26,6 +26,13 @@ def test_cluster_yaml_matches_ray_schema():
     # The dashboard stays on loopback and every node installs the project with the pinned versions.
     assert "--dashboard-host=127.0.0.1" in " ".join(config["head_start_ray_commands"])
     assert any("constraints.txt" in c for c in config["setup_commands"])
+    # Token auth: every node gets the token made locally before `ray up` (a node started with
+    # RAY_AUTH_MODE=token and no token refuses to start), and usage stats stay off.
+    starts = config["head_start_ray_commands"] + config["worker_start_ray_commands"]
+    for command in (c for c in starts if " start " in c):
+        assert "RAY_AUTH_MODE=token" in command and "--disable-usage-stats" in command
+    assert config["file_mounts"]["/home/ubuntu/.ray/auth_token"] == "~/.ray/auth_token"
+    assert {".venv", "results"} <= set(config["rsync_exclude"])
 
 
 def test_schema_rejects_a_broken_config():

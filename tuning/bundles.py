@@ -9,7 +9,9 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
   worker or node) requeues each member that is not done, with its attempt number raised by one,
   and records a member as ``failed`` once it has failed ``max_failures + 1`` times in this run
   (a resumed study gives each trial its retries again). Retries are bundled again with the
-  other requeued members.
+  other requeued members, except a member's last attempt, which runs alone: one member that
+  fails every time (say it runs out of memory) would otherwise take its healthy bundle-mates
+  down to ``failed`` with it.
 - attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
@@ -83,6 +85,8 @@ class TrialBook:
         ``max_failures`` retries again), while attempt numbers continue from ``attempt_offsets``."""
         self.in_flight: dict[str, Bundle] = {}
         self.done: set[str] = set()
+        self.alone: set[str] = set()
+        """Trials whose next attempt is their last in this run: they run in a bundle of one."""
         self._ids = itertools.count()
 
     def attempt(self, trial_id: str) -> int:
@@ -110,7 +114,12 @@ class TrialBook:
             head = queue.popleft()
             members = [head]
             key = bundle_key(head)
-            while queue and len(members) < limit and bundle_key(queue[0]) == key:
+            if head.trial_id in self.alone:
+                limit = 1
+            while (
+                queue and len(members) < limit and bundle_key(queue[0]) == key
+                and queue[0].trial_id not in self.alone
+            ):
                 members.append(queue.popleft())
             bundle = Bundle(
                 f"bundle-{next(self._ids):06d}",
@@ -156,6 +165,8 @@ class TrialBook:
             if failures < self.max_failures:
                 self.failures[member.trial_id] = failures + 1
                 self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
+                if failures + 1 == self.max_failures and len(bundle.members) > 1:
+                    self.alone.add(member.trial_id)
                 self.retry.append(member)
             else:
                 exhausted.append(member)

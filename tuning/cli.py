@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="experiment name (default: the config's name)")
     p.add_argument("--address", default=None, help="join an existing Ray cluster ('auto' or HOST:PORT) instead of starting one")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
+    p.add_argument("--no-dashboard", action="store_true", help="in-process Ray without its dashboard (default: on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_run_handler)
     register_resume(subparsers)
@@ -45,34 +46,51 @@ def run_config(
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
+    dashboard: bool = True,
 ) -> tuple[str, object]:
-    """Validate, plan, create RESULTS/NAME and run the study; return (experiment dir, summary).
+    """Validate, plan, start or join Ray, create RESULTS/NAME and run the study; return
+    (experiment dir, summary).
 
-    Everything is validated before anything is written: bad input raises InputError and
+    Everything is validated before anything is written: bad input (including a cluster that
+    cannot be reached, or an in-process Ray too small for one trial) raises InputError and
     leaves no directory behind.
     """
     started = time.perf_counter()
     from .config import load_config
-    from .driver import run_study, study_options
-    from .experiment import create_experiment
+    from .driver import check_capacity, start_ray, study_options
+    from .experiment import check_experiment_name, create_experiment, experiment_exists
     from .plan import resolve_plan
 
     config = load_config(config_path)
     plan = resolve_plan(config)
-    experiment_dir = create_experiment(results, name or config.name, config, plan)
+    name = check_experiment_name(name or config.name, "--name" if name else f"{config_path}: name")
+    experiment_exists(results, name)  # raises before Ray starts
+    started_ray = start_ray(address=address, num_cpus=num_cpus, dashboard=dashboard, announce=progress)
+    try:
+        options = study_options(config)
+        check_capacity(options["cpus_per_trial"], options["gpus_per_trial"], joined=bool(address), progress=False)
+        experiment_dir = create_experiment(results, name, config, plan)
+        return experiment_dir, _run_and_report(config, plan, experiment_dir, options, address, progress, started)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+
+def _run_and_report(
+    config: object, plan: list, experiment_dir: str, options: dict, address: str | None,
+    progress: bool, started: float,
+) -> object:
+    from .driver import run_study
+
     searches = len(config.workloads) * len(config.protocols) * len(config.optimizers)
     print(
         f"experiment {experiment_dir}: {len(plan)} trials = {searches} searches x "
         f"{config.trials_per_search} trials", flush=True
     )
     summary = run_study(
-        plan,
-        experiment_dir,
-        **study_options(config),
-        address=address,
-        num_cpus=num_cpus,
-        progress=progress,
-        started_at=started,
+        plan, experiment_dir, **options, address=address, progress=progress, started_at=started
     )
     print(summary.line(), flush=True)
     bundled = {w: b for w, b in summary.bundle_sizes.items() if b > 1}
@@ -80,13 +98,13 @@ def run_config(
         print("bundle sizes: " + ", ".join(f"{w} {b}" for w, b in bundled.items()), flush=True)
     for failure in summary.failures[:10]:
         print(f"  failed: {failure}")
-    return experiment_dir, summary
+    return summary
 
 
 def _run_handler(args: argparse.Namespace) -> int:
     experiment_dir, _ = run_config(
         args.config, args.results, args.name, address=args.address, num_cpus=args.num_cpus,
-        progress=not args.quiet,
+        progress=not args.quiet, dashboard=not args.no_dashboard,
     )
     print(f"results in {experiment_dir}; next: optcompare rank {experiment_dir}")
     return 0
@@ -101,6 +119,7 @@ def register_resume(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--retry-failed", action="store_true", help="also rerun trials recorded as failed")
     p.add_argument("--address", default=None, help="join an existing Ray cluster instead of starting one")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
+    p.add_argument("--no-dashboard", action="store_true", help="in-process Ray without its dashboard (default: on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(handler=_resume_handler)
 
@@ -110,7 +129,7 @@ def _resume_handler(args: argparse.Namespace) -> int:
 
     resume_experiment(
         args.experiment, retry_failed=args.retry_failed, address=args.address,
-        num_cpus=args.num_cpus, progress=not args.quiet,
+        num_cpus=args.num_cpus, progress=not args.quiet, dashboard=not args.no_dashboard,
     )
     print(f"results in {args.experiment}; next: optcompare rank {args.experiment}")
     return 0
@@ -187,6 +206,17 @@ def _plan_handler(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise InputError(f"--sample must be >= 0, got {args.sample}")
+    if args.out:
+        from pathlib import Path
+
+        out = Path(args.out)
+        if out.is_dir():
+            raise InputError(f"--out {args.out}: is a directory; give the path of a Parquet file to write")
+        if not out.parent.is_dir():
+            raise InputError(
+                f"--out {args.out}: directory {out.parent} does not exist; create it first or "
+                "give a path in an existing directory"
+            )
     config = load_config(args.config)
     plan = resolve_plan(config)
     console = Console()
@@ -218,7 +248,10 @@ def _plan_handler(args: argparse.Namespace) -> int:
             sample.add_row(t.trial_id, str(t.seed), point, f"{t.hparams['learning_rate']:.4g}")
         console.print(sample)
     if args.out:
-        pq.write_table(plan_table(plan), args.out)
+        try:
+            pq.write_table(plan_table(plan), args.out)
+        except OSError as err:
+            raise InputError(f"--out {args.out}: cannot write: {err}") from None
         console.print(f"wrote {len(plan)} planned trials to {args.out}")
     return 0
 

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from optcompare.errors import InputError
+
 from .bundle_probe import bundle_size_function, resolve_bundle_sizes
 from .bundles import TrialBook, count_bundles
 from .config import ExperimentConfig
@@ -24,7 +26,7 @@ from .progress import StudyProgress
 from .reruns import RerunPlanner
 from .sink import PARTITION_KEYS, ResultSink
 
-__all__ = ["StudySummary", "run_study", "study_options"]
+__all__ = ["StudySummary", "check_capacity", "run_study", "start_ray", "study_options", "trial_slots"]
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class StudySummary:
 
 def _prepare_ray_environment() -> None:
     """Environment that must be set before ray.tune is imported."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls home
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_DEDUP_LOGS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no Tune tables on stdout
@@ -72,6 +75,82 @@ def _prepare_ray_environment() -> None:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "1000")
     for name in ("ray.tune.analysis.experiment_analysis", "ray.tune.search.searcher"):
         logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def start_ray(
+    *, address: str | None = None, num_cpus: int | None = None, dashboard: bool = True,
+    announce: bool = False,
+) -> bool:
+    """Initialise Ray unless it already is; return whether this call started it.
+
+    Without ``address``: a fresh in-process Ray (``address="local"``, never a cluster that
+    happens to run on this machine) with ``num_cpus`` CPUs (default: all), its dashboard and job
+    server bound to 127.0.0.1 (``dashboard=False``: none; ``announce`` prints its URL). With ``address`` (``"auto"``,
+    ``HOST:PORT`` or ``ray://...``): join that cluster; a cluster that cannot be reached is an
+    :class:`InputError` that says how to start one.
+    """
+    _prepare_ray_environment()
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if num_cpus is not None and num_cpus < 1:
+        raise InputError(f"--num-cpus must be at least 1, got {num_cpus}")
+    kwargs: dict[str, Any] = {"logging_level": logging.WARNING}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs.update(address="local", include_dashboard=dashboard, num_cpus=num_cpus)
+        if dashboard:
+            kwargs["dashboard_host"] = "127.0.0.1"
+    try:
+        context = ray.init(**kwargs)
+    except ConnectionError as exc:
+        raise InputError(
+            f"cannot reach a Ray cluster at --address {address!r} ({exc}); start one with "
+            "'ray start --head --dashboard-host=127.0.0.1' or 'ray up cluster.yaml', or leave out "
+            "--address to run on this machine"
+        ) from exc
+    if announce and not address and dashboard and context.dashboard_url:
+        print(f"Ray dashboard (this machine only): http://{context.dashboard_url}", flush=True)
+    return True
+
+
+def trial_slots(cluster: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials that fit at once on ``cluster`` (``ray.cluster_resources()``):
+    ``min(floor(CPU / cpus_per_trial), floor(GPU / gpus_per_trial))`` over the resources a trial
+    asks for (a tolerance of 1e-9 keeps ``1.0 / 0.2`` at 5 despite float rounding)."""
+    fits = []
+    for resource, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
+        if need > 0:
+            fits.append(math.floor(float(cluster.get(resource, 0.0)) / need + 1e-9))
+    return min(fits) if fits else 1 << 30
+
+
+def check_capacity(cpus_per_trial: float, gpus_per_trial: float, *, joined: bool, progress: bool = True) -> int:
+    """:func:`trial_slots` of the running Ray. No room for one trial is an :class:`InputError`
+    on the in-process Ray; on a joined cluster (``joined``) it is a notice, as an autoscaler
+    adds nodes for queued trials."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    capacity = trial_slots(cluster, cpus_per_trial, gpus_per_trial)
+    if capacity < 1 and not joined:
+        raise InputError(
+            f"the in-process Ray ({_resources_text(cluster)}) cannot fit one trial with "
+            f"{cpus_per_trial:g} CPUs and {gpus_per_trial:g} GPUs; lower resources.cpus_per_trial / "
+            "gpus_per_trial, or join a cluster that has them with --address"
+        )
+    if capacity < 1 and progress:
+        print(
+            f"the cluster has no room for one trial yet ({_resources_text(cluster)}); trials "
+            "wait for the autoscaler to add nodes", flush=True,
+        )
+    return capacity
+
+
+def _resources_text(cluster: dict[str, float]) -> str:
+    return f"{cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs"
 
 
 def _trial_row(trial: PlannedTrial, attempt: int, summary: dict[str, Any]) -> dict[str, Any]:
@@ -279,11 +358,15 @@ def run_study(
     flush_seconds: float = 5.0,
     started_at: float | None = None,
     bundle_sizes: dict[str, int | str] | None = None,
+    dashboard: bool = True,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune and write their rows under ``results_dir``.
 
-    Starts Ray in-process (dashboard off) unless ``address`` names a cluster or Ray is already
-    initialised; shuts down only a Ray it started. ``started_at`` (a ``time.perf_counter()``
+    Starts Ray in-process (see :func:`start_ray`) unless ``address`` names a cluster or Ray is
+    already initialised; shuts down only a Ray it started. Concurrency: as many trials as fit
+    on the in-process Ray (``floor(CPU / cpus_per_trial)``, ``floor(GPU / gpus_per_trial)``),
+    capped by ``max_concurrent_trials``; on a joined cluster only that cap applies, so an
+    autoscaling cluster grows to the queued trials' demand. ``started_at`` (a ``time.perf_counter()``
     value) lets the caller count its own set-up in the wall time. ``reruns`` maps protocol names
     to (seeds, selection metric) for protocols that rerun each search's best trial (or pass a
     prepared ``rerun_planner``); ``attempt_offsets`` gives the first attempt number of trials that
@@ -302,42 +385,32 @@ def run_study(
     from ray import tune
 
     summary = StudySummary(planned=len(trials))
-    started_ray = False
-    if not ray.is_initialized():
-        # address="local": always a fresh in-process Ray, never a cluster that happens to run here.
-        init_kwargs: dict[str, Any] = {
-            "address": "local", "logging_level": logging.WARNING, "include_dashboard": False,
-        }
-        if address:
-            init_kwargs = {"address": address, "logging_level": logging.WARNING}
-        elif num_cpus is not None:
-            init_kwargs["num_cpus"] = num_cpus
-        ray.init(**init_kwargs)
-        started_ray = True
+    started_ray = start_ray(address=address, num_cpus=num_cpus, dashboard=dashboard)
     try:
-        cluster = ray.cluster_resources()
-        slots = int(cluster.get("CPU", 1) // cpus_per_trial) if cpus_per_trial > 0 else len(trials)
-        if gpus_per_trial > 0:
-            slots = min(slots, int(cluster.get("GPU", 0) // gpus_per_trial))
-        if slots < 1:
-            raise RuntimeError(
-                f"the Ray cluster ({cluster}) cannot fit one trial with {cpus_per_trial} CPUs and "
-                f"{gpus_per_trial} GPUs; lower resources.cpus_per_trial / gpus_per_trial"
-            )
+        capacity = check_capacity(cpus_per_trial, gpus_per_trial, joined=bool(address), progress=progress)
+        # A joined cluster may grow (autoscaler): its concurrency is not capped by what it has now.
+        slots = max(1, capacity) if not address else 1 << 30
         if max_concurrent_trials:
             slots = min(slots, max_concurrent_trials)
         if rerun_planner is None:
             rerun_planner = RerunPlanner(trials, reruns or {}, seed)
         threads = max(1, int(cpus_per_trial))
         extra = {"report_every_s": report_every_s, "threads": threads, "plugins": list(plugins or [])}
+        if gpus_per_trial == 0:
+            # Ray leaves CUDA_VISIBLE_DEVICES alone for zero-GPU tasks: without this a CPU trial on
+            # a GPU node would pick the GPU it never reserved.
+            extra["device"] = "cpu"
         sizes = resolve_bundle_sizes(
             bundle_sizes or {}, trials, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-            slots=slots, plugins=list(plugins or []), progress=progress, in_process=not address,
+            slots=min(slots, max(1, capacity)), plugins=list(plugins or []), progress=progress, in_process=not address,
         )
         summary.bundle_sizes = dict(sizes)
         size_of = bundle_size_function(sizes)
         book = TrialBook(trials, size_of, rerun_planner, max_failures=max_failures, attempt_offsets=attempt_offsets)
-        summary.slots = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
+        concurrency = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
+        # Slots for the training fraction: the trials that ran at once (a joined cluster: as
+        # many as fit on it when the study started).
+        summary.slots = concurrency if not address else max(1, min(concurrency, capacity))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
         bar = StudyProgress(len(trials), progress)
         summary.planned += rerun_planner.max_reruns
@@ -357,7 +430,7 @@ def run_study(
                     tune_config=tune.TuneConfig(
                         search_alg=_make_searcher(book, extra, trials_per_fit),
                         num_samples=-1,  # until the searcher says FINISHED
-                        max_concurrent_trials=summary.slots,
+                        max_concurrent_trials=concurrency,
                         reuse_actors=True,
                     ),
                     run_config=tune.RunConfig(

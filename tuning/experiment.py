@@ -17,7 +17,14 @@ from .config import ExperimentConfig
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
 
-__all__ = ["create_experiment", "experiment_record", "package_versions", "plan_digest"]
+__all__ = [
+    "check_experiment_name",
+    "create_experiment",
+    "experiment_exists",
+    "experiment_record",
+    "package_versions",
+    "plan_digest",
+]
 
 VERSIONED = ("optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d")
 
@@ -62,7 +69,7 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
             )
     return {
         "name": name,
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "config_source": str(Path(config.source).resolve()),
         "config": config.raw,
         "protocols": {p.name: p.raw for p in config.protocols},
@@ -95,10 +102,23 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
     }
 
 
-def create_experiment(
-    results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial]
-) -> str:
-    """Make ``RESULTS/NAME`` with its experiment.json; refuse to touch an existing one."""
+def check_experiment_name(name: str, where: str) -> str:
+    """Return ``name`` if it is one directory-safe path segment (no ``/``, ``\\``, ``..``, not
+    hidden); otherwise an :class:`InputError` naming ``where`` it came from."""
+    if (
+        not isinstance(name, str) or not name or "/" in name or "\\" in name
+        or name.startswith((".", "_")) or name != name.strip()
+    ):
+        raise InputError(
+            f"{where}: expected a directory-safe experiment name (letters, digits, '-', no '/', "
+            f"not starting with '.' or '_'), got {name!r}"
+        )
+    return name
+
+
+def experiment_exists(results_root: str, name: str) -> None:
+    """Raise :class:`InputError` if ``RESULTS/NAME`` already exists (a new study never touches
+    an existing one)."""
     filesystem, root = open_filesystem(results_root)
     path = f"{root.rstrip('/')}/{name}"
     if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
@@ -106,5 +126,15 @@ def create_experiment(
             f"{path} already exists; choose another --name, or continue it with "
             f"'optcompare resume {path}'"
         )
+
+
+def create_experiment(
+    results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial]
+) -> str:
+    """Make ``RESULTS/NAME`` with its experiment.json; refuse to touch an existing one."""
+    check_experiment_name(name, "--name")
+    experiment_exists(results_root, name)
+    filesystem, root = open_filesystem(results_root)
+    path = f"{root.rstrip('/')}/{name}"
     write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
     return path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"

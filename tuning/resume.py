@@ -141,6 +141,7 @@ def resume_experiment(
     address: str | None = None,
     num_cpus: int | None = None,
     progress: bool = True,
+    dashboard: bool = True,
 ) -> tuple[ResumeState, object]:
     """Run what is left of ``experiment_dir``; return (state, study summary)."""
     from .driver import run_study, study_options
@@ -162,6 +163,7 @@ def resume_experiment(
         num_cpus=num_cpus,
         progress=progress,
         started_at=started,
+        dashboard=dashboard,
     )
     print(summary.line(), flush=True)
     return state, summary

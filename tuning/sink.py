@@ -3,14 +3,18 @@
 Rows are buffered per partition ``workload=W/protocol=P/optimizer=O`` and written as part files,
 each first under a hidden temporary name (``.part-*.tmp``, skipped by Parquet readers) and then
 renamed, so readers never see a half-written file. A flush happens when ``flush_rows`` rows are
-buffered, when ``flush_seconds`` (default 5) have passed since the last flush (checked on every
-add and by the driver's loop through :meth:`maybe_flush`), and on :meth:`close`. A driver killed
+buffered, when ``flush_seconds`` (default 5) have passed since the last flush, when a trial has
+ended (a trials row is buffered) and ``trial_flush_seconds`` (default 1) have passed since the
+last flush (both checked on every add and by the driver's loop through :meth:`maybe_flush`), and
+on :meth:`close`. The one-second floor keeps a burst of short trials (or a bundle whose members
+end together) to one part file per partition per second instead of one per trial. A driver killed
 without warning loses at most the rows of the last few seconds; resume reruns those trials.
 The root may be a local path or any pyarrow filesystem URI (``s3://bucket/prefix``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -93,8 +97,14 @@ def _replace_atomically(
     directory, _, name = path.rpartition("/")
     filesystem.create_dir(directory, recursive=True)
     tmp = f"{directory}/.{name}.{uuid.uuid4().hex[:8]}.tmp"
-    write(tmp)
-    filesystem.move(tmp, path)
+    try:
+        write(tmp)
+        filesystem.move(tmp, path)
+    except BaseException:
+        # A failed write leaves neither a visible file nor its temporary behind.
+        with contextlib.suppress(OSError):
+            filesystem.delete_file(tmp)
+        raise
 
 
 def write_atomic(filesystem: pafs.FileSystem, path: str, table: pa.Table) -> None:
@@ -120,11 +130,17 @@ class ResultSink:
     """Buffers trial and curve rows per partition and writes them as atomic Parquet part files."""
 
     def __init__(
-        self, root: str, *, flush_rows: int = 5000, flush_seconds: float = 5.0
+        self,
+        root: str,
+        *,
+        flush_rows: int = 5000,
+        flush_seconds: float = 5.0,
+        trial_flush_seconds: float = 1.0,
     ) -> None:
         self.filesystem, self.root = open_filesystem(root)
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
+        self.trial_flush_seconds = trial_flush_seconds
         # Rows are converted to Arrow when added, so a malformed row fails at its caller and
         # never poisons a later flush.
         self._curves: dict[tuple[str, str, str], list[pa.Table]] = defaultdict(list)
@@ -169,9 +185,11 @@ class ResultSink:
     def _maybe_flush(self) -> None:
         if self._buffered == 0:
             return
+        since = time.monotonic() - self._last_flush
         if (
             self._buffered >= self.flush_rows
-            or time.monotonic() - self._last_flush >= self.flush_seconds
+            or since >= self.flush_seconds
+            or (self._trials and since >= self.trial_flush_seconds)
         ):
             self.flush()
 

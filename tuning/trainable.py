@@ -82,6 +82,7 @@ def execute_bundle(config: dict[str, Any], report: Callable[[dict[str, Any]], No
         "steps": int(first["steps"]),
         "eval_every": int(first["eval_every"]),
         "device": config.get("device"),
+        "mixed_precision": bool(first.get("mixed_precision", False)),
         "on_eval": on_eval,
     }
     if len(members) == 1:

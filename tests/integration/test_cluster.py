@@ -55,7 +55,7 @@ def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and not list(parts.rglob("part-*.parquet")):
             time.sleep(0.5)
-        cluster.remove_node(worker)
+        cluster.remove_node(worker, allow_graceful=False)  # as a crashed machine
         removed.set()
         removed_at.append(time.monotonic())
 
@@ -71,6 +71,8 @@ def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node
     assert len(trials) == 12 and trials["trial_id"].is_unique
     assert sorted(trials["trial_index"]) == sorted(list(range(6)) * 2)
     assert set(trials["status"]) <= {"completed", "diverged"}
+    # Trials cut off on the lost node ran again as their next attempt.
+    assert (trials["attempt"] >= 1).any(), trials[["trial_id", "attempt"]]
 
 
 @pytest.mark.slow

@@ -188,6 +188,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
     cut_off = started_before - finished_before  # had curve rows, no trials row: interrupted
     before = len(finished_before)
     assert 0 < before < 16
+    assert cut_off, "no trial was interrupted mid-run: the attempt checks below would be vacuous"
     assert main(["resume", experiment, "--num-cpus", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert f"{before} trials finished, {16 - before} to run" in out

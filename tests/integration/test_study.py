@@ -29,7 +29,8 @@ def test_tiny_study_through_ray(tmp_path, capsys):
     results = tmp_path / "results"
     assert main(["run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "trials: 12/12 finished" in out and "training fraction" in out
+    assert "trials: 12/12 finished" in out
+    assert 0 < float(out.split("training fraction ")[1].split()[0]) <= 1
     experiment = results / "tiny"
 
     meta, loaded = load_experiment(str(experiment))
@@ -144,3 +145,51 @@ def _local(path):
     from pyarrow import fs as pafs
 
     return pafs.LocalFileSystem(), str(path)
+
+
+@pytest.mark.slow
+def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path):
+    """On a (simulated) 1-GPU, 2-CPU node, gpus_per_trial 0.25 with cpus_per_trial 0.5 runs 4
+    trials at once; max_concurrent_trials: 1 runs them one by one."""
+    import ray
+
+    from tuning.config import parse_config
+    from tuning.driver import run_study, study_options
+    from tuning.plan import resolve_plan
+
+    raw = {"name": "gpu", "workloads": [{"name": "mnist1d-mlp", "steps": 20, "eval_every": 20}],
+           "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": 4,
+           "resources": {"cpus_per_trial": 0.5, "gpus_per_trial": 0.25}}
+    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
+    try:
+        config = parse_config(raw, "test", tmp_path)
+        summary = run_study(resolve_plan(config), str(tmp_path / "a"), progress=False, **study_options(config))
+        assert summary.slots == 4 and summary.finished == 4 and summary.failed == 0
+        raw["resources"]["max_concurrent_trials"] = 1
+        config = parse_config(raw, "test", tmp_path)
+        summary = run_study(resolve_plan(config), str(tmp_path / "b"), progress=False, **study_options(config))
+        assert summary.slots == 1 and summary.finished == 4
+    finally:
+        ray.shutdown()
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch):
+    """`optcompare demo` (what `make demo` runs) on a tiny stand-in config: a ranking, the run
+    summary and the HTML report, all from one command."""
+    import optcompare.demo as demo
+
+    config = tmp_path / "demo.yaml"
+    config.write_text(CONFIG.replace("name: tiny", "name: demo").replace("trials_per_search: 3", "trials_per_search: 2"))
+    monkeypatch.setattr(demo, "demo_config_path", lambda: config)
+    results = tmp_path / "results"
+    assert main(["demo", "--results", str(results), "--name", "d", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "trials: 8/8 finished" in out
+    fraction = float(out.split("training fraction ")[1].split()[0])
+    assert 0 < fraction <= 1
+    assert "choi-full" in out and "lr-only" in out and "adam" in out and "sgd" in out
+    assert (results / "d" / "report" / "index.html").is_file()
+    assert "optcompare rank" in out
+    assert main(["rank", str(results / "d"), "--format", "json"]) == 0
+    assert {p["protocol"] for p in json.loads(capsys.readouterr().out)["rankings"]} == {"choi-full", "lr-only"}

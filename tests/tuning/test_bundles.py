@@ -56,18 +56,36 @@ def test_fresh_budget_caps_plan_trials_but_not_retries(plan):
 
 def test_failed_members_are_retried_then_recorded_as_failed_per_trial(plan):
     # plan[1] ran once before (resume): its attempt numbers continue, its retry budget is fresh.
-    book = _book(plan, max_failures=1, offsets={plan[1].trial_id: 1})
+    book = _book(plan, max_failures=2, offsets={plan[1].trial_id: 1})
     bundle = book.next_bundle()
     assert bundle.attempts == (0, 1, 0)
     book.finished(bundle.members[2].trial_id)  # finished (e.g. diverged) before the crash
-    assert book.bundle_failed(bundle.bundle_id) == []  # both unfinished members retry once
-    retry = book.next_bundle()
+    assert book.bundle_failed(bundle.bundle_id) == []  # both unfinished members retry
+    retry = book.next_bundle()  # the first retry is bundled again
     assert [m.trial_id for m in retry.members] == [plan[0].trial_id, plan[1].trial_id]
     assert retry.attempts == (1, 2)
-    assert book.bundle_failed(retry.bundle_id) == [plan[0], plan[1]]  # second failure this run
-    assert book.bundle_failed(retry.bundle_id) == []  # a second report of the same failure
+    assert book.bundle_failed(retry.bundle_id) == []
+    # The last attempt of each runs alone: one poisoned member cannot fail the other.
+    last = [book.next_bundle(), book.next_bundle()]
+    assert [[m.trial_id for m in b.members] for b in last] == [[plan[0].trial_id], [plan[1].trial_id]]
+    assert [b.attempts for b in last] == [(2,), (3,)]
+    book.finished(plan[1].trial_id)  # the healthy one completes alone
+    assert book.bundle_ended(last[1].bundle_id) == []
+    assert book.bundle_failed(last[0].bundle_id) == [plan[0]]  # third failure this run: failed
+    assert book.bundle_failed(last[0].bundle_id) == []  # a second report of the same failure
     assert book.finished(plan[2].trial_id) is False  # already done: not recorded twice
-    assert book.attempt(plan[0].trial_id) == 1 and book.attempt(plan[1].trial_id) == 2
+    assert book.attempt(plan[0].trial_id) == 2 and book.attempt(plan[1].trial_id) == 3
+
+
+def test_with_one_retry_the_retry_runs_alone_and_singles_never_split(plan):
+    book = _book(plan, max_failures=1)
+    bundle = book.next_bundle()
+    assert book.bundle_failed(bundle.bundle_id) == []
+    singles = [book.next_bundle() for _ in range(3)]
+    assert [len(b.members) for b in singles] == [1, 1, 1]
+    assert [b.members[0].trial_id for b in singles] == [m.trial_id for m in bundle.members]
+    # Plan trials after them still bundle.
+    assert len(book.next_bundle().members) == 2
 
 
 def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):

@@ -70,6 +70,7 @@ SGD = ("mnist1d-mlp", "choi-full", "sgd")
 
 
 def _fill(root: str, **kwargs: object) -> ResultSink:
+    kwargs.setdefault("trial_flush_seconds", 3600)
     sink = ResultSink(root, **kwargs)
     for i in range(4):
         sink.add_curve_rows(ADAM, _curve_rows(i))
@@ -226,7 +227,7 @@ def test_round_trip_with_duckdb(tmp_path):
 
 
 def test_flush_by_row_count_makes_several_parts(tmp_path):
-    sink = ResultSink(str(tmp_path), flush_rows=3, flush_seconds=3600)
+    sink = ResultSink(str(tmp_path), flush_rows=3, flush_seconds=3600, trial_flush_seconds=3600)
     for i in range(10):
         sink.add_trial_row(ADAM, _trial_row(i), HP_ADAM)
         if i == 2:
@@ -254,7 +255,7 @@ def test_flush_by_row_count_makes_several_parts(tmp_path):
 
 
 def test_nothing_written_before_flush(tmp_path):
-    sink = ResultSink(str(tmp_path), flush_rows=100, flush_seconds=3600)
+    sink = ResultSink(str(tmp_path), flush_rows=100, flush_seconds=3600, trial_flush_seconds=3600)
     sink.add_curve_rows(ADAM, _curve_rows(0))
     sink.add_trial_row(ADAM, _trial_row(0), HP_ADAM)
     assert _files(tmp_path) == []
@@ -271,6 +272,68 @@ def test_flush_by_time(tmp_path):
     sink.add_trial_row(ADAM, _trial_row(0), HP_ADAM)
     assert len(list((tmp_path / "trials").rglob("part-*.parquet"))) == 1
     sink.close()
+
+
+def test_a_trial_end_flushes_its_rows_at_most_once_a_second(tmp_path, monkeypatch):
+    import tuning.sink as sink_module
+
+    clock = [1000.0]
+    monkeypatch.setattr(sink_module.time, "monotonic", lambda: clock[0])
+    sink = ResultSink(str(tmp_path), flush_rows=10_000, flush_seconds=3600)
+    sink.add_curve_rows(ADAM, _curve_rows(0))
+    clock[0] += 2.0
+    sink.maybe_flush()
+    assert _files(tmp_path) == []  # curve rows alone wait for flush_seconds
+    sink.add_trial_row(ADAM, _trial_row(0), HP_ADAM)  # the trial ended: its rows go out now
+    assert len(list((tmp_path / "curves").rglob("part-*.parquet"))) == 1
+    assert len(list((tmp_path / "trials").rglob("part-*.parquet"))) == 1
+    clock[0] += 0.5
+    sink.add_trial_row(ADAM, _trial_row(1), HP_ADAM)  # within the 1 s floor: buffered
+    assert len(list((tmp_path / "trials").rglob("part-*.parquet"))) == 1
+    clock[0] += 0.6
+    sink.maybe_flush()  # the driver's loop: the floor has passed
+    assert len(list((tmp_path / "trials").rglob("part-*.parquet"))) == 2
+    sink.close()
+    assert sink.trial_rows_written == 2
+
+
+def test_part_files_are_written_under_a_hidden_name_then_renamed(tmp_path, monkeypatch):
+    import tuning.sink as sink_module
+
+    written: list[str] = []
+    real_write = sink_module.pq.write_table
+
+    def recording_write(table, where, **kwargs):
+        written.append(where)
+        # While the data is being written no reader may see a part file.
+        assert not list(tmp_path.rglob("part-*.parquet"))
+        real_write(table, where, **kwargs)
+
+    monkeypatch.setattr(sink_module.pq, "write_table", recording_write)
+    sink = ResultSink(str(tmp_path), flush_rows=10_000, flush_seconds=3600, trial_flush_seconds=3600)
+    sink.add_trial_row(ADAM, _trial_row(0), HP_ADAM)
+    sink.close()
+    assert len(written) == 1
+    tmp_name = Path(written[0]).name
+    assert tmp_name.startswith(".part-") and tmp_name.endswith(".tmp")
+    assert not Path(written[0]).exists()
+    (part,) = (tmp_path / "trials").rglob("*.parquet")
+    assert part.name == tmp_name[1:].rsplit(".", 2)[0]
+
+
+def test_a_failed_write_leaves_no_part_file_and_no_temporary(tmp_path, monkeypatch):
+    import tuning.sink as sink_module
+
+    def half_write(table, where, **kwargs):
+        Path(where).write_bytes(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(sink_module.pq, "write_table", half_write)
+    sink = ResultSink(str(tmp_path), flush_rows=10_000, flush_seconds=3600, trial_flush_seconds=3600)
+    sink.add_trial_row(ADAM, _trial_row(0), HP_ADAM)
+    with pytest.raises(OSError, match="disk full"):
+        sink.flush()
+    assert _files(tmp_path) == []
 
 
 def test_truncated_part_file_is_skipped_not_a_crash(tmp_path):
