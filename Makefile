@@ -1,8 +1,9 @@
 # Two commands set everything up: `make demo` and `make test`. Each creates .venv (pinned by
 # constraints.txt) on first use and reinstalls when pyproject.toml or constraints.txt change.
 # The pinned stack (numpy 2.4, scipy 1.17, pandas 3.1, torch 2.13) needs Python 3.11+: use the
-# newest python3.1x on PATH that is at least 3.11, or set PYTHON=/path/to/python.
-PYTHON ?= $(or $(shell for p in python3.13 python3.12 python3.11 python3; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $$p && break; done),python3)
+# first of python3.11, python3, python3.12, python3.13 on PATH that is at least 3.11 (3.11 first:
+# the tested one, and the torch CPU wheel this project pins is built for it), or set PYTHON=...
+PYTHON ?= $(or $(shell for p in python3.11 python3 python3.12 python3.13; do $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && echo $$p && break; done),python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed

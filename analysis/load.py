@@ -9,8 +9,8 @@ of the wrong type, or outside the ``workload=/protocol=/optimizer=`` partitions)
 
 Column types. A known column (:data:`TRIAL_COLUMNS`, ``hp_<name>`` / ``tuned_<name>``,
 :data:`CURVE_COLUMNS`) must have the kind the sink writes: a string column any string type, an
-integer column any signed integer type (or unsigned up to 32 bits), a float column any integer or
-floating type. Widths may differ (int32 for int64, float32 for float64) and an all-null column
+integer column any signed integer type (or unsigned up to 32 bits), a float column any floating
+type or integer type but uint64. Widths may differ (int32 for int64, float32 for float64) and an all-null column
 (type null) fits every kind. Any other type (e.g. ``attempt`` or ``final_val_error`` as strings)
 marks the file as foreign: DuckDB's ``union_by_name`` would otherwise silently change the
 column's type for every file. Columns the layout does not name are not checked.

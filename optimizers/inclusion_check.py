@@ -156,6 +156,8 @@ def _verdict(
     ordered = sorted(gaps)
     if len({e for e, _ in ordered}) < 2:
         return False, "a limit inclusion needs gaps at two or more distinct epsilons"
+    if len({e for e, _ in ordered}) < len(ordered):
+        return False, "a limit inclusion needs each epsilon once; got repeated epsilons"
     for (e0, g0), (e1, g1) in zip(ordered, ordered[1:], strict=False):
         if not (g1 < g0 or g1 <= tolerance):
             return False, (
@@ -165,7 +167,9 @@ def _verdict(
     (e_first, first), (e_last, last) = ordered[0], ordered[-1]
     trend = f"gap {first:.2g} at epsilon {e_first:g} -> {last:.2g} at {e_last:g}"
     ratio = f"{last / first:.2g}" if first > 0.0 else "n/a"
-    if last <= tolerance or last <= shrink * first:
+    if last <= tolerance:
+        return True, f"limit inclusion, {trend} (converged to rounding level <= {tolerance:g})"
+    if last <= shrink * first:
         return True, f"limit inclusion, {trend} (falls monotonically, last/first = {ratio})"
     return False, (
         f"limit inclusion, {trend}: falls, but last/first = {ratio} > {shrink:g}; "

@@ -263,7 +263,9 @@ def _probe(
             del _WORKLOAD_CACHE[cache_key]
     else:
         task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
-        measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins)))
+        # A CPU trial trains on the CPU even on a GPU node (see tuning.driver): so does its probe.
+        device = "cpu" if gpus_per_trial == 0 else None
+        measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins), device=device))
     device_bytes = max(m["device_bytes"] for m in measured.values())
     if device_bytes > 0:
         limit = MEMORY_FRACTION * device_bytes * min(1.0, gpus_per_trial or 1.0)

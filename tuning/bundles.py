@@ -11,7 +11,8 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
   (a resumed study gives each trial its retries again). Retries are bundled again with the
   other requeued members, except a member's last attempt, which runs alone: one member that
   fails every time (say it runs out of memory) would otherwise take its healthy bundle-mates
-  down to ``failed`` with it.
+  down to ``failed`` with it. (With ``max_failures: 0`` a trial's only attempt is its last; it
+  runs bundled.)
 - attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
@@ -165,7 +166,7 @@ class TrialBook:
             if failures < self.max_failures:
                 self.failures[member.trial_id] = failures + 1
                 self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
-                if failures + 1 == self.max_failures and len(bundle.members) > 1:
+                if failures + 1 == self.max_failures:
                     self.alone.add(member.trial_id)
                 self.retry.append(member)
             else:

@@ -206,7 +206,7 @@ def _plan_handler(args: argparse.Namespace) -> int:
 
     if args.sample < 0:
         raise InputError(f"--sample must be >= 0, got {args.sample}")
-    if args.out:
+    if args.out and "://" not in args.out:  # a URI (s3://...) is checked by pyarrow when written
         from pathlib import Path
 
         out = Path(args.out)

@@ -22,6 +22,7 @@ override either. A key may appear only once in a mapping (see :mod:`tuning.yaml_
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ TOP_KEYS = {
     "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
     "resources", "max_failures", "report_every_s", "plugins", "bundle_size", "mixed_precision",
 }
+EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""Experiment names: one path segment, safe in local paths and URIs (the results directory)."""
+EXPERIMENT_NAME_RULE = (
+    "a directory-safe experiment name (letters, digits, '.', '_', '-'; starting with a letter or "
+    "digit)"
+)
 WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir", "options", "bundle_size", "mixed_precision"}
 RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
 
@@ -220,8 +227,8 @@ def parse_config(
         raise InputError(f"{source}: plugins: expected a list of module names, got {plugins!r}")
     load_plugins(plugins, where=f"{source}: plugins")
     name = raw["name"]
-    if not isinstance(name, str) or not name or "/" in name or name.startswith((".", "_")):
-        raise InputError(f"{source}: name: expected a directory-safe name, got {name!r}")
+    if not isinstance(name, str) or not EXPERIMENT_NAME.fullmatch(name):
+        raise InputError(f"{source}: name: expected {EXPERIMENT_NAME_RULE}, got {name!r}")
     if not isinstance(raw["workloads"], list) or not raw["workloads"]:
         raise InputError(f"{source}: workloads: expected a non-empty list")
     bundle_size = _bundle_size(source, "bundle_size", raw.get("bundle_size", 1))

@@ -44,6 +44,10 @@ class StudySummary:
     slots: int = 1
     failures: list[str] = field(default_factory=list)
     bundle_sizes: dict[str, int] = field(default_factory=dict)
+    running: int = 0
+    """Ray tasks (bundles) running now."""
+    peak_running: int = 0
+    """Most tasks that ran at once: the slots of a joined cluster, which may have grown."""
     """Bundle size used per workload (after ``auto`` was probed and caps applied)."""
 
     @property
@@ -119,7 +123,8 @@ def start_ray(
 def trial_slots(cluster: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
     """Trials that fit at once on ``cluster`` (``ray.cluster_resources()``):
     ``min(floor(CPU / cpus_per_trial), floor(GPU / gpus_per_trial))`` over the resources a trial
-    asks for (a tolerance of 1e-9 keeps ``1.0 / 0.2`` at 5 despite float rounding)."""
+    asks for (floor division of floats would give ``1.0 // 0.2 == 4.0``; the quotient plus a
+    tolerance of 1e-9 gives 5)."""
     fits = []
     for resource, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial)):
         if need > 0:
@@ -139,7 +144,8 @@ def check_capacity(cpus_per_trial: float, gpus_per_trial: float, *, joined: bool
         raise InputError(
             f"the in-process Ray ({_resources_text(cluster)}) cannot fit one trial with "
             f"{cpus_per_trial:g} CPUs and {gpus_per_trial:g} GPUs; lower resources.cpus_per_trial / "
-            "gpus_per_trial, or join a cluster that has them with --address"
+            "gpus_per_trial, raise --num-cpus (or leave it out: all CPUs), or join a cluster that "
+            "has them with --address"
         )
     if capacity < 1 and progress:
         print(
@@ -210,6 +216,8 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             sink.maybe_flush()
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            summary.running += 1
+            summary.peak_running = max(summary.peak_running, summary.running)
             for member in trial.config["members"]:
                 progress.started(member["trial_id"])
 
@@ -261,10 +269,12 @@ def _make_callback(  # noqa: ANN202 - returns a ray.tune.Callback subclass insta
             progress.finished_trial(planned.trial_id, key, "failed", math.nan)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            summary.running = max(0, summary.running - 1)
             for planned in book.bundle_ended(trial.config["bundle_id"]):
                 self._record_failed(planned, "the bundle ended without a final result for this trial")
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:  # noqa: ANN401
+            summary.running = max(0, summary.running - 1)
             bundle_id = trial.config["bundle_id"]
             error = self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
             lines = error.strip().splitlines()
@@ -408,9 +418,15 @@ def run_study(
         size_of = bundle_size_function(sizes)
         book = TrialBook(trials, size_of, rerun_planner, max_failures=max_failures, attempt_offsets=attempt_offsets)
         concurrency = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
-        # Slots for the training fraction: the trials that ran at once (a joined cluster: as
-        # many as fit on it when the study started).
-        summary.slots = concurrency if not address else max(1, min(concurrency, capacity))
+        # Slots for the training fraction: the trials that may run at once (a joined cluster,
+        # which may grow: the most that ran at once, set at the end).
+        summary.slots = concurrency
+        pending_env = "TUNE_MAX_PENDING_TRIALS_PG"
+        previous_pending = os.environ.get(pending_env)
+        if address and max_concurrent_trials is None and previous_pending is None:
+            # Tune lets a custom searcher queue as many trials as max_concurrent_trials (here
+            # unbounded): keep the queue to what shows an autoscaler demand beyond the cluster.
+            os.environ[pending_env] = str(max(16, 2 * capacity))
         sink = ResultSink(results_dir, flush_seconds=flush_seconds)
         bar = StudyProgress(len(trials), progress)
         summary.planned += rerun_planner.max_reruns
@@ -448,6 +464,10 @@ def run_study(
         finally:
             sink.close()
             bar.close()
+            if previous_pending is None:
+                os.environ.pop(pending_env, None)
+        if address:
+            summary.slots = max(1, summary.peak_running)
         summary.wall_time_s = time.perf_counter() - start
     finally:
         if started_ray:

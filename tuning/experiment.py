@@ -13,7 +13,7 @@ from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
 
-from .config import ExperimentConfig
+from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
 
@@ -103,16 +103,10 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
 
 
 def check_experiment_name(name: str, where: str) -> str:
-    """Return ``name`` if it is one directory-safe path segment (no ``/``, ``\\``, ``..``, not
-    hidden); otherwise an :class:`InputError` naming ``where`` it came from."""
-    if (
-        not isinstance(name, str) or not name or "/" in name or "\\" in name
-        or name.startswith((".", "_")) or name != name.strip()
-    ):
-        raise InputError(
-            f"{where}: expected a directory-safe experiment name (letters, digits, '-', no '/', "
-            f"not starting with '.' or '_'), got {name!r}"
-        )
+    """Return ``name`` if it matches :data:`tuning.config.EXPERIMENT_NAME` (one path segment
+    that is safe in local paths and URIs); otherwise an :class:`InputError` naming ``where``."""
+    if not isinstance(name, str) or not EXPERIMENT_NAME.fullmatch(name):
+        raise InputError(f"{where}: expected {EXPERIMENT_NAME_RULE}, got {name!r}")
     return name
 
 

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from plugin_fixtures import SLOW_PLUGIN
 
@@ -160,14 +161,16 @@ def _wait_for(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.slow
 def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys, install_plugin):
-    # Every trial sleeps >= 3 s (300 steps x 10 ms), 16 trials on 2 CPUs: the driver is killed
-    # right after the first trial is recorded, so some but never all trials have finished,
+    # Every trial sleeps >= 6 s (600 steps x 10 ms), longer than the sink's 5 s flush, so the
+    # curve rows of running trials reach disk mid-trial. 10 trials on 2 CPUs: the driver is
+    # killed as soon as the disk holds a finished trial and a trial with curve rows but no
+    # trials row, so some but never all trials have finished and at least one was cut off,
     # however fast the machine.
     module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)
     config = tmp_path / "long.yaml"
     config.write_text(
-        f"name: long\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 300, eval_every: 50}}]\n"
-        "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 8\nreport_every_s: 0\n"
+        f"name: long\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 600, eval_every: 100}}]\n"
+        "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 5\nreport_every_s: 0\n"
     )
     results = tmp_path / "r"
     driver = subprocess.Popen(
@@ -175,10 +178,20 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
          "--num-cpus", "2", "--quiet"],
         start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    trials_dir = results / "long" / "trials"
+    def on_disk(table: str) -> set[str]:
+        ids: set[str] = set()
+        for part in (results / "long" / table).rglob("part-*.parquet"):
+            ids |= set(pq.read_table(part, columns=["trial_id"]).column("trial_id").to_pylist())
+        return ids
+
     try:
-        _wait_for(lambda: len(list(trials_dir.rglob("part-*.parquet"))) >= 1, 240, "first trial rows")
-        time.sleep(0.5)
+        deadline = time.monotonic() + 240
+        while True:
+            finished = on_disk("trials")
+            if finished and on_disk("curves") - finished:
+                break
+            assert time.monotonic() < deadline, "timed out waiting for a finished and a running trial on disk"
+            time.sleep(0.2)
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait(timeout=60)
@@ -187,14 +200,14 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
     started_before = set(load_table(*open_experiment(experiment), "curves").table.column("trial_id").to_pylist())
     cut_off = started_before - finished_before  # had curve rows, no trials row: interrupted
     before = len(finished_before)
-    assert 0 < before < 16
+    assert 0 < before < 10
     assert cut_off, "no trial was interrupted mid-run: the attempt checks below would be vacuous"
     assert main(["resume", experiment, "--num-cpus", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert f"{before} trials finished, {16 - before} to run" in out
+    assert f"{before} trials finished, {10 - before} to run" in out
     trials = load_experiment(experiment)[1].table.to_pandas()
-    assert len(trials) == 16 and trials["trial_id"].is_unique
-    assert sorted(trials["trial_index"].tolist()) == sorted(list(range(8)) * 2)
+    assert len(trials) == 10 and trials["trial_id"].is_unique
+    assert sorted(trials["trial_index"].tolist()) == sorted(list(range(5)) * 2)
     curves = load_table(*open_experiment(experiment), "curves").table.to_pandas()
     # Each trial's final rows come from its recorded attempt; a trial cut off mid-run restarts as
     # attempt 1, its old rows stay under attempt 0; trials finished before the kill keep attempt 0.
@@ -203,7 +216,7 @@ def test_sigkilled_driver_resumes_with_every_trial_exactly_once(tmp_path, capsys
     assert (by_id.loc[sorted(cut_off), "attempt"] == 1).all()
     for _, row in trials.iterrows():
         own = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] == row["attempt"])]
-        expected = list(range(50, 301, 50)) if row["status"] == "completed" else [row["total_steps"]]
+        expected = list(range(100, 601, 100)) if row["status"] == "completed" else [row["total_steps"]]
         assert sorted(own["step"]) == expected
         older = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] < row["attempt"])]
         assert older.empty == (row["trial_id"] not in cut_off)

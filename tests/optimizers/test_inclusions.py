@@ -164,7 +164,7 @@ def test_a_wrong_limit_mapping_fails(isolated_registry, record_property):
     [
         ({1e2: 1e-4, 1e4: 1e-6, 1e6: 1e-8}, True, "falls monotonically"),
         ({1e6: 1e-8, 1e2: 1e-4, 1e4: 1e-6}, True, "falls monotonically"),  # order given does not matter
-        ({1e2: 1e-13, 1e4: 2e-13}, True, "falls monotonically"),  # at rounding level already
+        ({1e2: 1e-13, 1e4: 2e-13}, True, "converged to rounding level"),  # at rounding level already
         ({1e2: 1e-4, 1e4: 2e-4, 1e6: 1e-8}, False, "does not shrink"),
         ({1e2: 1e-4, 1e4: 9e-5, 1e6: 8e-5}, False, "last/first = 0.8 > 0.01"),
         ({1e2: 1e-4, 1e4: float("nan")}, False, "not finite"),
@@ -178,6 +178,15 @@ def test_limit_verdict_rules(monkeypatch, gaps, passed, reason):
     check = check_inclusion("momentum", "adam", {"learning_rate": 0.1}, tuple(gaps))
     assert check.passed is passed
     assert reason in check.reason and check.reason.startswith("momentum <= adam: ")
+
+
+def test_limit_verdict_refuses_repeated_epsilons(monkeypatch):
+    import optimizers.inclusion_check as inclusion_check
+
+    gaps = {1e2: 1e-4, 1e4: 1e-6}
+    monkeypatch.setattr(inclusion_check, "trajectory_gap", lambda *a, epsilon, **k: gaps[epsilon])
+    check = check_inclusion("momentum", "adam", {"learning_rate": 0.1}, (1e2, 1e4, 1e4))
+    assert not check.passed and "each epsilon once" in check.reason
 
 
 def test_check_inclusion_refuses_bad_settings():

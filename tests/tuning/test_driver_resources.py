@@ -56,7 +56,7 @@ def test_num_cpus_below_one_is_refused_before_ray_starts():
     assert not ray.is_initialized()
 
 
-@pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "_tune", " padded"])
+@pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "_tune", " padded", "a b", "x?y", "s3:x"])
 def test_bad_name_exits_2_and_writes_nothing(tmp_path, capsys, name):
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)

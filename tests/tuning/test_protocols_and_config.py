@@ -729,7 +729,7 @@ BROKEN_CONFIGS = {
         _config(trials_per_search=None),
         ["missing required key 'trials_per_search'"],
     ),
-    "name with a slash": (_config(name="name: a/b"), ["name: expected a directory-safe name"]),
+    "name with a slash": (_config(name="name: a/b"), ["name: expected a directory-safe experiment name"]),
     "unknown workload": (
         _config(workloads="workloads: [imagenet-resnet]"),
         ["workloads[0].name: unknown workload 'imagenet-resnet'", "valid choices:", "mnist1d-mlp"],
