@@ -89,9 +89,9 @@ def start_ray(
 
     Without ``address``: a fresh in-process Ray (``address="local"``, never a cluster that
     happens to run on this machine) with ``num_cpus`` CPUs (default: all), its dashboard and job
-    server bound to 127.0.0.1 (``dashboard=False``: none; ``announce`` prints its URL). With ``address`` (``"auto"``,
-    ``HOST:PORT`` or ``ray://...``): join that cluster; a cluster that cannot be reached is an
-    :class:`InputError` that says how to start one.
+    server bound to 127.0.0.1 (``dashboard=False``: none; ``announce`` prints its URL).
+    With ``address`` (``"auto"``, ``HOST:PORT`` or ``ray://...``): join that cluster; a cluster
+    that cannot be reached is an :class:`InputError` that says how to start one.
     """
     _prepare_ray_environment()
     import ray
