@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
+    from .driver import StudySummary
+    from .plan import PlannedTrial
 
 __all__ = [
     "plan_table",
@@ -47,7 +53,7 @@ def run_config(
     num_cpus: int | None = None,
     progress: bool = True,
     dashboard: bool = True,
-) -> tuple[str, object]:
+) -> tuple[str, StudySummary]:
     """Validate, plan, start or join Ray, create RESULTS/NAME and run the study; return
     (experiment dir, summary).
 
@@ -79,9 +85,10 @@ def run_config(
 
 
 def _run_and_report(
-    config: object, plan: list, experiment_dir: str, options: dict, address: str | None,
-    progress: bool, started: float,
-) -> object:
+    config: ExperimentConfig, plan: list[PlannedTrial], experiment_dir: str, options: dict[str, Any],
+    address: str | None, progress: bool, started: float,
+) -> StudySummary:
+    """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
     from .driver import run_study
 
     searches = len(config.workloads) * len(config.protocols) * len(config.optimizers)
