@@ -11,6 +11,12 @@ memory (VmHWM) is its own:
   defaults (a new actor per trial, default loggers), 500 configs from a grid.
 
 Overhead per trial = (wall time x slots - sum of the trials' own wall time) / trials.
+
+Driver memory: optcompare's peak RSS at ``--memory-trials`` (default 1000 and 4000 trials, both at
+least one full Tune run of ``trials_per_fit`` = 1000 trials, so their difference is what grows
+with the trial count), against the plan's own size (tracemalloc of ``resolve_plan`` alone, in the
+same child before the run; tracemalloc is off while the study runs, as its own bookkeeping would
+grow the process).
 Writes benchmarks/results/orchestration_overhead.json.
 """
 
@@ -46,7 +52,13 @@ def run_optcompare(trials: int) -> dict:
         "name": "bench", "workloads": [{"name": "mnist1d-mlp", "steps": STEPS, "eval_every": STEPS}],
         "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": trials,
     }
-    plan = resolve_plan(parse_config(raw, "benchmark", Path(".")))
+    import tracemalloc
+
+    config = parse_config(raw, "benchmark", Path("."))
+    tracemalloc.start()
+    plan = resolve_plan(config)
+    plan_bytes = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         summary = run_study(plan, tmp, num_cpus=2, progress=False, started_at=start)
@@ -57,7 +69,8 @@ def run_optcompare(trials: int) -> dict:
 
         table = ds.dataset(f"{tmp}/trials", format="parquet", partitioning="hive").to_table()
         trial_wall = float(sum(table.column("wall_time_s").to_pylist()))
-    return {"trials": summary.finished, "wall_s": wall, "slots": summary.slots, "trial_wall_s": trial_wall}
+    return {"trials": summary.finished, "wall_s": wall, "slots": summary.slots, "trial_wall_s": trial_wall,
+            "plan_mb": plan_bytes / 2**20}
 
 
 def run_plain(trials: int) -> dict:
@@ -121,6 +134,8 @@ def main() -> None:
     parser.add_argument("--child", choices=["optcompare", "plain"], default=None)
     parser.add_argument("--skip-plain", action="store_true",
                         help="reuse the plain-Tune figures of the last full run (they take ~30 min)")
+    parser.add_argument("--memory-trials", default="1000,4000",
+                        help="optcompare trial counts for the driver-memory scaling (comma-separated)")
     parser.add_argument("--out", default=str(HERE / "results" / "orchestration_overhead.json"))
     args = parser.parse_args()
     if args.child:
@@ -152,6 +167,19 @@ def main() -> None:
         (record["optcompare_4x"]["driver_peak_rss_mb"] - record["optcompare"]["driver_peak_rss_mb"])
         / (3 * args.trials) * 1000
     )
+    counts = [int(c) for c in args.memory_trials.split(",") if c]
+    scaling = [measure("optcompare", n) for n in counts]
+    for run in scaling:
+        print(json.dumps(run), flush=True)
+    record["memory_scaling"] = [
+        {"trials": r["trials"], "driver_peak_rss_mb": r["driver_peak_rss_mb"], "plan_mb": r["plan_mb"]}
+        for r in scaling
+    ]
+    if len(scaling) >= 2:
+        first, last = scaling[0], scaling[-1]
+        per_1000 = 1000 / (last["trials"] - first["trials"])
+        record["memory_growth_mb_per_1000_trials"] = (last["driver_peak_rss_mb"] - first["driver_peak_rss_mb"]) * per_1000
+        record["plan_growth_mb_per_1000_trials"] = (last["plan_mb"] - first["plan_mb"]) * per_1000
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2))
