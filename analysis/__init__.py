@@ -1,24 +1,29 @@
 """Analysis: turn an experiment's Parquet results into the paper's conclusions.
 
-Reads only the results layout (contract 3 of DESIGN.md); needs neither torch nor ray. Compute
-first, render second: the statistics return frozen dataclasses, :mod:`analysis.figures` and
-:mod:`analysis.report` only render them.
+Reads only the results layout (:mod:`optcompare.schema`; docs/architecture.md); needs neither
+torch nor ray. Compute first, render second: the statistics return frozen dataclasses;
+:mod:`analysis.render` (the text of ``rank`` and ``query``), :mod:`analysis.figures` and
+:mod:`analysis.report` only render them. Arguments are checked once, where they enter
+(:mod:`analysis.checks`), with errors that name the parameter, never a command-line flag.
 
 - Loading: :func:`load_results`, :func:`load_experiments`, :func:`group_searches`;
   SQL: :func:`run_query` / :func:`connect` (DuckDB views ``trials`` and ``curves``).
 - Bootstrap over budgets: :func:`best_of_k`, :func:`expected_best_of_k`, :func:`bootstrap_searches`.
-- Rankings with rank probabilities: :func:`rank_optimizers`, :func:`rank_optimizers_at` (several
-  budgets, one draw), :func:`rankings_at`, :func:`rank_probabilities`, :func:`budget_warnings`.
+- Rankings with rank probabilities: :func:`rank_experiment` (an experiment directory, several
+  budgets, one draw), :func:`rank_optimizers`, :func:`rank_optimizers_at`, :func:`rankings_at`,
+  :func:`rank_probabilities`, :func:`budget_warnings`.
 - Inclusion verdicts and protocol disagreement: :func:`check_inclusions`,
   :func:`summarize_hierarchy`, :func:`rank_flips`, :func:`inclusion_pairs`,
   :func:`transitive_pairs` (pairs implied by chains).
-- Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`.
+- Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`,
+  :func:`goodman_kruskal_gamma` (the agreement of two orderings).
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`.
 - Report: :func:`analyse`, :func:`write_report`.
 """
 
 from .bootstrap import BudgetCurve, best_of_k, expected_best_of_k
+from .checks import check_budgets, check_metric, check_resamples, check_select
 from .curves import (
     BestTrialCurve,
     SearchCurves,
@@ -48,12 +53,14 @@ from .inclusion import (
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
 from .query import QueryResult, connect, run_query
 from .ranking import (
-    METRICS,
+    BudgetRankings,
+    ExperimentRankings,
     OptimizerScore,
     Ranking,
     bootstrap_searches,
     budget_warnings,
     default_budget,
+    rank_experiment,
     rank_optimizers,
     rank_optimizers_at,
     rank_probabilities,
@@ -66,18 +73,19 @@ from .speed import (
     Robustness,
     SpeedRanking,
     SpeedScore,
+    goodman_kruskal_gamma,
     ordering_robustness,
-    rank_agreement,
     speed_rankings,
 )
 from .trials import Search, group_searches
 
 __all__ = [
     "DEFAULT_INCLUSIONS",
-    "METRICS",
     "BestTrialCurve",
     "BudgetCurve",
+    "BudgetRankings",
     "Experiment",
+    "ExperimentRankings",
     "HierarchySummary",
     "HyperparameterDiagnostic",
     "InclusionPair",
@@ -103,13 +111,17 @@ __all__ = [
     "best_trial_curve",
     "bootstrap_searches",
     "budget_warnings",
+    "check_budgets",
     "check_inclusions",
+    "check_metric",
+    "check_resamples",
+    "check_select",
     "connect",
     "default_budget",
     "expected_best_of_k",
+    "goodman_kruskal_gamma",
     "group_searches",
     "inclusion_pairs",
-    "rank_agreement",
     "load_experiment",
     "load_experiments",
     "load_results",
@@ -117,6 +129,7 @@ __all__ = [
     "metrics_at_step",
     "ordering_robustness",
     "position_in_range",
+    "rank_experiment",
     "rank_flips",
     "rank_optimizers",
     "rank_optimizers_at",

@@ -1,14 +1,22 @@
-"""Bootstrap over search budgets (PAPER.md section 8).
+"""Bootstrap over search budgets (docs/method.md).
 
 From ``n`` finished trials of one search, estimate what a search of ``K`` trials finds: draw K
 trials with replacement, keep the one with the lowest selection metric, record its reported
-metric; repeat ``n_resamples`` times. All budgets come from one draw of ``K_max`` indices per
-resample: the best of the first K draws is a running minimum, so every K costs one pass. Draws
-are generated budget-major (draw k of every resample, then draw k + 1), so for a given seed the
-samples at budget K are the same whichever other budgets are requested. The draws are taken
-in blocks of at most :data:`CHUNK_DRAWS` numbers (a block holds consecutive draw rows of every
-resample), so memory stays bounded for large ``K_max * n_resamples``; the generator's stream,
-and so every sample, is the same as with one block.
+metric; repeat ``n_resamples`` times. With trial indices ``i_1 .. i_K`` drawn uniformly from
+``{0 .. n - 1}`` in resample ``b``, and ``V`` the valid (completed, finite selection value)
+trials among them, the sample is
+
+    s_b(K) = report[argmin_{i in V} (select[i], i)]   if V is not empty, else worst,
+
+and a curve reports the mean and the 5th / 95th percentiles of ``s_b(K)`` over ``b``.
+
+All budgets come from one draw of ``K_max`` indices per resample: the best of the first K draws
+is a running minimum, so every K costs one pass. Draws are generated budget-major (draw k of
+every resample, then draw k + 1), so for a given seed the samples at budget K are the same
+whichever other budgets are requested. The draws are taken in blocks of at most
+:data:`CHUNK_DRAWS` numbers (a block holds consecutive draw rows of every resample), so memory
+stays bounded for large ``K_max * n_resamples``; the generator's stream, and so every sample, is
+the same as with one block.
 
 Trials that did not complete (diverged, failed, or a non-finite selection metric) stay in the
 pool, because they spent budget, but are never selected while a completed trial is in the draw;
@@ -21,6 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from optcompare.errors import InputError
+
+from .checks import check_budgets, check_resamples
 
 __all__ = ["CHUNK_DRAWS", "BudgetCurve", "best_of_k", "expected_best_of_k"]
 
@@ -40,10 +52,10 @@ class BudgetCurve:
     """Shape (len(budgets), n_resamples)."""
 
     def index_of(self, budget: int) -> int:
-        """Row of ``budget`` in ``samples``; ValueError when it was not bootstrapped."""
+        """Row of ``budget`` in ``samples``; InputError when it was not bootstrapped."""
         hits = np.flatnonzero(self.budgets == budget)
         if len(hits) == 0:
-            raise ValueError(
+            raise InputError(
                 f"budget {budget} was not bootstrapped (budgets: {self.budgets.tolist()}); "
                 "include it in the budgets passed to the bootstrap"
             )
@@ -58,12 +70,12 @@ def _selection_order(select: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 def _check(select: np.ndarray, report: np.ndarray, valid: np.ndarray) -> None:
     if not (select.shape == report.shape == valid.shape) or select.ndim != 1:
-        raise ValueError(
+        raise InputError(
             f"select, report and valid must be 1-D of equal length, got shapes "
             f"{select.shape}, {report.shape}, {valid.shape}"
         )
     if len(select) == 0:
-        raise ValueError("no trials to bootstrap: a search needs at least one finished trial")
+        raise InputError("no trials to bootstrap: a search needs at least one finished trial")
 
 
 def _best_ranks(gen: np.random.Generator, rank_of: np.ndarray, ks: np.ndarray, n_resamples: int) -> np.ndarray:
@@ -108,11 +120,8 @@ def best_of_k(
     report_a = np.asarray(report, dtype=float)
     valid_a = np.asarray(valid, dtype=bool) & np.isfinite(select_a)
     _check(select_a, report_a, valid_a)
-    ks = np.asarray(sorted(set(int(k) for k in budgets)))
-    if len(ks) == 0 or ks[0] < 1:
-        raise ValueError(f"budgets must be integers >= 1, got {list(budgets)}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    ks = np.asarray(check_budgets(budgets, "budgets"))
+    n_resamples = check_resamples(n_resamples)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     order = _selection_order(select_a, valid_a)
     rank_of = np.empty(len(order), dtype=np.int64)

@@ -1,26 +1,70 @@
 """``optcompare rank``, ``query`` and ``report``: the analysis subcommands.
 
 Handlers import their modules when called, so ``optcompare --help`` loads neither numpy-heavy
-analysis code nor DuckDB or matplotlib.
+analysis code nor DuckDB or matplotlib. Each handler computes a result object with the library
+(:func:`analysis.ranking.rank_experiment`, :func:`analysis.query.run_query`,
+:func:`analysis.report.analyse`) and prints it with :mod:`analysis.render`. The library's errors
+and warnings name its parameters (``budget``); :data:`FLAGS` shows them with the flag instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-__all__ = ["dumps_strict", "parse_budgets", "rank_payload", "rank_payloads", "register"]
+from optcompare.errors import ParameterError, with_flags
+from optcompare.schema import METRICS, SELECT_METRICS
+
+from . import render  # standard library only at import; rich when a table is printed
+
+if TYPE_CHECKING:
+    from .query import QueryResult
+    from .ranking import ExperimentRankings
+
+__all__ = [
+    "FLAGS",
+    "parse_budgets",
+    "register",
+    "run_query_command",
+    "run_rank",
+    "run_report",
+    "show_rankings",
+    "write_experiment_report",
+]
+
+REPORT_METRICS = tuple(name for name, m in METRICS.items() if m.split != "train")
+"""Metrics ``--report`` may name: those measured on held-out data (validation and test)."""
+
+FLAGS = {"budget": "--budget", "n_resamples": "--resamples", "select": "--select",
+         "report": "--report", "max_rows": "--max-rows", "out_dir": "--out"}
+"""Library parameter -> the flag that sets it, for errors and warnings (optcompare.errors)."""
+
+TABLE_HELP = ("table (default; on a terminal it fits the terminal, piped or redirected it is as "
+              "wide as its content, one line per row), json or csv")
+
+
+def _add_bootstrap_options(p: argparse.ArgumentParser, *, select_default: str | None, select_help: str) -> None:
+    """--select, --report, --resamples and --seed, shared by rank and report."""
+    p.add_argument("--select", choices=SELECT_METRICS, default=select_default, help=select_help)
+    p.add_argument("--report", choices=REPORT_METRICS, default="test_error", help="reported metric (default: test_error)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+
+
+def _add_command(
+    subparsers: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], **kwargs: str
+) -> argparse.ArgumentParser:
+    """Subcommand ``name`` run by ``handler``, whose errors name flags by :data:`FLAGS`."""
+    parser = subparsers.add_parser(name, **kwargs)
+    parser.set_defaults(handler=handler, flags=FLAGS)
+    return parser
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser(
-        "rank",
+    p = _add_command(
+        subparsers, "rank", run_rank,
         help="rank optimizers per workload and protocol by bootstrapped best-trial metric",
         description=(
             "For each (workload, protocol), draw K trials with replacement from each optimizer's "
@@ -33,15 +77,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
     p.add_argument("--budget", default=None, metavar="K[,K...]",
                    help="trials per search K, or a comma-separated list such as 1,2,4,8 (default: smallest search)")
-    p.add_argument("--select", choices=["val_error", "train_loss"], default="val_error", help="selection metric (default: val_error)")
-    p.add_argument("--report", choices=["test_error", "val_error", "test_loss", "val_loss"], default="test_error", help="reported metric (default: test_error)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table", help="output format (default: table)")
-    p.set_defaults(handler=run_rank)
+    _add_bootstrap_options(p, select_default=SELECT_METRICS[0],
+                           select_help=f"selection metric (default: {SELECT_METRICS[0]})")
+    p.add_argument("--format", choices=list(RANK_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
 
-    q = subparsers.add_parser(
-        "query",
+    q = _add_command(
+        subparsers, "query", run_query_command,
         help="run SQL (DuckDB) over an experiment's Parquet results: views trials and curves",
         description=(
             "Run one SQL statement with DuckDB over views 'trials' and 'curves' (every part file, "
@@ -53,12 +94,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     q.add_argument("experiments", nargs="+", metavar="RESULTS/NAME", help="experiment directory (one or more)")
     q.add_argument("sql", metavar="SQL", help="one SQL statement over the views trials and curves")
-    q.add_argument("--format", choices=["table", "csv", "json"], default="table", help="output format (default: table)")
+    q.add_argument("--format", choices=list(QUERY_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
     q.add_argument("--max-rows", type=int, default=1000, help="rows shown by --format table (default: 1000; csv and json print all)")
-    q.set_defaults(handler=run_query_command)
 
-    r = subparsers.add_parser(
-        "report",
+    r = _add_command(
+        subparsers, "report", run_report,
         help="write figures (PNG, PDF) and a self-contained HTML report of an experiment",
         description=(
             "Rankings with rank probabilities, inclusion verdicts per protocol, rank flips, steps to "
@@ -69,209 +109,111 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
     r.add_argument("--out", required=True, help="output directory (created if missing)")
     r.add_argument("--budget", type=int, default=None, help="trials per search K for rankings and verdicts (default: smallest search)")
-    r.add_argument("--select", choices=["val_error", "train_loss"], default=None, help="selection metric (default: each protocol's select in experiment.json)")
-    r.add_argument("--report", choices=["test_error", "val_error", "test_loss", "val_loss"], default="test_error", help="reported metric (default: test_error)")
-    r.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
-    r.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
-    r.set_defaults(handler=run_report)
+    _add_bootstrap_options(p=r, select_default=None,
+                           select_help="selection metric (default: each protocol's select in experiment.json)")
 
 
-def parse_budgets(text: str | None) -> list[int] | None:
-    """``--budget``: None, or the distinct budgets of ``"K"`` / ``"K1,K2,..."`` in ascending order;
-    InputError unless every item is an integer >= 1."""
-    from optcompare.errors import InputError
+def parse_budgets(text: str | None) -> tuple[int, ...] | None:
+    """``--budget``: None, or the distinct budgets of ``"K"`` / ``"K1,K2,..."`` in ascending order
+    (:func:`analysis.checks.check_budgets`)."""
+    from .checks import check_budgets
 
     if text is None:
         return None
-    items = [item.strip() for item in str(text).split(",")]
     try:
-        budgets = [int(item) for item in items]
+        budgets = [int(item.strip()) for item in str(text).split(",")]
     except ValueError:
-        raise InputError(
-            f"--budget must be an integer or a comma-separated list of integers (e.g. 1,2,4,8), got {text!r}"
+        raise ParameterError(
+            "budget",
+            f"{{name}} must be an integer or a comma-separated list of integers (e.g. 1,2,4,8), got {text!r}",
         ) from None
-    bad = [b for b in budgets if b < 1]
-    if bad:
-        raise InputError(f"--budget must be >= 1, got {bad[0]}")
-    return sorted(set(budgets))
+    return check_budgets(budgets)
 
 
-def rank_payloads(
-    experiment: str, budgets: Sequence[int] | None, select: str, report: str, resamples: int, seed: int
-) -> tuple[list[dict], list[str]]:
-    """One JSON document of DESIGN.md contract 4 per budget (ascending; default: the smallest
-    search), from one bootstrap draw, and the warnings (skipped files, budgets above the
-    largest search)."""
-    from optcompare.errors import InputError
-
-    from .load import load_experiment
-    from .ranking import budget_warnings, default_budget, rank_optimizers_at
-    from .trials import group_searches
-
-    if budgets is not None and min(budgets, default=1) < 1:
-        raise InputError(f"--budget must be >= 1, got {min(budgets)}")
-    if resamples < 1:
-        raise InputError(f"--resamples must be >= 1, got {resamples}")
-    _, loaded = load_experiment(experiment)
-    if loaded.table.num_rows == 0:
-        raise InputError(f"{experiment} has no finished trials yet; run or resume it first")
-    searches = group_searches(loaded.table)
-    warnings = [f"skipped unreadable file {s}" for s in loaded.skipped]
-    if searches:
-        warnings += budget_warnings(searches, budgets or [default_budget(searches)])
-    by_budget = rank_optimizers_at(
-        loaded.table, budgets, select=select, report=report, n_resamples=resamples, seed=seed
-    )
-    payloads = [
-        {
-            "budget": used,
-            "select": select,
-            "report": report,
-            "n_resamples": resamples,
-            "rankings": [r.as_dict() for r in rankings],
-        }
-        for used, rankings in by_budget.items()
-    ]
-    return payloads, warnings
+def _warn(messages: Iterable[object], prefix: str = "warning: ") -> None:
+    for message in messages:
+        print(f"{prefix}{with_flags(message, FLAGS)}", file=sys.stderr)
 
 
-def rank_payload(experiment: str, budget: int | None, select: str, report: str, resamples: int, seed: int) -> tuple[dict, list[str]]:
-    """The JSON document of DESIGN.md contract 4 at one budget, and any warnings."""
-    payloads, warnings = rank_payloads(
-        experiment, None if budget is None else [budget], select, report, resamples, seed
-    )
-    return payloads[0], warnings
+def _warn_skipped(skipped: Iterable[str]) -> None:
+    _warn(skipped, "warning: skipped unreadable file ")
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with every non-finite float (inf, NaN) replaced by None, in lists and dicts too."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+def _print(text: str) -> None:
+    sys.stdout.write(text)
 
 
-def dumps_strict(value: Any, **kwargs: Any) -> str:
-    """Strict JSON (RFC 8259): non-finite floats become null, never ``Infinity`` or ``NaN``."""
-    return json.dumps(_finite(value), allow_nan=False, **kwargs)
-
-
-def render_table(payload: dict) -> None:
-    """One rich table per (workload, protocol) of one budget's payload."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    for ranking in payload["rankings"]:
-        table = Table(
-            title=(
-                f"{ranking['workload']} / {ranking['protocol']}: {payload['report']} of the best-by-"
-                f"{payload['select']} trial, budget K={payload['budget']}, B={payload['n_resamples']}"
-            )
-        )
-        for col, justify in (("rank", "right"), ("optimizer", "left"), ("trials", "right"),
-                             ("mean", "right"), ("p05", "right"), ("p95", "right"),
-                             ("P(rank 1..n)", "left")):
-            table.add_column(col, justify=justify)
-        for o in ranking["optimizers"]:
-            table.add_row(str(o["rank"]), o["optimizer"], str(o["n_trials"]),
-                          f"{o['mean']:.4f}", f"{o['p05']:.4f}", f"{o['p95']:.4f}",
-                          " ".join(f"{p:.2f}" for p in o.get("rank_probabilities", [])))
-        console.print(table)
-
-
-def render_csv(payload: dict | Sequence[dict]) -> str:
-    """One row per (budget, workload, protocol, optimizer) of one payload or several (one per
-    budget, under one header); ``p_rank_<r>`` columns follow the contract's columns (empty where
-    a ranking has fewer optimizers)."""
-    payloads = [payload] if isinstance(payload, dict) else list(payload)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    n = max((len(r["optimizers"]) for p in payloads for r in p["rankings"]), default=0)
-    writer.writerow(["workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
-                     "budget", "select", "report", "n_resamples", *[f"p_rank_{i + 1}" for i in range(n)]])
-    for p in payloads:
-        for r in p["rankings"]:
-            for o in r["optimizers"]:
-                probs = list(o.get("rank_probabilities", []))
-                writer.writerow([r["workload"], r["protocol"], o["rank"], o["optimizer"], o["n_trials"],
-                                 o["mean"], o["p05"], o["p95"], p["budget"], p["select"],
-                                 p["report"], p["n_resamples"], *probs, *[""] * (n - len(probs))])
-    return out.getvalue()
+RANK_FORMATS: dict[str, Callable[[ExperimentRankings], None]] = {
+    "table": lambda result: render.print_tables(render.rank_tables(result)),
+    "json": lambda result: _print(render.rank_json(result)),
+    "csv": lambda result: _print(render.rank_csv(result)),
+}
+"""``rank --format``: how each format prints an :class:`~analysis.ranking.ExperimentRankings`."""
 
 
 def run_rank(args: argparse.Namespace) -> int:
     """Print the rankings: with one budget a JSON object, with several a JSON list of them."""
-    payloads, warnings = rank_payloads(
-        args.experiment, parse_budgets(args.budget), args.select, args.report, args.resamples, args.seed
-    )
-    for warning in warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    if args.format == "json":
-        print(dumps_strict(payloads[0] if len(payloads) == 1 else payloads, indent=2))
-    elif args.format == "csv":
-        sys.stdout.write(render_csv(payloads))
-    else:
-        for payload in payloads:
-            render_table(payload)
+    from .ranking import rank_experiment
+
+    result = rank_experiment(args.experiment, parse_budgets(args.budget), select=args.select,
+                             report=args.report, n_resamples=args.resamples, seed=args.seed)
+    show_rankings(result, args.format)
     return 0
 
 
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
+def show_rankings(result: ExperimentRankings, fmt: str = "table") -> None:
+    """Warnings (skipped files, budgets) to stderr, then the rankings in format ``fmt``."""
+    _warn_skipped(result.skipped)
+    _warn(result.warnings)
+    RANK_FORMATS[fmt](result)
+
+
+def _print_query_table(result: QueryResult, max_rows: int) -> None:
+    render.print_tables([render.query_table(result, max_rows)])
+    if len(result.rows) > max_rows:
+        print(f"({len(result.rows) - max_rows} more rows not shown; use --format csv or a LIMIT)",
+              file=sys.stderr)
+
+
+QUERY_FORMATS: dict[str, Callable[[QueryResult, int], None]] = {
+    "table": _print_query_table,
+    "json": lambda result, _max_rows: _print(render.query_json(result)),
+    "csv": lambda result, _max_rows: _print(render.query_csv(result)),
+}
+"""``query --format``: how each format prints a :class:`~analysis.query.QueryResult` (a table
+shows at most ``--max-rows`` rows)."""
 
 
 def run_query_command(args: argparse.Namespace) -> int:
-    from optcompare.errors import InputError
-
     from .query import run_query
 
     if args.max_rows < 0:
-        raise InputError(f"--max-rows must be >= 0, got {args.max_rows}")
+        raise ParameterError("max_rows", f"{{name}} must be >= 0, got {args.max_rows}")
     result = run_query(args.experiments, args.sql)
-    for warning in result.skipped:
-        print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
-    if args.format == "json":
-        print(dumps_strict(result.records(), indent=2, default=str))
-    elif args.format == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(result.columns)
-        writer.writerows([["" if v is None else v for v in row] for row in result.rows])
-        sys.stdout.write(out.getvalue())
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(caption=f"{len(result.rows)} row(s)")
-        for column in result.columns:
-            table.add_column(column, overflow="fold")
-        for row in result.rows[: args.max_rows]:
-            table.add_row(*(_cell(v) for v in row))
-        Console().print(table)
-        if len(result.rows) > args.max_rows:
-            print(f"({len(result.rows) - args.max_rows} more rows not shown; use --format csv or a LIMIT)",
-                  file=sys.stderr)
+    _warn_skipped(result.skipped)
+    QUERY_FORMATS[args.format](result, args.max_rows)
     return 0
 
 
-def run_report(args: argparse.Namespace) -> int:
+def write_experiment_report(
+    experiment: str,
+    out: str,
+    *,
+    budget: int | None = None,
+    select: str | None = None,
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> int:
+    """Analyse ``experiment``, write its report to ``out`` and print where, with the warnings and
+    a one-line summary of the verdicts."""
     from .report import analyse, write_report
 
-    data = analyse(args.experiment, budget=args.budget, select=args.select, report=args.report,
-                   n_resamples=args.resamples, seed=args.seed)
-    for warning in data.skipped:
-        print(f"warning: skipped unreadable file {warning}", file=sys.stderr)
-    for warning in data.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    files = write_report(data, args.out)
+    data = analyse(experiment, budget=budget, select=select, report=report,
+                   n_resamples=n_resamples, seed=seed)
+    _warn_skipped(data.skipped)
+    _warn(data.warnings)
+    files = write_report(data, out)
     broken = ", ".join(data.hierarchy.breaking_protocols) or "none"
     if not data.hierarchy.verdicts:
         broken = "none checked (no inclusion pair ran under a common protocol)"
@@ -280,3 +222,8 @@ def run_report(args: argparse.Namespace) -> int:
     print(f"budget K={data.budget}; protocols breaking the inclusion hierarchy: {broken}; "
           f"best trials near a range boundary: {boundary}")
     return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    return write_experiment_report(args.experiment, args.out, budget=args.budget, select=args.select,
+                                   report=args.report, n_resamples=args.resamples, seed=args.seed)

@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .load import PARTITION_KEYS
+from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS, PARTITION_KEYS
+
 from .trials import Search, SearchKey
 
 __all__ = [
@@ -28,15 +29,6 @@ __all__ = [
     "steps_to_target",
 ]
 
-CURVE_METRICS = {
-    "val_error": "val_error",
-    "test_error": "test_error",
-    "train_loss": "train_loss",
-    "val_loss": "val_loss",
-    "test_loss": "test_loss",
-}
-"""Metric name (as in :data:`analysis.ranking.METRICS`) -> curves column."""
-
 _SEP = "\x1f"
 
 
@@ -46,7 +38,8 @@ class SearchCurves:
     :class:`~analysis.trials.Search`) are ``offsets[i]:offsets[i + 1]``, sorted by step.
 
     ``regular`` is False on a diverged trial's post-divergence row; ``last_step[i]`` is the
-    step of trial i's last row (-1 without rows).
+    step of trial i's last row (-1 without rows). ``columns`` holds each metric of
+    :data:`optcompare.schema.CURVE_METRICS` (the curves column of that name) per row.
     """
 
     offsets: np.ndarray
@@ -92,7 +85,7 @@ def align_curves(curves: pa.Table, searches: Mapping[SearchKey, Search]) -> dict
         for i, tid in enumerate(s.trial_id):
             lookup[prefix + str(tid)] = int(base) + i
         latest_attempt[base : base + s.n_trials] = np.nan_to_num(s.column("attempt"), nan=0.0)
-        diverged[base : base + s.n_trials] = s.status == "diverged"
+        diverged[base : base + s.n_trials] = s.status == DIVERGED
     n_rows = curves.num_rows
     if n_rows and all(c in curves.column_names for c in (*PARTITION_KEYS, "trial_id", "step")):
         parts = [pc.cast(pc.fill_null(curves.column(c), ""), pa.string()) for c in (*PARTITION_KEYS, "trial_id")]
@@ -106,7 +99,7 @@ def align_curves(curves: pa.Table, searches: Mapping[SearchKey, Search]) -> dict
         rows = np.flatnonzero(keep)
         rows = rows[np.lexsort((step[rows], trial[rows]))]
         trial, step = trial[rows], step[rows]
-        columns = {m: _floats(curves, c)[rows] for m, c in CURVE_METRICS.items()}
+        columns = {m: _floats(curves, m)[rows] for m in CURVE_METRICS}
     else:
         trial, step = np.zeros(0, dtype=np.int64), np.zeros(0)
         columns = {m: np.zeros(0) for m in CURVE_METRICS}
@@ -158,7 +151,7 @@ def metrics_at_step(
     safe = np.maximum(last, 0)
     values = {}
     for m in metrics:
-        column = sc.columns[CURVE_METRICS[m]]
+        column = sc.columns[m]
         values[m] = np.where(has, column[safe] if len(column) else np.nan, np.nan)
     return values, valid
 
@@ -174,7 +167,7 @@ def steps_to_target(sc: SearchCurves, n_trials: int, target: float) -> np.ndarra
     return out
 
 
-def best_trial_curve(search: Search, sc: SearchCurves, select_column: str = "final_val_error") -> BestTrialCurve | None:
+def best_trial_curve(search: Search, sc: SearchCurves, select_column: str = METRICS["val_error"].column) -> BestTrialCurve | None:
     """The curve of the completed trial with the lowest ``select_column``; None when no
     completed trial has a finite value."""
     values = np.where(search.completed, search.column(select_column), np.nan)

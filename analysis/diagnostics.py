@@ -1,5 +1,7 @@
-"""Search-space diagnostics: where the best trials lie in each tuned hyperparameter's range
-(PAPER.md sections 6 and 9: refine a space until the best trials are not on its boundary).
+"""Search-space diagnostics: where the best trials lie in each tuned hyperparameter's range.
+
+A search space is refined until the best trials are not on its boundary (docs/method.md,
+protocols): a best trial at the edge of a range says the optimum may lie outside it.
 
 Position. For a tuned coordinate with range [lo, hi] (experiment.json ``searches[].space``, in
 the coordinates of the ``tuned_<name>`` columns), a value v has position
@@ -10,10 +12,11 @@ the coordinates of the ``tuned_<name>`` columns), a value v has position
 
 so 0 is the lower end and 1 the upper end of the range's (log) width. The best trial is the
 completed trial with the lowest selection metric (experiment.json ``select`` of the protocol,
-``val_error`` by default). A warning is raised when its position is below ``edge`` or above
-``1 - edge`` (default ``edge`` = 0.05, the outer 5% of the width): the optimum may lie outside
-the range, so widen it on that side. A coordinate whose range is unknown (no experiment.json
-record) is described with the observed extent of its values and never warns.
+``val_error`` by default: :func:`selection`). A warning is raised when its position is below
+``edge`` or above ``1 - edge`` (default ``edge`` = 0.05, the outer 5% of the width): the
+optimum may lie outside the range, so widen it on that side. A coordinate whose range is
+unknown (no experiment.json record) is described with the observed extent of its values and
+never warns.
 """
 
 from __future__ import annotations
@@ -25,10 +28,20 @@ from typing import Any
 
 import numpy as np
 
-from .ranking import METRICS
-from .trials import Search, SearchKey
+from optcompare.schema import METRICS, SELECT_METRICS, TUNED_PREFIX, SearchKey
 
-__all__ = ["HyperparameterDiagnostic", "SpaceRange", "position_in_range", "search_space_diagnostics", "space_ranges"]
+from .checks import check_metric
+from .ranking import select_for
+from .trials import Search
+
+__all__ = [
+    "HyperparameterDiagnostic",
+    "SpaceRange",
+    "position_in_range",
+    "search_space_diagnostics",
+    "selection",
+    "space_ranges",
+]
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,11 @@ def _parse_range(spec: Any) -> SpaceRange | None:
     if not isinstance(spec, Mapping):
         return None
     if "feasible_points" in spec:
-        points = [p for p in spec["feasible_points"] if isinstance(p, (int, float)) and not isinstance(p, bool)]
+        points = [
+            p
+            for p in spec["feasible_points"]
+            if isinstance(p, (int, float)) and not isinstance(p, bool)
+        ]
         if len(points) < 2:
             return None
         pts = tuple(sorted(float(p) for p in points))
@@ -84,7 +101,11 @@ def space_ranges(meta: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Spa
     for search in meta.get("searches", []) or []:
         if not isinstance(search, Mapping) or not isinstance(search.get("space"), Mapping):
             continue
-        ranges = {name: r for name, spec in search["space"].items() if (r := _parse_range(spec)) is not None}
+        ranges = {
+            name: r
+            for name, spec in search["space"].items()
+            if (r := _parse_range(spec)) is not None
+        }
         out[(str(search.get("protocol")), str(search.get("optimizer")))] = ranges
     return out
 
@@ -132,11 +153,16 @@ class HyperparameterDiagnostic:
         return "lower" if self.best_position < 0.5 else "upper"
 
 
-def _select_metric(meta: Mapping[str, Any], protocol: str, select: str | None) -> str:
+def selection(meta: Mapping[str, Any], select: str | None = None) -> str | dict[str, str]:
+    """The selection metric: ``select`` for every protocol when given, else protocol -> the
+    ``select`` experiment.json records for it (an unknown name counts as the default
+    ``val_error``; :func:`analysis.ranking.select_for` gives the default to unrecorded ones)."""
     if select is not None:
         return select
-    chosen = (meta.get("select") or {}).get(protocol) if isinstance(meta.get("select"), Mapping) else None
-    return chosen if chosen in METRICS else "val_error"
+    recorded = meta.get("select")
+    if not isinstance(recorded, Mapping):
+        return {}
+    return {p: (m if m in METRICS else SELECT_METRICS[0]) for p, m in recorded.items()}
 
 
 def search_space_diagnostics(
@@ -154,18 +180,19 @@ def search_space_diagnostics(
     """
     if not 0.0 < edge < 0.5:
         raise ValueError(f"edge must be in (0, 0.5), got {edge}")
-    if select is not None and select not in METRICS:
-        raise ValueError(f"unknown metric {select!r}; valid choices: {', '.join(METRICS)}")
+    if select is not None:
+        check_metric(select, "select")
     meta = meta or {}
+    chosen = selection(meta, select)
     ranges = space_ranges(meta)
     out = []
     for key in sorted(searches):
         search = searches[key]
-        metric = _select_metric(meta, search.protocol, select)
-        sel = search.column(METRICS[metric][0])
+        metric_name = select_for(chosen, search.protocol)
+        sel = search.column(METRICS[metric_name].column)
         known = ranges.get((search.protocol, search.optimizer), {})
         for name in search.tuned_names():
-            values = search.column(f"tuned_{name}")
+            values = search.column(f"{TUNED_PREFIX}{name}")
             rng = known.get(name) or _observed(values)
             if rng is None:
                 continue
@@ -177,20 +204,27 @@ def search_space_diagnostics(
             if len(order):
                 best = int(order[0])
                 best_pos = float(positions[0])
-                if rng.source == "experiment" and np.isfinite(best_pos) and (best_pos < edge or best_pos > 1 - edge):
+                if (
+                    rng.source == "experiment"
+                    and np.isfinite(best_pos)
+                    and (best_pos < edge or best_pos > 1 - edge)
+                ):
                     side = "lower" if best_pos < 0.5 else "upper"
                     warning = (
-                        f"{key[0]}/{key[1]}/{key[2]}: best trial has {name} = {values[best]:.4g}, at "
-                        f"{best_pos:.1%} of the range [{rng.low:.4g}, {rng.high:.4g}] ({rng.scaling}); "
-                        f"it lies in the outer {edge:.0%} of the {side} end: widen the {side} bound"
+                        f"{SearchKey(*key).prefix()}: best trial has {name} = "
+                        f"{values[best]:.4g}, at {best_pos:.1%} of the range "
+                        f"[{rng.low:.4g}, {rng.high:.4g}] ({rng.scaling}); it lies in the outer "
+                        f"{edge:.0%} of the {side} end: widen the {side} bound"
                     )
                 best_id, best_value = str(search.trial_id[best]), float(values[best])
             else:
                 best_id, best_value, best_pos = None, math.nan, math.nan
+            top = tuple(float(x) for x in positions[:n_top])
+            best_fields = (best_id, best_value, best_pos, top, warning)
+            trial_columns = (values, sel, search.completed)
             out.append(
                 HyperparameterDiagnostic(
-                    key[0], key[1], key[2], name, rng, metric, best_id, best_value, best_pos,
-                    tuple(float(x) for x in positions[:n_top]), warning, values, sel, search.completed, edge,
+                    *key, name, rng, metric_name, *best_fields, *trial_columns, edge
                 )
             )
     return out

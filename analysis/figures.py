@@ -1,14 +1,20 @@
-"""Figures of PAPER.md section 9, rendered from the analysis dataclasses (matplotlib, Agg).
+"""The report's figures, rendered from the analysis dataclasses (matplotlib, Agg).
 
-Every function takes computed statistics, writes ``STEM.png`` and ``STEM.pdf`` and returns the
-two paths; nothing here computes a statistic. matplotlib is imported on first use, so
-``import analysis`` stays light.
+Five plots (docs/method.md describes the statistics they show): best-trial reported metric per
+optimizer and protocol, steps to target, best-trial metric against the number of trials K,
+the best trials' validation curves, and the final selection metric over each tuned
+hyperparameter. Every ``plot_*`` function takes computed statistics, writes ``STEM.png`` and
+``STEM.pdf`` and returns the two paths; nothing here computes a statistic. A :class:`Figure`
+is one such plot as data (what the report's compute step plans); :func:`draw` renders it
+through the :data:`PLOTS` table. matplotlib is imported on first use, so ``import analysis``
+stays light.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,10 @@ from .ranking import Ranking
 from .speed import SpeedRanking
 
 __all__ = [
+    "FORMATS",
+    "PLOTS",
+    "Figure",
+    "draw",
     "edge_bands",
     "plot_budget_curves",
     "plot_final_error",
@@ -60,7 +70,13 @@ def _colors(names: Sequence[str]) -> dict[str, Any]:
     return {n: cmap(i % 10) for i, n in enumerate(names)}
 
 
-def plot_final_error(rankings: Sequence[Ranking], stem: Path | str, *, metric: str = "test_error", budget: int | None = None) -> list[Path]:
+def plot_final_error(
+    rankings: Sequence[Ranking],
+    stem: Path | str,
+    *,
+    metric: str = "test_error",
+    budget: int | None = None,
+) -> list[Path]:
     """Bootstrapped best-trial ``metric`` per optimizer (x) and protocol (markers), mean with a
     5-95% band, for the rankings of one workload."""
     plt = _pyplot()
@@ -79,7 +95,9 @@ def plot_final_error(rankings: Sequence[Ranking], stem: Path | str, *, metric: s
                 ys.append(o.mean)
                 lo.append(o.mean - o.p05)
                 hi.append(o.p95 - o.mean)
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=colors[r.protocol], label=r.protocol)
+        ax.errorbar(
+            xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=colors[r.protocol], label=r.protocol
+        )
     ax.set_xticks(range(len(optimizers)), optimizers)
     ax.set_ylabel(f"best-trial {metric} (mean, 5-95%)")
     title = rankings[0].workload if rankings else ""
@@ -89,7 +107,13 @@ def plot_final_error(rankings: Sequence[Ranking], stem: Path | str, *, metric: s
     return _save(fig, stem)
 
 
-def plot_budget_curves(curves: Mapping[str, BudgetCurve], stem: Path | str, *, title: str = "", metric: str = "test_error") -> list[Path]:
+def plot_budget_curves(
+    curves: Mapping[str, BudgetCurve],
+    stem: Path | str,
+    *,
+    title: str = "",
+    metric: str = "test_error",
+) -> list[Path]:
     """Best-trial ``metric`` against the number of trials K (log2 axis), one line per
     optimizer with its 5-95% band."""
     plt = _pyplot()
@@ -114,7 +138,9 @@ def plot_steps_to_target(speed: Sequence[SpeedRanking], stem: Path | str) -> lis
     plt = _pyplot()
     optimizers = sorted({o.optimizer for r in speed for o in r.optimizers})
     fig, ax = plt.subplots(figsize=(1.2 * len(optimizers) + 2.5, 3.6))
-    finite = [v for r in speed for o in r.optimizers for v in (o.p05, o.median, o.p95) if math.isfinite(v)]
+    finite = [
+        v for r in speed for o in r.optimizers for v in (o.p05, o.median, o.p95) if math.isfinite(v)
+    ]
     ceiling = 1.1 * max(finite) if finite else 1.0
     width = 0.7 / max(1, len(speed))
     colors = _colors([r.protocol for r in speed])
@@ -130,15 +156,26 @@ def plot_steps_to_target(speed: Sequence[SpeedRanking], stem: Path | str) -> lis
             labelled = True
             if math.isfinite(o.median):
                 hi = min(o.p95, ceiling)
-                ax.errorbar([x], [o.median], yerr=[[o.median - o.p05], [hi - o.median]], fmt="o",
-                            capsize=3, color=colors[r.protocol], label=label)
+                ax.errorbar(
+                    [x],
+                    [o.median],
+                    yerr=[[o.median - o.p05], [hi - o.median]],
+                    fmt="o",
+                    capsize=3,
+                    color=colors[r.protocol],
+                    label=label,
+                )
             else:
                 ax.plot([x], [ceiling], "x", color=colors[r.protocol], label=label)
     target = next((r.target for r in speed if r.target is not None), None)
     ax.axhline(ceiling, color="grey", lw=0.5, ls=":")
     ax.set_xticks(range(len(optimizers)), optimizers)
     ax.set_ylabel("steps to target (x: not reached)")
-    ax.set_title(f"{speed[0].workload if speed else ''}: steps to val error <= {target}" if target is not None else "steps to target")
+    ax.set_title(
+        f"{speed[0].workload if speed else ''}: steps to val error <= {target}"
+        if target is not None
+        else "steps to target"
+    )
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
@@ -164,7 +201,9 @@ def edge_bands(rng: SpaceRange, edge: float) -> list[tuple[float, float]]:
     return []
 
 
-def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: Path | str, *, title: str = "") -> list[Path]:
+def plot_hyperparameters(
+    diagnostics: Sequence[HyperparameterDiagnostic], stem: Path | str, *, title: str = ""
+) -> list[Path]:
     """Final selection metric over each tuned coordinate: one row per optimizer, one column per
     coordinate; the best trial is starred, the range bounds dashed, and the outer ``edge`` (5%
     by default) of a recorded log or linear range shaded at each end (:func:`edge_bands`)."""
@@ -172,7 +211,12 @@ def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: 
     optimizers = sorted({d.optimizer for d in diagnostics})
     rows = {o: [d for d in diagnostics if d.optimizer == o] for o in optimizers}
     ncols = max((len(v) for v in rows.values()), default=1)
-    fig, axes = plt.subplots(len(optimizers) or 1, ncols, figsize=(2.6 * ncols + 0.5, 2.2 * max(1, len(optimizers))), squeeze=False)
+    fig, axes = plt.subplots(
+        len(optimizers) or 1,
+        ncols,
+        figsize=(2.6 * ncols + 0.5, 2.2 * max(1, len(optimizers))),
+        squeeze=False,
+    )
     for ax in axes.flat:
         ax.set_visible(False)
     for r, o in enumerate(optimizers):
@@ -184,7 +228,11 @@ def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: 
             if d.best_trial_id is not None:
                 best = d.select_values[ok].min() if ok.any() else math.nan
                 ax.scatter([d.best_value], [best], marker="*", s=80, color="tab:red", zorder=3)
-            log = d.range.scaling == "log" or (d.range.scaling == "points" and d.range.low > 0 and d.range.high / d.range.low >= 100)
+            log = d.range.scaling == "log" or (
+                d.range.scaling == "points"
+                and d.range.low > 0
+                and d.range.high / d.range.low >= 100
+            )
             if log:
                 ax.set_xscale("log")
             for bound in (d.range.low, d.range.high):
@@ -203,7 +251,13 @@ def plot_hyperparameters(diagnostics: Sequence[HyperparameterDiagnostic], stem: 
     return _save(fig, stem)
 
 
-def plot_training_curves(curves: Sequence[BestTrialCurve], stem: Path | str, *, title: str = "", target: float | None = None) -> list[Path]:
+def plot_training_curves(
+    curves: Sequence[BestTrialCurve],
+    stem: Path | str,
+    *,
+    title: str = "",
+    target: float | None = None,
+) -> list[Path]:
     """Validation error against step of each optimizer's best trial (one protocol)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -219,3 +273,35 @@ def plot_training_curves(curves: Sequence[BestTrialCurve], stem: Path | str, *, 
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, stem)
+
+
+PLOTS: dict[str, Callable[..., list[Path]]] = {
+    "final_error": plot_final_error,
+    "steps_to_target": plot_steps_to_target,
+    "budget_curves": plot_budget_curves,
+    "training_curves": plot_training_curves,
+    "hyperparameters": plot_hyperparameters,
+}
+"""Plot name -> function ``f(statistics, stem, **options)`` that writes ``STEM.{png,pdf}``."""
+
+
+@dataclass(frozen=True, eq=False)
+class Figure:
+    """One figure to draw, as data: :data:`PLOTS` ``[plot]`` draws ``statistics`` (the first
+    argument of the plot function) with keyword ``options`` into ``STEM.png`` and ``STEM.pdf``
+    under a figure directory. ``caption`` is the sentence the report shows under it."""
+
+    plot: str
+    stem: str
+    caption: str
+    statistics: Any
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.plot not in PLOTS:
+            raise ValueError(f"unknown plot {self.plot!r}; valid choices: {', '.join(PLOTS)}")
+
+
+def draw(figure: Figure, directory: Path | str) -> list[Path]:
+    """Render ``figure`` into ``directory/STEM.png`` and ``.pdf``; the paths, PNG first."""
+    return PLOTS[figure.plot](figure.statistics, Path(directory) / figure.stem, **figure.options)

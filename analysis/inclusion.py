@@ -1,4 +1,11 @@
-"""Inclusion verdicts per protocol, and where protocols disagree (PAPER.md sections 1 and 3).
+"""Inclusion verdicts per protocol, and where protocols disagree (docs/method.md, inclusions
+and verdicts).
+
+Choi et al. (2019) show that optimizers form an inclusion hierarchy: ``narrow <= wide`` when
+the wide optimizer can imitate the narrow one with some hyperparameters (momentum with zero
+momentum is SGD). A tuning protocol that searches every hyperparameter that matters should
+never find the wide optimizer worse; where it does, the protocol, not the optimizer, ranks
+them.
 
 The rule. Fix a workload, a protocol, a budget K and a pair ``narrow <= wide`` of the inclusion
 hierarchy. Let ``N_b`` and ``W_b`` be resample ``b`` (b = 1..B) of the bootstrapped best-of-K
@@ -21,12 +28,12 @@ Only ``violated`` counts as breaking the hierarchy. A pair is checked only where
 optimizers were run under the protocol.
 
 Implied pairs. Inclusion is transitive: from ``sgd <= momentum`` and ``momentum <= adam``
-follows ``sgd <= adam`` (PAPER.md section 3's chains). :func:`summarize_hierarchy` checks the
-transitive closure of the recorded pairs (:func:`transitive_pairs`), so a study of only
-``sgd`` and ``adam`` gets a verdict on ``sgd <= adam`` although ``momentum`` never ran. An
-implied pair names the optimizers it was derived through in ``via`` (the shortest chain).
-``optcompare run`` records in experiment.json every registered pair with at least one end in
-the study, so every chain with at most one optimizer outside the study is closed.
+follows ``sgd <= adam``. :func:`summarize_hierarchy` checks the transitive closure of the
+recorded pairs (:func:`transitive_pairs`), so a study of only ``sgd`` and ``adam`` gets a
+verdict on ``sgd <= adam`` although ``momentum`` never ran. An implied pair names the
+optimizers it was derived through in ``via`` (the shortest chain). ``optcompare run`` records
+in experiment.json every registered pair with at least one end in the study, so every chain
+with at most one optimizer outside the study is closed.
 """
 
 from __future__ import annotations
@@ -38,9 +45,10 @@ from typing import Any
 
 import numpy as np
 
+from optcompare.schema import SearchKey
+
 from .bootstrap import BudgetCurve
 from .ranking import Ranking
-from .trials import SearchKey
 
 __all__ = [
     "DEFAULT_INCLUSIONS",
@@ -76,7 +84,10 @@ DEFAULT_INCLUSIONS: tuple[InclusionPair, ...] = (
     InclusionPair("momentum", "adam", False),
     InclusionPair("nesterov", "nadam", False),
 )
-"""PAPER.md section 3's five pairs, used when experiment.json records no ``inclusions``."""
+"""The five inclusions of Choi et al. (2019) (``optimizers.inclusions`` gives each imitation):
+SGD is momentum and Nesterov with zero momentum; momentum is RMSProp with rho = 1 and
+epsilon = 0; momentum and Nesterov are the limits of Adam and NAdam as epsilon grows (inexact
+for a finite epsilon). Used when experiment.json records no ``inclusions``."""
 
 
 def inclusion_pairs(meta: Mapping[str, Any]) -> tuple[InclusionPair, ...]:
@@ -87,9 +98,14 @@ def inclusion_pairs(meta: Mapping[str, Any]) -> tuple[InclusionPair, ...]:
         return DEFAULT_INCLUSIONS
     pairs = []
     for item in recorded:
-        if isinstance(item, Mapping) and isinstance(item.get("narrow"), str) and isinstance(item.get("wide"), str):
+        if (
+            isinstance(item, Mapping)
+            and isinstance(item.get("narrow"), str)
+            and isinstance(item.get("wide"), str)
+        ):
             exact = item.get("exact")
-            pairs.append(InclusionPair(item["narrow"], item["wide"], exact if isinstance(exact, bool) else None))
+            exact = exact if isinstance(exact, bool) else None
+            pairs.append(InclusionPair(item["narrow"], item["wide"], exact))
     return tuple(pairs)
 
 
@@ -112,7 +128,9 @@ def transitive_pairs(pairs: Sequence[InclusionPair]) -> tuple[InclusionPair, ...
     """
     direct: list[InclusionPair] = []
     for pair in pairs:
-        if pair.narrow != pair.wide and all((p.narrow, p.wide) != (pair.narrow, pair.wide) for p in direct):
+        if pair.narrow != pair.wide and all(
+            (p.narrow, p.wide) != (pair.narrow, pair.wide) for p in direct
+        ):
             direct.append(pair)
     links: dict[str, list[InclusionPair]] = {}
     for pair in direct:
@@ -170,6 +188,11 @@ def verdict_of(p_wide_worse: float, alpha: float = 0.05) -> str:
     return "holds"
 
 
+def _band_at(curve: BudgetCurve, index: int) -> tuple[float, float, float]:
+    """(mean, p05, p95) of a budget curve at one of its budgets."""
+    return float(curve.mean[index]), float(curve.p05[index]), float(curve.p95[index])
+
+
 def check_inclusions(
     curves: Mapping[SearchKey, BudgetCurve],
     budget: int,
@@ -195,16 +218,12 @@ def check_inclusions(
             n_s = np.nan_to_num(narrow.samples[i], nan=np.inf)
             w_s = np.nan_to_num(wide.samples[j], nan=np.inf)
             if n_s.shape != w_s.shape:
-                raise ValueError("the two searches were bootstrapped with different numbers of resamples")
-            p_worse = float(np.mean(w_s > n_s))
-            verdicts.append(
-                InclusionVerdict(
-                    w, p, pair.narrow, pair.wide, budget,
-                    float(narrow.mean[i]), float(narrow.p05[i]), float(narrow.p95[i]),
-                    float(wide.mean[j]), float(wide.p05[j]), float(wide.p95[j]),
-                    p_worse, verdict_of(p_worse, alpha), pair.via,
+                raise ValueError(
+                    "the two searches were bootstrapped with different numbers of resamples"
                 )
-            )
+            p_worse = float(np.mean(w_s > n_s))
+            row = (w, p, pair.narrow, pair.wide, budget, *_band_at(narrow, i), *_band_at(wide, j))
+            verdicts.append(InclusionVerdict(*row, p_worse, verdict_of(p_worse, alpha), pair.via))
     return verdicts
 
 
@@ -224,6 +243,12 @@ class RankFlip:
     b_first: tuple[str, ...]
 
 
+def _ranked_above(protocols: Mapping[str, Mapping[str, float]], a: str, b: str) -> tuple[str, ...]:
+    """The protocols (sorted) that ran both ``a`` and ``b`` and gave ``a`` the strictly lower
+    mean."""
+    return tuple(p for p, rk in sorted(protocols.items()) if a in rk and b in rk and rk[a] < rk[b])
+
+
 def rank_flips(rankings: Sequence[Ranking]) -> list[RankFlip]:
     """Every pair of optimizers whose order differs between two protocols of a workload.
 
@@ -232,14 +257,15 @@ def rank_flips(rankings: Sequence[Ranking]) -> list[RankFlip]:
     """
     by_workload: dict[str, dict[str, dict[str, float]]] = {}
     for r in rankings:
-        by_workload.setdefault(r.workload, {})[r.protocol] = {o.optimizer: o.mean for o in r.optimizers}
+        by_workload.setdefault(r.workload, {})[r.protocol] = {
+            o.optimizer: o.mean for o in r.optimizers
+        }
     flips = []
     for w, protocols in sorted(by_workload.items()):
         names = sorted({o for ranks in protocols.values() for o in ranks})
         for x, a in enumerate(names):
             for b in names[x + 1 :]:
-                a_first = tuple(p for p, rk in sorted(protocols.items()) if a in rk and b in rk and rk[a] < rk[b])
-                b_first = tuple(p for p, rk in sorted(protocols.items()) if a in rk and b in rk and rk[b] < rk[a])
+                a_first, b_first = _ranked_above(protocols, a, b), _ranked_above(protocols, b, a)
                 if a_first and b_first:
                     flips.append(RankFlip(w, a, b, a_first, b_first))
     return flips
@@ -281,5 +307,8 @@ def summarize_hierarchy(
     (:func:`transitive_pairs`) and rank flips (:func:`rank_flips`) at ``budget``."""
     checked = transitive_pairs(pairs)
     return HierarchySummary(
-        budget, alpha, tuple(check_inclusions(curves, budget, checked, alpha=alpha)), tuple(rank_flips(rankings))
+        budget,
+        alpha,
+        tuple(check_inclusions(curves, budget, checked, alpha=alpha)),
+        tuple(rank_flips(rankings)),
     )

@@ -1,4 +1,5 @@
-"""Read an experiment's Parquet results (contract 3 of DESIGN.md) without torch or ray.
+"""Read an experiment's Parquet results (the layout of :mod:`optcompare.schema`; see
+docs/architecture.md) without torch or ray.
 
 Part files of different optimizers carry different ``hp_<name>`` / ``tuned_<name>`` columns;
 they are read one by one and concatenated with schema promotion (missing columns become null).
@@ -29,12 +30,15 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
+from optcompare.schema import PARTITION_KEYS, REQUIRED_COLUMNS, TABLES, TRIAL_PREFIXES
 
 __all__ = [
     "CURVE_COLUMNS",
+    "KNOWN_COLUMNS",
     "PARTITION_KEYS",
     "REQUIRED_COLUMNS",
     "TRIAL_COLUMNS",
+    "TRIAL_PREFIXES",
     "Experiment",
     "Loaded",
     "list_part_files",
@@ -45,54 +49,14 @@ __all__ = [
     "open_experiment",
 ]
 
-PARTITION_KEYS = ("workload", "protocol", "optimizer")
-
-CURVE_COLUMNS: dict[str, pa.DataType] = {
-    "trial_id": pa.string(),
-    "attempt": pa.int64(),
-    "step": pa.int64(),
-    "learning_rate": pa.float64(),
-    "train_loss": pa.float64(),
-    "val_error": pa.float64(),
-    "val_loss": pa.float64(),
-    "test_error": pa.float64(),
-    "test_loss": pa.float64(),
-    "wall_time_s": pa.float64(),
+KNOWN_COLUMNS: dict[str, dict[str, pa.DataType]] = {
+    table: {f.name: f.type for f in schema} for table, schema in TABLES.items()
 }
-"""Columns of a ``curves`` part file (contract 3), partition columns excluded."""
+"""The fixed columns of each table (:data:`optcompare.schema.TABLES`) by name; ``trials`` part
+files add ``hp_<name>`` and ``tuned_<name>`` columns (:data:`TRIAL_PREFIXES`)."""
 
-TRIAL_COLUMNS: dict[str, pa.DataType] = {
-    "trial_id": pa.string(),
-    "trial_index": pa.int64(),
-    "seed": pa.int64(),
-    "attempt": pa.int64(),
-    "phase": pa.string(),
-    "status": pa.string(),
-    "final_train_loss": pa.float64(),
-    "final_val_error": pa.float64(),
-    "final_val_loss": pa.float64(),
-    "final_test_error": pa.float64(),
-    "final_test_loss": pa.float64(),
-    "best_val_error": pa.float64(),
-    "best_val_step": pa.int64(),
-    "steps_to_target": pa.int64(),
-    "total_steps": pa.int64(),
-    "wall_time_s": pa.float64(),
-    "train_time_s": pa.float64(),
-    "error": pa.string(),
-}
-"""Base columns of a ``trials`` part file as the sink writes them (``tuning.sink.TRIAL_BASE_SCHEMA``,
-kept here so that analysis needs no tuning import); ``hp_<name>`` and ``tuned_<name>`` columns
-are float64."""
-
-TRIAL_PREFIXES: dict[str, pa.DataType] = {"hp_": pa.float64(), "tuned_": pa.float64()}
-"""Prefixes of the per-optimizer ``trials`` columns and their type."""
-
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
-    "trials": ("trial_id", "attempt", "status"),
-    "curves": ("trial_id", "attempt", "step"),
-}
-"""Columns without which a part file is foreign to its table and skipped."""
+CURVE_COLUMNS = KNOWN_COLUMNS["curves"]
+TRIAL_COLUMNS = KNOWN_COLUMNS["trials"]
 
 
 @dataclass
@@ -144,14 +108,10 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
 
 def expected_type(name: str, column: str) -> pa.DataType | None:
     """The type the sink writes for ``column`` of table ``name``; None for a column it does not name."""
-    if name == "curves":
-        return CURVE_COLUMNS.get(column)
-    if column in TRIAL_COLUMNS:
-        return TRIAL_COLUMNS[column]
-    for prefix, kind in TRIAL_PREFIXES.items():
-        if column.startswith(prefix):
-            return kind
-    return None
+    if column in KNOWN_COLUMNS[name]:
+        return KNOWN_COLUMNS[name][column]
+    prefixes = TRIAL_PREFIXES if name == "trials" else {}
+    return next((kind for prefix, kind in prefixes.items() if column.startswith(prefix)), None)
 
 
 def _is_signed_or_small_int(kind: pa.DataType) -> bool:
@@ -195,11 +155,12 @@ def _partition_values(relative: str) -> dict[str, str]:
 
 
 def _empty(name: str) -> pa.Table:
+    """An empty table ``name``: the partition columns, then every curves column or the trials
+    table's required ones."""
+    known = KNOWN_COLUMNS[name]
+    names = known if name == "curves" else REQUIRED_COLUMNS[name]
     columns = {k: pa.array([], pa.string()) for k in PARTITION_KEYS}
-    if name == "curves":
-        columns.update({k: pa.array([], t) for k, t in CURVE_COLUMNS.items()})
-    else:
-        columns.update({k: pa.array([], TRIAL_COLUMNS[k]) for k in REQUIRED_COLUMNS["trials"]})
+    columns.update({k: pa.array([], known[k]) for k in names})
     return pa.table(columns)
 
 
@@ -248,15 +209,16 @@ def list_part_files(
     return good, skipped
 
 
-def _quote(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """``text`` as a single-quoted SQL string literal."""
     return "'" + text.replace("'", "''") + "'"
 
 
 def parquet_scan_sql(files: Sequence[str], extra: str = "") -> str:
     """A DuckDB ``SELECT`` over local part files: columns united by name, the hive partition
     columns as strings, then ``extra`` select items (e.g. ``'x' AS experiment``)."""
-    listing = "[" + ", ".join(_quote(f) for f in files) + "]"
-    hive_types = "{" + ", ".join(f"{_quote(k)}: 'VARCHAR'" for k in PARTITION_KEYS) + "}"
+    listing = "[" + ", ".join(sql_literal(f) for f in files) + "]"
+    hive_types = "{" + ", ".join(f"{sql_literal(k)}: 'VARCHAR'" for k in PARTITION_KEYS) + "}"
     items = f"*, {extra}" if extra else "*"
     return (
         f"SELECT {items} FROM read_parquet({listing}, hive_partitioning = true, "

@@ -14,18 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
+from optcompare.schema import CURVE_SCHEMA, PARTITION_KEYS, REQUIRED_COLUMNS, TRIAL_BASE_SCHEMA
 
-from .load import (
-    CURVE_COLUMNS,
-    PARTITION_KEYS,
-    list_part_files,
-    load_results,
-    open_experiment,
-    parquet_scan_sql,
-)
+from .load import list_part_files, load_results, open_experiment, parquet_scan_sql, sql_literal
 
 if TYPE_CHECKING:
     import duckdb
@@ -34,10 +29,15 @@ __all__ = ["QueryResult", "connect", "run_query"]
 
 VIEWS = ("trials", "curves")
 
-_EMPTY_COLUMNS = {
-    "trials": {"trial_id": "VARCHAR", "attempt": "BIGINT", "status": "VARCHAR"},
-    "curves": {k: ("VARCHAR" if k == "trial_id" else "BIGINT" if k in ("attempt", "step") else "DOUBLE") for k in CURVE_COLUMNS},
+DUCKDB_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.float64(): "DOUBLE"}
+"""DuckDB's name of each Arrow type the tables use."""
+
+EMPTY_VIEW_COLUMNS: dict[str, dict[str, str]] = {
+    "trials": {c: DUCKDB_TYPES[TRIAL_BASE_SCHEMA.field(c).type] for c in REQUIRED_COLUMNS["trials"]},
+    "curves": {f.name: DUCKDB_TYPES[f.type] for f in CURVE_SCHEMA},
 }
+"""Columns (and DuckDB types) of a view over an experiment without part files, partition
+columns and ``experiment`` excluded: every curves column, the trials table's required ones."""
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,10 @@ class QueryResult:
         return [{c: clean(v) for c, v in zip(self.columns, row, strict=True)} for row in self.rows]
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _view_sql(name: str, experiment: str, files: list[str]) -> str:
-    tag = f"{_quote(experiment)} AS experiment"
+    tag = f"{sql_literal(experiment)} AS experiment"
     if not files:
-        cols = {k: "VARCHAR" for k in PARTITION_KEYS} | _EMPTY_COLUMNS[name]
+        cols = {k: "VARCHAR" for k in PARTITION_KEYS} | EMPTY_VIEW_COLUMNS[name]
         select = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in cols.items())
         return f"SELECT {select}, {tag} WHERE false"
     return parquet_scan_sql(files, tag)
@@ -101,7 +97,7 @@ def connect(
             for view, table in (("trials", experiment.trials), ("curves", experiment.curves)):
                 arrow_name = f"_arrow_{view}_{n}"
                 con.register(arrow_name, table)
-                parts[view].append(f"SELECT *, {_quote(name)} AS experiment FROM {arrow_name}")
+                parts[view].append(f"SELECT *, {sql_literal(name)} AS experiment FROM {arrow_name}")
     for view in VIEWS:
         body = " UNION ALL BY NAME ".join(f"({sql})" for sql in parts[view])
         con.execute(f"CREATE VIEW {view} AS {body}")

@@ -10,39 +10,36 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from optcompare.errors import InputError
+from optcompare import schema
+from optcompare.errors import InputError, ParameterError, ParameterText
 
 from .bootstrap import BudgetCurve, best_of_k
+from .checks import check_budgets, check_metric, check_resamples, check_select
+from .load import load_experiment
 from .trials import Search, SearchKey, group_searches, search_rng
 
 __all__ = [
     "MAX_BUDGET_FACTOR",
-    "METRICS",
+    "BudgetRankings",
+    "ExperimentRankings",
     "OptimizerScore",
     "Ranking",
     "bootstrap_searches",
     "budget_warnings",
     "default_budget",
     "percentile_method_for",
+    "rank_experiment",
     "rank_optimizers",
     "rank_optimizers_at",
     "rank_probabilities",
     "rankings_at",
     "select_for",
 ]
-
-METRICS: dict[str, tuple[str, float]] = {
-    "val_error": ("final_val_error", 1.0),
-    "test_error": ("final_test_error", 1.0),
-    "train_loss": ("final_train_loss", math.inf),
-    "val_loss": ("final_val_loss", math.inf),
-    "test_loss": ("final_test_loss", math.inf),
-}
-"""Metric name -> (trials column, worst value scored by a draw with no completed trial)."""
 
 MAX_BUDGET_FACTOR = 100
 """A budget above this many times the largest search is refused (:func:`budget_warnings`)."""
@@ -80,25 +77,55 @@ class Ranking:
     protocol: str
     optimizers: list[OptimizerScore]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
+        """``{"workload", "protocol", "optimizers": [{"optimizer", "rank", "n_trials", "mean",
+        "p05", "p95", "rank_probabilities": [...]}, ...]}``."""
         data = asdict(self)
         for o in data["optimizers"]:
             o["rank_probabilities"] = list(o["rank_probabilities"])
         return data
 
 
-def _check_metrics(*names: str) -> None:
-    for name in names:
-        if name not in METRICS:
-            raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(METRICS)}")
+@dataclass(frozen=True)
+class BudgetRankings:
+    """The rankings of every (workload, protocol) at one budget, with the settings that made them."""
+
+    budget: int
+    select: str
+    report: str
+    n_resamples: int
+    rankings: tuple[Ranking, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document of ``optcompare rank`` for one budget (README "Analysis"):
+        ``{"budget", "select", "report", "n_resamples", "rankings": [Ranking.as_dict(), ...]}``."""
+        return {
+            "budget": self.budget,
+            "select": self.select,
+            "report": self.report,
+            "n_resamples": self.n_resamples,
+            "rankings": [r.as_dict() for r in self.rankings],
+        }
+
+
+@dataclass(frozen=True)
+class ExperimentRankings:
+    """An experiment's rankings at each budget (ascending, one bootstrap draw), the part files
+    that were skipped and warnings about the budgets (:func:`budget_warnings`)."""
+
+    experiment: str
+    by_budget: tuple[BudgetRankings, ...]
+    skipped: tuple[str, ...]
+    warnings: tuple[str, ...]
 
 
 def select_for(select: str | Mapping[str, str], protocol: str) -> str:
     """The selection metric of ``protocol``: ``select`` itself, or its entry for the protocol
-    (``val_error`` when the mapping lacks it)."""
+    (the first of :data:`optcompare.schema.SELECT_METRICS`, ``val_error``, when the mapping
+    lacks it)."""
     if isinstance(select, str):
         return select
-    return select.get(protocol, "val_error")
+    return select.get(protocol, schema.SELECT_METRICS[0])
 
 
 def bootstrap_searches(
@@ -117,19 +144,19 @@ def bootstrap_searches(
     selection value is finite. Loss metrics score +inf for a draw without a valid trial, so
     their percentiles are order statistics (:func:`percentile_method_for`).
     """
-    _check_metrics(report, *([select] if isinstance(select, str) else select.values()))
-    report_col, worst = METRICS[report]
-    method = percentile_method_for(worst)
+    check_select(select)
+    reported = schema.METRICS[check_metric(report, "report")]
+    method = percentile_method_for(reported.worst)
     out = {}
     for key, search in searches.items():
-        select_col, _ = METRICS[select_for(select, search.protocol)]
+        selected = schema.METRICS[select_for(select, search.protocol)]
         out[key] = best_of_k(
-            search.column(select_col),
-            search.column(report_col),
+            search.column(selected.column),
+            search.column(reported.column),
             search.completed,
             budgets,
             n_resamples=n_resamples,
-            worst=worst,
+            worst=reported.worst,
             rng=search_rng(seed, key),
             percentile_method=method,
         )
@@ -196,9 +223,11 @@ def default_budget(searches: Mapping[SearchKey, Search]) -> int:
     return min(s.n_trials for s in searches.values())
 
 
-def budget_warnings(searches: Mapping[SearchKey, Search], budgets: Sequence[int]) -> list[str]:
-    """Warnings for budgets above the largest search; InputError for one above
-    :data:`MAX_BUDGET_FACTOR` times it.
+def budget_warnings(
+    searches: Mapping[SearchKey, Search], budgets: Sequence[int], parameter: str = "budget"
+) -> list[str]:
+    """Warnings (:class:`~optcompare.errors.ParameterText` about ``parameter``) for budgets above
+    the largest search; ParameterError for one above :data:`MAX_BUDGET_FACTOR` times it.
 
     A budget K > N draws trials of an N-trial search again and again: the estimate tends to the
     search's best trial, P(best found) = 1 - (1 - 1/N)^K, and says nothing about a K-trial search
@@ -210,18 +239,60 @@ def budget_warnings(searches: Mapping[SearchKey, Search], budgets: Sequence[int]
     largest = max(sizes.values())
     top = max(int(b) for b in budgets)
     if top > MAX_BUDGET_FACTOR * largest:
-        raise InputError(
-            f"--budget {top} is more than {MAX_BUDGET_FACTOR}x the largest search ({largest} trials); "
-            f"give a budget of at most {MAX_BUDGET_FACTOR * largest}, ideally at most {largest}"
+        raise ParameterError(
+            parameter,
+            f"{{name}} {top} is more than {MAX_BUDGET_FACTOR}x the largest search ({largest} trials); "
+            f"give a budget of at most {MAX_BUDGET_FACTOR * largest}, ideally at most {largest}",
         )
     over = sorted({int(b) for b in budgets if b > largest})
     if not over:
         return []
     per_search = ", ".join(f"{k}: {n}" for k, n in sorted(sizes.items()))
     return [
-        f"--budget {', '.join(map(str, over))} exceeds the largest search ({largest} trials; N per search: "
-        f"{per_search}); draws repeat trials, so the estimate tends to each search's best trial"
+        ParameterText(
+            parameter,
+            f"{{name}} {', '.join(map(str, over))} exceeds the largest search ({largest} trials; "
+            f"N per search: {per_search}); draws repeat trials, so the estimate tends to each "
+            "search's best trial",
+        )
     ]
+
+
+def _rank_searches(
+    searches: Mapping[SearchKey, Search],
+    budgets: Sequence[int],
+    select: str,
+    report: str,
+    n_resamples: int,
+    seed: int,
+) -> dict[int, list[Ranking]]:
+    curves = bootstrap_searches(
+        searches, budgets, select=select, report=report, n_resamples=n_resamples, seed=seed
+    )
+    return {b: rankings_at(curves, searches, b) for b in budgets}
+
+
+def _check_arguments(
+    budgets: Sequence[int] | None, select: str, report: str, n_resamples: int
+) -> tuple[int, ...] | None:
+    """The distinct budgets ascending (None or none given: the default), once every argument
+    is checked."""
+    check_select(select)
+    check_metric(report, "report")
+    check_resamples(n_resamples)
+    return None if budgets is None or len(budgets) == 0 else check_budgets(budgets)
+
+
+def _searches_of(trials: pa.Table, experiment: str = "the experiment") -> dict[SearchKey, Search]:
+    """The searches of a trials table; InputError when it has none."""
+    if trials.num_rows == 0:
+        raise InputError(f"{experiment} has no finished trials yet; run or resume it first")
+    searches = group_searches(trials)
+    if not searches:
+        raise InputError(
+            f"{experiment} has no search trials (only reruns or filtered rows); nothing to rank"
+        )
+    return searches
 
 
 def rank_optimizers_at(
@@ -238,19 +309,42 @@ def rank_optimizers_at(
 
     Lower is better; ties keep alphabetical order.
     """
-    _check_metrics(select, report)
-    if trials.num_rows == 0:
-        raise ValueError("the experiment has no finished trials yet; run or resume it first")
-    searches = group_searches(trials)
-    if not searches:
-        raise InputError("the experiment has no search trials (only reruns or filtered rows); nothing to rank")
-    chosen = sorted({int(b) for b in budgets}) if budgets else [default_budget(searches)]
-    if chosen[0] < 1:
-        raise ValueError(f"budget must be >= 1, got {chosen[0]}")
-    curves = bootstrap_searches(
-        searches, chosen, select=select, report=report, n_resamples=n_resamples, seed=seed
+    chosen = _check_arguments(budgets, select, report, n_resamples)
+    searches = _searches_of(trials)
+    return _rank_searches(
+        searches, chosen or (default_budget(searches),), select, report, n_resamples, seed
     )
-    return {b: rankings_at(curves, searches, b) for b in chosen}
+
+
+def rank_experiment(
+    experiment: str,
+    budgets: Sequence[int] | None = None,
+    *,
+    select: str = "val_error",
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> ExperimentRankings:
+    """:func:`rank_optimizers_at` over the trials of the experiment directory ``experiment``,
+    with the files skipped while reading it and :func:`budget_warnings`.
+
+    The arguments are checked before anything is read; a budget above
+    :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
+    """
+    chosen = _check_arguments(budgets, select, report, n_resamples)
+    _, loaded = load_experiment(experiment)
+    searches = _searches_of(loaded.table, experiment)
+    used = chosen or (default_budget(searches),)
+    warnings = budget_warnings(searches, used)
+    by_budget = _rank_searches(searches, used, select, report, n_resamples, seed)
+    return ExperimentRankings(
+        experiment=experiment,
+        by_budget=tuple(
+            BudgetRankings(b, select, report, n_resamples, tuple(r)) for b, r in by_budget.items()
+        ),
+        skipped=tuple(loaded.skipped),
+        warnings=tuple(warnings),
+    )
 
 
 def rank_optimizers(

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from .ranking import METRICS
-from .trials import group_searches
+from optcompare.schema import METRICS
+
+from .checks import check_metric
+from .trials import RERUN_PHASE, group_searches
 
 __all__ = ["RerunSummary", "rerun_summaries"]
 
@@ -37,13 +39,12 @@ class RerunSummary:
 
 def rerun_summaries(trials: pa.Table, report: str = "test_error") -> list[RerunSummary]:
     """One summary per search that has ``rerun`` trials, sorted by search."""
-    if report not in METRICS:
-        raise ValueError(f"unknown metric {report!r}; valid choices: {', '.join(METRICS)}")
+    column = METRICS[check_metric(report, "report")].column
     if "phase" not in trials.column_names or trials.num_rows == 0:
         return []
     out = []
-    for key, search in group_searches(trials, phases=("rerun",)).items():
-        values = search.column(METRICS[report][0])[search.completed]
+    for key, search in group_searches(trials, phases=(RERUN_PHASE,)).items():
+        values = search.column(column)[search.completed]
         values = values[np.isfinite(values)]
         n = len(values)
         out.append(

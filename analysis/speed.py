@@ -1,5 +1,5 @@
 """Training speed (steps to reach the target) and the robustness of the optimizer ordering to
-the target and the step budget (PAPER.md sections 7 and 9).
+the target and the step budget (docs/method.md).
 
 Steps to target. A trial's value is its ``steps_to_target`` column: the first evaluated step
 whose validation error is at or below the workload's target. Null (never reached), and any
@@ -19,7 +19,9 @@ Robustness. From the curves, the ordering is recomputed (a) at shorter step budg
 trial is scored by its last evaluation at or before S (:func:`analysis.curves.metrics_at_step`),
 then the best-of-K bootstrap ranks the optimizers as ``rank`` does; and (b) at several targets:
 steps to target recomputed from the curves (:func:`analysis.curves.steps_to_target`). Each
-ordering is compared with the reference (full budget; nominal target) by Kendall's tau.
+ordering is compared with the reference (full budget; nominal target) by Goodman and Kruskal's
+gamma (:func:`goodman_kruskal_gamma`), not Kendall's tau: gamma leaves tied pairs out, so
+optimizers that tie at one setting neither raise nor lower the agreement.
 """
 
 from __future__ import annotations
@@ -31,9 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from optcompare.schema import CURVE_METRICS, METRICS
+
 from .bootstrap import BudgetCurve, best_of_k
-from .curves import CURVE_METRICS, SearchCurves, metrics_at_step, steps_to_target
-from .ranking import METRICS, percentile_method_for, select_for
+from .checks import check_metric
+from .curves import SearchCurves, metrics_at_step, steps_to_target
+from .ranking import percentile_method_for, select_for
 from .trials import Search, SearchKey, search_rng
 
 __all__ = [
@@ -43,7 +48,7 @@ __all__ = [
     "SpeedScore",
     "bootstrap_steps",
     "completed_steps",
-    "rank_agreement",
+    "goodman_kruskal_gamma",
     "ordering_robustness",
     "speed_rankings",
 ]
@@ -145,13 +150,19 @@ def speed_rankings(
     ]
 
 
-def rank_agreement(keys: Mapping[str, Any], reference: Mapping[str, Any]) -> float:
+def goodman_kruskal_gamma(keys: Mapping[str, Any], reference: Mapping[str, Any]) -> float:
     """Goodman and Kruskal's gamma between two orderings given by sort keys (lower = better).
 
-    Over the pairs of names present in both, a pair is concordant when both orderings put the
-    same name first, discordant when they disagree, and left out when tied in either:
-    gamma = (concordant - discordant) / (concordant + discordant), in [-1, 1]; 1.0 when no pair
-    is comparable (ties carry no evidence of a different order).
+    Over the pairs {a, b} of names present in both, with x = ``keys`` and y = ``reference``,
+    a pair is concordant when sign(x[a] - x[b]) = sign(y[a] - y[b]) != 0, discordant when the
+    two signs are opposite, and left out when tied in either (a sign of 0). With C concordant
+    and D discordant pairs,
+
+        gamma = (C - D) / (C + D),   in [-1, 1];
+
+    1.0 when C + D = 0 (no pair is comparable; ties carry no evidence of a different order).
+    Kendall's tau-b would be (C - D) / sqrt((P - T_x)(P - T_y)), with P all pairs and T_x, T_y
+    those tied in x and in y: a pair tied in one ordering only still counts in its denominator.
     """
     names = sorted(set(keys) & set(reference))
     concordant = discordant = 0
@@ -174,8 +185,8 @@ def rank_agreement(keys: Mapping[str, Any], reference: Mapping[str, Any]) -> flo
 class OrderingCheck:
     """The ordering at one setting. ``kind`` is ``step_budget`` (setting = S; values = mean
     best-of-K reported metric) or ``target`` (setting = the target; values = median steps to
-    it, ordered by (median, mean)). ``agreement`` is :func:`rank_agreement` with the reference
-    setting (full budget; nominal target)."""
+    it, ordered by (median, mean)). ``agreement`` is :func:`goodman_kruskal_gamma` with the
+    reference setting (full budget; nominal target)."""
 
     kind: str
     setting: float
@@ -207,7 +218,9 @@ class Robustness:
 
 def _check(kind: str, setting: float, keys: dict[str, tuple[float, ...]], reference: Mapping[str, Any]) -> OrderingCheck:
     order = sorted(keys, key=lambda o: (keys[o], o))
-    return OrderingCheck(kind, setting, tuple(order), tuple(keys[o][0] for o in order), rank_agreement(keys, reference))
+    return OrderingCheck(
+        kind, setting, tuple(order), tuple(keys[o][0] for o in order), goodman_kruskal_gamma(keys, reference)
+    )
 
 
 def _default_step_budgets(meta: Mapping, workload: str, curves: Mapping[SearchKey, SearchCurves]) -> list[float]:
@@ -246,10 +259,10 @@ def ordering_robustness(
     median target).
     """
     meta = meta or {}
-    for name in (report, *([select] if isinstance(select, str) else select.values())):
-        if name not in CURVE_METRICS:
-            raise ValueError(f"unknown metric {name!r}; valid choices: {', '.join(CURVE_METRICS)}")
-    _, worst = METRICS[report]
+    check_metric(report, "report", CURVE_METRICS)
+    for name in [select] if isinstance(select, str) else select.values():
+        check_metric(name, "select", CURVE_METRICS)
+    worst = METRICS[report].worst
     groups: dict[tuple[str, str], list[SearchKey]] = {}
     for key in sorted(searches):
         groups.setdefault(key[:2], []).append(key)

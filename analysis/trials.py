@@ -18,15 +18,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optcompare.errors import InputError
-
-from .load import PARTITION_KEYS
+from optcompare.schema import (
+    COMPLETED,
+    PARTITION_KEYS,
+    PHASES,
+    REQUIRED_COLUMNS,
+    TUNED_PREFIX,
+    SearchKey,
+)
 
 __all__ = ["COMPLETED", "Search", "SearchKey", "group_searches", "search_rng"]
 
-SearchKey = tuple[str, str, str]
-"""(workload, protocol, optimizer)."""
-
-COMPLETED = "completed"
+SEARCH_PHASE, RERUN_PHASE = PHASES
+"""``phase`` of a planned search point (a null or missing phase reads as this) and of a rerun
+of a search's best point with a new seed."""
 
 _SEP = "\x1f"
 
@@ -48,7 +53,7 @@ class Search:
 
     @property
     def key(self) -> SearchKey:
-        return (self.workload, self.protocol, self.optimizer)
+        return SearchKey(self.workload, self.protocol, self.optimizer)
 
     @property
     def n_trials(self) -> int:
@@ -68,9 +73,9 @@ class Search:
     def tuned_names(self) -> list[str]:
         """Names of the tuned coordinates with at least one value (``tuned_<name>`` columns)."""
         return sorted(
-            c[len("tuned_") :]
+            c[len(TUNED_PREFIX) :]
             for c, v in self.columns.items()
-            if c.startswith("tuned_") and np.isfinite(v).any()
+            if c.startswith(TUNED_PREFIX) and np.isfinite(v).any()
         )
 
 
@@ -96,7 +101,7 @@ def _sort_rank(values: pa.Array) -> np.ndarray:
     return rank
 
 
-def group_searches(trials: pa.Table, phases: tuple[str, ...] = ("search",)) -> dict[SearchKey, Search]:
+def group_searches(trials: pa.Table, phases: tuple[str, ...] = (SEARCH_PHASE,)) -> dict[SearchKey, Search]:
     """Searches of a trials table, keyed and sorted by (workload, protocol, optimizer).
 
     Only rows whose ``phase`` is in ``phases`` count (null or no ``phase`` column: ``search``).
@@ -105,11 +110,11 @@ def group_searches(trials: pa.Table, phases: tuple[str, ...] = ("search",)) -> d
     and ``status``.
     """
     if "phase" in trials.column_names:
-        phase = pc.fill_null(pc.cast(trials.column("phase"), pa.string()), "search")
+        phase = pc.fill_null(pc.cast(trials.column("phase"), pa.string()), SEARCH_PHASE)
         trials = trials.filter(pc.is_in(phase, value_set=pa.array(list(phases), pa.string())))
     if trials.num_rows == 0:
         return {}
-    missing = [c for c in (*PARTITION_KEYS, "trial_id", "attempt", "status") if c not in trials.column_names]
+    missing = [c for c in (*PARTITION_KEYS, *REQUIRED_COLUMNS["trials"]) if c not in trials.column_names]
     if missing:
         raise InputError(
             f"trials table lacks column(s) {', '.join(missing)}; read it with analysis.load_results"
@@ -148,7 +153,7 @@ def group_searches(trials: pa.Table, phases: tuple[str, ...] = ("search",)) -> d
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
         w, p, o = by_rank[int(codes[start])].split(_SEP)
         part = slice(int(start), int(stop))
-        searches[(w, p, o)] = Search(
+        searches[SearchKey(w, p, o)] = Search(
             w, p, o, trial_ids[part], status[part], {k: v[part] for k, v in numeric.items()}
         )
     return searches

@@ -28,20 +28,18 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "demo_study.json"))
     args = parser.parse_args()
 
-    from analysis.cli import rank_payload, run_report
+    from analysis.cli import write_experiment_report
+    from analysis.ranking import rank_experiment
     from tuning.cli import run_config
     from tuning.experiment import package_versions
 
     with tempfile.TemporaryDirectory() as tmp:
         experiment_dir, summary = run_config(args.config, tmp, "bench", progress=True)
         started = time.perf_counter()
-        rank_payload(experiment_dir, budget=None, select="val_error", report="test_error", resamples=1000, seed=0)
+        rank_experiment(experiment_dir, select="val_error", report="test_error")
         rank_s = time.perf_counter() - started
         started = time.perf_counter()
-        run_report(argparse.Namespace(
-            experiment=experiment_dir, out=f"{tmp}/report", budget=None, select="val_error",
-            report="test_error", resamples=1000, seed=0,
-        ))
+        write_experiment_report(experiment_dir, f"{tmp}/report", select="val_error")
         report_s = time.perf_counter() - started
     record = {
         "benchmark": "demo_study",

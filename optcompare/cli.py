@@ -1,7 +1,9 @@
 """The ``optcompare`` command line. Each subcommand lives with its package and registers itself;
 modules are imported lazily so that ``--help`` and ``rank`` never load torch or ray.
 
-Exit status: 0 success, 2 bad input (the message says what and how to fix), 1 otherwise.
+Exit status: 0 success, 2 bad input (the message says what and how to fix), 1 otherwise. A
+subcommand may set ``flags`` (library parameter -> flag, e.g. ``{"n_resamples": "--resamples"}``)
+with ``set_defaults``: an error about such a parameter is shown with the flag's name.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import os
 import sys
 import traceback
 
-from .errors import InputError
+from .errors import InputError, with_flags
 
 SUBCOMMAND_MODULES = ("tuning.cli", "analysis.cli", "optcompare.demo")
 """Modules with a ``register(subparsers)`` function, in --help order."""
@@ -42,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except InputError as err:
-        print(f"optcompare {args.command}: error: {err}", file=sys.stderr)
+        message = with_flags(err, getattr(args, "flags", {}))
+        print(f"optcompare {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -27,22 +27,15 @@ def demo_config_path() -> Path:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo study, print its ranking and inclusion verdicts, write its HTML report."""
-    import argparse as _argparse
-
-    from analysis.cli import rank_payload, render_table, run_report
+    from analysis.cli import show_rankings, write_experiment_report
+    from analysis.ranking import rank_experiment
     from tuning.cli import run_config
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
-    payload, _ = rank_payload(
-        experiment_dir, budget=None, select="val_error", report="test_error", resamples=1000, seed=0
-    )
-    render_table(payload)
+    show_rankings(rank_experiment(experiment_dir, select="val_error", report="test_error"))
     report_dir = f"{experiment_dir}/report"
-    run_report(_argparse.Namespace(
-        experiment=experiment_dir, out=report_dir, budget=None, select="val_error",
-        report="test_error", resamples=1000, seed=0,
-    ))
+    write_experiment_report(experiment_dir, report_dir, select="val_error", report="test_error")
     print(f"results in {experiment_dir}; report: {report_dir}/index.html")
     print(f"rank again with: optcompare rank {experiment_dir}")
     return 0

@@ -1,4 +1,4 @@
-"""Synthetic experiments in the exact results layout (contract 3), written by the real sink.
+"""Synthetic experiments in the exact results layout (optcompare.schema), written by the real sink.
 
 ``write_experiment(tmp_path / "exp", {("w", "p", "sgd"): [trial(...), ...]})`` writes
 experiment.json and one trials and one curves part file per search, through

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.bootstrap import best_of_k, expected_best_of_k
+from optcompare.errors import InputError
 
 
 def test_budget_one_mean_is_average_of_reported_metric():
@@ -73,13 +74,15 @@ def test_seeded_results_are_reproducible():
     [
         ({"select": [], "report": [], "valid": []}, "no trials"),
         ({"select": [1.0], "report": [1.0, 2.0], "valid": [True]}, "equal length"),
-        ({"budgets": [0]}, "budgets must be integers >= 1"),
-        ({"n_resamples": 0}, "n_resamples must be >= 1"),
+        ({"budgets": [0]}, "budgets must be >= 1, got 0"),
+        ({"budgets": []}, "budgets is empty"),
+        ({"budgets": [2.5]}, "budgets must be an integer number of trials, got 2.5"),
+        ({"n_resamples": 0}, "n_resamples must be >= 1, got 0"),
     ],
 )
 def test_bad_input(kwargs, match):
     args = {"select": [1.0], "report": [1.0], "valid": [True], "budgets": [1], "n_resamples": 10}
     args.update(kwargs)
     budgets = args.pop("budgets")
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(InputError, match=match):
         best_of_k(args.pop("select"), args.pop("report"), args.pop("valid"), budgets, **args)

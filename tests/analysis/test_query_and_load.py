@@ -148,12 +148,26 @@ def _sgd_dir(exp: Path) -> Path:
     return exp / "trials" / "workload=w" / "protocol=p" / "optimizer=sgd"
 
 
-def test_known_columns_mirror_the_sink_schemas():
-    from analysis.load import CURVE_COLUMNS, TRIAL_COLUMNS
-    from tuning.sink import CURVE_SCHEMA, TRIAL_BASE_SCHEMA
+def test_known_columns_are_those_the_sink_writes(exp):
+    # Part files written by tuning.sink.ResultSink hold exactly the reader's known columns (plus
+    # hp_/tuned_ ones in trials), each of the type the reader expects.
+    from analysis.load import (
+        CURVE_COLUMNS,
+        KNOWN_COLUMNS,
+        TRIAL_COLUMNS,
+        TRIAL_PREFIXES,
+        type_mismatches,
+    )
 
-    assert {f.name: f.type for f in TRIAL_BASE_SCHEMA} == TRIAL_COLUMNS
-    assert {f.name: f.type for f in CURVE_SCHEMA} == CURVE_COLUMNS
+    assert KNOWN_COLUMNS == {"trials": TRIAL_COLUMNS, "curves": CURVE_COLUMNS}
+    for table, known in KNOWN_COLUMNS.items():
+        (part, *_) = sorted((exp / table).rglob("part-*.parquet"))
+        schema = pq.read_schema(part)
+        extra = [n for n in schema.names if n not in known]
+        assert all(n.startswith(tuple(TRIAL_PREFIXES)) for n in extra) and (table == "trials" or not extra)
+        assert [n for n in schema.names if n in known] == list(known)
+        assert {n: schema.field(n).type for n in known} == known
+        assert type_mismatches(schema, table) == []
 
 
 def test_a_file_with_the_right_names_but_wrong_types_is_skipped(exp, capsys):

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from analysis.ranking import budget_warnings, rank_optimizers, rank_optimizers_at
-from optcompare.errors import InputError
+from optcompare.errors import InputError, ParameterError, with_flags
 
 
 def _table(rows):
@@ -69,10 +69,27 @@ def test_select_by_train_loss():
     assert by_loss.optimizers[0].mean == pytest.approx(0.45)
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [({"select": "accuracy"}, "unknown metric"), ({"budget": 0}, "budget")])
-def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+@pytest.mark.parametrize(
+    ("kwargs", "parameter", "match"),
+    [
+        ({"select": "accuracy"}, "select", "unknown metric 'accuracy' for select; valid choices: val_error,"),
+        ({"report": "accuracy"}, "report", "unknown metric 'accuracy' for report"),
+        ({"budget": 0}, "budget", "budget must be >= 1, got 0"),
+        ({"n_resamples": 0}, "n_resamples", "n_resamples must be >= 1, got 0"),
+    ],
+)
+def test_bad_arguments_are_parameter_errors_without_flags(kwargs, parameter, match):
+    with pytest.raises(ParameterError, match=match) as caught:
         rank_optimizers(_table(_rows("a", [0.1])), **kwargs)
+    assert caught.value.parameter == parameter and "--" not in str(caught.value)
+
+
+def test_no_trials_is_bad_input():
+    with pytest.raises(InputError, match="has no finished trials yet"):
+        rank_optimizers(_table([]))
+    reruns = _table(_rows("a", [0.1])).append_column("phase", pa.array(["rerun"]))
+    with pytest.raises(InputError, match="no search trials"):
+        rank_optimizers(reruns)
 
 
 def test_a_failed_trial_alone_scores_worst():
@@ -116,8 +133,9 @@ def test_budget_above_the_largest_search_warns_and_far_above_it_is_refused():
     searches = group_searches(_table(_rows("a", [0.1] * 4) + _rows("b", [0.2] * 8)))
     assert budget_warnings(searches, [1, 8]) == []
     (warning,) = budget_warnings(searches, [4, 16, 32])
-    assert "--budget 16, 32 exceeds the largest search (8 trials" in warning
+    assert warning.startswith("budget 16, 32 exceeds the largest search (8 trials")
     assert "w/p/a: 4, w/p/b: 8" in warning
+    assert with_flags(warning, {"budget": "--budget"}).startswith("--budget 16, 32 exceeds")
     assert budget_warnings(searches, [800])  # 100x: still allowed
-    with pytest.raises(InputError, match=r"--budget 801 is more than 100x the largest search \(8 trials\)"):
+    with pytest.raises(ParameterError, match=r"^budget 801 is more than 100x the largest search \(8 trials\)"):
         budget_warnings(searches, [801])

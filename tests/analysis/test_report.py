@@ -1,4 +1,5 @@
-"""Figures and the HTML report are produced; analysis imports without torch or ray."""
+"""The report: computed as data, rendered from its template, figures and the HTML page written;
+analysis imports without torch or ray."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import numpy as np
 import pytest
 from synthetic import trial, write_experiment
 
-from analysis import analyse, write_report
+from analysis import HierarchySummary, OptimizerScore, Ranking, analyse, write_report
+from analysis.report import ReportData, render_page
+from analysis.report_page import format_cell
+from analysis.speed import SpeedRanking, SpeedScore
 from optcompare.cli import main
 
 OPTIMIZERS = {"sgd": 0.3, "momentum": 0.2, "adam": 0.25}
@@ -131,3 +135,56 @@ def test_hyperparameter_figure_shades_the_outer_edges(experiment, tmp_path, monk
     assert len(spans) == 2 * len(diags) == 12  # 3 optimizers x 2 coordinates, two bands each
     # learning_rate in [1e-3, 1] (log): the lower band ends at 1e-3 * 1000^0.05 = 10^-2.85.
     assert any(a == 1e-3 and b == pytest.approx(10 ** -2.85) for a, b in spans)
+
+
+def _hand_built(name: str) -> ReportData:
+    """A ReportData made by hand: one ranking of one optimizer called ``name``, no Parquet."""
+    score = OptimizerScore(name, 1, 4, 0.1234567, 0.1, 0.2, (1.0,))
+    never = float("inf")
+    unreached = SpeedScore(optimizer=name, rank=1, n_trials=4, n_reached=0, p_reached=0.0,
+                           median=never, mean=never, p05=never, p95=never)
+    speed = SpeedRanking("w", "p", 4, 0.5, (unreached,))
+    return ReportData(
+        experiment="exp <1>", path="/results/exp", budget=4, budgets=(1, 4), select={"p": "val_error"},
+        report="test_error", n_resamples=10, seed=0, rankings=(Ranking("w", "p", [score]),),
+        budget_curves={}, hierarchy=HierarchySummary(4, 0.05, (), ()), speed=(speed,), robustness=(),
+        diagnostics=(), best_curves=(), reruns=(), targets={}, skipped=(), warnings=("K > N",),
+    )
+
+
+def test_the_template_renders_a_hand_built_result_and_escapes_names():
+    page = render_page(_hand_built("<script>alert(1)</script>"), generated="2024-01-01T00:00:00+00:00")
+    assert "<td>0.1235</td>" in page  # the mean, to 4 significant digits
+    assert "<td>never</td>" in page  # a target never reached
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>" not in page
+    assert "<title>optcompare report: exp &lt;1&gt;</title>" in page
+    assert "<b>p: val_error</b>" in page and "generated 2024-01-01T00:00:00+00:00" in page
+    assert '<table class="ranking">' in page and "<th>P(rank 1)</th>" in page
+    assert "<h2>Warnings</h2>" in page and "<li class=\"warn\">K &gt; N</li>" in page
+    assert "No pair of the inclusion hierarchy ran under a common protocol" in page
+    assert "<h2>Figures</h2>" in page and "<img" not in page
+
+
+@pytest.mark.parametrize(("value", "cell"), [(0.1234567, "0.1235"), (float("inf"), "never"),
+                                             (float("-inf"), "-inf"), (float("nan"), "-"), (3, "3"),
+                                             ("a", "a")])
+def test_cells_are_formatted(value, cell):
+    assert format_cell(value) == cell
+
+
+def test_the_template_is_package_data():
+    from importlib.resources import files
+
+    assert (files("analysis") / "templates" / "report.html").is_file()
+
+
+def test_the_figures_are_planned_as_data_before_any_is_drawn(experiment):
+    data = analyse(str(experiment), n_resamples=10)
+    plan = [(f.plot, f.stem) for f in data.figures]
+    assert plan[:2] == [("final_error", "final_w"), ("steps_to_target", "speed_w")]
+    assert plan[2:5] == [("budget_curves", "budget_w_choi-full"), ("training_curves", "curves_w_choi-full"),
+                         ("hyperparameters", "hparams_w_choi-full")]
+    assert len(plan) == 8
+    budget = data.figures[2]
+    assert sorted(budget.statistics) == sorted(OPTIMIZERS) and budget.options["metric"] == "test_error"
+    assert "at K=6" in data.figures[0].caption  # K defaults to the smallest search (6 trials each)

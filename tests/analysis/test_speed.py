@@ -9,7 +9,7 @@ import pytest
 from synthetic import trial, write_experiment
 
 from analysis import align_curves, group_searches, load_results, metrics_at_step, steps_to_target
-from analysis.speed import ordering_robustness, rank_agreement, speed_rankings
+from analysis.speed import goodman_kruskal_gamma, ordering_robustness, speed_rankings
 
 
 def test_speed_ranking_hand_case(tmp_path):
@@ -91,12 +91,15 @@ def test_curves_reproduce_the_trials_column(tmp_path):
     assert valid.all()
 
 
-def test_rank_agreement_ignores_ties():
+def test_goodman_kruskal_gamma_ignores_ties():
     ref = {"a": 1, "b": 2, "c": 3}
-    assert rank_agreement({"a": 1, "b": 2, "c": 3}, ref) == 1.0
-    assert rank_agreement({"a": 3, "b": 2, "c": 1}, ref) == -1.0
-    assert rank_agreement({"a": 1, "b": 3, "c": 2}, ref) == pytest.approx(1 / 3)
-    assert rank_agreement({"a": 1, "b": 1, "c": 1}, ref) == 1.0  # all tied: no contradiction
+    assert goodman_kruskal_gamma({"a": 1, "b": 2, "c": 3}, ref) == 1.0
+    assert goodman_kruskal_gamma({"a": 3, "b": 2, "c": 1}, ref) == -1.0
+    # C = 2 (ab, ac), D = 1 (bc): gamma = (2 - 1) / 3.
+    assert goodman_kruskal_gamma({"a": 1, "b": 3, "c": 2}, ref) == pytest.approx(1 / 3)
+    assert goodman_kruskal_gamma({"a": 1, "b": 1, "c": 1}, ref) == 1.0  # all tied: no contradiction
+    # One tie (b = c) is left out: C = 2, D = 0, gamma = 1 (Kendall's tau-b would be 2 / sqrt(6)).
+    assert goodman_kruskal_gamma({"a": 1, "b": 2, "c": 2}, ref) == 1.0
 
 
 def test_ordering_flips_with_the_step_budget_but_not_the_target(tmp_path):

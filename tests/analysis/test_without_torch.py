@@ -1,5 +1,5 @@
-"""The analysis commands run where torch and ray cannot be imported (DESIGN.md: analysis reads
-only the Parquet schema)."""
+"""The analysis commands run where torch and ray cannot be imported: analysis reads only the
+Parquet results and their schema (optcompare.schema; docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,158 @@
+"""Text of the result objects that ``optcompare rank`` and ``optcompare query`` print: JSON, CSV
+and tables. The statistics are computed elsewhere (:mod:`analysis.ranking`,
+:mod:`analysis.query`); this module only lays them out.
+
+JSON is strict (RFC 8259): a non-finite float (a loss of +inf, NaN) is written as ``null``.
+Tables fit the terminal when stdout is one; otherwise (a pipe, a log file) each table is as
+wide as its content, so that no row wraps (:func:`print_tables`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+from collections.abc import Iterable, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from .query import QueryResult
+    from .ranking import BudgetRankings, ExperimentRankings
+
+__all__ = [
+    "RANK_COLUMNS",
+    "dumps_strict",
+    "print_tables",
+    "query_csv",
+    "query_json",
+    "query_table",
+    "rank_csv",
+    "rank_json",
+    "rank_tables",
+]
+
+RANK_COLUMNS = ("workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
+                "budget", "select", "report", "n_resamples")
+"""Leading columns of ``rank --format csv``; ``p_rank_1 .. p_rank_n`` follow."""
+
+RANK_TABLE_COLUMNS = (("rank", "right"), ("optimizer", "left"), ("trials", "right"),
+                      ("mean", "right"), ("p05", "right"), ("p95", "right"),
+                      ("P(rank 1..n)", "left"))
+"""Header and justification of each column of a ranking table."""
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float (inf, NaN) replaced by None, in lists and dicts too."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def dumps_strict(value: Any, **kwargs: Any) -> str:
+    """Strict JSON (RFC 8259): non-finite floats become null, never ``Infinity`` or ``NaN``."""
+    return json.dumps(_finite(value), allow_nan=False, **kwargs)
+
+
+def _csv(rows: Iterable[Sequence[Any]]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)
+    return out.getvalue()
+
+
+def rank_json(result: ExperimentRankings) -> str:
+    """One budget: its JSON object (:meth:`BudgetRankings.as_dict`); several: a list of them."""
+    documents = [b.as_dict() for b in result.by_budget]
+    return dumps_strict(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+
+
+def rank_csv(result: ExperimentRankings) -> str:
+    """One row per (budget, workload, protocol, optimizer) under one header: :data:`RANK_COLUMNS`,
+    then ``p_rank_<r>`` (empty where a ranking has fewer optimizers)."""
+    n = max((len(r.optimizers) for b in result.by_budget for r in b.rankings), default=0)
+    rows: list[Sequence[Any]] = [[*RANK_COLUMNS, *[f"p_rank_{i + 1}" for i in range(n)]]]
+    for b in result.by_budget:
+        for r in b.rankings:
+            for o in r.optimizers:
+                probs = list(o.rank_probabilities)
+                rows.append([r.workload, r.protocol, o.rank, o.optimizer, o.n_trials, o.mean, o.p05,
+                             o.p95, b.budget, b.select, b.report, b.n_resamples,
+                             *probs, *[""] * (n - len(probs))])
+    return _csv(rows)
+
+
+def _budget_tables(budget: BudgetRankings) -> list[Table]:
+    from rich.table import Table
+
+    tables = []
+    for ranking in budget.rankings:
+        table = Table(
+            title=(
+                f"{ranking.workload} / {ranking.protocol}: {budget.report} of the best-by-"
+                f"{budget.select} trial, budget K={budget.budget}, B={budget.n_resamples}"
+            )
+        )
+        for header, justify in RANK_TABLE_COLUMNS:
+            table.add_column(header, justify=justify)
+        for o in ranking.optimizers:
+            table.add_row(str(o.rank), o.optimizer, str(o.n_trials), f"{o.mean:.4f}", f"{o.p05:.4f}",
+                          f"{o.p95:.4f}", " ".join(f"{p:.2f}" for p in o.rank_probabilities))
+        tables.append(table)
+    return tables
+
+
+def rank_tables(result: ExperimentRankings) -> list[Table]:
+    """One table per (budget, workload, protocol), budgets ascending."""
+    return [t for b in result.by_budget for t in _budget_tables(b)]
+
+
+def query_json(result: QueryResult) -> str:
+    """Rows as a JSON list of objects (non-finite floats as null; other values as ``str``)."""
+    return dumps_strict(result.records(), indent=2, default=str) + "\n"
+
+
+def query_csv(result: QueryResult) -> str:
+    """A header of the column names, then every row (null as an empty field)."""
+    return _csv([result.columns, *(["" if v is None else v for v in row] for row in result.rows)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def query_table(result: QueryResult, max_rows: int) -> Table:
+    """The first ``max_rows`` rows, floats to 6 significant digits; the caption counts all rows."""
+    from rich.table import Table
+
+    table = Table(caption=f"{len(result.rows)} row(s)")
+    for column in result.columns:
+        table.add_column(column, overflow="fold")
+    for row in result.rows[:max_rows]:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def print_tables(tables: Sequence[Table], file: IO[str] | None = None) -> None:
+    """Print ``tables`` to ``file`` (default: stdout). On a terminal they fit its width; elsewhere
+    the console is as wide as the widest table needs, so that no row wraps or folds."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(file=file or sys.stdout)
+    if not console.is_terminal and tables:
+        unbounded = console.options.update(width=1 << 20)
+        widest = max(Measurement.get(console, unbounded, t).maximum for t in tables)
+        console = Console(file=file or sys.stdout, width=max(widest, 1))
+    for table in tables:
+        console.print(table)

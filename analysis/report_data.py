@@ -1,0 +1,235 @@
+"""The report's compute step: every statistic of one experiment as one frozen :class:`ReportData`.
+
+:func:`analyse` loads an experiment and computes what the report shows: rankings with rank
+probabilities at the budget K, bootstrapped budget curves, inclusion verdicts and rank flips,
+steps to target, robustness of the ordering, search-space diagnostics, the best trials' curves,
+reruns, and the plan of the figures (:class:`analysis.figures.Figure`, data only). Nothing here
+draws or writes; :mod:`analysis.report_page` renders the result. docs/method.md gives the
+statistics' definitions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from optcompare.errors import InputError
+from optcompare.schema import METRICS, SearchKey
+
+from .bootstrap import BudgetCurve
+from .checks import check_budgets, check_metric, check_resamples
+from .curves import BestTrialCurve, align_curves, best_trial_curve
+from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, selection
+from .figures import Figure
+from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
+from .load import Experiment, load_results
+from .ranking import (
+    Ranking,
+    bootstrap_searches,
+    budget_warnings,
+    default_budget,
+    rankings_at,
+    select_for,
+)
+from .reruns import RerunSummary, rerun_summaries
+from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings
+from .trials import Search, group_searches
+
+__all__ = ["ReportData", "analyse", "default_budgets", "plan_figures", "workload_targets"]
+
+
+@dataclass(frozen=True, eq=False)
+class ReportData:
+    """Everything the report shows, computed from one experiment."""
+
+    experiment: str
+    path: str
+    budget: int
+    """K: the number of trials at which rankings, verdicts and speed are taken."""
+    budgets: tuple[int, ...]
+    """The budgets of the budget curves (``budget`` among them)."""
+    select: str | Mapping[str, str]
+    """The selection metric: one for every protocol, or protocol -> metric."""
+    report: str
+    n_resamples: int
+    seed: int
+    rankings: tuple[Ranking, ...]
+    budget_curves: Mapping[SearchKey, BudgetCurve]
+    hierarchy: HierarchySummary
+    speed: tuple[SpeedRanking, ...]
+    robustness: tuple[Robustness, ...]
+    diagnostics: tuple[HyperparameterDiagnostic, ...]
+    best_curves: tuple[BestTrialCurve, ...]
+    reruns: tuple[RerunSummary, ...]
+    targets: Mapping[str, float]
+    """Workload -> target validation error (experiment.json ``workloads[].target_value``)."""
+    skipped: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+    """Warnings about the arguments (e.g. a budget above the largest search)."""
+    figures: tuple[Figure, ...] = ()
+    """The figures of the page in page order, as data (:func:`plan_figures`)."""
+
+
+def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
+    """Powers of two up to ``max_trials`` (at least 1), plus ``budget``."""
+    top = max(1, max_trials)
+    powers = [2**i for i in range(int(math.log2(top)) + 1)]
+    return tuple(sorted(set(powers) | {budget}))
+
+
+def workload_targets(meta: Mapping) -> dict[str, float]:
+    """Workload -> numeric ``target_value`` of experiment.json ``workloads`` (others left out)."""
+    return {
+        w["name"]: float(w["target_value"])
+        for w in meta.get("workloads", []) or []
+        if isinstance(w, Mapping)
+        and isinstance(w.get("target_value"), (int, float))
+        and "name" in w
+    }
+
+
+def _check_arguments(report: str, select: str | None, n_resamples: int, budget: int | None) -> None:
+    """ParameterError (an InputError) for an unknown metric or a count below 1."""
+    check_metric(report, "report")
+    if select is not None:
+        check_metric(select, "select")
+    check_resamples(n_resamples)
+    if budget is not None:
+        check_budgets([budget])
+
+
+def _searches(exp: Experiment) -> dict[SearchKey, Search]:
+    """The experiment's searches; InputError when it has none to report on."""
+    searches = group_searches(exp.trials)
+    if searches:
+        return searches
+    if exp.trials.num_rows:
+        raise InputError(f"{exp.path} has no search trials (only reruns); nothing to report")
+    raise InputError(f"{exp.path} has no finished trials yet; run or resume it first")
+
+
+def analyse(
+    experiment: Experiment | str,
+    *,
+    budget: int | None = None,
+    budgets: Sequence[int] | None = None,
+    select: str | None = None,
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> ReportData:
+    """Rankings, budget curves, inclusion verdicts, speed, robustness, diagnostics and the
+    figure plan.
+
+    ``budget`` (default: smallest search) is where rankings, verdicts and speed are taken;
+    ``budgets`` (default: powers of two up to the largest search) are the budget curves'.
+    ``select`` None uses each protocol's ``select`` from experiment.json (else val_error).
+    """
+    _check_arguments(report, select, n_resamples, budget)
+    exp = load_results(experiment) if isinstance(experiment, str) else experiment
+    searches = _searches(exp)
+    if budget is None:
+        budget = default_budget(searches)
+    chosen = selection(exp.meta, select)
+    largest = max(s.n_trials for s in searches.values())
+    all_budgets = check_budgets([*(budgets or default_budgets(largest, budget)), budget], "budgets")
+    warnings = budget_warnings(searches, all_budgets)
+    resampling = {"n_resamples": n_resamples, "seed": seed}
+    curves = bootstrap_searches(searches, all_budgets, select=chosen, report=report, **resampling)
+    rankings = rankings_at(curves, searches, budget)
+    pairs = inclusion_pairs(exp.meta)
+    aligned = align_curves(exp.curves, searches)
+    best = (
+        best_trial_curve(search, aligned[key], METRICS[select_for(chosen, search.protocol)].column)
+        for key, search in searches.items()
+    )
+    data = ReportData(
+        experiment=exp.name,
+        path=exp.path,
+        budget=budget,
+        budgets=all_budgets,
+        select=chosen,
+        report=report,
+        n_resamples=n_resamples,
+        seed=seed,
+        rankings=tuple(rankings),
+        budget_curves=curves,
+        hierarchy=summarize_hierarchy(curves, rankings, budget, pairs, alpha=alpha),
+        speed=tuple(speed_rankings(searches, budget, meta=exp.meta, **resampling)),
+        robustness=tuple(
+            ordering_robustness(
+                searches, aligned, budget, meta=exp.meta, select=chosen, report=report, **resampling
+            )
+        ),
+        diagnostics=tuple(search_space_diagnostics(searches, exp.meta, select=select)),
+        best_curves=tuple(c for c in best if c is not None),
+        reruns=tuple(rerun_summaries(exp.trials, report)),
+        targets=workload_targets(exp.meta),
+        skipped=exp.skipped,
+        warnings=tuple(warnings),
+    )
+    return replace(data, figures=plan_figures(data))
+
+
+def _slug(*parts: str) -> str:
+    """A file stem from names: characters other than letters, digits, ``-`` and ``.`` become
+    ``-``; parts are joined by ``_``."""
+    return "_".join("".join(ch if ch.isalnum() or ch in "-." else "-" for ch in p) for p in parts)
+
+
+def plan_figures(data: ReportData) -> tuple[Figure, ...]:
+    """The figures of the page, in page order: per workload the final metric and the steps to
+    target; per (workload, protocol) the budget curves, the best trials' curves and, where
+    coordinates were tuned, the hyperparameter scatter."""
+    return tuple(_figures(data))
+
+
+def _figures(data: ReportData) -> Iterator[Figure]:
+    k, metric_name = data.budget, data.report
+    for w in sorted({r.workload for r in data.rankings}):
+        rankings = tuple(r for r in data.rankings if r.workload == w)
+        yield Figure(
+            "final_error",
+            _slug("final", w),
+            f"{w}: best-trial {metric_name} per optimizer and protocol at K={k} (mean, 5-95%)",
+            rankings,
+            {"metric": metric_name, "budget": k},
+        )
+        yield Figure(
+            "steps_to_target",
+            _slug("speed", w),
+            f"{w}: steps to target per optimizer and protocol at K={k} (median, 5-95%)",
+            tuple(s for s in data.speed if s.workload == w),
+        )
+        for p in (r.protocol for r in rankings):
+            yield from _protocol_figures(data, w, p)
+
+
+def _protocol_figures(data: ReportData, w: str, p: str) -> Iterator[Figure]:
+    by_optimizer = {o: c for (wk, pk, o), c in data.budget_curves.items() if (wk, pk) == (w, p)}
+    yield Figure(
+        "budget_curves",
+        _slug("budget", w, p),
+        f"{w} / {p}: best-trial {data.report} against the number of trials (mean, 5-95%)",
+        by_optimizer,
+        {"title": f"{w} / {p}", "metric": data.report},
+    )
+    yield Figure(
+        "training_curves",
+        _slug("curves", w, p),
+        f"{w} / {p}: validation error of each optimizer's best trial",
+        tuple(c for c in data.best_curves if (c.workload, c.protocol) == (w, p)),
+        {"title": f"{w} / {p}: best trials", "target": data.targets.get(w)},
+    )
+    diagnostics = tuple(d for d in data.diagnostics if (d.workload, d.protocol) == (w, p))
+    if diagnostics:
+        yield Figure(
+            "hyperparameters",
+            _slug("hparams", w, p),
+            f"{w} / {p}: final selection metric over each tuned hyperparameter "
+            "(star: best trial; dashed: range)",
+            diagnostics,
+            {"title": f"{w} / {p}"},
+        )

@@ -1,0 +1,280 @@
+"""The report's render step: figures and ``index.html`` from a computed :class:`ReportData`.
+
+:func:`write_report` draws every planned figure (:func:`analysis.figures.draw`, PNG and PDF
+under ``OUT/figures``) and renders ``OUT/index.html`` from the Jinja2 template
+``analysis/templates/report.html`` (package data; autoescaped). The page is self-contained:
+tables inline, figures embedded as base64 PNG, no server or network needed to open it.
+
+:func:`page_of` turns the data into what the template shows (:class:`Page`: tables of raw
+values, one column table per section); the template formats each cell with :func:`format_cell`.
+Nothing here computes a statistic.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import functools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from operator import attrgetter
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from optcompare.errors import ParameterError
+
+from .figures import draw
+from .ranking import OptimizerScore, Ranking
+from .report_data import ReportData
+from .speed import SpeedRanking
+
+__all__ = [
+    "DrawnFigure",
+    "Page",
+    "PageFigure",
+    "ReportFiles",
+    "Table",
+    "format_cell",
+    "page_of",
+    "render_page",
+    "write_report",
+]
+
+TEMPLATE = "report.html"
+"""The page's template, in ``analysis/templates``."""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """The HTML page and the figure files written."""
+
+    html: Path
+    figures: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class DrawnFigure:
+    """A figure as written: its caption and files (PNG first)."""
+
+    caption: str
+    files: tuple[Path, ...]
+
+
+@dataclass(frozen=True)
+class PageFigure:
+    """A figure as the page shows it: the PNG as base64 and links (href, label) to its files."""
+
+    caption: str
+    png_base64: str
+    links: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """One HTML table: its CSS class, header cells and rows of raw values."""
+
+    css: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Page:
+    """What the template shows: the data, and each section's tables."""
+
+    data: ReportData
+    generated: str
+    selection: str
+    rankings: tuple[tuple[Ranking, Table], ...]
+    inclusions: Table
+    flips: Table
+    reruns: Table
+    speed: tuple[tuple[SpeedRanking, Table], ...]
+    robustness: Table
+    diagnostics: Table
+    figures: tuple[PageFigure, ...]
+
+
+def format_cell(value: Any) -> str:
+    """A table cell: floats to 4 significant digits, +inf as ``never`` (a target never
+    reached), NaN as ``-``; anything else as ``str``."""
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "never" if value > 0 else "-inf"
+        if math.isnan(value):
+            return "-"
+        return f"{value:.4g}"
+    return str(value)
+
+
+Column = tuple[str, Callable[[Any], Any]]
+"""(header, value of a row's item)."""
+
+
+def _attr(header: str, attribute: str | None = None) -> Column:
+    """A column showing an attribute (default: the header) of each item."""
+    return header, attrgetter(attribute or header)
+
+
+def _band(low: float, high: float, separator: str = "-") -> str:
+    return f"{format_cell(low)}{separator}{format_cell(high)}"
+
+
+RANKING_COLUMNS: tuple[Column, ...] = (
+    _attr("rank"), _attr("optimizer"), _attr("trials", "n_trials"),
+    _attr("mean"), _attr("p05"), _attr("p95"),
+)  # fmt: skip
+"""Columns of a ranking (items: OptimizerScore), before one P(rank r) column per rank."""
+
+INCLUSION_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("narrow"), _attr("wide"),
+    ("via", lambda v: " <= ".join(v.via) or "recorded"),
+    _attr("narrow mean", "narrow_mean"),
+    ("narrow p05-p95", lambda v: _band(v.narrow_p05, v.narrow_p95)),
+    _attr("wide mean", "wide_mean"),
+    ("wide p05-p95", lambda v: _band(v.wide_p05, v.wide_p95)),
+    _attr("P(wide worse)", "p_wide_worse"), _attr("verdict"),
+)  # fmt: skip
+"""Columns of the inclusion verdicts (items: InclusionVerdict)."""
+
+FLIP_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("a"), _attr("b"),
+    ("a ranked above b in", lambda f: ", ".join(f.a_first)),
+    ("b ranked above a in", lambda f: ", ".join(f.b_first)),
+)  # fmt: skip
+"""Columns of the rank flips between protocols (items: RankFlip)."""
+
+RERUN_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("optimizer"), _attr("reruns", "n_reruns"),
+    _attr("completed", "n_completed"), _attr("mean"), _attr("std"), _attr("min"), _attr("max"),
+)  # fmt: skip
+"""Columns of the reruns of the best trials (items: RerunSummary)."""
+
+SPEED_COLUMNS: tuple[Column, ...] = (
+    _attr("rank"), _attr("optimizer"), _attr("trials", "n_trials"), _attr("reached", "n_reached"),
+    _attr("P(best reached)", "p_reached"), _attr("median"), _attr("p05"), _attr("p95"),
+)  # fmt: skip
+"""Columns of a steps-to-target ranking (items: SpeedScore)."""
+
+ROBUSTNESS_COLUMNS: tuple[Column, ...] = (
+    ("workload", lambda rc: rc[0].workload), ("protocol", lambda rc: rc[0].protocol),
+    ("varied", lambda rc: rc[1].kind), ("setting", lambda rc: rc[1].setting),
+    ("ordering (best first)", lambda rc: " < ".join(rc[1].ordering)),
+    ("agreement", lambda rc: rc[1].agreement),
+)  # fmt: skip
+"""Columns of the ordering checks (items: (Robustness, OrderingCheck))."""
+
+DIAGNOSTIC_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("optimizer"), _attr("hyperparameter", "name"),
+    ("range", lambda d: _band(d.range.low, d.range.high, "..")),
+    ("scaling", lambda d: d.range.scaling if d.range.source == "experiment"
+     else f"{d.range.scaling} (observed)"),
+    _attr("best value", "best_value"), _attr("position", "best_position"),
+    ("top positions", lambda d: " ".join(f"{p:.2f}" for p in d.top_positions)),
+    ("warning", lambda d: f"near {d.near_boundary} bound" if d.warning else ""),
+)  # fmt: skip
+"""Columns of the search-space diagnostics (items: HyperparameterDiagnostic)."""
+
+
+def table(css: str, columns: Sequence[Column], items: Iterable[Any]) -> Table:
+    """The table of ``items``, one row each, one cell per column."""
+    return Table(
+        css,
+        tuple(header for header, _ in columns),
+        tuple(tuple(value(item) for _, value in columns) for item in items),
+    )
+
+
+def _rank_probability(score: OptimizerScore, rank_index: int) -> float:
+    """P(rank = rank_index + 1); NaN (shown ``-``) where the score has no probabilities."""
+    probabilities = score.rank_probabilities
+    return probabilities[rank_index] if rank_index < len(probabilities) else math.nan
+
+
+def _ranking_table(ranking: Ranking) -> Table:
+    probabilities = tuple(
+        (f"P(rank {r + 1})", functools.partial(_rank_probability, rank_index=r))
+        for r in range(len(ranking.optimizers))
+    )
+    return table("ranking", (*RANKING_COLUMNS, *probabilities), ranking.optimizers)
+
+
+def _selection(data: ReportData) -> str:
+    """The selection metric in words: one name, or ``protocol: metric`` pairs."""
+    if isinstance(data.select, str):
+        return data.select
+    return ", ".join(f"{p}: {m}" for p, m in sorted(data.select.items())) or "val_error"
+
+
+def _page_figure(figure: DrawnFigure) -> PageFigure:
+    png = next(f for f in figure.files if f.suffix == ".png")
+    links = tuple((f.relative_to(png.parent.parent).as_posix(), f.suffix[1:]) for f in figure.files)
+    return PageFigure(figure.caption, base64.b64encode(png.read_bytes()).decode(), links)
+
+
+def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: str = "") -> Page:
+    """The page's content: every section's table from ``data``, and the drawn ``figures``."""
+    checks = ((rb, c) for rb in data.robustness for c in (*rb.by_step_budget, *rb.by_target))
+    return Page(
+        data=data,
+        generated=generated,
+        selection=_selection(data),
+        rankings=tuple((r, _ranking_table(r)) for r in data.rankings),
+        inclusions=table("inclusions", INCLUSION_COLUMNS, data.hierarchy.verdicts),
+        flips=table("flips", FLIP_COLUMNS, data.hierarchy.flips),
+        reruns=table("reruns", RERUN_COLUMNS, data.reruns),
+        speed=tuple((s, table("speed", SPEED_COLUMNS, s.optimizers)) for s in data.speed),
+        robustness=table("robustness", ROBUSTNESS_COLUMNS, checks),
+        diagnostics=table("diagnostics", DIAGNOSTIC_COLUMNS, data.diagnostics),
+        figures=tuple(_page_figure(f) for f in figures),
+    )
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The template environment: package templates, autoescape on, undefined names raise."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("analysis", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["cell"] = format_cell
+    return env
+
+
+def render_page(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: str = "") -> str:
+    """``index.html`` of ``data`` with the drawn ``figures`` embedded; ``generated`` (default:
+    now, UTC) is the time the page states."""
+    generated = generated or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    return _environment().get_template(TEMPLATE).render(page=page_of(data, figures, generated))
+
+
+def _report_directory(out_dir: str | Path) -> Path:
+    """``out_dir``, created if missing; ParameterError (an InputError) when it cannot be one."""
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ParameterError(
+            "out_dir", f"cannot create {{name}} {out_dir}: {err}; choose a writable directory"
+        ) from err
+    if not out.is_dir():
+        raise ParameterError(
+            "out_dir", f"{{name}} {out_dir} is not a directory; choose a directory"
+        )
+    return out
+
+
+def write_report(data: ReportData, out_dir: str | Path) -> ReportFiles:
+    """Draw every figure of ``data.figures`` (PNG and PDF under ``out_dir/figures``) and write
+    ``out_dir/index.html``."""
+    out = _report_directory(out_dir)
+    drawn = [DrawnFigure(f.caption, tuple(draw(f, out / "figures"))) for f in data.figures]
+    page = out / "index.html"
+    page.write_text(render_page(data, drawn), encoding="utf-8")
+    return ReportFiles(page, tuple(path for f in drawn for path in f.files))
