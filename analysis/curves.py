@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS, PARTITION_KEYS
+from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS, PARTITION_KEYS, TARGET_METRICS
 
 from .trials import Search, SearchKey
 
@@ -156,9 +156,12 @@ def metrics_at_step(
     return values, valid
 
 
-def steps_to_target(sc: SearchCurves, n_trials: int, target: float) -> np.ndarray:
-    """First step whose regular evaluation has ``val_error <= target``; +inf when never."""
-    mask = sc.regular & (sc.columns["val_error"] <= target)
+def steps_to_target(
+    sc: SearchCurves, n_trials: int, target: float, metric: str = TARGET_METRICS[0]
+) -> np.ndarray:
+    """First step whose regular evaluation has ``metric <= target`` (the workload's
+    ``target_metric``: ``val_error``, or ``val_loss`` for language models); +inf when never."""
+    mask = sc.regular & (sc.columns[metric] <= target)
     rows = np.flatnonzero(mask)
     owner = sc.trial_of_row()[rows]  # non-decreasing: rows are sorted by trial, then step
     starts = np.r_[True, owner[1:] != owner[:-1]] if len(rows) else np.zeros(0, dtype=bool)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from optcompare.schema import CURVE_METRICS, METRICS
+from optcompare.schema import CURVE_METRICS, METRICS, TARGET_METRICS
 
 from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_metric
@@ -124,11 +124,23 @@ def _speed_scores(
     ]
 
 
-def _target_of(meta: Mapping, workload: str) -> float | None:
+def _workload_record(meta: Mapping, workload: str) -> Mapping:
     for w in meta.get("workloads", []) or []:
-        if isinstance(w, Mapping) and w.get("name") == workload and isinstance(w.get("target_value"), (int, float)):
-            return float(w["target_value"])
-    return None
+        if isinstance(w, Mapping) and w.get("name") == workload:
+            return w
+    return {}
+
+
+def _target_of(meta: Mapping, workload: str) -> float | None:
+    value = _workload_record(meta, workload).get("target_value")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _target_metric_of(meta: Mapping, workload: str) -> str:
+    """The workload's ``target_metric`` as experiment.json records it (``val_error`` when it
+    records none or one that is not a target metric)."""
+    name = _workload_record(meta, workload).get("target_metric")
+    return name if name in TARGET_METRICS else TARGET_METRICS[0]
 
 
 def speed_rankings(
@@ -290,7 +302,10 @@ def ordering_robustness(
         by_target: list[tuple[float, dict[str, tuple[float, ...]]]] = []
         for t in tlist:
             steps_by_key = {
-                key: completed_steps(searches[key], steps_to_target(curves[key], searches[key].n_trials, t))
+                key: completed_steps(
+                    searches[key],
+                    steps_to_target(curves[key], searches[key].n_trials, t, _target_metric_of(meta, w)),
+                )
                 for key in keys
             }
             scores = _speed_scores(steps_by_key, budget, n_resamples, seed)

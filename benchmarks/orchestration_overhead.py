@@ -47,6 +47,8 @@ def run_optcompare(trials: int) -> dict:
     from tuning.config import parse_config
     from tuning.driver import run_study
     from tuning.plan import resolve_plan
+    from tuning.ray_env import RayTarget
+    from tuning.study_options import StudyOptions
 
     raw = {
         "name": "bench", "workloads": [{"name": "mnist1d-mlp", "steps": STEPS, "eval_every": STEPS}],
@@ -61,7 +63,9 @@ def run_optcompare(trials: int) -> dict:
     tracemalloc.stop()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        summary = run_study(plan, tmp, num_cpus=2, progress=False, started_at=start)
+        summary = run_study(
+            plan, tmp, StudyOptions(ray=RayTarget(num_cpus=2), progress=False), started_at=start
+        )
         wall = time.perf_counter() - start
         import pyarrow.dataset as ds
 

@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--results", default="results", help="results root (default: ./results)")
     p.add_argument("--name", default=None, help="experiment name (default: demo-TIMESTAMP)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(handler=run_demo)
+    p.set_defaults(handler=run_demo, flags={"name": "--name", "results": "--results"})
 
 
 def demo_config_path() -> Path:

@@ -9,12 +9,15 @@ Warnings about one parameter are :class:`ParameterText` and are renamed the same
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 __all__ = ["InputError", "ParameterError", "ParameterText", "with_flags"]
 
-NAME = "{name}"
-"""Where a :class:`ParameterText` template puts the parameter's name."""
+_PLACEHOLDER = re.compile(r"\{name(?::([A-Za-z_][A-Za-z0-9_]*))?\}")
+"""Where a :class:`ParameterText` template names a parameter: ``{name}`` the parameter the text
+is about, ``{name:other}`` another one (e.g. a hint to change ``num_cpus`` in a message about
+``address``)."""
 
 
 class InputError(ValueError):
@@ -22,9 +25,9 @@ class InputError(ValueError):
 
 
 class ParameterText(str):
-    """A message about one named parameter: a plain string (the ``{name}`` of ``template``
-    replaced by ``parameter``) that the command line can show with a flag instead
-    (:meth:`naming`).
+    """A message about a named parameter: a plain string (each ``{name}`` of ``template``
+    replaced by ``parameter``, each ``{name:other}`` by ``other``) that the command line can
+    show with flags instead (:meth:`naming`).
 
     ``ParameterText("budget", "{name} must be >= 1, got 0")`` reads ``budget must be >= 1, got 0``.
     """
@@ -33,14 +36,27 @@ class ParameterText(str):
     template: str
 
     def __new__(cls, parameter: str, template: str) -> ParameterText:
-        text = super().__new__(cls, template.replace(NAME, parameter, 1))
+        text = super().__new__(cls, _fill(template, parameter, {}))
         text.parameter = parameter
         text.template = template
         return text
 
-    def naming(self, name: str) -> str:
-        """The message with ``name`` (e.g. a flag) in place of the parameter."""
-        return self.template.replace(NAME, name, 1)
+    def parameters(self) -> tuple[str, ...]:
+        """Every parameter the text names, the one it is about first."""
+        named = [m.group(1) or self.parameter for m in _PLACEHOLDER.finditer(self.template)]
+        return tuple(dict.fromkeys([self.parameter, *named]))
+
+    def naming(self, flags: Mapping[str, str]) -> str:
+        """The message with each parameter that ``flags`` maps (e.g. to a flag) named so."""
+        return _fill(self.template, self.parameter, flags)
+
+
+def _fill(template: str, parameter: str, names: Mapping[str, str]) -> str:
+    def name(match: re.Match[str]) -> str:
+        which = match.group(1) or parameter
+        return names.get(which, which)
+
+    return _PLACEHOLDER.sub(name, template)
 
 
 class ParameterError(InputError):
@@ -58,8 +74,9 @@ class ParameterError(InputError):
 
 def with_flags(message: object, flags: Mapping[str, str]) -> str:
     """``message`` (an error or a text) as the command line shows it: a parameter that
-    ``flags`` maps to a flag is named by the flag; anything else reads as ``str(message)``."""
+    ``flags`` maps to a flag is named by the flag, the others by their own names; anything else
+    reads as ``str(message)``."""
     text = message.text if isinstance(message, ParameterError) else message
-    if isinstance(text, ParameterText) and text.parameter in flags:
-        return text.naming(flags[text.parameter])
+    if isinstance(text, ParameterText):
+        return text.naming(flags)
     return str(message)

@@ -1,10 +1,11 @@
 """Tuning: search spaces and protocols as data, quasi-random points, plans, the Ray Tune driver,
 and the Parquet result sink.
 
-Public API: :func:`sample` (contract 2), :func:`load_protocol`, :func:`load_config`,
-:func:`resolve_plan`, :func:`run_study`, :func:`resume_experiment`, :func:`submit_study`,
-:class:`ResultSink`, :func:`load_plugins`. Names other than ``sample`` are
-imported on first use, so ``import tuning`` stays free of torch and ray.
+Public API: :func:`sample`, :func:`load_protocol`, :func:`load_config`, :func:`resolve_plan`,
+:func:`run_study` with its :class:`StudyOptions` and :class:`RayTarget`, :func:`start_ray`,
+:func:`resume_experiment`, :func:`submit_study`, :class:`ResultSink`, :func:`load_plugins`.
+Names other than ``sample`` are imported on first use, so ``import tuning`` stays free of torch
+and ray.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ _LAZY = {
     "resolve_plan": "tuning.plan",
     "PlannedTrial": "tuning.plan",
     "run_study": "tuning.driver",
-    "StudySummary": "tuning.driver",
+    "StudyOptions": "tuning.study_options",
+    "RayTarget": "tuning.ray_env",
+    "start_ray": "tuning.ray_env",
+    "StudySummary": "tuning.study_summary",
     "ResultSink": "tuning.sink",
     "create_experiment": "tuning.experiment",
     "resume_experiment": "tuning.resume",
@@ -30,7 +34,6 @@ _LAZY = {
     "submit_study": "tuning.submit",
     "RerunPlanner": "tuning.reruns",
     "load_plugins": "tuning.plugins",
-    "study_options": "tuning.driver",
 }
 
 __all__ = ["sample", *_LAZY]

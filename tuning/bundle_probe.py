@@ -21,7 +21,6 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from optcompare.errors import InputError
 
@@ -70,7 +69,7 @@ def bundle_size_function(sizes: dict[str, int]) -> Callable[[PlannedTrial], int]
 
 
 def probe_throughput(
-    member_configs: Sequence[dict[str, Any]],
+    search: Sequence[PlannedTrial],
     candidates: Sequence[int],
     *,
     threads: int = 1,
@@ -78,9 +77,9 @@ def probe_throughput(
     plugins: Sequence[str] = (),
     steps: int = PROBE_STEPS,
 ) -> dict[int, dict[str, float]]:
-    """Train bundles of each candidate size made from ``member_configs`` (PlannedTrial dicts of
-    one search, repeated with new seeds as needed), in increasing size until one is slower than
-    the best so far; return ``{size: {"trial_steps_per_s",
+    """Train bundles of each candidate size made from ``search`` (planned trials of one search,
+    repeated with new seeds as needed), in increasing size until one is slower than the best so
+    far; return ``{size: {"trial_steps_per_s",
     "peak_bytes", "device_bytes"}}`` (peak_bytes: CUDA peak allocation, or the growth of resident
     memory; device_bytes: the GPU's total memory, 0 on CPU)."""
     import torch
@@ -92,13 +91,13 @@ def probe_throughput(
     if threads > 0:
         torch.set_num_threads(threads)
     try:
-        return _measure(member_configs, candidates, device, steps)
+        return _measure(search, candidates, device, steps)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _measure(
-    member_configs: Sequence[dict[str, Any]], candidates: Sequence[int], device: str | None, steps: int
+    search: Sequence[PlannedTrial], candidates: Sequence[int], device: str | None, steps: int
 ) -> dict[int, dict[str, float]]:
     import torch
 
@@ -107,19 +106,15 @@ def _measure(
 
     from .trainable import _workload
 
-    first = member_configs[0]
+    first = search[0]
     workload = _workload(first)
     dev = workloads.pick_device(device)
     results: dict[int, dict[str, float]] = {}
     best_rate = 0.0
     for size in sorted(candidates):
+        repeated = (search[i % len(search)] for i in range(size))
         members = [
-            BundleMember(
-                member_configs[i % len(member_configs)]["hparams"],
-                member_configs[i % len(member_configs)]["schedule_params"],
-                1000 + i,
-            )
-            for i in range(size)
+            BundleMember(t.hparams, t.schedule_params, 1000 + i) for i, t in enumerate(repeated)
         ]
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
@@ -129,14 +124,14 @@ def _measure(
             if size == 1:
                 m = members[0]
                 outcome = workloads.train(
-                    workload, first["optimizer"], m.hparams, first["schedule"], m.schedule_params, m.seed,
+                    workload, first.optimizer, m.hparams, first.schedule, m.schedule_params, m.seed,
                     steps=n, eval_every=n, device=device,
                 )
                 train_time = outcome.train_time_s  # its one evaluation is not counted
             else:
                 outcomes = train_bundle(
-                    workload, first["optimizer"], members, first["schedule"], steps=n, eval_every=n, device=device,
-                    evaluate=False,
+                    workload, first.optimizer, members, first.schedule, steps=n, eval_every=n,
+                    device=device, evaluate=False,
                 )
                 train_time = sum(o.train_time_s for o in outcomes)
         peak = (
@@ -246,7 +241,7 @@ def _probe(
 
     # The search with the most optimizer state (Adam-like first) is the memory-hungriest.
     key = max({bundle_key(t) for t in bundlable}, key=lambda k: (k[2] in ("adam", "nadam"), repr(k)))
-    search = [t.as_config() for t in bundlable if bundle_key(t) == key]
+    search = [t for t in bundlable if bundle_key(t) == key]
     candidates = sorted({c for c in CANDIDATES if c <= cap} | {cap})
     if len(candidates) == 1:
         return 1
@@ -263,7 +258,8 @@ def _probe(
             del _WORKLOAD_CACHE[cache_key]
     else:
         task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(probe_throughput)
-        # A CPU trial trains on the CPU even on a GPU node (see tuning.driver): so does its probe.
+        # A CPU trial trains on the CPU even on a GPU node (StudyOptions.worker_device): so does
+        # its probe.
         device = "cpu" if gpus_per_trial == 0 else None
         measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins), device=device))
     device_bytes = max(m["device_bytes"] for m in measured.values())

@@ -16,7 +16,7 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
 - attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
-callback calls :meth:`TrialBook.finished`, :meth:`TrialBook.bundle_ended` and
+callback calls :meth:`TrialBook.mark_finished`, :meth:`TrialBook.bundle_ended` and
 :meth:`TrialBook.bundle_failed`.
 """
 
@@ -138,8 +138,8 @@ class TrialBook:
             return None
         return next((m for m in bundle.members if m.trial_id == trial_id), None)
 
-    def finished(self, trial_id: str) -> bool:
-        """Mark a trial done; False if it already was (a late duplicate, not to record)."""
+    def mark_finished(self, trial_id: str) -> bool:
+        """Mark a trial done; return False if it already was (a late duplicate, not to record)."""
         if trial_id in self.done:
             return False
         self.done.add(trial_id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .ray_env import RayTarget
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
-    from .driver import StudySummary
     from .plan import PlannedTrial
+    from .study_options import StudyOptions
+    from .study_summary import StudySummary
 
 __all__ = [
+    "FLAGS",
     "plan_table",
     "register",
     "register_list",
@@ -21,6 +25,14 @@ __all__ = [
     "register_submit",
     "run_config",
 ]
+
+
+RAY_FLAGS = {"num_cpus": "--num-cpus", "address": "--address"}
+"""The flags of the Ray a study runs on (:class:`tuning.ray_env.RayTarget`)."""
+FLAGS = {**RAY_FLAGS, "name": "--name", "results": "--results"}
+"""The flag of each library parameter that errors of ``run`` name
+(:class:`optcompare.errors.ParameterError`); each subcommand sets the flags it has as its
+``flags`` default, which :func:`optcompare.cli.main` applies."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
     p.add_argument("--no-dashboard", action="store_true", help="in-process Ray without its dashboard (default: on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(handler=_run_handler)
+    p.set_defaults(handler=_run_handler, flags=FLAGS)
     register_resume(subparsers)
     register_submit(subparsers)
     register_plan(subparsers)
@@ -62,21 +74,27 @@ def run_config(
     leaves no directory behind.
     """
     started = time.perf_counter()
+    from .capacity import check_capacity
     from .config import load_config
-    from .driver import check_capacity, start_ray, study_options
-    from .experiment import check_experiment_name, create_experiment, experiment_exists
+    from .experiment import check_experiment_name, create_experiment, ensure_new_experiment
     from .plan import resolve_plan
+    from .ray_env import start_ray
+    from .study_options import StudyOptions
 
     config = load_config(config_path)
     plan = resolve_plan(config)
-    name = check_experiment_name(name or config.name, "--name" if name else f"{config_path}: name")
-    experiment_exists(results, name)  # raises before Ray starts
-    started_ray = start_ray(address=address, num_cpus=num_cpus, dashboard=dashboard, announce=progress)
+    where = FLAGS["name"] if name else f"{config_path}: name"
+    name = check_experiment_name(name or config.name, where)
+    ensure_new_experiment(results, name)  # raises before Ray starts
+    target = RayTarget(address=address, num_cpus=num_cpus, dashboard=dashboard)
+    options = StudyOptions.from_config(config, ray=target, progress=progress)
+    started_ray = start_ray(target, announce=progress)
     try:
-        options = study_options(config)
-        check_capacity(options["cpus_per_trial"], options["gpus_per_trial"], joined=bool(address), progress=False)
+        check_capacity(
+            options.cpus_per_trial, options.gpus_per_trial, joined=target.joined, progress=False
+        )
         experiment_dir = create_experiment(results, name, config, plan)
-        return experiment_dir, _run_and_report(config, plan, experiment_dir, options, address, progress, started)
+        return experiment_dir, _run_and_report(config, plan, experiment_dir, options, started)
     finally:
         if started_ray:
             import ray
@@ -85,8 +103,8 @@ def run_config(
 
 
 def _run_and_report(
-    config: ExperimentConfig, plan: list[PlannedTrial], experiment_dir: str, options: dict[str, Any],
-    address: str | None, progress: bool, started: float,
+    config: ExperimentConfig, plan: list[PlannedTrial], experiment_dir: str,
+    options: StudyOptions, started: float,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
     from .driver import run_study
@@ -96,9 +114,7 @@ def _run_and_report(
         f"experiment {experiment_dir}: {len(plan)} trials = {searches} searches x "
         f"{config.trials_per_search} trials", flush=True
     )
-    summary = run_study(
-        plan, experiment_dir, **options, address=address, progress=progress, started_at=started
-    )
+    summary = run_study(plan, experiment_dir, options, started_at=started)
     print(summary.line(), flush=True)
     bundled = {w: b for w, b in summary.bundle_sizes.items() if b > 1}
     if bundled:
@@ -128,15 +144,15 @@ def register_resume(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs for the in-process Ray (default: all)")
     p.add_argument("--no-dashboard", action="store_true", help="in-process Ray without its dashboard (default: on 127.0.0.1)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.set_defaults(handler=_resume_handler)
+    p.set_defaults(handler=_resume_handler, flags=RAY_FLAGS)
 
 
 def _resume_handler(args: argparse.Namespace) -> int:
     from .resume import resume_experiment
 
+    target = RayTarget(address=args.address, num_cpus=args.num_cpus, dashboard=not args.no_dashboard)
     resume_experiment(
-        args.experiment, retry_failed=args.retry_failed, address=args.address,
-        num_cpus=args.num_cpus, progress=not args.quiet, dashboard=not args.no_dashboard,
+        args.experiment, retry_failed=args.retry_failed, ray=target, progress=not args.quiet
     )
     print(f"results in {args.experiment}; next: optcompare rank {args.experiment}")
     return 0
@@ -152,7 +168,7 @@ def register_submit(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default=None, help="experiment name (default: the config's name)")
     p.add_argument("--wait", action="store_true", help="wait for the job to end and print its logs")
     p.add_argument("--python", default=None, help="run 'PYTHON -m optcompare' on the cluster (default: 'optcompare' from its PATH)")
-    p.set_defaults(handler=_submit_handler)
+    p.set_defaults(handler=_submit_handler, flags={"results": "--results"})
 
 
 def _submit_handler(args: argparse.Namespace) -> int:
@@ -183,17 +199,18 @@ def register_plan(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_plan_handler)
 
 
-def plan_table(plan: list) -> object:
+def plan_table(plan: list[PlannedTrial]) -> object:
     """The plan as an Arrow table: ids, seeds, phase, schedule, then hp_ and tuned_ columns."""
     import pyarrow as pa
 
+    from .rows import hp_columns, search_key
+    from .sink import parameter_columns
+
     rows = [
         {
-            "trial_id": t.trial_id, "workload": t.workload, "protocol": t.protocol,
-            "optimizer": t.optimizer, "trial_index": t.trial_index, "seed": t.seed,
-            "phase": t.phase, "schedule": t.schedule, "steps": t.steps, "eval_every": t.eval_every,
-            **{f"hp_{k}": float(v) for k, v in {**t.hparams, **t.schedule_params}.items()},
-            **{f"tuned_{k}": float(v) for k, v in t.tuned.items()},
+            "trial_id": t.trial_id, **search_key(t)._asdict(), "trial_index": t.trial_index,
+            "seed": t.seed, "phase": t.phase, "schedule": t.schedule, "steps": t.steps,
+            "eval_every": t.eval_every, **parameter_columns(*hp_columns(t)),
         }
         for t in plan
     ]
@@ -207,9 +224,11 @@ def _plan_handler(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from optcompare.errors import InputError
+    from optcompare.schema import SearchKey
 
     from .config import load_config
     from .plan import resolve_plan
+    from .rows import search_key
 
     if args.sample < 0:
         raise InputError(f"--sample must be >= 0, got {args.sample}")
@@ -234,14 +253,16 @@ def _plan_handler(args: argparse.Namespace) -> int:
     from workloads.bundle import bundle_supported
 
     sizes = {entry.name: entry.bundle_size for entry in config.workloads}
-    counts: dict[tuple[str, str, str], int] = {}
+    counts: dict[SearchKey, int] = {}
+    firsts: dict[SearchKey, PlannedTrial] = {}
     for t in plan:
-        key = (t.workload, t.protocol, t.optimizer)
+        key = search_key(t)
         counts[key] = counts.get(key, 0) + 1
+        firsts.setdefault(key, t)
     protocols = {p.name: p for p in config.protocols}
     for (w, p, o), n in counts.items():
         protocol = protocols[p]
-        first = next(t for t in plan if (t.workload, t.protocol, t.optimizer) == (w, p, o))
+        first = firsts[(w, p, o)]
         bundle = str(sizes[w]) if bundle_supported(workloads.get_class(w), o) is None else "1 (not bundlable)"
         searches.add_row(w, p, o, protocol.search, str(n), str(protocol.rerun_seeds or "-"), bundle,
                          ", ".join(sorted(first.tuned)) or "-")

@@ -17,48 +17,198 @@ Example (every key; the shipped ``tuning/configs/demo.yaml`` uses a subset)::
 
 ``bundle_size`` and ``mixed_precision`` set every workload's default; a workload entry may
 override either. A key may appear only once in a mapping (see :mod:`tuning.yaml_io`).
+
+The file is validated once, when read: its shape by :class:`ConfigFile`; then
+:func:`parse_config` resolves what it names (workloads and their data, protocol files, each
+protocol's search for each optimizer) into an :class:`ExperimentConfig`. Validation imports no
+plugin: :func:`load_config` loads the plugins the file lists first (a plugin may register the
+optimizers and workloads the file names), as resume does from experiment.json.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BeforeValidator, Field, PlainValidator
 
 import optimizers
 import workloads
 from optcompare.errors import InputError
 
-from .plugins import load_plugins
 from .protocol import Protocol, load_protocol
-from .yaml_io import read_yaml
+from .validation import (
+    Count,
+    FieldError,
+    Flag,
+    Marks,
+    StrictModel,
+    Text,
+    integer,
+    located,
+    number,
+    reading,
+)
+from .yaml_io import read_yaml_marked
 
-__all__ = ["ExperimentConfig", "Resources", "WorkloadEntry", "load_config", "parse_config"]
+__all__ = [
+    "ConfigFile",
+    "ExperimentConfig",
+    "Resources",
+    "WorkloadEntry",
+    "WorkloadFile",
+    "load_config",
+    "parse_config",
+]
 
-TOP_KEYS = {
-    "name", "description", "workloads", "optimizers", "protocols", "trials_per_search", "seed",
-    "resources", "max_failures", "report_every_s", "plugins", "bundle_size", "mixed_precision",
-}
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """Experiment names: one path segment, safe in local paths and URIs (the results directory)."""
 EXPERIMENT_NAME_RULE = (
     "a directory-safe experiment name (letters, digits, '.', '_', '-'; starting with a letter or "
     "digit)"
 )
-WORKLOAD_KEYS = {"name", "steps", "eval_every", "data_dir", "options", "bundle_size", "mixed_precision"}
-RESOURCE_KEYS = {"cpus_per_trial", "gpus_per_trial", "max_concurrent_trials"}
 
 
-@dataclass(frozen=True)
-class WorkloadEntry:
+def _check(rule: Callable[[Any], bool], message: str) -> PlainValidator:
+    """``value`` if ``rule(value)``, else ValueError ``MESSAGE, got VALUE``."""
+
+    def check(value: object) -> object:
+        if not rule(value):
+            raise ValueError(f"{message}, got {value!r}")
+        return value
+
+    return PlainValidator(check)
+
+
+def _or_empty(empty: object) -> BeforeValidator:
+    """``null`` reads as ``empty`` (an empty list or mapping)."""
+    return BeforeValidator(lambda v: type(empty)() if v is None else v)
+
+
+def _names(value: object) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a non-empty list of names, got {value!r}")
+    duplicates = sorted({v for v in value if value.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"{duplicates[0]!r} is listed twice")
+    return value
+
+
+def _optimizer_names(value: object) -> list[str]:
+    names = _names(value)
+    for name in names:
+        if name not in optimizers.names():
+            raise ValueError(f"unknown optimizer {name!r}; valid choices: {', '.join(optimizers.names())}")
+    return names
+
+
+def _workload_name(name: object) -> str:
+    if not isinstance(name, str) or name not in workloads.names():
+        raise ValueError(f"unknown workload {name!r}; valid choices: {', '.join(workloads.names())}")
+    return name
+
+
+def _bundle_size(*, optional: bool) -> Any:  # noqa: ANN401 - a type
+    """An integer >= 1 or ``"auto"`` (``None`` too when ``optional``: the config's default)."""
+
+    def check(value: object) -> int | str | None:
+        if (value is None and optional) or value == "auto":
+            return value  # type: ignore[return-value]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"expected an integer >= 1 or 'auto', got {value!r}")
+        return value
+
+    return Annotated[int | str | None if optional else int | str, PlainValidator(check)]
+
+
+def _optional_flag(value: object) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _non_empty_list(value: object) -> list[Any]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"expected a non-empty list, got {value!r}")
+    return value
+
+
+def _named(value: object) -> object:
+    """A bare workload name reads as ``{name: NAME}``."""
+    return {"name": value} if isinstance(value, str) else value
+
+
+Names = Annotated[list[str], PlainValidator(_names)]
+Options = Annotated[
+    dict[str, Any],
+    _or_empty({}),
+    _check(
+        lambda v: isinstance(v, dict) and all(isinstance(k, str) for k in v),
+        "expected a mapping option name -> value of constructor options",
+    ),
+]
+DataDir = Annotated[
+    str | None,
+    _check(
+        lambda v: v is None or (isinstance(v, str) and bool(v) and "\0" not in v),
+        "expected a directory path (a string, relative to the config file)",
+    ),
+]
+
+
+class WorkloadFile(StrictModel):
+    """One ``workloads:`` entry as written (a bare name reads as ``{name: NAME}``)."""
+
+    not_a_mapping: ClassVar[str] = "expected a name or {name, steps, eval_every, data_dir}"
+    name: Annotated[str, PlainValidator(_workload_name)]
+    steps: integer(1, optional=True) = None  # type: ignore[valid-type]
+    eval_every: integer(1, optional=True) = None  # type: ignore[valid-type]
+    data_dir: DataDir = None
+    options: Options = Field(default_factory=dict)
+    bundle_size: _bundle_size(optional=True) = None  # type: ignore[valid-type]
+    mixed_precision: Annotated[bool | None, PlainValidator(_optional_flag)] = None
+
+
+class Resources(StrictModel):
+    cpus_per_trial: number(0.01) = 1.0  # type: ignore[valid-type]
+    gpus_per_trial: number(0.0) = 0.0  # type: ignore[valid-type]
+    max_concurrent_trials: integer(1, optional=True) = None  # type: ignore[valid-type]
+
+
+class ConfigFile(StrictModel):
+    """An experiment config as written."""
+
+    name: Annotated[
+        str, _check(lambda v: isinstance(v, str) and bool(EXPERIMENT_NAME.fullmatch(v)), f"expected {EXPERIMENT_NAME_RULE}")
+    ]
+    description: Text = ""
+    workloads: Annotated[list[Annotated[WorkloadFile, BeforeValidator(_named)]], BeforeValidator(_non_empty_list)]
+    optimizers: Annotated[list[str], PlainValidator(_optimizer_names)]
+    protocols: Names
+    trials_per_search: Count  # type: ignore[valid-type]
+    seed: integer(0) = 0  # type: ignore[valid-type]
+    resources: Annotated[Resources, _or_empty({})] = Field(default_factory=Resources)
+    max_failures: integer(0) = 2  # type: ignore[valid-type]
+    report_every_s: number(0.0) = 10.0  # type: ignore[valid-type]
+    plugins: Annotated[
+        list[str],
+        _or_empty([]),
+        _check(lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v), "expected a list of module names"),
+    ] = Field(default_factory=list)
+    bundle_size: _bundle_size(optional=False) = 1  # type: ignore[valid-type]
+    mixed_precision: Flag = False
+
+
+class WorkloadEntry(StrictModel):
+    """A workload of the experiment, resolved: budget, data directory, options, bundling."""
+
     name: str
     steps: int
     eval_every: int
     data_dir: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
     """Constructor options of the workload (e.g. ``loader_workers`` for ImageNet)."""
     bundle_size: int | str = 1
     """Trials per bundle (an integer >= 1) or ``"auto"`` (see :mod:`tuning.bundle_probe`)."""
@@ -66,16 +216,8 @@ class WorkloadEntry:
     """Train in mixed precision (carried to each trial as ``PlannedTrial.mixed_precision``)."""
 
 
-@dataclass(frozen=True)
-class Resources:
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    max_concurrent_trials: int | None = None
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """A validated experiment config with its protocols loaded."""
+class ExperimentConfig(StrictModel):
+    """A validated experiment config with its protocols loaded and bound to its optimizers."""
 
     name: str
     description: str
@@ -89,117 +231,65 @@ class ExperimentConfig:
     report_every_s: float
     plugins: list[str]
     source: str
-    raw: dict[str, Any] = field(repr=False)
-
-
-def _int(source: str, key: str, value: Any, minimum: int) -> int:  # noqa: ANN401
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{source}: {key}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(source: str, key: str, value: Any, minimum: float) -> float:  # noqa: ANN401
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise InputError(f"{source}: {key}: expected a number >= {minimum:g}, got {value!r}")
-    if not math.isfinite(value):
-        raise InputError(f"{source}: {key}: expected a finite number, got {value!r}")
-    return float(value)
-
-
-def _names_list(source: str, key: str, value: Any) -> list[str]:  # noqa: ANN401
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise InputError(f"{source}: {key}: expected a non-empty list of names, got {value!r}")
-    duplicates = sorted({v for v in value if value.count(v) > 1})
-    if duplicates:
-        raise InputError(f"{source}: {key}: {duplicates[0]!r} is listed twice")
-    return value
-
-
-def _bool(source: str, key: str, value: Any) -> bool:  # noqa: ANN401
-    if not isinstance(value, bool):
-        raise InputError(f"{source}: {key}: expected true or false, got {value!r}")
-    return value
-
-
-def _first_unknown(keys: Any, allowed: Any) -> object | None:  # noqa: ANN401
-    """The first key (in a stable order, whatever the keys' types) not in ``allowed``."""
-    unknown = sorted((k for k in keys if k not in allowed), key=repr)
-    return unknown[0] if unknown else None
-
-
-def _bundle_size(source: str, key: str, value: Any) -> int | str:  # noqa: ANN401
-    if value == "auto":
-        return "auto"
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{source}: {key}: expected an integer >= 1 or 'auto', got {value!r}")
-    return value
-
-
-def _workload_entry(
-    source: str,
-    index: int,
-    item: Any,  # noqa: ANN401
-    base_dir: Path,
-    bundle_size: int | str = 1,
-    mixed_precision: bool = False,
-) -> WorkloadEntry:
-    where = f"workloads[{index}]"
-    if isinstance(item, str):
-        item = {"name": item}
-    if not isinstance(item, dict) or "name" not in item:
-        raise InputError(f"{source}: {where}: expected a name or {{name, steps, eval_every, data_dir}}")
-    unknown = _first_unknown(item, WORKLOAD_KEYS)
-    if unknown is not None:
-        raise InputError(f"{source}: {where}: unknown key {unknown!r}; allowed: {', '.join(sorted(WORKLOAD_KEYS))}")
-    name = item["name"]
-    if not isinstance(name, str) or name not in workloads.names():
-        raise InputError(
-            f"{source}: {where}.name: unknown workload {name!r}; valid choices: {', '.join(workloads.names())}"
-        )
-    cls = workloads.get_class(name)
-    steps = _int(source, f"{where}.steps", item.get("steps", cls.step_budget), 1)
-    every = _int(source, f"{where}.eval_every", item.get("eval_every", cls.eval_interval), 1)
-    data_dir = item.get("data_dir")
-    if data_dir is not None:
-        if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir:
-            raise InputError(
-                f"{source}: {where}.data_dir: expected a directory path (a string, relative to the "
-                f"config file), got {data_dir!r}"
-            )
-        data_dir = str((base_dir / data_dir).resolve())
-    options = item.get("options")
-    options = {} if options is None else options
-    if not isinstance(options, dict) or not all(isinstance(k, str) for k in options):
-        raise InputError(
-            f"{source}: {where}.options: expected a mapping option name -> value of constructor "
-            f"options, got {options!r}"
-        )
-    try:
-        workload = workloads.get(name, data_dir, **options)
-    except InputError as err:
-        raise InputError(f"{source}: {where}: {err}") from None
-    except (TypeError, ValueError) as err:
-        raise InputError(f"{source}: {where}.options: {err}") from None
-    try:
-        workload.check_data()  # missing data fails here, before anything runs
-    except InputError as err:
-        raise InputError(f"{source}: {where}: {err}") from None
-    size = _bundle_size(source, f"{where}.bundle_size", item.get("bundle_size", bundle_size))
-    mixed = _bool(source, f"{where}.mixed_precision", item.get("mixed_precision", mixed_precision))
-    return WorkloadEntry(name, steps, every, data_dir, dict(options), size, mixed)
-
-
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate an experiment config; InputError names the file, field and fix."""
-    path = Path(path)
-    source = str(path)
-    if not path.is_file():
-        raise InputError(f"{source}: config file not found; give the path of an experiment YAML file")
-    return parse_config(read_yaml(path), source, path.parent)
+    raw: dict[str, Any] = Field(repr=False)
+    """The file as written (recorded in experiment.json, parsed again on resume)."""
 
 
 ProtocolLoader = Callable[[str, Path, str], Protocol]
 """(entry as written in the config, base directory, error prefix) -> Protocol."""
+
+
+def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path) -> WorkloadEntry:
+    """The entry resolved: class defaults, data_dir against ``base_dir``, data present."""
+    where = ("workloads", index)
+    cls = workloads.get_class(item.name)
+    data_dir = None if item.data_dir is None else str((base_dir / item.data_dir).resolve())
+    try:
+        workload = workloads.get(item.name, data_dir, **item.options)
+    except InputError as err:
+        raise FieldError(where, str(err)) from None
+    except (TypeError, ValueError) as err:
+        raise FieldError((*where, "options"), str(err)) from None
+    try:
+        workload.check_data()  # missing data fails here, before anything runs
+    except InputError as err:
+        raise FieldError(where, str(err)) from None
+    return WorkloadEntry(
+        name=item.name,
+        steps=cls.step_budget if item.steps is None else item.steps,
+        eval_every=cls.eval_interval if item.eval_every is None else item.eval_every,
+        data_dir=data_dir,
+        options=dict(item.options),
+        bundle_size=config.bundle_size if item.bundle_size is None else item.bundle_size,
+        mixed_precision=config.mixed_precision if item.mixed_precision is None else item.mixed_precision,
+    )
+
+
+def _first_repeat(names: list[str]) -> tuple[int, int] | None:
+    """(first index, repeated index) of the first name listed twice."""
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            return names.index(name), i
+    return None
+
+
+def _protocols(
+    config: ConfigFile, source: str, base_dir: Path, loader: ProtocolLoader, marks: Marks | None
+) -> list[Protocol]:
+    """Each protocol loaded (its errors name its own file) and bound to the optimizers."""
+    protocols = [
+        loader(entry, base_dir, located(source, ("protocols", i), marks))
+        for i, entry in enumerate(config.protocols)
+    ]
+    repeat = _first_repeat([p.name for p in protocols])
+    if repeat is not None:
+        first, i = repeat
+        raise FieldError(
+            ("protocols",),
+            f"protocols[{first}] ({config.protocols[first]}) and protocols[{i}] ({config.protocols[i]}) "
+            f"share the name {protocols[i].name!r}; protocol names must differ (they name the results)",
+        )
+    return [p.bound(config.optimizers) for p in protocols]
 
 
 def parse_config(
@@ -207,96 +297,52 @@ def parse_config(
     source: str,
     base_dir: Path,
     protocol_loader: ProtocolLoader = load_protocol,
+    *,
+    marks: Marks | None = None,
 ) -> ExperimentConfig:
     """Validate a config already read; relative paths resolve against ``base_dir``.
-    ``protocol_loader`` lets resume use the protocol texts recorded in experiment.json."""
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: expected a mapping with keys {', '.join(sorted(TOP_KEYS))}")
-    unknown = _first_unknown(raw, TOP_KEYS)
-    if unknown is not None:
-        raise InputError(f"{source}: unknown key {unknown!r}; allowed: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("name", "workloads", "optimizers", "protocols", "trials_per_search"):
-        if key not in raw:
-            raise InputError(f"{source}: missing required key {key!r}")
-    description = raw.get("description", "")
-    if not isinstance(description, str):
-        raise InputError(f"{source}: description: expected a string (quote it), got {description!r}")
-    plugins = raw.get("plugins")
-    plugins = [] if plugins is None else plugins
-    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
-        raise InputError(f"{source}: plugins: expected a list of module names, got {plugins!r}")
-    load_plugins(plugins, where=f"{source}: plugins")
-    name = raw["name"]
-    if not isinstance(name, str) or not EXPERIMENT_NAME.fullmatch(name):
-        raise InputError(f"{source}: name: expected {EXPERIMENT_NAME_RULE}, got {name!r}")
-    if not isinstance(raw["workloads"], list) or not raw["workloads"]:
-        raise InputError(f"{source}: workloads: expected a non-empty list")
-    bundle_size = _bundle_size(source, "bundle_size", raw.get("bundle_size", 1))
-    mixed_precision = _bool(source, "mixed_precision", raw.get("mixed_precision", False))
-    entries = [
-        _workload_entry(source, i, item, base_dir, bundle_size, mixed_precision)
-        for i, item in enumerate(raw["workloads"])
-    ]
-    names = [e.name for e in entries]
-    for i, entry_name in enumerate(names):
-        if entry_name in names[:i]:
-            raise InputError(
-                f"{source}: workloads[{i}]: workload {entry_name!r} is listed twice (also "
-                f"workloads[{names.index(entry_name)}]); list each workload once"
+    ``protocol_loader`` lets resume use the protocol texts recorded in experiment.json. The
+    plugins the config lists must be loaded already (see :func:`load_config`)."""
+    with reading(source, marks):
+        config = ConfigFile.model_validate(raw)
+        entries = [_workload(config, i, item, base_dir) for i, item in enumerate(config.workloads)]
+        repeat = _first_repeat([e.name for e in entries])
+        if repeat is not None:
+            first, i = repeat
+            raise FieldError(
+                ("workloads", i),
+                f"workload {entries[i].name!r} is listed twice (also workloads[{first}]); list each workload once",
             )
-    opt_names = _names_list(source, "optimizers", raw["optimizers"])
-    for opt in opt_names:
-        if opt not in optimizers.names():
-            raise InputError(
-                f"{source}: optimizers: unknown optimizer {opt!r}; valid choices: {', '.join(optimizers.names())}"
-            )
-    protocols = [
-        protocol_loader(p, base_dir, f"{source}: protocols[{i}]")
-        for i, p in enumerate(_names_list(source, "protocols", raw["protocols"]))
-    ]
-    protocol_names = [p.name for p in protocols]
-    for i, protocol_name in enumerate(protocol_names):
-        if protocol_name in protocol_names[:i]:
-            first = protocol_names.index(protocol_name)
-            raise InputError(
-                f"{source}: protocols: protocols[{first}] ({raw['protocols'][first]}) and "
-                f"protocols[{i}] ({raw['protocols'][i]}) share the name {protocol_name!r}; "
-                "protocol names must differ (they name the results)"
-            )
-    for protocol in protocols:
-        for opt in opt_names:
-            protocol.for_optimizer(opt)
-    resources_raw = raw.get("resources")
-    resources_raw = {} if resources_raw is None else resources_raw
-    if not isinstance(resources_raw, dict):
-        raise InputError(f"{source}: resources: expected a mapping with {', '.join(sorted(RESOURCE_KEYS))}")
-    unknown = _first_unknown(resources_raw, RESOURCE_KEYS)
-    if unknown is not None:
-        raise InputError(f"{source}: resources: unknown key {unknown!r}; allowed: {', '.join(sorted(RESOURCE_KEYS))}")
-    max_conc = resources_raw.get("max_concurrent_trials")
-    resources = Resources(
-        cpus_per_trial=_number(source, "resources.cpus_per_trial", resources_raw.get("cpus_per_trial", 1), 0.01),
-        gpus_per_trial=_number(source, "resources.gpus_per_trial", resources_raw.get("gpus_per_trial", 0), 0.0),
-        max_concurrent_trials=None if max_conc is None else _int(source, "resources.max_concurrent_trials", max_conc, 1),
-    )
-    for i, entry in enumerate(entries):
-        if entry.mixed_precision and resources.gpus_per_trial == 0:
-            raise InputError(
-                f"{source}: workloads[{i}] ({entry.name}): mixed_precision needs GPU trials (bf16 "
-                "autocast on CUDA); set resources.gpus_per_trial > 0 or mixed_precision: false"
-            )
+        protocols = _protocols(config, source, base_dir, protocol_loader, marks)
+        for i, entry in enumerate(entries):
+            if entry.mixed_precision and config.resources.gpus_per_trial == 0:
+                raise FieldError(
+                    ("workloads", i),
+                    "mixed_precision needs GPU trials (bf16 autocast on CUDA); set "
+                    "resources.gpus_per_trial > 0 or mixed_precision: false",
+                    label=f"workloads[{i}] ({entry.name})",
+                )
     return ExperimentConfig(
-        name=name,
-        description=description,
+        **config.model_dump(exclude={"workloads", "protocols", "bundle_size", "mixed_precision", "resources"}),
         workloads=entries,
-        optimizers=opt_names,
         protocols=protocols,
-        trials_per_search=_int(source, "trials_per_search", raw["trials_per_search"], 1),
-        seed=_int(source, "seed", raw.get("seed", 0), 0),
-        resources=resources,
-        max_failures=_int(source, "max_failures", raw.get("max_failures", 2), 0),
-        report_every_s=_number(source, "report_every_s", raw.get("report_every_s", 10.0), 0.0),
-        plugins=plugins,
+        resources=config.resources,
         source=source,
         raw=raw,
     )
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read a config, load the plugins it lists, and validate it; InputError names the file,
+    field and fix."""
+    from .plugins import load_plugins
+
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise InputError(f"{source}: config file not found; give the path of an experiment YAML file")
+    raw, marks = read_yaml_marked(path)
+    listed = raw.get("plugins") if isinstance(raw, dict) else None
+    if isinstance(listed, list) and all(isinstance(p, str) for p in listed):
+        load_plugins(listed, where=located(source, ("plugins",), marks))
+    return parse_config(raw, source, path.parent, marks=marks)

@@ -1,4 +1,7 @@
-"""Create an experiment directory and its ``experiment.json`` (contract 3 of DESIGN.md)."""
+"""Create an experiment directory ``RESULTS/NAME`` and its ``experiment.json``: the resolved
+config and protocol texts, the plan's size and digest, and package versions, which is what
+``resume`` re-derives the plan from (the results layout: :mod:`optcompare.schema`,
+docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
-from optcompare.errors import InputError
+from optcompare.errors import InputError, ParameterError
 
 from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig
 from .plan import PlannedTrial
@@ -20,13 +23,17 @@ from .sink import open_filesystem, write_json_atomic
 __all__ = [
     "check_experiment_name",
     "create_experiment",
+    "ensure_new_experiment",
     "experiment_exists",
     "experiment_record",
     "package_versions",
     "plan_digest",
 ]
 
-VERSIONED = ("optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d")
+VERSIONED = (
+    "optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d",
+)
+"""Packages whose versions ``experiment.json`` records."""
 
 
 def package_versions() -> dict[str, str]:
@@ -49,7 +56,9 @@ def plan_digest(plan: list[PlannedTrial]) -> str:
     return digest.hexdigest()
 
 
-def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: str) -> dict[str, Any]:
+def experiment_record(
+    config: ExperimentConfig, plan: list[PlannedTrial], name: str
+) -> dict[str, Any]:
     """What ``experiment.json`` holds: the resolved config, protocols, plan size and versions."""
     import optimizers
     import workloads
@@ -73,7 +82,9 @@ def experiment_record(config: ExperimentConfig, plan: list[PlannedTrial], name: 
         "config_source": str(Path(config.source).resolve()),
         "config": config.raw,
         "protocols": {p.name: p.raw for p in config.protocols},
-        "protocol_entries": dict(zip(config.raw["protocols"], (p.raw for p in config.protocols), strict=True)),
+        "protocol_entries": dict(
+            zip(config.raw["protocols"], (p.raw for p in config.protocols), strict=True)
+        ),
         "workloads": [
             {
                 "name": w.name,
@@ -110,15 +121,27 @@ def check_experiment_name(name: str, where: str) -> str:
     return name
 
 
-def experiment_exists(results_root: str, name: str) -> None:
-    """Raise :class:`InputError` if ``RESULTS/NAME`` already exists (a new study never touches
-    an existing one)."""
+def _location(results_root: str, name: str) -> tuple[pafs.FileSystem, str]:
+    """(filesystem, path) of ``RESULTS/NAME`` (:func:`tuning.sink.open_filesystem`)."""
     filesystem, root = open_filesystem(results_root)
-    path = f"{root.rstrip('/')}/{name}"
-    if filesystem.get_file_info(path).type != pafs.FileType.NotFound:
-        raise InputError(
-            f"{path} already exists; choose another --name, or continue it with "
-            f"'optcompare resume {path}'"
+    return filesystem, f"{root.rstrip('/')}/{name}"
+
+
+def experiment_exists(results_root: str, name: str) -> bool:
+    """Whether ``RESULTS/NAME`` exists (as a file or directory)."""
+    filesystem, path = _location(results_root, name)
+    return filesystem.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def ensure_new_experiment(results_root: str, name: str) -> None:
+    """An :class:`~optcompare.errors.ParameterError` (``name``) if ``RESULTS/NAME`` already
+    exists: a new study never touches an existing one."""
+    if experiment_exists(results_root, name):
+        _, path = _location(results_root, name)
+        raise ParameterError(
+            "name",
+            f"{path} already exists; choose another {{name}}, or continue it with "
+            f"'optcompare resume {path}'",
         )
 
 
@@ -126,9 +149,8 @@ def create_experiment(
     results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial]
 ) -> str:
     """Make ``RESULTS/NAME`` with its experiment.json; refuse to touch an existing one."""
-    check_experiment_name(name, "--name")
-    experiment_exists(results_root, name)
-    filesystem, root = open_filesystem(results_root)
-    path = f"{root.rstrip('/')}/{name}"
+    check_experiment_name(name, "experiment name")
+    ensure_new_experiment(results_root, name)
+    filesystem, path = _location(results_root, name)
     write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
     return path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"

@@ -15,12 +15,14 @@ at the indices following the search's last trial.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from optcompare.schema import RERUN_PHASE
+
 from .config import ExperimentConfig
-from .protocol import SearchSpec
 from .quasirandom import sample
+from .search import SearchSpec
+from .trial import PlannedTrial
 
 __all__ = ["PlannedTrial", "derive_seed", "rerun_trials", "resolve_plan", "search_points", "trial_id"]
 
@@ -33,37 +35,6 @@ def derive_seed(*parts: object) -> int:
 
 def trial_id(workload: str, protocol: str, optimizer: str, index: int) -> str:
     return f"{workload}/{protocol}/{optimizer}/{index:05d}"
-
-
-@dataclass(frozen=True)
-class PlannedTrial:
-    """One planned trial: everything a worker needs to train it, and nothing else."""
-
-    trial_id: str
-    workload: str
-    protocol: str
-    optimizer: str
-    trial_index: int
-    seed: int
-    tuned: dict[str, Any]
-    """The search point in tuned coordinates (e.g. one_minus_beta1)."""
-    hparams: dict[str, float]
-    """The optimizer's hyperparameters derived from ``tuned`` plus fixed values and defaults."""
-    schedule: str
-    schedule_params: dict[str, float]
-    steps: int
-    eval_every: int
-    data_dir: str | None
-    phase: str = "search"
-    """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
-    workload_options: dict[str, Any] = field(default_factory=dict)
-    """Constructor options of the workload (from the config)."""
-    mixed_precision: bool = False
-    """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
-
-    def as_config(self) -> dict[str, Any]:
-        """A plain dict (what a Ray trial receives as its config)."""
-        return asdict(self)
 
 
 def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, Any]]:
@@ -116,12 +87,13 @@ def rerun_trials(best: PlannedTrial, first_index: int, seeds: int, experiment_se
     """``seeds`` copies of ``best`` with new training seeds, at indices from ``first_index``."""
     names = (best.workload, best.protocol, best.optimizer)
     return [
-        replace(
-            best,
-            trial_id=trial_id(*names, first_index + r),
-            trial_index=first_index + r,
-            seed=derive_seed(experiment_seed, *names, best.trial_index, r, "rerun"),
-            phase="rerun",
+        best.model_copy(
+            update={
+                "trial_id": trial_id(*names, first_index + r),
+                "trial_index": first_index + r,
+                "seed": derive_seed(experiment_seed, *names, best.trial_index, r, "rerun"),
+                "phase": RERUN_PHASE,
+            }
         )
         for r in range(seeds)
     ]

@@ -12,10 +12,14 @@ import sys
 import time
 from dataclasses import dataclass
 
-__all__ = ["SearchProgress", "StudyProgress"]
+from optcompare.schema import DIVERGED, FAILED, METRICS, PARTITION_KEYS, SearchKey
 
-SearchKey = tuple[str, str, str]
+__all__ = ["PROGRESS_METRIC", "SearchProgress", "StudyProgress"]
+
 MAX_ROWS = 12
+"""Searches shown in the live table (the most recently active)."""
+PROGRESS_METRIC = METRICS["val_error"]
+"""The metric whose best value per search the display shows."""
 
 
 @dataclass
@@ -52,21 +56,22 @@ class StudyProgress:
         self.running.add(trial_id)
         self._refresh()
 
-    def finished_trial(self, trial_id: str, key: SearchKey, status: str, val_error: float) -> None:
-        """Record one finished trial (``status`` completed, diverged or failed)."""
+    def finished_trial(self, trial_id: str, key: SearchKey, status: str, value: float) -> None:
+        """Record one finished trial (``status`` completed, diverged or failed; ``value`` its
+        :data:`PROGRESS_METRIC`)."""
         self.running.discard(trial_id)
         self.finished += 1
         search = self.searches.setdefault(key, SearchProgress())
         search.done += 1
         search.last_update = time.monotonic()
-        if status == "failed":
+        if status == FAILED:
             self.failed += 1
             search.failed += 1
-        elif status == "diverged":
+        elif status == DIVERGED:
             self.diverged += 1
             search.diverged += 1
-        elif val_error < search.best:
-            search.best = val_error
+        elif value < search.best:
+            search.best = value
         self._refresh()
 
     def add_planned(self, count: int) -> None:
@@ -87,7 +92,8 @@ class StudyProgress:
         )
 
     def rows(self, limit: int | None = MAX_ROWS) -> list[tuple[str, str, str, str, str]]:
-        """(workload, protocol, optimizer, done, best val_error) of the most recent searches."""
+        """(workload, protocol, optimizer, done, best :data:`PROGRESS_METRIC`) of the most
+        recent searches."""
         ordered = sorted(self.searches.items(), key=lambda kv: -kv[1].last_update)
         picked = ordered if limit is None else ordered[:limit]
         return [
@@ -101,7 +107,7 @@ class StudyProgress:
         from rich.table import Table
 
         table = Table(box=None, pad_edge=False)
-        for column in ("workload", "protocol", "optimizer", "done", "best val_error"):
+        for column in (*PARTITION_KEYS, "done", f"best {PROGRESS_METRIC.name}"):
             table.add_column(column)
         for row in self.rows():
             table.add_row(*row)
@@ -122,6 +128,6 @@ class StudyProgress:
             self._live.update(self._render())
             self._live.stop()
         elif self.enabled and self.searches:
-            print("  best val_error per search: " + "; ".join(
+            print(f"  best {PROGRESS_METRIC.name} per search: " + "; ".join(
                 f"{w}/{p}/{o} {best}" for w, p, o, _, best in self.rows(limit=None)
             ), flush=True)

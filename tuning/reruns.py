@@ -11,20 +11,31 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from optcompare.schema import COMPLETED, METRICS, SEARCH_PHASE, SearchKey
 
 from .plan import PlannedTrial, rerun_trials
+from .rows import search_key
 
-__all__ = ["SELECT_COLUMNS", "RerunPlanner"]
+if TYPE_CHECKING:
+    from .protocol import Protocol
 
-SELECT_COLUMNS = {"val_error": "final_val_error", "train_loss": "final_train_loss"}
-
-SearchKey = tuple[str, str, str]
+__all__ = ["RerunPlanner", "RerunRule", "rerun_rules"]
 
 
-def _key(trial: PlannedTrial) -> SearchKey:
-    return (trial.workload, trial.protocol, trial.optimizer)
+class RerunRule(NamedTuple):
+    """How a protocol reruns each search's best trial: ``seeds`` new seeds, best by ``select``
+    (a metric name of :data:`optcompare.schema.SELECT_METRICS`)."""
+
+    seeds: int
+    select: str
+
+
+def rerun_rules(protocols: Iterable[Protocol]) -> dict[str, RerunRule]:
+    """Protocol name -> its :class:`RerunRule`, for the protocols that rerun (``rerun_best``)."""
+    return {p.name: RerunRule(p.rerun_seeds, p.select) for p in protocols if p.rerun_seeds}
 
 
 class RerunPlanner:
@@ -33,19 +44,21 @@ class RerunPlanner:
     def __init__(
         self,
         plan: Iterable[PlannedTrial],
-        reruns: dict[str, tuple[int, str]],
+        reruns: Mapping[str, tuple[int, str]],
         experiment_seed: int,
     ) -> None:
-        """``reruns``: protocol name -> (seeds, selection metric) for protocols that rerun."""
+        """``reruns``: protocol name -> :class:`RerunRule` (or a (seeds, select) pair) for
+        protocols that rerun."""
         self.seed = experiment_seed
-        self.reruns = reruns
+        self.reruns = {name: RerunRule(*rule) for name, rule in reruns.items()}
         self.remaining: dict[SearchKey, int] = {}
         self.size: dict[SearchKey, int] = {}
         self.results: dict[SearchKey, list[tuple[PlannedTrial, float]]] = {}
         self.ready: deque[PlannedTrial] = deque()
         for trial in plan:
-            if trial.phase == "search" and reruns.get(trial.protocol, (0, ""))[0] > 0:
-                key = _key(trial)
+            rule = self.reruns.get(trial.protocol)
+            if trial.phase == SEARCH_PHASE and rule is not None and rule.seeds > 0:
+                key = search_key(trial)
                 self.remaining[key] = self.remaining.get(key, 0) + 1
                 self.size[key] = max(self.size.get(key, 0), trial.trial_index + 1)
                 self.results.setdefault(key, [])
@@ -53,7 +66,7 @@ class RerunPlanner:
     @property
     def max_reruns(self) -> int:
         """Reruns still to come at most (searches whose trials have not all finished)."""
-        return sum(self.reruns[k[1]][0] for k, n in self.remaining.items() if n > 0)
+        return sum(self.reruns[k.protocol].seeds for k, n in self.remaining.items() if n > 0)
 
     def outstanding(self) -> bool:
         """Whether more reruns may still be planned (some rerun search is unfinished)."""
@@ -61,12 +74,12 @@ class RerunPlanner:
 
     def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> list[PlannedTrial]:
         """Note a finished trial (``summary`` None when it failed); return reruns planned now."""
-        key = _key(trial)
-        if trial.phase != "search" or key not in self.remaining or self.remaining[key] == 0:
+        key = search_key(trial)
+        if trial.phase != SEARCH_PHASE or key not in self.remaining or self.remaining[key] == 0:
             return []
         seeds, select = self.reruns[trial.protocol]
-        if summary is not None and summary.get("status") == "completed":
-            value = summary.get(SELECT_COLUMNS[select])
+        if summary is not None and summary.get("status") == COMPLETED:
+            value = summary.get(METRICS[select].column)
             if value is not None and math.isfinite(float(value)):
                 self.results[key].append((trial, float(value)))
         self.remaining[key] -= 1
@@ -79,7 +92,7 @@ class RerunPlanner:
 
     def close_search(self, trial: PlannedTrial) -> None:
         """Plan no (more) reruns for ``trial``'s search: its reruns already ran (resume)."""
-        key = _key(trial)
+        key = search_key(trial)
         if key in self.remaining:
             self.remaining[key] = 0
 

@@ -17,20 +17,26 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import InputError
+from optcompare.schema import FAILED, METRICS, RERUN_PHASE, SELECT_METRICS, SearchKey
 
 from .config import ExperimentConfig, parse_config
 from .experiment import plan_digest
 from .plan import PlannedTrial, resolve_plan
 from .plugins import load_plugins
 from .protocol import Protocol, parse_protocol
-from .reruns import RerunPlanner
+from .ray_env import RayTarget
+from .reruns import RerunPlanner, rerun_rules
+from .rows import search_key
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
 
+    from .study_summary import StudySummary
+
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
-SUMMARY_COLUMNS = ("status", "phase", "final_val_error", "final_train_loss")
+SUMMARY_COLUMNS = ("status", "phase", *(METRICS[name].column for name in SELECT_METRICS))
+"""Columns of the finished rows that resume reads: what re-planning reruns needs."""
 
 
 @dataclass
@@ -58,7 +64,8 @@ def _config_from_record(record: dict[str, Any], experiment_dir: str) -> Experime
         del base_dir
         if entry not in entries:
             raise InputError(f"{where}: protocol {entry!r} is not recorded in experiment.json")
-        return parse_protocol(entries[entry], f"{experiment_dir}/experiment.json: protocol_entries.{entry}")
+        where_recorded = f"{experiment_dir}/experiment.json: protocol_entries.{entry}"
+        return parse_protocol(entries[entry], where_recorded)
 
     load_plugins(record["config"].get("plugins") or [], where=f"{source}: plugins")
     base_dir = Path(record.get("config_source", ".")).parent
@@ -97,32 +104,31 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         raise InputError(
             f"{experiment_dir}: the plan derived now differs from the one recorded when the study "
             f"started (optcompare {record.get('versions', {}).get('optcompare', '?')}; a plugin or "
-            "the optcompare version changed); resume with the same versions, or start a new experiment"
+            "the optcompare version changed); resume with the same versions, or start a new "
+            "experiment"
         )
     latest, attempts = _latest_rows(experiment)
 
     def finished(trial_id: str) -> bool:
         row = latest.get(trial_id)
-        return row is not None and not (retry_failed and row["status"] == "failed")
+        return row is not None and not (retry_failed and row["status"] == FAILED)
 
-    protocols = {p.name: p for p in config.protocols}
-    reruns = RerunPlanner(
-        plan,
-        {p.name: (p.rerun_seeds, p.select) for p in config.protocols if p.rerun_seeds},
-        config.seed,
-    )
+    rules = rerun_rules(config.protocols)
+    reruns = RerunPlanner(plan, rules, config.seed)
     for trial in plan:
         row = latest.get(trial.trial_id)
-        if row is not None and finished(trial.trial_id) and protocols[trial.protocol].rerun_seeds:
-            summary = None if row["status"] == "failed" else dict(row)
+        if row is not None and finished(trial.trial_id) and trial.protocol in rules:
+            summary = None if row["status"] == FAILED else dict(row)
             if summary is not None:
                 summary = {k: (math.nan if v is None else v) for k, v in summary.items()}
             reruns.record(trial, summary)
     # A search whose reruns already have rows is closed: retrying one of its failed trials must
     # not plan its reruns a second time (perhaps from a different best trial).
-    closed = {tid.rsplit("/", 1)[0] for tid, row in latest.items() if row.get("phase") == "rerun"}
+    closed: set[SearchKey] = {
+        SearchKey.of_trial_id(tid) for tid, row in latest.items() if row.get("phase") == RERUN_PHASE
+    }
     for trial in plan:
-        if trial.trial_id.rsplit("/", 1)[0] in closed:
+        if search_key(trial) in closed:
             reruns.close_search(trial)
     pending = [t for t in plan if not finished(t.trial_id)]
     while (rerun := reruns.take()) is not None:
@@ -138,13 +144,13 @@ def resume_experiment(
     experiment_dir: str,
     *,
     retry_failed: bool = False,
-    address: str | None = None,
-    num_cpus: int | None = None,
+    ray: RayTarget | None = None,
     progress: bool = True,
-    dashboard: bool = True,
-) -> tuple[ResumeState, object]:
-    """Run what is left of ``experiment_dir``; return (state, study summary)."""
-    from .driver import run_study, study_options
+) -> tuple[ResumeState, StudySummary]:
+    """Run what is left of ``experiment_dir`` on ``ray`` (default: a fresh in-process Ray);
+    return (state, study summary)."""
+    from .driver import run_study
+    from .study_options import StudyOptions
 
     started = time.perf_counter()
     state = load_resume_state(experiment_dir, retry_failed=retry_failed)
@@ -156,14 +162,10 @@ def resume_experiment(
     summary = run_study(
         state.pending,
         experiment_dir,
-        **study_options(state.config),
+        StudyOptions.from_config(state.config, ray=ray, progress=progress),
         rerun_planner=state.reruns,
         attempt_offsets=state.attempt_offsets,
-        address=address,
-        num_cpus=num_cpus,
-        progress=progress,
         started_at=started,
-        dashboard=dashboard,
     )
     print(summary.line(), flush=True)
     return state, summary

@@ -1,6 +1,8 @@
-"""Driver-side Parquet sink for the results layout (contract 3 of DESIGN.md).
+"""Driver-side Parquet sink: writes ``trials`` and ``curves`` rows in the results layout of
+:mod:`optcompare.schema` (the layout and its contract: docs/architecture.md).
 
-Rows are buffered per partition ``workload=W/protocol=P/optimizer=O`` and written as part files,
+Rows are buffered per partition ``workload=W/protocol=P/optimizer=O`` (a
+:class:`~optcompare.schema.SearchKey`) and written as part files,
 each first under a hidden temporary name (``.part-*.tmp``, skipped by Parquet readers) and then
 renamed, so readers never see a half-written file. A flush happens when ``flush_rows`` rows are
 buffered, when ``flush_seconds`` (default 5) have passed since the last flush, when a trial has
@@ -16,77 +18,34 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-__all__ = ["CURVE_SCHEMA", "TRIAL_BASE_SCHEMA", "ResultSink", "open_filesystem", "trial_schema"]
+from optcompare.schema import CURVE_SCHEMA, HP_PREFIX, TUNED_PREFIX, SearchKey, trial_schema
 
-PARTITION_KEYS = ("workload", "protocol", "optimizer")
-
-TRIAL_BASE_SCHEMA = pa.schema(
-    [
-        ("trial_id", pa.string()),
-        ("trial_index", pa.int64()),
-        ("seed", pa.int64()),
-        ("attempt", pa.int64()),
-        ("phase", pa.string()),
-        ("status", pa.string()),
-        ("final_train_loss", pa.float64()),
-        ("final_val_error", pa.float64()),
-        ("final_val_loss", pa.float64()),
-        ("final_test_error", pa.float64()),
-        ("final_test_loss", pa.float64()),
-        ("best_val_error", pa.float64()),
-        ("best_val_step", pa.int64()),
-        ("steps_to_target", pa.int64()),
-        ("total_steps", pa.int64()),
-        ("wall_time_s", pa.float64()),
-        ("train_time_s", pa.float64()),
-        ("error", pa.string()),
-    ]
-)
-"""Columns of every ``trials`` file; ``hp_<name>`` float64 columns follow (see trial_schema)."""
-
-CURVE_SCHEMA = pa.schema(
-    [
-        ("trial_id", pa.string()),
-        ("attempt", pa.int64()),
-        ("step", pa.int64()),
-        ("learning_rate", pa.float64()),
-        ("train_loss", pa.float64()),
-        ("val_error", pa.float64()),
-        ("val_loss", pa.float64()),
-        ("test_error", pa.float64()),
-        ("test_loss", pa.float64()),
-        ("wall_time_s", pa.float64()),
-    ]
-)
+__all__ = ["ResultSink", "open_filesystem", "parameter_columns", "write_json_atomic"]
 
 
-def trial_schema(hp_names: Iterable[str], tuned_names: Iterable[str] = ()) -> pa.Schema:
-    """The trials schema for one search: base columns, ``hp_<name>`` then ``tuned_<name>``,
-    each in sorted order."""
-    schema = TRIAL_BASE_SCHEMA
-    for name in sorted(hp_names):
-        schema = schema.append(pa.field(f"hp_{name}", pa.float64()))
-    for name in sorted(tuned_names):
-        schema = schema.append(pa.field(f"tuned_{name}", pa.float64()))
-    return schema
+def parameter_columns(hparams: dict[str, float], tuned: dict[str, float]) -> dict[str, float]:
+    """``hp_<name>`` and ``tuned_<name>`` columns (float) of a trials row."""
+    return {
+        **{f"{HP_PREFIX}{k}": float(v) for k, v in hparams.items()},
+        **{f"{TUNED_PREFIX}{k}": float(v) for k, v in tuned.items()},
+    }
 
 
 def open_filesystem(root: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) for a local path or a filesystem URI."""
     if "://" in root:
         return pafs.FileSystem.from_uri(root)
-    import os
-
     return pafs.LocalFileSystem(), os.path.abspath(root)
 
 
@@ -143,15 +102,15 @@ class ResultSink:
         self.trial_flush_seconds = trial_flush_seconds
         # Rows are converted to Arrow when added, so a malformed row fails at its caller and
         # never poisons a later flush.
-        self._curves: dict[tuple[str, str, str], list[pa.Table]] = defaultdict(list)
-        self._trials: dict[tuple[str, str, str], list[pa.Table]] = defaultdict(list)
+        self._curves: dict[SearchKey, list[pa.Table]] = defaultdict(list)
+        self._trials: dict[SearchKey, list[pa.Table]] = defaultdict(list)
         self._buffered = 0
         self._last_flush = time.monotonic()
         self.files_written = 0
         self.trial_rows_written = 0
         self.curve_rows_written = 0
 
-    def add_curve_rows(self, key: tuple[str, str, str], rows: list[dict[str, Any]]) -> None:
+    def add_curve_rows(self, key: SearchKey, rows: list[dict[str, Any]]) -> None:
         """Buffer evaluation rows (each with every column of :data:`CURVE_SCHEMA`)."""
         table = pa.Table.from_pylist(rows, schema=CURVE_SCHEMA)
         self._curves[key].append(table)
@@ -160,7 +119,7 @@ class ResultSink:
 
     def add_trial_row(
         self,
-        key: tuple[str, str, str],
+        key: SearchKey,
         row: dict[str, Any],
         hparams: dict[str, float],
         tuned: dict[str, float] | None = None,
@@ -168,11 +127,7 @@ class ResultSink:
         """Buffer one trials row; ``hparams`` (optimizer and schedule values) become the
         ``hp_<name>`` columns, ``tuned`` (the search point's coordinates) ``tuned_<name>``."""
         tuned = tuned or {}
-        full = {
-            **row,
-            **{f"hp_{k}": float(v) for k, v in hparams.items()},
-            **{f"tuned_{k}": float(v) for k, v in tuned.items()},
-        }
+        full = {**row, **parameter_columns(hparams, tuned)}
         table = pa.Table.from_pylist([full], schema=trial_schema(hparams, tuned))
         self._trials[key].append(table)
         self._buffered += 1
@@ -193,12 +148,11 @@ class ResultSink:
         ):
             self.flush()
 
-    def _part_path(self, table: str, key: tuple[str, str, str]) -> str:
-        parts = "/".join(f"{k}={v}" for k, v in zip(PARTITION_KEYS, key, strict=True))
+    def _part_path(self, table: str, key: SearchKey) -> str:
         name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:12]}.parquet"
-        return f"{self.root}/{table}/{parts}/{name}"
+        return f"{self.root}/{table}/{SearchKey(*key).partition_path()}/{name}"
 
-    def _write(self, name: str, buffers: dict[tuple[str, str, str], list[pa.Table]]) -> None:
+    def _write(self, name: str, buffers: dict[SearchKey, list[pa.Table]]) -> None:
         """Write and drop each partition's buffer in turn: a partition written is never rewritten."""
         for key in list(buffers):
             tables = buffers[key]

@@ -3,7 +3,7 @@
 The config's directory travels as the job's working directory (so relative protocol files go
 with it) and the job runs ``optcompare run CONFIG --address auto`` on the cluster, whose nodes
 must have optcompare installed (``cluster.yaml`` does that). Results are written by the job's
-driver on the head node: give ``--results`` as a path there or a shared URI (``s3://...``).
+driver on the head node: give the results root as a path there or a shared URI (``s3://...``).
 Ray's token authentication stays on: set RAY_AUTH_MODE=token for the client as for the cluster.
 """
 
@@ -13,7 +13,7 @@ import shlex
 import time
 from pathlib import Path
 
-from optcompare.errors import InputError
+from optcompare.errors import InputError, ParameterError
 
 __all__ = ["submit_study", "wait_for_job"]
 
@@ -43,7 +43,9 @@ def submit_study(
     name: str | None = None,
     python: str | None = None,
 ) -> tuple[str, object]:
-    """Validate the config locally, submit it, and return (job id, client).
+    """Validate the config locally, submit it, and return (job id, client). The job runs
+    ``optcompare run`` on the cluster's Ray, writing under ``results`` (an absolute path on the
+    head node or a URI) as ``name`` (default: the config's name).
 
     The job runs ``optcompare`` from the PATH of the cluster's job shell, or ``PYTHON -m
     optcompare`` when ``python`` names the cluster's interpreter."""
@@ -51,9 +53,10 @@ def submit_study(
     from .plan import resolve_plan
 
     if "://" not in results and not results.startswith("/"):
-        raise InputError(
-            f"--results {results!r}: give an absolute path on the head node or a URI (s3://...); "
-            "a relative path would land in the job's temporary working directory"
+        raise ParameterError(
+            "results",
+            f"{{name}} {results!r}: give an absolute path on the head node or a URI "
+            "(s3://...); a relative path would land in the job's temporary working directory",
         )
     config = load_config(config_path)  # bad input fails here, before anything is sent
     plan = resolve_plan(config)

@@ -14,27 +14,48 @@ not reload them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["execute_bundle", "ray_trainable"]
+from pydantic import BaseModel, ConfigDict
+
+from .trial import PlannedTrial
+
+__all__ = ["BundleTask", "execute_bundle", "ray_trainable"]
 
 _WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
 
 
-def _workload(member: dict[str, Any]) -> Any:  # noqa: ANN401
+class BundleTask(BaseModel):
+    """What one Ray trial receives: a bundle of planned trials and the worker's settings.
+
+    ``members`` share workload, optimizer, schedule and budget. Keys the worker does not read
+    are ignored (the driver may send more settings than this worker uses)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    members: list[PlannedTrial]
+    bundle_id: str = ""
+    threads: int | None = 0
+    report_every_s: float = 10.0
+    device: str | None = None
+    plugins: list[str] = []
+
+
+def _workload(member: PlannedTrial | Mapping[str, Any]) -> Any:  # noqa: ANN401
+    """The member's workload, built once per worker process (a dict is read as a PlannedTrial)."""
     import workloads
 
-    options = member.get("workload_options") or {}
-    key = (member["workload"], member.get("data_dir"), repr(sorted(options.items())))
+    trial = member if isinstance(member, PlannedTrial) else PlannedTrial.model_validate(member)
+    key = (trial.workload, trial.data_dir, repr(sorted(trial.workload_options.items())))
     if key not in _WORKLOAD_CACHE:
-        _WORKLOAD_CACHE[key] = workloads.get(member["workload"], member.get("data_dir"), **options)
+        _WORKLOAD_CACHE[key] = workloads.get(trial.workload, trial.data_dir, **trial.workload_options)
     return _WORKLOAD_CACHE[key]
 
 
-def execute_bundle(config: dict[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
-    """Train the bundle ``config["members"]`` (PlannedTrial dicts sharing workload, optimizer,
-    schedule and budget); return ``{trial_id: summary}``.
+def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+    """Train the bundle ``config`` (a :class:`BundleTask` as data: ``members`` are
+    ``PlannedTrial.model_dump()`` dicts); return ``{trial_id: summary}``.
 
     ``report`` receives ``{"curve": [rows], "finals": {trial_id: summary}}`` batches; the last one
     also has ``"final": True``. Each curve row has the member's ``trial_id``.
@@ -46,23 +67,22 @@ def execute_bundle(config: dict[str, Any], report: Callable[[dict[str, Any]], No
 
     from .plugins import load_plugins
 
-    load_plugins(config.get("plugins", ()))
-    threads = int(config.get("threads", 0) or 0)
-    if threads > 0:
-        torch.set_num_threads(threads)
-    members: list[dict[str, Any]] = config["members"]
+    task = BundleTask.model_validate(config)
+    load_plugins(task.plugins)
+    if task.threads:
+        torch.set_num_threads(task.threads)
+    members = task.members
     first = members[0]
     workload = _workload(first)
-    ids = [m["trial_id"] for m in members]
+    ids = [m.trial_id for m in members]
     pending_rows: list[dict[str, Any]] = []
     pending_finals: dict[str, dict[str, Any]] = {}
     finals: dict[str, dict[str, Any]] = {}
-    every_s = float(config.get("report_every_s", 10.0))
     last = time.monotonic()
 
     def maybe_report() -> None:
         nonlocal last
-        if time.monotonic() - last >= every_s:
+        if time.monotonic() - last >= task.report_every_s:
             report({"curve": list(pending_rows), "finals": dict(pending_finals)})
             pending_rows.clear()
             pending_finals.clear()
@@ -79,24 +99,24 @@ def execute_bundle(config: dict[str, Any], report: Callable[[dict[str, Any]], No
         maybe_report()
 
     common = {
-        "steps": int(first["steps"]),
-        "eval_every": int(first["eval_every"]),
-        "device": config.get("device"),
-        "mixed_precision": bool(first.get("mixed_precision", False)),
+        "steps": first.steps,
+        "eval_every": first.eval_every,
+        "device": task.device,
+        "mixed_precision": first.mixed_precision,
         "on_eval": on_eval,
     }
     if len(members) == 1:
         outcome = workloads.train(
-            workload, first["optimizer"], first["hparams"], first["schedule"], first["schedule_params"],
-            int(first["seed"]), **{**common, "on_eval": lambda row: on_eval(0, row)},
+            workload, first.optimizer, first.hparams, first.schedule, first.schedule_params, first.seed,
+            **{**common, "on_eval": lambda row: on_eval(0, row)},
         )
         on_finish(0, outcome)
     else:
         train_bundle(
             workload,
-            first["optimizer"],
-            [BundleMember(m["hparams"], m["schedule_params"], int(m["seed"])) for m in members],
-            first["schedule"],
+            first.optimizer,
+            [BundleMember(m.hparams, m.schedule_params, m.seed) for m in members],
+            first.schedule,
             on_finish=on_finish,
             **common,
         )

@@ -16,7 +16,7 @@ from yaml.constructor import ConstructorError
 
 from optcompare.errors import InputError
 
-__all__ = ["read_yaml"]
+__all__ = ["read_yaml", "read_yaml_marked"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -87,16 +87,56 @@ def _one_line(path: Path, err: yaml.YAMLError) -> str:
     return f"{path}: not valid YAML: {' '.join(str(err).split())}"
 
 
-def read_yaml(path: Path) -> Any:  # noqa: ANN401
-    """Parse ``path``; InputError ``PATH:LINE:COL: problem`` when it is not valid YAML or repeats
-    a key in a mapping."""
+def _text(path: Path) -> str:
     try:
-        text = path.read_bytes().decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
     except UnicodeDecodeError as err:
         raise InputError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from None
+
+
+def read_yaml(path: Path) -> Any:  # noqa: ANN401
+    """Parse ``path``; InputError ``PATH:LINE:COL: problem`` when it is not valid YAML or repeats
+    a key in a mapping."""
+    return read_yaml_marked(path)[0]
+
+
+def _marks(node: yaml.Node | None, path: tuple = (), out: dict | None = None) -> dict[tuple, tuple[int, int]]:
+    """Field path -> (line, column), 1-based, of every node under ``node`` (mapping keys as
+    written; list items by index)."""
+    out = {} if out is None else out
+    if node is None:
+        return out
+    out[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
+                _marks(value_node, (*path, _key(key_node)), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _marks(item, (*path, index), out)
+    return out
+
+
+def _key(node: yaml.ScalarNode) -> object:
+    """A scalar key as the loader constructs it (``1`` an int, ``null`` None, else the text)."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        return yaml.load(node.value, Loader=_Loader) if node.style is None else node.value  # noqa: S506
+    except yaml.YAMLError:
+        return node.value
+
+
+def read_yaml_marked(path: Path) -> tuple[Any, dict[tuple, tuple[int, int]]]:
+    """:func:`read_yaml` and the position of every node: ``{field path: (line, column)}``, so
+    that a field's error can name its line (see :func:`tuning.validation.reading`)."""
+    text = _text(path)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         raise InputError(_one_line(path, err)) from None
+    finally:
+        loader.dispose()
+    return data, _marks(node)

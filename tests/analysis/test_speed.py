@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -75,6 +76,27 @@ def test_steps_to_target_from_curves(curved):
     np.testing.assert_array_equal(steps_to_target(sc, search.n_trials, 0.25), [100, np.inf, np.inf, np.inf])
     # Only the latest attempt counts: attempt 0 of trial 3 never got below 0.9.
     np.testing.assert_array_equal(steps_to_target(sc, search.n_trials, 0.9), [20, 20, np.inf, 20])
+
+
+def test_steps_to_target_on_a_loss_target(curved):
+    # A language model's target is a validation loss: steps to target must read val_loss, not
+    # val_error. Here val_loss = 10 x val_error, so target 5.0 on the loss is target 0.5 on the error.
+    search, sc = curved
+    lossy = dataclasses.replace(sc, columns={**sc.columns, "val_loss": 10 * sc.columns["val_error"]})
+    np.testing.assert_array_equal(steps_to_target(lossy, search.n_trials, 5.0, "val_loss"), [60, 20, np.inf, 20])
+    # Read on the error, 5.0 is reached at the first evaluation: the metric matters.
+    np.testing.assert_array_equal(steps_to_target(lossy, search.n_trials, 5.0), [20, 20, np.inf, 20])
+
+
+def test_robustness_reads_the_target_metric_experiment_json_records(curved):
+    search, sc = curved
+    lossy = dataclasses.replace(sc, columns={**sc.columns, "val_loss": 10 * sc.columns["val_error"]})
+    meta = {"workloads": [{"name": "w", "steps": 100, "target_metric": "val_loss", "target_value": 5.0}]}
+    (rb,) = ordering_robustness({search.key: search}, {search.key: lossy}, 1, meta=meta,
+                                targets=[4.0], n_resamples=20)
+    # Only trial 0 (completed) counts: its val_loss reaches 4.0 at step 60 (val_error 0.4).
+    (check,) = rb.by_target
+    assert check.values[0] == 60.0
 
 
 def test_curves_reproduce_the_trials_column(tmp_path):

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 import optimizers
-from optimizers.presets import DEFAULTS, _preset_factory
+from optimizers.presets import DEFAULTS
 
 
 def _first_attempt(kind, params):
@@ -42,14 +42,14 @@ def _flaky(params, **kw):
     params, first = _first_attempt("flaky", params)
     if first:
         raise RuntimeError("flaky on purpose")
-    return _preset_factory("sgd")(params, **kw)
+    return optimizers.get_spec("sgd").factory(params, **kw)
 
 
 def _crashing(params, **kw):
     params, first = _first_attempt("crash", params)
     if first:
         os._exit(1)  # the worker process dies
-    return _preset_factory("sgd")(params, **kw)
+    return optimizers.get_spec("sgd").factory(params, **kw)
 
 
 def _broken(params, **kw):
@@ -63,7 +63,7 @@ for name, factory in (("flaky-sgd", _flaky), ("crashing-sgd", _crashing), ("brok
 
 
 @pytest.mark.slow
-def test_retries_failures_and_divergence(tmp_path, capsys, install_plugin, monkeypatch):
+def test_retries_failures_and_divergence(tmp_path, install_plugin, monkeypatch, run_config_file):
     module = install_plugin("optcompare_fault_plugin", FAULT_PLUGIN)
     (tmp_path / "faults").mkdir()
     monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(tmp_path / "faults"))
@@ -77,11 +77,10 @@ def test_retries_failures_and_divergence(tmp_path, capsys, install_plugin, monke
         "optimizers: [flaky-sgd, crashing-sgd, broken-sgd]\nprotocols: [lr-only]\n"
         "trials_per_search: 2\nmax_failures: 2\nreport_every_s: 0\n"
     )
-    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
-    out = capsys.readouterr().out
+    out, trials = run_config_file(config, "faults")
     assert "trials: 6/6 finished (4 completed, 0 diverged, 2 failed)" in out
     experiment = str(tmp_path / "r" / "faults")
-    trials = load_experiment(experiment)[1].table.to_pandas().set_index("trial_id")
+    trials = trials.set_index("trial_id")
     assert trials.index.is_unique and len(trials) == 6
     for name in ("flaky-sgd", "crashing-sgd"):
         rows = trials[trials["optimizer"] == name]
@@ -95,8 +94,7 @@ def test_retries_failures_and_divergence(tmp_path, capsys, install_plugin, monke
     # A diverged trial is recorded as such and not retried.
     config.write_text(config.read_text().replace("[flaky-sgd, crashing-sgd, broken-sgd]", "[sgd]").replace(
         "[lr-only]", "[explode.yaml]").replace("name: faults", "name: diverge"))
-    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
-    diverged = load_experiment(str(tmp_path / "r" / "diverge"))[1].table.to_pandas()
+    _, diverged = run_config_file(config, "diverge")
     assert (diverged["status"] == "diverged").all() and (diverged["attempt"] == 0).all()
     assert (diverged["total_steps"] < 40).all()
 
@@ -126,7 +124,9 @@ workloads.register("crash-once-mlp", CrashOnceMlp)
 
 
 @pytest.mark.slow
-def test_a_bundle_whose_worker_dies_is_retried_per_planned_trial(tmp_path, capsys, install_plugin, monkeypatch):
+def test_a_bundle_whose_worker_dies_is_retried_per_planned_trial(
+    tmp_path, install_plugin, monkeypatch, run_config_file
+):
     module = install_plugin("optcompare_crash_workload", CRASH_WORKLOAD_PLUGIN)
     (tmp_path / "faults").mkdir()
     monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(tmp_path / "faults"))
@@ -136,10 +136,9 @@ def test_a_bundle_whose_worker_dies_is_retried_per_planned_trial(tmp_path, capsy
         "optimizers: [adam]\nprotocols: [lr-only]\ntrials_per_search: 8\nbundle_size: 4\n"
         "max_failures: 1\nreport_every_s: 0\n"
     )
-    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
-    assert "trials: 8/8 finished (8 completed, 0 diverged, 0 failed)" in capsys.readouterr().out
+    out, trials = run_config_file(config, "bundled")
+    assert "trials: 8/8 finished (8 completed, 0 diverged, 0 failed)" in out
     experiment = str(tmp_path / "r" / "bundled")
-    trials = load_experiment(experiment)[1].table.to_pandas()
     assert len(trials) == 8 and trials["trial_id"].is_unique
     retried = sorted(trials.loc[trials["attempt"] == 1, "trial_index"])
     assert retried in ([0, 1, 2, 3], [4, 5, 6, 7])  # the whole crashed bundle, each trial once more

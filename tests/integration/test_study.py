@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -81,22 +82,21 @@ def test_tiny_study_through_ray(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_plugin_optimizer_runs_in_ray_workers(tmp_path, capsys, user_plugin):
+def test_plugin_optimizer_runs_in_ray_workers(tmp_path, user_plugin, run_config_file):
     config = tmp_path / "plug.yaml"
     config.write_text(
         f"name: plug\nplugins: [{user_plugin}]\n"
         "workloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
         "optimizers: [plain-adagrad]\nprotocols: [lr-only]\ntrials_per_search: 2\nreport_every_s: 0\n"
     )
-    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
-    assert "trials: 2/2 finished (2 completed" in capsys.readouterr().out
-    trials = load_experiment(str(tmp_path / "r" / "plug"))[1].table.to_pandas()
+    out, trials = run_config_file(config, "plug")
+    assert "trials: 2/2 finished (2 completed" in out
     assert set(trials["optimizer"]) == {"plain-adagrad"}
     assert trials["hp_epsilon"].between(1e-10, 1e-6).all()
 
 
 @pytest.mark.slow
-def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, capsys):
+def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, run_config_file):
     (tmp_path / "mini-deepobs.yaml").write_text(
         "name: mini-deepobs\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
         "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 3}\n"
@@ -106,9 +106,9 @@ def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, capsys):
         "name: rr\nworkloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
         "optimizers: [sgd]\nprotocols: [mini-deepobs.yaml]\ntrials_per_search: 1\n"
     )
-    assert main(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"]) == 0
-    assert "trials: 5/5 finished" in capsys.readouterr().out
-    trials = load_experiment(str(tmp_path / "r" / "rr"))[1].table.to_pandas().sort_values("trial_index")
+    out, trials = run_config_file(config, "rr")
+    assert "trials: 5/5 finished" in out
+    trials = trials.sort_values("trial_index")
     assert trials["trial_index"].tolist() == [0, 1, 2, 3, 4]
     assert trials["phase"].tolist() == ["search"] * 3 + ["rerun"] * 2
     search = trials[trials["phase"] == "search"]
@@ -121,8 +121,10 @@ def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, capsys):
 @pytest.mark.slow
 def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path):
     from tuning.config import parse_config
-    from tuning.driver import run_study, study_options
+    from tuning.driver import run_study
     from tuning.plan import resolve_plan
+    from tuning.ray_env import RayTarget
+    from tuning.study_options import StudyOptions
 
     (tmp_path / "grid.yaml").write_text(
         "name: grid\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
@@ -132,8 +134,8 @@ def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path):
            "optimizers": ["sgd"], "protocols": ["grid.yaml", "lr-only"], "trials_per_search": 3}
     config = parse_config(raw, "test", tmp_path)
     plan = resolve_plan(config)  # 4 grid + 3 lr-only = 7 trials, then 2 reruns
-    summary = run_study(plan, str(tmp_path / "r"), num_cpus=2, progress=False, trials_per_fit=3,
-                        **study_options(config))
+    options = StudyOptions.from_config(config, ray=RayTarget(num_cpus=2), progress=False)
+    summary = run_study(plan, str(tmp_path / "r"), replace(options, trials_per_fit=3))
     assert summary.finished == 9 and summary.failed == 0
     trials = load_table(*_local(tmp_path / "r"), "trials").table.to_pandas()
     assert len(trials) == 9 and trials["trial_id"].is_unique
@@ -154,8 +156,9 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path):
     import ray
 
     from tuning.config import parse_config
-    from tuning.driver import run_study, study_options
+    from tuning.driver import run_study
     from tuning.plan import resolve_plan
+    from tuning.study_options import StudyOptions
 
     raw = {"name": "gpu", "workloads": [{"name": "mnist1d-mlp", "steps": 20, "eval_every": 20}],
            "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": 4,
@@ -163,11 +166,13 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path):
     ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
     try:
         config = parse_config(raw, "test", tmp_path)
-        summary = run_study(resolve_plan(config), str(tmp_path / "a"), progress=False, **study_options(config))
+        options = StudyOptions.from_config(config, progress=False)
+        summary = run_study(resolve_plan(config), str(tmp_path / "a"), options)
         assert summary.slots == 4 and summary.finished == 4 and summary.failed == 0
         raw["resources"]["max_concurrent_trials"] = 1
         config = parse_config(raw, "test", tmp_path)
-        summary = run_study(resolve_plan(config), str(tmp_path / "b"), progress=False, **study_options(config))
+        options = StudyOptions.from_config(config, progress=False)
+        summary = run_study(resolve_plan(config), str(tmp_path / "b"), options)
         assert summary.slots == 1 and summary.finished == 4
     finally:
         ray.shutdown()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from tuning.bundle_probe import bundle_size_function, choose_size, resolve_bundle_sizes
@@ -47,7 +45,7 @@ def test_fresh_budget_caps_plan_trials_but_not_retries(plan):
     first = book.next_bundle(fresh_allowed=2)
     assert len(first.members) == 2 and first.fresh == 2
     assert book.next_bundle(fresh_allowed=0) is None
-    book.finished(first.members[0].trial_id)
+    book.mark_finished(first.members[0].trial_id)
     assert book.bundle_failed(first.bundle_id) == []  # attempts left: requeued
     retry = book.next_bundle(fresh_allowed=0)
     assert [m.trial_id for m in retry.members] == [first.members[1].trial_id]
@@ -59,7 +57,7 @@ def test_failed_members_are_retried_then_recorded_as_failed_per_trial(plan):
     book = _book(plan, max_failures=2, offsets={plan[1].trial_id: 1})
     bundle = book.next_bundle()
     assert bundle.attempts == (0, 1, 0)
-    book.finished(bundle.members[2].trial_id)  # finished (e.g. diverged) before the crash
+    book.mark_finished(bundle.members[2].trial_id)  # finished (e.g. diverged) before the crash
     assert book.bundle_failed(bundle.bundle_id) == []  # both unfinished members retry
     retry = book.next_bundle()  # the first retry is bundled again
     assert [m.trial_id for m in retry.members] == [plan[0].trial_id, plan[1].trial_id]
@@ -69,11 +67,11 @@ def test_failed_members_are_retried_then_recorded_as_failed_per_trial(plan):
     last = [book.next_bundle(), book.next_bundle()]
     assert [[m.trial_id for m in b.members] for b in last] == [[plan[0].trial_id], [plan[1].trial_id]]
     assert [b.attempts for b in last] == [(2,), (3,)]
-    book.finished(plan[1].trial_id)  # the healthy one completes alone
+    book.mark_finished(plan[1].trial_id)  # the healthy one completes alone
     assert book.bundle_ended(last[1].bundle_id) == []
     assert book.bundle_failed(last[0].bundle_id) == [plan[0]]  # third failure this run: failed
     assert book.bundle_failed(last[0].bundle_id) == []  # a second report of the same failure
-    assert book.finished(plan[2].trial_id) is False  # already done: not recorded twice
+    assert book.mark_finished(plan[2].trial_id) is False  # already done: not recorded twice
     assert book.attempt(plan[0].trial_id) == 2 and book.attempt(plan[1].trial_id) == 3
 
 
@@ -91,7 +89,7 @@ def test_with_one_retry_the_retry_runs_alone_and_singles_never_split(plan):
 def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):
     book = _book(plan)
     bundle = book.next_bundle()
-    book.finished(bundle.members[0].trial_id)
+    book.mark_finished(bundle.members[0].trial_id)
     assert book.bundle_ended(bundle.bundle_id) == list(bundle.members[1:])
     assert book.member(bundle.bundle_id, bundle.members[0].trial_id) is None  # no longer in flight
 
@@ -113,8 +111,8 @@ def test_sizes_fall_back_to_one_for_unbundlable_searches_and_are_capped(plan, us
     load_plugins([user_plugin])
     size_of = bundle_size_function({"mnist1d-mlp": 4})
     assert size_of(plan[0]) == 4
-    assert size_of(replace(plan[0], optimizer="plain-adagrad")) == 1
-    assert size_of(replace(plan[0], workload="tinytext-lstm")) == 1
+    assert size_of(plan[0].model_copy(update={"optimizer": "plain-adagrad"})) == 1
+    assert size_of(plan[0].model_copy(update={"workload": "tinytext-lstm"})) == 1
     # 10 trials over 4 slots: at most ceil(10/4) = 3 per bundle; searches of 5 trials.
     assert resolve_bundle_sizes({"mnist1d-mlp": 64}, plan, cpus_per_trial=1, gpus_per_trial=0, slots=4) == {
         "mnist1d-mlp": 3
@@ -139,7 +137,7 @@ def test_auto_chooses_the_fastest_size_that_fits_and_clearly_beats_one():
 def test_the_probe_measures_each_size_without_evaluating(plan):
     from tuning.bundle_probe import probe_throughput
 
-    search = [t.as_config() for t in plan if t.optimizer == "adam"]
+    search = [t for t in plan if t.optimizer == "adam"]
     measured = probe_throughput(search, [1, 2, 4], threads=1, steps=4)
     assert set(measured) <= {1, 2, 4} and 1 in measured and 2 in measured
     for result in measured.values():

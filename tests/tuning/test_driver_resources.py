@@ -1,13 +1,17 @@
-"""Trial slots, concurrency and Ray start-up of the driver (tuning/driver.py), and the run
-command's checks that come before anything is written (tuning/cli.py)."""
+"""Trial slots, concurrency and Ray start-up of the driver (tuning/capacity.py,
+tuning/ray_env.py), and the run command's checks that come before anything is written
+(tuning/experiment.py, tuning/cli.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from optcompare.cli import main
-from optcompare.errors import InputError
-from tuning.driver import check_capacity, start_ray, trial_slots
+from optcompare.errors import ParameterError, with_flags
+from tuning.capacity import UNBOUNDED, check_capacity, study_slots, trial_slots
+from tuning.cli import FLAGS
+from tuning.experiment import ensure_new_experiment, experiment_exists
+from tuning.ray_env import RayTarget, start_ray
 
 CONFIG = """name: tiny
 workloads:
@@ -36,12 +40,34 @@ def test_trial_slots(cluster, cpus, gpus, expected):
     assert trial_slots(cluster, cpus, gpus) == expected
 
 
+def test_a_trial_that_asks_for_nothing_has_unbounded_slots():
+    assert trial_slots({"CPU": 2.0}, 0.0, 0.0) == UNBOUNDED
+
+
+@pytest.mark.parametrize(
+    ("capacity", "joined", "cap", "expected"),
+    [
+        (4, False, None, 4),
+        (0, False, None, 1),  # at least one: check_capacity refuses a Ray without room first
+        (4, False, 2, 2),
+        (4, True, None, UNBOUNDED),  # a joined cluster may grow
+        (0, True, 3, 3),
+    ],
+)
+def test_study_slots(capacity, joined, cap, expected):
+    assert study_slots(capacity, joined=joined, max_concurrent_trials=cap) == expected
+
+
 def test_no_room_is_an_input_error_locally_and_a_notice_on_a_joined_cluster(monkeypatch, capsys):
     import ray
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})  # a GPU-less head
-    with pytest.raises(InputError, match=r"cannot fit one trial with 1 CPUs and 0.25 GPUs.*--address"):
+    with pytest.raises(ParameterError, match=r"cannot fit one trial with 1 CPUs and 0.25 GPUs") as err:
         check_capacity(1.0, 0.25, joined=False)
+    assert "--" not in str(err.value)  # the library names no flag ...
+    shown = with_flags(err.value, FLAGS)
+    assert shown.endswith("raise --num-cpus (or leave it out: all CPUs), or join a cluster that has them with --address")
+    assert "raise num_cpus (or leave it out" in str(err.value)
     # An autoscaling cluster adds GPU nodes for queued trials: the study must not refuse to start.
     assert check_capacity(1.0, 0.25, joined=True) == 0
     assert "wait for the autoscaler" in capsys.readouterr().out
@@ -51,9 +77,20 @@ def test_num_cpus_below_one_is_refused_before_ray_starts():
     import ray
 
     assert not ray.is_initialized()
-    with pytest.raises(InputError, match="--num-cpus must be at least 1, got 0"):
-        start_ray(num_cpus=0)
+    with pytest.raises(ParameterError, match="^num_cpus must be at least 1, got 0$") as err:
+        start_ray(RayTarget(num_cpus=0))
+    assert with_flags(err.value, FLAGS) == "--num-cpus must be at least 1, got 0"
     assert not ray.is_initialized()
+
+
+def test_experiment_exists_answers_and_ensure_new_experiment_refuses(tmp_path):
+    assert experiment_exists(str(tmp_path), "e") is False
+    ensure_new_experiment(str(tmp_path), "e")  # nothing there: no error
+    (tmp_path / "e").mkdir()
+    assert experiment_exists(str(tmp_path), "e") is True
+    with pytest.raises(ParameterError, match="already exists; choose another name") as err:
+        ensure_new_experiment(str(tmp_path), "e")
+    assert "choose another --name" in with_flags(err.value, FLAGS)
 
 
 @pytest.mark.parametrize("name", ["../escaped", "a/b", ".hidden", "_tune", " padded", "a b", "x?y", "s3:x"])
@@ -101,5 +138,13 @@ def test_existing_experiment_is_refused_before_ray_starts(tmp_path, capsys):
     config.write_text(CONFIG)
     (tmp_path / "results" / "tiny").mkdir(parents=True)
     assert main(["run", str(config), "--results", str(tmp_path / "results"), "--quiet"]) == 2
-    assert "already exists" in capsys.readouterr().err
+    assert "already exists; choose another --name" in capsys.readouterr().err
     assert not ray.is_initialized()
+
+
+def test_submit_refuses_a_relative_results_root_before_contacting_a_cluster(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    code = main(["submit", str(config), "--address", "http://127.0.0.1:1", "--results", "rel/results"])
+    assert code == 2
+    assert "--results 'rel/results': give an absolute path on the head node" in capsys.readouterr().err

@@ -131,6 +131,15 @@ def test_as_config_is_plain_json(demo_plan):
     assert config["trial_id"] == demo_plan[0].trial_id
 
 
+def test_a_planned_trial_crosses_to_workers_and_back_unchanged(demo_plan):
+    from tuning.trial import PlannedTrial
+
+    for t in demo_plan[:: max(1, len(demo_plan) // 20)]:
+        back = PlannedTrial.model_validate(json.loads(json.dumps(t.as_config())))
+        assert back == t
+        assert all(type(back.hparams[k]) is type(v) for k, v in t.hparams.items())
+
+
 def test_regression_pin_of_seed_and_first_point(tmp_path):
     # REGRESSION PIN: the values below were computed once from the current derivation
     # (sha256 of "seed/workload/protocol/optimizer/..." -> scrambled Halton -> choi-full ranges)

@@ -1,4 +1,4 @@
-"""Contract 2 of DESIGN.md: ``tuning.quasirandom.sample(space, num_trials, seed)``.
+"""The sampling contract of ``tuning.quasirandom.sample(space, num_trials, seed)``.
 
 Scrambled Halton points (scipy.stats.qmc.Halton) mapped into the space, one dimension per
 hyperparameter in sorted name order; same seed -> same list; prefixes are stable.
@@ -254,19 +254,20 @@ BAD_SPACES = [
     ),
     ({"x": {"min": 0.0, "max": 1.0, "scaling": "log"}}, r"space\.x: a log range needs min > 0"),
     ({"x": {"min": -1.0, "max": 1.0, "scaling": "log"}}, r"space\.x: a log range needs min > 0"),
-    ({"x": {"min": 0.1, "max": 1.0}}, r"space\.x: missing scaling"),
-    ({"x": {"scaling": "log"}}, r"space\.x: missing min, max"),
+    ({"x": {"min": 0.1, "max": 1.0}}, r"space\.x: missing required key 'scaling'"),
+    ({"x": {"scaling": "log"}}, r"space\.x: missing required key 'min'"),
+    ({"x": {"min": 0.1, "scaling": "log"}}, r"space\.x: missing required key 'max'"),
     (
         {"x": {"min": 0.1, "max": 1.0, "scaling": "exp"}},
         r"space\.x\.scaling: 'exp' is not one of linear, log",
     ),
     (
         {"x": {"min": 0.1, "max": 1.0, "scaling": "log", "step": 2}},
-        r"space\.x: unknown keys \['step'\]; allowed: min, max, scaling or feasible_points",
+        r"space\.x: unknown key 'step'; allowed: min, max, scaling",
     ),
     (
         {"x": {"feasible_points": [1, 2], "min": 0}},
-        r"space\.x: unknown keys \['min'\] beside feasible_points",
+        r"space\.x: unknown key 'min'; allowed: feasible_points",
     ),
     ({"x": {"feasible_points": []}}, r"space\.x\.feasible_points: expected a non-empty list"),
     ({"x": {"feasible_points": 3}}, r"space\.x\.feasible_points: expected a non-empty list"),
@@ -302,6 +303,17 @@ def test_bad_space_is_value_error_naming_field(space, message):
         sample(space, 4, 0)
     with pytest.raises(ValueError, match=message):
         validate_space(space)
+
+
+def test_dimension_models_are_sampled_like_their_dicts():
+    from tuning.space import Points, Range
+
+    models = {
+        "learning_rate": Range(min=1e-4, max=1.0, scaling="log"),
+        "batch": Points(feasible_points=[16, 32, 64, 128]),
+    }
+    as_dicts = {k: SPACE[k] for k in models}
+    assert sample(models, 20, 3) == sample(as_dicts, 20, 3)
 
 
 def test_validate_space_uses_the_given_field_path():

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tuning.config import load_config
-from tuning.driver import _hp_columns, _trial_row
 from tuning.experiment import create_experiment
 from tuning.plan import rerun_trials, resolve_plan
 from tuning.resume import load_resume_state
+from tuning.rows import hp_columns, search_key, trial_row
 from tuning.sink import ResultSink
 
 SUMMARY = {
@@ -34,10 +34,9 @@ def _experiment(tmp_path):
 def _write(experiment, trials, statuses, errors, attempt=0):
     sink = ResultSink(experiment)
     for trial, status, err in zip(trials, statuses, errors, strict=True):
-        key = (trial.workload, trial.protocol, trial.optimizer)
-        row = _trial_row(trial, attempt, {**SUMMARY, "status": status, "final_val_error": err,
-                                          "best_val_error": err, "error": None})
-        sink.add_trial_row(key, row, *_hp_columns(trial))
+        row = trial_row(trial, attempt, {**SUMMARY, "status": status, "final_val_error": err,
+                                         "best_val_error": err, "error": None})
+        sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
     sink.close()
 
 

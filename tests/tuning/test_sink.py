@@ -1,4 +1,6 @@
-"""The driver-side Parquet sink (tuning/sink.py) against contract 3 of DESIGN.md."""
+"""The driver-side Parquet sink (tuning/sink.py) against the results layout of
+optcompare/schema.py (hive-partitioned part files, atomic writes, the tables' column types),
+and the rows the driver builds for it (tuning/rows.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ import pytest
 from pyarrow import fs as pafs
 
 from analysis.load import load_table
-from tuning.sink import CURVE_SCHEMA, ResultSink, trial_schema, write_json_atomic
+from optcompare.schema import CURVE_SCHEMA, TRIAL_BASE_SCHEMA, SearchKey, trial_schema
+from tuning.rows import failed_summary, trial_row
+from tuning.sink import ResultSink, parameter_columns, write_json_atomic
 
 HP_ADAM = {
     "learning_rate": 1e-3,
@@ -65,8 +69,8 @@ def _curve_rows(index: int, optimizer: str = "adam", n: int = 3) -> list[dict]:
     ]
 
 
-ADAM = ("mnist1d-mlp", "choi-full", "adam")
-SGD = ("mnist1d-mlp", "choi-full", "sgd")
+ADAM = SearchKey("mnist1d-mlp", "choi-full", "adam")
+SGD = SearchKey("mnist1d-mlp", "choi-full", "sgd")
 
 
 def _fill(root: str, **kwargs: object) -> ResultSink:
@@ -160,6 +164,31 @@ def test_column_types_per_contract(tmp_path):
 def test_trial_schema_orders_hp_columns():
     names = trial_schema(["beta2", "alpha"]).names
     assert names[-2:] == ["hp_alpha", "hp_beta2"]
+
+
+def test_parameter_columns_are_prefixed_floats():
+    columns = parameter_columns({"learning_rate": 1, "beta1": 0.9}, {"one_minus_beta1": 0.1})
+    assert columns == {"hp_learning_rate": 1.0, "hp_beta1": 0.9, "tuned_one_minus_beta1": 0.1}
+    assert all(type(v) is float for v in columns.values())
+
+
+def test_a_failed_trials_row_has_every_base_column_and_is_written(tmp_path):
+    from tuning.plan import PlannedTrial
+
+    planned = PlannedTrial(
+        trial_id="w/p/o/00007", workload="w", protocol="p", optimizer="o", trial_index=7, seed=3,
+        tuned={}, hparams={"learning_rate": 0.1}, schedule="constant", schedule_params={},
+        steps=10, eval_every=5, data_dir=None,
+    )
+    row = trial_row(planned, 2, failed_summary("RuntimeError: boom"))
+    assert set(row) == set(TRIAL_BASE_SCHEMA.names)
+    assert (row["status"], row["attempt"], row["error"], row["phase"]) == ("failed", 2, "RuntimeError: boom", "search")
+    sink = ResultSink(str(tmp_path))
+    sink.add_trial_row(SearchKey("w", "p", "o"), row, {"learning_rate": 0.1})
+    sink.close()
+    (written,) = pq.read_table(next((tmp_path / "trials").rglob("*.parquet"))).to_pylist()
+    assert written["final_val_error"] != written["final_val_error"]  # NaN
+    assert (written["best_val_step"], written["steps_to_target"], written["total_steps"]) == (-1, None, 0)
 
 
 def test_round_trip_with_analysis_load(tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pydantic
+import pytest
+
 from tuning.trainable import execute_bundle
 
 
@@ -53,3 +56,12 @@ def test_a_bundle_reports_each_member_and_a_diverged_member_before_the_end():
     for m in (members[0], members[2]):
         assert [r["step"] for r in rows if r["trial_id"] == m["trial_id"]] == [10, 20, 30, 40]
     assert sum(len(rep.get("finals", {})) for rep in reports) == 3
+
+
+def test_a_member_is_read_as_a_planned_trial_and_a_malformed_one_is_refused():
+    member = _member()
+    del member["steps"]
+    with pytest.raises(pydantic.ValidationError, match="steps"):
+        execute_bundle(_config([member]), lambda report: None)
+    with pytest.raises(pydantic.ValidationError, match="epochs"):
+        execute_bundle(_config([_member(epochs=3)]), lambda report: None)

@@ -1,0 +1,273 @@
+"""Protocols as data (tuning/protocol.py, tuning/search.py): the shipped protocols, resolving
+tuned coordinates to hyperparameters, and a protocol that stays as it was read."""
+
+from __future__ import annotations
+
+import pytest
+from file_texts import write
+
+import optimizers
+from optcompare.errors import InputError
+from tuning.config import load_config
+from tuning.coordinates import to_coordinates
+from tuning.plan import search_points
+from tuning.protocol import load_protocol, shipped_protocols
+from tuning.quasirandom import sample
+
+SHIPPED = ("choi-full", "lr-only")
+"""The quasi-random, linear-decay protocols of the widening study."""
+ALL_SHIPPED = {"choi-full", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"}
+
+
+# --- shipped protocols ------------------------------------------------------------------------
+
+
+def test_shipped_protocol_names():
+    assert set(shipped_protocols()) == ALL_SHIPPED
+    assert shipped_protocols() == sorted(ALL_SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_protocol_loads_and_every_builtin_optimizer_resolves(name):
+    protocol = load_protocol(name)
+    assert protocol.name == name
+    assert protocol.schedule == "linear_decay"
+    assert protocol.search == "quasirandom"
+    assert protocol.select == "val_error"
+    builtin = optimizers.names()
+    assert set(builtin) == {"sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam"}
+    for opt in builtin:
+        search = protocol.for_optimizer(opt)
+        assert search.optimizer == opt
+        points = sample(search.space, 16, 0) if search.space else [{}]
+        for point in points:
+            hparams, schedule = search.resolve(point)
+            # Every resolved point is a valid optimizer/schedule setting.
+            assert optimizers.validate_hparams(opt, hparams) == hparams
+            optimizers.make_schedule(search.schedule, hparams["learning_rate"], 100, **schedule)
+            assert set(hparams) == set(optimizers.get_spec(opt).defaults)
+            assert set(schedule) == {"decay_steps_factor", "decay_factor"}
+
+
+def test_lr_only_fixes_everything_but_the_learning_rate():
+    protocol = load_protocol("lr-only")
+    for opt in optimizers.names():
+        search = protocol.for_optimizer(opt)
+        assert set(search.space) == {"learning_rate"}
+    adam, _ = protocol.for_optimizer("adam").resolve({"learning_rate": 1e-3})
+    assert adam == {
+        "learning_rate": 1e-3,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        "weight_decay": 0.0,
+        "decoupled_weight_decay": 0.0,
+    }
+    rms, _ = protocol.for_optimizer("rmsprop").resolve({"learning_rate": 1e-3})
+    assert rms["epsilon"] == 1e-10
+    assert rms["momentum"] == 0.9
+    mom, sched = protocol.for_optimizer("momentum").resolve({"learning_rate": 0.1})
+    assert mom["momentum"] == 0.9
+    assert sched == {"decay_steps_factor": 1.0, "decay_factor": 0.01}
+
+
+def test_choi_full_uses_relative_space_for_adam_and_nadam():
+    protocol = load_protocol("choi-full")
+    for opt in ("adam", "nadam"):
+        space = protocol.for_optimizer(opt).space
+        assert "learning_rate_over_epsilon" in space
+        assert "learning_rate" not in space
+        assert {"one_minus_beta1", "one_minus_beta2", "epsilon"} <= set(space)
+    assert "one_minus_rho" in protocol.for_optimizer("rmsprop").space
+
+
+def _inside(dim: dict, value: float) -> bool:
+    if "feasible_points" in dim:
+        return any(value == pytest.approx(p, rel=1e-9) for p in dim["feasible_points"])
+    low, high = dim["min"], dim["max"]
+    return low - 1e-9 * abs(low) <= value <= high + 1e-9 * abs(high)
+
+
+@pytest.mark.parametrize("opt", sorted(load_protocol("lr-only").raw["optimizers"]))
+def test_choi_full_space_contains_lr_only_space(opt):
+    # The widening study compares lr-only with choi-full: every lr-only setting must be a
+    # choi-full setting too (in the optimizer's hyperparameters; schedules compared when the
+    # protocols share one).
+    narrow = load_protocol("lr-only").for_optimizer(opt)
+    wide = load_protocol("choi-full").for_optimizer(opt)
+    same_schedule = narrow.schedule == wide.schedule
+    ends = [
+        {k: d[side] for k, d in narrow.space.items() if side in d} for side in ("min", "max")
+    ]
+    for point in [*ends, *search_points(narrow, 64, seed=0)]:
+        hparams, schedule = narrow.resolve(point)
+        coords = to_coordinates(
+            (*wide.fixed, *wide.space), hparams, schedule if same_schedule else None, wide.schedule_params
+        )
+        for key, value in coords.items():
+            if key in wide.fixed:
+                assert value == pytest.approx(wide.fixed[key], rel=1e-9), (opt, key, point)
+            else:
+                assert _inside(wide.space[key], value), (
+                    f"{opt}: lr-only point {point} needs choi-full {key}={value:.4g}, outside "
+                    f"{wide.space[key]}"
+                )
+        wide_hparams, wide_schedule = wide.resolve({k: v for k, v in coords.items() if k in wide.space})
+        assert wide_hparams == pytest.approx(hparams, rel=1e-9)
+        if same_schedule:
+            assert wide_schedule == pytest.approx(schedule, rel=1e-9)
+
+
+def test_unknown_optimizer_in_protocol_lookup_names_choices():
+    protocol = load_protocol("lr-only")
+    with pytest.raises(InputError, match=r"lr-only.*no search space for optimizer 'lamb'"):
+        protocol.for_optimizer("lamb")
+
+
+# --- resolving tuned coordinates --------------------------------------------------------------
+
+
+def test_resolve_one_minus_and_relative_learning_rate():
+    search = load_protocol("choi-full").for_optimizer("adam")
+    point = {
+        "learning_rate_over_epsilon": 100.0,
+        "epsilon": 1e-3,
+        "one_minus_beta1": 0.1,
+        "one_minus_beta2": 1e-3,
+        "decay_steps_factor": 0.75,
+        "decay_factor": 0.01,
+    }
+    hparams, schedule = search.resolve(point)
+    assert hparams["beta1"] == pytest.approx(0.9)
+    assert hparams["beta2"] == pytest.approx(0.999)
+    assert hparams["epsilon"] == 1e-3
+    assert hparams["learning_rate"] == pytest.approx(100.0 * 1e-3)
+    assert hparams["weight_decay"] == 0.0  # default fills what the protocol does not mention
+    assert "learning_rate_over_epsilon" not in hparams
+    assert "one_minus_beta1" not in hparams
+    assert schedule == {"decay_steps_factor": 0.75, "decay_factor": 0.01}
+
+
+def test_resolve_one_minus_momentum_and_rho():
+    search = load_protocol("choi-full").for_optimizer("rmsprop")
+    hparams, _ = search.resolve(
+        {
+            "learning_rate": 0.01,
+            "one_minus_momentum": 0.1,
+            "one_minus_rho": 0.01,
+            "epsilon": 1e-6,
+            "decay_steps_factor": 1.0,
+            "decay_factor": 0.1,
+        }
+    )
+    assert hparams["momentum"] == pytest.approx(0.9)
+    assert hparams["rho"] == pytest.approx(0.99)
+    assert hparams["learning_rate"] == 0.01
+
+
+def test_resolve_relative_learning_rate_with_fixed_epsilon(tmp_path):
+    path = write(
+        tmp_path,
+        "rel.yaml",
+        """\
+        name: rel
+        schedule: constant
+        optimizers:
+          adam:
+            learning_rate_over_epsilon: {min: 1.0, max: 1.0e4, scaling: log}
+            epsilon: 1.0e-4
+            one_minus_beta1: 0.1
+        """,
+    )
+    search = load_protocol(str(path)).for_optimizer("adam")
+    assert search.fixed == {"epsilon": 1e-4, "one_minus_beta1": 0.1}
+    hparams, schedule = search.resolve({"learning_rate_over_epsilon": 50.0})
+    assert hparams["learning_rate"] == pytest.approx(50.0 * 1e-4)
+    assert hparams["beta1"] == pytest.approx(0.9)
+    assert hparams["beta2"] == 0.999  # default
+    assert schedule == {}
+
+
+def test_resolve_relative_learning_rate_with_default_epsilon(tmp_path):
+    path = write(
+        tmp_path,
+        "reldefault.yaml",
+        """\
+        name: reldefault
+        schedule: constant
+        optimizers:
+          adam:
+            learning_rate_over_epsilon: {min: 1.0e3, max: 1.0e6, scaling: log}
+        """,
+    )
+    search = load_protocol(str(path)).for_optimizer("adam")
+    hparams, _ = search.resolve({"learning_rate_over_epsilon": 1e5})
+    assert hparams["epsilon"] == 1e-8
+    assert hparams["learning_rate"] == pytest.approx(1e-3)
+
+
+def test_fixed_values_pass_through_and_defaults_fill(tmp_path):
+    path = write(
+        tmp_path,
+        "fixed.yaml",
+        """\
+        name: fixed
+        schedule: linear_decay
+        optimizers:
+          momentum:
+            learning_rate: 0.05
+            momentum: 0.5
+            decay_steps_factor: 0.9
+            decay_factor: 0.001
+          sgd:
+            learning_rate: {feasible_points: [0.1, 0.2]}
+            weight_decay: 1.0e-4
+            decay_steps_factor: 1
+            decay_factor: 0.5
+        """,
+    )
+    protocol = load_protocol(str(path))
+    mom = protocol.for_optimizer("momentum")
+    assert mom.space == {}
+    hparams, schedule = mom.resolve({})
+    assert hparams == {
+        "learning_rate": 0.05, "momentum": 0.5, "weight_decay": 0.0, "decoupled_weight_decay": 0.0
+    }
+    assert schedule == {"decay_steps_factor": 0.9, "decay_factor": 0.001}
+    sgd = protocol.for_optimizer("sgd")
+    hparams, schedule = sgd.resolve({"learning_rate": 0.2})
+    assert hparams == {"learning_rate": 0.2, "weight_decay": 1e-4, "decoupled_weight_decay": 0.0}
+    assert all(isinstance(v, float) for v in (*hparams.values(), *schedule.values()))
+    assert schedule == {"decay_steps_factor": 1.0, "decay_factor": 0.5}
+
+
+# --- a protocol stays as it was read -------------------------------------------------------------
+
+
+def test_a_protocol_is_frozen_and_lookups_do_not_write_into_it(user_plugin):
+    import pydantic
+
+    from tuning.plugins import load_plugins
+
+    load_plugins([user_plugin])
+    protocol = load_protocol("lr-only")
+    before = protocol.model_dump()
+    search = protocol.for_optimizer("plain-adagrad")  # the registered default space
+    assert "plain-adagrad" not in protocol.searches
+    assert protocol.model_dump() == before
+    assert protocol.for_optimizer("plain-adagrad") == search
+    with pytest.raises(pydantic.ValidationError):
+        protocol.name = "other"  # type: ignore[misc]
+    bound = protocol.bound(["sgd", "plain-adagrad"])
+    assert bound.searches["plain-adagrad"] == search and bound.searches["sgd"] == protocol.searches["sgd"]
+    assert "plain-adagrad" not in protocol.searches
+
+
+def test_a_config_binds_each_protocol_to_its_optimizers(tmp_path, user_plugin):
+    config = write(
+        tmp_path, "exp.yaml",
+        f"name: exp\nplugins: [{user_plugin}]\nworkloads: [mnist1d-mlp]\noptimizers: [sgd, plain-adagrad]\n"
+        "protocols: [lr-only]\ntrials_per_search: 2\n",
+    )
+    (protocol,) = load_config(config).protocols
+    assert protocol.searches["plain-adagrad"] == load_protocol("lr-only").for_optimizer("plain-adagrad")

@@ -1,0 +1,68 @@
+"""How many trials run at once: the slots a Ray cluster has for trials of given resources, and
+the concurrency of a study run.
+"""
+
+from __future__ import annotations
+
+import math
+
+from optcompare.errors import ParameterError
+
+__all__ = ["UNBOUNDED", "check_capacity", "resources_text", "study_slots", "trial_slots"]
+
+UNBOUNDED = 1 << 30
+"""Slots of a study that asks for no resources, or of a joined cluster (which may grow)."""
+
+SLOT_TOLERANCE = 1e-9
+"""Added to each quotient before the floor, so that ``1.0 / 0.2`` (4.999... in floats) is 5."""
+
+
+def trial_slots(cluster: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
+    """Trials that fit at once on ``cluster`` (``ray.cluster_resources()``):
+    ``min(floor(CPU / cpus_per_trial + 1e-9), floor(GPU / gpus_per_trial + 1e-9))`` over the
+    resources a trial asks for (floor division of floats would give ``1.0 // 0.2 == 4.0``)."""
+    fits = [
+        math.floor(float(cluster.get(resource, 0.0)) / need + SLOT_TOLERANCE)
+        for resource, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial))
+        if need > 0
+    ]
+    return min(fits) if fits else UNBOUNDED
+
+
+def resources_text(cluster: dict[str, float]) -> str:
+    return f"{cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs"
+
+
+def check_capacity(
+    cpus_per_trial: float, gpus_per_trial: float, *, joined: bool, progress: bool = True
+) -> int:
+    """:func:`trial_slots` of the running Ray. No room for one trial is a
+    :class:`~optcompare.errors.ParameterError` (``address``) on the in-process Ray; on a joined cluster (``joined``) it is a notice (printed if
+    ``progress``), as an autoscaler adds nodes for queued trials."""
+    import ray
+
+    cluster = ray.cluster_resources()
+    capacity = trial_slots(cluster, cpus_per_trial, gpus_per_trial)
+    if capacity < 1 and not joined:
+        raise ParameterError(
+            "address",
+            f"the in-process Ray ({resources_text(cluster)}) cannot fit one trial with "
+            f"{cpus_per_trial:g} CPUs and {gpus_per_trial:g} GPUs; lower "
+            "resources.cpus_per_trial / gpus_per_trial, raise {name:num_cpus} (or leave it out: "
+            "all CPUs), or join a cluster that has them with {name}",
+        )
+    if capacity < 1 and progress:
+        print(
+            f"the cluster has no room for one trial yet ({resources_text(cluster)}); trials "
+            "wait for the autoscaler to add nodes",
+            flush=True,
+        )
+    return capacity
+
+
+def study_slots(capacity: int, *, joined: bool, max_concurrent_trials: int | None) -> int:
+    """Trials a study may run at once: what fits now (at least one) on the in-process Ray,
+    unbounded on a joined cluster (an autoscaler grows it to the queued trials' demand), and
+    at most ``max_concurrent_trials`` either way."""
+    slots = UNBOUNDED if joined else max(1, capacity)
+    return min(slots, max_concurrent_trials) if max_concurrent_trials else slots

@@ -1,0 +1,82 @@
+"""How the driver runs a plan: one typed options object, built from an experiment config.
+
+:meth:`StudyOptions.from_config` takes what the config says (resources, retries, reporting,
+plugins, reruns, bundle sizes); the caller adds where Ray runs (:class:`tuning.ray_env.RayTarget`)
+and whether progress is shown, and may change the rest with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .ray_env import RayTarget
+from .reruns import RerunRule, rerun_rules
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
+
+__all__ = ["StudyOptions"]
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Everything :func:`tuning.driver.run_study` needs besides the plan and the results root."""
+
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent_trials: int | None = None
+    """At most this many trials at once (None: as many as fit)."""
+    max_failures: int = 2
+    """Retries of each planned trial whose bundle failed, per run."""
+    report_every_s: float = 10.0
+    """Seconds between a worker's reports of buffered rows."""
+    plugins: tuple[str, ...] = ()
+    """Modules each worker imports first (user optimizers and workloads)."""
+    reruns: Mapping[str, RerunRule] = field(default_factory=dict)
+    """Protocols that rerun each search's best trial, by name."""
+    seed: int = 0
+    """The experiment seed (seeds of planned reruns derive from it)."""
+    bundle_sizes: Mapping[str, int | str] = field(default_factory=dict)
+    """Workload name -> bundle size or ``"auto"`` (:mod:`tuning.bundle_probe`)."""
+    ray: RayTarget = field(default_factory=RayTarget)
+    progress: bool = True
+    """Show live progress and notices."""
+    trials_per_fit: int = 1000
+    """Planned trials per Tune run: Tune keeps every trial of a run in driver memory (tens of KB
+    each) until the run ends, so chunks bound the driver's memory for studies of any size."""
+    flush_seconds: float = 5.0
+    """The sink's flush interval (:class:`tuning.sink.ResultSink`)."""
+
+    @classmethod
+    def from_config(
+        cls, config: ExperimentConfig, *, ray: RayTarget | None = None, progress: bool = True
+    ) -> StudyOptions:
+        """The options ``config`` sets, run on ``ray`` (default: a fresh in-process Ray)."""
+        return cls(
+            cpus_per_trial=config.resources.cpus_per_trial,
+            gpus_per_trial=config.resources.gpus_per_trial,
+            max_concurrent_trials=config.resources.max_concurrent_trials,
+            max_failures=config.max_failures,
+            report_every_s=config.report_every_s,
+            plugins=tuple(config.plugins),
+            reruns=rerun_rules(config.protocols),
+            seed=config.seed,
+            bundle_sizes={entry.name: entry.bundle_size for entry in config.workloads},
+            ray=ray or RayTarget(),
+            progress=progress,
+        )
+
+    @property
+    def worker_threads(self) -> int:
+        """Torch threads of each trial: its whole CPUs, at least one."""
+        return max(1, int(self.cpus_per_trial))
+
+    @property
+    def worker_device(self) -> str | None:
+        """``cpu`` for trials that reserve no GPU, else None (the worker picks its device).
+        Ray leaves CUDA_VISIBLE_DEVICES alone for zero-GPU tasks: without this a CPU trial on a
+        GPU node would pick the GPU it never reserved."""
+        return "cpu" if self.gpus_per_trial == 0 else None
+

@@ -1,0 +1,67 @@
+"""Counts and timing of one study run, kept by the driver's Tune callback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from optcompare.schema import DIVERGED
+
+__all__ = ["StudySummary"]
+
+
+@dataclass
+class StudySummary:
+    """Counts and timing of one study run."""
+
+    planned: int
+    """Trials planned, including reruns that may still be planned."""
+    completed: int = 0
+    diverged: int = 0
+    failed: int = 0
+    wall_time_s: float = 0.0
+    """From the start of the run (or the caller's ``started_at``) to its end."""
+    train_time_s: float = 0.0
+    """Time inside training steps, summed over trials."""
+    slots: int = 1
+    """Trials that could run at once (a joined cluster: the most that ran at once)."""
+    failures: list[str] = field(default_factory=list)
+    """``trial_id: last line of its error`` of each failed trial."""
+    bundle_sizes: dict[str, int] = field(default_factory=dict)
+    """Bundle size used per workload (after ``auto`` was probed and caps applied)."""
+    running: int = 0
+    """Ray tasks (bundles) running now."""
+    peak_running: int = 0
+    """Most tasks that ran at once: the slots of a joined cluster, which may have grown."""
+
+    @property
+    def finished(self) -> int:
+        return self.completed + self.diverged + self.failed
+
+    @property
+    def training_fraction(self) -> float:
+        """``train_time_s / (wall_time_s * slots)``: the share of the slots' time spent in
+        training steps (0 when nothing ran)."""
+        denom = self.wall_time_s * self.slots
+        return self.train_time_s / denom if denom > 0 else 0.0
+
+    def count(self, status: str) -> None:
+        """Count one finished trial that trained (``completed`` or ``diverged``)."""
+        if status == DIVERGED:
+            self.diverged += 1
+        else:
+            self.completed += 1
+
+    def task_started(self) -> None:
+        self.running += 1
+        self.peak_running = max(self.peak_running, self.running)
+
+    def task_ended(self) -> None:
+        self.running = max(0, self.running - 1)
+
+    def line(self) -> str:
+        return (
+            f"trials: {self.finished}/{self.planned} finished ({self.completed} completed, "
+            f"{self.diverged} diverged, {self.failed} failed); wall time {self.wall_time_s:.1f} s; "
+            f"training fraction {self.training_fraction:.2f} "
+            f"({self.train_time_s:.1f} s training over {self.slots} slots)"
+        )

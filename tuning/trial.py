@@ -1,0 +1,49 @@
+"""A planned trial: everything a worker needs to train it, and nothing else.
+
+It crosses to Ray workers as ``trial.model_dump()`` (plain, JSON-ready data) and is read back
+there with ``PlannedTrial.model_validate(...)`` (:mod:`tuning.trainable`). Hyperparameters
+keep their Python values exactly (no int -> float coercion), so a plan re-derived on resume
+hashes the same (``plan_digest`` in :mod:`tuning.experiment`). Importable without torch or ray.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from optcompare.schema import PHASES, SEARCH_PHASE
+
+from .validation import Real, StrictModel, one_of
+
+__all__ = ["PlannedTrial"]
+
+
+class PlannedTrial(StrictModel):
+    """One planned trial of one search (workload, protocol, optimizer)."""
+
+    trial_id: str
+    workload: str
+    protocol: str
+    optimizer: str
+    trial_index: int
+    seed: int
+    tuned: dict[str, Any]
+    """The search point in tuned coordinates (e.g. one_minus_beta1)."""
+    hparams: dict[str, Real]
+    """The optimizer's hyperparameters derived from ``tuned`` plus fixed values and defaults."""
+    schedule: str
+    schedule_params: dict[str, Real]
+    steps: int
+    eval_every: int
+    data_dir: str | None
+    phase: one_of(PHASES) = SEARCH_PHASE  # type: ignore[valid-type]
+    """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
+    workload_options: dict[str, Any] = Field(default_factory=dict)
+    """Constructor options of the workload (from the config)."""
+    mixed_precision: bool = False
+    """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
+
+    def as_config(self) -> dict[str, Any]:
+        """The trial as plain data (what a Ray trial receives): ``model_dump()``."""
+        return self.model_dump()

@@ -1,0 +1,176 @@
+"""The driver's two hooks into Ray Tune: :class:`PlanSearcher` hands out bundles of planned trials
+from the :class:`~tuning.bundles.TrialBook`, and :class:`SinkCallback` routes what the bundles
+report into the Parquet sink, the book, the reruns, the progress display and the study summary.
+
+Importing this module imports ray.tune (after :func:`tuning.ray_env.prepare_ray_environment`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from optcompare.schema import FAILED, SearchKey
+
+from .bundles import TrialBook
+from .plan import PlannedTrial
+from .progress import PROGRESS_METRIC, StudyProgress
+from .ray_env import prepare_ray_environment
+from .rows import failed_summary, hp_columns, search_key, trial_row
+from .sink import ResultSink
+from .study_summary import StudySummary
+
+prepare_ray_environment()
+
+from ray.tune import Callback  # noqa: E402 - reads the environment set just above
+from ray.tune.search import Searcher  # noqa: E402
+
+__all__ = ["PlanSearcher", "SinkCallback"]
+
+NO_FINAL_RESULT = "the bundle ended without a final result for this trial"
+NO_ERROR_MESSAGE = "the worker died without an error message"
+
+
+class SinkCallback(Callback):
+    """Routes each bundle's reported rows into the sink per planned trial, keeps the study's
+    counters and hands failed bundles' unfinished members back to the book for retry.
+
+    A worker's report holds ``curve`` (evaluation rows, each with its ``trial_id``) and
+    ``finals`` (``{trial_id: summary}`` of members that finished), or ``failure`` (the error
+    message of a bundle that raised, reported just before it re-raises).
+    """
+
+    def __init__(
+        self, book: TrialBook, sink: ResultSink, summary: StudySummary, progress: StudyProgress
+    ) -> None:
+        self.book = book
+        self.sink = sink
+        self.summary = summary
+        self.progress = progress
+        self.failures: dict[str, str] = {}
+        """Last in-band error message of each bundle."""
+
+    def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:  # noqa: ANN401
+        self.sink.maybe_flush()
+
+    def on_trial_start(
+        self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
+    ) -> None:
+        self.summary.task_started()
+        for member in trial.config["members"]:
+            self.progress.started(member["trial_id"])
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401
+    ) -> None:
+        bundle_id = trial.config["bundle_id"]
+        if "failure" in result:
+            self.failures[bundle_id] = str(result.pop("failure"))
+            return
+        # Consume the payload and drop it from the result in place: Tune keeps each trial's
+        # last result (and per-metric statistics of it) in driver memory until the end.
+        rows_by_trial: dict[str, list[dict[str, Any]]] = {}
+        for row in result.pop("curve", []):
+            rows_by_trial.setdefault(row["trial_id"], []).append(row)
+        for trial_id, rows in rows_by_trial.items():
+            planned = self.book.member(bundle_id, trial_id)
+            if planned is None or trial_id in self.book.done:
+                continue
+            attempt = self.book.attempt(trial_id)
+            rows_with_attempt = [{**row, "attempt": attempt} for row in rows]
+            self.sink.add_curve_rows(search_key(planned), rows_with_attempt)
+        for trial_id, trial_summary in result.pop("finals", {}).items():
+            planned = self.book.member(bundle_id, trial_id)
+            if planned is not None and self.book.mark_finished(trial_id):
+                self._record(planned, dict(trial_summary))
+
+    def on_trial_complete(
+        self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
+    ) -> None:
+        self.summary.task_ended()
+        for planned in self.book.bundle_ended(trial.config["bundle_id"]):
+            self._record_failed(planned, NO_FINAL_RESULT)
+
+    def on_trial_error(
+        self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
+    ) -> None:
+        self.summary.task_ended()
+        bundle_id = trial.config["bundle_id"]
+        error = self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
+        lines = error.strip().splitlines()
+        last_line = lines[-1] if lines else NO_ERROR_MESSAGE
+        for planned in self.book.bundle_failed(bundle_id):
+            self._record_failed(planned, last_line)
+
+    def _record(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> None:
+        """A member trained to its end (completed or diverged)."""
+        self.summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
+        status = trial_summary["status"]
+        self.summary.count(status)
+        key = self._write(planned, trial_summary)
+        self.book.reruns.record(planned, trial_summary)
+        value = trial_summary.get(PROGRESS_METRIC.column)
+        self.progress.finished_trial(
+            planned.trial_id, key, status, math.nan if value is None else float(value)
+        )
+
+    def _record_failed(self, planned: PlannedTrial, message: str) -> None:
+        """A member is out of attempts (or its bundle ended without its final result)."""
+        if not self.book.mark_finished(planned.trial_id):
+            return
+        self.summary.failed += 1
+        self.summary.failures.append(f"{planned.trial_id}: {message}")
+        key = self._write(planned, failed_summary(message))
+        self.book.reruns.record(planned, None)
+        self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
+
+    def _write(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> SearchKey:
+        """Buffer ``planned``'s trials row at its current attempt; return its search."""
+        key = search_key(planned)
+        row = trial_row(planned, self.book.attempt(planned.trial_id), trial_summary)
+        self.sink.add_trial_row(key, row, *hp_columns(planned))
+        return key
+
+
+class PlanSearcher(Searcher):
+    """Hands out bundles from the book: retries, then up to ``fresh_budget`` planned trials,
+    then reruns as they are planned; waits while bundles run (their failures come back as
+    retries), then reports FINISHED.
+
+    Each suggestion is a bundle's Tune config: ``bundle_id``, ``members`` (each planned
+    trial's :meth:`~tuning.plan.PlannedTrial.as_config`) and the ``worker`` settings shared by
+    every bundle (``report_every_s``, ``threads``, ``plugins`` and, for CPU trials, ``device``).
+    """
+
+    def __init__(self, book: TrialBook, worker: dict[str, Any], fresh_budget: int) -> None:
+        super().__init__(metric=None, mode=None)
+        self.book = book
+        self.worker = worker
+        self.fresh_left = fresh_budget
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        bundle = self.book.next_bundle(fresh_allowed=self.fresh_left)
+        if bundle is not None:
+            self.fresh_left -= bundle.fresh
+            return {
+                "bundle_id": bundle.bundle_id,
+                "members": [m.as_config() for m in bundle.members],
+                **self.worker,
+            }
+        if self.book.in_flight:
+            return None
+        # Only a run with plan budget left waits for reruns of searches still running elsewhere.
+        if self.fresh_left > 0 and self.book.reruns.outstanding():
+            return None
+        return Searcher.FINISHED
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        """Nothing to learn: the plan is fixed (the callback does the bookkeeping)."""
+
+    def save(self, checkpoint_path: str) -> None:
+        """State lives in the Parquet results (resume = plan minus finished)."""
+
+    def restore(self, checkpoint_path: str) -> None:
+        """See :meth:`save`."""
