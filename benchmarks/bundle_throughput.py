@@ -42,9 +42,12 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
     the driver used."""
     import pyarrow.dataset as ds
 
+    from optcompare.schema import STATUSES
     from tuning.config import parse_config
-    from tuning.driver import run_study, study_options
+    from tuning.driver import run_study
     from tuning.plan import resolve_plan
+    from tuning.ray_env import RayTarget
+    from tuning.study_options import StudyOptions
 
     raw = {
         "name": "bench",
@@ -59,17 +62,16 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
     plan = resolve_plan(config)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
+        options = StudyOptions.from_config(config, ray=RayTarget(num_cpus=args.num_cpus), progress=False)
         summary = run_study(
-            plan, tmp, **study_options(config), num_cpus=args.num_cpus, progress=False, started_at=start
+            plan, tmp, options, started_at=start
         )
         wall = time.perf_counter() - start
         trials = ds.dataset(f"{tmp}/trials", format="parquet", partitioning="hive").to_table()
         statuses = trials.column("status").to_pylist()
     return {
         "trials": summary.finished,
-        "completed": statuses.count("completed"),
-        "diverged": statuses.count("diverged"),
-        "failed": statuses.count("failed"),
+        **{status: statuses.count(status) for status in STATUSES},
         "wall_s": round(wall, 2),
         "trials_per_hour": round(summary.finished / wall * 3600, 1),
         "training_fraction": round(summary.training_fraction, 3),
@@ -80,7 +82,7 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
 MEMORY_SCRIPT = r"""
 import json, sys, threading, time, torch, workloads
 from tuning.bundle_probe import resident_bytes
-from workloads.bundle import BundleMember, train_bundle
+from workloads import BundleMember, train_bundle
 name, size, device = sys.argv[1], int(sys.argv[2]), (sys.argv[3] or None)
 torch.set_num_threads(1)
 w = workloads.get(name)

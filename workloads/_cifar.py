@@ -8,6 +8,7 @@ all images are normalised with the per-channel mean and std of the training set.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -29,34 +30,83 @@ def epochs_to_steps(epochs: int, batch_size: int) -> int:
     return epochs * (NOMINAL_TRAIN // batch_size)
 
 
+@dataclass(frozen=True)
+class CifarRelease:
+    """One CIFAR "python version" release: the archive, the folder it extracts to, its batch
+    files, the key of its labels, its number of classes, the per-channel mean and std of its
+    training images, and how the workloads split it."""
+
+    archive: str
+    folder: str
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+    label_key: bytes
+    classes: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    data_description: str
+
+    @property
+    def expected_files(self) -> tuple[str, ...]:
+        return tuple(f"{self.folder}/{n}" for n in (*self.train_files, *self.test_files))
+
+    @property
+    def data_source(self) -> str:
+        return (
+            f"Get {self.archive} from https://www.cs.toronto.edu/~kriz/cifar.html and extract it in data_dir "
+            f"(it creates {self.folder}/)."
+        )
+
+
+CIFAR10 = CifarRelease(
+    "cifar-10-python.tar.gz", "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+    b"labels", 10, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616),
+    "CIFAR-10 python version; seeded 5,000-image validation hold-out from train",
+)
+CIFAR100 = CifarRelease(
+    "cifar-100-python.tar.gz", "cifar-100-python", ("train",), ("test",),
+    b"fine_labels", 100, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762),
+    "CIFAR-100 python version (fine labels); seeded 5,000-image validation hold-out from train",
+)
+
+
 class CifarWorkload(ImageWorkload):
-    folder: ClassVar[str]
-    train_files: ClassVar[tuple[str, ...]]
-    test_files: ClassVar[tuple[str, ...]]
-    label_key: ClassVar[bytes]
-    classes: ClassVar[int]
+    """A CIFAR workload: a subclass sets :attr:`release`, from which its normalisation, expected
+    files and data description are taken when the subclass is defined."""
+
+    release: ClassVar[CifarRelease]
     crop_pad = 4
     supports_bundling = False
 
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        release = vars(cls).get("release")
+        if release is not None:
+            cls.mean, cls.std = release.mean, release.std
+            cls.expected_files, cls.data_source = release.expected_files, release.data_source
+            cls.data_description = release.data_description
+        super().__init_subclass__(**kwargs)
+
     def load_splits(self) -> dict[str, Split]:
         assert self.data_dir is not None
-        root = self.data_dir / self.folder
+        release = self.release
+        root = self.data_dir / release.folder
 
         def read(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
             parts = []
             for n in names:
-                images, labels = read_cifar_batch(root / n, self.label_key)
-                bad = labels[(labels < 0) | (labels >= self.classes)]
+                images, labels = read_cifar_batch(root / n, release.label_key)
+                bad = labels[(labels < 0) | (labels >= release.classes)]
                 if len(bad):
                     raise InputError(
-                        f"{root / n}: {len(bad)} label(s) outside 0..{self.classes - 1} (e.g. {int(bad[0])}) "
-                        f"under {self.label_key!r}; is this the {self.folder} release of {self.name!r}'s data set?"
+                        f"{root / n}: {len(bad)} label(s) outside 0..{release.classes - 1} (e.g. {int(bad[0])}) "
+                        f"under {release.label_key!r}; is this the {release.folder} release of {self.name!r}'s "
+                        "data set?"
                     )
                 parts.append((images, labels))
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
-        x, y = read(self.train_files)
-        x_test, y_test = read(self.test_files)
+        x, y = read(release.train_files)
+        x_test, y_test = read(release.test_files)
         train_idx, val_idx = holdout(len(y), VAL_SIZE)
         x_t, y_t = torch.from_numpy(x), torch.from_numpy(y)
         return {
@@ -66,37 +116,9 @@ class CifarWorkload(ImageWorkload):
         }
 
 
-def _paths(folder: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{folder}/{n}" for n in names)
-
-
 class Cifar10Workload(CifarWorkload):
-    folder = "cifar-10-batches-py"
-    train_files = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5")
-    test_files = ("test_batch",)
-    label_key = b"labels"
-    classes = 10
-    mean = (0.4914, 0.4822, 0.4465)
-    std = (0.2470, 0.2435, 0.2616)
-    expected_files = _paths(folder, (*train_files, *test_files))
-    data_description = "CIFAR-10 python version; seeded 5,000-image validation hold-out from train"
-    data_source = (
-        "Get cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it "
-        "in data_dir (it creates cifar-10-batches-py/)."
-    )
+    release = CIFAR10
 
 
 class Cifar100Workload(CifarWorkload):
-    folder = "cifar-100-python"
-    train_files = ("train",)
-    test_files = ("test",)
-    label_key = b"fine_labels"
-    classes = 100
-    mean = (0.5071, 0.4865, 0.4409)
-    std = (0.2673, 0.2564, 0.2762)
-    expected_files = _paths(folder, (*train_files, *test_files))
-    data_description = "CIFAR-100 python version (fine labels); seeded 5,000-image validation hold-out from train"
-    data_source = (
-        "Get cifar-100-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and extract it "
-        "in data_dir (it creates cifar-100-python/)."
-    )
+    release = CIFAR100

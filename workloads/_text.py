@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -11,6 +12,17 @@ from torch import nn
 from .base import Split, Workload
 from .data.text import char_vocab, encode, windows
 from .models import CharLstm
+
+
+@dataclass(frozen=True)
+class LstmSize:
+    """The sizes of a :class:`~workloads.models.CharLstm`: embedding width, hidden width, number
+    of LSTM layers and dropout rate."""
+
+    embed: int
+    hidden: int
+    layers: int
+    dropout: float
 
 
 class CharLmWorkload(Workload):
@@ -24,10 +36,7 @@ class CharLmWorkload(Workload):
     seq_len: ClassVar[int]
     split_fractions: ClassVar[tuple[float, float, float]]
     """Fractions of the text (in order) for train, val and test."""
-    embed: ClassVar[int]
-    hidden: ClassVar[int]
-    layers: ClassVar[int]
-    dropout: ClassVar[float]
+    lstm: ClassVar[LstmSize]
     eval_chunk = 512
     supports_bundling = False  # nn.LSTM has no vmap batching rule: vmap loops over the trials
 
@@ -60,4 +69,5 @@ class CharLmWorkload(Workload):
     def build_model(self, seed: int) -> nn.Module:
         vocab = len(self.vocab)
         torch.manual_seed(seed)
-        return CharLstm(vocab, self.embed, self.hidden, self.layers, self.dropout)
+        size = self.lstm
+        return CharLstm(vocab, size.embed, size.hidden, size.layers, size.dropout)

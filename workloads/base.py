@@ -3,7 +3,7 @@
 A workload declares its constants as class attributes (batch size, step budget, evaluation
 interval, target, the data it expects) and implements two methods: :meth:`Workload.load_splits`
 (read or generate the data) and :meth:`Workload.build_model` (a model for a seed). Batching,
-evaluation and the training loop (:mod:`workloads.loop`) are shared; workloads whose data do not
+evaluation and the training loop (:mod:`workloads.run`) are shared; workloads whose data do not
 fit in memory (ImageNet, LM1B) override :meth:`Workload.train_batches`,
 :meth:`Workload.eval_batches` and :meth:`Workload.train_eval_split`.
 
@@ -36,12 +36,11 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812
 
 from optcompare.errors import InputError
+from optcompare.schema import TARGET_METRICS
+
+from .data.text import IGNORE_INDEX
 
 __all__ = ["IGNORE_INDEX", "Split", "Workload"]
-
-IGNORE_INDEX = -100
-"""Target value of padding positions: no loss, not counted in error or loss."""
-
 
 @dataclass(frozen=True)
 class Split:
@@ -72,8 +71,10 @@ class Workload(ABC):
     :meth:`build_model`; a concrete subclass that lacks one of the constants without a default
     (``name``, ``description``, ``batch_size``, ``step_budget``, ``eval_interval``,
     ``target_value``), or sets one to a value of the wrong type, is a TypeError when it is
-    defined (:data:`REQUIRED_CONSTANTS`). The default loss is cross-entropy over the last axis of the logits and
-    the error is the top-1 misclassification rate (per example, or per position of a sequence).
+    defined (:data:`REQUIRED_CONSTANTS`), and so is a ``target_metric`` outside
+    :data:`~optcompare.schema.TARGET_METRICS`. The default loss is cross-entropy over the last
+    axis of the logits and the error is the top-1 misclassification rate (per example, or per
+    position of a sequence).
     """
 
     name: ClassVar[str]
@@ -85,7 +86,8 @@ class Workload(ABC):
     nominal training-split size (see :attr:`budget_epochs`)."""
     eval_interval: ClassVar[int]
     target_metric: ClassVar[str] = "val_error"
-    """``val_error`` or ``val_loss``: the metric :attr:`target_value` is compared with."""
+    """The metric :attr:`target_value` is compared with: one of
+    :data:`optcompare.schema.TARGET_METRICS` (``val_error``, ``val_loss``)."""
     target_value: ClassVar[float]
     divergence_loss: ClassVar[float] = 1e3
     """A training loss above this (or non-finite) marks the trial ``diverged``."""
@@ -129,6 +131,11 @@ class Workload(ABC):
                 )
         if not cls.name:
             raise TypeError(f"workload class {cls.__qualname__}: class constant 'name' is empty")
+        if cls.target_metric not in TARGET_METRICS:
+            raise TypeError(
+                f"workload class {cls.__qualname__}: target_metric {cls.target_metric!r} is not one of "
+                f"{TARGET_METRICS}; set it to one of them"
+            )
         if not all(isinstance(s, str) for s in cls.splits):
             raise TypeError(f"workload class {cls.__qualname__}: 'splits' must be a tuple of split names (str)")
 
@@ -223,8 +230,9 @@ class Workload(ABC):
         n = len(train)
         per_epoch = n // batch
         if per_epoch == 0:
-            raise ValueError(
-                f"workload {self.name!r}: train split has {n} examples, fewer than batch_size={batch}"
+            raise InputError(
+                f"workload {self.name!r}: train split has {n} examples, fewer than batch_size={batch}; "
+                f"use a batch size of at most {n}"
             )
         x_all, y_all = train.x, train.y
         transform = self.train_transform

@@ -152,6 +152,9 @@ class Lm1bTransformer(Workload):
                         produced = True
                         yield rows[:, :-1].to(dev, non_blocking=True), rows[:, 1:].to(dev, non_blocking=True)
             if not produced:
-                raise ValueError(f"workload {self.name!r}: training shards hold fewer than {batch} windows")
+                raise InputError(
+                    f"workload {self.name!r}: training shards hold fewer than {batch} windows of {self.seq_len} "
+                    "tokens; use a smaller batch size or seq_len, or more training shards"
+                )
             carry = []
             epoch += 1

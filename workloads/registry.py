@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from optcompare.errors import InputError
+
 from .base import Workload
 
 _REGISTRY: dict[str, str] = {
@@ -39,9 +41,10 @@ def register(name: str, target: str | type[Workload], *, overwrite: bool = False
 
 
 def get_class(name: str) -> type[Workload]:
-    """The workload class registered under ``name``; ValueError listing valid names otherwise."""
+    """The workload class registered under ``name``;
+    :class:`~optcompare.errors.InputError` listing the valid names otherwise."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown workload {name!r}; valid choices: {', '.join(names())}")
+        raise InputError(f"unknown workload {name!r}; valid choices: {', '.join(names())}")
     module_name, _, attr = _REGISTRY[name].partition(":")
     return getattr(importlib.import_module(module_name), attr)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._text import CharLmWorkload
+from ._text import CharLmWorkload, LstmSize
 
 TEXT_PATH = Path(__file__).resolve().parent / "data" / "tinytext.txt"
 
@@ -26,10 +26,7 @@ class TinytextLstm(CharLmWorkload):
     data_description = "embedded: workloads/data/tinytext.txt, contiguous split 80/10/10%"
     seq_len = 64
     split_fractions = (0.8, 0.1, 0.1)
-    embed = 32
-    hidden = 128
-    layers = 1
-    dropout = 0.0
+    lstm = LstmSize(embed=32, hidden=128, layers=1, dropout=0.0)
 
     def read_text(self) -> str:
         return TEXT_PATH.read_text(encoding="utf-8")

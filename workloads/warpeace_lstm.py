@@ -10,7 +10,7 @@ Windows of 50 characters, batch 50. The 200-epoch budget is converted to steps a
 
 from __future__ import annotations
 
-from ._text import CharLmWorkload
+from ._text import CharLmWorkload, LstmSize
 
 FILE_NAME = "war_and_peace.txt"
 NOMINAL_CHARS = 3_200_000
@@ -27,10 +27,7 @@ class WarpeaceLstm(CharLmWorkload):
     target_value = 0.42
     """Validation next-character error (unconfirmed; DeepOBS's tuned baselines reach ~0.38-0.40)."""
     split_fractions = (0.72, 0.08, 0.2)
-    embed = 128
-    hidden = 128
-    layers = 2
-    dropout = 0.2
+    lstm = LstmSize(embed=128, hidden=128, layers=2, dropout=0.2)
     expected_files = (FILE_NAME,)
     data_description = "plain-text War and Peace; contiguous split train/val/test 72/8/20%"
     data_source = (

@@ -11,7 +11,8 @@ import pytest
 import workloads
 from optcompare.errors import InputError
 from optimizers.presets import STRUCTURES
-from workloads.bundle import BundleMember, bundle_supported, train_bundle
+from workloads import BundleMember, bundle_supported, train_bundle
+from workloads.mnist1d_mlp import Mnist1dMlp
 
 DECAY = {"decay_steps_factor": 1.0, "decay_factor": 0.1}
 
@@ -78,6 +79,19 @@ def test_a_diverging_member_is_marked_finished_first_and_dropped(mlp):
     # Training time is shared out: the survivors were charged for every segment.
     assert outcomes[0].train_time_s == pytest.approx(outcomes[2].train_time_s)
     assert outcomes[1].train_time_s < outcomes[0].train_time_s
+
+
+class _LowBound(Mnist1dMlp):
+    divergence_loss = 0.5
+    """Below the untrained model's loss (about 2.3): every member crosses it on its first step."""
+
+
+def test_a_finite_loss_above_the_workload_bound_is_divergence_in_a_bundle():
+    members = [BundleMember({"learning_rate": 3e-3}, {}, seed=s) for s in (0, 1)]
+    outcomes = train_bundle(_LowBound(), "adam", members, "constant", steps=50, eval_every=25)
+    for out in outcomes:
+        assert out.status == "diverged" and out.total_steps == 0
+        assert len(out.rows) == 1 and math.isfinite(out.rows[0].train_loss) and out.rows[0].train_loss > 0.5
 
 
 def test_every_member_diverging_ends_the_bundle(mlp):

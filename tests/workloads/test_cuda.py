@@ -1,6 +1,6 @@
 """The training loop and bundles on a CUDA device (skipped where torch sees no GPU).
 
-CPU-only runs check the device logic with a faked ``torch.cuda`` (test_mnist1d_mlp.py); these
+CPU-only runs check the device logic with a faked ``torch.cuda`` (test_devices.py); these
 tests run the real thing: data and model on the GPU, bf16 autocast, the divergence check at the
 accelerator's cadence, and a vectorised bundle.
 """
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import workloads
-from workloads.bundle import BundleMember, train_bundle
-from workloads.loop import DIVERGENCE_CHECK_EVERY
+from workloads import BundleMember, train_bundle
+from workloads.run import DIVERGENCE_CHECK_EVERY
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA device (torch.cuda.is_available() is False)"

@@ -8,6 +8,7 @@ import torch
 
 import workloads
 from workloads.base import IGNORE_INDEX
+from workloads.data.mnist1d import load_mnist1d
 from workloads.data.text import char_vocab, encode, windows
 from workloads.digits_cnn import load_digits_splits
 from workloads.tinytext_lstm import TEXT_PATH
@@ -30,6 +31,20 @@ def test_same_seed_same_curve_and_training_learns(name):
     assert a.status == "completed" and [r.step for r in a.rows] == [15, 30]
     assert a.rows[-1].train_loss < a.rows[0].train_loss + 0.05
     assert all(0.0 <= r.val_error <= 1.0 and np.isfinite(r.val_loss) for r in a.rows)
+
+
+def test_mnist1d_splits_are_disjoint_sized_and_cached(tmp_path):
+    arrays = load_mnist1d(tmp_path)
+    assert arrays["x_train"].shape == (3000, 40)
+    assert arrays["x_val"].shape == (1000, 40) and arrays["x_test"].shape == (1000, 40)
+    assert set(np.unique(arrays["y_train"])) == set(range(10))
+    # No example appears in two splits.
+    rows = {split: {r.tobytes() for r in arrays[f"x_{split}"]} for split in ("train", "val", "test")}
+    assert not rows["train"] & rows["val"] and not rows["train"] & rows["test"] and not rows["val"] & rows["test"]
+    # The cache is reused: a second load returns identical arrays without regenerating.
+    again = load_mnist1d(tmp_path)
+    assert all(np.array_equal(arrays[k], again[k]) for k in arrays)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
 def test_digits_split_is_fixed_disjoint_and_sized():

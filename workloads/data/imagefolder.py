@@ -158,7 +158,9 @@ class EpochBatches:
 
     def __init__(self, n: int, batch_size: int, seed: int) -> None:
         if n // batch_size == 0:
-            raise ValueError(f"train split has {n} images, fewer than batch_size={batch_size}")
+            raise InputError(
+                f"train split has {n} images, fewer than batch_size={batch_size}; use a batch size of at most {n}"
+            )
         self.n, self.batch_size, self.seed = n, batch_size, seed
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:

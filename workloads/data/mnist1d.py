@@ -10,13 +10,12 @@ and the cache file appears atomically.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 import numpy as np
 
-from .common import default_cache_dir
+from .common import default_cache_dir, file_lock
 
 VAL_SIZE = 1000
 CACHE_NAME = "mnist1d-default-v1.npz"
@@ -45,13 +44,12 @@ def load_mnist1d(cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / CACHE_NAME
     if not path.exists():
-        with open(directory / (CACHE_NAME + ".lock"), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(directory / (CACHE_NAME + ".lock")):
             if not path.exists():
                 arrays = _generate()
                 tmp = directory / f".{CACHE_NAME}.{os.getpid()}.tmp"
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **arrays)
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, **arrays)
                 os.replace(tmp, path)
     with np.load(path) as npz:
         return {k: npz[k] for k in npz.files}

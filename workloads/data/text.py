@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 IGNORE_INDEX = -100
+"""Target value of padding positions: no loss, not counted in error or loss (``F.cross_entropy``'s
+default ``ignore_index``)."""
 
 
 def char_vocab(text: str) -> list[str]:

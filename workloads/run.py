@@ -1,0 +1,320 @@
+"""What the training loop of one trial (:func:`workloads.train`) and of a bundle
+(:func:`workloads.train_bundle`) share: the settings a run resolves before it starts, the
+divergence check and its cadence, the evaluation rows and bookkeeping, the timing, and the loop
+itself (:func:`train_steps`).
+
+A run trains one or more trials at once (the *rows* of its model: one for a single trial, B for
+a bundle). Per step ``s`` (0-based, ``s`` updates done), :func:`train_steps`
+
+1. sets each row's learning rate from its schedule at ``s``;
+2. computes each row's minibatch loss and gradients (:meth:`Learner.losses_and_gradients`);
+3. checks the losses for divergence (:class:`DivergenceWatch`): a row whose loss is non-finite or
+   above the workload's ``divergence_loss`` is evaluated once more at ``s``, finished with status
+   ``diverged`` and dropped before the update;
+4. applies the update; after it, when ``s + 1`` is a multiple of ``eval_every`` or the last step,
+   evaluates every row.
+
+The inner loop avoids host synchronisation: on CPU the loss is read every step (free there); on
+an accelerator a running maximum of the losses stays on the device and is read every
+``divergence_check_every`` steps and at each evaluation step, so a diverged trial stops within
+that many steps of its first bad loss.
+
+Everything a run changes while it trains is held in plain objects (:class:`TrialGroup`: the
+outcomes with their rows and best-so-far bookkeeping, the active rows and their learning rates;
+:class:`Stopwatch`; :class:`DivergenceWatch`), with the model, optimizer and data order in the
+:class:`Learner`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from optcompare.errors import InputError
+from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS
+
+from .base import Workload
+from .device import pick_device
+from .outcome import EvalRow, Measurement, Target, TrialOutcome
+
+__all__ = [
+    "AUTOCAST_DEVICES",
+    "DIVERGENCE_CHECK_EVERY",
+    "EVALUATED_SPLITS",
+    "DivergenceWatch",
+    "Learner",
+    "RunSettings",
+    "Stopwatch",
+    "TrialGroup",
+    "evaluation_splits",
+    "resolve_run",
+    "train_steps",
+]
+
+DIVERGENCE_CHECK_EVERY = 20
+"""Steps between divergence checks on an accelerator (every step on CPU)."""
+AUTOCAST_DEVICES = ("cuda",)
+"""Device types on which ``mixed_precision=True`` runs bf16 autocast."""
+EVALUATED_SPLITS: tuple[str, ...] = tuple(dict.fromkeys(METRICS[name].split for name in CURVE_METRICS))
+"""The splits each evaluation measures (``train``, ``val``, ``test``): those of the curve metrics."""
+
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What a training run resolves before it starts."""
+
+    steps: int
+    """Updates to apply (the budget)."""
+    eval_every: int
+    device: torch.device
+    divergence_check_every: int
+    autocast: Autocast
+    """A fresh context for each forward pass: bf16 autocast, or nothing."""
+    target: Target
+    divergence_loss: float
+
+    def evaluates_after(self, updates: int) -> bool:
+        """Whether the run evaluates once ``updates`` updates are done."""
+        return updates % self.eval_every == 0 or updates == self.steps
+
+    def to_device(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        if x.device != self.device:
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        return x, y
+
+
+def resolve_run(
+    workload: Workload,
+    steps: int | None,
+    eval_every: int | None,
+    device: str | None,
+    mixed_precision: bool,
+    divergence_check_every: int | None,
+    unit: str,
+) -> RunSettings:
+    """Budget, evaluation interval, device, divergence-check interval, autocast and target of a
+    run (defaults from the workload); :class:`~optcompare.errors.InputError` for bad values
+    (``unit`` names the run in messages: ``trial``, ``bundle``)."""
+    total = int(steps if steps is not None else workload.step_budget)
+    every = int(eval_every if eval_every is not None else workload.eval_interval)
+    if total < 1 or every < 1:
+        raise InputError(f"steps ({total}) and eval_every ({every}) of a {unit} must be >= 1; raise them to 1 or more")
+    target = Target.of(workload)
+    dev = pick_device(device)
+    if mixed_precision and dev.type not in AUTOCAST_DEVICES:
+        raise InputError(
+            f"mixed_precision=True needs a CUDA device (bf16 autocast); the {unit} runs on {dev.type!r}. "
+            "Turn mixed precision off or run on a GPU."
+        )
+    check_every = int(divergence_check_every or (1 if dev.type == "cpu" else DIVERGENCE_CHECK_EVERY))
+    autocast: Autocast = (
+        (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if mixed_precision else contextlib.nullcontext
+    )
+    return RunSettings(total, every, dev, check_every, autocast, target, float(workload.divergence_loss))
+
+
+def evaluation_splits(workload: Workload, data: dict[str, Any]) -> dict[str, Any]:
+    """The splits each evaluation measures, by name: the training subset that evaluations
+    measure (:meth:`Workload.train_eval_split`), validation and test."""
+    splits = {**data, "train": workload.train_eval_split(data["train"])}
+    return {name: splits[name] for name in EVALUATED_SPLITS}
+
+
+@dataclass
+class Stopwatch:
+    """Seconds since the run started, and since the current training segment started."""
+
+    started: float = field(default_factory=time.perf_counter)
+    segment_started: float = field(default_factory=time.perf_counter)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def restart_segment(self) -> None:
+        self.segment_started = time.perf_counter()
+
+    def segment(self) -> float:
+        """Seconds since the segment started."""
+        return time.perf_counter() - self.segment_started
+
+
+@dataclass
+class DivergenceWatch:
+    """The divergence check of a run: a row has diverged when its minibatch loss is not
+    ``<= divergence_loss`` (NaN compares false).
+
+    With ``divergence_check_every == 1`` each step's losses are read at once. Otherwise
+    :attr:`worst`, the elementwise running maximum of the losses since the last check (NaN
+    propagates), stays on the device and is read after step ``s`` when ``s + 1`` is a multiple
+    of the interval or the run evaluates after ``s + 1`` updates.
+    """
+
+    run: RunSettings
+    worst: torch.Tensor | None = None
+
+    def bad_rows(self, step: int, losses: torch.Tensor) -> list[int]:
+        """Rows (positions along ``losses``; a 0-d loss is row 0) found diverged at ``step``."""
+        run = self.run
+        if run.divergence_check_every == 1:
+            values = losses.tolist()
+        else:
+            losses = losses.detach()
+            self.worst = losses if self.worst is None else torch.maximum(self.worst, losses)
+            if (step + 1) % run.divergence_check_every and not run.evaluates_after(step + 1):
+                return []
+            values, self.worst = self.worst.tolist(), None
+        limit = run.divergence_loss
+        if not isinstance(values, list):
+            return [] if values <= limit else [0]
+        return [row for row, value in enumerate(values) if not value <= limit]
+
+
+class Learner(Protocol):
+    """The models of a run's rows, their optimizer state and their data order."""
+
+    def losses_and_gradients(self) -> torch.Tensor:
+        """Fetch each row's next minibatch, compute its loss and gradients; return the losses
+        (0-d for a single trial, ``(rows,)`` for a bundle)."""
+
+    def update(self, learning_rates: Sequence[float]) -> None:
+        """Apply the optimizer update with each row's learning rate."""
+
+    def keep(self, rows: list[int]) -> None:
+        """Drop every row not in ``rows`` (gradients, parameters, state, data order)."""
+
+    def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
+        """Error rates and mean losses over the whole ``split`` of the models at ``rows``."""
+
+
+@dataclass
+class TrialGroup:
+    """The trials a run trains together and what it has recorded of them.
+
+    ``active[r]`` is the member (index into :attr:`outcomes`) of row ``r`` of the model;
+    ``learning_rates[m]`` is member ``m``'s rate at its last update. ``on_eval(member, row)``
+    gets each evaluation as it is recorded, ``on_finish(member, outcome)`` each member as it
+    finishes. ``evaluates=False`` records no evaluations (throughput probes).
+    """
+
+    outcomes: list[TrialOutcome]
+    active: list[int]
+    learning_rates: list[float]
+    target: Target
+    clock: Stopwatch
+    on_eval: Callable[[int, EvalRow], None] | None = None
+    on_finish: Callable[[int, TrialOutcome], None] | None = None
+    evaluates: bool = True
+
+    @classmethod
+    def start(
+        cls, size: int, target: Target, clock: Stopwatch, *,
+        on_eval: Callable[[int, EvalRow], None] | None = None,
+        on_finish: Callable[[int, TrialOutcome], None] | None = None,
+        evaluates: bool = True,
+    ) -> TrialGroup:
+        return cls(
+            [TrialOutcome() for _ in range(size)], list(range(size)), [0.0] * size, target, clock,
+            on_eval, on_finish, evaluates,
+        )
+
+    def rows(self) -> list[int]:
+        """Every row of the model."""
+        return list(range(len(self.active)))
+
+    def set_learning_rates(self, rates: Sequence[float]) -> None:
+        for member, rate in zip(self.active, rates, strict=True):
+            self.learning_rates[member] = rate
+
+    def charge_segment(self) -> None:
+        """Share the seconds of the training segment that ends now evenly among the active
+        members, so that the members' ``train_time_s`` add up to the run's training time."""
+        share = self.clock.segment() / len(self.active)
+        for member in self.active:
+            self.outcomes[member].train_time_s += share
+
+    def evaluate(self, step: int, rows: list[int], learner: Learner, splits: dict[str, Any]) -> None:
+        """Measure the models at ``rows`` on every evaluated split; record one row each."""
+        if not self.evaluates:
+            return
+        measured = {name: learner.measure(split, rows) for name, split in splits.items()}
+        now = self.clock.elapsed()
+        for k, row in enumerate(rows):
+            member = self.active[row]
+            by_split: dict[str, Measurement] = {
+                name: (errors[k], losses[k]) for name, (errors, losses) in measured.items()
+            }
+            record = EvalRow.of_measurements(step, self.learning_rates[member], by_split, now)
+            self.outcomes[member].record(record, self.target)
+            if self.on_eval is not None:
+                self.on_eval(member, record)
+
+    def evaluate_all(self, step: int, learner: Learner, splits: dict[str, Any]) -> None:
+        """End the training segment, evaluate every row, start the next segment."""
+        self.charge_segment()
+        self.evaluate(step, self.rows(), learner, splits)
+        self.clock.restart_segment()
+
+    def finish(self, rows: list[int], step: int) -> None:
+        now = self.clock.elapsed()
+        for row in rows:
+            member = self.active[row]
+            outcome = self.outcomes[member]
+            outcome.total_steps = step
+            outcome.wall_time_s = now
+            if self.on_finish is not None:
+                self.on_finish(member, outcome)
+
+    def diverge(self, step: int, rows: list[int], learner: Learner, splits: dict[str, Any]) -> list[int]:
+        """End the segment; mark the members at ``rows`` diverged, evaluate them once more at
+        ``step`` and finish them; drop them from :attr:`active`. Return the rows kept."""
+        self.charge_segment()
+        for row in rows:
+            self.outcomes[self.active[row]].status = DIVERGED
+        self.evaluate(step, rows, learner, splits)
+        self.finish(rows, step)
+        dropped = set(rows)
+        keep = [row for row in range(len(self.active)) if row not in dropped]
+        self.active = [self.active[row] for row in keep]
+        self.clock.restart_segment()
+        return keep
+
+
+def train_steps(
+    learner: Learner,
+    schedules: Sequence[Callable[[int], float]],
+    run: RunSettings,
+    splits: dict[str, Any],
+    group: TrialGroup,
+) -> list[TrialOutcome]:
+    """Train ``group``'s members (``schedules[m]`` is member ``m``'s learning rate by step) for
+    ``run.steps`` updates, evaluating and checking for divergence as the module docstring says;
+    return the outcomes in member order."""
+    watch = DivergenceWatch(run)
+    step = 0
+    group.clock.restart_segment()
+    while step < run.steps and group.active:
+        rates = [schedules[member](step) for member in group.active]
+        group.set_learning_rates(rates)
+        losses = learner.losses_and_gradients()
+        bad = watch.bad_rows(step, losses)
+        if bad:
+            keep = group.diverge(step, bad, learner, splits)
+            if not keep:
+                break
+            learner.keep(keep)
+            rates = [rates[row] for row in keep]
+        learner.update(rates)
+        step += 1
+        if run.evaluates_after(step):
+            group.evaluate_all(step, learner, splits)
+    group.finish(group.rows(), step)
+    return group.outcomes
+
