@@ -63,9 +63,7 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         options = StudyOptions.from_config(config, ray=RayTarget(num_cpus=args.num_cpus), progress=False)
-        summary = run_study(
-            plan, tmp, options, started_at=start
-        )
+        summary = run_study(plan, tmp, options, started_at=start)
         wall = time.perf_counter() - start
         trials = ds.dataset(f"{tmp}/trials", format="parquet", partitioning="hive").to_table()
         statuses = trials.column("status").to_pylist()

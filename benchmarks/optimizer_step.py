@@ -92,7 +92,7 @@ def default_kernels(opts: dict[str, torch.optim.Optimizer], params: list[torch.T
         if not name.endswith("_default"):
             continue
         if isinstance(opt, optimizers.GeneralizedOptimizer):
-            foreach = opt._use_foreach(params)
+            foreach = opt.uses_foreach(params)
         else:  # torch.optim resolves foreach=None at step time with this rule
             from torch.optim.optimizer import _default_to_fused_or_foreach
 

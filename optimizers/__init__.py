@@ -1,11 +1,16 @@
 """The generalized optimizer family of Choi et al. (2019): presets, registry, schedules,
 inclusions.
 
-Public API: :func:`create` (contract 1 of DESIGN.md), :func:`names`, :func:`get_spec`,
-:func:`register` with :class:`OptimizerSpec`, :func:`register_preset` (a new preset of the
+The update's equations are in :mod:`optimizers.update`, whose one function
+(:func:`optimizers.update.apply_update`) serves the single-tensor, foreach and bundled paths;
+docs/method.md sets them beside the paper.
+
+Public API: :func:`create` (how the other packages build an optimizer), :func:`names`,
+:func:`get_spec`, :func:`register` with :class:`OptimizerSpec`, :func:`register_preset` (a new preset of the
 generalized update), :func:`make_schedule`, :func:`imitate`, :func:`register_inclusion` with
 :class:`Inclusion`, :func:`check_inclusion` (returning an :class:`InclusionCheck`), and
-:class:`BundledUpdate` (many trials in one update) with :func:`bundle_structure`.
+:class:`BundledUpdate` (many trials in one update) with :func:`bundle_structure`. Bad input
+(an unknown name, a value out of range) raises ``optcompare.errors.InputError``, a ValueError.
 """
 
 from . import presets as _presets  # noqa: F401 - registers the six built-in optimizers

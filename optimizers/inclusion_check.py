@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from optcompare.errors import InputError
+
 from .inclusions import imitate, inclusion_path
 from .registry import create
 from .schedules import Schedule
@@ -54,14 +56,8 @@ def _train(
 
 
 def trajectory_gap(
-    narrow: str,
-    wide: str,
-    hparams: dict[str, float],
-    *,
-    schedule: Schedule | None = None,
-    epsilon: float = 1e8,
-    steps: int = 200,
-    seed: int = 0,
+    narrow: str, wide: str, hparams: dict[str, float], *, schedule: Schedule | None = None,
+    epsilon: float = 1e8, steps: int = 200, seed: int = 0,
 ) -> float:
     """Largest relative distance between the narrow run and its imitation by ``wide``."""
     if schedule is None:
@@ -125,11 +121,11 @@ def check_inclusion(
     smallest (or <= ``tolerance``). A NaN or infinite gap fails.
     """
     if not (tolerance >= 0.0 and 0.0 < shrink <= 1.0):
-        raise ValueError(
+        raise InputError(
             f"tolerance={tolerance!r} and shrink={shrink!r}: valid ranges are tolerance >= 0 and 0 < shrink <= 1"
         )
     if not epsilons:
-        raise ValueError("epsilons is empty; give at least one epsilon (two or more for a limit inclusion)")
+        raise InputError("epsilons is empty; give at least one epsilon (two or more for a limit inclusion)")
     exact = all(inc.exact for inc in inclusion_path(narrow, wide))
     gaps = tuple(
         (float(eps), trajectory_gap(narrow, wide, hparams, schedule=schedule, epsilon=eps, steps=steps, seed=seed))

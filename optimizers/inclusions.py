@@ -1,4 +1,4 @@
-"""Inclusion relationships (PAPER.md section 3) as code.
+"""Inclusion relationships of Choi et al. (2019), section 3, as code (docs/method.md).
 
 An inclusion ``narrow <= wide`` comes with a mapping: given the narrow optimizer's
 hyperparameters and learning-rate schedule, it returns hyperparameters and a schedule of the wide
@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from optcompare.errors import InputError
 
 from .registry import get_spec, validate_hparams
 from .schedules import Schedule
@@ -65,7 +67,7 @@ def register_inclusion(inclusion: Inclusion, *, overwrite: bool = False) -> Incl
     get_spec(inclusion.wide)
     key = (inclusion.narrow, inclusion.wide)
     if key in _INCLUSIONS and not overwrite:
-        raise ValueError(f"inclusion {key[0]} <= {key[1]} is already registered; pass overwrite=True")
+        raise InputError(f"inclusion {key[0]} <= {key[1]} is already registered; pass overwrite=True")
     _INCLUSIONS[key] = inclusion
     return inclusion
 
@@ -91,7 +93,7 @@ def inclusion_path(narrow: str, wide: str) -> list[Inclusion]:
                 queue.append(inc.wide)
     if wide not in previous or narrow == wide:
         reachable = sorted(k for k in previous if k != narrow)
-        raise ValueError(
+        raise InputError(
             f"no registered inclusion {narrow} <= {wide}; {narrow} is included in: "
             f"{', '.join(reachable) or 'nothing'}"
         )
@@ -123,7 +125,7 @@ def imitate(
     A mapping may return hyperparameters of the narrow optimizer that the wide one lacks (as
     ``{**hp, ...}`` does): one whose value is 0 and whose default in the narrow optimizer is 0
     (off, e.g. ``decoupled_weight_decay``) is dropped; any other value cannot be carried and
-    raises ValueError naming it.
+    raises InputError naming it.
     """
     full = validate_hparams(narrow, hparams)
     if schedule is None:
@@ -135,7 +137,7 @@ def imitate(
         if inc.requires_constant_lr:
             first = schedule(0)
             if any(schedule(t) != first for t in range(1, horizon)):
-                raise ValueError(
+                raise InputError(
                     f"{inc.narrow} <= {inc.wide} holds only for a constant learning rate "
                     f"(the wide optimizer keeps eta_t inside its buffer); use a constant schedule"
                 )
@@ -147,7 +149,7 @@ def imitate(
 
 def _drop_uncarried(inc: Inclusion, hp: dict[str, float]) -> dict[str, float]:
     """``hp`` without the narrow optimizer's hyperparameters that ``inc.wide`` lacks and that
-    are off (value 0, narrow default 0); ValueError for one that is on."""
+    are off (value 0, narrow default 0); InputError for one that is on."""
     wide = get_spec(inc.wide).defaults
     narrow = get_spec(inc.narrow).defaults
     kept: dict[str, float] = {}
@@ -155,7 +157,7 @@ def _drop_uncarried(inc: Inclusion, hp: dict[str, float]) -> dict[str, float]:
         if key in wide or key not in narrow:
             kept[key] = value  # unknown to both: validate_hparams names the valid choices
         elif narrow[key] != 0.0 or value != 0.0:
-            raise ValueError(
+            raise InputError(
                 f"{inc.narrow} <= {inc.wide}: {key}={value!r} cannot be carried, {inc.wide} has no "
                 f"{key!r} (valid names: {', '.join(wide)}); only a hyperparameter left at its zero "
                 f"default is dropped, so set {key}=0 or give the inclusion a mapping that translates it"
@@ -165,7 +167,7 @@ def _drop_uncarried(inc: Inclusion, hp: dict[str, float]) -> dict[str, float]:
 
 def _no_decoupled_decay(hp: dict[str, float], inclusion: str) -> None:
     if hp.get("decoupled_weight_decay", 0.0) != 0.0:
-        raise ValueError(
+        raise InputError(
             f"{inclusion}: decoupled_weight_decay must be 0 (the wide optimizer would need a "
             "time-varying decay); use the coupled weight_decay"
         )

@@ -1,16 +1,9 @@
-"""The six optimizers of PAPER.md section 2 as presets of :class:`GeneralizedOptimizer`.
+"""The six optimizers of Choi et al. (2019), section 2, as presets of :class:`GeneralizedOptimizer`.
 
-Equations use ``g`` (gradient, plus ``weight_decay * theta`` when weight decay is on),
-``eta_t`` (scheduled learning rate) and ``t = 0`` at the first update.
-
-- ``sgd``:      theta <- theta - eta_t * g
-- ``momentum``: v <- gamma*v + g;  theta <- theta - eta_t * v                       (v0 = 0)
-- ``nesterov``: v <- gamma*v + g;  theta <- theta - eta_t * (gamma*v + g)
-- ``rmsprop``:  v <- rho*v + (1-rho)*g^2;  m <- gamma*m + eta_t * g / sqrt(v + eps);
-                theta <- theta - m                                       (v0 = 1, m0 = 0)
-- ``adam``:     m <- b1*m + (1-b1)*g;  v <- b2*v + (1-b2)*g^2;
-                theta <- theta - alpha_t * sqrt(1-b2^(t+1))/(1-b1^(t+1)) * m / (sqrt(v) + eps)
-- ``nadam``:    as adam with numerator (b1*m + (1-b1)*g), m freshly updated.
+Each preset is an :class:`UpdateStructure` (:data:`STRUCTURES`) of the generalized update whose
+equations are in :mod:`optimizers.update`; its factory's docstring (:data:`DOCS`,
+``get_spec(name).doc``) writes its exact update out, and ``STRUCTURES[name].equations()`` the
+same with the param-group keys. docs/method.md sets them beside the paper.
 
 Weight decay: ``weight_decay`` is the paper's coupled L2 (added to ``g``);
 ``decoupled_weight_decay`` shrinks the parameters directly, theta <- theta * (1 - eta_t * lambda),
@@ -20,7 +13,6 @@ Departures from torch.optim: Adam's eps is added to the uncorrected root (torch 
 corrected one); NAdam has no momentum-decay schedule; RMSProp keeps eps inside the root, starts
 v at 1 and puts the learning rate inside the momentum buffer.
 
-Each preset's factory carries its own docstring (``get_spec(name).doc``) with its exact update.
 New presets of the generalized family are added with :func:`register_preset`.
 """
 
@@ -31,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .generalized import GeneralizedOptimizer, UpdateStructure, check_group, group_ranges
+from optcompare.errors import InputError
+
+from .generalized import GeneralizedOptimizer
 from .intervals import Interval
 from .registry import (
     HPARAM_RANGES,
@@ -43,6 +37,7 @@ from .registry import (
     register,
 )
 from .schedules import is_real
+from .structure import OPTIONAL_KEYS, UpdateStructure, check_group, group_ranges
 
 if TYPE_CHECKING:
     from .inclusions import Inclusion
@@ -103,24 +98,24 @@ eta_t the scheduled learning rate, t = 0 at the first update. decoupled_weight_d
 coupled term uses theta before that shrink."""
 
 DOCS: dict[str, str] = {
-    "sgd": """SGD(eta), PAPER.md section 2.
+    "sgd": """SGD(eta), Choi et al. (2019), section 2.
 
     theta <- theta - eta_t * g
 
 learning_rate = eta.""" + _COMMON,
-    "momentum": """MOMENTUM(eta, gamma): heavy ball without dampening, PAPER.md section 2.
+    "momentum": """MOMENTUM(eta, gamma): heavy ball without dampening, Choi et al. (2019), section 2.
 
     v <- gamma*v + g                      (v0 = 0)
     theta <- theta - eta_t * v
 
 learning_rate = eta, momentum = gamma in [0, 1).""" + _COMMON,
-    "nesterov": """NESTEROV(eta, gamma), PAPER.md section 2.
+    "nesterov": """NESTEROV(eta, gamma), Choi et al. (2019), section 2.
 
     v <- gamma*v + g                      (v0 = 0)
     theta <- theta - eta_t * (gamma*v + g)
 
 learning_rate = eta, momentum = gamma in [0, 1).""" + _COMMON,
-    "rmsprop": """RMSPROP(eta, gamma, rho, eps) with momentum, PAPER.md section 2.
+    "rmsprop": """RMSPROP(eta, gamma, rho, eps) with momentum, Choi et al. (2019), section 2.
 
     v <- rho*v + (1-rho)*g^2              (v0 = 1)
     m <- gamma*m + eta_t * g / sqrt(v + eps)   (m0 = 0)
@@ -129,7 +124,7 @@ learning_rate = eta, momentum = gamma in [0, 1).""" + _COMMON,
 eps sits INSIDE the root and the learning rate inside the momentum buffer (unlike
 torch.optim.RMSprop). learning_rate = eta, momentum = gamma in [0, 1), rho in [0, 1],
 epsilon = eps >= 0; epsilon = 0 only with rho = 1 (v stays 1: exactly MOMENTUM).""" + _COMMON,
-    "adam": """ADAM(alpha, beta1, beta2, eps), PAPER.md section 2.
+    "adam": """ADAM(alpha, beta1, beta2, eps), Choi et al. (2019), section 2.
 
     m <- beta1*m + (1-beta1)*g            (m0 = 0)
     v <- beta2*v + (1-beta2)*g^2          (v0 = 0)
@@ -138,7 +133,7 @@ epsilon = eps >= 0; epsilon = 0 only with rho = 1 (v stays 1: exactly MOMENTUM).
 
 eps is OUTSIDE the root and added to the UNcorrected sqrt(v) (torch.optim.Adam adds it to the
 corrected root). learning_rate = alpha, beta1 and beta2 in [0, 1), epsilon = eps > 0.""" + _COMMON,
-    "nadam": """NADAM(alpha, beta1, beta2, eps), PAPER.md section 2.
+    "nadam": """NADAM(alpha, beta1, beta2, eps), Choi et al. (2019), section 2.
 
     m <- beta1*m + (1-beta1)*g            (m0 = 0)
     v <- beta2*v + (1-beta2)*g^2          (v0 = 0)
@@ -149,7 +144,7 @@ with m the freshly updated first moment; no momentum-decay schedule (torch.optim
 different algorithm). learning_rate = alpha, beta1 and beta2 in [0, 1), epsilon = eps > 0."""
     + _COMMON,
 }
-"""Each built-in preset's docstring: its exact update (PAPER.md section 2)."""
+"""Each built-in preset's docstring: its exact update (Choi et al. 2019, section 2)."""
 
 
 def _make_factory(
@@ -168,11 +163,6 @@ def _make_factory(
     factory.__name__ = factory.__qualname__ = f"{name}_factory"
     factory.__doc__ = doc
     return factory
-
-
-def _preset_factory(name: str) -> Any:  # noqa: ANN401 - kept for callers of the old private API
-    """The factory of built-in preset ``name`` (prefer ``get_spec(name).factory``)."""
-    return _make_factory(name, STRUCTURES[name], DOCS[name])
 
 
 def _project_name(torch_key: str) -> str:
@@ -215,29 +205,29 @@ def register_preset(
     ``optimizer_class(params, defaults, structure, foreach=...)``. ``bundlable`` records the
     structure on the spec so that trials can be bundled (:class:`BundledUpdate` runs the
     structure's update, not ``optimizer_class.step``); default: True only for
-    GeneralizedOptimizer itself. Raises ValueError naming the bad argument; nothing is
+    GeneralizedOptimizer itself. Raises InputError naming the bad argument; nothing is
     registered then.
     """
     check_name("optimizer", name)
     if not isinstance(structure, UpdateStructure):
-        raise ValueError(f"register_preset({name!r}): structure must be an UpdateStructure, got {structure!r}")
+        raise InputError(f"register_preset({name!r}): structure must be an UpdateStructure, got {structure!r}")
     if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, GeneralizedOptimizer)):
-        raise ValueError(
+        raise InputError(
             f"register_preset({name!r}): optimizer_class={optimizer_class!r} is not a subclass of "
             "GeneralizedOptimizer"
         )
     label = f"register_preset({name!r})"
     structural = {_project_name(k): r for k, r in group_ranges(structure).items()}
-    required = [k for k in structural if k not in ("weight_decay", "decoupled_weight_decay")]
+    required = [k for k in structural if k not in OPTIONAL_KEYS]
     missing = [k for k in required if k not in defaults]
     if missing:
-        raise ValueError(
+        raise InputError(
             f"{label}: defaults lack {', '.join(map(repr, missing))}, read by its structure; "
             f"required: {', '.join(required)}"
         )
     unread = sorted(set(defaults) - set(structural))
     if unread:
-        raise ValueError(
+        raise InputError(
             f"{label}: hyperparameter {unread[0]!r} is not read by its structure; valid names: "
             f"{', '.join(structural)}"
         )
@@ -250,12 +240,12 @@ def register_preset(
     for key, value in defaults.items():
         interval = spec_ranges.get(key, HPARAM_RANGES.get(key))
         if not is_real(value) or float(value) not in interval:
-            raise ValueError(f"{label}: default {key}={value!r} is out of range; valid range: {interval}")
+            raise InputError(f"{label}: default {key}={value!r} is out of range; valid range: {interval}")
     check_group(structure, {TORCH_KEYS.get(k, k): float(v) for k, v in defaults.items()}, label=label)
     includes = list(includes)
     _check_includes(name, includes, overwrite=overwrite)
     if not overwrite and name in names():
-        raise ValueError(f"optimizer {name!r} is already registered; pass overwrite=True to replace it")
+        raise InputError(f"optimizer {name!r} is already registered; pass overwrite=True to replace it")
     if bundlable is None:
         bundlable = optimizer_class is GeneralizedOptimizer
     default_doc = f"{description}\n\n" if description else ""
@@ -288,13 +278,13 @@ def _check_includes(name: str, includes: list[Inclusion], *, overwrite: bool) ->
     declared = {(inc.narrow, inc.wide) for inc in list_inclusions()}
     for inc in includes:
         if not isinstance(inc, Inclusion) or inc.wide != name:
-            raise ValueError(
+            raise InputError(
                 f"register_preset({name!r}): includes takes Inclusion(narrow, {name!r}, mapping, exact), "
                 f"got {inc!r}"
             )
         get_spec(inc.narrow)
         if (inc.narrow, inc.wide) in declared and not overwrite:
-            raise ValueError(
+            raise InputError(
                 f"inclusion {inc.narrow} <= {inc.wide} is already registered; pass overwrite=True"
             )
 

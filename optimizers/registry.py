@@ -1,6 +1,7 @@
 """The optimizer registry: names, hyperparameters, valid ranges and ``create``.
 
-``create(name, params, **hparams)`` is contract 1 of DESIGN.md. Hyperparameters use the
+``create(name, params, **hparams)`` is how every other package builds an optimizer (the
+optimizer contract of docs/architecture.md). Hyperparameters use the
 project-wide names (``learning_rate momentum rho epsilon beta1 beta2 weight_decay``); inside the
 torch optimizer they map to torch's param-group keys (``lr``, ``eps``, ...).
 """
@@ -15,9 +16,11 @@ from typing import Any
 
 import torch
 
-from .generalized import UpdateStructure, root_epsilon_problem
+from optcompare.errors import InputError
+
 from .intervals import Interval
 from .schedules import is_real
+from .structure import UpdateStructure, root_epsilon_problem
 
 __all__ = [
     "HPARAM_RANGES",
@@ -90,7 +93,7 @@ def register(spec: OptimizerSpec, *, overwrite: bool = False) -> OptimizerSpec:
     """Add an optimizer under ``spec.name``; refuses to replace one unless ``overwrite``."""
     check_name("optimizer", spec.name)
     if spec.name in _REGISTRY and not overwrite:
-        raise ValueError(
+        raise InputError(
             f"optimizer {spec.name!r} is already registered; pass overwrite=True to replace it"
         )
     _REGISTRY[spec.name] = spec
@@ -105,7 +108,7 @@ def check_name(kind: str, name: object) -> None:
         or name.startswith((".", "_"))
         or any(c in name for c in "/=\\") or any(c.isspace() for c in name)
     ):
-        raise ValueError(
+        raise InputError(
             f"{kind} name {name!r} is not usable as a path component; use letters, digits, '-' "
             "and '.', not starting with '.' or '_'"
         )
@@ -117,11 +120,11 @@ def names() -> list[str]:
 
 
 def get_spec(name: str) -> OptimizerSpec:
-    """The spec registered under ``name``; ValueError listing the valid names otherwise."""
+    """The spec registered under ``name``; InputError listing the valid names otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(
+        raise InputError(
             f"unknown optimizer {name!r}; valid choices: {', '.join(names())}"
         ) from None
 
@@ -134,7 +137,7 @@ def validate_hparams(
     spec = get_spec(name)
     unknown = sorted(set(hparams) - set(spec.defaults))
     if unknown:
-        raise ValueError(
+        raise InputError(
             f"optimizer {name!r} has no hyperparameter {unknown[0]!r}; "
             f"valid names: {', '.join(spec.hparam_names)}"
         )
@@ -145,10 +148,10 @@ def validate_hparams(
         raw = hparams.get(key, default)
         interval = spec.range_of(key)
         if not is_real(raw):
-            raise ValueError(f"{name}: {key}={raw!r} is not a number; valid range: {interval}")
+            raise InputError(f"{name}: {key}={raw!r} is not a number; valid range: {interval}")
         value = float(raw)
         if math.isnan(value) or (interval is not None and value not in interval):
-            raise ValueError(f"{name}: {key}={raw!r} is out of range; valid range: {interval}")
+            raise InputError(f"{name}: {key}={raw!r} is out of range; valid range: {interval}")
         resolved[key] = value
     if fill_defaults and spec.structure is not None:
         _check_structure(spec, resolved)
@@ -167,7 +170,7 @@ def _check_structure(spec: OptimizerSpec, resolved: dict[str, float]) -> None:
         structure, resolved.get(eps_name), resolved.get(rho_name), eps_name=eps_name, rho_name=rho_name
     )
     if problem is not None:
-        raise ValueError(f"{spec.name}: {problem}")
+        raise InputError(f"{spec.name}: {problem}")
 
 
 def create(
@@ -177,21 +180,21 @@ def create(
     foreach: bool | None = None,
     **hparams: float,
 ) -> torch.optim.Optimizer:
-    """Build the optimizer ``name`` over ``params`` (contract 1 of DESIGN.md).
+    """Build the optimizer ``name`` over ``params`` (the optimizer contract of docs/architecture.md).
 
     ``params`` is an ordered iterable of tensors or param-group dicts, as for torch.optim;
     a ``set`` is refused because its order (and so the state_dict) would not be reproducible.
-    Unknown names and out-of-range values raise ``ValueError`` naming the valid choices.
+    Unknown names and out-of-range values raise ``InputError`` naming the valid choices.
     ``foreach`` selects the kernel: True, False, or None for the optimizer's default (for the
-    presets: foreach on CUDA, single-tensor otherwise); anything else raises ValueError.
+    presets: foreach on CUDA, single-tensor otherwise); anything else raises InputError.
     """
     if isinstance(params, (set, frozenset)):
-        raise ValueError(
+        raise InputError(
             "params must be an ordered iterable (list or model.parameters()), not a set: "
             "a set's order is not reproducible"
         )
     if foreach is not None and not isinstance(foreach, bool):
-        raise ValueError(
+        raise InputError(
             f"{name}: foreach={foreach!r} is not a bool; valid values: True, False or None "
             "(the optimizer's default kernel)"
         )
@@ -212,9 +215,9 @@ def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, An
     Overrides may use project names (``learning_rate``) or torch's (``lr``), not both."""
     name = spec.name
     if "params" not in group:
-        raise ValueError(f"{name}: a param group needs a 'params' entry, got keys {sorted(group)}")
+        raise InputError(f"{name}: a param group needs a 'params' entry, got keys {sorted(group)}")
     if isinstance(group["params"], (set, frozenset)):
-        raise ValueError(
+        raise InputError(
             f"{name}: a param group's 'params' must be an ordered iterable (list or "
             "model.parameters()), not a set: a set's order is not reproducible"
         )
@@ -225,7 +228,7 @@ def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, An
             continue
         canonical = project.get(key, key)
         if canonical in overrides:
-            raise ValueError(f"{name}: param group sets {canonical!r} twice (as {key!r} too); keep one")
+            raise InputError(f"{name}: param group sets {canonical!r} twice (as {key!r} too); keep one")
         overrides[canonical] = value
     checked = validate_hparams(name, overrides, fill_defaults=False)
     return {"params": group["params"], **{spec.torch_keys.get(k, k): v for k, v in checked.items()}}

@@ -3,7 +3,8 @@
 - ``constant``:      lr_t = lr_0
 - ``linear_decay``:  lr_t = lr_0 * (1 - (1 - decay_factor) * t / decay_steps)   for t < decay_steps,
                      lr_t = lr_0 * decay_factor                                    afterwards,
-                     decay_steps = max(1, round(decay_steps_factor * total_steps))   (PAPER.md section 4)
+                     decay_steps = max(1, round(decay_steps_factor * total_steps))
+                     (Choi et al. 2019, section 4, without the rounding; docs/method.md)
 - ``step_decay``:    lr_t = lr_0 * step_decay_factor ^ floor(t / interval),
                      interval = max(1, round(step_decay_every_factor * total_steps))
                      (Wilson et al. 2017: the rate drops by a fixed factor at fixed intervals)
@@ -19,6 +20,8 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from optcompare.errors import InputError
 
 __all__ = ["SCHEDULES", "Schedule", "ScheduleSpec", "is_real", "make_schedule"]
 
@@ -95,14 +98,14 @@ def is_real(value: object) -> bool:
 
 
 def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> Schedule:
-    """Build schedule ``name``; ValueError naming the schedule, parameter and valid values."""
+    """Build schedule ``name``; InputError naming the schedule, parameter and valid values."""
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; valid choices: {', '.join(SCHEDULES)}")
+        raise InputError(f"unknown schedule {name!r}; valid choices: {', '.join(SCHEDULES)}")
     spec = SCHEDULES[name]
     missing = sorted(set(spec.hparams) - set(params))
     extra = sorted(set(params) - set(spec.all_params))
     if missing or extra:
-        raise ValueError(
+        raise InputError(
             f"schedule {name!r} takes {sorted(spec.hparams) or 'no parameters'}"
             f" (optional: {sorted(spec.optional)}), got {sorted(params)}"
         )
@@ -110,13 +113,13 @@ def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> S
     for key, value in params.items():
         low, high = bounds[key]
         if not is_real(value) or not low <= value <= high:
-            raise ValueError(
+            raise InputError(
                 f"schedule {name!r}: {key}={value!r} must be a number in [{low:g}, {high:g}]"
             )
     if not is_real(lr0) or not math.isfinite(lr0) or not lr0 > 0:
-        raise ValueError(f"schedule {name!r}: lr0={lr0!r} must be a number > 0")
+        raise InputError(f"schedule {name!r}: lr0={lr0!r} must be a number > 0")
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps < 1:
-        raise ValueError(f"schedule {name!r}: total_steps={total_steps!r} must be an integer >= 1")
+        raise InputError(f"schedule {name!r}: total_steps={total_steps!r} must be an integer >= 1")
     optional = {k: params.get(k, default) for k, (_, _, default) in spec.optional.items()}
     required = {k: float(params[k]) for k in spec.hparams}
     schedule = spec.build(float(lr0), int(total_steps), **required)

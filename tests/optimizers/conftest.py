@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import torch
+from trajectories import small_problem
 
 
 @pytest.fixture
@@ -18,3 +20,18 @@ def isolated_registry():
     registry._REGISTRY.update(specs)
     inclusions._INCLUSIONS.clear()
     inclusions._INCLUSIONS.update(incs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _single_thread():
+    """Tiny tensors: intra-op threads only add contention (seconds on a busy 2-core box)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def problem():
+    """theta0 and gradients of :func:`trajectories.small_problem`."""
+    return small_problem()

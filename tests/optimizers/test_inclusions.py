@@ -1,4 +1,4 @@
-"""Inclusions (PAPER.md section 3): mappings as code, checked by 200-step trajectories."""
+"""Inclusions (Choi et al. 2019, section 3): mappings as code, checked by 200-step trajectories."""
 
 from __future__ import annotations
 

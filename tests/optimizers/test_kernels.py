@@ -1,5 +1,5 @@
-"""Foreach and single-tensor kernels against each other and against the float64 reference, on
-random problems and random hyperparameters, over whole trajectories."""
+"""The foreach and single-tensor paths against each other and against the float64 reference,
+on random problems and random hyperparameters, over whole trajectories; which path runs."""
 
 from __future__ import annotations
 
@@ -157,45 +157,40 @@ def test_kernels_stay_bitwise_equal_when_parameters_have_different_step_counts(n
     assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
 
 
-@pytest.mark.parametrize("bad", ["a/b", "x=y", "", ".hidden", "two words"])
-def test_registered_names_must_be_path_safe(bad):
-    spec = optimizers.get_spec("sgd")
-    with pytest.raises(ValueError, match="not usable as a path component"):
-        optimizers.register(optimizers.OptimizerSpec(bad, spec.factory, dict(spec.defaults)))
-
-
 # --------------------------------------------------------------------------------------------
 # Default kernel: as torch.optim, foreach only when every updated parameter is a dense CUDA tensor
 # --------------------------------------------------------------------------------------------
 
 
-def _spy_kernels(opt, monkeypatch) -> dict[str, int]:
-    calls = {"single": 0, "foreach": 0}
-    single, foreach = opt._single_tensor, opt._foreach
+def _spy_paths(monkeypatch) -> list[str]:
+    """The ops table of each call GeneralizedOptimizer makes to the one update function:
+    "single" (TENSOR_OPS, one call per tensor) or "foreach" (FOREACH_OPS, one per bucket)."""
+    import optimizers.generalized as generalized
+    from optimizers.update import FOREACH_OPS, TENSOR_OPS
 
-    def spy_single(p, k):
-        calls["single"] += 1
-        return single(p, k)
+    calls: list[str] = []
+    real = generalized.apply_update
 
-    def spy_foreach(ps, k):
-        calls["foreach"] += 1
-        return foreach(ps, k)
+    def spy(ops, *args):
+        calls.append({id(TENSOR_OPS): "single", id(FOREACH_OPS): "foreach"}[id(ops)])
+        return real(ops, *args)
 
-    monkeypatch.setattr(opt, "_single_tensor", spy_single)
-    monkeypatch.setattr(opt, "_foreach", spy_foreach)
+    monkeypatch.setattr(generalized, "apply_update", spy)
     return calls
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize(("foreach", "expected"), [(None, "single"), (False, "single"), (True, "foreach")])
+@pytest.mark.parametrize(
+    ("foreach", "expected"), [(None, ["single", "single"]), (False, ["single", "single"]), (True, ["foreach"])]
+)
 def test_default_kernel_on_cpu_is_single_tensor(name, foreach, expected, monkeypatch):
     params = [torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(2, 2))]
     opt = optimizers.create(name, params, foreach=foreach)
-    calls = _spy_kernels(opt, monkeypatch)
+    calls = _spy_paths(monkeypatch)
     for p in params:
         p.grad = torch.full_like(p, 0.5)
     opt.step()
-    assert calls[expected] > 0 and calls["single" if expected == "foreach" else "foreach"] == 0
+    assert calls == expected
 
 
 def test_default_kernel_rule_follows_the_devices():
@@ -205,22 +200,22 @@ def test_default_kernel_rule_follows_the_devices():
     cuda = SimpleNamespace(device=torch.device("cuda", 0), is_sparse=False)
     cpu = SimpleNamespace(device=torch.device("cpu"), is_sparse=False)
     sparse_cuda = SimpleNamespace(device=torch.device("cuda", 0), is_sparse=True)
-    assert opt._use_foreach([cuda, cuda])
-    assert not opt._use_foreach([cuda, cpu])
-    assert not opt._use_foreach([cpu])
-    assert not opt._use_foreach([cuda, sparse_cuda])
+    assert opt.uses_foreach([cuda, cuda])
+    assert not opt.uses_foreach([cuda, cpu])
+    assert not opt.uses_foreach([cpu])
+    assert not opt.uses_foreach([cuda, sparse_cuda])
     opt.foreach = False
-    assert not opt._use_foreach([cuda])
+    assert not opt.uses_foreach([cuda])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_default_kernel_on_cuda_is_foreach(monkeypatch):
     params = [torch.nn.Parameter(torch.ones(3, device="cuda"))]
     opt = optimizers.create("adam", params)
-    calls = _spy_kernels(opt, monkeypatch)
+    calls = _spy_paths(monkeypatch)
     params[0].grad = torch.ones_like(params[0])
     opt.step()
-    assert calls == {"single": 0, "foreach": 1}
+    assert calls == ["foreach"]
 
 
 @pytest.mark.parametrize("bad", ["no", 1, 0, "False"])

@@ -134,8 +134,36 @@ def test_a_subclass_runs_its_own_step_and_is_not_bundled(isolated_registry):
     assert optimizers.bundle_structure("counting-sgd-2") == HEAVY_BALL
 
 
+@pytest.mark.parametrize("bad", ["a/b", "x=y", "", ".hidden", "two words"])
+def test_registered_names_must_be_path_safe(bad):
+    spec = optimizers.get_spec("sgd")
+    with pytest.raises(ValueError, match="not usable as a path component"):
+        optimizers.register(optimizers.OptimizerSpec(bad, spec.factory, dict(spec.defaults)))
+
+
+
+
+def test_a_builtin_factory_from_get_spec_builds_the_preset():
+    """``get_spec(name).factory`` (torch keywords) is what ``create`` calls: same class,
+    structure and doc, and the same trajectory bit for bit."""
+    from optimizers.presets import DOCS, STRUCTURES
+
+    spec = optimizers.get_spec("sgd")
+    built = [torch.nn.Parameter(torch.ones(3, dtype=torch.float64)) for _ in range(2)]
+    direct = spec.factory([built[0]], lr=0.1, weight_decay=0.01)
+    created = optimizers.create("sgd", [built[1]], learning_rate=0.1, weight_decay=0.01)
+    assert type(direct) is type(created) is optimizers.GeneralizedOptimizer
+    assert direct.structure == created.structure == STRUCTURES["sgd"]
+    assert spec.factory.__doc__ == DOCS["sgd"]
+    for p, opt in zip(built, (direct, created), strict=True):
+        for step in range(3):
+            p.grad = torch.full((3,), 0.5 + step, dtype=torch.float64)
+            opt.step()
+    assert torch.equal(built[0], built[1])
+
+
 # --------------------------------------------------------------------------------------------
-# Per-preset docs (PAPER.md section 2)
+# Per-preset docs (Choi et al. 2019, section 2)
 # --------------------------------------------------------------------------------------------
 
 KEY_EQUATIONS = {
