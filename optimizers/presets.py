@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from optcompare.errors import InputError
+from optcompare.intervals import Interval
 
 from .generalized import GeneralizedOptimizer
-from .intervals import Interval
 from .registry import (
     HPARAM_RANGES,
     TORCH_KEYS,

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from optcompare.errors import InputError
+from optcompare.intervals import Interval
 
-from .intervals import Interval
 from .schedules import is_real
 from .structure import UpdateStructure, root_epsilon_problem
 

@@ -16,8 +16,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 
 from optcompare.errors import InputError
+from optcompare.intervals import Interval
 
-from .intervals import Interval
 from .schedules import is_real
 
 __all__ = ["OPTIONAL_KEYS", "Fusions", "UpdateStructure", "check_group", "group_ranges", "root_epsilon_problem"]

@@ -29,40 +29,17 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from optcompare.intervals import Interval
+
 __all__ = [
     "COORDINATES",
     "ONE_MINUS",
     "RELATIVE_LR",
-    "Bounds",
     "Coordinate",
     "coordinate",
     "resolve",
     "to_coordinates",
 ]
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """An interval of valid coordinate values, each end open or closed."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    low_closed: bool = True
-    high_closed: bool = True
-
-    def __contains__(self, value: float) -> bool:
-        above = value >= self.low if self.low_closed else value > self.low
-        below = value <= self.high if self.high_closed else value < self.high
-        return above and below
-
-    def phrase(self) -> str:
-        """``> 0``, ``>= 0`` or ``in [0, 1]``: the bounds in words."""
-        if self.high == math.inf and self.low > -math.inf:
-            return f"{'>=' if self.low_closed else '>'} {self.low:g}"
-        return f"in {self}"
-
-    def __str__(self) -> str:
-        return f"{'[' if self.low_closed else '('}{self.low:g}, {self.high:g}{']' if self.high_closed else ')'}"
 
 
 HParams = Mapping[str, float]
@@ -80,7 +57,7 @@ class Coordinate:
     target: str
     forward: Callable[[float, HParams], float]
     inverse: Callable[[float, HParams], float]
-    bounds: Bounds = Bounds()
+    bounds: Interval = Interval()
     reads: tuple[str, ...] = ()
     formula: str = ""
 
@@ -89,7 +66,7 @@ def _identity(name: str) -> Coordinate:
     return Coordinate(name, name, lambda x, _: float(x), lambda v, _: v, formula=f"{name} = x")
 
 
-def _one_minus(target: str, bounds: Bounds) -> Coordinate:
+def _one_minus(target: str, bounds: Interval) -> Coordinate:
     return Coordinate(
         f"one_minus_{target}", target, lambda x, _: 1.0 - float(x), lambda v, _: 1.0 - v, bounds,
         formula=f"{target} = 1 - one_minus_{target}",
@@ -100,14 +77,14 @@ RELATIVE_LR = "learning_rate_over_epsilon"
 COORDINATES: dict[str, Coordinate] = {
     c.name: c
     for c in (
-        _one_minus("momentum", Bounds(0.0, 1.0, low_closed=False)),
-        _one_minus("beta1", Bounds(0.0, 1.0, low_closed=False)),
-        _one_minus("beta2", Bounds(0.0, 1.0, low_closed=False)),
-        _one_minus("rho", Bounds(0.0, 1.0)),
+        _one_minus("momentum", Interval(0.0, 1.0, low_closed=False)),
+        _one_minus("beta1", Interval(0.0, 1.0, low_closed=False)),
+        _one_minus("beta2", Interval(0.0, 1.0, low_closed=False)),
+        _one_minus("rho", Interval(0.0, 1.0)),
         Coordinate(
             RELATIVE_LR, "learning_rate",
             lambda x, hp: float(x) * hp["epsilon"], lambda v, hp: v / hp["epsilon"],
-            Bounds(0.0, math.inf, low_closed=False, high_closed=False), reads=("epsilon",),
+            Interval(0.0, math.inf, low_closed=False, high_closed=False), reads=("epsilon",),
             formula=f"learning_rate = {RELATIVE_LR} * epsilon",
         ),
     )

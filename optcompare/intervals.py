@@ -1,4 +1,5 @@
-"""Intervals of valid hyperparameter values, shared by the registry and the optimizer itself."""
+"""Intervals of valid values: of an optimizer's hyperparameters (:mod:`optimizers`) and of a
+protocol's tuned coordinates (:mod:`tuning.coordinates`). Importable without torch or ray."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ __all__ = ["Interval"]
 
 @dataclass(frozen=True)
 class Interval:
-    """A closed or half-open interval of valid values, printed as in maths: ``[0, 1)``."""
+    """An interval of valid values, each end open or closed, printed as in maths: ``[0, 1)``."""
 
-    low: float
-    high: float
+    low: float = -math.inf
+    high: float = math.inf
     low_closed: bool = True
     high_closed: bool = True
 
@@ -21,6 +22,12 @@ class Interval:
         above = value >= self.low if self.low_closed else value > self.low
         below = value <= self.high if self.high_closed else value < self.high
         return above and below
+
+    def phrase(self) -> str:
+        """``> 0``, ``>= 0`` or ``in [0, 1]``: the interval in words."""
+        if self.high == math.inf and self.low > -math.inf:
+            return f"{'>=' if self.low_closed else '>'} {self.low:g}"
+        return f"in {self}"
 
     def __str__(self) -> str:
         high = "inf" if math.isinf(self.high) else f"{self.high:g}"
