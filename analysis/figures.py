@@ -168,11 +168,12 @@ def plot_steps_to_target(speed: Sequence[SpeedRanking], stem: Path | str) -> lis
             else:
                 ax.plot([x], [ceiling], "x", color=colors[r.protocol], label=label)
     target = next((r.target for r in speed if r.target is not None), None)
+    metric = speed[0].target_metric.replace("_", " ") if speed else "target metric"
     ax.axhline(ceiling, color="grey", lw=0.5, ls=":")
     ax.set_xticks(range(len(optimizers)), optimizers)
     ax.set_ylabel("steps to target (x: not reached)")
     ax.set_title(
-        f"{speed[0].workload if speed else ''}: steps to val error <= {target}"
+        f"{speed[0].workload if speed else ''}: steps to {metric} <= {target}"
         if target is not None
         else "steps to target"
     )

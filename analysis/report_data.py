@@ -63,7 +63,8 @@ class ReportData:
     best_curves: tuple[BestTrialCurve, ...]
     reruns: tuple[RerunSummary, ...]
     targets: Mapping[str, float]
-    """Workload -> target validation error (experiment.json ``workloads[].target_value``)."""
+    """Workload -> target value (experiment.json ``workloads[].target_value``, on the workload's
+    ``target_metric``)."""
     skipped: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     """Warnings about the arguments (e.g. a budget above the largest search)."""

@@ -2,7 +2,8 @@
 the target and the step budget (docs/method.md).
 
 Steps to target. A trial's value is its ``steps_to_target`` column: the first evaluated step
-whose validation error is at or below the workload's target. Null (never reached), and any
+whose target metric (the workload's ``target_metric``: validation error, or validation loss for
+language models) is at or below the workload's target. Null (never reached), and any
 trial that is not ``completed`` (a diverged trial that reached the target before diverging
 included), counts as +inf; the robustness checks below apply the same rule to steps recomputed
 from the curves. The bootstrap is that of
@@ -83,6 +84,8 @@ class SpeedRanking:
     budget: int
     target: float | None
     optimizers: tuple[SpeedScore, ...]
+    target_metric: str = TARGET_METRICS[0]
+    """The metric the target is on (the workload's ``target_metric``: ``val_error`` or ``val_loss``)."""
 
 
 def completed_steps(search: Search, steps: np.ndarray) -> np.ndarray:
@@ -157,7 +160,10 @@ def speed_rankings(
     for key in sorted(searches):
         groups.setdefault(key[:2], {})[key] = _steps_column(searches[key])
     return [
-        SpeedRanking(w, p, budget, _target_of(meta or {}, w), tuple(_speed_scores(by_key, budget, n_resamples, seed)))
+        SpeedRanking(
+            w, p, budget, _target_of(meta or {}, w), tuple(_speed_scores(by_key, budget, n_resamples, seed)),
+            _target_metric_of(meta or {}, w),
+        )
         for (w, p), by_key in groups.items()
     ]
 

@@ -1,7 +1,9 @@
 """optcompare: compare deep-learning optimizers under explicit tuning protocols.
 
 The work lives in the sibling packages ``optimizers``, ``workloads``, ``tuning`` and
-``analysis``; this package holds the ``optcompare`` command line and the shared error type.
+``analysis``; this package holds what they share, importable without torch or ray: the results
+layout (:mod:`optcompare.schema`), the error types (:mod:`optcompare.errors`), intervals of
+valid values (:mod:`optcompare.intervals`), and the ``optcompare`` command line with its demo.
 """
 
 __version__ = "0.1.0"

@@ -23,7 +23,7 @@ def test_speed_ranking_hand_case(tmp_path):
     searches = group_searches(load_results(str(exp), curves=False).trials)
     (ranking,) = speed_rankings(searches, 2, meta={"workloads": [{"name": "w", "target_value": 0.5}]},
                                 n_resamples=20_000, seed=3)
-    assert ranking.target == 0.5
+    assert ranking.target == 0.5 and ranking.target_metric == "val_error"  # none recorded: the default
     fast, slow, never = ranking.optimizers
     assert [fast.optimizer, slow.optimizer, never.optimizer] == ["fast", "slow", "never"]
     # fast: best of 2 draws from {20, never, 40}: 20 with P = 1 - (2/3)^2 = 5/9, so the median
@@ -97,6 +97,8 @@ def test_robustness_reads_the_target_metric_experiment_json_records(curved):
     # Only trial 0 (completed) counts: its val_loss reaches 4.0 at step 60 (val_error 0.4).
     (check,) = rb.by_target
     assert check.values[0] == 60.0
+    (speed,) = speed_rankings({search.key: search}, 1, meta=meta, n_resamples=20)
+    assert (speed.target, speed.target_metric) == (5.0, "val_loss")
 
 
 def test_curves_reproduce_the_trials_column(tmp_path):
