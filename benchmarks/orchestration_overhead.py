@@ -1,6 +1,7 @@
 """Per-trial overhead and driver memory: optcompare's driver vs a plain Ray Tune script.
 
     .venv/bin/python benchmarks/orchestration_overhead.py [--trials 500] [--plain-trials 500]
+    .venv/bin/python benchmarks/orchestration_overhead.py --baseline-rev REV [--trials 500] [--repeats 3]
 
 Both run the same short trial (mnist1d-mlp, 40 steps, one evaluation) on the same in-process Ray
 (2 CPUs, 1 CPU per trial), one after the other in separate processes, so each driver's peak
@@ -18,6 +19,10 @@ with the trial count), against the plan's own size (tracemalloc of ``resolve_pla
 same child before the run; tracemalloc is off while the study runs, as its own bookkeeping would
 grow the process).
 Writes benchmarks/results/orchestration_overhead.json.
+
+``--baseline-rev REV`` measures only optcompare's side, in this tree and at git revision REV (a
+temporary worktree whose own benchmark script and packages run), alternating, and writes
+benchmarks/results/orchestration_overhead_vs_revision.json: the ratio of the median overheads.
 """
 
 from __future__ import annotations
@@ -117,10 +122,13 @@ def child(mode: str, trials: int) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def measure(mode: str, trials: int) -> dict:
+def measure(mode: str, trials: int, root: Path = HERE.parent) -> dict:
+    """Run one child of the benchmark script of the tree at ``root`` (its own packages first on
+    the path, also for Ray's workers, which inherit the environment)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--trials", str(trials)],
-        capture_output=True, text=True, cwd=HERE.parent,
+        [sys.executable, str(root / "benchmarks" / Path(__file__).name), "--child", mode, "--trials", str(trials)],
+        capture_output=True, text=True, cwd=root, env=env,
     )
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
@@ -129,6 +137,41 @@ def measure(mode: str, trials: int) -> dict:
     r["overhead_per_trial_s"] = (r["wall_s"] * r["slots"] - r["trial_wall_s"]) / max(1, r["trials"])
     r["results_per_s"] = r["trials"] / r["wall_s"]
     return r
+
+
+def compare_with_revision(rev: str, trials: int, repeats: int, out: Path) -> None:
+    """optcompare's per-trial overhead in this tree and at git revision ``rev`` (checked out in a
+    temporary worktree), alternating ``repeats`` times so that both see the same machine."""
+    runs: dict[str, list[dict]] = {"current": [], "baseline": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), rev], cwd=HERE.parent, check=True,
+                       capture_output=True)
+        try:
+            for _ in range(repeats):
+                for name, root in (("baseline", tree), ("current", HERE.parent)):
+                    runs[name].append(measure("optcompare", trials, root))
+                    print(name, json.dumps(runs[name][-1]), flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=HERE.parent, check=False)
+    median = {k: sorted(r["overhead_per_trial_s"] for r in v)[len(v) // 2] for k, v in runs.items()}
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    record = {
+        "benchmark": "orchestration_overhead_vs_revision",
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "trial": f"mnist1d-mlp, {STEPS} steps, one evaluation, 1 CPU",
+        "baseline_rev": rev,
+        "current_rev": head,
+        "current_tree_dirty": bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                                                  cwd=HERE.parent, capture_output=True, text=True).stdout.strip()),
+        "runs": runs,
+        "median_overhead_per_trial_s": median,
+        "overhead_ratio_current_over_baseline": median["current"] / median["baseline"],
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
 
 
 def main() -> None:
@@ -140,11 +183,22 @@ def main() -> None:
                         help="reuse the plain-Tune figures of the last full run (they take ~30 min)")
     parser.add_argument("--memory-trials", default="1000,4000",
                         help="optcompare trial counts for the driver-memory scaling (comma-separated)")
-    parser.add_argument("--out", default=str(HERE / "results" / "orchestration_overhead.json"))
+    parser.add_argument("--out", default=None,
+                        help="record path (default: results/orchestration_overhead.json, or "
+                        "results/orchestration_overhead_vs_revision.json with --baseline-rev)")
+    parser.add_argument("--baseline-rev", default=None,
+                        help="instead: compare optcompare's overhead in this tree with git revision REV "
+                        "(e.g. before a refactor of the driver), alternating runs of --trials trials")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each tree with --baseline-rev")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.trials)
         return
+    if args.baseline_rev:
+        out = Path(args.out or HERE / "results" / "orchestration_overhead_vs_revision.json")
+        compare_with_revision(args.baseline_rev, args.trials, args.repeats, out)
+        return
+    args.out = args.out or str(HERE / "results" / "orchestration_overhead.json")
     record: dict = {
         "benchmark": "orchestration_overhead",
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -48,6 +48,23 @@ class UpdateStructure:
     lr_placement: Literal["inside", "outside"]
     bias_correction: bool
 
+    def __post_init__(self) -> None:
+        """Refuse switches the update cannot run, when the structure is made (not at the first
+        step): an unknown placement, or an epsilon without the second moment it sits beside
+        (``g / sqrt(v + eps)`` and ``m / (sqrt(v) + eps)`` both read v)."""
+        for name, value, allowed in (
+            ("eps_placement", self.eps_placement, ("inside", "outside", "none")),
+            ("lr_placement", self.lr_placement, ("inside", "outside")),
+        ):
+            if value not in allowed:
+                raise InputError(f"UpdateStructure: {name}={value!r} is not one of {', '.join(allowed)}")
+        if self.eps_placement != "none" and self.second_moment_key is None:
+            raise InputError(
+                f"UpdateStructure: eps_placement={self.eps_placement!r} needs a second moment "
+                "(second_moment_key), since epsilon sits beside sqrt(v); give second_moment_key "
+                "(e.g. 'rho') or eps_placement='none'"
+            )
+
     @cached_property
     def fusions(self) -> Fusions:
         """The one fusion rule of the update (all three paths), a function of the switches alone:

@@ -19,7 +19,6 @@ import gc
 import itertools
 import os
 import time
-from typing import Any
 
 from .bundle_probe import bundle_size_function, resolve_bundle_sizes
 from .bundles import TrialBook, count_bundles
@@ -31,6 +30,7 @@ from .reruns import RerunPlanner
 from .sink import ResultSink
 from .study_options import StudyOptions
 from .study_summary import StudySummary
+from .trial import WorkerSettings
 
 __all__ = ["run_study", "worker_settings"]
 
@@ -115,17 +115,15 @@ def run_study(
     return summary
 
 
-def worker_settings(options: StudyOptions) -> dict[str, Any]:
-    """What every bundle's Tune config carries besides its members (read by
+def worker_settings(options: StudyOptions) -> WorkerSettings:
+    """What every bundle's task carries besides its members (read by
     :func:`tuning.trainable.execute_bundle`)."""
-    settings: dict[str, Any] = {
-        "report_every_s": options.report_every_s,
-        "threads": options.worker_threads,
-        "plugins": list(options.plugins),
-    }
-    if options.worker_device is not None:
-        settings["device"] = options.worker_device
-    return settings
+    return WorkerSettings(
+        report_every_s=options.report_every_s,
+        threads=options.worker_threads,
+        plugins=tuple(options.plugins),
+        device=options.worker_device,
+    )
 
 
 def _run_book(

@@ -17,29 +17,11 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from .trial import BundleTask, PlannedTrial
 
-from .trial import PlannedTrial
-
-__all__ = ["BundleTask", "execute_bundle", "ray_trainable"]
+__all__ = ["execute_bundle", "ray_trainable"]
 
 _WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
-
-
-class BundleTask(BaseModel):
-    """What one Ray trial receives: a bundle of planned trials and the worker's settings.
-
-    ``members`` share workload, optimizer, schedule and budget. Keys the worker does not read
-    are ignored (the driver may send more settings than this worker uses)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    members: list[PlannedTrial]
-    bundle_id: str = ""
-    threads: int | None = 0
-    report_every_s: float = 10.0
-    device: str | None = None
-    plugins: list[str] = []
 
 
 def _workload(member: PlannedTrial | Mapping[str, Any]) -> Any:  # noqa: ANN401
@@ -54,8 +36,8 @@ def _workload(member: PlannedTrial | Mapping[str, Any]) -> Any:  # noqa: ANN401
 
 
 def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
-    """Train the bundle ``config`` (a :class:`BundleTask` as data: ``members`` are
-    ``PlannedTrial.model_dump()`` dicts); return ``{trial_id: summary}``.
+    """Train the bundle ``config`` (a :class:`~tuning.trial.BundleTask` as data); return
+    ``{trial_id: summary}``.
 
     ``report`` receives ``{"curve": [rows], "finals": {trial_id: summary}}`` batches; the last one
     also has ``"final": True``. Each curve row has the member's ``trial_id``.
@@ -68,9 +50,10 @@ def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]],
     from .plugins import load_plugins
 
     task = BundleTask.model_validate(config)
-    load_plugins(task.plugins)
-    if task.threads:
-        torch.set_num_threads(task.threads)
+    settings = task.worker
+    load_plugins(list(settings.plugins))
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
     members = task.members
     first = members[0]
     workload = _workload(first)
@@ -82,7 +65,7 @@ def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]],
 
     def maybe_report() -> None:
         nonlocal last
-        if time.monotonic() - last >= task.report_every_s:
+        if time.monotonic() - last >= settings.report_every_s:
             report({"curve": list(pending_rows), "finals": dict(pending_finals)})
             pending_rows.clear()
             pending_finals.clear()
@@ -101,7 +84,7 @@ def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]],
     common = {
         "steps": first.steps,
         "eval_every": first.eval_every,
-        "device": task.device,
+        "device": settings.device,
         "mixed_precision": first.mixed_precision,
         "on_eval": on_eval,
     }

@@ -1,6 +1,7 @@
-"""A planned trial: everything a worker needs to train it, and nothing else.
+"""A planned trial: everything a worker needs to train it, and nothing else; and the bundle task
+that carries planned trials to a worker.
 
-It crosses to Ray workers as ``trial.model_dump()`` (plain, JSON-ready data) and is read back
+A planned trial crosses to Ray workers as ``trial.model_dump()`` (plain, JSON-ready data) and is read back
 there with ``PlannedTrial.model_validate(...)`` (:mod:`tuning.trainable`). Hyperparameters
 keep their Python values exactly (no int -> float coercion), so a plan re-derived on resume
 hashes the same (``plan_digest`` in :mod:`tuning.experiment`). Importable without torch or ray.
@@ -16,7 +17,7 @@ from optcompare.schema import PHASES, SEARCH_PHASE
 
 from .validation import Real, StrictModel, one_of
 
-__all__ = ["PlannedTrial"]
+__all__ = ["BundleTask", "PlannedTrial", "WorkerSettings"]
 
 
 class PlannedTrial(StrictModel):
@@ -44,6 +45,25 @@ class PlannedTrial(StrictModel):
     mixed_precision: bool = False
     """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
 
-    def as_config(self) -> dict[str, Any]:
-        """The trial as plain data (what a Ray trial receives): ``model_dump()``."""
-        return self.model_dump()
+
+class WorkerSettings(StrictModel):
+    """How a worker trains every bundle of a study (the same for all of them)."""
+
+    report_every_s: float = 10.0
+    """Seconds between a worker's reports of buffered rows (a final report carries the rest)."""
+    threads: int | None = None
+    """Torch threads of the worker (None: torch's default)."""
+    device: str | None = None
+    """Device to train on (None: the worker picks one, the GPU it reserved if any)."""
+    plugins: tuple[str, ...] = ()
+    """Modules the worker imports first (user optimizers and workloads)."""
+
+
+class BundleTask(StrictModel):
+    """One Ray trial's config: a bundle of planned trials (same workload, optimizer, schedule and
+    budget) and the worker settings. Built by the driver's searcher, sent as ``model_dump()``,
+    read back by the worker with ``model_validate`` (:mod:`tuning.trainable`)."""
+
+    bundle_id: str
+    members: list[PlannedTrial]
+    worker: WorkerSettings = WorkerSettings()

@@ -19,6 +19,7 @@ from .ray_env import prepare_ray_environment
 from .rows import failed_summary, hp_columns, search_key, trial_row
 from .sink import ResultSink
 from .study_summary import StudySummary
+from .trial import BundleTask, WorkerSettings
 
 prepare_ray_environment()
 
@@ -137,12 +138,11 @@ class PlanSearcher(Searcher):
     then reruns as they are planned; waits while bundles run (their failures come back as
     retries), then reports FINISHED.
 
-    Each suggestion is a bundle's Tune config: ``bundle_id``, ``members`` (each planned
-    trial's :meth:`~tuning.plan.PlannedTrial.as_config`) and the ``worker`` settings shared by
-    every bundle (``report_every_s``, ``threads``, ``plugins`` and, for CPU trials, ``device``).
+    Each suggestion is a bundle's Tune config: a :class:`~tuning.trial.BundleTask` as data
+    (``bundle_id``, ``members``, and the ``worker`` settings shared by every bundle).
     """
 
-    def __init__(self, book: TrialBook, worker: dict[str, Any], fresh_budget: int) -> None:
+    def __init__(self, book: TrialBook, worker: WorkerSettings, fresh_budget: int) -> None:
         super().__init__(metric=None, mode=None)
         self.book = book
         self.worker = worker
@@ -152,11 +152,8 @@ class PlanSearcher(Searcher):
         bundle = self.book.next_bundle(fresh_allowed=self.fresh_left)
         if bundle is not None:
             self.fresh_left -= bundle.fresh
-            return {
-                "bundle_id": bundle.bundle_id,
-                "members": [m.as_config() for m in bundle.members],
-                **self.worker,
-            }
+            task = BundleTask(bundle_id=bundle.bundle_id, members=bundle.members, worker=self.worker)
+            return task.model_dump()
         if self.book.in_flight:
             return None
         # Only a run with plan budget left waits for reruns of searches still running elsewhere.

@@ -8,6 +8,7 @@ import torch
 from reference import reference_run  # tests/optimizers/reference.py
 
 import optimizers
+from optcompare.errors import InputError
 from optimizers import Inclusion, UpdateStructure
 
 HEAVY_BALL = UpdateStructure("momentum", False, False, None, 0.0, "none", "outside", False)
@@ -198,3 +199,19 @@ def test_structure_equations_of_the_builtins():
     assert STRUCTURES["nadam"].equations().splitlines()[-1] == (
         "theta <- theta - eta_t * sqrt(1 - beta2^(t+1)) / (1 - beta1^(t+1)) * (beta1*m + (1-beta1)*g) / (sqrt(v) + eps)"
     )
+
+
+@pytest.mark.parametrize(
+    ("switches", "fragment"),
+    [
+        # An epsilon beside a second moment that the structure does not have: refused when the
+        # structure is made, not at the first step of a registered preset.
+        (("momentum", False, False, None, 0.0, "inside", "outside", False), "eps_placement='inside' needs a second moment"),
+        (("beta1", True, False, None, 0.0, "outside", "outside", True), "eps_placement='outside' needs a second moment"),
+        (("momentum", False, False, "rho", 1.0, "under", "outside", False), "eps_placement='under' is not one of"),
+        (("momentum", False, False, None, 0.0, "none", "before", False), "lr_placement='before' is not one of"),
+    ],
+)
+def test_structures_the_update_cannot_run_are_refused(switches, fragment):
+    with pytest.raises(InputError, match=fragment):
+        UpdateStructure(*switches)

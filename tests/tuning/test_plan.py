@@ -124,8 +124,8 @@ def test_every_planned_trial_is_a_valid_optimizer_setting(demo_plan):
         )
 
 
-def test_as_config_is_plain_json(demo_plan):
-    config = demo_plan[0].as_config()
+def test_model_dump_is_plain_json(demo_plan):
+    config = demo_plan[0].model_dump()
     assert isinstance(config, dict)
     assert json.loads(json.dumps(config)) == config
     assert config["trial_id"] == demo_plan[0].trial_id
@@ -135,7 +135,7 @@ def test_a_planned_trial_crosses_to_workers_and_back_unchanged(demo_plan):
     from tuning.trial import PlannedTrial
 
     for t in demo_plan[:: max(1, len(demo_plan) // 20)]:
-        back = PlannedTrial.model_validate(json.loads(json.dumps(t.as_config())))
+        back = PlannedTrial.model_validate(json.loads(json.dumps(t.model_dump())))
         assert back == t
         assert all(type(back.hparams[k]) is type(v) for k, v in t.hparams.items())
 
@@ -286,7 +286,7 @@ def test_mixed_precision_reaches_every_planned_trial(tmp_path):
     ]
     plan = resolve_plan(config)
     assert {t.workload: t.mixed_precision for t in plan} == {"mnist1d-mlp": True, "digits-cnn": False}
-    assert all(t.as_config()["mixed_precision"] is t.mixed_precision for t in plan)
+    assert all(t.model_dump()["mixed_precision"] is t.mixed_precision for t in plan)
 
 
 def test_mixed_precision_defaults_to_false(demo, demo_plan):

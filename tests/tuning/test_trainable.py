@@ -19,8 +19,8 @@ def _member(index: int = 0, **over):
     return member
 
 
-def _config(members, **over):
-    return {"bundle_id": "bundle-000000", "members": members, "threads": 1, **over}
+def _config(members, **worker):
+    return {"bundle_id": "bundle-000000", "members": members, "worker": {"threads": 1, **worker}}
 
 
 def test_rows_are_batched_into_one_final_report_when_reports_are_rare():
@@ -65,3 +65,6 @@ def test_a_member_is_read_as_a_planned_trial_and_a_malformed_one_is_refused():
         execute_bundle(_config([member]), lambda report: None)
     with pytest.raises(pydantic.ValidationError, match="epochs"):
         execute_bundle(_config([_member(epochs=3)]), lambda report: None)
+    # Settings the worker does not know are refused too: driver and worker share one model.
+    with pytest.raises(pydantic.ValidationError, match="report_every"):
+        execute_bundle(_config([_member()], report_every=1), lambda report: None)

@@ -20,6 +20,7 @@ from tuning.reruns import RerunPlanner, RerunRule
 from tuning.sink import ResultSink
 from tuning.study_options import StudyOptions
 from tuning.study_summary import StudySummary
+from tuning.trial import BundleTask, WorkerSettings
 
 RAW = {
     "name": "cb", "workloads": [{"name": "mnist1d-mlp", "steps": 10, "eval_every": 5, "bundle_size": 2}],
@@ -60,9 +61,9 @@ def test_options_come_from_the_config_and_the_caller(config):
     assert (options.max_failures, options.report_every_s, options.seed) == (1, 0.5, 7)
     assert options.bundle_sizes == {"mnist1d-mlp": 2} and options.reruns == {}
     assert options.ray.joined and not options.progress
-    assert worker_settings(options) == {"report_every_s": 0.5, "threads": 2, "plugins": [], "device": "cpu"}
+    assert worker_settings(options) == WorkerSettings(report_every_s=0.5, threads=2, plugins=(), device="cpu")
     gpu = StudyOptions(cpus_per_trial=0.5, gpus_per_trial=0.25)
-    assert "device" not in worker_settings(gpu) and worker_settings(gpu)["threads"] == 1
+    assert worker_settings(gpu).device is None and worker_settings(gpu).threads == 1
 
 
 def test_rerun_rules_of_protocols_that_rerun(tmp_path):
@@ -82,12 +83,14 @@ def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tm
     sink = ResultSink(str(tmp_path / "r"), trial_flush_seconds=3600, flush_seconds=3600)
     summary = StudySummary(planned=len(plan))
     callback = SinkCallback(book, sink, summary, StudyProgress(len(plan), enabled=False))
-    searcher = PlanSearcher(book, {"report_every_s": 0}, fresh_budget=10)
+    searcher = PlanSearcher(book, WorkerSettings(report_every_s=0), fresh_budget=10)
 
     first = FakeTrial(searcher.suggest("t0"))
     second = FakeTrial(searcher.suggest("t1"))
     assert [m["trial_id"] for m in first.config["members"]] == [plan[0].trial_id, plan[1].trial_id]
-    assert first.config["report_every_s"] == 0 and len(second.config["members"]) == 1
+    assert first.config["worker"]["report_every_s"] == 0 and len(second.config["members"]) == 1
+    # The config is a bundle task as data: the worker reads it back as the same planned trials.
+    assert BundleTask.model_validate(first.config).members == plan[:2]
     assert searcher.suggest("t2") is None  # bundles in flight: wait
 
     for trial in (first, second):
