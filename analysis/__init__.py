@@ -17,11 +17,25 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
   :func:`transitive_pairs` (pairs implied by chains).
 - Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`,
   :func:`goodman_kruskal_gamma` (the agreement of two orderings).
+- Across workloads: :func:`summarize_experiments` (one or several experiment directories),
+  :func:`summarize_workloads`, :func:`performance_profile` (AlgoPerf-style profiles and their
+  exact scores), :func:`standings` (mean rank and wins), :func:`verdict_table`.
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`.
 - Report: :func:`analyse`, :func:`write_report`.
 """
 
+from .across_workloads import (
+    CrossWorkloadSummary,
+    ProtocolSummary,
+    Standing,
+    VerdictRow,
+    VerdictTable,
+    standings,
+    summarize_experiments,
+    summarize_workloads,
+    verdict_table,
+)
 from .bootstrap import BudgetCurve, best_of_k, expected_best_of_k
 from .checks import check_budgets, check_metric, check_resamples, check_select
 from .curves import (
@@ -51,6 +65,7 @@ from .inclusion import (
     transitive_pairs,
 )
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
+from .profiles import OptimizerProfile, PerformanceProfile, performance_profile, performance_ratios
 from .query import QueryResult, connect, run_query
 from .ranking import (
     BudgetRankings,
@@ -84,6 +99,7 @@ __all__ = [
     "BestTrialCurve",
     "BudgetCurve",
     "BudgetRankings",
+    "CrossWorkloadSummary",
     "Experiment",
     "ExperimentRankings",
     "HierarchySummary",
@@ -91,8 +107,11 @@ __all__ = [
     "InclusionPair",
     "InclusionVerdict",
     "Loaded",
+    "OptimizerProfile",
     "OptimizerScore",
     "OrderingCheck",
+    "PerformanceProfile",
+    "ProtocolSummary",
     "QueryResult",
     "RankFlip",
     "Ranking",
@@ -105,6 +124,9 @@ __all__ = [
     "SpaceRange",
     "SpeedRanking",
     "SpeedScore",
+    "Standing",
+    "VerdictRow",
+    "VerdictTable",
     "align_curves",
     "analyse",
     "best_of_k",
@@ -128,6 +150,8 @@ __all__ = [
     "load_table",
     "metrics_at_step",
     "ordering_robustness",
+    "performance_profile",
+    "performance_ratios",
     "position_in_range",
     "rank_experiment",
     "rank_flips",
@@ -139,8 +163,12 @@ __all__ = [
     "run_query",
     "search_space_diagnostics",
     "speed_rankings",
+    "standings",
     "steps_to_target",
+    "summarize_experiments",
     "summarize_hierarchy",
+    "summarize_workloads",
     "transitive_pairs",
+    "verdict_table",
     "write_report",
 ]

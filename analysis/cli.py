@@ -1,8 +1,9 @@
-"""``optcompare rank``, ``query`` and ``report``: the analysis subcommands.
+"""``optcompare rank``, ``summary``, ``query`` and ``report``: the analysis subcommands.
 
 Handlers import their modules when called, so ``optcompare --help`` loads neither numpy-heavy
 analysis code nor DuckDB or matplotlib. Each handler computes a result object with the library
-(:func:`analysis.ranking.rank_experiment`, :func:`analysis.query.run_query`,
+(:func:`analysis.ranking.rank_experiment`,
+:func:`analysis.across_workloads.summarize_experiments`, :func:`analysis.query.run_query`,
 :func:`analysis.report.analyse`) and prints it with :mod:`analysis.render`. The library's errors
 and warnings name its parameters (``budget``); :data:`FLAGS` shows them with the flag instead.
 """
@@ -18,8 +19,10 @@ from optcompare.errors import ParameterError, with_flags
 from optcompare.schema import METRICS, SELECT_METRICS
 
 from . import render  # standard library only at import; rich when a table is printed
+from .profiles import TAU_MAX
 
 if TYPE_CHECKING:
+    from .across_workloads import CrossWorkloadSummary
     from .query import QueryResult
     from .ranking import ExperimentRankings
 
@@ -30,6 +33,7 @@ __all__ = [
     "run_query_command",
     "run_rank",
     "run_report",
+    "run_summary",
     "show_rankings",
     "write_experiment_report",
 ]
@@ -38,11 +42,21 @@ REPORT_METRICS = tuple(name for name, m in METRICS.items() if m.split != "train"
 """Metrics ``--report`` may name: those measured on held-out data (validation and test)."""
 
 FLAGS = {"budget": "--budget", "n_resamples": "--resamples", "select": "--select",
-         "report": "--report", "max_rows": "--max-rows", "out_dir": "--out"}
+         "report": "--report", "max_rows": "--max-rows", "out_dir": "--out",
+         "tau_max": "--tau-max"}
 """Library parameter -> the flag that sets it, for errors and warnings (optcompare.errors)."""
 
 TABLE_HELP = ("table (default; on a terminal it fits the terminal, piped or redirected it is as "
               "wide as its content, one line per row), json or csv")
+
+
+SUMMARY_DESCRIPTION = (
+    "Per protocol, over the workloads of one or several experiments: each optimizer's "
+    "performance-profile score (the normalised area under rho(tau), the fraction of workloads "
+    "within a factor tau of the best, tau in [1, --tau-max]) for steps to target and for the "
+    "--report metric at budget K, its mean rank and wins; then the inclusion verdicts of every "
+    "workload. Numbers are those of the report."
+)
 
 
 def _add_bootstrap_options(p: argparse.ArgumentParser, *, select_default: str | None, select_help: str) -> None:
@@ -80,6 +94,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_bootstrap_options(p, select_default=SELECT_METRICS[0],
                            select_help=f"selection metric (default: {SELECT_METRICS[0]})")
     p.add_argument("--format", choices=list(RANK_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
+
+    s = _add_command(subparsers, "summary", run_summary, description=SUMMARY_DESCRIPTION,
+                     help="summarise optimizers over workloads: performance profiles, mean ranks, wins, verdicts")
+    s.add_argument("experiments", nargs="+", metavar="RESULTS/NAME",
+                   help="experiment directory (one or more; no search may be in two of them)")
+    s.add_argument("--budget", type=int, default=None, help="trials per search K (default: smallest search)")
+    _add_bootstrap_options(s, select_default=None,
+                           select_help="selection metric (default: each protocol's select in experiment.json)")
+    s.add_argument("--tau-max", type=float, default=TAU_MAX,
+                   help=f"upper end of the profiles' tau range (default: {TAU_MAX:g})")
+    s.add_argument("--format", choices=list(SUMMARY_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
 
     q = _add_command(
         subparsers, "query", run_query_command,
@@ -166,6 +191,28 @@ def show_rankings(result: ExperimentRankings, fmt: str = "table") -> None:
     _warn_skipped(result.skipped)
     _warn(result.warnings)
     RANK_FORMATS[fmt](result)
+
+
+SUMMARY_FORMATS: dict[str, Callable[[CrossWorkloadSummary], None]] = {
+    "table": lambda summary: render.print_tables(render.summary_tables(summary)),
+    "json": lambda summary: _print(render.summary_json(summary)),
+    "csv": lambda summary: _print(render.summary_csv(summary)),
+}
+"""``summary --format``: how each format prints a
+:class:`~analysis.across_workloads.CrossWorkloadSummary`."""
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the cross-workload summary; warnings (one workload, left-out workloads, skipped
+    files, the budget) to stderr."""
+    from .across_workloads import summarize_experiments
+
+    summary = summarize_experiments(args.experiments, args.budget, select=args.select, report=args.report,
+                                    n_resamples=args.resamples, seed=args.seed, tau_max=args.tau_max)
+    _warn_skipped(summary.skipped)
+    _warn(summary.warnings)
+    SUMMARY_FORMATS[args.format](summary)
+    return 0
 
 
 def _print_query_table(result: QueryResult, max_rows: int) -> None:

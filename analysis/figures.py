@@ -1,9 +1,9 @@
 """The report's figures, rendered from the analysis dataclasses (matplotlib, Agg).
 
-Five plots (docs/method.md describes the statistics they show): best-trial reported metric per
+Six plots (docs/method.md describes the statistics they show): best-trial reported metric per
 optimizer and protocol, steps to target, best-trial metric against the number of trials K,
-the best trials' validation curves, and the final selection metric over each tuned
-hyperparameter. Every ``plot_*`` function takes computed statistics, writes ``STEM.png`` and
+the best trials' validation curves, the final selection metric over each tuned
+hyperparameter, and the performance profiles of a protocol over workloads. Every ``plot_*`` function takes computed statistics, writes ``STEM.png`` and
 ``STEM.pdf`` and returns the two paths; nothing here computes a statistic. A :class:`Figure`
 is one such plot as data (what the report's compute step plans); :func:`draw` renders it
 through the :data:`PLOTS` table. matplotlib is imported on first use, so ``import analysis``
@@ -23,6 +23,7 @@ import numpy as np
 from .bootstrap import BudgetCurve
 from .curves import BestTrialCurve
 from .diagnostics import HyperparameterDiagnostic, SpaceRange
+from .profiles import PerformanceProfile
 from .ranking import Ranking
 from .speed import SpeedRanking
 
@@ -35,6 +36,7 @@ __all__ = [
     "plot_budget_curves",
     "plot_final_error",
     "plot_hyperparameters",
+    "plot_performance_profiles",
     "plot_steps_to_target",
     "plot_training_curves",
 ]
@@ -93,8 +95,8 @@ def plot_final_error(
                 o = by[name]
                 xs.append(i - 0.35 + width * (j + 0.5))
                 ys.append(o.mean)
-                lo.append(o.mean - o.p05)
-                hi.append(o.p95 - o.mean)
+                lo.append(max(0.0, o.mean - o.p05))  # the mean of equal samples can round
+                hi.append(max(0.0, o.p95 - o.mean))  # past them
         ax.errorbar(
             xs, ys, yerr=[lo, hi], fmt="o", capsize=3, color=colors[r.protocol], label=r.protocol
         )
@@ -276,12 +278,41 @@ def plot_training_curves(
     return _save(fig, stem)
 
 
+def plot_performance_profiles(
+    profiles: Sequence[PerformanceProfile], stem: Path | str, *, title: str = ""
+) -> list[Path]:
+    """rho_s(tau) against tau in [1, tau_max] (:mod:`analysis.profiles`), one panel per profile
+    (quantity), one step curve per optimizer with its score in the legend."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, max(1, len(profiles)), figsize=(5.0 * max(1, len(profiles)), 3.6),
+                             squeeze=False)
+    for ax, profile in zip(axes[0], profiles, strict=False):
+        colors = _colors(sorted(o.optimizer for o in profile.optimizers))
+        for o in profile.optimizers:
+            taus, rhos = o.steps(profile.tau_max)
+            ax.step(taus, rhos, where="post", color=colors[o.optimizer],
+                    label=f"{o.optimizer} ({o.score:.3f})")
+        ax.set_xlim(1.0, profile.tau_max)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("tau (ratio to the best optimizer of the workload)")
+        ax.set_ylabel("fraction of workloads within tau")
+        left_out = f"; left out: {', '.join(profile.left_out)}" if profile.left_out else ""
+        ax.set_title(f"{profile.quantity} ({len(profile.workloads)} workloads{left_out})", fontsize=9)
+        if profile.optimizers:
+            ax.legend(fontsize=8, loc="lower right")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, stem)
+
+
 PLOTS: dict[str, Callable[..., list[Path]]] = {
     "final_error": plot_final_error,
     "steps_to_target": plot_steps_to_target,
     "budget_curves": plot_budget_curves,
     "training_curves": plot_training_curves,
     "hyperparameters": plot_hyperparameters,
+    "performance_profiles": plot_performance_profiles,
 }
 """Plot name -> function ``f(statistics, stem, **options)`` that writes ``STEM.{png,pdf}``."""
 

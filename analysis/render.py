@@ -1,6 +1,6 @@
-"""Text of the result objects that ``optcompare rank`` and ``optcompare query`` print: JSON, CSV
-and tables. The statistics are computed elsewhere (:mod:`analysis.ranking`,
-:mod:`analysis.query`); this module only lays them out.
+"""Text of the result objects that ``optcompare rank``, ``summary`` and ``query`` print: JSON,
+CSV and tables. The statistics are computed elsewhere (:mod:`analysis.ranking`,
+:mod:`analysis.across_workloads`, :mod:`analysis.query`); this module only lays them out.
 
 JSON is strict (RFC 8259): a non-finite float (a loss of +inf, NaN) is written as ``null``.
 Tables fit the terminal when stdout is one; otherwise (a pipe, a log file) each table is as
@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from .across_workloads import CrossWorkloadSummary, ProtocolSummary
     from .query import QueryResult
     from .ranking import BudgetRankings, ExperimentRankings
 
@@ -33,6 +34,9 @@ __all__ = [
     "rank_csv",
     "rank_json",
     "rank_tables",
+    "summary_csv",
+    "summary_json",
+    "summary_tables",
 ]
 
 RANK_COLUMNS = ("workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
@@ -111,6 +115,79 @@ def _budget_tables(budget: BudgetRankings) -> list[Table]:
 def rank_tables(result: ExperimentRankings) -> list[Table]:
     """One table per (budget, workload, protocol), budgets ascending."""
     return [t for b in result.by_budget for t in _budget_tables(b)]
+
+
+SUMMARY_COLUMNS = ("protocol", "optimizer", "n_workloads", "mean_rank", "wins")
+"""Leading columns of ``summary --format csv``; one ``score_<quantity>`` column per profile
+(steps to target, then the reported metric), then :data:`SUMMARY_SETTINGS` follow."""
+
+SUMMARY_SETTINGS = ("budget", "select", "report", "n_resamples", "tau_max")
+"""The settings closing each row of ``summary --format csv``."""
+
+
+def summary_json(summary: CrossWorkloadSummary) -> str:
+    """The summary's JSON object (:meth:`CrossWorkloadSummary.as_dict`); an infinite ratio (a
+    missed target) is null."""
+    return dumps_strict(summary.as_dict(), indent=2) + "\n"
+
+
+def _summary_rows(protocol: ProtocolSummary) -> list[tuple[Any, ...]]:
+    """(optimizer, workloads, mean rank, wins, score of each profile) of one protocol, in the
+    standings' order."""
+    scores = [{o.optimizer: o.score for o in p.optimizers} for p in protocol.profiles]
+    return [(s.optimizer, s.n_workloads, s.mean_rank, s.wins, *(by.get(s.optimizer, math.nan) for by in scores))
+            for s in protocol.standings]
+
+
+def summary_csv(summary: CrossWorkloadSummary) -> str:
+    """One row per (protocol, optimizer) under one header: :data:`SUMMARY_COLUMNS`, the profile
+    scores, then :data:`SUMMARY_SETTINGS` (``select`` as the protocol's metric)."""
+    from .ranking import select_for
+
+    quantities = [p.quantity for p in summary.protocols[0].profiles] if summary.protocols else []
+    rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), *SUMMARY_SETTINGS]]
+    for p in summary.protocols:
+        settings = (summary.budget, select_for(summary.select, p.protocol), summary.report,
+                    summary.n_resamples, summary.tau_max)
+        rows.extend([p.protocol, *row, *settings] for row in _summary_rows(p))
+    return _csv(rows)
+
+
+def _verdict_table(summary: CrossWorkloadSummary) -> Table:
+    from rich.table import Table
+
+    table = Table(title=f"inclusion verdicts, K={summary.budget} (-: not checked)")
+    for header in ("workload", "narrow <= wide", *summary.verdicts.protocols):
+        table.add_column(header)
+    for r in summary.verdicts.rows:
+        via = f" (via {' <= '.join(r.via)})" if r.via else ""
+        table.add_row(r.workload, f"{r.narrow} <= {r.wide}{via}", *(v or "-" for v in r.verdicts))
+    return table
+
+
+def summary_tables(summary: CrossWorkloadSummary) -> list[Table]:
+    """Per protocol: each optimizer's workloads, mean rank, wins and profile scores (higher is
+    better); then the inclusion verdicts of every workload."""
+    from rich.table import Table
+
+    tables = []
+    for p in summary.protocols:
+        table = Table(
+            title=(f"{p.protocol} over {len(p.workloads)} workloads: mean rank by {summary.report} "
+                   f"at K={summary.budget}, B={summary.n_resamples}; performance-profile scores "
+                   f"(tau <= {summary.tau_max:g}, 1 = best everywhere)"),
+            caption="; ".join(f"{q.quantity}: left out {', '.join(q.left_out)}"
+                              for q in p.profiles if q.left_out) or None,
+        )
+        for header in ("optimizer", "workloads", "mean rank", "wins",
+                       *(f"score {q.quantity}" for q in p.profiles)):
+            table.add_column(header, justify="left" if header == "optimizer" else "right")
+        for optimizer, n, mean_rank, wins, *scores in _summary_rows(p):
+            table.add_row(optimizer, str(n), f"{mean_rank:.2f}", str(wins), *(f"{s:.3f}" for s in scores))
+        tables.append(table)
+    if summary.verdicts.rows:
+        tables.append(_verdict_table(summary))
+    return tables
 
 
 def query_json(result: QueryResult) -> str:

@@ -3,9 +3,10 @@
 :func:`analyse` loads an experiment and computes what the report shows: rankings with rank
 probabilities at the budget K, bootstrapped budget curves, inclusion verdicts and rank flips,
 steps to target, robustness of the ordering, search-space diagnostics, the best trials' curves,
-reruns, and the plan of the figures (:class:`analysis.figures.Figure`, data only). Nothing here
-draws or writes; :mod:`analysis.report_page` renders the result. docs/method.md gives the
-statistics' definitions.
+reruns, the summary across workloads (with two or more), and the plan of the figures
+(:class:`analysis.figures.Figure`, data only). Nothing here draws or writes;
+:mod:`analysis.report_page` renders the result. docs/method.md gives the statistics'
+definitions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from optcompare.errors import InputError
 from optcompare.schema import METRICS, SearchKey
 
+from .across_workloads import CrossWorkloadSummary, summarize_workloads
 from .bootstrap import BudgetCurve
 from .checks import check_budgets, check_metric, check_resamples
 from .curves import BestTrialCurve, align_curves, best_trial_curve
@@ -70,6 +72,9 @@ class ReportData:
     """Warnings about the arguments (e.g. a budget above the largest search)."""
     figures: tuple[Figure, ...] = ()
     """The figures of the page in page order, as data (:func:`plan_figures`)."""
+    across_workloads: CrossWorkloadSummary | None = None
+    """Performance profiles, standings and verdicts over the workloads
+    (:func:`analysis.across_workloads.summarize_workloads`); None with fewer than two."""
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
@@ -171,6 +176,10 @@ def analyse(
         skipped=exp.skipped,
         warnings=tuple(warnings),
     )
+    if len({r.workload for r in rankings}) >= 2:
+        summary = summarize_workloads(rankings, data.speed, data.hierarchy.verdicts, budget=budget,
+                                      select=chosen, report=report, n_resamples=n_resamples)
+        data = replace(data, across_workloads=summary)
     return replace(data, figures=plan_figures(data))
 
 
@@ -183,8 +192,9 @@ def _slug(*parts: str) -> str:
 def plan_figures(data: ReportData) -> tuple[Figure, ...]:
     """The figures of the page, in page order: per workload the final metric and the steps to
     target; per (workload, protocol) the budget curves, the best trials' curves and, where
-    coordinates were tuned, the hyperparameter scatter."""
-    return tuple(_figures(data))
+    coordinates were tuned, the hyperparameter scatter; then, across workloads, the performance
+    profiles of each protocol."""
+    return (*_figures(data), *_profile_figures(data))
 
 
 def _figures(data: ReportData) -> Iterator[Figure]:
@@ -206,6 +216,20 @@ def _figures(data: ReportData) -> Iterator[Figure]:
         )
         for p in (r.protocol for r in rankings):
             yield from _protocol_figures(data, w, p)
+
+
+def _profile_figures(data: ReportData) -> Iterator[Figure]:
+    summary = data.across_workloads
+    for p in summary.protocols if summary is not None else ():
+        yield Figure(
+            "performance_profiles",
+            _slug("profiles", p.protocol),
+            f"{p.protocol}: performance profiles over {len(p.workloads)} workloads at K={data.budget}: "
+            "fraction of workloads on which each optimizer is within a factor tau of the best "
+            "(legend: score, the normalised area)",
+            p.profiles,
+            {"title": f"{p.protocol} across workloads"},
+        )
 
 
 def _protocol_figures(data: ReportData, w: str, p: str) -> Iterator[Figure]:

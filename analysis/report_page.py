@@ -26,6 +26,7 @@ import jinja2
 
 from optcompare.errors import ParameterError
 
+from .across_workloads import ProtocolSummary, Standing
 from .figures import draw
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
@@ -57,19 +58,23 @@ class ReportFiles:
 
 @dataclass(frozen=True)
 class DrawnFigure:
-    """A figure as written: its caption and files (PNG first)."""
+    """A figure as written: its caption and files (PNG first), and its plot's name
+    (:data:`analysis.figures.PLOTS`)."""
 
     caption: str
     files: tuple[Path, ...]
+    plot: str = ""
 
 
 @dataclass(frozen=True)
 class PageFigure:
-    """A figure as the page shows it: the PNG as base64 and links (href, label) to its files."""
+    """A figure as the page shows it: the PNG as base64 and links (href, label) to its files;
+    ``plot`` places it (the performance profiles go to the section across workloads)."""
 
     caption: str
     png_base64: str
     links: tuple[tuple[str, str], ...]
+    plot: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,10 @@ class Page:
     robustness: Table
     diagnostics: Table
     figures: tuple[PageFigure, ...]
+    across: tuple[tuple[ProtocolSummary, Table], ...] = ()
+    """Per protocol, the standings and profile scores over workloads (empty with one workload)."""
+    across_verdicts: Table | None = None
+    """The inclusion verdicts of every workload, one column per protocol."""
 
 
 def format_cell(value: Any) -> str:
@@ -179,6 +188,14 @@ DIAGNOSTIC_COLUMNS: tuple[Column, ...] = (
 """Columns of the search-space diagnostics (items: HyperparameterDiagnostic)."""
 
 
+STANDING_COLUMNS: tuple[Column, ...] = (
+    _attr("optimizer"), _attr("workloads", "n_workloads"), _attr("mean rank", "mean_rank"),
+    _attr("wins"),
+)  # fmt: skip
+"""Columns of a protocol's standings over workloads (items: Standing), before one score column
+per performance profile."""
+
+
 def table(css: str, columns: Sequence[Column], items: Iterable[Any]) -> Table:
     """The table of ``items``, one row each, one cell per column."""
     return Table(
@@ -202,6 +219,37 @@ def _ranking_table(ranking: Ranking) -> Table:
     return table("ranking", (*RANKING_COLUMNS, *probabilities), ranking.optimizers)
 
 
+def _profile_score(standing: Standing, scores: dict[str, float]) -> float:
+    return scores.get(standing.optimizer, math.nan)
+
+
+def _standings_table(protocol: ProtocolSummary) -> Table:
+    scores = tuple(
+        (f"score {p.quantity}",
+         functools.partial(_profile_score, scores={o.optimizer: o.score for o in p.optimizers}))
+        for p in protocol.profiles
+    )
+    return table("standings", (*STANDING_COLUMNS, *scores), protocol.standings)
+
+
+def _across(data: ReportData) -> tuple[tuple[tuple[ProtocolSummary, Table], ...], Table | None]:
+    """The section across workloads: standings per protocol and the verdicts of every workload
+    (nothing with one workload)."""
+    summary = data.across_workloads
+    if summary is None:
+        return (), None
+    protocols = summary.verdicts.protocols
+    verdict_columns: tuple[Column, ...] = (
+        _attr("workload"),
+        ("narrow <= wide", lambda r: " <= ".join((r.narrow, *r.via, r.wide))),
+        *((p, lambda r, i=i: r.verdicts[i] or "-") for i, p in enumerate(protocols)),
+    )
+    return (
+        tuple((p, _standings_table(p)) for p in summary.protocols),
+        table("across-verdicts", verdict_columns, summary.verdicts.rows),
+    )
+
+
 def _selection(data: ReportData) -> str:
     """The selection metric in words: one name, or ``protocol: metric`` pairs."""
     if isinstance(data.select, str):
@@ -212,12 +260,13 @@ def _selection(data: ReportData) -> str:
 def _page_figure(figure: DrawnFigure) -> PageFigure:
     png = next(f for f in figure.files if f.suffix == ".png")
     links = tuple((f.relative_to(png.parent.parent).as_posix(), f.suffix[1:]) for f in figure.files)
-    return PageFigure(figure.caption, base64.b64encode(png.read_bytes()).decode(), links)
+    return PageFigure(figure.caption, base64.b64encode(png.read_bytes()).decode(), links, figure.plot)
 
 
 def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: str = "") -> Page:
     """The page's content: every section's table from ``data``, and the drawn ``figures``."""
     checks = ((rb, c) for rb in data.robustness for c in (*rb.by_step_budget, *rb.by_target))
+    across, across_verdicts = _across(data)
     return Page(
         data=data,
         generated=generated,
@@ -230,6 +279,8 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         robustness=table("robustness", ROBUSTNESS_COLUMNS, checks),
         diagnostics=table("diagnostics", DIAGNOSTIC_COLUMNS, data.diagnostics),
         figures=tuple(_page_figure(f) for f in figures),
+        across=across,
+        across_verdicts=across_verdicts,
     )
 
 
@@ -274,7 +325,7 @@ def write_report(data: ReportData, out_dir: str | Path) -> ReportFiles:
     """Draw every figure of ``data.figures`` (PNG and PDF under ``out_dir/figures``) and write
     ``out_dir/index.html``."""
     out = _report_directory(out_dir)
-    drawn = [DrawnFigure(f.caption, tuple(draw(f, out / "figures"))) for f in data.figures]
+    drawn = [DrawnFigure(f.caption, tuple(draw(f, out / "figures")), f.plot) for f in data.figures]
     page = out / "index.html"
     page.write_text(render_page(data, drawn), encoding="utf-8")
     return ReportFiles(page, tuple(path for f in drawn for path in f.files))

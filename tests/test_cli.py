@@ -34,11 +34,11 @@ def test_help_lists_subcommands_without_loading_torch_or_ray():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).returncode == 0
     result = _cli("--help")
     assert result.returncode == 0
-    for command in ("run", "rank", "demo"):
+    for command in ("run", "rank", "summary", "demo", "refine"):
         assert command in result.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "rank", "demo"])
+@pytest.mark.parametrize("command", ["run", "rank", "summary", "demo", "refine"])
 def test_subcommand_help(command):
     result = _cli(command, "--help")
     assert result.returncode == 0 and "usage: optcompare" in result.stdout
@@ -111,6 +111,9 @@ def test_run_refuses_an_existing_experiment(tmp_path, capsys):
         (["rank", "EXP"], "has no finished trials yet"),
         (["rank", "EXP", "--budget", "1,0"], "--budget must be >= 1, got 0"),
         (["rank", "EXP", "--budget", "2,four"], "--budget must be an integer or a comma-separated list of integers (e.g. 1,2,4,8), got '2,four'"),
+        (["summary", "EXP"], "has no search trials yet"),
+        (["summary", "EXP", "--tau-max", "0.5"], "--tau-max must be a finite number > 1"),
+        (["summary", "EXP", "/nonexistent/experiment"], "is not an optcompare experiment"),
     ],
 )
 def test_rank_bad_input_exits_2(tmp_path, capsys, args, expected):
@@ -263,3 +266,80 @@ def test_rank_budget_above_the_largest_search(ranked_experiment, capsys):
     assert "warning: --budget 8 exceeds the largest search (4 trials; N per search: w/p/adam: 3, w/p/sgd: 4)" in captured.err
     assert main(["rank", str(ranked_experiment), "--budget", "2,401"]) == 2
     assert "--budget 401 is more than 100x the largest search (4 trials); give a budget of at most 400" in capsys.readouterr().err
+
+
+REFINE_PROTOCOL = {
+    "name": "p", "schedule": "constant",
+    "optimizers": {"sgd": {"learning_rate": {"min": 1.0e-3, "max": 1.0, "scaling": "log"}}},
+}
+
+
+@pytest.fixture
+def refinable_experiment(tmp_path, monkeypatch):
+    """sgd under protocol p on workload w: best trials at learning rates 0.9 and 0.1, with the
+    protocol text experiment.json records (as 'optcompare run' writes it)."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "analysis"))
+    from synthetic import trial, write_experiment
+
+    rates = ((0.2, 0.9), (0.3, 0.1), (0.5, 1e-2), (0.8, 1e-3), (0.01, 0.5))
+    trials = [trial(e, tuned={"learning_rate": lr}) for e, lr in rates[:4]]
+    trials.append(trial(0.01, tuned={"learning_rate": 0.5}, status="diverged"))
+    path = write_experiment(
+        tmp_path / "exp", {("w", "p", "sgd"): trials},
+        spaces={("p", "sgd"): REFINE_PROTOCOL["optimizers"]["sgd"]},
+    )
+    meta = json.loads((path / "experiment.json").read_text())
+    meta["protocols"] = {"p": REFINE_PROTOCOL}
+    (path / "experiment.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_refine_writes_a_protocol_that_loads_and_prints_the_ranges(refinable_experiment, tmp_path, capsys):
+    from tuning.protocol import load_protocol
+
+    out = tmp_path / "refined.yaml"
+    args = ["refine", str(refinable_experiment), "--protocol", "p", "--out", str(out), "--best-k", "2", "--margin", "0.5"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "sgd" in printed and "learning_rate" in printed and "upper extended" in printed
+    assert f"wrote {out}" in printed
+    space = load_protocol(str(out)).searches["sgd"].space["learning_rate"]
+    # best two completed trials: 0.9 (at 98% of the log width: extended) and 0.1
+    assert space == {"min": pytest.approx(0.1 * 10**-0.5), "max": pytest.approx(0.9 * 10**0.5), "scaling": "log"}
+    assert main(args) == 2  # --out exists
+    assert "--out " in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--margin", "0"], "--margin must be a finite number > 0, got 0.0"),
+        (["--best-fraction", "0"], "--best-fraction must be in (0, 1], got 0.0"),
+        (["--best-fraction", "1.5"], "--best-fraction must be in (0, 1]"),
+        (["--best-k", "1"], "--best-k must be an integer >= 2, got 1"),
+        (["--protocol", "q"], "--protocol 'q' is not in"),
+        (["--workload", "v"], "--workload 'v' is not in"),
+    ],
+)
+def test_refine_bad_input_exits_2_and_writes_nothing(refinable_experiment, tmp_path, capsys, extra, expected):
+    out = tmp_path / "refined.yaml"
+    assert main(["refine", str(refinable_experiment), "--protocol", "p", "--out", str(out), *extra]) == 2
+    assert expected in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_refine_refuses_a_grid_protocol_and_a_search_without_trials(refinable_experiment, tmp_path, capsys):
+    meta_path = refinable_experiment / "experiment.json"
+    meta = json.loads(meta_path.read_text())
+    grid = {**REFINE_PROTOCOL, "name": "g", "search": "grid",
+            "optimizers": {"sgd": {"learning_rate": {"feasible_points": [0.1, 1.0]}}}}
+    meta["protocols"]["g"] = grid
+    meta["searches"].append({"protocol": "p", "optimizer": "adam", "space": {}})
+    meta_path.write_text(json.dumps(meta))
+    out = tmp_path / "refined.yaml"
+    assert main(["refine", str(refinable_experiment), "--protocol", "g", "--out", str(out)]) == 2
+    assert "--protocol 'g' is a grid search" in capsys.readouterr().err
+    assert main(["refine", str(refinable_experiment), "--protocol", "p", "--out", str(out)]) == 2
+    assert "search w/p/adam has 0 completed trial(s)" in capsys.readouterr().err
+    assert not out.exists()

@@ -3,7 +3,9 @@ and the Parquet result sink.
 
 Public API: :func:`sample`, :func:`load_protocol`, :func:`load_config`, :func:`resolve_plan`,
 :func:`run_study` with its :class:`StudyOptions` and :class:`RayTarget`, :func:`start_ray`,
-:func:`resume_experiment`, :func:`submit_study`, :class:`ResultSink`, :func:`load_plugins`.
+:func:`resume_experiment`, :func:`submit_study`, :class:`ResultSink`, :func:`load_plugins`;
+refining a search space from a finished study: :class:`RefineRule`, :func:`refine_search`,
+:func:`refine_protocol`, :func:`refine_experiment`, :func:`write_refined_protocol`.
 Names other than ``sample`` are imported on first use, so ``import tuning`` stays free of torch
 and ray.
 """
@@ -34,6 +36,11 @@ _LAZY = {
     "submit_study": "tuning.submit",
     "RerunPlanner": "tuning.reruns",
     "load_plugins": "tuning.plugins",
+    "RefineRule": "tuning.refine",
+    "refine_search": "tuning.refine",
+    "refine_protocol": "tuning.refine",
+    "refine_experiment": "tuning.refine",
+    "write_refined_protocol": "tuning.refine",
 }
 
 __all__ = ["sample", *_LAZY]

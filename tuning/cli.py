@@ -1,5 +1,5 @@
-"""``optcompare run | resume | submit | plan | list``: run, continue or submit a study, show its
-plan, list what is registered."""
+"""``optcompare run | resume | submit | plan | list | refine``: run, continue or submit a study,
+show its plan, list what is registered, refine a protocol's spaces from a finished study."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ __all__ = [
     "register",
     "register_list",
     "register_plan",
+    "register_refine",
     "register_resume",
     "register_submit",
     "run_config",
@@ -33,6 +34,11 @@ FLAGS = {**RAY_FLAGS, "name": "--name", "results": "--results"}
 """The flag of each library parameter that errors of ``run`` name
 (:class:`optcompare.errors.ParameterError`); each subcommand sets the flags it has as its
 ``flags`` default, which :func:`optcompare.cli.main` applies."""
+REFINE_FLAGS = {
+    "best_fraction": "--best-fraction", "best_k": "--best-k", "margin": "--margin",
+    "protocol": "--protocol", "workload": "--workload", "out": "--out",
+}
+"""The flags of ``refine`` (:mod:`tuning.refine`, :func:`refine_experiment`)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,6 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     register_submit(subparsers)
     register_plan(subparsers)
     register_list(subparsers)
+    register_refine(subparsers)
 
 
 def run_config(
@@ -312,4 +319,58 @@ def _list_handler(args: argparse.Namespace) -> int:
 
         for name in shipped_protocols():
             print(f"{name:<14} {load_protocol(name).description}")
+    return 0
+
+
+def register_refine(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "refine",
+        help="refine a protocol's search spaces from a finished study and write them as a new protocol file",
+        description="Per optimizer of PROTOCOL, narrow each searched range to the best trials' span "
+        "plus a margin, extended past a bound where the best trials sit in its outer 5% "
+        "(docs/method.md, 'Refining a search space'); write an ordinary protocol YAML file.",
+    )
+    p.add_argument("experiment", help="experiment directory RESULTS/NAME")
+    p.add_argument("--protocol", required=True, help="the protocol to refine, by its name in the experiment")
+    p.add_argument("--out", required=True, help="protocol YAML file to write")
+    best = p.add_mutually_exclusive_group()
+    best.add_argument("--best-fraction", type=float, default=None, help="best fraction q of the completed trials (default: 0.25)")
+    best.add_argument("--best-k", type=int, default=None, help="best k completed trials instead of a fraction")
+    p.add_argument("--margin", type=float, default=0.5, help="margin m: decades on log ranges, initial widths on linear ones (default: 0.5)")
+    p.add_argument("--workload", default=None, help="the workload whose searches are refined (required when the experiment has several)")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    p.set_defaults(handler=_refine_handler, flags=REFINE_FLAGS)
+
+
+
+def _refine_handler(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.table import Table
+
+    from analysis.render import print_tables
+    from optcompare.errors import ParameterError
+
+    from .refine import RefineRule, refine_experiment, show_dimension, write_refined_protocol
+
+    rule = RefineRule(best_fraction=args.best_fraction, best_k=args.best_k, margin=args.margin)
+    out = Path(args.out)
+    if out.is_dir():
+        raise ParameterError("out", f"{{name}} {args.out}: is a directory; give the path of a YAML file to write")
+    if out.exists() and not args.force:
+        raise ParameterError("out", f"{{name}} {args.out} already exists; choose another path or pass --force")
+    if not out.parent.is_dir():
+        raise ParameterError("out", f"{{name}} {args.out}: directory {out.parent} does not exist; create it first")
+    refined = refine_experiment(args.experiment, args.protocol, workload=args.workload, rule=rule)
+    title = f"{refined.initial} -> {refined.name}, workload {refined.workload}: {rule.phrase(refined.select)}"
+    table = Table(title=title)
+    for column in ("optimizer", "coordinate", "initial", "refined", "bounds", "best trials"):
+        table.add_column(column)
+    for search in refined.searches:
+        for c in search.coordinates:
+            best = f"{len(search.best_trial_ids)} of {search.completed}"
+            table.add_row(search.key.optimizer, c.name, show_dimension(c.old), show_dimension(c.new), c.notes(), best)
+    print_tables([table])
+    write_refined_protocol(refined, out)
+    print(f"wrote {out}; use it as a protocol: protocols: [{out}] in a config")
     return 0

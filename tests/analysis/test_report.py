@@ -188,3 +188,39 @@ def test_the_figures_are_planned_as_data_before_any_is_drawn(experiment):
     budget = data.figures[2]
     assert sorted(budget.statistics) == sorted(OPTIMIZERS) and budget.options["metric"] == "test_error"
     assert "at K=6" in data.figures[0].caption  # K defaults to the smallest search (6 trials each)
+
+
+@pytest.fixture(scope="module")
+def two_workloads(tmp_path_factory):
+    """sgd and momentum on workloads a and b under protocol p; momentum is better on both."""
+    searches = {(w, "p", o): [trial(e + d, steps_to_target=s) for d in (0.0, 0.05)]
+                for w, shift in (("a", 0.0), ("b", 0.1))
+                for o, e, s in (("sgd", 0.3 + shift, 80), ("momentum", 0.2 + shift, 40))}
+    return write_experiment(tmp_path_factory.mktemp("across") / "exp", searches)
+
+
+def test_the_section_across_workloads_appears_with_two_workloads(two_workloads, tmp_path):
+    data = analyse(str(two_workloads), n_resamples=50)
+    summary = data.across_workloads
+    assert summary is not None and summary.workloads == ("a", "b")
+    (protocol,) = summary.protocols
+    assert [(s.optimizer, s.mean_rank, s.wins) for s in protocol.standings] == [("momentum", 1.0, 2), ("sgd", 2.0, 0)]
+    speed = protocol.profiles[0]  # steps: momentum 40, sgd 80 on both, r = 1 and 2
+    assert [(o.optimizer, o.score) for o in speed.optimizers] == [("momentum", 1.0), ("sgd", pytest.approx(2 / 3))]
+    assert [(f.plot, f.stem) for f in data.figures if f.plot == "performance_profiles"] == [
+        ("performance_profiles", "profiles_p")]
+    page = write_report(data, tmp_path / "out").html.read_text()
+    assert "<h2>Across workloads</h2>" in page and '<table class="standings">' in page
+    assert "<th>score steps_to_target</th>" in page and "<th>score test_error</th>" in page
+    assert '<table class="across-verdicts">' in page and "<td>sgd &lt;= momentum</td>" in page
+    across = page[page.index("<h2>Across workloads</h2>"):page.index("<h2>Training speed</h2>")]
+    assert across.count('<img src="data:image/png;base64,') == 1  # the profiles, in this section
+    figures = page[page.index("<h2>Figures</h2>"):]
+    assert "performance profiles" not in figures and figures.count("<img") == 2 * 4  # final, speed, budget, curves
+
+
+def test_no_section_across_workloads_with_one_workload(experiment):
+    data = analyse(str(experiment), n_resamples=10)
+    assert data.across_workloads is None
+    assert all(f.plot != "performance_profiles" for f in data.figures)
+    assert "Across workloads" not in render_page(data)

@@ -1,0 +1,358 @@
+"""The cross-workload summary: per protocol, performance profiles, mean ranks and wins over the
+workloads, and every workload's inclusion verdicts in one table (docs/method.md section 9.6).
+
+Per protocol, over the workloads that ran it:
+
+- two performance profiles (:mod:`analysis.profiles`): of the steps to target (each search's
+  bootstrapped median steps to the workload's target at budget K, :func:`analysis.speed.
+  speed_rankings`; never reached = +inf) and of the final reported metric (the ranking's
+  bootstrapped mean best-of-K value, :func:`analysis.ranking.rankings_at`);
+- standings: each optimizer's mean rank over the workloads it ran and its wins (workloads where
+  it ranks first). The rank on a workload is that of the ranking's means with ties shared,
+  1 + #{optimizers with a strictly lower mean} (the ranking itself breaks ties by name), so
+  optimizers tied for first both win.
+
+:func:`summarize_workloads` is pure (rankings, speed rankings and verdicts in, a frozen
+:class:`CrossWorkloadSummary` out); :func:`summarize_experiments` loads one or several
+experiment directories and computes them the way the report does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from optcompare.errors import InputError, ParameterError
+
+from .checks import check_budgets, check_metric, check_resamples
+from .diagnostics import selection
+from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summarize_hierarchy
+from .load import Experiment, load_results
+from .profiles import TAU_MAX, PerformanceProfile, check_tau_max, performance_profile
+from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
+from .speed import SpeedRanking, speed_rankings
+from .trials import Search, SearchKey, group_searches
+
+__all__ = [
+    "STEPS_TO_TARGET",
+    "CrossWorkloadSummary",
+    "ProtocolSummary",
+    "Standing",
+    "VerdictRow",
+    "VerdictTable",
+    "standings",
+    "summarize_experiments",
+    "summarize_workloads",
+    "verdict_table",
+]
+
+STEPS_TO_TARGET = "steps_to_target"
+"""The quantity name of the speed profile (the other profile is named by the reported metric)."""
+
+
+@dataclass(frozen=True)
+class Standing:
+    """One optimizer under one protocol: the workloads it ran, its mean rank there and its wins."""
+
+    optimizer: str
+    n_workloads: int
+    mean_rank: float
+    wins: int
+
+
+@dataclass(frozen=True)
+class ProtocolSummary:
+    """One protocol over its workloads: standings (best mean rank first) and the two profiles
+    (steps to target, then the reported metric)."""
+
+    protocol: str
+    workloads: tuple[str, ...]
+    standings: tuple[Standing, ...]
+    profiles: tuple[PerformanceProfile, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "protocol": self.protocol,
+            "workloads": list(self.workloads),
+            "standings": [vars(s).copy() for s in self.standings],
+            "profiles": [p.as_dict() for p in self.profiles],
+        }
+
+
+@dataclass(frozen=True)
+class VerdictRow:
+    """The verdicts on ``narrow <= wide`` in one workload, one per protocol of the table (None:
+    not checked there, one of the two did not run)."""
+
+    workload: str
+    narrow: str
+    wide: str
+    via: tuple[str, ...]
+    verdicts: tuple[str | None, ...]
+
+
+@dataclass(frozen=True)
+class VerdictTable:
+    """Rows workload x pair, columns ``protocols`` (sorted)."""
+
+    protocols: tuple[str, ...]
+    rows: tuple[VerdictRow, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "protocols": list(self.protocols),
+            "rows": [
+                {
+                    "workload": r.workload,
+                    "narrow": r.narrow,
+                    "wide": r.wide,
+                    "via": list(r.via),
+                    "verdicts": dict(zip(self.protocols, r.verdicts, strict=True)),
+                }
+                for r in self.rows
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class CrossWorkloadSummary:
+    """The summary over workloads at budget K, with the settings that made it (module doc)."""
+
+    budget: int
+    select: str | Mapping[str, str]
+    report: str
+    n_resamples: int
+    tau_max: float
+    workloads: tuple[str, ...]
+    protocols: tuple[ProtocolSummary, ...]
+    verdicts: VerdictTable
+    warnings: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON document of ``optcompare summary`` (README "Analysis")."""
+        return {
+            "budget": self.budget,
+            "select": self.select if isinstance(self.select, str) else dict(self.select),
+            "report": self.report,
+            "n_resamples": self.n_resamples,
+            "tau_max": self.tau_max,
+            "workloads": list(self.workloads),
+            "protocols": [p.as_dict() for p in self.protocols],
+            "inclusion_verdicts": self.verdicts.as_dict(),
+        }
+
+
+def _shared_ranks(ranking: Ranking) -> dict[str, int]:
+    """Optimizer -> 1 + the number of optimizers with a strictly lower mean (NaN as +inf)."""
+    means = {o.optimizer: math.inf if math.isnan(o.mean) else o.mean for o in ranking.optimizers}
+    return {s: 1 + sum(m < v for m in means.values()) for s, v in means.items()}
+
+
+def standings(rankings: Sequence[Ranking]) -> list[Standing]:
+    """Mean rank and wins of each optimizer over ``rankings`` (one protocol's, one per
+    workload), best mean rank first, then more wins, then by name (module doc)."""
+    ranks: dict[str, list[int]] = {}
+    for ranking in rankings:
+        for s, r in _shared_ranks(ranking).items():
+            ranks.setdefault(s, []).append(r)
+    rows = [Standing(s, len(r), sum(r) / len(r), r.count(1)) for s, r in ranks.items()]
+    return sorted(rows, key=lambda s: (s.mean_rank, -s.wins, s.optimizer))
+
+
+def verdict_table(verdicts: Sequence[InclusionVerdict]) -> VerdictTable:
+    """The verdicts of every workload and pair, one column per protocol."""
+    protocols = tuple(sorted({v.protocol for v in verdicts}))
+    cells: dict[tuple[str, str, str], dict[str, str]] = {}
+    via: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for v in verdicts:
+        key = (v.workload, v.narrow, v.wide)
+        cells.setdefault(key, {})[v.protocol] = v.verdict
+        via.setdefault(key, v.via)
+    rows = tuple(
+        VerdictRow(*key, via[key], tuple(cells[key].get(p) for p in protocols))
+        for key in sorted(cells)
+    )
+    return VerdictTable(protocols, rows)
+
+
+def _values(
+    rows: Sequence[Ranking] | Sequence[SpeedRanking], value: Callable[[Any], float]
+) -> dict[str, dict[str, float]]:
+    """Workload -> optimizer -> ``value(score)`` of one protocol's rankings."""
+    return {r.workload: {o.optimizer: value(o) for o in r.optimizers} for r in rows}
+
+
+def _left_out_warning(profile: PerformanceProfile) -> list[str]:
+    if not profile.left_out:
+        return []
+    what = (
+        "reached the target"
+        if profile.quantity == STEPS_TO_TARGET
+        else f"a finite {profile.quantity}"
+    )
+    return [
+        f"{profile.protocol}, {profile.quantity} profile: left out {', '.join(profile.left_out)} "
+        f"(no optimizer {what} there)"
+    ]
+
+
+def summarize_workloads(
+    rankings: Sequence[Ranking],
+    speed: Sequence[SpeedRanking],
+    verdicts: Sequence[InclusionVerdict],
+    *,
+    budget: int,
+    select: str | Mapping[str, str],
+    report: str,
+    n_resamples: int,
+    tau_max: float = TAU_MAX,
+) -> CrossWorkloadSummary:
+    """The summary of rankings, speed rankings and verdicts taken at ``budget`` (module doc);
+    the other settings are recorded. Warns when it covers fewer than two workloads and when a
+    profile leaves a workload out."""
+    tau_max = check_tau_max(tau_max)
+    workloads = tuple(sorted({r.workload for r in rankings}))
+    warnings: list[str] = []
+    if len(workloads) < 2:
+        warnings.append(
+            f"the summary covers {len(workloads)} workload ({', '.join(workloads) or 'none'}); "
+            "profiles, mean ranks and wins over workloads need several to mean much"
+        )
+    protocols = []
+    for p in sorted({r.protocol for r in rankings}):
+        mine = [r for r in rankings if r.protocol == p]
+        profiles = (
+            performance_profile(
+                _values([s for s in speed if s.protocol == p], lambda o: o.median),
+                protocol=p,
+                quantity=STEPS_TO_TARGET,
+                tau_max=tau_max,
+            ),
+            performance_profile(
+                _values(mine, lambda o: o.mean), protocol=p, quantity=report, tau_max=tau_max
+            ),
+        )
+        for profile in profiles:
+            warnings.extend(_left_out_warning(profile))
+        protocols.append(
+            ProtocolSummary(
+                p, tuple(sorted(r.workload for r in mine)), tuple(standings(mine)), profiles
+            )
+        )
+    return CrossWorkloadSummary(
+        budget,
+        select,
+        report,
+        n_resamples,
+        tau_max,
+        workloads,
+        tuple(protocols),
+        verdict_table(verdicts),
+        tuple(warnings),
+    )
+
+
+def _merged_searches(experiments: Sequence[Experiment]) -> dict[SearchKey, Search]:
+    """Every experiment's searches; InputError when one has none or two hold the same search
+    (their trial ids would collide)."""
+    searches: dict[SearchKey, Search] = {}
+    owner: dict[SearchKey, str] = {}
+    for exp in experiments:
+        found = group_searches(exp.trials)
+        if not found:
+            raise InputError(
+                f"{exp.path} has no search trials yet; run or resume it first, or leave it out"
+            )
+        for key, search in found.items():
+            if key in owner:
+                raise InputError(
+                    f"search {'/'.join(key)} is in both {owner[key]} and {exp.path}; summarise "
+                    "experiments that share no (workload, protocol, optimizer), or rename a "
+                    "protocol"
+                )
+            owner[key] = exp.path
+            searches[key] = search
+    return searches
+
+
+def _merged_selection(
+    experiments: Sequence[Experiment], select: str | None
+) -> str | dict[str, str]:
+    """``select``, else protocol -> the selection every experiment records for it;
+    ParameterError when two experiments select one protocol's trials differently."""
+    if select is not None:
+        return select
+    merged: dict[str, str] = {}
+    source: dict[str, str] = {}
+    for exp in experiments:
+        recorded = selection(exp.meta)
+        for p, metric in recorded.items() if isinstance(recorded, Mapping) else ():
+            if merged.setdefault(p, metric) != metric:
+                raise ParameterError(
+                    "select",
+                    f"protocol {p} selects by {merged[p]} in {source[p]} but by {metric} in "
+                    f"{exp.path}; give {{name}} to select every protocol by one metric",
+                )
+            source.setdefault(p, exp.path)
+    return merged
+
+
+def summarize_experiments(
+    experiments: str | Sequence[str],
+    budget: int | None = None,
+    *,
+    select: str | None = None,
+    report: str = "test_error",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    tau_max: float = TAU_MAX,
+    alpha: float = 0.05,
+) -> CrossWorkloadSummary:
+    """The summary of one or several experiment directories at ``budget`` (default: the
+    smallest search of all), with the rankings, speed rankings and inclusion verdicts computed
+    as :func:`analysis.report.analyse` computes them (same bootstrap seeds, so the numbers are
+    the report's). ``select`` None uses each protocol's ``select`` from experiment.json.
+
+    Experiments are read one by one (trials only) and their searches united; two holding the
+    same (workload, protocol, optimizer) are refused rather than pooled.
+    """
+    check_metric(report, "report")
+    if select is not None:
+        check_metric(select, "select")
+    check_resamples(n_resamples)
+    tau_max = check_tau_max(tau_max)
+    if budget is not None:
+        check_budgets([budget])
+    paths = [experiments] if isinstance(experiments, str) else list(experiments)
+    if not paths:
+        raise InputError("no experiment given; pass at least one RESULTS/NAME directory")
+    loaded = [load_results(p, curves=False) for p in paths]
+    searches = _merged_searches(loaded)
+    budget = default_budget(searches) if budget is None else int(budget)
+    chosen = _merged_selection(loaded, select)
+    meta = {"workloads": [w for exp in loaded for w in exp.meta.get("workloads", []) or []]}
+    pairs: list[InclusionPair] = [p for exp in loaded for p in inclusion_pairs(exp.meta)]
+    curves = bootstrap_searches(
+        searches, [budget], select=chosen, report=report, n_resamples=n_resamples, seed=seed
+    )
+    rankings = rankings_at(curves, searches, budget)
+    hierarchy = summarize_hierarchy(curves, rankings, budget, pairs, alpha=alpha)
+    speed = speed_rankings(searches, budget, meta=meta, n_resamples=n_resamples, seed=seed)
+    summary = summarize_workloads(
+        rankings,
+        speed,
+        hierarchy.verdicts,
+        budget=budget,
+        select=chosen,
+        report=report,
+        n_resamples=n_resamples,
+        tau_max=tau_max,
+    )
+    return replace(
+        summary,
+        warnings=(*budget_warnings(searches, [budget]), *summary.warnings),
+        skipped=tuple(s for exp in loaded for s in exp.skipped),
+    )

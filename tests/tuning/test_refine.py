@@ -1,0 +1,333 @@
+"""The refinement rule (tuning.refine) on hand-made rows: computed ranges, boundary extension,
+clipping at a validity limit, points, ignored trials, determinism, and the written file."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+from analysis.trials import Search
+from optcompare.errors import InputError, ParameterError
+from optcompare.intervals import Interval
+from tuning.protocol import load_protocol, parse_protocol
+from tuning.refine import (
+    RefineRule,
+    TooFewTrials,
+    best_trials,
+    refine_protocol,
+    refine_search,
+    write_refined_protocol,
+)
+
+
+def _search(rows: list[dict], optimizer: str = "sgd") -> Search:
+    """rows: {"val": metric, "status"?, "index"?, tuned coordinate: value, ...}."""
+    names = sorted({k for r in rows for k in r} - {"val", "status", "index"})
+    columns = {
+        "final_val_error": np.array([r["val"] for r in rows], dtype=float),
+        "trial_index": np.array([r.get("index", i) for i, r in enumerate(rows)], dtype=float),
+        **{f"tuned_{n}": np.array([r.get(n, math.nan) for r in rows], dtype=float) for n in names},
+    }
+    ids = np.array([f"w/p/{optimizer}/{r.get('index', i):05d}" for i, r in enumerate(rows)], dtype=object)
+    status = np.array([r.get("status", "completed") for r in rows], dtype=object)
+    return Search("w", "p", optimizer, ids, status, columns)
+
+
+LOG_LR = {"min": 1e-4, "max": 1.0, "scaling": "log"}
+LINEAR = {"min": 0.0, "max": 1.0, "scaling": "linear"}
+
+
+def _one(search: Search, space: dict, rule: RefineRule | None = None, **kwargs: object):
+    result = refine_search(search, space, rule or RefineRule(best_k=2), **kwargs)
+    assert len(result.coordinates) == 1
+    return result.coordinates[0]
+
+
+# --- computed ranges ------------------------------------------------------------------------
+
+
+def test_log_range_is_the_best_trials_span_widened_by_the_margin_in_decades():
+    rows = [{"val": v, "learning_rate": lr} for v, lr in ((0.2, 1e-2), (0.1, 1e-3), (0.5, 1e-4), (0.9, 0.9))]
+    c = _one(_search(rows), {"learning_rate": LOG_LR}, RefineRule(best_k=2, margin=0.5))
+    assert c.new["min"] == pytest.approx(1e-3 * 10**-0.5) and c.new["max"] == pytest.approx(1e-2 * 10**0.5)
+    assert c.new["scaling"] == "log" and (c.low, c.high) == ("shrunk", "shrunk")
+    assert c.old == LOG_LR
+
+
+def test_linear_range_widens_by_the_margin_times_the_initial_width():
+    rows = [{"val": v, "x": x} for v, x in ((0.1, 0.4), (0.2, 0.5), (0.3, 0.45), (0.9, 0.05))]
+    c = _one(_search(rows), {"x": LINEAR}, RefineRule(best_k=3, margin=0.1))
+    assert (c.new["min"], c.new["max"]) == pytest.approx((0.3, 0.6))
+    assert (c.low, c.high) == ("shrunk", "shrunk")
+
+
+def test_margin_past_an_inner_bound_keeps_the_initial_bound():
+    # best trials at 0.1 and 0.2: not in the outer 5%, so the margin of 0.5 stops at min = 0
+    rows = [{"val": 0.1, "x": 0.1}, {"val": 0.2, "x": 0.2}, {"val": 0.9, "x": 0.99}]
+    c = _one(_search(rows), {"x": LINEAR}, RefineRule(best_k=2, margin=0.5))
+    assert c.new["min"] == 0.0 and c.low == "kept"
+    assert c.new["max"] == pytest.approx(0.7) and c.high == "shrunk"
+
+
+@pytest.mark.parametrize(
+    ("rule", "completed", "best"),
+    [
+        (RefineRule(), 8, 2),  # ceil(0.25 * 8)
+        (RefineRule(), 3, 2),  # at least 2
+        (RefineRule(best_fraction=0.5), 9, 5),  # ceil(4.5)
+        (RefineRule(best_fraction=1.0), 4, 4),
+        (RefineRule(best_k=3), 10, 3),
+        (RefineRule(best_k=30), 10, 10),  # at most all
+    ],
+)
+def test_number_of_best_trials(rule, completed, best):
+    assert rule.n_best(completed) == best
+
+
+# --- the boundary rule ----------------------------------------------------------------------
+
+
+def test_best_trials_in_the_outer_edge_extend_past_the_initial_bound_by_the_margin():
+    # log width 4 decades; 1.2e-4 sits at 2% of it, 0.9 at 99%
+    rows = [{"val": 0.1, "learning_rate": 1.2e-4}, {"val": 0.2, "learning_rate": 0.9}, {"val": 0.5, "learning_rate": 1e-2}]
+    c = _one(_search(rows), {"learning_rate": LOG_LR}, RefineRule(best_k=2, margin=1.0))
+    assert c.new["min"] == pytest.approx(1.2e-5) and c.low == "extended"
+    assert c.new["max"] == pytest.approx(9.0) and c.high == "extended"
+    assert c.notes() == "lower extended; upper extended"
+
+
+def test_just_inside_the_edge_does_not_extend():
+    # 0.06 of the width from each end: inside, so the bounds stay
+    rows = [{"val": 0.1, "x": 0.06}, {"val": 0.2, "x": 0.94}, {"val": 0.9, "x": 0.5}]
+    c = _one(_search(rows), {"x": LINEAR}, RefineRule(best_k=2, margin=0.5))
+    assert (c.new["min"], c.new["max"]) == (0.0, 1.0) and (c.low, c.high) == ("kept", "kept")
+
+
+def test_extension_stops_at_a_closed_validity_limit():
+    # one_minus_beta2 lies in (0, 1]: the upper bound 0.45 * 10 would pass 1
+    rows = [{"val": 0.1, "one_minus_beta2": 0.45}, {"val": 0.2, "one_minus_beta2": 0.3}, {"val": 0.9, "one_minus_beta2": 1e-3}]
+    space = {"one_minus_beta2": {"min": 1e-3, "max": 0.5, "scaling": "log"}}
+    c = _one(_search(rows, "adam"), space, RefineRule(best_k=2, margin=1.0))
+    assert c.new["max"] == 1.0 and c.high == "clipped"
+    assert c.notes().endswith("upper clipped at 1")
+    assert c.new["min"] == pytest.approx(0.03) and c.low == "shrunk"
+
+
+@pytest.mark.parametrize(("initial", "refined"), [(0.008, 0.005), (0.002, 0.002)])
+def test_extension_stops_inside_an_open_validity_limit(initial, refined):
+    # a linear one_minus_momentum: (0, 1] is open at 0; the lower bound would reach -0.49, so it
+    # stops at the midpoint 0.005 of 0 and the best value 0.01, or at the initial bound below it
+    rows = [{"val": 0.1, "one_minus_momentum": 0.01}, {"val": 0.2, "one_minus_momentum": 0.2}, {"val": 0.9, "one_minus_momentum": 0.9}]
+    space = {"one_minus_momentum": {"min": initial, "max": 1.0, "scaling": "linear"}}
+    c = _one(_search(rows, "momentum"), space, RefineRule(best_k=2, margin=0.5))
+    assert c.low == "clipped" and c.new["min"] == pytest.approx(refined)
+
+
+def test_explicit_limits_override_the_coordinate_table():
+    rows = [{"val": 0.1, "decay_steps_factor": 0.99}, {"val": 0.2, "decay_steps_factor": 0.9}, {"val": 0.9, "decay_steps_factor": 0.5}]
+    space = {"decay_steps_factor": {"min": 0.5, "max": 1.0, "scaling": "linear"}}
+    c = _one(_search(rows), space, limits={"decay_steps_factor": Interval(0.0, 1.0)})
+    assert c.new["max"] == 1.0 and c.high == "clipped"
+
+
+# --- points, fixed values, ignored trials ---------------------------------------------------
+
+
+def test_points_keep_the_span_the_best_trials_used_plus_one_neighbour():
+    points = {"feasible_points": [0.5, 0.1, 0.01, 0.001, 1e-4]}
+    rows = [{"val": 0.1, "p": 0.01}, {"val": 0.2, "p": 0.001}, {"val": 0.9, "p": 0.5}]
+    c = _one(_search(rows), {"p": points})
+    assert c.new == {"feasible_points": [1e-4, 0.001, 0.01, 0.1]} and c.notes() == "points"
+
+
+def test_a_coordinate_without_values_keeps_its_space():
+    rows = [{"val": 0.1, "learning_rate": 0.1}, {"val": 0.2, "learning_rate": 0.2}]
+    result = refine_search(_search(rows), {"learning_rate": LOG_LR, "epsilon": LOG_LR}, RefineRule())
+    eps = next(c for c in result.coordinates if c.name == "epsilon")
+    assert eps.new == LOG_LR and eps.notes() == "unchanged"
+
+
+def test_diverged_and_failed_trials_are_ignored():
+    rows = [
+        {"val": 0.01, "learning_rate": 0.5, "status": "diverged"},
+        {"val": math.nan, "learning_rate": 0.9, "status": "failed"},
+        {"val": 0.3, "learning_rate": 1e-2},
+        {"val": 0.2, "learning_rate": 1e-3},
+        {"val": 0.8, "learning_rate": 1e-4},
+    ]
+    result = refine_search(_search(rows), {"learning_rate": LOG_LR}, RefineRule(best_k=2))
+    assert result.best_trial_ids == ("w/p/sgd/00003", "w/p/sgd/00002")
+    assert result.completed == 3
+    assert result.coordinates[0].new["max"] == pytest.approx(1e-2 * 10**0.5)
+
+
+@pytest.mark.parametrize("statuses", [["completed"], ["completed", "diverged", "failed"], []])
+def test_fewer_than_two_completed_trials_cannot_be_refined(statuses):
+    rows = [{"val": 0.1, "learning_rate": 0.1, "status": s} for s in statuses]
+    if not rows:
+        rows = [{"val": math.nan, "learning_rate": 0.1}, {"val": math.nan, "learning_rate": 0.2}]
+    with pytest.raises(TooFewTrials, match=r"search w/p/sgd has [01] completed trial\(s\).*at least 2") as err:
+        refine_search(_search(rows), {"learning_rate": LOG_LR}, RefineRule())
+    assert isinstance(err.value, InputError) and err.value.key == ("w", "p", "sgd")
+
+
+def test_ties_go_to_the_lower_trial_index_and_order_of_rows_does_not_matter():
+    rows = [{"val": 0.2, "learning_rate": 10 ** -(i % 4), "index": i} for i in range(12)]
+    rows[7]["val"] = 0.1
+    rng = np.random.default_rng(0)
+    first = refine_search(_search(rows), {"learning_rate": LOG_LR}, RefineRule(best_k=3))
+    assert first.best_trial_ids == ("w/p/sgd/00007", "w/p/sgd/00000", "w/p/sgd/00001")
+    for _ in range(5):
+        shuffled = [rows[i] for i in rng.permutation(len(rows))]
+        again = refine_search(_search(shuffled), {"learning_rate": LOG_LR}, RefineRule(best_k=3))
+        assert again == first
+
+
+def test_best_trials_by_another_selection_metric():
+    search = _search([{"val": 0.1, "learning_rate": 0.1}, {"val": 0.2, "learning_rate": 0.2}, {"val": 0.3, "learning_rate": 0.3}])
+    search.columns["final_train_loss"] = np.array([3.0, 2.0, 1.0])
+    best, completed = best_trials(search, "train_loss", RefineRule(best_k=2))
+    assert list(best) == [2, 1] and completed == 3
+
+
+# --- parameters -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "parameter", "message"),
+    [
+        ({"margin": 0.0}, "margin", "margin must be a finite number > 0, got 0.0"),
+        ({"margin": -1}, "margin", "margin must be a finite number > 0"),
+        ({"margin": math.inf}, "margin", "margin must be a finite number > 0"),
+        ({"best_fraction": 0.0}, "best_fraction", "best_fraction must be in (0, 1], got 0.0"),
+        ({"best_fraction": 1.5}, "best_fraction", "best_fraction must be in (0, 1]"),
+        ({"best_k": 1}, "best_k", "best_k must be an integer >= 2, got 1"),
+        ({"best_k": 2.5}, "best_k", "best_k must be an integer >= 2"),
+        ({"best_k": 3, "best_fraction": 0.5}, "best_k", "give best_k or best_fraction, not both"),
+        ({"edge": 0.5}, "edge", "edge must be in (0, 0.5)"),
+    ],
+)
+def test_bad_rule_parameters_name_the_parameter(kwargs, parameter, message):
+    with pytest.raises(ParameterError) as err:
+        RefineRule(**kwargs)
+    assert err.value.parameter == parameter and message in str(err.value)
+
+
+# --- a whole protocol, written and read back ------------------------------------------------
+
+
+def _adam_and_sgd_rows() -> dict[str, Search]:
+    sgd = [{"val": v, "learning_rate": lr} for v, lr in ((0.3, 0.5), (0.2, 2.0), (0.25, 9.5), (0.9, 1e-3))]
+    adam = [
+        {"val": v, "learning_rate_over_epsilon": r, "epsilon": e, "one_minus_beta1": b1, "one_minus_beta2": b2}
+        for v, r, e, b1, b2 in (
+            (0.3, 1.0, 10.0, 0.5, 0.095),
+            (0.2, 3.0, 50.0, 0.1, 0.02),
+            (0.9, 1e5, 1e-6, 0.01, 1e-3),
+            (0.6, 1e6, 1e-7, 0.002, 1e-4),
+        )
+    ]
+    return {"sgd": _search(sgd, "sgd"), "adam": _search(adam, "adam")}
+
+
+def test_refined_choi_full_is_an_ordinary_protocol_that_loads_with_the_same_spaces(tmp_path):
+    protocol = load_protocol("choi-full")
+    searches = _adam_and_sgd_rows()
+    for s in searches.values():  # the schedule's coordinates, at the top of their ranges
+        s.columns["tuned_decay_steps_factor"] = np.array([0.99, 0.98, 0.7, 0.6])
+        s.columns["tuned_decay_factor"] = np.array([1e-2, 3e-3, 1e-4, 1e-4])
+    refined = refine_protocol(protocol, searches, RefineRule(best_k=2), experiment="exp", workload="w")
+    path = write_refined_protocol(refined, tmp_path / "refined.yaml")
+    loaded = load_protocol(str(path))
+    assert loaded.name == "choi-full-refined" and loaded.search == "quasirandom"
+    assert loaded.schedule == protocol.schedule and loaded.select == protocol.select
+    assert "refined from experiment exp (workload w)" in loaded.description
+    assert set(loaded.searches) == set(protocol.searches)  # every optimizer of the protocol
+    for result in refined.searches:
+        assert loaded.searches[result.key.optimizer].space == result.space
+    assert loaded.searches["momentum"].space == protocol.searches["momentum"].space  # not run
+    adam = {c.name: c for c in refined.searches[1].coordinates}
+    assert adam["decay_steps_factor"].new["max"] == 1.0 and adam["decay_steps_factor"].high == "clipped"
+    assert adam["epsilon"].new == {"min": pytest.approx(10 / 10**0.5), "max": pytest.approx(50 * 10**0.5), "scaling": "log"}
+    sgd = {c.name: c for c in refined.searches[0].coordinates}["learning_rate"]
+    assert sgd.high == "extended" and sgd.new["max"] == pytest.approx(9.5 * 10**0.5)  # past 10
+    text = path.read_text()
+    assert text.startswith("# choi-full refined from experiment exp") and "sgd.learning_rate: [0.001, 10] log ->" in text
+
+
+def test_from_trials_and_fixed_values_survive_refinement(tmp_path):
+    raw = yaml.safe_load(
+        """
+        name: ladder
+        schedule: constant
+        optimizers:
+          adam:
+            learning_rate: {min: 1.0e-4, max: 1.0e-1, scaling: log}
+            one_minus_beta1: {min: 1.0e-2, max: 0.5, scaling: log, from_trials: 3}
+            epsilon: 1.0e-6
+        """
+    )
+    protocol = parse_protocol(raw, "ladder.yaml")
+    rows = [{"val": v, "learning_rate": lr, "one_minus_beta1": b} for v, lr, b in ((0.1, 1e-3, 0.1), (0.2, 1e-2, 0.05), (0.5, 1e-4, 0.4))]
+    refined = refine_protocol(protocol, {"adam": _search(rows, "adam")}, RefineRule(best_k=2), experiment="e", workload="w")
+    entry = refined.raw["optimizers"]["adam"]
+    assert entry["epsilon"] == 1e-6 and entry["one_minus_beta1"]["from_trials"] == 3
+    loaded = load_protocol(str(write_refined_protocol(refined, tmp_path / "r.yaml")))
+    assert loaded.searches["adam"].ladder == {"one_minus_beta1": 3}
+    assert loaded.searches["adam"].fixed == {"epsilon": 1e-6}
+
+
+def test_a_grid_protocol_is_refused():
+    protocol = load_protocol("wilson2017")
+    with pytest.raises(ParameterError, match="'wilson2017' is a grid search; only a quasirandom") as err:
+        refine_protocol(protocol, {}, RefineRule(), experiment="e", workload="w")
+    assert err.value.parameter == "protocol"
+
+
+# --- an experiment as 'optcompare run' records it ------------------------------------------
+
+
+def test_refine_experiment_reads_the_recorded_protocol_and_the_rows(tmp_path, monkeypatch):
+    """experiment.json written by tuning.experiment.experiment_record for a real plan; the rows
+    carry the plan's search points; the validation error is a function of the learning rate."""
+    import json
+    from pathlib import Path
+
+    from tuning.config import load_config
+    from tuning.experiment import experiment_record
+    from tuning.plan import resolve_plan
+    from tuning.refine import refine_experiment
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "analysis"))
+    from synthetic import trial, write_experiment
+
+    config_path = tmp_path / "config.yaml"
+    config_path.write_text(
+        "name: exp\nworkloads: [mnist1d-mlp]\noptimizers: [sgd, adam]\nprotocols: [choi-full]\n"
+        "trials_per_search: 8\n"
+    )
+    config = load_config(str(config_path))
+    plan = resolve_plan(config)
+    rows: dict[tuple[str, str, str], list[dict]] = {}
+    for t in plan:
+        lr = t.hparams["learning_rate"]
+        rows.setdefault((t.workload, t.protocol, t.optimizer), []).append(
+            trial(min(0.9, abs(math.log10(lr) + 1.5) / 4), tuned=dict(t.tuned), index=t.trial_index)
+        )
+    path = write_experiment(tmp_path / "exp", rows)
+    (path / "experiment.json").write_text(json.dumps(experiment_record(config, plan, "exp")))
+    refined = refine_experiment(str(path), "choi-full", rule=RefineRule(best_k=3))
+    assert refined.workload == "mnist1d-mlp" and refined.experiment == "exp"
+    assert [s.key.optimizer for s in refined.searches] == ["sgd", "adam"]
+    sgd = refined.searches[0]
+    best_lr = sorted(
+        (abs(math.log10(p.tuned["learning_rate"]) + 1.5), p.trial_index, p.tuned["learning_rate"])
+        for p in plan if p.optimizer == "sgd"
+    )[:3]
+    lr = {c.name: c for c in sgd.coordinates}["learning_rate"]
+    assert lr.new["min"] == pytest.approx(min(b[2] for b in best_lr) * 10**-0.5)
+    assert sgd.best_trial_ids == tuple(f"mnist1d-mlp/choi-full/sgd/{b[1]:05d}" for b in best_lr)
+    assert set(sgd.space) == set(load_protocol("choi-full").searches["sgd"].space)

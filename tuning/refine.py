@@ -1,0 +1,489 @@
+"""Refining a search space from a finished search: a deterministic rule on its rows.
+
+Choi et al. (2019) did not rank optimizers from their initial spaces: per workload and
+optimizer they narrowed or moved each range until the best trials were well inside it, then ran
+the final search there. This module is that step as a rule, a pure function of one search's
+trials rows (docs/method.md, "Refining a search space").
+
+Best trials. Of the search's *completed* trials with a finite selection metric (the protocol's
+``select``, lower is better; diverged and failed trials are ignored), sorted by (metric,
+``trial_index``, ``trial_id``), the best ``n`` are kept::
+
+    n = min(N, max(2, ceil(q * N)))     (best fraction q in (0, 1], default 0.25), or
+    n = min(N, k)                       (best count k >= 2)
+
+with N the number of such trials; N < 2 cannot be refined (:class:`TooFewTrials`).
+
+Ranges. Per searched coordinate with range [a, b] and its best trials' values spanning
+[lo, hi], with margin m > 0 (default 0.5) and edge e (default 0.05, as the search-space
+diagnostics, :func:`analysis.diagnostics.position_in_range`)::
+
+    log scaling:     lo' = lo * 10^(-m),      hi' = hi * 10^(+m)        (m in decades)
+    linear scaling:  lo' = lo - m (b - a),    hi' = hi + m (b - a)      (m in initial widths)
+
+    new low  = lo'              if lo' >= a                  (shrunk: inside the initial range)
+             = lo'              if lo' <  a and pos(lo) < e  (extended past a: best trials at the edge)
+             = a                otherwise                    (kept: the initial bound)
+    new high = the same on the upper side, with pos(hi) > 1 - e
+
+where pos is the position in the initial range (0 at a, 1 at b, in the scaling's units). So the
+refined range stays inside the initial one except on a side where the best trials sit in its
+outer e of the width; there it moves past the bound by the margin. A bound is never moved past
+a validity limit of the coordinate (:func:`validity_limits`: a ``one_minus_*`` lies in (0, 1],
+a schedule parameter in its schedule's interval, an optimizer's hyperparameter in its range):
+at a closed limit L the bound is L; at an open one it is the midpoint between L and the best
+value (geometric on a log scale), or the initial bound if that is further out ("clipped").
+
+Points. A ``feasible_points`` coordinate keeps, in sorted order, the points from the smallest to
+the largest that a best trial used, plus one neighbouring point on each side where there is one
+(the margin of a list of points). Fixed values stay fixed; a coordinate without a value in any
+best trial keeps its space. Importable without torch (the limits of optimizer hyperparameters
+import :mod:`optimizers` when asked for).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from analysis.diagnostics import SpaceRange, position_in_range
+from optcompare.errors import InputError, ParameterError
+from optcompare.intervals import Interval
+from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
+
+from .coordinates import COORDINATES, coordinate
+
+if TYPE_CHECKING:
+    from analysis.load import Experiment
+    from analysis.trials import Search
+
+    from .protocol import Protocol
+    from .search import SearchSpec
+
+__all__ = [
+    "BOUND_NOTES",
+    "RefineRule",
+    "RefinedCoordinate",
+    "RefinedProtocol",
+    "RefinedSearch",
+    "TooFewTrials",
+    "best_trials",
+    "refine_experiment",
+    "refine_protocol",
+    "refine_search",
+    "show_dimension",
+    "validity_limits",
+    "write_refined_protocol",
+]
+
+DEFAULT_BEST_FRACTION = 0.25
+DEFAULT_MARGIN = 0.5
+DEFAULT_EDGE = 0.05
+
+BOUND_NOTES: dict[str, str] = {
+    "shrunk": "moved inside the initial range: the best trials' span plus the margin",
+    "kept": "the initial bound (the margin reaches past it, the best trials are not at that edge)",
+    "extended": "moved past the initial bound by the margin (best trials in the outer edge)",
+    "clipped": "moved past the initial bound, stopped at the coordinate's validity limit",
+    "points": "feasible points the best trials used, plus one neighbour on each side",
+    "unchanged": "no best trial has a value for this coordinate: the initial space is kept",
+}
+"""What happened to a bound (or a list of points), by the name a result records."""
+FILE_ORDER = ("name", "description", "schedule", "search", "select", "rerun_best", "optimizers")
+"""The order of a written protocol's keys."""
+
+
+class TooFewTrials(InputError):
+    """A search with fewer than two completed trials: there is nothing to refine from."""
+
+    def __init__(self, key: SearchKey, completed: int) -> None:
+        self.key = key
+        super().__init__(
+            f"search {key.prefix()} has {completed} completed trial(s) with a selection metric; "
+            "refining needs at least 2: run more trials (or retry the failed ones) first"
+        )
+
+
+@dataclass(frozen=True)
+class RefineRule:
+    """The rule's parameters: best fraction ``q`` or best count ``k`` (one of them; neither:
+    q = 0.25), margin ``m`` > 0 (decades on log ranges, initial widths on linear ones) and edge
+    ``e`` in (0, 0.5). Errors name the parameter."""
+
+    best_fraction: float | None = None
+    best_k: int | None = None
+    margin: float = DEFAULT_MARGIN
+    edge: float = DEFAULT_EDGE
+
+    def __post_init__(self) -> None:
+        if self.best_fraction is not None and self.best_k is not None:
+            raise ParameterError("best_k", "give {name} or {name:best_fraction}, not both")
+        q = self.best_fraction
+        if q is not None and not (_real(q) and 0.0 < q <= 1.0):
+            raise ParameterError("best_fraction", f"{{name}} must be in (0, 1], got {q!r}")
+        k = self.best_k
+        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2):
+            raise ParameterError("best_k", f"{{name}} must be an integer >= 2, got {k!r}")
+        if not (_real(self.margin) and 0.0 < self.margin < math.inf):
+            raise ParameterError("margin", f"{{name}} must be a finite number > 0, got {self.margin!r}")
+        if not (_real(self.edge) and 0.0 < self.edge < 0.5):
+            raise ParameterError("edge", f"{{name}} must be in (0, 0.5), got {self.edge!r}")
+
+    @property
+    def fraction(self) -> float:
+        return DEFAULT_BEST_FRACTION if self.best_fraction is None else float(self.best_fraction)
+
+    def n_best(self, completed: int) -> int:
+        """How many of ``completed`` trials count as the best (module doc)."""
+        wanted = self.best_k if self.best_k is not None else math.ceil(self.fraction * completed)
+        return min(completed, max(2, wanted))
+
+    def phrase(self, select: str | None = None) -> str:
+        """The rule in words: ``best 25% of the completed trials by val_error, margin 0.5 ...``."""
+        best = f"best {self.best_k}" if self.best_k is not None else f"best {100 * self.fraction:g}%"
+        by = f" by {select}" if select else ""
+        return (
+            f"{best} of the completed trials{by}, margin {self.margin:g} (decades on log ranges, "
+            f"initial widths on linear ones), edge {self.edge:g}"
+        )
+
+
+def _real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class RefinedCoordinate:
+    """One searched coordinate: its initial and refined space (``{min, max, scaling}`` or
+    ``{feasible_points}``) and what happened to each bound (:data:`BOUND_NOTES` names)."""
+
+    name: str
+    old: dict[str, Any]
+    new: dict[str, Any]
+    low: str
+    high: str
+    limit: Interval = Interval()
+
+    def notes(self) -> str:
+        """The bounds' notes in words, e.g. ``lower extended; upper clipped at 1``."""
+        if self.low == self.high and self.low in ("points", "unchanged"):
+            return self.low
+        words = []
+        sides = (("lower", self.low, self.limit.low), ("upper", self.high, self.limit.high))
+        for side, note, end in sides:
+            words.append(f"{side} {note}" + (f" at {end:g}" if note == "clipped" else ""))
+        return "; ".join(words)
+
+
+@dataclass(frozen=True)
+class RefinedSearch:
+    """The refinement of one search: the best trials used and each coordinate's result."""
+
+    key: SearchKey
+    select: str
+    rule: RefineRule
+    completed: int
+    best_trial_ids: tuple[str, ...]
+    coordinates: tuple[RefinedCoordinate, ...]
+
+    @property
+    def space(self) -> dict[str, dict[str, Any]]:
+        """The refined space, as :attr:`tuning.search.SearchSpec.space` holds one."""
+        return {c.name: c.new for c in self.coordinates}
+
+
+def best_trials(search: Search, select: str, rule: RefineRule) -> tuple[np.ndarray, int]:
+    """(row indices of the best trials, best first; number of completed trials) of ``search``
+    by metric ``select`` (module doc); :class:`TooFewTrials` below two."""
+    values = search.column(METRICS[select].column)
+    index = search.column("trial_index")
+    ok = np.flatnonzero((search.status == COMPLETED) & np.isfinite(values))
+    if len(ok) < 2:
+        raise TooFewTrials(search.key, len(ok))
+    order = sorted(ok, key=lambda i: (values[i], index[i], str(search.trial_id[i])))
+    return np.asarray(order[: rule.n_best(len(ok))], dtype=int), len(ok)
+
+
+def validity_limits(spec: SearchSpec) -> dict[str, Interval]:
+    """Valid values of each searched coordinate of ``spec``: a schedule parameter's interval, a
+    coordinate's from :data:`tuning.coordinates.COORDINATES`, else the optimizer's range for
+    the hyperparameter (unbounded when it registers none)."""
+    import optimizers
+
+    schedule = optimizers.SCHEDULES[spec.schedule]
+    intervals = {**schedule.hparams, **{k: (lo, hi) for k, (lo, hi, _) in schedule.optional.items()}}
+    opt = optimizers.get_spec(spec.optimizer)
+    limits = {}
+    for name in spec.space:
+        if name in intervals:
+            limits[name] = Interval(*intervals[name])
+        elif name in COORDINATES:
+            limits[name] = COORDINATES[name].bounds
+        else:
+            limits[name] = opt.range_of(name) or Interval()
+    return limits
+
+
+def _side(margin_end: float, initial: float, at_edge: bool, outward: float) -> tuple[float, str]:
+    """One bound before the validity limit: ``outward`` is -1 (lower) or +1 (upper)."""
+    if (margin_end - initial) * outward <= 0:
+        return margin_end, "shrunk"
+    if at_edge:
+        return margin_end, "extended"
+    return initial, "kept"
+
+
+def _clip(value: float, best: float, initial: float, limit: float, closed: bool, log: bool) -> float:
+    """``value`` past ``limit`` (or at an open one) brought back: the limit when closed, else the
+    midpoint of limit and ``best`` (geometric on a log scale) or ``initial``, whichever is
+    further out."""
+    if closed:
+        return limit
+    middle = math.sqrt(limit * best) if log and limit > 0 else (limit + best) / 2
+    return min(middle, initial) if limit < best else max(middle, initial)
+
+
+def _refine_range(
+    name: str, dim: Mapping[str, Any], values: np.ndarray, rule: RefineRule, limit: Interval
+) -> RefinedCoordinate:
+    low0, high0, scaling = float(dim["min"]), float(dim["max"]), str(dim["scaling"])
+    lo, hi = float(values.min()), float(values.max())
+    log = scaling == "log"
+    if log:
+        ends = (lo * 10.0 ** -rule.margin, hi * 10.0**rule.margin)
+    else:
+        width = rule.margin * (high0 - low0)
+        ends = (lo - width, hi + width)
+    pos_lo, pos_hi = position_in_range(np.array([lo, hi]), SpaceRange(low0, high0, scaling))
+    new_low, low_note = _side(ends[0], low0, bool(pos_lo < rule.edge), -1.0)
+    new_high, high_note = _side(ends[1], high0, bool(pos_hi > 1 - rule.edge), +1.0)
+    if new_low < limit.low or (new_low == limit.low and not limit.low_closed):
+        new_low, low_note = _clip(new_low, lo, low0, limit.low, limit.low_closed, log), "clipped"
+    if new_high > limit.high or (new_high == limit.high and not limit.high_closed):
+        new_high, high_note = _clip(new_high, hi, high0, limit.high, limit.high_closed, log), "clipped"
+    new = {"min": float(new_low), "max": float(new_high), "scaling": scaling}
+    return RefinedCoordinate(name, dict(dim), new, low_note, high_note, limit)
+
+
+def _refine_points(name: str, dim: Mapping[str, Any], values: np.ndarray) -> RefinedCoordinate:
+    points = sorted(set(float(p) for p in dim["feasible_points"]))
+    used = np.abs(values[:, None] - np.asarray(points)).argmin(axis=1)
+    first, last = max(0, int(used.min()) - 1), min(len(points) - 1, int(used.max()) + 1)
+    new = {"feasible_points": points[first : last + 1]}
+    return RefinedCoordinate(name, dict(dim), new, "points", "points")
+
+
+def refine_search(
+    search: Search,
+    space: Mapping[str, Mapping[str, Any]],
+    rule: RefineRule,
+    *,
+    select: str = "val_error",
+    limits: Mapping[str, Interval] | None = None,
+) -> RefinedSearch:
+    """Refine ``space`` (coordinate -> ``{min, max, scaling}`` or ``{feasible_points}``, the
+    coordinates of the ``tuned_<name>`` columns) from the rows of ``search`` by ``rule``
+    (module doc). ``limits`` gives each coordinate's valid values (default: the coordinate
+    table's, :func:`validity_limits` adds the optimizer's and the schedule's)."""
+    best, completed = best_trials(search, select, rule)
+    coordinates = []
+    for name in sorted(space):
+        dim = space[name]
+        values = search.column(f"{TUNED_PREFIX}{name}")[best]
+        values = values[np.isfinite(values)]
+        if not len(values):
+            coordinates.append(RefinedCoordinate(name, dict(dim), dict(dim), "unchanged", "unchanged"))
+        elif "feasible_points" in dim:
+            coordinates.append(_refine_points(name, dim, values))
+        else:
+            limit = (limits or {}).get(name, coordinate(name).bounds)
+            coordinates.append(_refine_range(name, dim, values, rule, limit))
+    best_ids = tuple(str(search.trial_id[i]) for i in best)
+    return RefinedSearch(search.key, select, rule, completed, best_ids, tuple(coordinates))
+
+
+@dataclass(frozen=True)
+class RefinedProtocol:
+    """A protocol refined from one experiment's searches on one workload: the new protocol as
+    data (``raw``, what :func:`write_refined_protocol` writes) and each search's result."""
+
+    name: str
+    initial: str
+    experiment: str
+    workload: str
+    rule: RefineRule
+    select: str
+    raw: dict[str, Any]
+    searches: tuple[RefinedSearch, ...]
+
+
+def _entry(
+    raw_entry: Mapping[str, Any] | None, spec: SearchSpec, refined: RefinedSearch
+) -> dict[str, Any]:
+    """The protocol entry of one optimizer: its entry as written (else its fixed values), each
+    searched coordinate replaced by the refined space (``from_trials`` kept)."""
+    entry = dict(raw_entry) if raw_entry is not None else {k: float(v) for k, v in spec.fixed.items()}
+    for name, dim in refined.space.items():
+        ladder = {"from_trials": spec.ladder[name]} if name in spec.ladder else {}
+        entry[name] = {**dim, **ladder}
+    return entry
+
+
+def refine_protocol(
+    protocol: Protocol,
+    searches: Mapping[str, Search],
+    rule: RefineRule,
+    *,
+    experiment: str,
+    workload: str,
+    name: str | None = None,
+) -> RefinedProtocol:
+    """Refine every search of ``protocol`` (optimizer -> its rows on ``workload``; the protocol
+    bound to those optimizers) into a new quasi-random protocol called ``name`` (default
+    ``<protocol>-refined``). A grid protocol is refused: its points are the protocol."""
+    if protocol.search != "quasirandom":
+        raise ParameterError(
+            "protocol",
+            f"{{name}} {protocol.name!r} is a {protocol.search} search; only a quasirandom "
+            "protocol can be refined (a grid's points are the protocol itself)",
+        )
+    name = name or f"{protocol.name}-refined"
+    entries = protocol.raw.get("optimizers") or {}
+    bound = protocol.bound(searches)
+    results, optimizers = [], {}
+    for opt, search in searches.items():
+        spec = bound.searches[opt]
+        limits = validity_limits(spec)
+        refined = refine_search(search, spec.space, rule, select=protocol.select, limits=limits)
+        results.append(refined)
+        optimizers[opt] = _entry(entries.get(opt), spec, refined)
+    for opt, entry in entries.items():
+        optimizers.setdefault(opt, entry)  # not run in the experiment: as it was
+    description = (
+        f"{protocol.name} refined from experiment {experiment} (workload {workload}) by the rule "
+        f"of docs/method.md, 'Refining a search space': {rule.phrase(protocol.select)}"
+    )
+    changed = {"name": name, "description": description, "search": "quasirandom", "optimizers": optimizers}
+    raw = {k: changed.get(k, protocol.raw.get(k)) for k in FILE_ORDER if k in changed or k in protocol.raw}
+    raw.update({k: v for k, v in protocol.raw.items() if k not in raw})
+    return RefinedProtocol(
+        name, protocol.name, experiment, workload, rule, protocol.select, raw, tuple(results)
+    )
+
+
+def _header(refined: RefinedProtocol) -> str:
+    lines = [f"# {refined.raw['description']}", "# coordinate: initial -> refined (notes)"]
+    for search in refined.searches:
+        for c in search.coordinates:
+            change = f"{show_dimension(c.old)} -> {show_dimension(c.new)} ({c.notes()})"
+            lines.append(f"#   {search.key.optimizer}.{c.name}: {change}")
+    return "\n".join(lines) + "\n"
+
+
+def show_dimension(dim: Mapping[str, Any]) -> str:
+    """A dimension in one short phrase: ``[1e-3, 1] log`` or ``{0.1, 0.5}``."""
+    if "feasible_points" in dim:
+        return "{" + ", ".join(f"{p:.4g}" for p in dim["feasible_points"]) + "}"
+    return f"[{dim['min']:.4g}, {dim['max']:.4g}] {dim['scaling']}"
+
+
+class _Dimension(dict):
+    """A dimension written on one line: ``{min: 0.001, max: 1.0, scaling: log}``."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+_Dumper.add_representer(
+    _Dimension, lambda dumper, data: dumper.represent_mapping("tag:yaml.org,2002:map", data, flow_style=True)
+)
+
+
+def _flow_dimensions(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """``raw`` with every searched dimension of every optimizer entry as a :class:`_Dimension`."""
+    entries = {
+        opt: {k: _Dimension(v) if isinstance(v, Mapping) else v for k, v in entry.items()}
+        for opt, entry in raw["optimizers"].items()
+    }
+    return {**raw, "optimizers": entries}
+
+
+def write_refined_protocol(refined: RefinedProtocol, path: Path) -> Path:
+    """Write ``refined`` as an ordinary protocol YAML file (validated first: an invalid
+    refinement raises and writes nothing); :func:`tuning.protocol.load_protocol` reads it."""
+    from .protocol import parse_protocol
+
+    parse_protocol(refined.raw, f"refined protocol {refined.name}")
+    text = _header(refined) + yaml.dump(
+        _flow_dimensions(refined.raw), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16
+    )
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _recorded_protocol(experiment: Experiment, protocol: str) -> Protocol:
+    """``protocol`` as experiment.json recorded it (with the config's plugins loaded), parsed."""
+    from .plugins import load_plugins
+    from .protocol import parse_protocol
+
+    where = f"{experiment.path}/experiment.json"
+    recorded = experiment.meta.get("protocols")
+    if not isinstance(recorded, dict) or not recorded:
+        raise InputError(f"{where} records no protocol texts (an older optcompare?); it cannot be refined")
+    if protocol not in recorded:
+        raise ParameterError(
+            "protocol", f"{{name}} {protocol!r} is not in {experiment.path}; its protocols: {', '.join(recorded)}"
+        )
+    config = experiment.meta.get("config")
+    if isinstance(config, dict):
+        load_plugins(config.get("plugins") or [], where=f"{where}: config.plugins")
+    return parse_protocol(recorded[protocol], f"{where}: protocols.{protocol}")
+
+
+def _workload(experiment: Experiment, workload: str | None) -> str:
+    """``workload``, checked against the experiment's; the only one when None."""
+    names = [w["name"] for w in experiment.meta.get("workloads", []) if isinstance(w, dict) and "name" in w]
+    if workload is None and len(names) == 1:
+        return names[0]
+    if workload is None:
+        listed = ", ".join(names) or "(none)"
+        raise ParameterError("workload", f"{experiment.path} has workloads {listed}; choose one with {{name}}")
+    if workload not in names:
+        raise ParameterError(
+            "workload", f"{{name}} {workload!r} is not in {experiment.path}; its workloads: {', '.join(names)}"
+        )
+    return workload
+
+
+def refine_experiment(
+    experiment_dir: str, protocol: str, *, workload: str | None = None, rule: RefineRule | None = None
+) -> RefinedProtocol:
+    """Refine ``protocol`` as ``experiment_dir`` recorded it, from that experiment's search rows
+    on ``workload`` (needed when it has several), by ``rule`` (default :class:`RefineRule`).
+    Every optimizer the experiment ran under the protocol is refined; one without two completed
+    trials is :class:`TooFewTrials`. Errors name the parameters."""
+    from analysis.load import load_results
+    from analysis.trials import group_searches
+
+    experiment = load_results(experiment_dir, curves=False)
+    parsed = _recorded_protocol(experiment, protocol)
+    workload = _workload(experiment, workload)
+    ran = [s.get("optimizer") for s in experiment.meta.get("searches", []) if s.get("protocol") == protocol]
+    groups = group_searches(experiment.trials)
+    searches = {}
+    for opt in dict.fromkeys(ran):
+        key = SearchKey(workload, protocol, str(opt))
+        if key not in groups:
+            raise TooFewTrials(key, 0)
+        searches[key.optimizer] = groups[key]
+    return refine_protocol(
+        parsed, searches, rule or RefineRule(), experiment=experiment.name, workload=workload
+    )
