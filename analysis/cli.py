@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .across_workloads import CrossWorkloadSummary
     from .query import QueryResult
     from .ranking import ExperimentRankings
+    from .report_data import ReportData
 
 __all__ = [
     "FLAGS",
@@ -35,6 +36,7 @@ __all__ = [
     "run_report",
     "run_summary",
     "show_rankings",
+    "write_analysed_report",
     "write_experiment_report",
 ]
 
@@ -254,10 +256,18 @@ def write_experiment_report(
 ) -> int:
     """Analyse ``experiment``, write its report to ``out`` and print where, with the warnings and
     a one-line summary of the verdicts."""
-    from .report import analyse, write_report
+    from .report import analyse
 
     data = analyse(experiment, budget=budget, select=select, report=report,
                    n_resamples=n_resamples, seed=seed)
+    return write_analysed_report(data, out)
+
+
+def write_analysed_report(data: ReportData, out: str) -> int:
+    """Write the report of ``data`` (:func:`analysis.report.analyse`) to ``out`` and print where,
+    with the warnings and a one-line summary of the verdicts."""
+    from .report import write_report
+
     _warn_skipped(data.skipped)
     _warn(data.warnings)
     files = write_report(data, out)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from .across_workloads import CrossWorkloadSummary, ProtocolSummary
+    from .explain import ViolationEvidence
+    from .inclusion import HierarchySummary
     from .query import QueryResult
     from .ranking import BudgetRankings, ExperimentRankings
 
@@ -37,6 +39,7 @@ __all__ = [
     "summary_csv",
     "summary_json",
     "summary_tables",
+    "verdict_lines",
 ]
 
 RANK_COLUMNS = ("workload", "protocol", "rank", "optimizer", "n_trials", "mean", "p05", "p95",
@@ -233,3 +236,47 @@ def print_tables(tables: Sequence[Table], file: IO[str] | None = None) -> None:
         console = Console(file=file or sys.stdout, width=max(widest, 1))
     for table in tables:
         console.print(table)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _pair(narrow: str, wide: str, via: Sequence[str]) -> str:
+    return f"{narrow} <= {wide}" + (f" (via {', '.join(via)})" if via else "")
+
+
+def verdict_lines(hierarchy: HierarchySummary, evidence: Sequence[ViolationEvidence]) -> list[str]:
+    """The inclusion verdicts in a few lines per (workload, protocol), each violation followed by
+    the evidence the analysis shows (:mod:`analysis.explain`)."""
+    if not hierarchy.verdicts:
+        return ["inclusion verdicts: none checked (no inclusion pair ran under a common protocol)"]
+    lines = [f"inclusion verdicts at K={hierarchy.budget} (narrow <= wide: in its full space the wide "
+             "optimizer can imitate the narrow one, so a wide enough search does at least as well):"]
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for v in hierarchy.verdicts:
+        tally = counts.setdefault((v.workload, v.protocol), {"holds": 0, "inconclusive": 0, "violated": 0})
+        tally[v.verdict] = tally.get(v.verdict, 0) + 1
+    for (workload, protocol), tally in counts.items():
+        lines.append(f"  {workload} / {protocol}: " + ", ".join(f"{n} {k}" for k, n in tally.items()))
+    for e in evidence:
+        v = e.verdict
+        lines.append(
+            f"  violated in {v.workload} / {v.protocol}: {_pair(v.narrow, v.wide, v.via)}: {v.wide} "
+            f"{v.wide_mean:.4f} against {v.narrow} {v.narrow_mean:.4f} (P(wide worse) = "
+            f"{v.p_wide_worse:.2f})"
+        )
+        lines.append(
+            f"    {v.wide} tunes {_count(e.wide.dims, 'coordinate')} with {e.wide.n_trials} trials "
+            f"(about {e.wide.levels:.1f} levels per coordinate); {v.narrow} tunes {e.narrow.dims} "
+            f"with {e.narrow.n_trials} (about {e.narrow.levels:.1f})"
+        )
+        if e.wide.learning_rate_only:
+            lines.append(
+                f"    {v.protocol} tunes only {v.wide}'s learning rate: its other hyperparameters stay "
+                f"fixed, and imitating {v.narrow} may need other values (outside this space)"
+            )
+        if e.boundary:
+            ends = ", ".join(f"the {side} end of {name}" for name, side in e.boundary)
+            lines.append(f"    {v.wide}'s best trial sits at {ends}: its optimum may lie outside the range")
+    return lines

@@ -26,16 +26,42 @@ def demo_config_path() -> Path:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """Run the demo study, print its ranking and inclusion verdicts, write its HTML report."""
-    from analysis.cli import show_rankings, write_experiment_report
+    """Run the demo study, print its ranking, its inclusion verdicts with the evidence behind each
+    violation and what to try next, and write its HTML report."""
+    from analysis.cli import show_rankings, write_analysed_report
+    from analysis.explain import violation_evidence
     from analysis.ranking import rank_experiment
+    from analysis.render import verdict_lines
+    from analysis.report import analyse
     from tuning.cli import run_config
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
     show_rankings(rank_experiment(experiment_dir, select="val_error", report="test_error"))
+    data = analyse(experiment_dir, select="val_error", report="test_error")
+    evidence = violation_evidence(data.hierarchy.verdicts, data.diagnostics, data.rankings)
+    for line in [*verdict_lines(data.hierarchy, evidence), *next_steps(experiment_dir, data.hierarchy.breaking_protocols)]:
+        print(line)
     report_dir = f"{experiment_dir}/report"
-    write_experiment_report(experiment_dir, report_dir, select="val_error", report="test_error")
+    write_analysed_report(data, report_dir)
     print(f"results in {experiment_dir}; report: {report_dir}/index.html")
     print(f"rank again with: optcompare rank {experiment_dir}")
     return 0
+
+
+def next_steps(experiment_dir: str, breaking: tuple[str, ...]) -> list[str]:
+    """What to try where protocols break the inclusion hierarchy: more budgets, and the
+    documented refinement of their spaces (``optcompare refine``)."""
+    if not breaking:
+        return []
+    lines = [
+        f"what to try for {', '.join(breaking)}: a ranking at a few trials per search says little "
+        "about optimizers whose spaces have several dimensions;",
+        f"  rank at several budgets:  optcompare rank {experiment_dir} --budget 1,4,16",
+    ]
+    lines += [
+        f"  refine {p}'s spaces by the documented rule (docs/method.md), then run them:  "
+        f"optcompare refine {experiment_dir} --protocol {p} --out {p}-refined.yaml"
+        for p in breaking
+    ]
+    return lines

@@ -196,5 +196,10 @@ def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert "choi-full" in out and "lr-only" in out and "adam" in out and "sgd" in out
     assert (results / "d" / "report" / "index.html").is_file()
     assert "optcompare rank" in out
+    # The verdicts follow the ranking, one line per (workload, protocol) at least; any violation
+    # comes with its evidence and the commands to try next.
+    assert "inclusion verdicts at K=2 " in out or "inclusion verdicts: none checked" in out
+    if " violated in " in out:
+        assert " levels per coordinate" in out and f"optcompare refine {results / 'd'} --protocol" in out
     assert main(["rank", str(results / "d"), "--format", "json"]) == 0
     assert {p["protocol"] for p in json.loads(capsys.readouterr().out)["rankings"]} == {"choi-full", "lr-only"}
