@@ -41,6 +41,7 @@ class Range(StrictModel):
     """``{min, max, scaling}``: min < max, and min > 0 on a log scale."""
 
     not_a_mapping: ClassVar[str] = DIMENSION_HINT
+    allowed_keys: ClassVar[str] = "min, max, scaling, from_trials, num (or feasible_points in place of min, max, scaling)"
     min: FiniteNumber
     max: FiniteNumber
     scaling: one_of(SCALINGS)  # type: ignore[valid-type]
@@ -74,6 +75,7 @@ class Points(StrictModel):
     """``{feasible_points: [...]}``: any values (a space for :func:`tuning.quasirandom.sample`)."""
 
     not_a_mapping: ClassVar[str] = DIMENSION_HINT
+    allowed_keys: ClassVar[str] = "feasible_points, from_trials, num (or min, max, scaling in place of feasible_points)"
     feasible_points: Annotated[list[Any], _point_list(lambda p: p)]
     from_trials: _Ladder = None  # type: ignore[valid-type]
     num: _Ladder = None  # type: ignore[valid-type]

@@ -15,7 +15,10 @@ from pydantic import Field
 
 from optcompare.schema import PHASES, SEARCH_PHASE
 
-from .validation import Real, StrictModel, one_of
+from .validation import Count, Real, StrictModel, integer, one_of
+
+Index = integer(0)
+"""A non-negative int, not a bool or a float (a planned trial crosses to workers unchanged)."""
 
 __all__ = ["BundleTask", "PlannedTrial", "WorkerSettings"]
 
@@ -27,16 +30,16 @@ class PlannedTrial(StrictModel):
     workload: str
     protocol: str
     optimizer: str
-    trial_index: int
-    seed: int
+    trial_index: Index
+    seed: Index
     tuned: dict[str, Any]
     """The search point in tuned coordinates (e.g. one_minus_beta1)."""
     hparams: dict[str, Real]
     """The optimizer's hyperparameters derived from ``tuned`` plus fixed values and defaults."""
     schedule: str
     schedule_params: dict[str, Real]
-    steps: int
-    eval_every: int
+    steps: Count
+    eval_every: Count
     data_dir: str | None
     phase: one_of(PHASES) = SEARCH_PHASE  # type: ignore[valid-type]
     """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""

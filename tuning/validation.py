@@ -71,10 +71,13 @@ def first_unknown(keys: object, allowed: Sequence[str]) -> object | None:
 class StrictModel(BaseModel):
     """A frozen model that refuses unknown keys, naming the first one and the allowed ones.
 
-    ``not_a_mapping`` is the message for an input that is not a mapping (default: the keys)."""
+    ``not_a_mapping`` is the message for an input that is not a mapping (default: the keys);
+    ``allowed_keys`` what an unknown key's message says is allowed (default: the model's fields;
+    a model that is one of several forms also names the other form)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     not_a_mapping: ClassVar[str] = ""
+    allowed_keys: ClassVar[str] = ""
 
     @model_validator(mode="before")
     @classmethod
@@ -87,7 +90,8 @@ class StrictModel(BaseModel):
             raise FieldError((), f"{hint}, got {data!r}" if data is not None else hint)
         unknown = first_unknown(data, keys)
         if unknown is not None:
-            raise FieldError((unknown,), f"unknown key {unknown!r}; allowed: {', '.join(keys)}", at_key=True)
+            allowed = cls.allowed_keys or ", ".join(keys)
+            raise FieldError((unknown,), f"unknown key {unknown!r}; allowed: {allowed}", at_key=True)
         return data
 
 

@@ -263,11 +263,11 @@ BAD_SPACES = [
     ),
     (
         {"x": {"min": 0.1, "max": 1.0, "scaling": "log", "step": 2}},
-        r"space\.x: unknown key 'step'; allowed: min, max, scaling",
+        r"space\.x: unknown key 'step'; allowed: min, max, scaling, from_trials, num \(or feasible_points in place of min, max, scaling\)$",
     ),
     (
         {"x": {"feasible_points": [1, 2], "min": 0}},
-        r"space\.x: unknown key 'min'; allowed: feasible_points",
+        r"space\.x: unknown key 'min'; allowed: feasible_points, from_trials, num \(or min, max, scaling in place of feasible_points\)$",
     ),
     ({"x": {"feasible_points": []}}, r"space\.x\.feasible_points: expected a non-empty list"),
     ({"x": {"feasible_points": 3}}, r"space\.x\.feasible_points: expected a non-empty list"),
