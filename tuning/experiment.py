@@ -33,7 +33,8 @@ __all__ = [
 VERSIONED = (
     "optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d",
 )
-"""Packages whose versions ``experiment.json`` records."""
+"""Packages whose versions ``experiment.json`` records (``not installed`` for one that is absent,
+e.g. pandas, which only the tests need)."""
 
 
 def package_versions() -> dict[str, str]:
