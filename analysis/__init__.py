@@ -21,7 +21,7 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
   :func:`summarize_workloads`, :func:`performance_profile` (AlgoPerf-style profiles and their
   exact scores), :func:`standings` (mean rank and wins), :func:`verdict_table`.
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
-  :func:`rerun_summaries`.
+  :func:`rerun_summaries`; inclusion probes: :func:`probe_results` (:class:`ProbeResult`).
 - Report: :func:`analyse`, :func:`write_report`.
 """
 
@@ -65,6 +65,7 @@ from .inclusion import (
     transitive_pairs,
 )
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
+from .probes import ProbeResult, probe_results
 from .profiles import OptimizerProfile, PerformanceProfile, performance_profile, performance_ratios
 from .query import QueryResult, connect, run_query
 from .ranking import (
@@ -111,6 +112,7 @@ __all__ = [
     "OptimizerScore",
     "OrderingCheck",
     "PerformanceProfile",
+    "ProbeResult",
     "ProtocolSummary",
     "QueryResult",
     "RankFlip",
@@ -159,6 +161,7 @@ __all__ = [
     "rank_optimizers_at",
     "rank_probabilities",
     "rankings_at",
+    "probe_results",
     "rerun_summaries",
     "run_query",
     "search_space_diagnostics",

@@ -3,7 +3,7 @@
 :func:`analyse` loads an experiment and computes what the report shows: rankings with rank
 probabilities at the budget K, bootstrapped budget curves, inclusion verdicts and rank flips,
 steps to target, robustness of the ordering, search-space diagnostics, the best trials' curves,
-reruns, the summary across workloads (with two or more), and the plan of the figures
+reruns, inclusion probes, the summary across workloads (with two or more), and the plan of the figures
 (:class:`analysis.figures.Figure`, data only). Nothing here draws or writes;
 :mod:`analysis.report_page` renders the result. docs/method.md gives the statistics'
 definitions.
@@ -26,6 +26,7 @@ from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, sel
 from .figures import Figure
 from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
+from .probes import ProbeResult, probe_results
 from .ranking import (
     Ranking,
     bootstrap_searches,
@@ -75,6 +76,8 @@ class ReportData:
     across_workloads: CrossWorkloadSummary | None = None
     """Performance profiles, standings and verdicts over the workloads
     (:func:`analysis.across_workloads.summarize_workloads`); None with fewer than two."""
+    probes: tuple[ProbeResult, ...] = ()
+    """Inclusion probes (:mod:`analysis.probes`); empty when the study has no probe rows."""
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
@@ -172,6 +175,7 @@ def analyse(
         diagnostics=tuple(search_space_diagnostics(searches, exp.meta, select=select)),
         best_curves=tuple(c for c in best if c is not None),
         reruns=tuple(rerun_summaries(exp.trials, report)),
+        probes=tuple(probe_results(exp.trials, chosen, report)),
         targets=workload_targets(exp.meta),
         skipped=exp.skipped,
         warnings=tuple(warnings),

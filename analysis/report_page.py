@@ -97,6 +97,7 @@ class Page:
     inclusions: Table
     flips: Table
     reruns: Table
+    probes: Table
     speed: tuple[tuple[SpeedRanking, Table], ...]
     robustness: Table
     diagnostics: Table
@@ -161,6 +162,14 @@ RERUN_COLUMNS: tuple[Column, ...] = (
     _attr("completed", "n_completed"), _attr("mean"), _attr("std"), _attr("min"), _attr("max"),
 )  # fmt: skip
 """Columns of the reruns of the best trials (items: RerunSummary)."""
+
+PROBE_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("narrow"), _attr("wide"),
+    _attr("narrow best", "narrow_best"), ("wide imitating it", attrgetter("probe")),
+    _attr("wide best", "wide_best"), _attr("tolerance"), _attr("verdict"),
+    ("why", attrgetter("sentence")),
+)  # fmt: skip
+"""Columns of the inclusion probes (items: ProbeResult)."""
 
 SPEED_COLUMNS: tuple[Column, ...] = (
     _attr("rank"), _attr("optimizer"), _attr("trials", "n_trials"), _attr("reached", "n_reached"),
@@ -275,6 +284,7 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         inclusions=table("inclusions", INCLUSION_COLUMNS, data.hierarchy.verdicts),
         flips=table("flips", FLIP_COLUMNS, data.hierarchy.flips),
         reruns=table("reruns", RERUN_COLUMNS, data.reruns),
+        probes=table("probes", PROBE_COLUMNS, data.probes),
         speed=tuple((s, table("speed", SPEED_COLUMNS, s.optimizers)) for s in data.speed),
         robustness=table("robustness", ROBUSTNESS_COLUMNS, checks),
         diagnostics=table("diagnostics", DIAGNOSTIC_COLUMNS, data.diagnostics),

@@ -21,17 +21,22 @@ from optcompare.errors import InputError
 from optcompare.schema import (
     COMPLETED,
     PARTITION_KEYS,
-    PHASES,
+    PROBE_PHASE,
     REQUIRED_COLUMNS,
+    RERUN_PHASE,
+    SEARCH_PHASE,
     TUNED_PREFIX,
     SearchKey,
 )
 
-__all__ = ["COMPLETED", "Search", "SearchKey", "group_searches", "search_rng"]
+__all__ = [
+    "COMPLETED", "PROBE_PHASE", "RERUN_PHASE", "SEARCH_PHASE", "Search", "SearchKey",
+    "group_searches", "search_rng",
+]
 
-SEARCH_PHASE, RERUN_PHASE = PHASES
-"""``phase`` of a planned search point (a null or missing phase reads as this) and of a rerun
-of a search's best point with a new seed."""
+# ``phase``: SEARCH_PHASE (a planned search point; a null or missing phase reads as this),
+# RERUN_PHASE (a search's best point with a new seed), PROBE_PHASE (an inclusion probe,
+# :mod:`analysis.probes`); re-exported for the modules that filter by phase.
 
 _SEP = "\x1f"
 

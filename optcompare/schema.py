@@ -87,9 +87,11 @@ STATUSES = (COMPLETED, DIVERGED, FAILED)
 
 SEARCH_PHASE = "search"
 RERUN_PHASE = "rerun"
-PHASES = (SEARCH_PHASE, RERUN_PHASE)
-"""A trials row's ``phase``: a planned search point, or a rerun of a search's best point with a
-new seed (outside the bootstrap)."""
+PROBE_PHASE = "probe"
+PHASES = (SEARCH_PHASE, RERUN_PHASE, PROBE_PHASE)
+"""A trials row's ``phase``: a planned search point, a rerun of a search's best point with a
+new seed, or an inclusion probe (a narrower optimizer's best point imitated by a wider one, in the
+wider one's partition); reruns and probes are outside the bootstrap."""
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,8 @@ METRICS: dict[str, Metric] = {
         Metric("test_loss", "loss", "test"),
     )
 }
-"""Every metric by name, in the order of the tables' columns after ``learning_rate``."""
+"""Every metric by name, validation error first: the order the CLI lists them in, and the order
+:data:`SELECT_METRICS` (whose first is the default) takes. Column order is :data:`CURVE_METRICS`."""
 
 SELECT_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.select)
 """Metrics a protocol may select trials by (``select:``); the first is the default."""
@@ -214,12 +217,13 @@ def trial_schema(hp_names: Iterable[str] = (), tuned_names: Iterable[str] = ()) 
 
 
 def _check_tables() -> None:
-    """The metric table and the schemas agree (checked once at import)."""
+    """The metric table and the schemas agree (checked once at import, also under ``python -O``)."""
     trial_columns = set(TRIAL_BASE_SCHEMA.names)
     for m in METRICS.values():
-        assert m.column in trial_columns, m
-        assert m.name in CURVE_SCHEMA.names, m
-    assert set(CURVE_METRICS) == set(METRICS)
+        if m.column not in trial_columns or m.name not in CURVE_SCHEMA.names:
+            raise RuntimeError(f"metric {m.name!r} has no column in the trials or curves schema")
+    if set(CURVE_METRICS) != set(METRICS):
+        raise RuntimeError(f"CURVE_METRICS {CURVE_METRICS} and METRICS {tuple(METRICS)} differ")
 
 
 _check_tables()

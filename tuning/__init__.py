@@ -3,7 +3,8 @@ and the Parquet result sink.
 
 Public API: :func:`sample`, :func:`load_protocol`, :func:`load_config`, :func:`resolve_plan`,
 :func:`run_study` with its :class:`StudyOptions` and :class:`RayTarget`, :func:`start_ray`,
-:func:`resume_experiment`, :func:`submit_study`, :class:`ResultSink`, :func:`load_plugins`;
+:func:`resume_experiment`, :func:`submit_study`, :class:`ResultSink`, :func:`load_plugins`,
+:class:`RerunPlanner` and :class:`ProbePlanner` (reruns and inclusion probes planned from results);
 refining a search space from a finished study: :class:`RefineRule`, :func:`refine_search`,
 :func:`refine_protocol`, :func:`refine_experiment`, :func:`write_refined_protocol`.
 Names other than ``sample`` are imported on first use, so ``import tuning`` stays free of torch
@@ -35,6 +36,7 @@ _LAZY = {
     "load_resume_state": "tuning.resume",
     "submit_study": "tuning.submit",
     "RerunPlanner": "tuning.reruns",
+    "ProbePlanner": "tuning.probes",
     "load_plugins": "tuning.plugins",
     "RefineRule": "tuning.refine",
     "refine_search": "tuning.refine",

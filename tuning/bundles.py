@@ -26,8 +26,10 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .plan import PlannedTrial
+from .probes import ProbePlanner
 from .reruns import RerunPlanner
 
 __all__ = ["Bundle", "TrialBook", "bundle_key", "count_bundles"]
@@ -74,11 +76,15 @@ class TrialBook:
         *,
         max_failures: int,
         attempt_offsets: dict[str, int] | None = None,
+        probes: ProbePlanner | None = None,
     ) -> None:
         self.pending: deque[PlannedTrial] = deque(trials)
         self.retry: deque[PlannedTrial] = deque()
         self.size_of = size_of
         self.reruns = reruns
+        self.probes = probes or ProbePlanner((), (), {})
+        self.followups: tuple[RerunPlanner | ProbePlanner, ...] = (self.reruns, self.probes)
+        """Planners of trials that depend on results (reruns, probes), drained in this order."""
         self.max_failures = max_failures
         self.attempts: dict[str, int] = dict(attempt_offsets or {})
         self.failures: dict[str, int] = {}
@@ -94,17 +100,33 @@ class TrialBook:
         return self.attempts.get(trial_id, 0)
 
     def has_work(self) -> bool:
-        """Trials to hand out now, running, or reruns that may still be planned."""
+        """Trials to hand out now, running, or reruns and probes that may still be planned."""
         return bool(
-            self.pending or self.retry or self.in_flight or self.reruns.ready or self.reruns.outstanding()
+            self.pending or self.retry or self.in_flight
+            or any(f.ready for f in self.followups) or self.followups_outstanding()
         )
 
-    def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
-        """The next bundle to run: retries first, then the plan, then planned reruns.
+    def followups_outstanding(self) -> bool:
+        """Whether reruns or probes may still be planned (their searches are unfinished)."""
+        return any(f.outstanding() for f in self.followups)
 
-        ``fresh_allowed`` caps how many trials may come from the plan (retries and reruns are
-        not capped); None: no cap."""
-        for queue, capped in ((self.retry, False), (self.pending, True), (self.reruns.ready, False)):
+    @property
+    def max_followups(self) -> int:
+        """Reruns and probes still to be planned, at most."""
+        return self.reruns.max_reruns + self.probes.max_probes
+
+    def record_result(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> None:
+        """Tell the planners of reruns and probes that ``trial`` finished (None: it failed)."""
+        for planner in self.followups:
+            planner.record(trial, summary)
+
+    def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
+        """The next bundle to run: retries first, then the plan, then planned reruns and probes.
+
+        ``fresh_allowed`` caps how many trials may come from the plan (retries, reruns and probes
+        are not capped); None: no cap."""
+        queues = ((self.retry, False), (self.pending, True), *((f.ready, False) for f in self.followups))
+        for queue, capped in queues:
             if not queue:
                 continue
             limit = self.size_of(queue[0])

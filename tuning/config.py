@@ -14,6 +14,7 @@ Example (every key; the shipped ``tuning/configs/demo.yaml`` uses a subset)::
     plugins: [mylab.optimizers]         # modules that register optimizers (see tuning/plugins.py)
     bundle_size: auto                   # trials per vectorised bundle: an integer, or auto (probe)
     mixed_precision: false              # bf16 autocast on CUDA; needs gpus_per_trial > 0
+    probes: false                       # inclusion probes (tuning/probes.py); needs an inclusion pair
 
 ``bundle_size`` and ``mixed_precision`` set every workload's default; a workload entry may
 override either. A key may appear only once in a mapping (see :mod:`tuning.yaml_io`).
@@ -199,6 +200,7 @@ class ConfigFile(StrictModel):
     ] = Field(default_factory=list)
     bundle_size: _bundle_size(optional=False) = 1  # type: ignore[valid-type]
     mixed_precision: Flag = False
+    probes: Flag = False
 
 
 class WorkloadEntry(StrictModel):
@@ -231,6 +233,8 @@ class ExperimentConfig(StrictModel):
     report_every_s: float
     plugins: list[str]
     source: str
+    probes: bool = False
+    """Train each inclusion's imitation of the narrow search's best trial (:mod:`tuning.probes`)."""
     raw: dict[str, Any] = Field(repr=False)
     """The file as written (recorded in experiment.json, parsed again on resume)."""
 
@@ -292,6 +296,19 @@ def _protocols(
     return [p.bound(config.optimizers) for p in protocols]
 
 
+def _check_probe_pairs(names: list[str]) -> None:
+    """``probes: true`` needs two optimizers with an inclusion path."""
+    from .probes import inclusion_pairs
+
+    if not inclusion_pairs(names):
+        raise FieldError(
+            ("probes",),
+            f"no two of the optimizers {names} have a registered inclusion path, so there is "
+            "nothing to probe; add a pair such as sgd and momentum (sgd <= momentum), or set "
+            "probes: false",
+        )
+
+
 def parse_config(
     raw: Any,  # noqa: ANN401
     source: str,
@@ -314,6 +331,8 @@ def parse_config(
                 f"workload {entries[i].name!r} is listed twice (also workloads[{first}]); list each workload once",
             )
         protocols = _protocols(config, source, base_dir, protocol_loader, marks)
+        if config.probes:
+            _check_probe_pairs(config.optimizers)
         for i, entry in enumerate(entries):
             if entry.mixed_precision and config.resources.gpus_per_trial == 0:
                 raise FieldError(

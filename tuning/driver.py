@@ -24,6 +24,7 @@ from .bundle_probe import bundle_size_function, resolve_bundle_sizes
 from .bundles import TrialBook, count_bundles
 from .capacity import check_capacity, study_slots
 from .plan import PlannedTrial
+from .probes import ProbePlanner, plan_probes
 from .progress import StudyProgress
 from .ray_env import bounded_pending_trials, start_ray
 from .reruns import RerunPlanner
@@ -44,6 +45,7 @@ def run_study(
     options: StudyOptions | None = None,
     *,
     rerun_planner: RerunPlanner | None = None,
+    probe_planner: ProbePlanner | None = None,
     attempt_offsets: dict[str, int] | None = None,
     started_at: float | None = None,
 ) -> StudySummary:
@@ -56,8 +58,9 @@ def run_study(
     only that cap applies, so an autoscaling cluster grows to the queued trials' demand.
     ``started_at`` (a ``time.perf_counter()`` value) lets the caller count its own set-up in the
     wall time. Protocols in ``options.reruns`` rerun each search's best trial (or pass a prepared
-    ``rerun_planner``); ``attempt_offsets`` gives the first attempt number of trials that ran
-    before (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
+    ``rerun_planner``); protocols in ``options.probes`` end in inclusion probes
+    (:mod:`tuning.probes`; or pass a prepared ``probe_planner``); ``attempt_offsets`` gives the
+    first attempt number of trials that ran before (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
     each, which bounds the driver's memory.
 
     ``options.bundle_sizes`` maps workload names to a bundle size or ``"auto"`` (probed once per
@@ -80,6 +83,9 @@ def run_study(
         )
         if rerun_planner is None:
             rerun_planner = RerunPlanner(trials, options.reruns, options.seed)
+        if probe_planner is None:
+            seeds = {name: rule.seeds for name, rule in options.reruns.items()}
+            probe_planner = plan_probes(trials, options.probes, seeds)
         sizes = resolve_bundle_sizes(
             dict(options.bundle_sizes), trials, cpus_per_trial=options.cpus_per_trial,
             gpus_per_trial=options.gpus_per_trial, slots=min(slots, max(1, capacity)),
@@ -90,13 +96,13 @@ def run_study(
         size_of = bundle_size_function(sizes)
         book = TrialBook(
             trials, size_of, rerun_planner, max_failures=options.max_failures,
-            attempt_offsets=attempt_offsets,
+            attempt_offsets=attempt_offsets, probes=probe_planner,
         )
-        concurrency = max(1, min(slots, count_bundles(trials, size_of) + rerun_planner.max_reruns))
+        concurrency = max(1, min(slots, count_bundles(trials, size_of) + book.max_followups))
         # Slots for the training fraction: the trials that may run at once (a joined cluster,
         # which may grow: the most that ran at once, set at the end).
         summary.slots = concurrency
-        summary.planned += rerun_planner.max_reruns
+        summary.planned += book.max_followups
         pending = (
             max(PENDING_TRIALS_FLOOR, 2 * capacity)
             if options.ray.joined and options.max_concurrent_trials is None
@@ -139,7 +145,7 @@ def _run_book(
 
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)
     progress = StudyProgress(planned, options.progress)
-    progress.add_planned(book.reruns.max_reruns)
+    progress.add_planned(book.max_followups)
     callback = SinkCallback(book, sink, summary, progress)
     worker = worker_settings(options)
     local = "://" not in results_dir

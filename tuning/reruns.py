@@ -1,10 +1,11 @@
 """Reruns of each search's best trial (protocols with ``rerun_best``), planned as results arrive.
 
-The plan is data, but a rerun depends on results: :class:`RerunPlanner` counts the finished
-search trials of every search whose protocol asks for reruns; when the last one finishes it picks
-the best completed trial by the protocol's selection metric (ties: lowest trial index) and plans
-``seeds`` reruns of it (:func:`tuning.plan.rerun_trials`). A search with no completed trial gets
-no reruns. Pure bookkeeping, no Ray: the driver's searcher drains :meth:`take`.
+The plan is data, but a rerun depends on results: :class:`SearchBests` counts the finished
+search trials of every tracked search and, when the last one finishes, names the best completed
+trial by the protocol's selection metric (ties: lowest trial index; a search with no completed
+trial has none). :class:`RerunPlanner` plans ``seeds`` reruns of that best trial
+(:func:`tuning.plan.rerun_trials`); :class:`tuning.probes.ProbePlanner` plans inclusion probes
+from the same machinery. Pure bookkeeping, no Ray: the driver's searcher drains :meth:`take`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .rows import search_key
 if TYPE_CHECKING:
     from .protocol import Protocol
 
-__all__ = ["RerunPlanner", "RerunRule", "rerun_rules"]
+__all__ = ["RerunPlanner", "RerunRule", "SearchBests", "rerun_rules"]
 
 
 class RerunRule(NamedTuple):
@@ -38,6 +39,54 @@ def rerun_rules(protocols: Iterable[Protocol]) -> dict[str, RerunRule]:
     return {p.name: RerunRule(p.rerun_seeds, p.select) for p in protocols if p.rerun_seeds}
 
 
+class SearchBests:
+    """Search finished -> its best completed trial, for the searches of the tracked protocols.
+
+    ``selects`` maps a protocol name to its selection metric; searches of other protocols are
+    not tracked. Only ``search``-phase trials count.
+    """
+
+    def __init__(self, plan: Iterable[PlannedTrial], selects: Mapping[str, str]) -> None:
+        self.selects = dict(selects)
+        self.remaining: dict[SearchKey, int] = {}
+        self.size: dict[SearchKey, int] = {}
+        """Trials planned per search (the first index free for reruns and probes)."""
+        self.results: dict[SearchKey, list[tuple[PlannedTrial, float]]] = {}
+        for trial in plan:
+            if trial.phase == SEARCH_PHASE and trial.protocol in self.selects:
+                key = search_key(trial)
+                self.remaining[key] = self.remaining.get(key, 0) + 1
+                self.size[key] = max(self.size.get(key, 0), trial.trial_index + 1)
+                self.results.setdefault(key, [])
+
+    def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> SearchKey | None:
+        """Note a finished trial (``summary`` None when it failed); return its search when this
+        was the search's last unfinished trial, else None."""
+        key = search_key(trial)
+        if trial.phase != SEARCH_PHASE or self.remaining.get(key, 0) == 0:
+            return None
+        if summary is not None and summary.get("status") == COMPLETED:
+            value = summary.get(METRICS[self.selects[trial.protocol]].column)
+            if value is not None and math.isfinite(float(value)):
+                self.results[key].append((trial, float(value)))
+        self.remaining[key] -= 1
+        return key if self.remaining[key] == 0 else None
+
+    def finished(self, key: SearchKey) -> bool:
+        """Every trial of tracked search ``key`` has finished."""
+        return key in self.remaining and self.remaining[key] == 0
+
+    def best(self, key: SearchKey) -> PlannedTrial | None:
+        """The best completed trial of ``key`` so far (lowest metric, then lowest index)."""
+        if not self.results.get(key):
+            return None
+        return min(self.results[key], key=lambda tv: (tv[1], tv[0].trial_index))[0]
+
+    def open_searches(self) -> list[SearchKey]:
+        """Tracked searches with trials still to finish."""
+        return [k for k, n in self.remaining.items() if n > 0]
+
+
 class RerunPlanner:
     """Tracks searches that end in reruns and plans those reruns when a search completes."""
 
@@ -51,50 +100,35 @@ class RerunPlanner:
         protocols that rerun."""
         self.seed = experiment_seed
         self.reruns = {name: RerunRule(*rule) for name, rule in reruns.items()}
-        self.remaining: dict[SearchKey, int] = {}
-        self.size: dict[SearchKey, int] = {}
-        self.results: dict[SearchKey, list[tuple[PlannedTrial, float]]] = {}
+        self.searches = SearchBests(
+            plan, {name: rule.select for name, rule in self.reruns.items() if rule.seeds > 0}
+        )
         self.ready: deque[PlannedTrial] = deque()
-        for trial in plan:
-            rule = self.reruns.get(trial.protocol)
-            if trial.phase == SEARCH_PHASE and rule is not None and rule.seeds > 0:
-                key = search_key(trial)
-                self.remaining[key] = self.remaining.get(key, 0) + 1
-                self.size[key] = max(self.size.get(key, 0), trial.trial_index + 1)
-                self.results.setdefault(key, [])
 
     @property
     def max_reruns(self) -> int:
         """Reruns still to come at most (searches whose trials have not all finished)."""
-        return sum(self.reruns[k.protocol].seeds for k, n in self.remaining.items() if n > 0)
+        return sum(self.reruns[k.protocol].seeds for k in self.searches.open_searches())
 
     def outstanding(self) -> bool:
         """Whether more reruns may still be planned (some rerun search is unfinished)."""
-        return any(n > 0 for n in self.remaining.values())
+        return bool(self.searches.open_searches())
 
     def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> list[PlannedTrial]:
         """Note a finished trial (``summary`` None when it failed); return reruns planned now."""
-        key = search_key(trial)
-        if trial.phase != SEARCH_PHASE or key not in self.remaining or self.remaining[key] == 0:
+        key = self.searches.record(trial, summary)
+        best = None if key is None else self.searches.best(key)
+        if key is None or best is None:
             return []
-        seeds, select = self.reruns[trial.protocol]
-        if summary is not None and summary.get("status") == COMPLETED:
-            value = summary.get(METRICS[select].column)
-            if value is not None and math.isfinite(float(value)):
-                self.results[key].append((trial, float(value)))
-        self.remaining[key] -= 1
-        if self.remaining[key] > 0 or not self.results[key]:
-            return []
-        best, _ = min(self.results[key], key=lambda tv: (tv[1], tv[0].trial_index))
-        planned = rerun_trials(best, self.size[key], seeds, self.seed)
+        planned = rerun_trials(best, self.searches.size[key], self.reruns[key.protocol].seeds, self.seed)
         self.ready.extend(planned)
         return planned
 
     def close_search(self, trial: PlannedTrial) -> None:
         """Plan no (more) reruns for ``trial``'s search: its reruns already ran (resume)."""
         key = search_key(trial)
-        if key in self.remaining:
-            self.remaining[key] = 0
+        if key in self.searches.remaining:
+            self.searches.remaining[key] = 0
 
     def take(self) -> PlannedTrial | None:
         """The next planned rerun, if any."""

@@ -5,7 +5,8 @@ config and protocol texts recorded in ``experiment.json`` (so later edits to fil
 change it), checks it against the recorded plan digest, and runs every planned trial that has no
 trials row yet. A trial that had started (it has curve rows) restarts from scratch with the next
 ``attempt`` number, so its old and new curve rows stay distinguishable. Failed trials count as
-finished unless ``retry_failed``. Reruns of best trials are re-planned from the finished rows.
+finished unless ``retry_failed``. Reruns of best trials and inclusion probes are re-planned from
+the finished rows; a search whose reruns, or a pair whose probe, already has a row is closed.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import InputError
-from optcompare.schema import FAILED, METRICS, RERUN_PHASE, SELECT_METRICS, SearchKey
+from optcompare.schema import FAILED, METRICS, PROBE_PHASE, RERUN_PHASE, SELECT_METRICS, SearchKey
 
 from .config import ExperimentConfig, parse_config
 from .experiment import plan_digest
 from .plan import PlannedTrial, resolve_plan
 from .plugins import load_plugins
+from .probes import ProbePlanner, plan_probes
 from .protocol import Protocol, parse_protocol
 from .ray_env import RayTarget
 from .reruns import RerunPlanner, rerun_rules
@@ -49,6 +51,7 @@ class ResumeState:
     finished: int
     attempt_offsets: dict[str, int]
     reruns: RerunPlanner
+    probes: ProbePlanner
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
@@ -115,13 +118,16 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
 
     rules = rerun_rules(config.protocols)
     reruns = RerunPlanner(plan, rules, config.seed)
+    selects = {p.name: p.select for p in config.protocols} if config.probes else {}
+    probes = plan_probes(plan, selects, {name: rule.seeds for name, rule in rules.items()})
     for trial in plan:
         row = latest.get(trial.trial_id)
-        if row is not None and finished(trial.trial_id) and trial.protocol in rules:
+        if row is not None and finished(trial.trial_id):
             summary = None if row["status"] == FAILED else dict(row)
             if summary is not None:
                 summary = {k: (math.nan if v is None else v) for k, v in summary.items()}
             reruns.record(trial, summary)
+            probes.record(trial, summary)
     # A search whose reruns already have rows is closed: retrying one of its failed trials must
     # not plan its reruns a second time (perhaps from a different best trial).
     closed: set[SearchKey] = {
@@ -130,14 +136,18 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     for trial in plan:
         if search_key(trial) in closed:
             reruns.close_search(trial)
+    for tid, row in latest.items():
+        if row.get("phase") == PROBE_PHASE and finished(tid):
+            probes.close_probe(tid)
     pending = [t for t in plan if not finished(t.trial_id)]
-    while (rerun := reruns.take()) is not None:
-        if not finished(rerun.trial_id):
-            pending.append(rerun)
+    for planner in (reruns, probes):
+        while (followup := planner.take()) is not None:
+            if not finished(followup.trial_id):
+                pending.append(followup)
     # Every id seen before continues with the next attempt number, finished or not.
     offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
-    return ResumeState(config, experiment_dir, pending, done, offsets, reruns)
+    return ResumeState(config, experiment_dir, pending, done, offsets, reruns, probes)
 
 
 def resume_experiment(
@@ -156,7 +166,8 @@ def resume_experiment(
     state = load_resume_state(experiment_dir, retry_failed=retry_failed)
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
-        f"{len(state.pending)} to run (plus reruns still to be planned: {state.reruns.max_reruns})",
+        f"{len(state.pending)} to run (plus reruns still to be planned: {state.reruns.max_reruns}, "
+        f"probes: {state.probes.max_probes})",
         flush=True,
     )
     summary = run_study(
@@ -164,6 +175,7 @@ def resume_experiment(
         experiment_dir,
         StudyOptions.from_config(state.config, ray=ray, progress=progress),
         rerun_planner=state.reruns,
+        probe_planner=state.probes,
         attempt_offsets=state.attempt_offsets,
         started_at=started,
     )

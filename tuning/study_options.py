@@ -1,7 +1,7 @@
 """How the driver runs a plan: one typed options object, built from an experiment config.
 
 :meth:`StudyOptions.from_config` takes what the config says (resources, retries, reporting,
-plugins, reruns, bundle sizes); the caller adds where Ray runs (:class:`tuning.ray_env.RayTarget`)
+plugins, reruns, probes, bundle sizes); the caller adds where Ray runs (:class:`tuning.ray_env.RayTarget`)
 and whether progress is shown, and may change the rest with :func:`dataclasses.replace`.
 """
 
@@ -36,6 +36,9 @@ class StudyOptions:
     """Modules each worker imports first (user optimizers and workloads)."""
     reruns: Mapping[str, RerunRule] = field(default_factory=dict)
     """Protocols that rerun each search's best trial, by name."""
+    probes: Mapping[str, str] = field(default_factory=dict)
+    """Protocol name -> selection metric, for the protocols whose searches end in inclusion
+    probes (:mod:`tuning.probes`; every protocol when the config says ``probes: true``)."""
     seed: int = 0
     """The experiment seed (seeds of planned reruns derive from it)."""
     bundle_sizes: Mapping[str, int | str] = field(default_factory=dict)
@@ -62,6 +65,7 @@ class StudyOptions:
             report_every_s=config.report_every_s,
             plugins=tuple(config.plugins),
             reruns=rerun_rules(config.protocols),
+            probes={p.name: p.select for p in config.protocols} if config.probes else {},
             seed=config.seed,
             bundle_sizes={entry.name: entry.bundle_size for entry in config.workloads},
             ray=ray or RayTarget(),

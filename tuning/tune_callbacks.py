@@ -1,6 +1,7 @@
 """The driver's two hooks into Ray Tune: :class:`PlanSearcher` hands out bundles of planned trials
 from the :class:`~tuning.bundles.TrialBook`, and :class:`SinkCallback` routes what the bundles
-report into the Parquet sink, the book, the reruns, the progress display and the study summary.
+report into the Parquet sink, the book, the reruns and probes, the progress
+display and the study summary.
 
 Importing this module imports ray.tune (after :func:`tuning.ray_env.prepare_ray_environment`).
 """
@@ -109,7 +110,7 @@ class SinkCallback(Callback):
         status = trial_summary["status"]
         self.summary.count(status)
         key = self._write(planned, trial_summary)
-        self.book.reruns.record(planned, trial_summary)
+        self.book.record_result(planned, trial_summary)
         value = trial_summary.get(PROGRESS_METRIC.column)
         self.progress.finished_trial(
             planned.trial_id, key, status, math.nan if value is None else float(value)
@@ -122,7 +123,7 @@ class SinkCallback(Callback):
         self.summary.failed += 1
         self.summary.failures.append(f"{planned.trial_id}: {message}")
         key = self._write(planned, failed_summary(message))
-        self.book.reruns.record(planned, None)
+        self.book.record_result(planned, None)
         self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
 
     def _write(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> SearchKey:
@@ -135,7 +136,7 @@ class SinkCallback(Callback):
 
 class PlanSearcher(Searcher):
     """Hands out bundles from the book: retries, then up to ``fresh_budget`` planned trials,
-    then reruns as they are planned; waits while bundles run (their failures come back as
+    then reruns and probes as they are planned; waits while bundles run (their failures come back as
     retries), then reports FINISHED.
 
     Each suggestion is a bundle's Tune config: a :class:`~tuning.trial.BundleTask` as data
@@ -156,8 +157,9 @@ class PlanSearcher(Searcher):
             return task.model_dump()
         if self.book.in_flight:
             return None
-        # Only a run with plan budget left waits for reruns of searches still running elsewhere.
-        if self.fresh_left > 0 and self.book.reruns.outstanding():
+        # Only a run with plan budget left waits for reruns and probes of searches still running
+        # elsewhere.
+        if self.fresh_left > 0 and self.book.followups_outstanding():
             return None
         return Searcher.FINISHED
 

@@ -31,11 +31,13 @@ def trial(
     index: int | None = None,
     phase: str = "search",
     curve: list[tuple[int, float]] | None = None,
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """One trial. ``curve`` is [(step, val_error)]; by default a straight line from 0.9 at step
     20 to ``val_error`` at step 100 (every 20 steps), whose first step at or below the target
     is the default ``steps_to_target``. ``index`` overrides the trial's index in its search
-    (default: its position), so two attempts of one trial can be written."""
+    (default: its position), so two attempts of one trial can be written; ``seed`` its training
+    seed (default: its index)."""
     if curve is None:
         steps = list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
         end = val_error if math.isfinite(val_error) else 0.9
@@ -53,6 +55,7 @@ def trial(
         "index": index,
         "phase": phase,
         "curve": curve,
+        "seed": seed,
     }
 
 
@@ -107,7 +110,7 @@ def write_experiment(
                     ],
                 )
             row = {
-                "trial_id": trial_id, "trial_index": i, "seed": i, "attempt": t["attempt"], "phase": t["phase"],
+                "trial_id": trial_id, "trial_index": i, "seed": i if t["seed"] is None else t["seed"], "attempt": t["attempt"], "phase": t["phase"],
                 "status": t["status"],
                 "final_train_loss": nan if failed else t["train_loss"],
                 "final_val_error": nan if failed else t["val_error"],

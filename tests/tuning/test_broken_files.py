@@ -216,7 +216,8 @@ BROKEN_PROTOCOLS = {
             "  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0, scaling: log, step: 2}\n"
             "    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
         ),
-        ["optimizers.sgd.learning_rate: unknown key 'step'", "allowed: min, max, scaling"],
+        ["optimizers.sgd.learning_rate: unknown key 'step'",
+         "allowed: min, max, scaling, from_trials, num (or feasible_points in place of min, max, scaling)"],
     ),
     "infinite fixed value": (
         protocol_text("  sgd:\n    learning_rate: .inf\n    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"),
@@ -407,6 +408,15 @@ BROKEN_CONFIGS = {
     "mixed_precision on CPU trials": (
         config_text(extra="mixed_precision: true"),
         ["workloads[0] (mnist1d-mlp): mixed_precision needs GPU trials", "resources.gpus_per_trial > 0"],
+    ),
+    "probes a string": (
+        config_text(extra="probes: 'yes'"),
+        ["probes: expected true or false, got 'yes'"],
+    ),
+    "probes without an inclusion pair": (
+        config_text(optimizers="optimizers: [adam, rmsprop]", extra="probes: true"),
+        ["probes: no two of the optimizers ['adam', 'rmsprop'] have a registered inclusion path",
+         "set probes: false"],
     ),
     "workload mixed_precision a number": (
         config_text(workloads="workloads: [{name: mnist1d-mlp, mixed_precision: 1}]"),

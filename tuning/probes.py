@@ -1,0 +1,189 @@
+"""Inclusion probes: a narrower optimizer's best trial trained again as its imitation by a wider one.
+
+For every pair ``narrow <= wide`` of the study's optimizers with a registered inclusion path
+(:func:`optimizers.inclusion_path`, chains included), in every (workload, protocol) that
+searches both, :class:`ProbePlanner` waits until both searches have finished, takes the narrow
+search's best completed trial (the protocol's selection metric, ties: lowest trial index; the
+machinery reruns use, :class:`tuning.reruns.SearchBests`) and plans one trial of ``wide`` at
+
+    hparams = imitate(narrow, wide, narrow hparams, narrow schedule, epsilon = PROBE_EPSILON)
+
+with the narrow trial's seed, schedule, steps and evaluation interval, ``phase = probe``, in the
+wide optimizer's partition, at trial index ``N_wide + R + j``: N_wide planned search trials,
+R reruns of the protocol (``rerun_best``, 0 without), j the pair's position among the probes
+into the same wide search (in the study's optimizer order). The index depends on nothing that
+finishes in some order, so resume re-plans the same ids.
+
+A worker builds a trial's learning rate from a named schedule (:mod:`optimizers.schedules`),
+so a probe is planned only when the imitation's schedule is the narrow schedule times a
+constant c, checked at every step t < steps: W(t) = c * N(t) to 1e-12 relative; its learning
+rate is then c * eta_0. That holds for the exact inclusions (sgd <= momentum, sgd <= nesterov:
+c = 1; momentum <= rmsprop with a constant rate). Adam's and NAdam's imitation of heavy-ball
+momentum needs alpha_t = eta_t * E * (1 - beta1^(t+1)) / (1 - beta1), which no named schedule
+expresses (its factor 1 - beta1^(t+1) grows over the first steps), and momentum <= rmsprop needs
+a constant rate: such pairs are not probed (:func:`probe_trial` returns None). Where an
+imitation is planned, epsilon = PROBE_EPSILON = 1e8 (imitate's default): exact inclusions
+ignore it; for limit inclusions check_inclusion's gap is of order |g| / epsilon (momentum <= adam
+on its float64 check problem, learning rate 0.1, momentum 0.9: 3.9e-4 at epsilon 1e2, 3.9e-10 at
+1e8).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from optcompare.errors import InputError
+from optcompare.schema import PROBE_PHASE, SearchKey
+
+from .plan import PlannedTrial, trial_id
+from .reruns import SearchBests
+
+__all__ = [
+    "PROBE_EPSILON", "ProbePair", "ProbePlanner", "inclusion_pairs", "plan_probes", "probe_trial",
+]
+
+PROBE_EPSILON = 1e8
+"""Epsilon of the limit inclusions' imitations (module docstring)."""
+
+SCHEDULE_MATCH = 1e-12
+"""Relative tolerance of W(t) = c * N(t) (rounding of the mapping's arithmetic)."""
+
+
+class ProbePair(NamedTuple):
+    """``narrow <= wide``: the narrow optimizer's best trial is imitated by ``wide``."""
+
+    narrow: str
+    wide: str
+
+
+def inclusion_pairs(optimizer_names: Iterable[str]) -> list[ProbePair]:
+    """Every ordered pair of ``optimizer_names`` with an inclusion path, wide-major in the
+    names' order."""
+    from optimizers import inclusion_path
+
+    names = list(dict.fromkeys(optimizer_names))
+    pairs = []
+    for wide in names:
+        for narrow in names:
+            if narrow == wide:
+                continue
+            try:
+                inclusion_path(narrow, wide)
+            except InputError:
+                continue
+            pairs.append(ProbePair(narrow, wide))
+    return pairs
+
+
+def probe_trial(
+    best: PlannedTrial, wide: str, index: int, *, epsilon: float = PROBE_EPSILON
+) -> PlannedTrial | None:
+    """``best`` imitated by ``wide`` at trial index ``index``; None when the imitation does not
+    exist for this trial (e.g. it needs a constant rate) or its schedule is not ``best``'s named
+    schedule times a constant (module docstring)."""
+    from optimizers import imitate, make_schedule
+
+    lr = float(best.hparams["learning_rate"])
+    narrow_schedule = make_schedule(best.schedule, lr, best.steps, **best.schedule_params)
+    try:
+        imitation = imitate(
+            best.optimizer, wide, dict(best.hparams), narrow_schedule, epsilon=epsilon,
+            horizon=best.steps,
+        )
+    except InputError:
+        return None
+    scale = imitation.schedule(0) / narrow_schedule(0)
+    if not all(
+        math.isclose(imitation.schedule(t), scale * narrow_schedule(t), rel_tol=SCHEDULE_MATCH)
+        for t in range(best.steps)
+    ):
+        return None
+    return best.model_copy(
+        update={
+            "trial_id": trial_id(best.workload, best.protocol, wide, index),
+            "optimizer": wide,
+            "trial_index": index,
+            "tuned": {},
+            "hparams": {**imitation.hparams, "learning_rate": scale * lr},
+            "phase": PROBE_PHASE,
+        }
+    )
+
+
+class ProbePlanner:
+    """Plans each pair's probe once both of its searches have finished (module docstring)."""
+
+    def __init__(
+        self,
+        plan: Iterable[PlannedTrial],
+        pairs: Iterable[ProbePair],
+        selects: Mapping[str, str],
+        rerun_seeds: Mapping[str, int] | None = None,
+        *,
+        epsilon: float = PROBE_EPSILON,
+    ) -> None:
+        """``selects``: protocol name -> selection metric, for the protocols that probe;
+        ``rerun_seeds``: protocol name -> reruns per search (their indices come first)."""
+        self.epsilon = epsilon
+        self.searches = SearchBests(plan, selects)
+        size = self.searches.size
+        taken: dict[SearchKey, int] = {}
+        self.open: dict[tuple[SearchKey, SearchKey], str] = {}
+        """(narrow search, wide search) -> the probe's trial id, for probes not yet planned."""
+        for workload, protocol in dict.fromkeys((k.workload, k.protocol) for k in size):
+            for narrow, wide in pairs:
+                low, high = SearchKey(workload, protocol, narrow), SearchKey(workload, protocol, wide)
+                if low not in size or high not in size:
+                    continue
+                offset = taken.get(high, 0)
+                taken[high] = offset + 1
+                index = size[high] + (rerun_seeds or {}).get(protocol, 0) + offset
+                self.open[(low, high)] = trial_id(workload, protocol, wide, index)
+        self.ready: deque[PlannedTrial] = deque()
+
+    @property
+    def max_probes(self) -> int:
+        """Probes still to come at most."""
+        return len(self.open)
+
+    def outstanding(self) -> bool:
+        """Whether more probes may still be planned."""
+        return bool(self.open)
+
+    def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> list[PlannedTrial]:
+        """Note a finished trial (``summary`` None when it failed); return probes planned now."""
+        key = self.searches.record(trial, summary)
+        if key is None:
+            return []
+        planned = []
+        for low, high in [pair for pair in self.open if key in pair]:
+            if not (self.searches.finished(low) and self.searches.finished(high)):
+                continue
+            probe_id = self.open.pop((low, high))
+            best = self.searches.best(low)
+            index = int(probe_id.rsplit("/", 1)[1])
+            probe = None if best is None else probe_trial(best, high.optimizer, index, epsilon=self.epsilon)
+            if probe is not None:
+                planned.append(probe)
+        self.ready.extend(planned)
+        return planned
+
+    def close_probe(self, probe_id: str) -> None:
+        """Plan no probe with id ``probe_id``: it already ran (resume)."""
+        self.open = {pair: tid for pair, tid in self.open.items() if tid != probe_id}
+
+    def take(self) -> PlannedTrial | None:
+        """The next planned probe, if any."""
+        return self.ready.popleft() if self.ready else None
+
+
+def plan_probes(
+    plan: Iterable[PlannedTrial], selects: Mapping[str, str], rerun_seeds: Mapping[str, int]
+) -> ProbePlanner:
+    """The probes of ``plan``'s optimizers under the protocols in ``selects`` (empty: none)."""
+    plan = list(plan)
+    pairs = inclusion_pairs(t.optimizer for t in plan) if selects else []
+    return ProbePlanner(plan, pairs, selects, rerun_seeds)
