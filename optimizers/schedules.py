@@ -11,7 +11,11 @@
 
 Every schedule also takes an optional ``warmup_steps_factor`` (default 0): with
 ``w = round(warmup_steps_factor * total_steps)`` warm-up steps, lr_t is multiplied by
-``(t + 1) / w`` for t < w (linear warm-up from lr_0 / w to lr_0).
+``(t + 1) / w`` for t < w (linear warm-up from lr_0 / w to lr_0), and an optional ``lr_ramp``
+= b in [0, 1) (default 0): lr_t is multiplied by ``1 - b^(t+1)`` (b = 0.9: 0.1, 0.19, 0.271 at
+t = 0, 1, 2), the first-moment ramp of Adam's and NAdam's imitation of heavy-ball momentum
+(alpha_t = eta_t * E * (1 - beta1^(t+1)) / (1 - beta1), docs/method.md). At b = 0 the schedule
+is not wrapped at all, so its rates are bitwise those without the parameter.
 """
 
 from __future__ import annotations
@@ -59,6 +63,23 @@ def _with_warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
     return lambda t: schedule(t) * min(1.0, (t + 1) / warmup_steps)
 
 
+def _with_ramp(schedule: Schedule, ramp: float) -> Schedule:
+    """``schedule(t) * (1 - ramp^(t+1))``; ``schedule`` itself at ramp 0 (no multiplication)."""
+    if ramp == 0.0:
+        return schedule
+    return lambda t: schedule(t) * (1.0 - ramp ** (t + 1))
+
+
+OPTIONAL_PARAMS: dict[str, tuple[float, float, float]] = {
+    "warmup_steps_factor": (0.0, 1.0, 0.0),
+    "lr_ramp": (0.0, 1.0, 0.0),
+}
+"""Optional parameters of every schedule: name -> (low, high, default) (module docstring)."""
+
+OPEN_ABOVE = frozenset({"lr_ramp"})
+"""Parameters whose high bound is excluded: lr_ramp = 1 would make every rate 0."""
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
     """A registered schedule: its builder and the hyperparameters it takes, with valid ranges."""
@@ -68,9 +89,10 @@ class ScheduleSpec:
     """Required parameters: name -> closed interval of valid values."""
     description: str
     optional: dict[str, tuple[float, float, float]] = field(
-        default_factory=lambda: {"warmup_steps_factor": (0.0, 1.0, 0.0)}
+        default_factory=lambda: dict(OPTIONAL_PARAMS)
     )
-    """Optional parameters: name -> (low, high, default)."""
+    """Optional parameters: name -> (low, high, default); :data:`OPEN_ABOVE` names those whose
+    high bound is excluded."""
 
     @property
     def all_params(self) -> tuple[str, ...]:
@@ -112,9 +134,11 @@ def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> S
     bounds = {**spec.hparams, **{k: (lo, hi) for k, (lo, hi, _) in spec.optional.items()}}
     for key, value in params.items():
         low, high = bounds[key]
-        if not is_real(value) or not low <= value <= high:
+        open_above = key in OPEN_ABOVE
+        if not is_real(value) or not low <= value <= high or (open_above and value == high):
             raise InputError(
-                f"schedule {name!r}: {key}={value!r} must be a number in [{low:g}, {high:g}]"
+                f"schedule {name!r}: {key}={value!r} must be a number in "
+                f"[{low:g}, {high:g}{')' if open_above else ']'}"
             )
     if not is_real(lr0) or not math.isfinite(lr0) or not lr0 > 0:
         raise InputError(f"schedule {name!r}: lr0={lr0!r} must be a number > 0")
@@ -123,4 +147,5 @@ def make_schedule(name: str, lr0: float, total_steps: int, **params: float) -> S
     optional = {k: params.get(k, default) for k, (_, _, default) in spec.optional.items()}
     required = {k: float(params[k]) for k in spec.hparams}
     schedule = spec.build(float(lr0), int(total_steps), **required)
-    return _with_warmup(schedule, round(optional["warmup_steps_factor"] * total_steps))
+    schedule = _with_warmup(schedule, round(optional["warmup_steps_factor"] * total_steps))
+    return _with_ramp(schedule, float(optional["lr_ramp"]))

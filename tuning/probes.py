@@ -15,13 +15,19 @@ into the same wide search (in the study's optimizer order). The index depends on
 finishes in some order, so resume re-plans the same ids.
 
 A worker builds a trial's learning rate from a named schedule (:mod:`optimizers.schedules`),
-so a probe is planned only when the imitation's schedule is the narrow schedule times a
-constant c, checked at every step t < steps: W(t) = c * N(t) to 1e-12 relative; its learning
-rate is then c * eta_0. That holds for the exact inclusions (sgd <= momentum, sgd <= nesterov:
-c = 1; momentum <= rmsprop with a constant rate). Adam's and NAdam's imitation of heavy-ball
-momentum needs alpha_t = eta_t * E * (1 - beta1^(t+1)) / (1 - beta1), which no named schedule
-expresses (its factor 1 - beta1^(t+1) grows over the first steps), and momentum <= rmsprop needs
-a constant rate: such pairs are not probed (:func:`probe_trial` returns None). Where an
+so a probe is planned only when the imitation's schedule W(t) is a named schedule S(t) times a
+constant c, checked at every step t < steps to 1e-12 relative: W(t) = c * S(t), its learning
+rate is then c * eta_0. S is first the narrow schedule N itself; failing that, N with the
+schedule parameter ``lr_ramp = b``, S(t) = N(t) * (1 - b^(t+1)), b the wide optimizer's
+first-moment coefficient in the imitation's hyperparameters (its structure's ``momentum_key``:
+beta1 for adam and nadam); the probe's schedule parameters then gain ``lr_ramp = b``. The
+constant covers the exact inclusions (sgd <= momentum, sgd <= nesterov: c = 1, no ``lr_ramp``;
+momentum <= rmsprop with a constant rate) and chains from sgd into adam or nadam (beta1 = 0:
+c = E). The ramp covers Adam's and NAdam's imitation of heavy-ball and Nesterov momentum,
+alpha_t = eta_t * E * (1 - beta1^(t+1)) / (1 - beta1): c = E / (1 - beta1), b = beta1. Not
+probed (:func:`probe_trial` returns None): momentum <= rmsprop under a decaying rate (it needs a
+constant rate), and a narrow trial whose schedule already carries an ``lr_ramp`` other than b.
+Where an
 imitation is planned, epsilon = PROBE_EPSILON = 1e8 (imitate's default): exact inclusions
 ignore it; for limit inclusions check_inclusion's gap is of order |g| / epsilon (momentum <= adam
 on its float64 check problem, learning rate 0.1, momentum 0.9: 3.9e-4 at epsilon 1e2, 3.9e-10 at
@@ -49,7 +55,10 @@ PROBE_EPSILON = 1e8
 """Epsilon of the limit inclusions' imitations (module docstring)."""
 
 SCHEDULE_MATCH = 1e-12
-"""Relative tolerance of W(t) = c * N(t) (rounding of the mapping's arithmetic)."""
+"""Relative tolerance of W(t) = c * S(t) (rounding of the mapping's arithmetic)."""
+
+LR_RAMP = "lr_ramp"
+"""The schedule parameter carrying the first-moment ramp 1 - b^(t+1) (optimizers.schedules)."""
 
 
 class ProbePair(NamedTuple):
@@ -82,7 +91,7 @@ def probe_trial(
     best: PlannedTrial, wide: str, index: int, *, epsilon: float = PROBE_EPSILON
 ) -> PlannedTrial | None:
     """``best`` imitated by ``wide`` at trial index ``index``; None when the imitation does not
-    exist for this trial (e.g. it needs a constant rate) or its schedule is not ``best``'s named
+    exist for this trial (e.g. it needs a constant rate) or its schedule is not a named
     schedule times a constant (module docstring)."""
     from optimizers import imitate, make_schedule
 
@@ -95,22 +104,44 @@ def probe_trial(
         )
     except InputError:
         return None
-    scale = imitation.schedule(0) / narrow_schedule(0)
-    if not all(
-        math.isclose(imitation.schedule(t), scale * narrow_schedule(t), rel_tol=SCHEDULE_MATCH)
-        for t in range(best.steps)
-    ):
-        return None
-    return best.model_copy(
-        update={
-            "trial_id": trial_id(best.workload, best.protocol, wide, index),
-            "optimizer": wide,
-            "trial_index": index,
-            "tuned": {},
-            "hparams": {**imitation.hparams, "learning_rate": scale * lr},
-            "phase": PROBE_PHASE,
-        }
-    )
+    for params in _candidate_schedule_params(best, wide, imitation.hparams):
+        try:
+            named = make_schedule(best.schedule, lr, best.steps, **params)
+        except InputError:
+            continue
+        scale = imitation.schedule(0) / named(0)
+        if all(
+            math.isclose(imitation.schedule(t), scale * named(t), rel_tol=SCHEDULE_MATCH)
+            for t in range(best.steps)
+        ):
+            return best.model_copy(
+                update={
+                    "trial_id": trial_id(best.workload, best.protocol, wide, index),
+                    "optimizer": wide,
+                    "trial_index": index,
+                    "tuned": {},
+                    "hparams": {**imitation.hparams, "learning_rate": scale * lr},
+                    "schedule_params": params,
+                    "phase": PROBE_PHASE,
+                }
+            )
+    return None
+
+
+def _candidate_schedule_params(
+    best: PlannedTrial, wide: str, wide_hparams: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """The schedule parameters a probe may take, in order: the narrow trial's own, then (when
+    ``wide`` has a non-zero first moment) the same with ``lr_ramp`` = its coefficient b."""
+    from optimizers import get_spec
+
+    own = dict(best.schedule_params)
+    structure = get_spec(wide).structure
+    if structure is None or structure.momentum_key is None:
+        return [own]
+    project = {torch: name for name, torch in get_spec(wide).torch_keys.items()}
+    ramp = float(wide_hparams.get(project.get(structure.momentum_key, structure.momentum_key), 0.0))
+    return [own] if ramp == 0.0 else [own, {**own, LR_RAMP: ramp}]
 
 
 class ProbePlanner:

@@ -223,7 +223,8 @@ def validity_limits(spec: SearchSpec) -> dict[str, Interval]:
     limits = {}
     for name in spec.space:
         if name in intervals:
-            limits[name] = Interval(*intervals[name])
+            low, high = intervals[name]
+            limits[name] = Interval(low, high, high_closed=name not in optimizers.schedules.OPEN_ABOVE)
         elif name in COORDINATES:
             limits[name] = COORDINATES[name].bounds
         else:

@@ -1,4 +1,5 @@
-"""Learning-rate schedules (``optimizers.make_schedule``): values by hand, warm-up, bad input.
+"""Learning-rate schedules (``optimizers.make_schedule``): values by hand, warm-up, the
+first-moment ramp, bad input.
 
 The protocols of Choi et al. (2019), section 4, write decay_steps = decay_steps_factor *
 total_steps; schedules.py rounds it, decay_steps = max(1, round(decay_steps_factor *
@@ -36,6 +37,14 @@ VALUES = [
         "linear_decay", 0.1, 100, {"decay_steps_factor": 1.0, "decay_factor": 0.0, "warmup_steps_factor": 0.1},
         {4: 0.1 * (1 - 4 / 100) * 0.5, 50: 0.05},
     ),
+    # first-moment ramp: lr_t *= 1 - 0.9^(t+1) = 0.1, 0.19, 0.271 at t = 0, 1, 2
+    ("constant", 2.0, 100, {"lr_ramp": 0.9}, {0: 0.2, 1: 0.38, 2: 0.542, 1000: 2.0}),
+    # 1 - 0.5^(t+1) = 0.5, 0.75, 0.875; on the step decay 0.1 (t < 25) and with warm-up (10 steps)
+    ("step_decay", 0.1, 100, {**STEP, "lr_ramp": 0.5}, {0: 0.05, 1: 0.075, 2: 0.0875, 25: 0.05 * (1 - 0.5**26)}),
+    (
+        "constant", 1.0, 100, {"warmup_steps_factor": 0.1, "lr_ramp": 0.9},
+        {0: 0.1 * 0.1, 1: 0.2 * 0.19, 2: 0.3 * 0.271},
+    ),
 ]
 
 # (schedule, lr0, total_steps, parameters, steps, the exact rates at those steps)
@@ -46,6 +55,14 @@ EXACT = [
     # decay_steps = max(1, round(0 * 10)) = 1: lr_0 at t = 0, then lr_0 * decay_factor
     ("linear_decay", 0.3, 10, {"decay_steps_factor": 0.0, "decay_factor": 0.5}, range(3), [0.3, 0.15, 0.15]),
     ("constant", 0.2, 100, {}, (0,), [0.2]),  # no warm-up by default
+]
+
+# lr_ramp = 0 (the default) leaves every rate bitwise what it is without the parameter.
+RAMP_OFF = [
+    ("constant", 0.02, 1000, {}),
+    ("linear_decay", 0.1, 100, LINEAR_1),
+    ("linear_decay", 0.3, 7, {"decay_steps_factor": 0.57, "decay_factor": 0.4, "warmup_steps_factor": 0.3}),
+    ("step_decay", 0.1, 100, STEP),
 ]
 
 
@@ -64,6 +81,20 @@ def test_schedule_values_by_hand(name, lr0, total, params, expected):
 def test_schedule_values_exactly(name, lr0, total, params, steps, rates):
     lr = optimizers.make_schedule(name, lr0, total, **params)
     assert [lr(t) for t in steps] == rates
+
+
+@pytest.mark.parametrize(("name", "lr0", "total", "params"), RAMP_OFF, ids=[_id((*r, None)) for r in RAMP_OFF])
+def test_a_zero_lr_ramp_is_bitwise_no_ramp(name, lr0, total, params):
+    plain = optimizers.make_schedule(name, lr0, total, **params)
+    ramp0 = optimizers.make_schedule(name, lr0, total, **params, lr_ramp=0.0)
+    steps = range(2 * total)
+    assert [ramp0(t).hex() for t in steps] == [plain(t).hex() for t in steps]
+    assert all(1.0 - 0.0 ** (t + 1) == 1.0 for t in steps)
+
+
+def test_every_schedule_takes_warm_up_and_the_ramp_as_optional_parameters():
+    for spec in optimizers.SCHEDULES.values():
+        assert spec.optional == {"warmup_steps_factor": (0.0, 1.0, 0.0), "lr_ramp": (0.0, 1.0, 0.0)}
 
 
 def test_linear_decay_falls_strictly_then_stays_at_its_floor():
@@ -87,7 +118,7 @@ BAD = [
     ("linear_decay", 0.1, 100, {"decay_steps_factor": 0.5}, r"'linear_decay' takes .*decay_factor"),
     (
         "linear_decay", 0.1, 100, {},
-        r"takes \['decay_factor', 'decay_steps_factor'\] \(optional: \['warmup_steps_factor'\]\), got \[\]",
+        r"takes \['decay_factor', 'decay_steps_factor'\] \(optional: \['lr_ramp', 'warmup_steps_factor'\]\), got \[\]",
     ),
     ("linear_decay", 0.1, 100, {**LINEAR_OK, "warmup": 3}, r"takes .*got .*'warmup'"),
     ("constant", 0.1, 100, {"decay_factor": 0.1}, r"'constant' takes no parameters"),
@@ -111,6 +142,11 @@ BAD = [
         "step_decay", 0.1, 100, {"step_decay_factor": 0.5, "step_decay_every_factor": 0.1, "warmup_steps_factor": 2.0},
         r"warmup_steps_factor=2\.0 must be",
     ),
+    # lr_ramp lies in [0, 1): at 1 every rate would be 0
+    ("constant", 0.1, 100, {"lr_ramp": 1.0}, r"lr_ramp=1\.0 must be a number in \[0, 1\)"),
+    ("constant", 0.1, 100, {"lr_ramp": -0.1}, r"lr_ramp=-0\.1 must be a number in \[0, 1\)"),
+    ("constant", 0.1, 100, {"lr_ramp": math.nan}, r"lr_ramp=nan must be a number in \[0, 1\)"),
+    ("constant", 0.1, 100, {"lr_ramp": True}, r"lr_ramp=True must be"),
 ]
 
 

@@ -67,13 +67,64 @@ def test_a_probe_trains_exactly_imitates_hyperparameters_with_the_narrow_seed_an
     assert probe.trial_id == "mnist1d-mlp/lr-only/momentum/00007"
 
 
+def test_an_exact_inclusion_probe_takes_no_lr_ramp(tmp_path):
+    best = _by_optimizer(resolve_plan(_config(tmp_path)))["sgd"][1]
+    probe = probe_trial(best, "momentum", 7)
+    assert "lr_ramp" not in probe.schedule_params and probe.schedule_params == best.schedule_params
+
+
+def _imitation_rates(best, wide):
+    lr = best.hparams["learning_rate"]
+    schedule = optimizers.make_schedule(best.schedule, lr, best.steps, **best.schedule_params)
+    imitation = optimizers.imitate(best.optimizer, wide, best.hparams, schedule, epsilon=1e8, horizon=best.steps)
+    return imitation, [imitation.schedule(t) for t in range(best.steps)]
+
+
+@pytest.mark.parametrize(("narrow", "wide"), [("momentum", "adam"), ("nesterov", "nadam")])
+@pytest.mark.parametrize("steps", [None, 400])
+def test_adam_family_imitations_of_momentum_are_probed_with_the_first_moment_ramp(tmp_path, narrow, wide, steps):
+    # alpha_t = eta_t * E * (1 - beta1^(t+1)) / (1 - beta1): the narrow schedule with
+    # lr_ramp = beta1 and learning rate eta_0 * E / (1 - beta1), E = 1e8.
+    best = _by_optimizer(resolve_plan(_config(tmp_path, f"[{narrow}, {wide}]")))[narrow][1]
+    if steps is not None:
+        best = best.model_copy(update={"steps": steps})
+    beta1, lr = best.hparams["momentum"], best.hparams["learning_rate"]
+    assert 0.0 < beta1 < 1.0 and best.schedule != "constant"
+    probe = probe_trial(best, wide, 5)
+    imitation, alphas = _imitation_rates(best, wide)
+    assert probe.schedule_params == {**best.schedule_params, "lr_ramp": beta1}
+    assert probe.hparams == {**imitation.hparams, "learning_rate": probe.hparams["learning_rate"]}
+    assert probe.hparams["beta1"] == beta1 and probe.hparams["beta2"] == 0.0
+    assert probe.hparams["learning_rate"] == pytest.approx(lr * 1e8 / (1.0 - beta1), rel=1e-12, abs=0.0)
+    rates = optimizers.make_schedule(probe.schedule, probe.hparams["learning_rate"], probe.steps, **probe.schedule_params)
+    for t, alpha in enumerate(alphas):
+        assert rates(t) == pytest.approx(alpha, rel=1e-12, abs=0.0), t
+    assert (probe.optimizer, probe.phase, probe.seed, probe.steps) == (wide, "probe", best.seed, best.steps)
+
+
+def test_a_chain_from_sgd_into_adam_is_probed_without_a_ramp(tmp_path):
+    # sgd <= momentum <= adam: beta1 = momentum = 0, so alpha_t = E * eta_t, c = E.
+    best = _by_optimizer(resolve_plan(_config(tmp_path, "[sgd, adam]")))["sgd"][1]
+    probe = probe_trial(best, "adam", 3)
+    _, alphas = _imitation_rates(best, "adam")
+    assert probe.schedule_params == best.schedule_params and probe.hparams["beta1"] == 0.0
+    assert probe.hparams["learning_rate"] == pytest.approx(best.hparams["learning_rate"] * 1e8, rel=1e-12)
+    rates = optimizers.make_schedule(probe.schedule, probe.hparams["learning_rate"], probe.steps, **probe.schedule_params)
+    assert [rates(t) for t in range(probe.steps)] == pytest.approx(alphas, rel=1e-12, abs=0.0)
+
+
 @pytest.mark.parametrize(
-    ("wide", "why"),
-    [("rmsprop", "needs a constant rate; lr-only decays"), ("adam", "alpha_t has no named schedule")],
+    ("wide", "schedule_params", "why"),
+    [
+        ("rmsprop", {}, "needs a constant rate; lr-only decays"),
+        ("adam", {"lr_ramp": 0.5}, "the narrow ramp times beta1's is no single ramp"),
+    ],
 )
-def test_imitations_a_named_schedule_cannot_express_are_not_probed(tmp_path, wide, why):
+def test_imitations_a_named_schedule_cannot_express_are_not_probed(tmp_path, wide, schedule_params, why):
     plan = resolve_plan(_config(tmp_path, "[momentum, rmsprop, adam]"))
-    assert probe_trial(_by_optimizer(plan)["momentum"][0], wide, 3) is None, why
+    best = _by_optimizer(plan)["momentum"][0]
+    best = best.model_copy(update={"schedule_params": {**best.schedule_params, **schedule_params}})
+    assert probe_trial(best, wide, 3) is None, why
 
 
 def test_a_probe_is_planned_only_once_both_searches_finished_from_the_narrow_best(tmp_path):

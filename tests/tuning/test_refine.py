@@ -19,6 +19,7 @@ from tuning.refine import (
     best_trials,
     refine_protocol,
     refine_search,
+    validity_limits,
     write_refined_protocol,
 )
 
@@ -331,3 +332,20 @@ def test_refine_experiment_reads_the_recorded_protocol_and_the_rows(tmp_path, mo
     assert lr.new["min"] == pytest.approx(min(b[2] for b in best_lr) * 10**-0.5)
     assert sgd.best_trial_ids == tuple(f"mnist1d-mlp/choi-full/sgd/{b[1]:05d}" for b in best_lr)
     assert set(sgd.space) == set(load_protocol("choi-full").searches["sgd"].space)
+
+
+def test_a_searched_learning_rate_ramp_stays_below_one():
+    # lr_ramp lies in [0, 1): refining it may approach 1 but never reach it.
+    raw = yaml.safe_load(
+        """
+        name: ramp
+        schedule: constant
+        optimizers:
+          sgd:
+            learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log}
+            lr_ramp: {min: 0.0, max: 0.99, scaling: linear}
+        """
+    )
+    limits = validity_limits(parse_protocol(raw, "ramp.yaml").searches["sgd"])
+    assert limits["lr_ramp"] == Interval(0.0, 1.0, high_closed=False)
+    assert 0.999 in limits["lr_ramp"] and 1.0 not in limits["lr_ramp"]
