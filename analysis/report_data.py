@@ -36,7 +36,7 @@ from .ranking import (
     select_for,
 )
 from .reruns import RerunSummary, rerun_summaries
-from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings
+from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings, workload_targets
 from .trials import Search, group_searches
 
 __all__ = ["ReportData", "analyse", "default_budgets", "plan_figures", "workload_targets"]
@@ -85,17 +85,6 @@ def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
     top = max(1, max_trials)
     powers = [2**i for i in range(int(math.log2(top)) + 1)]
     return tuple(sorted(set(powers) | {budget}))
-
-
-def workload_targets(meta: Mapping) -> dict[str, float]:
-    """Workload -> numeric ``target_value`` of experiment.json ``workloads`` (others left out)."""
-    return {
-        w["name"]: float(w["target_value"])
-        for w in meta.get("workloads", []) or []
-        if isinstance(w, Mapping)
-        and isinstance(w.get("target_value"), (int, float))
-        and "name" in w
-    }
 
 
 def _check_arguments(report: str, select: str | None, n_resamples: int, budget: int | None) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "goodman_kruskal_gamma",
     "ordering_robustness",
     "speed_rankings",
+    "workload_targets",
 ]
 
 
@@ -134,9 +135,19 @@ def _workload_record(meta: Mapping, workload: str) -> Mapping:
     return {}
 
 
+def workload_targets(meta: Mapping) -> dict[str, float]:
+    """Workload -> numeric ``target_value`` of experiment.json ``workloads`` (others left out)."""
+    return {
+        w["name"]: float(w["target_value"])
+        for w in meta.get("workloads", []) or []
+        if isinstance(w, Mapping)
+        and isinstance(w.get("target_value"), (int, float))
+        and "name" in w
+    }
+
+
 def _target_of(meta: Mapping, workload: str) -> float | None:
-    value = _workload_record(meta, workload).get("target_value")
-    return float(value) if isinstance(value, (int, float)) else None
+    return workload_targets(meta).get(workload)
 
 
 def _target_metric_of(meta: Mapping, workload: str) -> str:
