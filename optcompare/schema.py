@@ -42,9 +42,13 @@ __all__ = [
     "TRIAL_BASE_SCHEMA",
     "TRIAL_PREFIXES",
     "TUNED_PREFIX",
+    "FINAL_STAGE",
+    "FIRST_STUDY",
+    "STAGE_SELECTIONS",
     "Metric",
     "SearchKey",
     "metric",
+    "trial_id",
     "trial_schema",
 ]
 
@@ -61,7 +65,7 @@ class SearchKey(NamedTuple):
 
     @classmethod
     def of_trial_id(cls, trial_id: str) -> SearchKey:
-        """The search of a trial id ``W/P/O/NNNNN``."""
+        """The search of a trial id ``W/P/O/NNNNN`` (or ``W/P/O/sS/NNNNN``, :func:`trial_id`)."""
         parts = trial_id.split("/")
         if len(parts) < 4:
             raise ValueError(f"trial id {trial_id!r} is not WORKLOAD/PROTOCOL/OPTIMIZER/INDEX")
@@ -92,6 +96,25 @@ PHASES = (SEARCH_PHASE, RERUN_PHASE, PROBE_PHASE)
 """A trials row's ``phase``: a planned search point, a rerun of a search's best point with a
 new seed, or an inclusion probe (a narrower optimizer's best point imitated by a wider one, in the
 wider one's partition); reruns and probes are outside the bootstrap."""
+
+FINAL_STAGE = "final"
+"""The ``stage`` of every trial of a one-stage protocol, and the name of a staged protocol's
+last stage by convention: the stage rankings use by default. A staged protocol
+(``stages:``, :mod:`tuning.stages`) names its stages; rows written before stages existed have
+no ``stage`` column and read as this."""
+FIRST_STUDY = 0
+"""The ``study`` of a config without ``studies:`` (and of rows written before studies existed):
+study 0's trial ids and seeds are those of a single-study experiment."""
+STAGE_SELECTIONS = ("final", "initial", "all")
+"""What ``--stage`` may say besides a stage's own name: each protocol's last stage, its first
+stage, or every stage."""
+
+
+def trial_id(workload: str, protocol: str, optimizer: str, index: int, study: int = FIRST_STUDY) -> str:
+    """``W/P/O/NNNNN`` (study 0) or ``W/P/O/sS/NNNNN`` (study S > 0), the index zero-padded to 5
+    digits: unique within an experiment, and study 0's ids are those of a one-study plan."""
+    middle = f"s{study}/" if study != FIRST_STUDY else ""
+    return f"{workload}/{protocol}/{optimizer}/{middle}{index:05d}"
 
 
 @dataclass(frozen=True)
@@ -169,6 +192,8 @@ TRIAL_BASE_SCHEMA = pa.schema(
         ("seed", pa.int64()),
         ("attempt", pa.int64()),
         ("phase", pa.string()),
+        ("stage", pa.string()),
+        ("study", pa.int64()),
         ("status", pa.string()),
         *((METRICS[name].column, pa.float64()) for name in CURVE_METRICS),
         ("best_val_error", pa.float64()),

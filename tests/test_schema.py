@@ -15,7 +15,8 @@ from optcompare.schema import METRICS, SearchKey
 
 TRIALS = [
     ("trial_id", pa.string()), ("trial_index", pa.int64()), ("seed", pa.int64()),
-    ("attempt", pa.int64()), ("phase", pa.string()), ("status", pa.string()),
+    ("attempt", pa.int64()), ("phase", pa.string()), ("stage", pa.string()), ("study", pa.int64()),
+    ("status", pa.string()),
     ("final_train_loss", pa.float64()), ("final_val_error", pa.float64()),
     ("final_val_loss", pa.float64()), ("final_test_error", pa.float64()),
     ("final_test_loss", pa.float64()), ("best_val_error", pa.float64()),

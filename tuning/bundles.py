@@ -31,6 +31,7 @@ from typing import Any
 from .plan import PlannedTrial
 from .probes import ProbePlanner
 from .reruns import RerunPlanner
+from .stages import StagePlanner
 
 __all__ = ["Bundle", "TrialBook", "bundle_key", "count_bundles"]
 
@@ -77,14 +78,19 @@ class TrialBook:
         max_failures: int,
         attempt_offsets: dict[str, int] | None = None,
         probes: ProbePlanner | None = None,
+        stages: StagePlanner | None = None,
     ) -> None:
         self.pending: deque[PlannedTrial] = deque(trials)
         self.retry: deque[PlannedTrial] = deque()
         self.size_of = size_of
         self.reruns = reruns
         self.probes = probes or ProbePlanner((), (), {})
-        self.followups: tuple[RerunPlanner | ProbePlanner, ...] = (self.reruns, self.probes)
-        """Planners of trials that depend on results (reruns, probes), drained in this order."""
+        self.stages = stages or StagePlanner((), (), 0, 0)
+        self.followups: tuple[StagePlanner | RerunPlanner | ProbePlanner, ...] = (
+            self.stages, self.reruns, self.probes,
+        )
+        """Planners of trials that depend on results (later stages, reruns, probes), told of
+        each finished trial and drained in this order."""
         self.max_failures = max_failures
         self.attempts: dict[str, int] = dict(attempt_offsets or {})
         self.failures: dict[str, int] = {}
@@ -112,11 +118,12 @@ class TrialBook:
 
     @property
     def max_followups(self) -> int:
-        """Reruns and probes still to be planned, at most."""
-        return self.reruns.max_reruns + self.probes.max_probes
+        """Later stages' trials, reruns and probes still to be planned, at most."""
+        return self.stages.max_stage_trials + self.reruns.max_reruns + self.probes.max_probes
 
     def record_result(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> None:
-        """Tell the planners of reruns and probes that ``trial`` finished (None: it failed)."""
+        """Tell the planners of later stages, reruns and probes that ``trial`` finished (None:
+        it failed)."""
         for planner in self.followups:
             planner.record(trial, summary)
 

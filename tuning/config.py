@@ -15,6 +15,7 @@ Example (every key; the shipped ``tuning/configs/demo.yaml`` uses a subset)::
     bundle_size: auto                   # trials per vectorised bundle: an integer, or auto (probe)
     mixed_precision: false              # bf16 autocast on CUDA; needs gpus_per_trial > 0
     probes: false                       # inclusion probes (tuning/probes.py); needs an inclusion pair
+    studies: 1                          # independent repeats of every search (other Halton seeds)
 
 ``bundle_size`` and ``mixed_precision`` set every workload's default; a workload entry may
 override either. A key may appear only once in a mapping (see :mod:`tuning.yaml_io`).
@@ -201,6 +202,7 @@ class ConfigFile(StrictModel):
     bundle_size: _bundle_size(optional=False) = 1  # type: ignore[valid-type]
     mixed_precision: Flag = False
     probes: Flag = False
+    studies: Count = 1  # type: ignore[valid-type]
 
 
 class WorkloadEntry(StrictModel):
@@ -235,6 +237,8 @@ class ExperimentConfig(StrictModel):
     source: str
     probes: bool = False
     """Train each inclusion's imitation of the narrow search's best trial (:mod:`tuning.probes`)."""
+    studies: int = 1
+    """Independent repeats of every search (study ``s`` in 0..studies-1; :mod:`tuning.plan`)."""
     raw: dict[str, Any] = Field(repr=False)
     """The file as written (recorded in experiment.json, parsed again on resume)."""
 
@@ -309,6 +313,16 @@ def _check_probe_pairs(names: list[str]) -> None:
         )
 
 
+def _check_stage_budgets(protocols: list[Protocol], trials_per_search: int) -> None:
+    """Every staged protocol has enough trials per search for each of its stages."""
+    from .stages import check_layout
+
+    for protocol in protocols:
+        problem = protocol.stages and check_layout(protocol.name, protocol.stages, trials_per_search)
+        if problem:
+            raise FieldError(("trials_per_search",), problem)
+
+
 def parse_config(
     raw: Any,  # noqa: ANN401
     source: str,
@@ -333,6 +347,7 @@ def parse_config(
         protocols = _protocols(config, source, base_dir, protocol_loader, marks)
         if config.probes:
             _check_probe_pairs(config.optimizers)
+        _check_stage_budgets(protocols, config.trials_per_search)
         for i, entry in enumerate(entries):
             if entry.mixed_precision and config.resources.gpus_per_trial == 0:
                 raise FieldError(

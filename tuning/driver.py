@@ -23,12 +23,14 @@ import time
 from .bundle_probe import bundle_size_function, resolve_bundle_sizes
 from .bundles import TrialBook, count_bundles
 from .capacity import check_capacity, study_slots
+from .experiment import refined_recorder
 from .plan import PlannedTrial
-from .probes import ProbePlanner, plan_probes
+from .probes import ProbePlanner
 from .progress import StudyProgress
 from .ray_env import bounded_pending_trials, start_ray
 from .reruns import RerunPlanner
 from .sink import ResultSink
+from .stages import StagePlanner
 from .study_options import StudyOptions
 from .study_summary import StudySummary
 from .trial import WorkerSettings
@@ -46,6 +48,7 @@ def run_study(
     *,
     rerun_planner: RerunPlanner | None = None,
     probe_planner: ProbePlanner | None = None,
+    stage_planner: StagePlanner | None = None,
     attempt_offsets: dict[str, int] | None = None,
     started_at: float | None = None,
 ) -> StudySummary:
@@ -57,7 +60,9 @@ def run_study(
     ``floor(GPU / gpus_per_trial)``), capped by ``max_concurrent_trials``; on a joined cluster
     only that cap applies, so an autoscaling cluster grows to the queued trials' demand.
     ``started_at`` (a ``time.perf_counter()`` value) lets the caller count its own set-up in the
-    wall time. Protocols in ``options.reruns`` rerun each search's best trial (or pass a prepared
+    wall time. Staged protocols (``options.staged``) plan each later stage when the stage before
+    has finished and append each refinement to ``experiment.json`` (or pass a prepared
+    ``stage_planner``); protocols in ``options.reruns`` rerun each search's best trial (or pass a prepared
     ``rerun_planner``); protocols in ``options.probes`` end in inclusion probes
     (:mod:`tuning.probes`; or pass a prepared ``probe_planner``); ``attempt_offsets`` gives the
     first attempt number of trials that ran before (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
@@ -81,11 +86,11 @@ def run_study(
         slots = study_slots(
             capacity, joined=options.ray.joined, max_concurrent_trials=options.max_concurrent_trials
         )
-        if rerun_planner is None:
-            rerun_planner = RerunPlanner(trials, options.reruns, options.seed)
-        if probe_planner is None:
-            seeds = {name: rule.seeds for name, rule in options.reruns.items()}
-            probe_planner = plan_probes(trials, options.probes, seeds)
+        if rerun_planner is None or probe_planner is None or stage_planner is None:
+            stages, reruns, probes = options.planners(trials, refined_recorder(results_dir))
+            rerun_planner = rerun_planner or reruns
+            probe_planner = probe_planner or probes
+            stage_planner = stage_planner or stages
         sizes = resolve_bundle_sizes(
             dict(options.bundle_sizes), trials, cpus_per_trial=options.cpus_per_trial,
             gpus_per_trial=options.gpus_per_trial, slots=min(slots, max(1, capacity)),
@@ -96,7 +101,7 @@ def run_study(
         size_of = bundle_size_function(sizes)
         book = TrialBook(
             trials, size_of, rerun_planner, max_failures=options.max_failures,
-            attempt_offsets=attempt_offsets, probes=probe_planner,
+            attempt_offsets=attempt_offsets, probes=probe_planner, stages=stage_planner,
         )
         concurrency = max(1, min(slots, count_bundles(trials, size_of) + book.max_followups))
         # Slots for the training fraction: the trials that may run at once (a joined cluster,

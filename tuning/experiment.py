@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import platform
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from optcompare.errors import InputError, ParameterError
 from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
+from .stages import stage_names
 
 __all__ = [
     "check_experiment_name",
@@ -28,6 +31,8 @@ __all__ = [
     "experiment_record",
     "package_versions",
     "plan_digest",
+    "record_refined",
+    "refined_recorder",
 ]
 
 VERSIONED = (
@@ -105,6 +110,9 @@ def experiment_record(
             if inc.narrow in config.optimizers or inc.wide in config.optimizers
         ],
         "select": {p.name: p.select for p in config.protocols},
+        "stages": {p.name: stage_names(p) for p in config.protocols},
+        "studies": config.studies,
+        "refined": [],
         "trials_per_search": config.trials_per_search,
         "plan_size": len(plan),
         "plan_digest": plan_digest(plan),
@@ -155,3 +163,24 @@ def create_experiment(
     filesystem, path = _location(results_root, name)
     write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
     return path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"
+
+
+def record_refined(experiment_dir: str, records: Iterable[dict[str, Any]], *, replace: bool = False) -> None:
+    """Append ``records`` (refinements of staged protocols, :class:`tuning.stages.StagePlanner`)
+    to ``experiment.json``'s ``refined`` list, or make them the list (``replace``); the file is
+    rewritten atomically. Only the study's driver writes it while the study runs. A directory
+    without experiment.json (the driver run as a library on a bare directory) records nothing."""
+    filesystem, root = open_filesystem(experiment_dir)
+    path = f"{root.rstrip('/')}/experiment.json"
+    if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
+        return
+    with filesystem.open_input_stream(path) as stream:
+        record = json.loads(stream.read())
+    kept = [] if replace else list(record.get("refined") or [])
+    record["refined"] = kept + list(records)
+    write_json_atomic(filesystem, path, record)
+
+
+def refined_recorder(experiment_dir: str) -> Callable[[dict[str, Any]], None]:
+    """A callback that appends one refinement to ``experiment_dir``'s experiment.json."""
+    return lambda refinement: record_refined(experiment_dir, [refinement])

@@ -5,7 +5,15 @@ point ``i`` of the search's space (after the protocol's budget ladder is applied
 ``trials_per_search``); a grid search plans every grid point. The Halton seed and the training
 seeds derive from the experiment seed and the search's names by SHA-256, so plans are identical
 across runs, machines and Python versions. Trial ids are ``WORKLOAD/PROTOCOL/OPTIMIZER/INDEX``
-with the index zero-padded to 5 digits.
+with the index zero-padded to 5 digits (:func:`optcompare.schema.trial_id`).
+
+Studies. With ``studies: S`` every search runs S times independently: study s > 0 adds ``sS``
+to every derived seed (Halton and training) and to its trial ids (``W/P/O/sS/INDEX``); study 0
+is exactly the one-study plan, so adding studies to a config keeps its first study's trials.
+
+Stages. A staged protocol (:mod:`tuning.stages`) plans only its first stage here (n_1 trials,
+the first n_1 points of the same Halton sequence); its later stages depend on results and are
+planned by :class:`tuning.stages.StagePlanner` during the run.
 
 Reruns (``rerun_best`` protocols) are not in the initial plan: they depend on results. Once a
 search's trials have all finished, :func:`rerun_trials` plans its best trial again with new seeds,
@@ -17,11 +25,13 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from optcompare.schema import RERUN_PHASE
+from optcompare.schema import FINAL_STAGE, RERUN_PHASE, trial_id
 
-from .config import ExperimentConfig
+from .config import ExperimentConfig, WorkloadEntry
+from .protocol import Protocol
 from .quasirandom import sample
 from .search import SearchSpec
+from .stages import stage_layout, stage_seed_parts
 from .trial import PlannedTrial
 
 __all__ = ["PlannedTrial", "derive_seed", "rerun_trials", "resolve_plan", "search_points", "trial_id"]
@@ -31,10 +41,6 @@ def derive_seed(*parts: object) -> int:
     """A 31-bit seed from the SHA-256 of the parts joined by '/': stable everywhere."""
     digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def trial_id(workload: str, protocol: str, optimizer: str, index: int) -> str:
-    return f"{workload}/{protocol}/{optimizer}/{index:05d}"
 
 
 def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, Any]]:
@@ -50,48 +56,65 @@ def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, 
 
 
 def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
-    """All trials in order: workloads, then protocols, then optimizers, then trial index."""
-    plan: list[PlannedTrial] = []
+    """All trials planned up front, in order: workloads, protocols, optimizers, studies, then
+    trial index (a staged protocol: its first stage only)."""
+    return [
+        trial
+        for entry in config.workloads
+        for protocol in config.protocols
+        for opt in config.optimizers
+        for study in range(config.studies)
+        for trial in _search_trials(config, entry, protocol, opt, study)
+    ]
+
+
+def _search_trials(
+    config: ExperimentConfig, entry: WorkloadEntry, protocol: Protocol, opt: str, study: int
+) -> list[PlannedTrial]:
+    """The trials of one search in one study planned up front."""
     n = config.trials_per_search
-    for entry in config.workloads:
-        for protocol in config.protocols:
-            for opt in config.optimizers:
-                search = protocol.for_optimizer(opt)
-                names = (entry.name, protocol.name, opt)
-                points = search_points(search, n, derive_seed(config.seed, *names, "halton"))
-                for index, point in enumerate(points):
-                    hparams, schedule_params = search.resolve(point)
-                    plan.append(
-                        PlannedTrial(
-                            trial_id=trial_id(*names, index),
-                            workload=entry.name,
-                            protocol=protocol.name,
-                            optimizer=opt,
-                            trial_index=index,
-                            seed=derive_seed(config.seed, *names, index, "train"),
-                            tuned=dict(point),
-                            hparams=hparams,
-                            schedule=search.schedule,
-                            schedule_params=schedule_params,
-                            steps=entry.steps,
-                            eval_every=entry.eval_every,
-                            data_dir=entry.data_dir,
-                            workload_options=entry.options,
-                            mixed_precision=entry.mixed_precision,
-                        )
-                    )
-    return plan
+    first = stage_layout(protocol.stages, n)[0] if protocol.stages else None
+    search = protocol.for_optimizer(opt)
+    names = (entry.name, protocol.name, opt)
+    parts = stage_seed_parts(study)
+    points = search_points(search, n, derive_seed(config.seed, *names, *parts, "halton"))
+    trials = []
+    for index, point in enumerate(points[: first.count] if first else points):
+        hparams, schedule_params = search.resolve(point)
+        trials.append(
+            PlannedTrial(
+                trial_id=trial_id(*names, index, study),
+                workload=entry.name,
+                protocol=protocol.name,
+                optimizer=opt,
+                trial_index=index,
+                seed=derive_seed(config.seed, *names, *parts, index, "train"),
+                tuned=dict(point),
+                hparams=hparams,
+                schedule=search.schedule,
+                schedule_params=schedule_params,
+                steps=entry.steps,
+                eval_every=entry.eval_every,
+                data_dir=entry.data_dir,
+                workload_options=entry.options,
+                mixed_precision=entry.mixed_precision,
+                stage=first.stage.name if first else FINAL_STAGE,
+                study=study,
+            )
+        )
+    return trials
 
 
 def rerun_trials(best: PlannedTrial, first_index: int, seeds: int, experiment_seed: int) -> list[PlannedTrial]:
     """``seeds`` copies of ``best`` with new training seeds, at indices from ``first_index``."""
     names = (best.workload, best.protocol, best.optimizer)
+    parts = stage_seed_parts(best.study)
     return [
         best.model_copy(
             update={
-                "trial_id": trial_id(*names, first_index + r),
+                "trial_id": trial_id(*names, first_index + r, best.study),
                 "trial_index": first_index + r,
-                "seed": derive_seed(experiment_seed, *names, best.trial_index, r, "rerun"),
+                "seed": derive_seed(experiment_seed, *names, *parts, best.trial_index, r, "rerun"),
                 "phase": RERUN_PHASE,
             }
         )

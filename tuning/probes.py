@@ -42,10 +42,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from optcompare.errors import InputError
-from optcompare.schema import PROBE_PHASE, SearchKey
+from optcompare.schema import PROBE_PHASE, SearchKey, trial_id
 
-from .plan import PlannedTrial, trial_id
+from .plan import PlannedTrial
 from .reruns import SearchBests
+from .stages import StageSlot, Track
 
 __all__ = [
     "PROBE_EPSILON", "ProbePair", "ProbePlanner", "inclusion_pairs", "plan_probes", "probe_trial",
@@ -116,7 +117,7 @@ def probe_trial(
         ):
             return best.model_copy(
                 update={
-                    "trial_id": trial_id(best.workload, best.protocol, wide, index),
+                    "trial_id": trial_id(best.workload, best.protocol, wide, index, best.study),
                     "optimizer": wide,
                     "trial_index": index,
                     "tuned": {},
@@ -155,24 +156,29 @@ class ProbePlanner:
         rerun_seeds: Mapping[str, int] | None = None,
         *,
         epsilon: float = PROBE_EPSILON,
+        finals: Mapping[str, StageSlot] | None = None,
     ) -> None:
         """``selects``: protocol name -> selection metric, for the protocols that probe;
-        ``rerun_seeds``: protocol name -> reruns per search (their indices come first)."""
+        ``rerun_seeds``: protocol name -> reruns per search (their indices come first);
+        ``finals`` as for :class:`~tuning.reruns.SearchBests` (staged protocols probe their
+        last stage's best). Each study probes its own searches."""
         self.epsilon = epsilon
-        self.searches = SearchBests(plan, selects)
+        self.searches = SearchBests(plan, selects, finals)
         size = self.searches.size
-        taken: dict[SearchKey, int] = {}
-        self.open: dict[tuple[SearchKey, SearchKey], str] = {}
+        taken: dict[Track, int] = {}
+        self.open: dict[tuple[Track, Track], str] = {}
         """(narrow search, wide search) -> the probe's trial id, for probes not yet planned."""
-        for workload, protocol in dict.fromkeys((k.workload, k.protocol) for k in size):
+        groups = dict.fromkeys((t.key.workload, t.key.protocol, t.study) for t in size)
+        for workload, protocol, study in groups:
             for narrow, wide in pairs:
-                low, high = SearchKey(workload, protocol, narrow), SearchKey(workload, protocol, wide)
+                low = Track(SearchKey(workload, protocol, narrow), study)
+                high = Track(SearchKey(workload, protocol, wide), study)
                 if low not in size or high not in size:
                     continue
                 offset = taken.get(high, 0)
                 taken[high] = offset + 1
                 index = size[high] + (rerun_seeds or {}).get(protocol, 0) + offset
-                self.open[(low, high)] = trial_id(workload, protocol, wide, index)
+                self.open[(low, high)] = trial_id(workload, protocol, wide, index, study)
         self.ready: deque[PlannedTrial] = deque()
 
     @property
@@ -196,7 +202,7 @@ class ProbePlanner:
             probe_id = self.open.pop((low, high))
             best = self.searches.best(low)
             index = int(probe_id.rsplit("/", 1)[1])
-            probe = None if best is None else probe_trial(best, high.optimizer, index, epsilon=self.epsilon)
+            probe = None if best is None else probe_trial(best, high.key.optimizer, index, epsilon=self.epsilon)
             if probe is not None:
                 planned.append(probe)
         self.ready.extend(planned)
@@ -212,9 +218,10 @@ class ProbePlanner:
 
 
 def plan_probes(
-    plan: Iterable[PlannedTrial], selects: Mapping[str, str], rerun_seeds: Mapping[str, int]
+    plan: Iterable[PlannedTrial], selects: Mapping[str, str], rerun_seeds: Mapping[str, int],
+    finals: Mapping[str, StageSlot] | None = None,
 ) -> ProbePlanner:
     """The probes of ``plan``'s optimizers under the protocols in ``selects`` (empty: none)."""
     plan = list(plan)
     pairs = inclusion_pairs(t.optimizer for t in plan) if selects else []
-    return ProbePlanner(plan, pairs, selects, rerun_seeds)
+    return ProbePlanner(plan, pairs, selects, rerun_seeds, finals=finals)

@@ -41,6 +41,7 @@ from .coordinates import ONE_MINUS, RELATIVE_LR
 from .default_search import GRID_POINTS_LR, GRID_POINTS_OTHER, LR_KEYS, default_search
 from .protocol_files import PROTOCOL_DIR, protocol_path, shipped_protocols
 from .search import Entries, SearchKind, SearchSpec, bind_search
+from .stages import Stage, StageFile, check_stages
 from .validation import Count, Marks, StrictModel, Text, one_of, reading
 from .yaml_io import read_yaml_marked
 
@@ -88,6 +89,7 @@ class ProtocolFile(StrictModel):
     select: one_of(SELECT_METRICS) = "val_error"  # type: ignore[valid-type]
     optimizers: Entries
     rerun_best: Annotated[RerunBest, WrapValidator(_rerun_best)] | None = None
+    stages: list[StageFile] | None = None
 
 
 class Protocol(StrictModel):
@@ -105,6 +107,8 @@ class Protocol(StrictModel):
     """The file as written (recorded in experiment.json, parsed again on resume)."""
     rerun_seeds: int = 0
     """``rerun_best.seeds``: reruns of each search's best trial (0: none)."""
+    stages: tuple[Stage, ...] = ()
+    """The protocol's stages (:mod:`tuning.stages`); empty: one stage, called ``final``."""
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
         """This protocol's search for ``optimizer``, else the optimizer's registered default
@@ -133,6 +137,8 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
     InputError ``SOURCE[:LINE:COL]: field path: problem``."""
     with reading(source, marks):
         spec = ProtocolFile.model_validate(raw)
+        if spec.stages is not None:
+            check_stages(spec.stages, spec.search)
         searches = {
             opt: bind_search(opt, coords, spec.schedule, spec.search) for opt, coords in spec.optimizers.items()
         }
@@ -146,6 +152,9 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
         source=source,
         raw=raw,
         rerun_seeds=spec.rerun_best.seeds if spec.rerun_best is not None else 0,
+        stages=tuple(
+            Stage(s.name, s.fraction, s.refine) for s in spec.stages or ()
+        ),
     )
 
 

@@ -5,30 +5,44 @@ config and protocol texts recorded in ``experiment.json`` (so later edits to fil
 change it), checks it against the recorded plan digest, and runs every planned trial that has no
 trials row yet. A trial that had started (it has curve rows) restarts from scratch with the next
 ``attempt`` number, so its old and new curve rows stay distinguishable. Failed trials count as
-finished unless ``retry_failed``. Reruns of best trials and inclusion probes are re-planned from
-the finished rows; a search whose reruns, or a pair whose probe, already has a row is closed.
+finished unless ``retry_failed``. Later stages of staged protocols, reruns of best trials and
+inclusion probes are re-planned from the finished rows, by replaying each finished trial through
+the same planners the driver uses (a stage's refined space comes out bitwise as it was: the
+rows hold the same numbers); a refinement that differs from the one experiment.json recorded is
+refused, and one that was never recorded (the driver died first) is recorded. A search whose
+reruns, or a pair whose probe, already has a row is closed.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import InputError
-from optcompare.schema import FAILED, METRICS, PROBE_PHASE, RERUN_PHASE, SELECT_METRICS, SearchKey
+from optcompare.schema import (
+    FAILED,
+    FIRST_STUDY,
+    METRICS,
+    PROBE_PHASE,
+    RERUN_PHASE,
+    SELECT_METRICS,
+    SearchKey,
+)
 
 from .config import ExperimentConfig, parse_config
-from .experiment import plan_digest
+from .experiment import plan_digest, record_refined, refined_recorder
 from .plan import PlannedTrial, resolve_plan
 from .plugins import load_plugins
-from .probes import ProbePlanner, plan_probes
+from .probes import ProbePlanner
 from .protocol import Protocol, parse_protocol
 from .ray_env import RayTarget
-from .reruns import RerunPlanner, rerun_rules
-from .rows import search_key
+from .reruns import RerunPlanner
+from .stages import StagePlanner, Track
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -37,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
-SUMMARY_COLUMNS = ("status", "phase", *(METRICS[name].column for name in SELECT_METRICS))
+SUMMARY_COLUMNS = ("status", "phase", "study", *(METRICS[name].column for name in SELECT_METRICS))
 """Columns of the finished rows that resume reads: what re-planning reruns needs."""
 
 
@@ -52,6 +66,10 @@ class ResumeState:
     attempt_offsets: dict[str, int]
     reruns: RerunPlanner
     probes: ProbePlanner
+    stages: StagePlanner
+    refined: list[dict[str, Any]]
+    """Every refinement of staged protocols re-derived from the rows (experiment.json's
+    ``refined`` once recorded)."""
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
@@ -116,38 +134,59 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         row = latest.get(trial_id)
         return row is not None and not (retry_failed and row["status"] == FAILED)
 
-    rules = rerun_rules(config.protocols)
-    reruns = RerunPlanner(plan, rules, config.seed)
-    selects = {p.name: p.select for p in config.protocols} if config.probes else {}
-    probes = plan_probes(plan, selects, {name: rule.seeds for name, rule in rules.items()})
-    for trial in plan:
-        row = latest.get(trial.trial_id)
-        if row is not None and finished(trial.trial_id):
-            summary = None if row["status"] == FAILED else dict(row)
-            if summary is not None:
-                summary = {k: (math.nan if v is None else v) for k, v in summary.items()}
-            reruns.record(trial, summary)
-            probes.record(trial, summary)
+    from .study_options import StudyOptions
+
+    stages, reruns, probes = StudyOptions.from_config(config).planners(plan)
     # A search whose reruns already have rows is closed: retrying one of its failed trials must
     # not plan its reruns a second time (perhaps from a different best trial).
-    closed: set[SearchKey] = {
-        SearchKey.of_trial_id(tid) for tid, row in latest.items() if row.get("phase") == RERUN_PHASE
-    }
-    for trial in plan:
-        if search_key(trial) in closed:
-            reruns.close_search(trial)
     for tid, row in latest.items():
+        if row.get("phase") == RERUN_PHASE:
+            study = row.get("study")
+            reruns.close_search(Track(SearchKey.of_trial_id(tid), FIRST_STUDY if study is None else int(study)))
         if row.get("phase") == PROBE_PHASE and finished(tid):
             probes.close_probe(tid)
-    pending = [t for t in plan if not finished(t.trial_id)]
-    for planner in (reruns, probes):
-        while (followup := planner.take()) is not None:
-            if not finished(followup.trial_id):
-                pending.append(followup)
+    # Replay every finished trial through the planners, as the driver told them, in plan order;
+    # what they plan joins the queue (finished: replayed in turn; unfinished: to run).
+    queue: deque[PlannedTrial] = deque(plan)
+    pending: list[PlannedTrial] = []
+    while queue:
+        trial = queue.popleft()
+        if not finished(trial.trial_id):
+            pending.append(trial)
+            continue
+        row = latest[trial.trial_id]
+        summary = None if row["status"] == FAILED else {k: (math.nan if v is None else v) for k, v in row.items()}
+        for planner in (stages, reruns, probes):
+            planner.record(trial, summary)
+            while (followup := planner.take()) is not None:
+                queue.append(followup)
+    _check_refined(experiment_dir, record.get("refined") or [], stages.records)
     # Every id seen before continues with the next attempt number, finished or not.
     offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
-    return ResumeState(config, experiment_dir, pending, done, offsets, reruns, probes)
+    return ResumeState(
+        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records)
+    )
+
+
+REFINED_KEY = ("workload", "protocol", "optimizer", "study", "stage")
+"""What identifies a refinement in experiment.json's ``refined`` list."""
+
+
+def _check_refined(experiment_dir: str, recorded: list[dict[str, Any]], derived: list[dict[str, Any]]) -> None:
+    """InputError if a re-derived refinement differs from the one recorded for the same search,
+    study and stage (the rows or the rule changed under the study)."""
+    by_key = {tuple(r.get(k) for k in REFINED_KEY): r for r in recorded if isinstance(r, dict)}
+    for refinement in derived:
+        key = tuple(refinement[k] for k in REFINED_KEY)
+        before = by_key.get(key)
+        if before is not None and json.loads(json.dumps(refinement)) != before:
+            raise InputError(
+                f"{experiment_dir}: the refined space of {'/'.join(map(str, key[:3]))} study {key[3]} "
+                f"stage {key[4]!r} re-derived from the rows differs from the one experiment.json "
+                "recorded; a part file of its earlier stage was changed or lost. Restore it, or "
+                "start a new experiment"
+            )
 
 
 def resume_experiment(
@@ -166,16 +205,21 @@ def resume_experiment(
     state = load_resume_state(experiment_dir, retry_failed=retry_failed)
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
-        f"{len(state.pending)} to run (plus reruns still to be planned: {state.reruns.max_reruns}, "
+        f"{len(state.pending)} to run (plus trials of later stages still to be planned: "
+        f"{state.stages.max_stage_trials}, reruns: {state.reruns.max_reruns}, "
         f"probes: {state.probes.max_probes})",
         flush=True,
     )
+    if state.refined:
+        record_refined(experiment_dir, state.refined, replace=True)
+    state.stages.on_refined = refined_recorder(experiment_dir)
     summary = run_study(
         state.pending,
         experiment_dir,
         StudyOptions.from_config(state.config, ray=ray, progress=progress),
         rerun_planner=state.reruns,
         probe_planner=state.probes,
+        stage_planner=state.stages,
         attempt_offsets=state.attempt_offsets,
         started_at=started,
     )

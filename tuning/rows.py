@@ -34,6 +34,8 @@ def trial_row(trial: PlannedTrial, attempt: int, summary: dict[str, Any]) -> dic
         "seed": trial.seed,
         "attempt": attempt,
         "phase": trial.phase,
+        "stage": trial.stage,
+        "study": trial.study,
         "error": None,
         **summary,
     }

@@ -30,7 +30,7 @@ from .coordinates import COORDINATES, coordinate, resolve
 from .space import Points, Range, SearchedValue, grid_points, plain
 from .validation import FieldError, StrictModel, one_of
 
-__all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search"]
+__all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search"]
 
 SEARCH_KINDS = ("quasirandom", "grid")
 SearchKind = one_of(SEARCH_KINDS)
@@ -199,6 +199,12 @@ def _check_values(where: tuple[str, ...], search: SearchSpec) -> None:
             outside = [f"{k} must lie in {coordinate(k).bounds}" for k, v in tuned.items() if v not in coordinate(k).bounds]
             hint = f" (reached at {tuned}{'; ' if outside else ''}{'; '.join(outside)})" if tuned else ""
             raise FieldError(where, f"{message}{hint}") from None
+
+
+def check_search(search: SearchSpec) -> None:
+    """FieldError (at ``optimizers.OPTIMIZER``) unless every fixed value and every extreme of
+    ``search``'s space maps to valid optimizer and schedule values (e.g. a refined space)."""
+    _check_values(("optimizers", search.optimizer), search)
 
 
 def bind_search(optimizer: str, coords: Mapping[str, Value], schedule: str, search: str = "quasirandom") -> SearchSpec:

@@ -7,15 +7,19 @@ and whether progress is shown, and may change the rest with :func:`dataclasses.r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from .probes import ProbePlanner, plan_probes
 from .ray_env import RayTarget
-from .reruns import RerunRule, rerun_rules
+from .reruns import RerunPlanner, RerunRule, rerun_rules
+from .stages import StagePlanner, final_layout
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
+    from .plan import PlannedTrial
+    from .protocol import Protocol
 
 __all__ = ["StudyOptions"]
 
@@ -40,7 +44,11 @@ class StudyOptions:
     """Protocol name -> selection metric, for the protocols whose searches end in inclusion
     probes (:mod:`tuning.probes`; every protocol when the config says ``probes: true``)."""
     seed: int = 0
-    """The experiment seed (seeds of planned reruns derive from it)."""
+    """The experiment seed (seeds of planned reruns and later stages derive from it)."""
+    staged: tuple[Protocol, ...] = ()
+    """Protocols with stages (:mod:`tuning.stages`), bound to the study's optimizers."""
+    trials_per_search: int = 0
+    """The config's ``trials_per_search`` (what staged protocols split into stages)."""
     bundle_sizes: Mapping[str, int | str] = field(default_factory=dict)
     """Workload name -> bundle size or ``"auto"`` (:mod:`tuning.bundle_probe`)."""
     ray: RayTarget = field(default_factory=RayTarget)
@@ -67,10 +75,24 @@ class StudyOptions:
             reruns=rerun_rules(config.protocols),
             probes={p.name: p.select for p in config.protocols} if config.probes else {},
             seed=config.seed,
+            staged=tuple(p for p in config.protocols if p.stages),
+            trials_per_search=config.trials_per_search,
             bundle_sizes={entry.name: entry.bundle_size for entry in config.workloads},
             ray=ray or RayTarget(),
             progress=progress,
         )
+
+    def planners(
+        self, plan: Iterable[PlannedTrial], on_refined: Callable[[dict[str, Any]], None] | None = None
+    ) -> tuple[StagePlanner, RerunPlanner, ProbePlanner]:
+        """The planners of trials that depend on results, for ``plan`` (the trials planned up
+        front): later stages, reruns and probes, in the order a finished trial is told to them."""
+        plan = list(plan)
+        finals = final_layout(self.staged, self.trials_per_search)
+        stages = StagePlanner(plan, self.staged, self.trials_per_search, self.seed, on_refined)
+        reruns = RerunPlanner(plan, self.reruns, self.seed, finals)
+        seeds = {name: rule.seeds for name, rule in self.reruns.items()}
+        return stages, reruns, plan_probes(plan, self.probes, seeds, finals)
 
     @property
     def worker_threads(self) -> int:

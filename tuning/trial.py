@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import Field
 
-from optcompare.schema import PHASES, SEARCH_PHASE
+from optcompare.schema import FINAL_STAGE, FIRST_STUDY, PHASES, SEARCH_PHASE
 
 from .validation import Count, Real, StrictModel, integer, one_of
 
@@ -42,7 +42,13 @@ class PlannedTrial(StrictModel):
     eval_every: Count
     data_dir: str | None
     phase: one_of(PHASES) = SEARCH_PHASE  # type: ignore[valid-type]
-    """``search`` (planned up front) or ``rerun`` (the best search trial again, new seed)."""
+    """``search`` (a search point), ``rerun`` (the best search trial again, new seed) or
+    ``probe`` (an inclusion probe)."""
+    stage: str = FINAL_STAGE
+    """The protocol stage this trial belongs to (:mod:`tuning.stages`; ``final`` for a
+    one-stage protocol, and for reruns and probes of a staged one: its last stage's name)."""
+    study: Index = FIRST_STUDY
+    """Which of the config's ``studies`` independent repeats of the search this trial is in."""
     workload_options: dict[str, Any] = Field(default_factory=dict)
     """Constructor options of the workload (from the config)."""
     mixed_precision: bool = False

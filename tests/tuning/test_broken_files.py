@@ -46,6 +46,9 @@ optimizers:
 coordinates were not all checked)."""
 
 
+STAGED_HEAD = "name: broken\nschedule: linear_decay\nstages:\n"
+"""The head of a staged protocol; the stage lines follow."""
+
 BROKEN_PROTOCOLS = {
     "unknown top-level key": (
         "name: broken\nschedule: linear_decay\nbudget: 3\noptimizers:\n" + GOOD_SGD,
@@ -284,6 +287,65 @@ BROKEN_PROTOCOLS = {
             "    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
         ),
         ["optimizers.sgd.learning_rate.feasible_points[1]: None is not a finite number"],
+    ),
+    "stages on a grid search": (
+        "name: broken\nschedule: constant\nsearch: grid\nstages:\n  - {name: initial, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {}}\noptimizers:\n"
+        "  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0, scaling: log, num: 3}\n",
+        ["stages: only a quasirandom search has stages", "'grid'"],
+    ),
+    "one stage": (
+        STAGED_HEAD + "  - {name: final, fraction: 1.0}\n" + "optimizers:\n" + GOOD_SGD,
+        ["stages: expected two or more stages, got 1"],
+    ),
+    "stages not a list": (
+        STAGED_HEAD.replace("stages:\n", "stages: two\n") + "optimizers:\n" + GOOD_SGD,
+        ["stages: ", "'two'"],
+    ),
+    "stage without refine": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5}\n  - {name: final, fraction: 0.5}\n"
+        "optimizers:\n" + GOOD_SGD,
+        ["stages[1]: stage 'final' needs refine:", "from stage 'initial'"],
+    ),
+    "refine on the first stage": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5, refine: {}}\n"
+        "  - {name: final, fraction: 0.5, refine: {}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[0].refine: the first stage searches the protocol's space"],
+    ),
+    "stage fractions not summing to 1": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.25, refine: {}}\noptimizers:\n" + GOOD_SGD,
+        ["stages: the stages' fractions must sum to 1, got 0.75"],
+    ),
+    "stage named twice": (
+        STAGED_HEAD + "  - {name: final, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[1].name: stage 'final' is named twice"],
+    ),
+    "stage named all": (
+        STAGED_HEAD + "  - {name: all, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[0].name: expected a lowercase name", "(not 'all')", "'all'"],
+    ),
+    "stage fraction out of range": (
+        STAGED_HEAD + "  - {name: initial, fraction: 1.5}\n"
+        "  - {name: final, fraction: -0.5, refine: {}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[0].fraction: expected a number in (0, 1], got 1.5"],
+    ),
+    "refine margin not positive": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {margin: 0}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[1].refine.margin: margin must be a finite number > 0, got 0"],
+    ),
+    "refine with both best_k and best_fraction": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {best_k: 3, best_fraction: 0.5}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[1].refine.best_k: give best_k or best_fraction, not both"],
+    ),
+    "unknown refine key": (
+        STAGED_HEAD + "  - {name: initial, fraction: 0.5}\n"
+        "  - {name: final, fraction: 0.5, refine: {best: 3}}\noptimizers:\n" + GOOD_SGD,
+        ["stages[1].refine: unknown key 'best'", "best_fraction"],
     ),
 }
 
@@ -532,6 +594,12 @@ BROKEN_CONFIGS = {
     "missing protocol file": (
         config_text(protocols="protocols: [missing.yaml]"),
         ["protocols[0]: unknown protocol 'missing.yaml'"],
+    ),
+    "studies: 0": (config_text(extra="studies: 0"), ["studies: expected an integer >= 1, got 0"]),
+    "too few trials for the stages": (
+        config_text(protocols="protocols: [choi-two-stage]", trials_per_search="trials_per_search: 2"),
+        ["trials_per_search: protocol 'choi-two-stage' splits 2 trials per search into initial 1, final 1",
+         "stage 'initial' needs at least 2"],
     ),
 }
 

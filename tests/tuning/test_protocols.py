@@ -16,7 +16,7 @@ from tuning.quasirandom import sample
 
 SHIPPED = ("choi-full", "lr-only")
 """The quasi-random, linear-decay protocols of the widening study."""
-ALL_SHIPPED = {"choi-full", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"}
+ALL_SHIPPED = {"choi-full", "choi-two-stage", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"}
 
 
 # --- shipped protocols ------------------------------------------------------------------------
@@ -47,6 +47,17 @@ def test_shipped_protocol_loads_and_every_builtin_optimizer_resolves(name):
             optimizers.make_schedule(search.schedule, hparams["learning_rate"], 100, **schedule)
             assert set(hparams) == set(optimizers.get_spec(opt).defaults)
             assert set(schedule) == {"decay_steps_factor", "decay_factor"}
+
+
+def test_the_paper_protocol_is_choi_full_in_two_stages():
+    staged, baseline = load_protocol("choi-two-stage"), load_protocol("choi-full")
+    assert staged.raw["optimizers"] == baseline.raw["optimizers"]
+    assert staged.searches == baseline.searches
+    assert [(s.name, s.fraction) for s in staged.stages] == [("initial", 0.5), ("final", 0.5)]
+    assert staged.stages[0].rule() is None
+    rule = staged.stages[1].rule()
+    assert (rule.fraction, rule.margin, rule.edge) == (0.25, 0.5, 0.05)
+    assert baseline.stages == ()
 
 
 def test_lr_only_fixes_everything_but_the_learning_rate():

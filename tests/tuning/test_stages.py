@@ -1,0 +1,234 @@
+"""Staged protocols and repeated studies (tuning/stages.py, tuning/plan.py): the stage layout,
+what is planned up front, the next stage planned from the finished rows, reruns and probes of
+the last stage, and resume re-deriving bitwise the same refined spaces. No Ray."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from optcompare.errors import InputError
+from tuning.bundles import TrialBook
+from tuning.config import load_config
+from tuning.experiment import create_experiment, record_refined
+from tuning.plan import resolve_plan
+from tuning.refine import RefineRule, refine_search
+from tuning.resume import load_resume_state
+from tuning.rows import hp_columns, search_key, trial_row
+from tuning.sink import ResultSink
+from tuning.stages import Stage, StagePlanner, stage_layout, stage_rows, track_of
+from tuning.study_options import StudyOptions
+
+SUMMARY = {
+    "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,
+    "best_val_step": 10, "steps_to_target": None, "total_steps": 10, "wall_time_s": 1.0,
+    "train_time_s": 0.5,
+}
+
+STAGED = """\
+name: staged
+schedule: constant
+stages:
+  - {name: initial, fraction: 0.5}
+  - {name: final, fraction: 0.5, refine: {best_k: 2, margin: 0.5}}
+rerun_best: {seeds: 2}
+optimizers:
+  sgd:
+    learning_rate: {min: 1.0e-4, max: 1.0, scaling: log}
+  momentum:
+    learning_rate: {min: 1.0e-4, max: 1.0, scaling: log}
+    momentum: 0.9
+"""
+
+
+def _config(tmp_path, studies=1, optimizers="[sgd]", extra=""):
+    (tmp_path / "staged.yaml").write_text(STAGED)
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: st\nworkloads: [{name: mnist1d-mlp, steps: 10, eval_every: 10}]\n"
+        f"optimizers: {optimizers}\nprotocols: [staged.yaml]\ntrials_per_search: 8\n"
+        f"studies: {studies}\n{extra}"
+    )
+    return load_config(path)
+
+
+def _done(value):
+    return {"status": "completed", "final_val_error": value}
+
+
+def _error_of(trial):
+    """A hand-made response: error grows with |log10 lr + 2| (best near lr = 1e-2)."""
+    return abs(math.log10(trial.hparams["learning_rate"]) + 2.0) / 10
+
+
+@pytest.mark.parametrize(
+    ("fractions", "trials", "expected"),
+    [
+        ((0.5, 0.5), 8, [(0, 4), (4, 4)]),
+        ((0.5, 0.5), 7, [(0, 4), (4, 3)]),  # round(3.5) = 4
+        ((1 / 3, 1 / 3, 1 / 3), 5, [(0, 2), (2, 1), (3, 2)]),  # c = round(1.67), round(3.33), 5
+        ((0.25, 0.75), 10, [(0, 2), (2, 8)]),  # round(2.5) = 2 (half to even)
+    ],
+)
+def test_stage_layout_is_cumulative_rounding(fractions, trials, expected):
+    stages = [Stage(f"s{i}", f) for i, f in enumerate(fractions)]
+    assert [(s.first, s.count) for s in stage_layout(stages, trials)] == expected
+
+
+def test_a_staged_protocol_plans_its_first_stage_only(tmp_path):
+    plan = resolve_plan(_config(tmp_path))
+    assert [t.trial_index for t in plan] == [0, 1, 2, 3]
+    assert {t.stage for t in plan} == {"initial"} and {t.study for t in plan} == {0}
+    assert plan[0].trial_id == "mnist1d-mlp/staged/sgd/00000"
+
+
+def test_studies_have_distinct_seeds_and_ids_and_study_0_is_the_one_study_plan(tmp_path):
+    one = resolve_plan(_config(tmp_path, studies=1))
+    three = resolve_plan(_config(tmp_path, studies=3))
+    assert len(three) == 3 * len(one)
+    assert [t for t in three if t.study == 0] == one
+    ids = [t.trial_id for t in three]
+    assert len(set(ids)) == len(ids)
+    assert "mnist1d-mlp/staged/sgd/s2/00003" in ids
+    for study in (1, 2):
+        trials = [t for t in three if t.study == study]
+        assert {t.seed for t in trials}.isdisjoint({t.seed for t in one})
+        # Other Halton seeds: other points.
+        assert [t.tuned for t in trials] != [t.tuned for t in one]
+
+
+def _run_book(config, recorder=None, *, stop_after=None):
+    """Drive the book as the driver does, with :func:`_error_of` as every trial's result; return
+    (finished trials in order, the stage planner)."""
+    plan = resolve_plan(config)
+    stages, reruns, probes = StudyOptions.from_config(config).planners(plan, recorder)
+    book = TrialBook(plan, lambda t: 3, reruns, max_failures=0, probes=probes, stages=stages)
+    finished = []
+    while (bundle := book.next_bundle()) is not None:
+        for member in bundle.members:
+            assert book.mark_finished(member.trial_id)
+            book.record_result(member, _done(_error_of(member)))
+            finished.append(member)
+            if stop_after is not None and len(finished) == stop_after:
+                return finished, stages
+        book.bundle_ended(bundle.bundle_id)
+    assert not book.has_work()
+    return finished, stages
+
+
+def test_the_final_stage_searches_the_refined_space_after_the_initial_stage(tmp_path):
+    config = _config(tmp_path)
+    records = []
+    finished, stages = _run_book(config, records.append)
+    initial = [t for t in finished if t.phase == "search" and t.stage == "initial"]
+    final = [t for t in finished if t.phase == "search" and t.stage == "final"]
+    assert [t.trial_index for t in final] == [4, 5, 6, 7]
+    assert finished.index(final[0]) > max(finished.index(t) for t in initial)
+    (record,) = records
+    assert record["stage"] == "final" and record["from_stage"] == "initial" and record["study"] == 0
+    # The rule by hand: the best 2 initial trials by error span [lo, hi]; margin 0.5 decades.
+    best = sorted(initial, key=lambda t: (_error_of(t), t.trial_index))[:2]
+    rates = [t.hparams["learning_rate"] for t in best]
+    low, high = max(1e-4, min(rates) * 10**-0.5), min(1.0, max(rates) * 10**0.5)
+    (coordinate,) = record["coordinates"]
+    assert coordinate["new"]["min"] == pytest.approx(low, rel=1e-12)
+    assert coordinate["new"]["max"] == pytest.approx(high, rel=1e-12)
+    assert record["best_trial_ids"] == [t.trial_id for t in best]
+    for trial in final:
+        assert low <= trial.hparams["learning_rate"] <= high
+        assert trial.tuned["learning_rate"] == trial.hparams["learning_rate"]
+    # ... and the same as refine_search on the initial rows.
+    key = search_key(initial[0])
+    rows = stage_rows(key, [(t, "completed", _error_of(t)) for t in initial], StudyOptions.from_config(config).staged[0].for_optimizer("sgd"), "final_val_error")
+    space = {"learning_rate": {"min": 1e-4, "max": 1.0, "scaling": "log"}}
+    assert refine_search(rows, space, RefineRule(best_k=2)).space["learning_rate"] == coordinate["new"]
+    assert not stages.outstanding()
+
+
+def test_reruns_come_from_the_final_stage_best_after_the_final_stage(tmp_path):
+    finished, _ = _run_book(_config(tmp_path))
+    final = [t for t in finished if t.stage == "final" and t.phase == "search"]
+    reruns = [t for t in finished if t.phase == "rerun"]
+    best = min(final, key=lambda t: (_error_of(t), t.trial_index))
+    assert [t.trial_index for t in reruns] == [8, 9]
+    assert all(r.hparams == best.hparams and r.stage == "final" for r in reruns)
+
+
+def test_each_study_refines_and_probes_its_own_searches(tmp_path):
+    config = _config(tmp_path, studies=2, optimizers="[sgd, momentum]", extra="probes: true\n")
+    records = []
+    finished, _ = _run_book(config, records.append)
+    assert sorted((r["optimizer"], r["study"]) for r in records) == [
+        ("momentum", 0), ("momentum", 1), ("sgd", 0), ("sgd", 1),
+    ]
+    probes = [t for t in finished if t.phase == "probe"]
+    assert sorted(p.trial_id for p in probes) == [
+        "mnist1d-mlp/staged/momentum/00010", "mnist1d-mlp/staged/momentum/s1/00010",
+    ]
+    for probe in probes:
+        narrow = [t for t in finished if t.optimizer == "sgd" and t.study == probe.study
+                  and t.stage == "final" and t.phase == "search"]
+        best = min(narrow, key=lambda t: (_error_of(t), t.trial_index))
+        assert probe.seed == best.seed and probe.hparams["learning_rate"] == best.hparams["learning_rate"]
+    ids = [t.trial_id for t in finished]
+    assert len(ids) == len(set(ids)) == 2 * 2 * (8 + 2) + 2
+
+
+def _write(experiment, trials):
+    sink = ResultSink(experiment)
+    for trial in trials:
+        err = _error_of(trial)
+        row = trial_row(trial, 0, {**SUMMARY, "status": "completed", "final_val_error": err, "best_val_error": err})
+        sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
+    sink.close()
+
+
+def test_resume_re_derives_bitwise_the_same_spaces_and_runs_only_what_is_left(tmp_path):
+    config = _config(tmp_path)
+    plan = resolve_plan(config)
+    experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
+    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), stop_after=6)
+    _write(experiment, finished)  # 4 initial + 2 final trials have rows; the driver died
+    recorded = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())["refined"]
+    state = load_resume_state(experiment)
+    assert state.refined == recorded
+    assert [t.trial_index for t in state.pending] == [6, 7]
+    assert [t.stage for t in state.pending] == ["final", "final"]
+    assert state.finished == 6 and state.reruns.max_reruns == 2
+
+    # An initial row changed under the study: its refinement no longer matches the record.
+    sink = ResultSink(experiment)
+    trial = finished[0]
+    row = trial_row(trial, 1, {**SUMMARY, "status": "completed", "final_val_error": -1.0, "best_val_error": 0.0})
+    sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
+    sink.close()
+    with pytest.raises(InputError, match="re-derived from the rows differs"):
+        load_resume_state(experiment)
+
+
+def test_resume_records_a_refinement_the_driver_did_not_write(tmp_path):
+    config = _config(tmp_path)
+    plan = resolve_plan(config)
+    experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
+    finished, _ = _run_book(config, stop_after=4)
+    _write(experiment, finished)
+    state = load_resume_state(experiment)
+    assert len(state.refined) == 1 and [t.trial_index for t in state.pending] == [4, 5, 6, 7]
+
+
+def test_a_stage_with_fewer_than_two_completed_trials_keeps_its_space(tmp_path):
+    config = _config(tmp_path)
+    plan = resolve_plan(config)
+    records = []
+    planner = StagePlanner(plan, StudyOptions.from_config(config).staged, 8, 0, records.append)
+    for trial in plan:
+        planner.record(trial, None if trial.trial_index else _done(0.3))  # 3 failed, 1 completed
+    (record,) = records
+    assert "not refined" in record["note"] and record["best_trial_ids"] == []
+    final = list(planner.ready)
+    assert len(final) == 4 and all(1e-4 <= t.hparams["learning_rate"] <= 1.0 for t in final)
+    assert track_of(final[0]) == track_of(plan[0])
+    assert np.isfinite([t.hparams["learning_rate"] for t in final]).all()

@@ -1,0 +1,404 @@
+"""Staged protocols: an initial search, then searches in spaces refined from the stage before.
+
+A protocol may declare its stages (docs/method.md, "Two-stage protocols")::
+
+    stages:
+      - {name: initial, fraction: 0.5}
+      - {name: final, fraction: 0.5, refine: {best_fraction: 0.25, margin: 0.5}}
+
+Stage k gets n_k of a search's T = ``trials_per_search`` trials, by cumulative rounding of the
+fractions f_j (which sum to 1)::
+
+    c_k = round(T * (f_1 + ... + f_k)),   n_k = c_k - c_(k-1),   c_0 = 0,
+
+at trial indices c_(k-1) .. c_k - 1 of the search (and study). The first stage searches the
+protocol's space for the optimizer; once every trial of stage k has finished (completed,
+diverged or failed), stage k+1's space is the refinement of stage k's space from stage k's
+trials by stage k+1's ``refine`` rule (:func:`tuning.refine.refine_search`: a pure function of
+the finished rows), and its n_(k+1) points are the first points of a scrambled Halton sequence
+of that space seeded by SHA-256 of (experiment seed, workload, protocol, optimizer, study,
+stage name). A stage with fewer than two completed trials cannot be refined: the next stage
+then searches the same space, and the record says why. Training seeds follow the trial index as
+for one-stage protocols.
+
+:class:`StagePlanner` does this during a run (and again on resume, from the Parquet rows: the
+same rows give bitwise the same spaces); each refinement is a :class:`dict` record that the
+driver appends to ``experiment.json`` (``refined``). Only quasi-random protocols take stages.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+
+import numpy as np
+from pydantic import PlainValidator, model_validator
+
+from optcompare.errors import InputError
+from optcompare.schema import (
+    COMPLETED,
+    FINAL_STAGE,
+    METRICS,
+    SEARCH_PHASE,
+    TUNED_PREFIX,
+    SearchKey,
+    trial_id,
+)
+
+from .validation import FieldError, StrictModel, integer
+
+if TYPE_CHECKING:
+    from .plan import PlannedTrial
+    from .protocol import Protocol
+    from .refine import RefineRule
+    from .search import SearchSpec
+
+__all__ = [
+    "RefineFile",
+    "Stage",
+    "StageFile",
+    "StagePlanner",
+    "StageSlot",
+    "Track",
+    "stage_layout",
+    "track_of",
+]
+
+STAGE_NAME_RULE = "a lowercase name of letters, digits, '_' or '-' (not 'all')"
+
+
+class Track(NamedTuple):
+    """One independent search of a study: (search key, study number)."""
+
+    key: SearchKey
+    study: int
+
+
+def track_of(trial: PlannedTrial) -> Track:
+    return Track(SearchKey(trial.workload, trial.protocol, trial.optimizer), trial.study)
+
+
+def _stage_name(value: object) -> str:
+    import re
+
+    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", value) or value == "all":
+        raise ValueError(f"expected {STAGE_NAME_RULE}, got {value!r}")
+    return value
+
+
+def _fraction(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1):
+        raise ValueError(f"expected a number in (0, 1], got {value!r}")
+    return float(value)
+
+
+class RefineFile(StrictModel):
+    """A stage's ``refine:`` (the parameters of :class:`tuning.refine.RefineRule`)."""
+
+    best_fraction: Annotated[float, PlainValidator(_fraction)] | None = None
+    best_k: integer(2, optional=True) = None  # type: ignore[valid-type]
+    margin: float = 0.5
+    edge: float = 0.05
+
+    @model_validator(mode="after")
+    def _valid_rule(self) -> RefineFile:
+        from optcompare.errors import ParameterError
+
+        try:
+            self.rule()
+        except ParameterError as err:
+            raise FieldError((err.parameter,), str(err).replace("{name}", err.parameter)) from None
+        return self
+
+    def rule(self) -> RefineRule:
+        from .refine import RefineRule
+
+        return RefineRule(self.best_fraction, self.best_k, self.margin, self.edge)
+
+
+class StageFile(StrictModel):
+    """One entry of ``stages:``."""
+
+    name: Annotated[str, PlainValidator(_stage_name)]
+    fraction: Annotated[float, PlainValidator(_fraction)]
+    refine: RefineFile | None = None
+
+
+def check_stages(stages: list[StageFile], search: str) -> None:
+    """The rules across stages (FieldError at ``stages...``): at least two, a quasi-random
+    search, unique names, no ``refine`` on the first stage and one on every later stage,
+    fractions summing to 1."""
+    if search != "quasirandom":
+        raise FieldError(("stages",), f"only a quasirandom search has stages; this protocol's search is {search!r} "
+                         "(a grid's points are the protocol itself)")
+    if len(stages) < 2:
+        raise FieldError(("stages",), f"expected two or more stages, got {len(stages)} (a one-stage protocol needs no stages:)")
+    names = [s.name for s in stages]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise FieldError(("stages", index, "name"), f"stage {name!r} is named twice")
+    if stages[0].refine is not None:
+        raise FieldError(("stages", 0, "refine"), "the first stage searches the protocol's space; it has nothing to refine from")
+    for index, stage in enumerate(stages[1:], start=1):
+        if stage.refine is None:
+            raise FieldError(("stages", index), f"stage {stage.name!r} needs refine: (how its space follows from stage {names[index - 1]!r})")
+    total = math.fsum(s.fraction for s in stages)
+    if abs(total - 1.0) > 1e-9:
+        raise FieldError(("stages",), f"the stages' fractions must sum to 1, got {total:g}")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A protocol's stage, as read: its name, fraction of the search's trials and refine rule
+    (None for the first stage)."""
+
+    name: str
+    fraction: float
+    refine: RefineFile | None = None
+
+    def rule(self) -> RefineRule | None:
+        """The refine rule of this stage (None for the first stage)."""
+        return None if self.refine is None else self.refine.rule()
+
+
+class StageSlot(NamedTuple):
+    """A stage's trials in a search: indices ``first .. first + count - 1``."""
+
+    stage: Stage
+    first: int
+    count: int
+
+
+def stage_layout(stages: Iterable[Stage], trials_per_search: int) -> tuple[StageSlot, ...]:
+    """Each stage's trial indices for ``trials_per_search`` trials (module docstring)."""
+    slots, done, cumulative = [], 0, 0.0
+    stages = list(stages)
+    for index, stage in enumerate(stages):
+        cumulative += stage.fraction
+        end = trials_per_search if index == len(stages) - 1 else round(trials_per_search * cumulative)
+        slots.append(StageSlot(stage, done, end - done))
+        done = end
+    return tuple(slots)
+
+
+def check_layout(protocol: str, stages: Iterable[Stage], trials_per_search: int) -> str | None:
+    """Why ``trials_per_search`` is too few for the stages (None when enough): every stage needs
+    a trial, and every stage that is refined from needs two."""
+    slots = stage_layout(stages, trials_per_search)
+    for position, slot in enumerate(slots):
+        need = 2 if position < len(slots) - 1 else 1
+        if slot.count < need:
+            counts = ", ".join(f"{s.stage.name} {s.count}" for s in slots)
+            return (
+                f"protocol {protocol!r} splits {trials_per_search} trials per search into {counts}; "
+                f"stage {slot.stage.name!r} needs at least {need}: raise trials_per_search"
+            )
+    return None
+
+
+def stage_seed_parts(study: int) -> tuple[str, ...]:
+    """What a study adds to every derived seed: nothing for study 0 (its seeds are those of a
+    one-study plan), ``("sS",)`` otherwise."""
+    return (f"s{study}",) if study else ()
+
+
+@dataclass
+class _Open:
+    """A stage of one track whose trials are still running."""
+
+    position: int
+    spec: SearchSpec
+    remaining: int
+    finished: list[tuple[PlannedTrial, str, float]]
+    """(trial, status, selection metric) of the stage's finished trials."""
+
+
+class StagePlanner:
+    """Plans each staged track's next stage when its current stage has finished (module doc).
+
+    ``on_refined`` is called with each refinement's record (the driver appends it to
+    experiment.json); :attr:`records` keeps them all in the order planned."""
+
+    def __init__(
+        self,
+        plan: Iterable[PlannedTrial],
+        protocols: Iterable[Protocol],
+        trials_per_search: int,
+        experiment_seed: int,
+        on_refined: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.protocols = {p.name: p for p in protocols if p.stages}
+        self.trials_per_search = trials_per_search
+        self.seed = experiment_seed
+        self.on_refined = on_refined
+        self.layouts = {
+            name: stage_layout(p.stages, trials_per_search) for name, p in self.protocols.items()
+        }
+        self.open: dict[Track, _Open] = {}
+        for trial in plan:
+            if trial.phase != SEARCH_PHASE or trial.protocol not in self.protocols:
+                continue
+            track = track_of(trial)
+            if track not in self.open:
+                spec = self.protocols[trial.protocol].for_optimizer(trial.optimizer)
+                self.open[track] = _Open(0, spec, self.layouts[trial.protocol][0].count, [])
+        self.ready: deque[PlannedTrial] = deque()
+        self.records: list[dict[str, Any]] = []
+
+    @property
+    def max_stage_trials(self) -> int:
+        """Trials of later stages still to be planned."""
+        return sum(
+            sum(s.count for s in self.layouts[t.key.protocol][o.position + 1 :]) for t, o in self.open.items()
+        )
+
+    def outstanding(self) -> bool:
+        return bool(self.open)
+
+    def record(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> list[PlannedTrial]:
+        """Note a finished trial (``summary`` None when it failed); return the next stage's
+        trials when this was the last of its stage."""
+        track = track_of(trial)
+        state = self.open.get(track)
+        if state is None or trial.phase != SEARCH_PHASE:
+            return []
+        layout = self.layouts[track.key.protocol]
+        if trial.stage != layout[state.position].stage.name:
+            return []
+        select = METRICS[self.protocols[track.key.protocol].select].column
+        status = "failed" if summary is None else str(summary.get("status"))
+        value = math.nan if summary is None else _finite(summary.get(select))
+        state.finished.append((trial, status, value))
+        state.remaining -= 1
+        if state.remaining > 0:
+            return []
+        planned = self._next_stage(track, state, layout)
+        self.ready.extend(planned)
+        return planned
+
+    def take(self) -> PlannedTrial | None:
+        """The next planned trial of a later stage, if any."""
+        return self.ready.popleft() if self.ready else None
+
+    def _next_stage(self, track: Track, state: _Open, layout: tuple[StageSlot, ...]) -> list[PlannedTrial]:
+        from .plan import derive_seed, search_points
+
+        current, following = layout[state.position], layout[state.position + 1]
+        spec, record = self._refine(track, state, current, following)
+        self.records.append(record)
+        if self.on_refined is not None:
+            self.on_refined(record)
+        names = tuple(track.key)
+        study_parts = stage_seed_parts(track.study)
+        seed = derive_seed(self.seed, *names, *study_parts, following.stage.name, "halton")
+        points = search_points(spec.for_budget(self.trials_per_search), following.count, seed)
+        template = state.finished[0][0]
+        trials = []
+        for offset, point in enumerate(points):
+            index = following.first + offset
+            hparams, schedule_params = spec.resolve(point)
+            trials.append(
+                template.model_copy(
+                    update={
+                        "trial_id": trial_id(*names, index, track.study),
+                        "trial_index": index,
+                        "seed": derive_seed(self.seed, *names, *study_parts, index, "train"),
+                        "tuned": dict(point),
+                        "hparams": hparams,
+                        "schedule_params": schedule_params,
+                        "stage": following.stage.name,
+                    }
+                )
+            )
+        if state.position + 2 < len(layout):
+            self.open[track] = _Open(state.position + 1, spec, following.count, [])
+        else:
+            del self.open[track]
+        return trials
+
+    def _refine(
+        self, track: Track, state: _Open, current: StageSlot, following: StageSlot
+    ) -> tuple[SearchSpec, dict[str, Any]]:
+        """The next stage's search and its record; the current space when refining fails."""
+        from .refine import TooFewTrials, refine_search, show_dimension, validity_limits
+        from .search import check_search
+
+        rule = following.stage.rule()
+        assert rule is not None  # check_stages: every later stage has one
+        protocol = self.protocols[track.key.protocol]
+        record: dict[str, Any] = {
+            "workload": track.key.workload, "protocol": track.key.protocol,
+            "optimizer": track.key.optimizer, "study": track.study, "stage": following.stage.name,
+            "from_stage": current.stage.name, "rule": rule.phrase(protocol.select),
+        }
+        rows = stage_rows(track.key, state.finished, state.spec, METRICS[protocol.select].column)
+        try:
+            refined = refine_search(rows, state.spec.space, rule, select=protocol.select,
+                                    limits=validity_limits(state.spec))
+            spec = state.spec.model_copy(update={"space": refined.space})
+            check_search(spec)
+        except (TooFewTrials, InputError, FieldError, ValueError) as err:
+            coordinates = [
+                {"name": n, "old": dict(d), "new": dict(d), "notes": "unchanged"} for n, d in sorted(state.spec.space.items())
+            ]
+            return state.spec, {**record, "completed": int(np.sum(rows.status == COMPLETED)),
+                                "best_trial_ids": [], "coordinates": coordinates,
+                                "note": f"not refined, the space of stage {current.stage.name!r} is kept: {err}"}
+        coordinates = [
+            {"name": c.name, "old": c.old, "new": c.new, "notes": c.notes(),
+             "change": f"{show_dimension(c.old)} -> {show_dimension(c.new)}"}
+            for c in refined.coordinates
+        ]
+        return spec, {**record, "completed": refined.completed,
+                      "best_trial_ids": list(refined.best_trial_ids), "coordinates": coordinates}
+
+
+def _finite(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def stage_rows(
+    key: SearchKey, finished: list[tuple[PlannedTrial, str, float]], spec: SearchSpec, select_column: str
+) -> Any:  # noqa: ANN401
+    """The finished trials of one stage as an :class:`analysis.trials.Search` (the rows
+    :func:`tuning.refine.refine_search` reads): ``trial_index``, the selection metric (column
+    ``select_column``) and each ``tuned_<name>`` of ``spec``'s space, in trial-index order."""
+    from analysis.trials import Search
+
+    finished = sorted(finished, key=lambda item: item[0].trial_index)
+    columns: dict[str, np.ndarray] = {
+        "trial_index": np.array([t.trial_index for t, _, _ in finished], dtype=float),
+    }
+    for name in spec.space:
+        columns[f"{TUNED_PREFIX}{name}"] = np.array(
+            [float(t.tuned.get(name, math.nan)) for t, _, _ in finished], dtype=float
+        )
+    columns[select_column] = np.array([v for _, _, v in finished], dtype=float)
+    return Search(
+        key.workload, key.protocol, key.optimizer,
+        trial_id=np.array([t.trial_id for t, _, _ in finished], dtype=object),
+        status=np.array([s for _, s, _ in finished], dtype=object),
+        columns=columns,
+    )
+
+
+def final_stage(protocol: Protocol) -> str:
+    """The name of ``protocol``'s last stage (``final`` for a one-stage protocol)."""
+    return protocol.stages[-1].name if protocol.stages else FINAL_STAGE
+
+
+def stage_names(protocol: Protocol) -> list[str]:
+    """``protocol``'s stage names in order (``[final]`` for a one-stage protocol)."""
+    return [s.name for s in protocol.stages] if protocol.stages else [FINAL_STAGE]
+
+
+def final_layout(protocols: Iterable[Protocol], trials_per_search: int) -> Mapping[str, StageSlot]:
+    """Protocol name -> the slot of its last stage, for staged protocols."""
+    return {p.name: stage_layout(p.stages, trials_per_search)[-1] for p in protocols if p.stages}
