@@ -12,6 +12,7 @@ from .ray_env import RayTarget
 if TYPE_CHECKING:
     from .config import ExperimentConfig
     from .plan import PlannedTrial
+    from .protocol import Protocol
     from .study_options import StudyOptions
     from .study_summary import StudySummary
 
@@ -117,9 +118,12 @@ def _run_and_report(
     from .driver import run_study
 
     searches = len(config.workloads) * len(config.protocols) * len(config.optimizers)
+    studies = f" x {config.studies} studies" if config.studies > 1 else ""
+    staged = [p.name for p in config.protocols if p.stages]
+    later = f"; later stages of {', '.join(staged)} are planned as earlier ones finish" if staged else ""
     print(
-        f"experiment {experiment_dir}: {len(plan)} trials = {searches} searches x "
-        f"{config.trials_per_search} trials", flush=True
+        f"experiment {experiment_dir}: {len(plan)} trials planned up front = {searches} searches x "
+        f"{config.trials_per_search} trials{studies}{later}", flush=True
     )
     summary = run_study(plan, experiment_dir, options, started_at=started)
     print(summary.line(), flush=True)
@@ -216,13 +220,25 @@ def plan_table(plan: list[PlannedTrial]) -> object:
     rows = [
         {
             "trial_id": t.trial_id, **search_key(t)._asdict(), "trial_index": t.trial_index,
-            "seed": t.seed, "phase": t.phase, "schedule": t.schedule, "steps": t.steps,
+            "seed": t.seed, "phase": t.phase, "stage": t.stage, "study": t.study,
+            "schedule": t.schedule, "steps": t.steps,
             "eval_every": t.eval_every, **parameter_columns(*hp_columns(t)),
         }
         for t in plan
     ]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     return pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+
+
+def _stages_cell(protocol: Protocol, trials_per_search: int) -> str:
+    """``initial 4 -> final 4 (refined)`` for a staged protocol, ``-`` for a one-stage one; the
+    trials column counts only what is planned up front (the first stage, every study)."""
+    from .stages import stage_layout
+
+    if not protocol.stages:
+        return "-"
+    slots = stage_layout(protocol.stages, trials_per_search)
+    return " -> ".join(f"{s.stage.name} {s.count}" for s in slots) + " (refined)"
 
 
 def _plan_handler(args: argparse.Namespace) -> int:
@@ -254,7 +270,7 @@ def _plan_handler(args: argparse.Namespace) -> int:
     plan = resolve_plan(config)
     console = Console()
     searches = Table(title=f"{config.name}: {len(plan)} planned trials")
-    for column in ("workload", "protocol", "optimizer", "search", "trials", "reruns", "bundle", "searched"):
+    for column in ("workload", "protocol", "optimizer", "search", "trials", "stages", "reruns", "bundle", "searched"):
         searches.add_column(column)
     import workloads
     from workloads.bundle import bundle_supported
@@ -271,8 +287,8 @@ def _plan_handler(args: argparse.Namespace) -> int:
         protocol = protocols[p]
         first = firsts[(w, p, o)]
         bundle = str(sizes[w]) if bundle_supported(workloads.get_class(w), o) is None else "1 (not bundlable)"
-        searches.add_row(w, p, o, protocol.search, str(n), str(protocol.rerun_seeds or "-"), bundle,
-                         ", ".join(sorted(first.tuned)) or "-")
+        searches.add_row(w, p, o, protocol.search, str(n), _stages_cell(protocol, config.trials_per_search),
+                         str(protocol.rerun_seeds or "-"), bundle, ", ".join(sorted(first.tuned)) or "-")
     console.print(searches)
     if args.sample:
         sample = Table(title=f"first {min(args.sample, len(plan))} planned trials")
