@@ -22,7 +22,11 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
   exact scores), :func:`standings` (mean rank and wins), :func:`verdict_table`.
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`; inclusion probes: :func:`probe_results` (:class:`ProbeResult`).
-- Report: :func:`analyse`, :func:`write_report`.
+- Stages and repeated studies: :func:`select_stage` / :func:`select_stage_rows` (``stage``:
+  final, initial, all or a stage's name), :func:`stage_names`; :func:`compare_studies`
+  (per-study rankings, :class:`StudySpread`, :class:`StudyAgreement`); the refined spaces
+  experiment.json records: :func:`refined_spaces`.
+- Report: :func:`analyse`, :func:`write_report`; its opening table: :func:`hierarchy_rows`.
 """
 
 from .across_workloads import (
@@ -52,6 +56,7 @@ from .diagnostics import (
     position_in_range,
     search_space_diagnostics,
 )
+from .headline import HierarchyRow, hierarchy_rows
 from .inclusion import (
     DEFAULT_INCLUSIONS,
     HierarchySummary,
@@ -82,6 +87,7 @@ from .ranking import (
     rank_probabilities,
     rankings_at,
 )
+from .refined import RefinedSpace, refined_spaces
 from .report import ReportData, ReportFiles, analyse, write_report
 from .reruns import RerunSummary, rerun_summaries
 from .speed import (
@@ -93,6 +99,8 @@ from .speed import (
     ordering_robustness,
     speed_rankings,
 )
+from .stages import select_stage, select_stage_rows, stage_names
+from .studies import StudiesAtBudget, StudyAgreement, StudyComparison, StudySpread, compare_studies
 from .trials import Search, group_searches
 
 __all__ = [
@@ -103,6 +111,7 @@ __all__ = [
     "CrossWorkloadSummary",
     "Experiment",
     "ExperimentRankings",
+    "HierarchyRow",
     "HierarchySummary",
     "HyperparameterDiagnostic",
     "InclusionPair",
@@ -116,6 +125,7 @@ __all__ = [
     "ProtocolSummary",
     "QueryResult",
     "RankFlip",
+    "RefinedSpace",
     "Ranking",
     "ReportData",
     "ReportFiles",
@@ -127,6 +137,10 @@ __all__ = [
     "SpeedRanking",
     "SpeedScore",
     "Standing",
+    "StudiesAtBudget",
+    "StudyAgreement",
+    "StudyComparison",
+    "StudySpread",
     "VerdictRow",
     "VerdictTable",
     "align_curves",
@@ -140,11 +154,13 @@ __all__ = [
     "check_metric",
     "check_resamples",
     "check_select",
+    "compare_studies",
     "connect",
     "default_budget",
     "expected_best_of_k",
     "goodman_kruskal_gamma",
     "group_searches",
+    "hierarchy_rows",
     "inclusion_pairs",
     "load_experiment",
     "load_experiments",
@@ -162,10 +178,14 @@ __all__ = [
     "rank_probabilities",
     "rankings_at",
     "probe_results",
+    "refined_spaces",
     "rerun_summaries",
     "run_query",
     "search_space_diagnostics",
+    "select_stage",
+    "select_stage_rows",
     "speed_rankings",
+    "stage_names",
     "standings",
     "steps_to_target",
     "summarize_experiments",

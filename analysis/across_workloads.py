@@ -33,6 +33,7 @@ from .load import Experiment, load_results
 from .profiles import TAU_MAX, PerformanceProfile, check_tau_max, performance_profile
 from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
 from .speed import SpeedRanking, speed_rankings
+from .stages import select_stage
 from .trials import Search, SearchKey, group_searches
 
 __all__ = [
@@ -310,14 +311,17 @@ def summarize_experiments(
     seed: int = 0,
     tau_max: float = TAU_MAX,
     alpha: float = 0.05,
+    stage: str = "final",
 ) -> CrossWorkloadSummary:
     """The summary of one or several experiment directories at ``budget`` (default: the
     smallest search of all), with the rankings, speed rankings and inclusion verdicts computed
     as :func:`analysis.report.analyse` computes them (same bootstrap seeds, so the numbers are
     the report's). ``select`` None uses each protocol's ``select`` from experiment.json.
 
-    Experiments are read one by one (trials only) and their searches united; two holding the
-    same (workload, protocol, optimizer) are refused rather than pooled.
+    Experiments are read one by one (trials only), reduced to the stage selection ``stage``
+    (:func:`analysis.stages.select_stage`; each experiment must know the stage) and their
+    searches united; two holding the same (workload, protocol, optimizer) are refused rather
+    than pooled.
     """
     check_metric(report, "report")
     if select is not None:
@@ -329,7 +333,7 @@ def summarize_experiments(
     paths = [experiments] if isinstance(experiments, str) else list(experiments)
     if not paths:
         raise InputError("no experiment given; pass at least one RESULTS/NAME directory")
-    loaded = [load_results(p, curves=False) for p in paths]
+    loaded = [select_stage(load_results(p, curves=False), stage) for p in paths]
     searches = _merged_searches(loaded)
     budget = default_budget(searches) if budget is None else int(budget)
     chosen = _merged_selection(loaded, select)

@@ -45,7 +45,7 @@ REPORT_METRICS = tuple(name for name, m in METRICS.items() if m.split != "train"
 
 FLAGS = {"budget": "--budget", "n_resamples": "--resamples", "select": "--select",
          "report": "--report", "max_rows": "--max-rows", "out_dir": "--out",
-         "tau_max": "--tau-max"}
+         "tau_max": "--tau-max", "stage": "--stage"}
 """Library parameter -> the flag that sets it, for errors and warnings (optcompare.errors)."""
 
 TABLE_HELP = ("table (default; on a terminal it fits the terminal, piped or redirected it is as "
@@ -61,8 +61,13 @@ SUMMARY_DESCRIPTION = (
 )
 
 
+STAGE_HELP = ("which stage's trials: final (default: each protocol's last stage), initial (its first), "
+              "all, or a stage's name")
+
+
 def _add_bootstrap_options(p: argparse.ArgumentParser, *, select_default: str | None, select_help: str) -> None:
-    """--select, --report, --resamples and --seed, shared by rank and report."""
+    """--select, --report, --resamples, --seed and --stage, shared by rank, summary and report."""
+    p.add_argument("--stage", default="final", help=STAGE_HELP)
     p.add_argument("--select", choices=SELECT_METRICS, default=select_default, help=select_help)
     p.add_argument("--report", choices=REPORT_METRICS, default="test_error", help="reported metric (default: test_error)")
     p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples B (default: 1000)")
@@ -183,7 +188,8 @@ def run_rank(args: argparse.Namespace) -> int:
     from .ranking import rank_experiment
 
     result = rank_experiment(args.experiment, parse_budgets(args.budget), select=args.select,
-                             report=args.report, n_resamples=args.resamples, seed=args.seed)
+                             report=args.report, n_resamples=args.resamples, seed=args.seed,
+                             stage=args.stage)
     show_rankings(result, args.format)
     return 0
 
@@ -210,7 +216,8 @@ def run_summary(args: argparse.Namespace) -> int:
     from .across_workloads import summarize_experiments
 
     summary = summarize_experiments(args.experiments, args.budget, select=args.select, report=args.report,
-                                    n_resamples=args.resamples, seed=args.seed, tau_max=args.tau_max)
+                                    n_resamples=args.resamples, seed=args.seed, tau_max=args.tau_max,
+                                    stage=args.stage)
     _warn_skipped(summary.skipped)
     _warn(summary.warnings)
     SUMMARY_FORMATS[args.format](summary)
@@ -253,13 +260,14 @@ def write_experiment_report(
     report: str = "test_error",
     n_resamples: int = 1000,
     seed: int = 0,
+    stage: str = "final",
 ) -> int:
     """Analyse ``experiment``, write its report to ``out`` and print where, with the warnings and
     a one-line summary of the verdicts."""
     from .report import analyse
 
     data = analyse(experiment, budget=budget, select=select, report=report,
-                   n_resamples=n_resamples, seed=seed)
+                   n_resamples=n_resamples, seed=seed, stage=stage)
     return write_analysed_report(data, out)
 
 
@@ -283,4 +291,5 @@ def write_analysed_report(data: ReportData, out: str) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     return write_experiment_report(args.experiment, args.out, budget=args.budget, select=args.select,
-                                   report=args.report, n_resamples=args.resamples, seed=args.seed)
+                                   report=args.report, n_resamples=args.resamples, seed=args.seed,
+                                   stage=args.stage)

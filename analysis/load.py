@@ -15,6 +15,10 @@ type or integer type but uint64. Widths may differ (int32 for int64, float32 for
 (type null) fits every kind. Any other type (e.g. ``attempt`` or ``final_val_error`` as strings)
 marks the file as foreign: DuckDB's ``union_by_name`` would otherwise silently change the
 column's type for every file. Columns the layout does not name are not checked.
+
+Every trials table read here has a ``stage`` and a ``study`` column: rows written before those
+columns existed (the column absent, or null) read as stage ``final`` and study 0
+(:func:`with_stage_and_study`).
 """
 
 from __future__ import annotations
@@ -26,11 +30,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
-from optcompare.schema import PARTITION_KEYS, REQUIRED_COLUMNS, TABLES, TRIAL_PREFIXES
+from optcompare.schema import (
+    FINAL_STAGE,
+    FIRST_STUDY,
+    PARTITION_KEYS,
+    REQUIRED_COLUMNS,
+    TABLES,
+    TRIAL_PREFIXES,
+)
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -47,6 +59,7 @@ __all__ = [
     "load_results",
     "load_table",
     "open_experiment",
+    "with_stage_and_study",
 ]
 
 KNOWN_COLUMNS: dict[str, dict[str, pa.DataType]] = {
@@ -241,13 +254,43 @@ def _read_with_duckdb(files: Sequence[str]) -> pa.Table | None:
     return table.select(columns).combine_chunks()
 
 
+TRIAL_DEFAULTS: dict[str, tuple[object, pa.DataType]] = {
+    "stage": (FINAL_STAGE, pa.string()),
+    "study": (FIRST_STUDY, pa.int64()),
+}
+"""Trials columns added after the first experiments were written, with the value a row without
+them reads as: a one-stage protocol's only stage, study 0."""
+
+
+def with_stage_and_study(trials: pa.Table) -> pa.Table:
+    """``trials`` with a ``stage`` (string) and ``study`` (int64) column in every row: an absent
+    column, or a null value, reads as :data:`~optcompare.schema.FINAL_STAGE` /
+    :data:`~optcompare.schema.FIRST_STUDY` (:data:`TRIAL_DEFAULTS`)."""
+    for column, (default, kind) in TRIAL_DEFAULTS.items():
+        if column in trials.column_names:
+            index = trials.column_names.index(column)
+            filled = pc.fill_null(pc.cast(trials.column(column), kind), pa.scalar(default, kind))
+            trials = trials.set_column(index, column, filled)
+        else:
+            trials = trials.append_column(column, pa.array([default] * trials.num_rows, kind))
+    return trials
+
+
 def load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
-    """All part files of ``trials`` or ``curves`` with the partition columns added.
+    """All part files of ``trials`` or ``curves`` with the partition columns added (and, for
+    ``trials``, ``stage`` / ``study`` filled in: :func:`with_stage_and_study`).
 
     Local files are read in one DuckDB scan (many small part files are the norm: the sink
     flushes every few seconds); if that scan fails, or the filesystem is remote, files are read
     one by one with pyarrow so that an unreadable one is skipped and reported.
     """
+    loaded = _load_table(filesystem, root, name)
+    if name == "trials":
+        loaded.table = with_stage_and_study(loaded.table)
+    return loaded
+
+
+def _load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
     files, skipped = list_part_files(filesystem, root, name)
     count = len(files) + len(skipped)
     if files and isinstance(filesystem, pafs.LocalFileSystem):

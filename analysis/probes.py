@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from optcompare.schema import METRICS, SearchKey
 
@@ -63,6 +64,8 @@ class ProbeResult:
     """True: ``tolerance`` is the spread of the narrow best's reruns; False: the default."""
     verdict: str
     """``realised`` or ``not realised``."""
+    study: int = 0
+    """The study (``studies:``) whose searches the probe and its narrow best belong to."""
 
     @property
     def sentence(self) -> str:
@@ -106,10 +109,25 @@ def probe_results(
     trials: pa.Table, select: str | Mapping[str, str] = "val_error", report: str = "test_error"
 ) -> list[ProbeResult]:
     """One result per probe row (latest attempt) whose narrow search is found; sorted by
-    (workload, protocol, wide, narrow)."""
+    (workload, protocol, wide, narrow, study). Each study's probes are matched within that
+    study's searches (every study probes its own best trials, :mod:`tuning.probes`)."""
     column = METRICS[check_metric(report, "report")].column
     if "phase" not in trials.column_names or trials.num_rows == 0:
         return []
+    if "study" in trials.column_names:
+        studies = sorted(s for s in pc.unique(trials.column("study")).to_pylist() if s is not None)
+        if len(studies) > 1:
+            out = [
+                replace(result, study=int(study))
+                for study in studies
+                for result in _probe_results(trials.filter(pc.equal(trials.column("study"), study)), select, column)
+            ]
+            return sorted(out, key=lambda r: (r.workload, r.protocol, r.wide, r.narrow, r.study))
+    return _probe_results(trials, select, column)
+
+
+def _probe_results(trials: pa.Table, select: str | Mapping[str, str], column: str) -> list[ProbeResult]:
+    """:func:`probe_results` within one study's rows, reporting ``column``."""
     probes = group_searches(trials, phases=(PROBE_PHASE,))
     if not probes:
         return []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +22,9 @@ from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_budgets, check_metric, check_resamples, check_select
 from .load import load_experiment
 from .trials import Search, SearchKey, group_searches, search_rng
+
+if TYPE_CHECKING:
+    from .studies import StudyComparison
 
 __all__ = [
     "MAX_BUDGET_FACTOR",
@@ -111,12 +114,18 @@ class BudgetRankings:
 @dataclass(frozen=True)
 class ExperimentRankings:
     """An experiment's rankings at each budget (ascending, one bootstrap draw), the part files
-    that were skipped and warnings about the budgets (:func:`budget_warnings`)."""
+    that were skipped and warnings about the budgets (:func:`budget_warnings`).
+
+    ``stage`` is the stage selection the rows were taken from (:mod:`analysis.stages`);
+    ``studies`` the per-study rankings, spread and agreement (:mod:`analysis.studies`) when the
+    experiment has two or more studies (the rankings of ``by_budget`` pool them)."""
 
     experiment: str
     by_budget: tuple[BudgetRankings, ...]
     skipped: tuple[str, ...]
     warnings: tuple[str, ...]
+    stage: str = "final"
+    studies: StudyComparison | None = None
 
 
 def select_for(select: str | Mapping[str, str], protocol: str) -> str:
@@ -324,26 +333,43 @@ def rank_experiment(
     report: str = "test_error",
     n_resamples: int = 1000,
     seed: int = 0,
+    stage: str = "final",
 ) -> ExperimentRankings:
-    """:func:`rank_optimizers_at` over the trials of the experiment directory ``experiment``,
-    with the files skipped while reading it and :func:`budget_warnings`.
+    """:func:`rank_optimizers_at` over the trials of the experiment directory ``experiment``
+    of stage selection ``stage`` (:func:`analysis.stages.select_stage_rows`), with the files
+    skipped while reading it and :func:`budget_warnings`. With two or more studies the rankings
+    pool them, each study is ranked too (:func:`analysis.studies.compare_studies`) and the
+    default budget is the smallest search of any one study.
 
-    The arguments are checked before anything is read; a budget above
-    :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
+    The arguments are checked before anything is read (``stage`` once experiment.json names
+    the stages); a budget above :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
     """
+    from .inclusion import inclusion_pairs
+    from .stages import select_stage_rows
+    from .studies import compare_studies, default_study_budget, study_count
+
     chosen = _check_arguments(budgets, select, report, n_resamples)
-    _, loaded = load_experiment(experiment)
-    searches = _searches_of(loaded.table, experiment)
-    used = chosen or (default_budget(searches),)
+    meta, loaded = load_experiment(experiment)
+    trials = select_stage_rows(loaded.table, meta, stage, experiment)
+    searches = _searches_of(trials, experiment)
+    several = study_count(meta, trials) > 1
+    default = (default_study_budget(trials) if several else None) or default_budget(searches)
+    used = chosen or (default,)
     warnings = budget_warnings(searches, used)
     by_budget = _rank_searches(searches, used, select, report, n_resamples, seed)
+    studies = compare_studies(
+        trials, used, inclusion_pairs(meta), select=select, report=report,
+        n_resamples=n_resamples, seed=seed, meta=meta, stage=stage,
+    ) if several else None
     return ExperimentRankings(
         experiment=experiment,
         by_budget=tuple(
             BudgetRankings(b, select, report, n_resamples, tuple(r)) for b, r in by_budget.items()
         ),
         skipped=tuple(loaded.skipped),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *(studies.warnings if studies is not None else ())),
+        stage=stage,
+        studies=studies,
     )
 
 

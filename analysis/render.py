@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .inclusion import HierarchySummary
     from .query import QueryResult
     from .ranking import BudgetRankings, ExperimentRankings
+    from .studies import StudiesAtBudget
 
 __all__ = [
     "RANK_COLUMNS",
@@ -74,35 +75,64 @@ def _csv(rows: Iterable[Sequence[Any]]) -> str:
     return out.getvalue()
 
 
+def _budget_document(result: ExperimentRankings, index: int) -> dict[str, Any]:
+    """The JSON object of one budget: :meth:`BudgetRankings.as_dict`, plus ``stage`` when the
+    rows are not the default final stage and ``studies`` (:meth:`StudiesAtBudget.as_dict`, with
+    ``mixtures``) when the experiment has two or more studies."""
+    document = result.by_budget[index].as_dict()
+    if result.stage != "final":
+        document["stage"] = result.stage
+    if result.studies is not None:
+        document["studies"] = {
+            **result.studies.by_budget[index].as_dict(),
+            "mixtures": list(result.studies.mixtures),
+        }
+    return document
+
+
 def rank_json(result: ExperimentRankings) -> str:
-    """One budget: its JSON object (:meth:`BudgetRankings.as_dict`); several: a list of them."""
-    documents = [b.as_dict() for b in result.by_budget]
+    """One budget: its JSON object (:func:`_budget_document`); several: a list of them."""
+    documents = [_budget_document(result, i) for i in range(len(result.by_budget))]
     return dumps_strict(documents[0] if len(documents) == 1 else documents, indent=2) + "\n"
+
+
+def _ranking_rows(
+    budget: BudgetRankings, rankings: Sequence[Any], n: int, study: Sequence[Any]
+) -> list[list[Any]]:
+    rows = []
+    for r in rankings:
+        for o in r.optimizers:
+            probs = list(o.rank_probabilities)
+            rows.append([r.workload, r.protocol, o.rank, o.optimizer, o.n_trials, o.mean, o.p05,
+                         o.p95, budget.budget, budget.select, budget.report, budget.n_resamples,
+                         *study, *probs, *[""] * (n - len(probs))])
+    return rows
 
 
 def rank_csv(result: ExperimentRankings) -> str:
     """One row per (budget, workload, protocol, optimizer) under one header: :data:`RANK_COLUMNS`,
-    then ``p_rank_<r>`` (empty where a ranking has fewer optimizers)."""
+    then ``p_rank_<r>`` (empty where a ranking has fewer optimizers). With two or more studies a
+    ``study`` column precedes ``p_rank_1``: ``pooled`` for the pooled rankings, then the rows of
+    each study's ranking with its number."""
     n = max((len(r.optimizers) for b in result.by_budget for r in b.rankings), default=0)
-    rows: list[Sequence[Any]] = [[*RANK_COLUMNS, *[f"p_rank_{i + 1}" for i in range(n)]]]
-    for b in result.by_budget:
-        for r in b.rankings:
-            for o in r.optimizers:
-                probs = list(o.rank_probabilities)
-                rows.append([r.workload, r.protocol, o.rank, o.optimizer, o.n_trials, o.mean, o.p05,
-                             o.p95, b.budget, b.select, b.report, b.n_resamples,
-                             *probs, *[""] * (n - len(probs))])
+    studies = result.studies
+    study_column = ["study"] if studies is not None else []
+    rows: list[Sequence[Any]] = [[*RANK_COLUMNS, *study_column, *[f"p_rank_{i + 1}" for i in range(n)]]]
+    for i, b in enumerate(result.by_budget):
+        rows += _ranking_rows(b, b.rankings, n, ["pooled"] if studies is not None else [])
+        for study, rankings in studies.by_budget[i].rankings if studies is not None else ():
+            rows += _ranking_rows(b, rankings, n, [study])
     return _csv(rows)
 
 
-def _budget_tables(budget: BudgetRankings) -> list[Table]:
+def _budget_tables(budget: BudgetRankings, rankings: Sequence[Any] | None = None, label: str = "") -> list[Table]:
     from rich.table import Table
 
     tables = []
-    for ranking in budget.rankings:
+    for ranking in budget.rankings if rankings is None else rankings:
         table = Table(
             title=(
-                f"{ranking.workload} / {ranking.protocol}: {budget.report} of the best-by-"
+                f"{label}{ranking.workload} / {ranking.protocol}: {budget.report} of the best-by-"
                 f"{budget.select} trial, budget K={budget.budget}, B={budget.n_resamples}"
             )
         )
@@ -115,9 +145,39 @@ def _budget_tables(budget: BudgetRankings) -> list[Table]:
     return tables
 
 
+def _study_tables(budget: BudgetRankings, studies: StudiesAtBudget, mixtures: Sequence[str]) -> list[Table]:
+    """Each study's rankings, then one table of the spread and agreement per (workload, protocol)."""
+    from rich.table import Table
+
+    tables = [t for s, rankings in studies.rankings for t in _budget_tables(budget, rankings, f"study {s}: ")]
+    agreement = {(a.workload, a.protocol): a for a in studies.agreement}
+    for (w, p), a in agreement.items():
+        mixed = " (pooled final-stage trials mix differently refined spaces)" if p in mixtures else ""
+        table = Table(
+            title=f"{w} / {p}: {budget.report} over {len(studies.studies)} studies at K={budget.budget}{mixed}",
+            caption="studies agree" if a.agree else "studies disagree: " + "; ".join(a.differences),
+        )
+        for header in ("optimizer", *(f"study {s}" for s in studies.studies), "mean", "sd"):
+            table.add_column(header, justify="left" if header == "optimizer" else "right")
+        for row in (x for x in studies.spread if (x.workload, x.protocol) == (w, p)):
+            table.add_row(row.optimizer, *(f"{m:.4f}" for m in row.means), f"{row.mean:.4f}", f"{row.sd:.4f}")
+        tables.append(table)
+    return tables
+
+
 def rank_tables(result: ExperimentRankings) -> list[Table]:
-    """One table per (budget, workload, protocol), budgets ascending."""
-    return [t for b in result.by_budget for t in _budget_tables(b)]
+    """One table per (budget, workload, protocol), budgets ascending; with two or more studies,
+    after each budget's pooled tables, each study's and the spread and agreement
+    (:func:`_study_tables`)."""
+    tables = []
+    for i, b in enumerate(result.by_budget):
+        label = ("pooled: " if result.studies is not None else "") + (
+            f"stage {result.stage}: " if result.stage != "final" else ""
+        )
+        tables += _budget_tables(b, None, label)
+        if result.studies is not None:
+            tables += _study_tables(b, result.studies.by_budget[i], result.studies.mixtures)
+    return tables
 
 
 SUMMARY_COLUMNS = ("protocol", "optimizer", "n_workloads", "mean_rank", "wins")

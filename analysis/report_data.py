@@ -3,8 +3,12 @@
 :func:`analyse` loads an experiment and computes what the report shows: rankings with rank
 probabilities at the budget K, bootstrapped budget curves, inclusion verdicts and rank flips,
 steps to target, robustness of the ordering, search-space diagnostics, the best trials' curves,
-reruns, inclusion probes, the summary across workloads (with two or more), and the plan of the figures
-(:class:`analysis.figures.Figure`, data only). Nothing here draws or writes;
+reruns, inclusion probes, the summary across workloads (with two or more), the opening
+"does the inclusion hierarchy hold?" rows (:mod:`analysis.headline`), the refined spaces
+experiment.json records (:mod:`analysis.refined`), each study's ranking and their agreement
+(:mod:`analysis.studies`, with two or more studies), all from the rows of one stage selection
+(:mod:`analysis.stages`), and the plan of the figures (:class:`analysis.figures.Figure`, data
+only). Nothing here draws or writes;
 :mod:`analysis.report_page` renders the result. docs/method.md gives the statistics'
 definitions.
 """
@@ -24,6 +28,7 @@ from .checks import check_budgets, check_metric, check_resamples
 from .curves import BestTrialCurve, align_curves, best_trial_curve
 from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, selection
 from .figures import Figure
+from .headline import HierarchyRow, hierarchy_rows
 from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
 from .probes import ProbeResult, probe_results
@@ -35,8 +40,11 @@ from .ranking import (
     rankings_at,
     select_for,
 )
+from .refined import RefinedSpace, refined_spaces
 from .reruns import RerunSummary, rerun_summaries
 from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings, workload_targets
+from .stages import select_stage, stage_names
+from .studies import StudyComparison, compare_studies, default_study_budget, study_count
 from .trials import Search, group_searches
 
 __all__ = ["ReportData", "analyse", "default_budgets", "plan_figures", "workload_targets"]
@@ -78,6 +86,17 @@ class ReportData:
     (:func:`analysis.across_workloads.summarize_workloads`); None with fewer than two."""
     probes: tuple[ProbeResult, ...] = ()
     """Inclusion probes (:mod:`analysis.probes`); empty when the study has no probe rows."""
+    stage: str = "final"
+    """The stage selection of the rows (:mod:`analysis.stages`)."""
+    stages: Mapping[str, Sequence[str]] | None = None
+    """Protocol -> its stage names in order (experiment.json ``stages``)."""
+    hierarchy_rows: tuple[HierarchyRow, ...] = ()
+    """The opening answer, per (protocol, workload) (:mod:`analysis.headline`)."""
+    refined: tuple[RefinedSpace, ...] = ()
+    """The refined spaces experiment.json records (:mod:`analysis.refined`)."""
+    studies: StudyComparison | None = None
+    """Per-study rankings, spread and agreement at K (:mod:`analysis.studies`); None with one
+    study."""
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
@@ -117,19 +136,25 @@ def analyse(
     n_resamples: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    stage: str = "final",
 ) -> ReportData:
     """Rankings, budget curves, inclusion verdicts, speed, robustness, diagnostics and the
-    figure plan.
+    figure plan, from the rows of stage selection ``stage`` (:func:`analysis.stages.
+    select_stage`); with two or more studies also each study's ranking and their agreement
+    (:func:`analysis.studies.compare_studies`), the pooled rankings being the main ones.
 
-    ``budget`` (default: smallest search) is where rankings, verdicts and speed are taken;
-    ``budgets`` (default: powers of two up to the largest search) are the budget curves'.
-    ``select`` None uses each protocol's ``select`` from experiment.json (else val_error).
+    ``budget`` (default: smallest search; with several studies, the smallest search of one
+    study) is where rankings, verdicts and speed are taken; ``budgets`` (default: powers of two
+    up to the largest search) are the budget curves'. ``select`` None uses each protocol's
+    ``select`` from experiment.json (else val_error).
     """
     _check_arguments(report, select, n_resamples, budget)
     exp = load_results(experiment) if isinstance(experiment, str) else experiment
+    exp = select_stage(exp, stage)
     searches = _searches(exp)
+    several = study_count(exp.meta, exp.trials) > 1
     if budget is None:
-        budget = default_budget(searches)
+        budget = (default_study_budget(exp.trials) if several else None) or default_budget(searches)
     chosen = selection(exp.meta, select)
     largest = max(s.n_trials for s in searches.values())
     all_budgets = check_budgets([*(budgets or default_budgets(largest, budget)), budget], "budgets")
@@ -168,6 +193,18 @@ def analyse(
         targets=workload_targets(exp.meta),
         skipped=exp.skipped,
         warnings=tuple(warnings),
+        stage=stage,
+        stages=stage_names(exp.meta, sorted({k.protocol for k in searches})),
+        refined=refined_spaces(exp.meta),
+        studies=compare_studies(
+            exp.trials, [budget], pairs, select=chosen, report=report, alpha=alpha,
+            meta=exp.meta, stage=stage, **resampling,
+        ) if several else None,
+    )
+    data = replace(
+        data,
+        hierarchy_rows=hierarchy_rows(rankings, data.hierarchy.verdicts, data.probes),
+        warnings=(*data.warnings, *(data.studies.warnings if data.studies is not None else ())),
     )
     if len({r.workload for r in rankings}) >= 2:
         summary = summarize_workloads(rankings, data.speed, data.hierarchy.verdicts, budget=budget,

@@ -31,12 +31,14 @@ from .figures import draw
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
 from .speed import SpeedRanking
+from .studies import StudiesAtBudget
 
 __all__ = [
     "DrawnFigure",
     "Page",
     "PageFigure",
     "ReportFiles",
+    "StudiesPage",
     "Table",
     "format_cell",
     "page_of",
@@ -106,6 +108,24 @@ class Page:
     """Per protocol, the standings and profile scores over workloads (empty with one workload)."""
     across_verdicts: Table | None = None
     """The inclusion verdicts of every workload, one column per protocol."""
+    headline: Table | None = None
+    """The opening table: does the inclusion hierarchy hold, per protocol and workload."""
+    refined: Table | None = None
+    """The refined search spaces, one row per (search, study, stage, coordinate); None when
+    experiment.json records none."""
+    studies: StudiesPage | None = None
+    """The repeated-studies section; None with one study."""
+
+
+@dataclass(frozen=True)
+class StudiesPage:
+    """The repeated-studies section: each study's rankings, the spread, the agreement, and the
+    protocols whose pooled trials mix differently refined spaces."""
+
+    rankings: tuple[tuple[int, Ranking, Table], ...]
+    spread: Table
+    agreement: Table
+    mixtures: tuple[str, ...]
 
 
 def format_cell(value: Any) -> str:
@@ -205,6 +225,35 @@ STANDING_COLUMNS: tuple[Column, ...] = (
 per performance profile."""
 
 
+HEADLINE_COLUMNS: tuple[Column, ...] = (
+    _attr("protocol"), _attr("workload"), _attr("inclusion hierarchy", "status"),
+    _attr("pairs checked", "n_checked"), _attr("inconclusive", "n_inconclusive"),
+    ("broken pairs", lambda h: "; ".join(h.broken_pairs) or "-"),
+    _attr("probes", "probe_summary"),
+)  # fmt: skip
+"""Columns of the opening table (items: HierarchyRow)."""
+
+REFINED_COLUMNS: tuple[Column, ...] = (
+    ("workload", lambda rc: rc[0].workload), ("protocol", lambda rc: rc[0].protocol),
+    ("optimizer", lambda rc: rc[0].optimizer), ("study", lambda rc: rc[0].study),
+    ("stage", lambda rc: f"{rc[0].from_stage} -> {rc[0].stage}"),
+    ("coordinate", lambda rc: rc[1].name), ("initial", lambda rc: rc[1].old),
+    ("refined", lambda rc: rc[1].new), ("notes", lambda rc: rc[1].notes),
+    ("rule", lambda rc: rc[0].rule),
+)  # fmt: skip
+"""Columns of the refined search spaces (items: (RefinedSpace, RefinedCoordinateView))."""
+
+AGREEMENT_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"),
+    ("rank 1 per study", lambda a: ", ".join(a.winners)),
+    ("same rank 1", lambda a: "yes" if a.same_winner else "no"),
+    ("same verdicts", lambda a: "yes" if a.same_verdicts else "no"),
+    ("studies agree", lambda a: "yes" if a.agree else "no"),
+    ("differences", lambda a: "; ".join(a.differences) or "-"),
+)  # fmt: skip
+"""Columns of the studies' agreement (items: StudyAgreement)."""
+
+
 def table(css: str, columns: Sequence[Column], items: Iterable[Any]) -> Table:
     """The table of ``items``, one row each, one cell per column."""
     return Table(
@@ -259,6 +308,32 @@ def _across(data: ReportData) -> tuple[tuple[tuple[ProtocolSummary, Table], ...]
     )
 
 
+def _spread_table(at: StudiesAtBudget) -> Table:
+    per_study = tuple((f"study {s}", lambda x, i=i: x.means[i]) for i, s in enumerate(at.studies))
+    columns = (_attr("workload"), _attr("protocol"), _attr("optimizer"), *per_study, _attr("mean"),
+               _attr("sd"))
+    return table("study-spread", columns, at.spread)
+
+
+def _studies(data: ReportData) -> StudiesPage | None:
+    """The repeated-studies section at K (None with one study)."""
+    if data.studies is None or not data.studies.by_budget:
+        return None
+    (at,) = data.studies.by_budget
+    return StudiesPage(
+        tuple((s, r, _ranking_table(r)) for s, rankings in at.rankings for r in rankings),
+        _spread_table(at),
+        table("study-agreement", AGREEMENT_COLUMNS, at.agreement),
+        data.studies.mixtures,
+    )
+
+
+def _refined(data: ReportData) -> Table | None:
+    if not data.refined:
+        return None
+    return table("refined", REFINED_COLUMNS, ((r, c) for r in data.refined for c in r.coordinates))
+
+
 def _selection(data: ReportData) -> str:
     """The selection metric in words: one name, or ``protocol: metric`` pairs."""
     if isinstance(data.select, str):
@@ -291,6 +366,9 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         figures=tuple(_page_figure(f) for f in figures),
         across=across,
         across_verdicts=across_verdicts,
+        headline=table("headline", HEADLINE_COLUMNS, data.hierarchy_rows),
+        refined=_refined(data),
+        studies=_studies(data),
     )
 
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from optcompare import schema
 from tuning.sink import ResultSink
 
 STEPS = 100
@@ -32,12 +33,15 @@ def trial(
     phase: str = "search",
     curve: list[tuple[int, float]] | None = None,
     seed: int | None = None,
+    stage: str | None = None,
+    study: int | None = None,
 ) -> dict[str, Any]:
     """One trial. ``curve`` is [(step, val_error)]; by default a straight line from 0.9 at step
     20 to ``val_error`` at step 100 (every 20 steps), whose first step at or below the target
     is the default ``steps_to_target``. ``index`` overrides the trial's index in its search
     (default: its position), so two attempts of one trial can be written; ``seed`` its training
-    seed (default: its index)."""
+    seed (default: its index). ``stage`` and ``study`` are written as given (None: null, which
+    reads as stage ``final``, study 0); a study > 0 puts ``sS/`` in the trial id."""
     if curve is None:
         steps = list(range(EVAL_EVERY, STEPS + 1, EVAL_EVERY))
         end = val_error if math.isfinite(val_error) else 0.9
@@ -56,6 +60,8 @@ def trial(
         "phase": phase,
         "curve": curve,
         "seed": seed,
+        "stage": stage,
+        "study": study,
     }
 
 
@@ -67,8 +73,11 @@ def write_experiment(
     inclusions: list[dict[str, Any]] | None = None,
     select: dict[str, str] | None = None,
     target: float = TARGET,
+    meta: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the experiment directory ``path`` and return it."""
+    """Write the experiment directory ``path`` and return it; ``meta`` adds (or replaces)
+    experiment.json keys (e.g. ``stages``, ``studies``, ``refined``)."""
+    extra = meta or {}
     path.mkdir(parents=True, exist_ok=True)
     workloads = sorted({k[0] for k in searches})
     protocols = sorted({k[1] for k in searches})
@@ -90,12 +99,13 @@ def write_experiment(
     }
     if inclusions is not None:
         meta["inclusions"] = inclusions
+    meta.update(extra)
     (path / "experiment.json").write_text(json.dumps(meta, indent=2))
     sink = ResultSink(str(path), flush_rows=10**9, flush_seconds=10**9)
     for key, trials in searches.items():
         for position, t in enumerate(trials):
             i = position if t["index"] is None else t["index"]
-            trial_id = f"{key[0]}/{key[1]}/{key[2]}/{i:05d}"
+            trial_id = schema.trial_id(*key, i, t["study"] or schema.FIRST_STUDY)
             nan = math.nan
             failed = t["status"] == "failed"
             curve = [] if failed else t["curve"]
@@ -111,7 +121,7 @@ def write_experiment(
                 )
             row = {
                 "trial_id": trial_id, "trial_index": i, "seed": i if t["seed"] is None else t["seed"], "attempt": t["attempt"], "phase": t["phase"],
-                "status": t["status"],
+                "stage": t["stage"], "study": t["study"], "status": t["status"],
                 "final_train_loss": nan if failed else t["train_loss"],
                 "final_val_error": nan if failed else t["val_error"],
                 "final_val_loss": nan if failed else t["val_error"],

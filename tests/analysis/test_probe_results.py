@@ -73,3 +73,19 @@ def test_no_probe_rows_no_section(tmp_path):
     assert probe_results(load_results(str(path)).trials) == []
     data = analyse(str(path), n_resamples=20)
     assert data.probes == () and "Inclusion probes" not in render_page(data)
+
+
+def test_each_study_s_probe_is_judged_against_that_study_s_narrow_best(tmp_path):
+    # Study 0's narrow best (seed 102, test 0.25) is also the pooled best; study 1's (seed 112,
+    # test 0.35) is not, so pooling the studies would drop study 1's probe.
+    sgd = [trial(0.30, seed=101, study=0), trial(0.20, test_error=0.25, seed=102, study=0)]
+    sgd += [trial(0.31, seed=111, study=1, index=0), trial(0.25, test_error=0.35, seed=112, study=1, index=1)]
+    momentum = [trial(0.22, test_error=0.23, seed=201, study=0), trial(0.24, test_error=0.26, seed=211, study=1, index=0)]
+    momentum += [
+        trial(0.2, test_error=0.255, index=2, phase="probe", seed=102, study=0),
+        trial(0.3, test_error=0.50, index=2, phase="probe", seed=112, study=1),
+    ]
+    exp = load_results(str(write_experiment(tmp_path / "e", {("w", "p", "sgd"): sgd, ("w", "p", "momentum"): momentum})))
+    first, second = probe_results(exp.trials)
+    assert (first.study, first.narrow_best, first.probe, first.wide_best, first.verdict) == (0, 0.25, 0.255, 0.23, "realised")
+    assert (second.study, second.narrow_best, second.probe, second.wide_best, second.verdict) == (1, 0.35, 0.50, 0.26, "not realised")
