@@ -37,7 +37,8 @@ FLAGS = {**RAY_FLAGS, "name": "--name", "results": "--results"}
 ``flags`` default, which :func:`optcompare.cli.main` applies."""
 REFINE_FLAGS = {
     "best_fraction": "--best-fraction", "best_k": "--best-k", "margin": "--margin",
-    "protocol": "--protocol", "workload": "--workload", "out": "--out",
+    "protocol": "--protocol", "workload": "--workload", "out": "--out", "stage": "--stage",
+    "study": "--study",
 }
 """The flags of ``refine`` (:mod:`tuning.refine`, :func:`refine_experiment`)."""
 
@@ -354,6 +355,8 @@ def register_refine(subparsers: argparse._SubParsersAction) -> None:
     best.add_argument("--best-k", type=int, default=None, help="best k completed trials instead of a fraction")
     p.add_argument("--margin", type=float, default=0.5, help="margin m: decades on log ranges, initial widths on linear ones (default: 0.5)")
     p.add_argument("--workload", default=None, help="the workload whose searches are refined (required when the experiment has several)")
+    p.add_argument("--stage", default=None, help="a staged protocol: refine from this stage's rows and space (default: its last stage)")
+    p.add_argument("--study", type=int, default=0, help="with repeated studies: the study whose rows are refined (default: 0)")
     p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     p.set_defaults(handler=_refine_handler, flags=REFINE_FLAGS)
 
@@ -377,7 +380,9 @@ def _refine_handler(args: argparse.Namespace) -> int:
         raise ParameterError("out", f"{{name}} {args.out} already exists; choose another path or pass --force")
     if not out.parent.is_dir():
         raise ParameterError("out", f"{{name}} {args.out}: directory {out.parent} does not exist; create it first")
-    refined = refine_experiment(args.experiment, args.protocol, workload=args.workload, rule=rule)
+    refined = refine_experiment(
+        args.experiment, args.protocol, workload=args.workload, rule=rule, stage=args.stage, study=args.study
+    )
     title = f"{refined.initial} -> {refined.name}, workload {refined.workload}: {rule.phrase(refined.select)}"
     table = Table(title=title)
     for column in ("optimizer", "coordinate", "initial", "refined", "bounds", "best trials"):

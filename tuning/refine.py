@@ -464,27 +464,93 @@ def _workload(experiment: Experiment, workload: str | None) -> str:
     return workload
 
 
+def _stage_space(
+    experiment: Experiment, spec: SearchSpec, key: SearchKey, stage: str, first_stage: str, study: int
+) -> dict[str, dict[str, Any]]:
+    """The space stage ``stage`` of search ``key`` (study ``study``) searched: the protocol's for
+    the first stage, else the refined space experiment.json recorded for it."""
+    if stage == first_stage:
+        return dict(spec.space)
+    for record in experiment.meta.get("refined") or []:
+        if (
+            isinstance(record, dict)
+            and (record.get("workload"), record.get("protocol"), record.get("optimizer")) == tuple(key)
+            and record.get("study") == study and record.get("stage") == stage
+        ):
+            return {c["name"]: dict(c["new"]) for c in record.get("coordinates", [])}
+    raise InputError(
+        f"{experiment.path}/experiment.json records no refined space for {key.prefix()} study {study} "
+        f"stage {stage!r} (its earlier stage has not finished?); refine from stage {first_stage!r}"
+    )
+
+
 def refine_experiment(
-    experiment_dir: str, protocol: str, *, workload: str | None = None, rule: RefineRule | None = None
+    experiment_dir: str,
+    protocol: str,
+    *,
+    workload: str | None = None,
+    rule: RefineRule | None = None,
+    stage: str | None = None,
+    study: int = 0,
 ) -> RefinedProtocol:
     """Refine ``protocol`` as ``experiment_dir`` recorded it, from that experiment's search rows
     on ``workload`` (needed when it has several), by ``rule`` (default :class:`RefineRule`).
     Every optimizer the experiment ran under the protocol is refined; one without two completed
-    trials is :class:`TooFewTrials`. Errors name the parameters."""
+    trials is :class:`TooFewTrials`. Errors name the parameters.
+
+    A staged protocol is refined from the rows of one stage (``stage``, default its last) of
+    one study (``study``, default 0), starting from the space that stage searched; the result
+    is a one-stage protocol in the refined spaces (its ``stages`` dropped)."""
     from analysis.load import load_results
     from analysis.trials import group_searches
+
+    from .stages import stage_names
 
     experiment = load_results(experiment_dir, curves=False)
     parsed = _recorded_protocol(experiment, protocol)
     workload = _workload(experiment, workload)
+    names = stage_names(parsed)
+    stage = names[-1] if stage is None else stage
+    if stage not in names:
+        raise ParameterError("stage", f"{{name}} {stage!r} is not a stage of protocol {protocol!r}; its stages: {', '.join(names)}")
+    trials = _rows_of(experiment.trials, stage, study)
     ran = [s.get("optimizer") for s in experiment.meta.get("searches", []) if s.get("protocol") == protocol]
-    groups = group_searches(experiment.trials)
-    searches = {}
-    for opt in dict.fromkeys(ran):
-        key = SearchKey(workload, protocol, str(opt))
+    groups = group_searches(trials)
+    searches, spaces = {}, {}
+    bound = parsed.bound(dict.fromkeys(str(o) for o in ran))
+    for opt in dict.fromkeys(str(o) for o in ran):
+        key = SearchKey(workload, protocol, opt)
         if key not in groups:
             raise TooFewTrials(key, 0)
-        searches[key.optimizer] = groups[key]
+        searches[opt] = groups[key]
+        spaces[opt] = _stage_space(experiment, bound.searches[opt], key, stage, names[0], study)
+    if parsed.stages:
+        staged = {k: v for k, v in parsed.raw.items() if k != "stages"}
+        parsed = parsed.model_copy(
+            update={
+                "raw": staged, "stages": (),
+                "searches": {o: bound.searches[o].model_copy(update={"space": spaces[o]}) for o in spaces},
+            }
+        )
     return refine_protocol(
         parsed, searches, rule or RefineRule(), experiment=experiment.name, workload=workload
     )
+
+
+def _rows_of(trials: Any, stage: str, study: int) -> Any:  # noqa: ANN401 - a pyarrow table
+    """The rows of ``trials`` in ``stage`` and ``study`` (rows without the columns: stage
+    ``final``, study 0)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from optcompare.schema import FINAL_STAGE, FIRST_STUDY
+
+    if trials.num_rows == 0:
+        return trials
+    stages = trials.column("stage") if "stage" in trials.column_names else pa.nulls(trials.num_rows, pa.string())
+    studies = trials.column("study") if "study" in trials.column_names else pa.nulls(trials.num_rows, pa.int64())
+    keep = pc.and_(
+        pc.equal(pc.fill_null(stages, FINAL_STAGE), stage),
+        pc.equal(pc.fill_null(studies, FIRST_STUDY), study),
+    )
+    return trials.filter(keep)

@@ -186,7 +186,8 @@ def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch):
 
     config = tmp_path / "demo.yaml"
     config.write_text(CONFIG.replace("name: tiny", "name: demo").replace("trials_per_search: 3", "trials_per_search: 2"))
-    monkeypatch.setattr(demo, "demo_config_path", lambda: config)
+    shipped = demo.demo_config_path
+    monkeypatch.setattr(demo, "demo_config_path", lambda name="demo": config if name == "demo" else shipped(name))
     results = tmp_path / "results"
     assert main(["demo", "--results", str(results), "--name", "d", "--quiet"]) == 0
     out = capsys.readouterr().out
@@ -201,5 +202,6 @@ def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch):
     assert "inclusion verdicts at K=2 " in out or "inclusion verdicts: none checked" in out
     if " violated in " in out:
         assert " levels per coordinate" in out and f"optcompare refine {results / 'd'} --protocol" in out
+        assert "optcompare run " in out and "reproduce.yaml" in out
     assert main(["rank", str(results / "d"), "--format", "json"]) == 0
     assert {p["protocol"] for p in json.loads(capsys.readouterr().out)["rankings"]} == {"choi-full", "lr-only"}

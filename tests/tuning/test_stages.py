@@ -232,3 +232,31 @@ def test_a_stage_with_fewer_than_two_completed_trials_keeps_its_space(tmp_path):
     assert len(final) == 4 and all(1e-4 <= t.hparams["learning_rate"] <= 1.0 for t in final)
     assert track_of(final[0]) == track_of(plan[0])
     assert np.isfinite([t.hparams["learning_rate"] for t in final]).all()
+
+
+def test_refine_of_a_staged_experiment_starts_from_the_stage_s_own_rows_and_space(tmp_path):
+    from optcompare.errors import ParameterError
+    from tuning.protocol import parse_protocol
+    from tuning.refine import refine_experiment
+
+    config = _config(tmp_path)
+    plan = resolve_plan(config)
+    experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
+    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]))
+    _write(experiment, finished)
+    meta = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())
+    (final_space,) = meta["refined"][0]["coordinates"]
+    spec = StudyOptions.from_config(config).staged[0].for_optimizer("sgd")
+    for stage, space in (("final", {"learning_rate": final_space["new"]}), ("initial", dict(spec.space))):
+        refined = refine_experiment(experiment, "staged", stage=stage)
+        rows = [t for t in finished if t.stage == stage and t.phase == "search"]
+        expected = refine_search(
+            stage_rows(search_key(rows[0]), [(t, "completed", _error_of(t)) for t in rows], spec, "final_val_error"),
+            space, RefineRule(),
+        )
+        assert refined.searches[0].space == expected.space
+        assert refined.searches[0].best_trial_ids == expected.best_trial_ids
+        assert "stages" not in refined.raw  # a one-stage protocol in the refined spaces
+        assert parse_protocol(refined.raw, "refined").stages == ()
+    with pytest.raises(ParameterError, match="'middle' is not a stage of protocol 'staged'; its stages: initial, final"):
+        refine_experiment(experiment, "staged", stage="middle")
