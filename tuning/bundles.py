@@ -128,11 +128,16 @@ class TrialBook:
             planner.record(trial, summary)
 
     def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
-        """The next bundle to run: retries first, then the plan, then planned reruns and probes.
+        """The next bundle to run: retries first, then later stages' trials (a search's next
+        stage starts as soon as the stage before has finished), then the plan, then planned
+        reruns and probes.
 
-        ``fresh_allowed`` caps how many trials may come from the plan (retries, reruns and probes
-        are not capped); None: no cap."""
-        queues = ((self.retry, False), (self.pending, True), *((f.ready, False) for f in self.followups))
+        ``fresh_allowed`` caps how many trials may come from the plan (retries, later stages,
+        reruns and probes are not capped); None: no cap."""
+        queues = (
+            (self.retry, False), (self.stages.ready, False), (self.pending, True),
+            (self.reruns.ready, False), (self.probes.ready, False),
+        )
         for queue, capped in queues:
             if not queue:
                 continue

@@ -260,3 +260,11 @@ def test_refine_of_a_staged_experiment_starts_from_the_stage_s_own_rows_and_spac
         assert parse_protocol(refined.raw, "refined").stages == ()
     with pytest.raises(ParameterError, match="'middle' is not a stage of protocol 'staged'; its stages: initial, final"):
         refine_experiment(experiment, "staged", stage="middle")
+
+
+def test_a_search_s_next_stage_runs_before_the_rest_of_the_plan(tmp_path):
+    # Two searches (sgd, momentum); sgd's final stage is handed out as soon as sgd's initial
+    # stage has finished, ahead of momentum's initial trials still in the plan.
+    finished, _ = _run_book(_config(tmp_path, optimizers="[sgd, momentum]"))
+    order = [(t.optimizer, t.stage) for t in finished if t.phase == "search"]
+    assert order.index(("sgd", "final")) < order.index(("momentum", "initial"))
