@@ -15,7 +15,7 @@ from workloads import EvalRow, TrialOutcome
 from workloads.outcome import Target
 from workloads.run import DivergenceWatch, RunSettings, Stopwatch, TrialGroup
 
-DRIVER_COLUMNS = ("trial_id", "trial_index", "seed", "attempt", "phase", "error")
+DRIVER_COLUMNS = ("trial_id", "trial_index", "seed", "attempt", "phase", "stage", "study", "error")
 """``trials`` columns the driver fills in (who, which attempt, what failed); the training run
 decides every other one."""
 
