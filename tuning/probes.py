@@ -180,6 +180,9 @@ class ProbePlanner:
                 index = size[high] + (rerun_seeds or {}).get(protocol, 0) + offset
                 self.open[(low, high)] = trial_id(workload, protocol, wide, index, study)
         self.ready: deque[PlannedTrial] = deque()
+        self.not_planned: list[str] = []
+        """Probe ids given up: no completed narrow trial, or no named schedule expresses the
+        imitation (:func:`probe_trial`)."""
 
     @property
     def max_probes(self) -> int:
@@ -205,6 +208,8 @@ class ProbePlanner:
             probe = None if best is None else probe_trial(best, high.key.optimizer, index, epsilon=self.epsilon)
             if probe is not None:
                 planned.append(probe)
+            else:
+                self.not_planned.append(probe_id)
         self.ready.extend(planned)
         return planned
 

@@ -32,6 +32,9 @@ class StudySummary:
     """Ray tasks (bundles) running now."""
     peak_running: int = 0
     """Most tasks that ran at once: the slots of a joined cluster, which may have grown."""
+    probes_not_planned: int = 0
+    """Probes counted in :attr:`planned` at the start and then given up (no completed narrow
+    trial, or an imitation no named schedule expresses); :attr:`planned` no longer counts them."""
 
     @property
     def finished(self) -> int:
@@ -59,9 +62,13 @@ class StudySummary:
         self.running = max(0, self.running - 1)
 
     def line(self) -> str:
+        skipped = (
+            f"; {self.probes_not_planned} probes not planned (no completed narrow trial, or no "
+            "named schedule expresses the imitation)" if self.probes_not_planned else ""
+        )
         return (
             f"trials: {self.finished}/{self.planned} finished ({self.completed} completed, "
             f"{self.diverged} diverged, {self.failed} failed); wall time {self.wall_time_s:.1f} s; "
             f"training fraction {self.training_fraction:.2f} "
-            f"({self.train_time_s:.1f} s training over {self.slots} slots)"
+            f"({self.train_time_s:.1f} s training over {self.slots} slots){skipped}"
         )

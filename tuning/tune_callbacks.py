@@ -104,13 +104,23 @@ class SinkCallback(Callback):
         for planned in self.book.bundle_failed(bundle_id):
             self._record_failed(planned, last_line)
 
+    def _tell_planners(self, planned: PlannedTrial, trial_summary: dict[str, Any] | None) -> None:
+        """Tell the book's planners; probes they give up leave the planned count."""
+        before = len(self.book.probes.not_planned)
+        self.book.record_result(planned, trial_summary)
+        dropped = len(self.book.probes.not_planned) - before
+        if dropped:
+            self.summary.planned -= dropped
+            self.summary.probes_not_planned += dropped
+            self.progress.add_planned(-dropped)
+
     def _record(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> None:
         """A member trained to its end (completed or diverged)."""
         self.summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
         status = trial_summary["status"]
         self.summary.count(status)
         key = self._write(planned, trial_summary)
-        self.book.record_result(planned, trial_summary)
+        self._tell_planners(planned, trial_summary)
         value = trial_summary.get(PROGRESS_METRIC.column)
         self.progress.finished_trial(
             planned.trial_id, key, status, math.nan if value is None else float(value)
@@ -123,7 +133,7 @@ class SinkCallback(Callback):
         self.summary.failed += 1
         self.summary.failures.append(f"{planned.trial_id}: {message}")
         key = self._write(planned, failed_summary(message))
-        self.book.record_result(planned, None)
+        self._tell_planners(planned, None)
         self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
 
     def _write(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> SearchKey:

@@ -153,6 +153,7 @@ def test_a_narrow_search_without_a_completed_trial_gets_no_probe(tmp_path):
         failed = trial.optimizer == "sgd"
         assert planner.record(trial, None if failed else _completed(0.2)) == []
     assert not planner.outstanding() and planner.take() is None
+    assert planner.not_planned == ["mnist1d-mlp/lr-only/momentum/00003"]  # counted out of the plan
 
 
 def test_probe_indices_follow_reruns_and_each_other_whatever_finishes_first(tmp_path):
