@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -28,10 +27,11 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "demo_study.json"))
     args = parser.parse_args()
 
+    from study_record import run_record
+
     from analysis.cli import write_experiment_report
     from analysis.ranking import rank_experiment
     from tuning.cli import run_config
-    from tuning.experiment import package_versions
 
     with tempfile.TemporaryDirectory() as tmp:
         experiment_dir, summary = run_config(args.config, tmp, "bench", progress=True)
@@ -42,18 +42,7 @@ def main() -> None:
         write_experiment_report(experiment_dir, f"{tmp}/report", select="val_error")
         report_s = time.perf_counter() - started
     record = {
-        "benchmark": "demo_study",
-        "config": os.path.relpath(args.config, HERE.parent),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "versions": package_versions(),
-        "trials_planned": summary.planned,
-        "trials_finished": summary.finished,
-        "completed": summary.completed,
-        "diverged": summary.diverged,
-        "failed": summary.failed,
-        "slots": summary.slots,
-        "bundle_sizes": summary.bundle_sizes,
+        **run_record("demo_study", os.path.relpath(args.config, HERE.parent), summary),
         "wall_time_s": round(summary.wall_time_s, 2),
         "rank_s": round(rank_s, 2),
         "report_s": round(report_s, 2),

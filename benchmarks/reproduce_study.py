@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -97,9 +96,10 @@ def main() -> None:
         print(json.dumps(record["inclusion_table"], indent=2, default=str))
         return
 
+    from study_record import run_record
+
     from analysis.load import load_experiment
     from tuning.cli import run_config
-    from tuning.experiment import package_versions
 
     finished_at = _instrument_progress()
     started = time.perf_counter()
@@ -107,20 +107,9 @@ def main() -> None:
     ended = time.perf_counter()
     trials = load_experiment(experiment_dir)[1].table.to_pandas()
     record = {
-        "benchmark": "reproduce_study",
-        "config": os.path.relpath(args.config, HERE.parent),
+        **run_record("reproduce_study", os.path.relpath(args.config, HERE.parent), summary),
         "experiment": experiment_dir,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "versions": package_versions(),
-        "trials_planned": summary.planned,
-        "trials_finished": summary.finished,
-        "completed": summary.completed,
-        "diverged": summary.diverged,
-        "failed": summary.failed,
         "trials_by_phase": trials.groupby("phase").size().to_dict(),
-        "slots": summary.slots,
-        "bundle_sizes": summary.bundle_sizes,
         "wall_time_s": round(summary.wall_time_s, 1),
         "train_time_s": round(summary.train_time_s, 1),
         "training_fraction": round(summary.training_fraction, 3),
