@@ -64,7 +64,7 @@ trials_per_search: 2
         ("name: [unclosed", "not valid YAML"),
         (GOOD.replace("mnist1d-mlp", "cifar11"), "unknown workload 'cifar11'; valid choices: mnist1d-mlp"),
         (GOOD.replace("[sgd]", "[adamw]"), "unknown optimizer 'adamw'; valid choices: sgd, momentum"),
-        (GOOD.replace("lr-only", "grid-search"), "unknown protocol 'grid-search'; valid choices: choi-full, deepobs2019, lr-only, playbook-adam, wilson2017"),
+        (GOOD.replace("lr-only", "grid-search"), "unknown protocol 'grid-search'; valid choices: choi-full, choi-two-stage, deepobs2019, lr-only, playbook-adam, wilson2017"),
         (GOOD.replace("trials_per_search: 2", "trials_per_search: 0"), "trials_per_search: expected an integer >= 1"),
         (GOOD + "colour: blue\n", "unknown key 'colour'"),
     ],
@@ -137,7 +137,7 @@ def test_plan_shows_the_bundle_size_of_each_search(tmp_path, capsys, user_plugin
     assert main(["plan", str(config)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if "│" in line and "/" not in line]
     cells = [[c.strip() for c in line.split("│")[1:-1]] for line in rows]
-    bundles = [row[6] for row in cells if row[0]]
+    bundles = [row[7] for row in cells if row[0]]
     # mnist1d-mlp x adam bundles by 8; plain-adagrad (torch.optim) and the LSTM never bundle.
     assert bundles[0] == "8" and all(b.startswith("1") for b in bundles[1:]) and len(bundles) == 4
 

@@ -52,6 +52,7 @@ from .validation import (
     located,
     number,
     reading,
+    seconds,
 )
 from .yaml_io import read_yaml_marked
 
@@ -171,6 +172,8 @@ class WorkloadFile(StrictModel):
     options: Options = Field(default_factory=dict)
     bundle_size: _bundle_size(optional=True) = None  # type: ignore[valid-type]
     mixed_precision: Annotated[bool | None, PlainValidator(_optional_flag)] = None
+    trial_time_limit_s: seconds() = None  # type: ignore[valid-type]
+    stall_timeout_s: seconds() = None  # type: ignore[valid-type]
 
 
 class Resources(StrictModel):
@@ -218,6 +221,11 @@ class WorkloadEntry(StrictModel):
     """Trials per bundle (an integer >= 1) or ``"auto"`` (see :mod:`tuning.bundle_probe`)."""
     mixed_precision: bool = False
     """Train in mixed precision (carried to each trial as ``PlannedTrial.mixed_precision``)."""
+    trial_time_limit_s: float | None = None
+    """A trial still training this many seconds after it started stops as ``failed``, not retried."""
+    stall_timeout_s: float | None = None
+    """A trial whose training loop makes no step for this long is killed and retried (None:
+    the watchdog's default, :mod:`tuning.watchdog`)."""
 
 
 class ExperimentConfig(StrictModel):
@@ -270,6 +278,8 @@ def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path
         options=dict(item.options),
         bundle_size=config.bundle_size if item.bundle_size is None else item.bundle_size,
         mixed_precision=config.mixed_precision if item.mixed_precision is None else item.mixed_precision,
+        trial_time_limit_s=item.trial_time_limit_s,
+        stall_timeout_s=item.stall_timeout_s,
     )
 
 

@@ -516,15 +516,18 @@ def refine_experiment(
     trials = _rows_of(experiment.trials, stage, study)
     ran = [s.get("optimizer") for s in experiment.meta.get("searches", []) if s.get("protocol") == protocol]
     groups = group_searches(trials)
-    searches, spaces = {}, {}
-    bound = parsed.bound(dict.fromkeys(str(o) for o in ran))
+    searches = {}
     for opt in dict.fromkeys(str(o) for o in ran):
         key = SearchKey(workload, protocol, opt)
         if key not in groups:
             raise TooFewTrials(key, 0)
         searches[opt] = groups[key]
-        spaces[opt] = _stage_space(experiment, bound.searches[opt], key, stage, names[0], study)
     if parsed.stages:
+        bound = parsed.bound(searches)
+        spaces = {
+            opt: _stage_space(experiment, bound.searches[opt], SearchKey(workload, protocol, opt), stage, names[0], study)
+            for opt in searches
+        }
         staged = {k: v for k, v in parsed.raw.items() if k != "stages"}
         parsed = parsed.model_copy(
             update={

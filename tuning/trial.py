@@ -53,6 +53,10 @@ class PlannedTrial(StrictModel):
     """Constructor options of the workload (from the config)."""
     mixed_precision: bool = False
     """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
+    time_limit_s: float | None = None
+    """The workload entry's ``trial_time_limit_s``: past it the trial stops as ``failed``."""
+    stall_timeout_s: float | None = None
+    """The workload entry's ``stall_timeout_s`` (None: the watchdog's default)."""
 
 
 class WorkerSettings(StrictModel):

@@ -108,7 +108,8 @@ class SinkCallback(Callback):
         """A member trained to its end (completed or diverged)."""
         self.summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
         status = trial_summary["status"]
-        self.summary.count(status)
+        error = trial_summary.get("error")
+        self.summary.count(status, None if error is None else f"{planned.trial_id}: {error}")
         key = self._write(planned, trial_summary)
         self.book.record_result(planned, trial_summary)
         value = trial_summary.get(PROGRESS_METRIC.column)

@@ -87,7 +87,8 @@ class TrialOutcome:
     """What one training run produced: its status, evaluations, bookkeeping and timing."""
 
     status: str = COMPLETED
-    """``completed`` or ``diverged`` (:data:`~optcompare.schema.STATUSES`)."""
+    """``completed``, ``diverged``, or ``failed`` when stopped by a time limit
+    (:data:`~optcompare.schema.STATUSES`)."""
     rows: list[EvalRow] = field(default_factory=list)
     total_steps: int = 0
     steps_to_target: int | None = None
@@ -99,6 +100,8 @@ class TrialOutcome:
     wall_time_s: float = 0.0
     train_time_s: float = 0.0
     """Seconds spent inside training steps (forward, backward, update, batch fetch)."""
+    error: str | None = None
+    """Why a ``failed`` run stopped (e.g. its time limit); None otherwise."""
 
     def record(self, row: EvalRow, target: Target) -> None:
         """Append ``row`` (evaluations come in step order) and update the bookkeeping: the first
@@ -123,4 +126,5 @@ class TrialOutcome:
             "total_steps": self.total_steps,
             "wall_time_s": self.wall_time_s,
             "train_time_s": self.train_time_s,
+            "error": self.error,
         }
