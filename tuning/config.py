@@ -161,6 +161,10 @@ DataDir = Annotated[
 ]
 
 
+DEFAULT_CHECKPOINT_EVERY_S = 600.0
+"""A workload entry's default ``checkpoint_every_s``."""
+
+
 class WorkloadFile(StrictModel):
     """One ``workloads:`` entry as written (a bare name reads as ``{name: NAME}``)."""
 
@@ -174,6 +178,7 @@ class WorkloadFile(StrictModel):
     mixed_precision: Annotated[bool | None, PlainValidator(_optional_flag)] = None
     trial_time_limit_s: seconds() = None  # type: ignore[valid-type]
     stall_timeout_s: seconds() = None  # type: ignore[valid-type]
+    checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]
 
 
 class Resources(StrictModel):
@@ -226,6 +231,8 @@ class WorkloadEntry(StrictModel):
     stall_timeout_s: float | None = None
     """A trial whose training loop makes no step for this long is killed and retried (None:
     the watchdog's default, :mod:`tuning.watchdog`)."""
+    checkpoint_every_s: float = 600.0
+    """Seconds of training between a trial's checkpoints (0: none; :mod:`tuning.trainable`)."""
 
 
 class ExperimentConfig(StrictModel):
@@ -280,6 +287,7 @@ def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path
         mixed_precision=config.mixed_precision if item.mixed_precision is None else item.mixed_precision,
         trial_time_limit_s=item.trial_time_limit_s,
         stall_timeout_s=item.stall_timeout_s,
+        checkpoint_every_s=item.checkpoint_every_s,
     )
 
 

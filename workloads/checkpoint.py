@@ -105,6 +105,8 @@ def restore_state(state: dict[str, Any], learner: Learner, group: TrialGroup) ->
     group.active = list(saved["active"])
     group.learning_rates = list(saved["learning_rates"])
     group.clock.shift(saved["elapsed_s"])
+    for outcome in group.outcomes:
+        outcome.resumed_from_step = int(state["step"])
     if group.on_eval is not None:
         for member, outcome in enumerate(group.outcomes):
             for row in outcome.rows:

@@ -102,6 +102,8 @@ class TrialOutcome:
     """Seconds spent inside training steps (forward, backward, update, batch fetch)."""
     error: str | None = None
     """Why a ``failed`` run stopped (e.g. its time limit); None otherwise."""
+    resumed_from_step: int | None = None
+    """The step of the checkpoint this run continued from (None: it trained from step 0)."""
 
     def record(self, row: EvalRow, target: Target) -> None:
         """Append ``row`` (evaluations come in step order) and update the bookkeeping: the first
@@ -124,6 +126,7 @@ class TrialOutcome:
             "best_val_step": self.best_val_step,
             "steps_to_target": self.steps_to_target,
             "total_steps": self.total_steps,
+            "resumed_from_step": self.resumed_from_step,
             "wall_time_s": self.wall_time_s,
             "train_time_s": self.train_time_s,
             "error": self.error,

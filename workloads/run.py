@@ -36,6 +36,7 @@ outcomes with their rows and best-so-far bookkeeping, the active rows and their 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from optcompare.errors import InputError
 from optcompare.schema import CURVE_METRICS, DIVERGED, FAILED, METRICS
 
 from .base import Workload
-from .checkpoint import capture_state, restore_state
+from .checkpoint import CheckpointUnsupported, capture_state, restore_state
 from .device import pick_device
 from .outcome import EvalRow, Measurement, Target, TrialOutcome
 
@@ -383,7 +384,10 @@ def train_steps(
             run.heartbeat(step)
         if saving is not None and step < run.steps and watch.worst is None and saving.clock() - last_save >= saving.every_s:
             group.charge_segment()  # the training time so far goes into the state
-            saving.save(step, capture_state(step, learner, group, run.device))
+            try:
+                saving.save(step, capture_state(step, learner, group, run.device))
+            except CheckpointUnsupported:
+                saving.every_s = math.inf  # e.g. a workload's own minibatch iterator: no checkpoints
             group.clock.restart_segment()
             last_save = saving.clock()
         if run.time_limit_s is not None and step < run.steps and group.clock.elapsed() >= run.time_limit_s:
