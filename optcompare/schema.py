@@ -200,6 +200,7 @@ TRIAL_BASE_SCHEMA = pa.schema(
         ("best_val_step", pa.int64()),
         ("steps_to_target", pa.int64()),
         ("total_steps", pa.int64()),
+        ("resumed_from_step", pa.int64()),
         ("wall_time_s", pa.float64()),
         ("train_time_s", pa.float64()),
         ("error", pa.string()),

@@ -20,7 +20,7 @@ TRIALS = [
     ("final_train_loss", pa.float64()), ("final_val_error", pa.float64()),
     ("final_val_loss", pa.float64()), ("final_test_error", pa.float64()),
     ("final_test_loss", pa.float64()), ("best_val_error", pa.float64()),
-    ("best_val_step", pa.int64()), ("steps_to_target", pa.int64()), ("total_steps", pa.int64()),
+    ("best_val_step", pa.int64()), ("steps_to_target", pa.int64()), ("total_steps", pa.int64()), ("resumed_from_step", pa.int64()),
     ("wall_time_s", pa.float64()), ("train_time_s", pa.float64()), ("error", pa.string()),
 ]
 CURVES = [

@@ -13,7 +13,10 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
   fails every time (say it runs out of memory) would otherwise take its healthy bundle-mates
   down to ``failed`` with it. (With ``max_failures: 0`` a trial's only attempt is its last; it
   runs bundled.)
-- attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart.
+- attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart;
+- a trial's latest checkpoint (:meth:`TrialBook.checkpointed`, or ``checkpoints`` on resume) goes
+  with its retry, which then runs alone (a bundle of one) and continues from it; the book forgets
+  the checkpoint once the trial's final row is recorded (:meth:`TrialBook.forget_checkpoint`).
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
 callback calls :meth:`TrialBook.mark_finished`, :meth:`TrialBook.bundle_ended` and
@@ -26,14 +29,14 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .plan import PlannedTrial
 from .probes import ProbePlanner
 from .reruns import RerunPlanner
 from .stages import StagePlanner
 
-__all__ = ["Bundle", "TrialBook", "bundle_key", "count_bundles"]
+__all__ = ["Bundle", "Saved", "TrialBook", "bundle_key", "count_bundles"]
 
 
 def bundle_key(trial: PlannedTrial) -> tuple:
@@ -53,6 +56,13 @@ def count_bundles(trials: Iterable[PlannedTrial], size_of: Callable[[PlannedTria
             count, key, room = count + 1, k, size_of(trial)
         room -= 1
     return count
+
+
+class Saved(NamedTuple):
+    """A trial's latest checkpoint: after ``step`` updates, at ``path`` in Tune's storage."""
+
+    step: int
+    path: str
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class TrialBook:
         attempt_offsets: dict[str, int] | None = None,
         probes: ProbePlanner | None = None,
         stages: StagePlanner | None = None,
+        checkpoints: dict[str, Saved] | None = None,
     ) -> None:
         self.pending: deque[PlannedTrial] = deque(trials)
         self.retry: deque[PlannedTrial] = deque()
@@ -101,6 +112,9 @@ class TrialBook:
         self.alone: set[str] = set()
         """Trials whose next attempt is their last in this run: they run in a bundle of one."""
         self._ids = itertools.count()
+        self.checkpoints: dict[str, Saved] = dict(checkpoints or {})
+        """Trial id -> its latest checkpoint (the step and where it is)."""
+        self.alone.update(self.checkpoints)
 
     def attempt(self, trial_id: str) -> int:
         return self.attempts.get(trial_id, 0)
@@ -172,6 +186,19 @@ class TrialBook:
             return None
         return next((m for m in bundle.members if m.trial_id == trial_id), None)
 
+    def checkpointed(self, trial_id: str, step: int, path: str) -> None:
+        """``trial_id`` saved a checkpoint at ``step`` (a later one replaces it)."""
+        if trial_id not in self.done:
+            self.checkpoints[trial_id] = Saved(step, path)
+
+    def forget_checkpoint(self, trial_id: str) -> Saved | None:
+        """Drop (and return) ``trial_id``'s checkpoint: its final row is written."""
+        return self.checkpoints.pop(trial_id, None)
+
+    def restore_of(self, bundle: Bundle) -> dict[str, str]:
+        """Trial id -> checkpoint path, for the members of ``bundle`` that continue from one."""
+        return {m.trial_id: self.checkpoints[m.trial_id].path for m in bundle.members if m.trial_id in self.checkpoints}
+
     def mark_finished(self, trial_id: str) -> bool:
         """Mark a trial done; return False if it already was (a late duplicate, not to record)."""
         if trial_id in self.done:
@@ -200,7 +227,7 @@ class TrialBook:
             if failures < self.max_failures:
                 self.failures[member.trial_id] = failures + 1
                 self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
-                if failures + 1 == self.max_failures:
+                if failures + 1 == self.max_failures or member.trial_id in self.checkpoints:
                     self.alone.add(member.trial_id)
                 self.retry.append(member)
             else:

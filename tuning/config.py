@@ -52,6 +52,7 @@ from .validation import (
     located,
     number,
     reading,
+    seconds,
 )
 from .yaml_io import read_yaml_marked
 
@@ -160,6 +161,10 @@ DataDir = Annotated[
 ]
 
 
+DEFAULT_CHECKPOINT_EVERY_S = 600.0
+"""A workload entry's default ``checkpoint_every_s``."""
+
+
 class WorkloadFile(StrictModel):
     """One ``workloads:`` entry as written (a bare name reads as ``{name: NAME}``)."""
 
@@ -171,6 +176,9 @@ class WorkloadFile(StrictModel):
     options: Options = Field(default_factory=dict)
     bundle_size: _bundle_size(optional=True) = None  # type: ignore[valid-type]
     mixed_precision: Annotated[bool | None, PlainValidator(_optional_flag)] = None
+    trial_time_limit_s: seconds() = None  # type: ignore[valid-type]
+    stall_timeout_s: seconds() = None  # type: ignore[valid-type]
+    checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]
 
 
 class Resources(StrictModel):
@@ -218,6 +226,13 @@ class WorkloadEntry(StrictModel):
     """Trials per bundle (an integer >= 1) or ``"auto"`` (see :mod:`tuning.bundle_probe`)."""
     mixed_precision: bool = False
     """Train in mixed precision (carried to each trial as ``PlannedTrial.mixed_precision``)."""
+    trial_time_limit_s: float | None = None
+    """A trial still training this many seconds after it started stops as ``failed``, not retried."""
+    stall_timeout_s: float | None = None
+    """A trial whose training loop makes no step for this long is killed and retried (None:
+    the watchdog's default, :mod:`tuning.watchdog`)."""
+    checkpoint_every_s: float = 600.0
+    """Seconds of training between a trial's checkpoints (0: none; :mod:`tuning.trainable`)."""
 
 
 class ExperimentConfig(StrictModel):
@@ -270,6 +285,9 @@ def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path
         options=dict(item.options),
         bundle_size=config.bundle_size if item.bundle_size is None else item.bundle_size,
         mixed_precision=config.mixed_precision if item.mixed_precision is None else item.mixed_precision,
+        trial_time_limit_s=item.trial_time_limit_s,
+        stall_timeout_s=item.stall_timeout_s,
+        checkpoint_every_s=item.checkpoint_every_s,
     )
 
 

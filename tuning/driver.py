@@ -15,13 +15,15 @@ run) and :class:`tuning.study_summary.StudySummary` (what happened).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import os
 import time
+from collections.abc import Callable
 
 from .bundle_probe import bundle_size_function, resolve_bundle_sizes
-from .bundles import TrialBook, count_bundles
+from .bundles import Saved, TrialBook, count_bundles
 from .capacity import check_capacity, study_slots
 from .experiment import refined_recorder
 from .plan import PlannedTrial
@@ -51,6 +53,7 @@ def run_study(
     stage_planner: StagePlanner | None = None,
     attempt_offsets: dict[str, int] | None = None,
     started_at: float | None = None,
+    checkpoints: dict[str, Saved] | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune as ``options`` say and write their rows under ``results_dir``.
 
@@ -65,7 +68,8 @@ def run_study(
     ``stage_planner``); protocols in ``options.reruns`` rerun each search's best trial (or pass a prepared
     ``rerun_planner``); protocols in ``options.probes`` end in inclusion probes
     (:mod:`tuning.probes`; or pass a prepared ``probe_planner``); ``attempt_offsets`` gives the
-    first attempt number of trials that ran before (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
+    first attempt number of trials that ran before (resume), ``checkpoints`` the latest
+    checkpoint of trials that continue from one (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
     each, which bounds the driver's memory.
 
     ``options.bundle_sizes`` maps workload names to a bundle size or ``"auto"`` (probed once per
@@ -102,6 +106,7 @@ def run_study(
         book = TrialBook(
             trials, size_of, rerun_planner, max_failures=options.max_failures,
             attempt_offsets=attempt_offsets, probes=probe_planner, stages=stage_planner,
+            checkpoints=checkpoints,
         )
         concurrency = max(1, min(slots, count_bundles(trials, size_of) + book.max_followups))
         # Slots for the training fraction: the trials that may run at once (a joined cluster,
@@ -137,6 +142,20 @@ def worker_settings(options: StudyOptions) -> WorkerSettings:
     )
 
 
+def checkpoint_remover(results_dir: str) -> Callable[[str], None]:
+    """Deletes a checkpoint directory of Tune's storage under ``results_dir`` (local or a URI);
+    a directory already gone is fine."""
+    from .sink import open_filesystem
+
+    filesystem, _ = open_filesystem(results_dir)
+
+    def remove(path: str) -> None:
+        with contextlib.suppress(FileNotFoundError, OSError):
+            filesystem.delete_dir(path)
+
+    return remove
+
+
 def _run_book(
     book: TrialBook, results_dir: str, options: StudyOptions, concurrency: int,
     summary: StudySummary, planned: int,
@@ -151,10 +170,10 @@ def _run_book(
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)
     progress = StudyProgress(planned, options.progress)
     progress.add_planned(book.max_followups)
-    callback = SinkCallback(book, sink, summary, progress)
-    worker = worker_settings(options)
     local = "://" not in results_dir
-    storage = os.path.join(os.path.abspath(results_dir), "_tune") if local else None
+    storage = os.path.join(os.path.abspath(results_dir), "_tune") if local else f"{results_dir.rstrip('/')}/_tune"
+    callback = SinkCallback(book, sink, summary, progress, delete_checkpoint=checkpoint_remover(results_dir))
+    worker = worker_settings(options).model_copy(update={"storage": None if local else results_dir})
     trainable = tune.with_resources(
         ray_trainable, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
     )

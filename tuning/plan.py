@@ -98,6 +98,9 @@ def _search_trials(
                 data_dir=entry.data_dir,
                 workload_options=entry.options,
                 mixed_precision=entry.mixed_precision,
+                time_limit_s=entry.trial_time_limit_s,
+                stall_timeout_s=entry.stall_timeout_s,
+                checkpoint_every_s=entry.checkpoint_every_s,
                 stage=first.stage.name if first else FINAL_STAGE,
                 study=study,
             )

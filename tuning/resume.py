@@ -3,8 +3,10 @@
 The Parquet results are the truth about what finished. ``resume`` re-derives the plan from the
 config and protocol texts recorded in ``experiment.json`` (so later edits to files on disk do not
 change it), checks it against the recorded plan digest, and runs every planned trial that has no
-trials row yet. A trial that had started (it has curve rows) restarts from scratch with the next
-``attempt`` number, so its old and new curve rows stay distinguishable. Failed trials count as
+trials row yet. A trial that had started continues from its latest checkpoint in Tune's storage
+(:func:`latest_checkpoints`) when it saved one, else restarts from scratch, either way with the
+next ``attempt`` number, so its old and new curve rows stay distinguishable (a continued
+attempt's curve holds the rows before the checkpoint too). Failed trials count as
 finished unless ``retry_failed``. Later stages of staged protocols, reruns of best trials and
 inclusion probes are re-planned from the finished rows, by replaying each finished trial through
 the same planners the driver uses (a stage's refined space comes out bitwise as it was: the
@@ -19,7 +21,7 @@ import json
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +36,7 @@ from optcompare.schema import (
     SearchKey,
 )
 
+from .bundles import Saved
 from .config import ExperimentConfig, parse_config
 from .experiment import plan_digest, record_refined, refined_recorder
 from .plan import PlannedTrial, resolve_plan
@@ -70,6 +73,8 @@ class ResumeState:
     refined: list[dict[str, Any]]
     """Every refinement of staged protocols re-derived from the rows (experiment.json's
     ``refined`` once recorded)."""
+    checkpoints: dict[str, Saved] = field(default_factory=dict)
+    """The latest checkpoint of each pending trial that saved one (it continues from it)."""
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
@@ -164,9 +169,41 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     # Every id seen before continues with the next attempt number, finished or not.
     offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
+    pending_ids = {t.trial_id for t in pending}
+    saved = {tid: s for tid, s in latest_checkpoints(experiment_dir).items() if tid in pending_ids}
     return ResumeState(
-        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records)
+        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved
     )
+
+
+def latest_checkpoints(experiment_dir: str) -> dict[str, Saved]:
+    """Trial id -> its latest checkpoint (highest step) in Tune's storage of the experiment
+    (``_tune/*/*/checkpoint_*/meta.json``, written by :func:`tuning.trainable.execute_bundle`);
+    unreadable metadata is skipped."""
+    from pyarrow import fs as pafs
+
+    from .sink import open_filesystem
+    from .trainable import CHECKPOINT_META
+
+    filesystem, root = open_filesystem(experiment_dir)
+    base = f"{root.rstrip('/')}/_tune"
+    if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
+        return {}
+    found: dict[str, Saved] = {}
+    for info in filesystem.get_file_info(pafs.FileSelector(base, recursive=True)):
+        directory, _, name = info.path.rpartition("/")
+        if name != CHECKPOINT_META or not directory.rpartition("/")[2].startswith("checkpoint_"):
+            continue
+        try:
+            with filesystem.open_input_stream(info.path) as stream:
+                meta = json.loads(stream.read())
+            step, ids = int(meta["step"]), list(meta["trial_ids"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for trial_id in ids:
+            if trial_id not in found or step > found[trial_id].step:
+                found[trial_id] = Saved(step, directory)
+    return found
 
 
 REFINED_KEY = ("workload", "protocol", "optimizer", "study", "stage")
@@ -222,6 +259,7 @@ def resume_experiment(
         stage_planner=state.stages,
         attempt_offsets=state.attempt_offsets,
         started_at=started,
+        checkpoints=state.checkpoints,
     )
     print(summary.line(), flush=True)
     return state, summary

@@ -56,6 +56,7 @@ def failed_summary(error: str) -> dict[str, Any]:
         "best_val_step": -1,
         "steps_to_target": None,
         "total_steps": 0,
+        "resumed_from_step": None,
         "wall_time_s": math.nan,
         "train_time_s": 0.0,
         "error": error,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from optcompare.schema import DIVERGED
+from optcompare.schema import DIVERGED, FAILED
 
 __all__ = ["StudySummary"]
 
@@ -47,10 +47,14 @@ class StudySummary:
         denom = self.wall_time_s * self.slots
         return self.train_time_s / denom if denom > 0 else 0.0
 
-    def count(self, status: str) -> None:
-        """Count one finished trial that trained (``completed`` or ``diverged``)."""
+    def count(self, status: str, error: str | None = None) -> None:
+        """Count one finished trial that trained: ``completed``, ``diverged``, or ``failed``
+        in the worker (a time limit, ``error`` says why)."""
         if status == DIVERGED:
             self.diverged += 1
+        elif status == FAILED:
+            self.failed += 1
+            self.failures.append(error or "failed in the worker")
         else:
             self.completed += 1
 

@@ -9,15 +9,35 @@ Reports cost a round trip to the driver (about 15-30 ms here), so rows are batch
 out when ``report_every_s`` seconds have passed since the last one, and a final report carries
 what remains. Workloads (and their data) are cached per worker process, so a reused actor does
 not reload them.
+
+Checkpoints. A bundle of one member whose ``checkpoint_every_s`` is above 0 saves its whole
+state (:mod:`workloads.checkpoint`) every that many seconds, through Ray Tune's checkpoint API:
+``tune.report(rows, checkpoint=Checkpoint.from_directory(dir))`` with ``state.pt`` and
+``meta.json`` (trial ids, step), the rows buffered so far in the same report, so the driver's
+record and the checkpoint agree. Tune persists the directory in its storage (the experiment's
+``_tune``, beside the results, local or a URI). A task with ``restore`` continues from the
+checkpoint it names: it replays the saved rows, then trains on (the driver records it under a
+new attempt). Bundles of several members do not checkpoint yet.
+
+Limits. The bundle's ``time_limit_s`` (the workload entry's ``trial_time_limit_s``) is the
+training loop's: a trial past it finishes as ``failed`` with the reason, and is not retried.
+A :class:`~tuning.watchdog.Watchdog` watches the loop's steps; in a Ray worker a stall reports
+its message and ends the process (:func:`ray_trainable`), so the driver retries the bundle.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import math
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .trial import BundleTask, PlannedTrial
+from .watchdog import Watchdog
 
 __all__ = ["execute_bundle", "ray_trainable"]
 
@@ -35,17 +55,33 @@ def _workload(member: PlannedTrial | Mapping[str, Any]) -> Any:  # noqa: ANN401
     return _WORKLOAD_CACHE[key]
 
 
-def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]], None]) -> dict[str, dict[str, Any]]:
+CHECKPOINT_FILE = "state.pt"
+CHECKPOINT_META = "meta.json"
+
+
+def execute_bundle(
+    config: Mapping[str, Any],
+    report: Callable[[dict[str, Any]], None],
+    on_stall: Callable[[str], None] | None = None,
+    report_checkpoint: Callable[[dict[str, Any], dict[str, bytes]], None] | None = None,
+    read_checkpoint: Callable[[str, str | None], bytes] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Train the bundle ``config`` (a :class:`~tuning.trial.BundleTask` as data); return
     ``{trial_id: summary}``.
 
     ``report`` receives ``{"curve": [rows], "finals": {trial_id: summary}}`` batches; the last one
-    also has ``"final": True``. Each curve row has the member's ``trial_id``.
+    also has ``"final": True``. Each curve row has the member's ``trial_id``. ``on_stall`` gets
+    the watchdog's message if the loop stalls (None: no watchdog). ``report_checkpoint(payload,
+    files)`` reports a batch with ``"checkpointed": {trial_id: step}`` together with the
+    checkpoint's files (name -> bytes); ``read_checkpoint(path, storage)`` reads a checkpoint's
+    ``state.pt`` back (None for either: no checkpoints).
     """
     import torch
 
     import workloads
     from workloads.bundle import BundleMember, train_bundle
+    from workloads.checkpoint import load_state, save_state
+    from workloads.run import Checkpointing
 
     from .plugins import load_plugins
 
@@ -71,7 +107,14 @@ def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]],
             pending_finals.clear()
             last = time.monotonic()
 
+    watchdog = Watchdog(on_stall or (lambda message: None), first.stall_timeout_s)
+    last_eval = [0, time.monotonic()]  # (step, time) of the last evaluation
+
     def on_eval(index: int, row: workloads.EvalRow) -> None:
+        if row.step != last_eval[0]:
+            now = time.monotonic()
+            watchdog.evaluation_interval(now - last_eval[1])
+            last_eval[:] = [row.step, now]
         pending_rows.append({"trial_id": ids[index], **row.as_dict()})
         maybe_report()
 
@@ -81,30 +124,101 @@ def execute_bundle(config: Mapping[str, Any], report: Callable[[dict[str, Any]],
         pending_finals[ids[index]] = summary
         maybe_report()
 
+    def save(step: int, state: dict[str, Any]) -> None:
+        nonlocal last
+        assert report_checkpoint is not None
+        meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id}
+        files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()}
+        report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": {ids[0]: step}}, files)
+        pending_rows.clear()
+        pending_finals.clear()
+        last = time.monotonic()
+
+    checkpointing = None
+    if len(members) == 1 and read_checkpoint is not None:
+        restored = task.restore.get(first.trial_id)
+        every = first.checkpoint_every_s if first.checkpoint_every_s > 0 and report_checkpoint else math.inf
+        if restored is not None or every < math.inf:
+            state = None if restored is None else load_state(read_checkpoint(restored, settings.storage))
+            checkpointing = Checkpointing(every, save, state)
     common = {
         "steps": first.steps,
         "eval_every": first.eval_every,
         "device": settings.device,
         "mixed_precision": first.mixed_precision,
         "on_eval": on_eval,
+        "time_limit_s": first.time_limit_s,
+        "heartbeat": watchdog.beat,
     }
-    if len(members) == 1:
-        outcome = workloads.train(
-            workload, first.optimizer, first.hparams, first.schedule, first.schedule_params, first.seed,
-            **{**common, "on_eval": lambda row: on_eval(0, row)},
-        )
-        on_finish(0, outcome)
-    else:
-        train_bundle(
-            workload,
-            first.optimizer,
-            [BundleMember(m.hparams, m.schedule_params, m.seed) for m in members],
-            first.schedule,
-            on_finish=on_finish,
-            **common,
-        )
+    with watchdog if on_stall is not None else contextlib.nullcontext():
+        if len(members) == 1:
+            outcome = workloads.train(
+                workload, first.optimizer, first.hparams, first.schedule, first.schedule_params, first.seed,
+                **{**common, "on_eval": lambda row: on_eval(0, row)}, checkpointing=checkpointing,
+            )
+            on_finish(0, outcome)
+        else:
+            train_bundle(
+                workload,
+                first.optimizer,
+                [BundleMember(m.hparams, m.schedule_params, m.seed) for m in members],
+                first.schedule,
+                on_finish=on_finish,
+                **common,
+            )
     report({"curve": list(pending_rows), "finals": dict(pending_finals), "final": True})
     return finals
+
+
+STALL_EXIT_CODE = 75
+"""The exit status of a worker the watchdog ended."""
+STALL_REPORT_WAIT_S = 10.0
+"""How long a stalled worker waits for its failure report to go out before it exits."""
+
+
+def end_stalled_worker(report: Callable[[dict[str, Any]], None]) -> Callable[[str], None]:
+    """The watchdog's action in a Ray worker: report ``{"failure": message}`` (from a helper
+    thread, waiting at most :data:`STALL_REPORT_WAIT_S`), then end the process: the stuck loop
+    cannot be interrupted, the driver sees the worker die and retries the bundle."""
+
+    def on_stall(message: str) -> None:
+        sent = threading.Event()
+
+        def send() -> None:
+            try:
+                report({"failure": message})
+            finally:
+                sent.set()
+
+        threading.Thread(target=send, name="optcompare-stall-report", daemon=True).start()
+        sent.wait(STALL_REPORT_WAIT_S)
+        os._exit(STALL_EXIT_CODE)
+
+    return on_stall
+
+
+def _report_checkpoint(payload: dict[str, Any], files: Mapping[str, bytes]) -> None:
+    """``tune.report(payload, checkpoint=...)`` of a directory holding ``files``: Tune copies it
+    into its storage (the experiment's ``_tune``) before the report returns."""
+    import tempfile
+    from pathlib import Path
+
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="optcompare-checkpoint-") as directory:
+        for name, data in files.items():
+            (Path(directory) / name).write_bytes(data)
+        tune.report(payload, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def read_checkpoint(path: str, storage: str | None) -> bytes:
+    """The ``state.pt`` of the checkpoint at ``path`` (on the filesystem of the results root
+    ``storage`` when it is a URI, else local)."""
+    from pyarrow import fs as pafs
+
+    filesystem = pafs.LocalFileSystem() if storage is None else pafs.FileSystem.from_uri(storage)[0]
+    with filesystem.open_input_stream(f"{path.rstrip('/')}/{CHECKPOINT_FILE}") as stream:
+        return stream.read()
 
 
 def ray_trainable(config: dict[str, Any]) -> None:
@@ -112,11 +226,15 @@ def ray_trainable(config: dict[str, Any]) -> None:
 
     An exception is first reported as ``{"failure": "Type: message"}`` (so the driver records a
     readable error whatever Tune kept of it), then re-raised: the driver requeues the members
-    that have not finished (see :mod:`tuning.bundles`)."""
+    that have not finished (see :mod:`tuning.bundles`). A stalled loop ends the worker
+    (:func:`end_stalled_worker`)."""
     from ray import tune
 
     try:
-        execute_bundle(config, tune.report)
+        execute_bundle(
+            config, tune.report, on_stall=end_stalled_worker(tune.report),
+            report_checkpoint=_report_checkpoint, read_checkpoint=read_checkpoint,
+        )
     except Exception as err:
         try:
             tune.report({"failure": f"{type(err).__name__}: {err}"[:2000]})

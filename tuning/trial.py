@@ -53,6 +53,12 @@ class PlannedTrial(StrictModel):
     """Constructor options of the workload (from the config)."""
     mixed_precision: bool = False
     """Train in mixed precision (the config's ``mixed_precision``, per workload)."""
+    time_limit_s: float | None = None
+    """The workload entry's ``trial_time_limit_s``: past it the trial stops as ``failed``."""
+    stall_timeout_s: float | None = None
+    """The workload entry's ``stall_timeout_s`` (None: the watchdog's default)."""
+    checkpoint_every_s: float = 0.0
+    """Seconds of training between checkpoints (0: none; the workload entry's, 600 by default)."""
 
 
 class WorkerSettings(StrictModel):
@@ -66,6 +72,8 @@ class WorkerSettings(StrictModel):
     """Device to train on (None: the worker picks one, the GPU it reserved if any)."""
     plugins: tuple[str, ...] = ()
     """Modules the worker imports first (user optimizers and workloads)."""
+    storage: str | None = None
+    """The results root as a URI (``s3://...``), where checkpoints live; None: a local path."""
 
 
 class BundleTask(StrictModel):
@@ -76,3 +84,5 @@ class BundleTask(StrictModel):
     bundle_id: str
     members: list[PlannedTrial]
     worker: WorkerSettings = WorkerSettings()
+    restore: dict[str, str] = Field(default_factory=dict)
+    """Trial id -> the path of the checkpoint it continues from (a bundle of one)."""

@@ -9,6 +9,7 @@ Importing this module imports ray.tune (after :func:`tuning.ray_env.prepare_ray_
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from optcompare.schema import FAILED, SearchKey
@@ -43,14 +44,20 @@ class SinkCallback(Callback):
     """
 
     def __init__(
-        self, book: TrialBook, sink: ResultSink, summary: StudySummary, progress: StudyProgress
+        self, book: TrialBook, sink: ResultSink, summary: StudySummary, progress: StudyProgress,
+        delete_checkpoint: Callable[[str], None] | None = None,
     ) -> None:
+        self.delete_checkpoint = delete_checkpoint
+        """Removes a checkpoint directory in Tune's storage (None: checkpoints are kept)."""
         self.book = book
         self.sink = sink
         self.summary = summary
         self.progress = progress
         self.failures: dict[str, str] = {}
         """Last in-band error message of each bundle."""
+        self.checkpointing: dict[str, dict[str, int]] = {}
+        """Bundle -> {trial id: step} of the checkpoint its last report carried (Tune hands the
+        checkpoint itself to :meth:`on_checkpoint` after :meth:`on_trial_result`)."""
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:  # noqa: ANN401
         self.sink.maybe_flush()
@@ -85,6 +92,15 @@ class SinkCallback(Callback):
             planned = self.book.member(bundle_id, trial_id)
             if planned is not None and self.book.mark_finished(trial_id):
                 self._record(planned, dict(trial_summary))
+        if "checkpointed" in result:
+            self.checkpointing[bundle_id] = dict(result.pop("checkpointed"))
+
+    def on_checkpoint(
+        self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any  # noqa: ANN401
+    ) -> None:
+        """Tune persisted a bundle's checkpoint: note it for its members' retries."""
+        for trial_id, step in self.checkpointing.pop(trial.config["bundle_id"], {}).items():
+            self.book.checkpointed(trial_id, int(step), str(checkpoint.path))
 
     def on_trial_complete(
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
@@ -118,7 +134,8 @@ class SinkCallback(Callback):
         """A member trained to its end (completed or diverged)."""
         self.summary.train_time_s += float(trial_summary.get("train_time_s", 0.0))
         status = trial_summary["status"]
-        self.summary.count(status)
+        error = trial_summary.get("error")
+        self.summary.count(status, None if error is None else f"{planned.trial_id}: {error}")
         key = self._write(planned, trial_summary)
         self._tell_planners(planned, trial_summary)
         value = trial_summary.get(PROGRESS_METRIC.column)
@@ -137,7 +154,11 @@ class SinkCallback(Callback):
         self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
 
     def _write(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> SearchKey:
-        """Buffer ``planned``'s trials row at its current attempt; return its search."""
+        """Buffer ``planned``'s trials row at its current attempt (its checkpoint, no longer
+        needed, is deleted); return its search."""
+        saved = self.book.forget_checkpoint(planned.trial_id)
+        if saved is not None and self.delete_checkpoint is not None:
+            self.delete_checkpoint(saved.path)
         key = search_key(planned)
         row = trial_row(planned, self.book.attempt(planned.trial_id), trial_summary)
         self.sink.add_trial_row(key, row, *hp_columns(planned))
@@ -163,7 +184,10 @@ class PlanSearcher(Searcher):
         bundle = self.book.next_bundle(fresh_allowed=self.fresh_left)
         if bundle is not None:
             self.fresh_left -= bundle.fresh
-            task = BundleTask(bundle_id=bundle.bundle_id, members=bundle.members, worker=self.worker)
+            task = BundleTask(
+                bundle_id=bundle.bundle_id, members=bundle.members, worker=self.worker,
+                restore=self.book.restore_of(bundle),
+            )
             return task.model_dump()
         if self.book.in_flight:
             return None

@@ -37,6 +37,7 @@ __all__ = [
     "number",
     "one_of",
     "reading",
+    "seconds",
 ]
 
 Path = tuple[str | int, ...]
@@ -126,6 +127,19 @@ def number(minimum: float) -> Any:  # noqa: ANN401 - a type
         return float(value)  # type: ignore[arg-type]
 
     return Annotated[float, PlainValidator(check)]
+
+
+def seconds(*, optional: bool = True) -> Any:  # noqa: ANN401 - a type
+    """A finite number of seconds > 0, as a float; ``None`` passes when ``optional``."""
+
+    def check(value: object) -> float | None:
+        if value is None and optional:
+            return None
+        if not _is_number(value) or not (0 < value < math.inf):  # type: ignore[operator]
+            raise ValueError(f"expected a finite number of seconds > 0, got {value!r}")
+        return float(value)  # type: ignore[arg-type]
+
+    return Annotated[float | None if optional else float, PlainValidator(check)]
 
 
 def one_of(choices: Sequence[str] | Callable[[], Sequence[str]]) -> Any:  # noqa: ANN401 - a type

@@ -38,6 +38,7 @@ from torch.nn import functional as F  # noqa: N812
 from optcompare.errors import InputError
 from optcompare.schema import TARGET_METRICS
 
+from .batches import BatchStream
 from .data.text import IGNORE_INDEX
 
 __all__ = ["IGNORE_INDEX", "Split", "Workload"]
@@ -223,24 +224,17 @@ class Workload(ABC):
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Endless minibatches of ``batch_size`` (default :attr:`batch_size`): each epoch a
         fresh permutation drawn from a generator seeded with ``seed``; the last incomplete batch
-        of an epoch is dropped; :meth:`train_transform` is applied to each batch."""
+        of an epoch is dropped; :meth:`train_transform` is applied to each batch. A
+        :class:`~workloads.batches.BatchStream`, whose position can be saved and restored
+        (checkpoints); a workload that overrides this with a plain iterator cannot checkpoint
+        its trials."""
         batch = int(batch_size or self.batch_size)
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        aug = torch.Generator(device="cpu").manual_seed(_derived_seed(seed, 1))
-        n = len(train)
-        per_epoch = n // batch
-        if per_epoch == 0:
+        if len(train) // batch == 0:
             raise InputError(
-                f"workload {self.name!r}: train split has {n} examples, fewer than batch_size={batch}; "
-                f"use a batch size of at most {n}"
+                f"workload {self.name!r}: train split has {len(train)} examples, fewer than batch_size={batch}; "
+                f"use a batch size of at most {len(train)}"
             )
-        x_all, y_all = train.x, train.y
-        transform = self.train_transform
-        while True:
-            order = torch.randperm(n, generator=gen).to(x_all.device)
-            for i in range(per_epoch):
-                idx = order[i * batch : (i + 1) * batch]
-                yield transform(x_all[idx], aug), y_all[idx]
+        return BatchStream(train, batch, seed, _derived_seed(seed, 1), self.train_transform)
 
     def eval_batches(self, split: Any, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # noqa: ANN401
         """The whole split in order, ``chunk`` examples at a time, through :meth:`eval_transform`."""

@@ -37,6 +37,7 @@ import optimizers
 from optcompare.errors import InputError
 
 from .base import Workload
+from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
 from .run import RunSettings, Stopwatch, TrialGroup, evaluation_splits, resolve_run, train_steps
 from .stacked import StackedBatches, StackedModel
@@ -98,6 +99,12 @@ class _BundleLearner:
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         return self.stack.measure(split, rows, self.eval_chunk)
 
+    def state_dict(self) -> dict[str, Any]:
+        raise CheckpointUnsupported("a bundle of several trials does not checkpoint yet; its trials restart when retried")
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise CheckpointUnsupported("a bundle of several trials does not checkpoint yet")
+
 
 def train_bundle(
     workload: Workload,
@@ -113,6 +120,8 @@ def train_bundle(
     batch_size: int | None = None,
     mixed_precision: bool = False,
     divergence_check_every: int | None = None,
+    time_limit_s: float | None = None,
+    heartbeat: Callable[[int], None] | None = None,
     evaluate: bool = True,
 ) -> list[TrialOutcome]:
     """Train every member of the bundle; return their outcomes in member order.
@@ -123,7 +132,7 @@ def train_bundle(
     when it finished; its ``train_time_s`` is its share of the bundle's training time (each
     training segment split evenly over the members it trained), so shares add up to the
     bundle's training time. ``evaluate=False`` skips every evaluation (throughput probes): the
-    outcomes then have no rows.
+    outcomes then have no rows. ``time_limit_s`` stops every unfinished member as ``failed``.
     """
     clock = Stopwatch()
     if not members:
@@ -131,7 +140,10 @@ def train_bundle(
     reason = bundle_supported(workload, optimizer_name)
     if reason is not None:
         raise InputError(f"cannot bundle: {reason}; use bundle_size: 1")
-    run = resolve_run(workload, steps, eval_every, device, mixed_precision, divergence_check_every, "bundle")
+    run = resolve_run(
+        workload, steps, eval_every, device, mixed_precision, divergence_check_every, "bundle",
+        time_limit_s=time_limit_s, heartbeat=heartbeat,
+    )
     data = workload.data(run.device)
     splits = evaluation_splits(workload, data)
     models = []

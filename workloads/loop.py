@@ -20,8 +20,18 @@ from torch import nn
 import optimizers
 
 from .base import Workload
+from .batches import BatchStream
+from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
-from .run import RunSettings, Stopwatch, TrialGroup, evaluation_splits, resolve_run, train_steps
+from .run import (
+    Checkpointing,
+    RunSettings,
+    Stopwatch,
+    TrialGroup,
+    evaluation_splits,
+    resolve_run,
+    train_steps,
+)
 
 __all__ = ["train"]
 
@@ -59,6 +69,23 @@ class _SingleLearner:
             error, loss = self.workload.evaluate(self.model, split)
         return [error], [loss]
 
+    def state_dict(self) -> dict[str, Any]:
+        if not isinstance(self.batches, BatchStream):
+            raise CheckpointUnsupported(
+                f"workload {self.workload.name!r} streams its own minibatches, whose position cannot be saved"
+            )
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "batches": self.batches.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        assert isinstance(self.batches, BatchStream)
+        self.batches.load_state_dict(state["batches"])
+
 
 def train(
     workload: Workload,
@@ -75,6 +102,9 @@ def train(
     batch_size: int | None = None,
     mixed_precision: bool = False,
     divergence_check_every: int | None = None,
+    time_limit_s: float | None = None,
+    heartbeat: Callable[[int], None] | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> TrialOutcome:
     """Train ``workload`` with optimizer ``optimizer_name`` and return the outcome.
 
@@ -87,9 +117,16 @@ def train(
     forward passes under bf16 autocast on CUDA (no loss scaling is needed for bf16); on other
     devices it raises :class:`~optcompare.errors.InputError`. ``divergence_check_every``
     defaults to 1 on CPU and :data:`~workloads.run.DIVERGENCE_CHECK_EVERY` elsewhere.
+    ``time_limit_s`` stops the trial as ``failed`` once that many seconds have passed since the
+    call (data loading included); ``heartbeat(updates)`` is called after every step.
+    ``checkpointing`` saves the run's state as it trains and may give a state to continue from
+    (:mod:`workloads.checkpoint`).
     """
     clock = Stopwatch()
-    run = resolve_run(workload, steps, eval_every, device, mixed_precision, divergence_check_every, "trial")
+    run = resolve_run(
+        workload, steps, eval_every, device, mixed_precision, divergence_check_every, "trial",
+        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing,
+    )
     data = workload.data(run.device)
     splits = evaluation_splits(workload, data)
     torch.manual_seed(seed)  # build_model seeds too; this also fixes dropout draws for the trial

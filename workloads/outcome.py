@@ -87,7 +87,8 @@ class TrialOutcome:
     """What one training run produced: its status, evaluations, bookkeeping and timing."""
 
     status: str = COMPLETED
-    """``completed`` or ``diverged`` (:data:`~optcompare.schema.STATUSES`)."""
+    """``completed``, ``diverged``, or ``failed`` when stopped by a time limit
+    (:data:`~optcompare.schema.STATUSES`)."""
     rows: list[EvalRow] = field(default_factory=list)
     total_steps: int = 0
     steps_to_target: int | None = None
@@ -99,6 +100,10 @@ class TrialOutcome:
     wall_time_s: float = 0.0
     train_time_s: float = 0.0
     """Seconds spent inside training steps (forward, backward, update, batch fetch)."""
+    error: str | None = None
+    """Why a ``failed`` run stopped (e.g. its time limit); None otherwise."""
+    resumed_from_step: int | None = None
+    """The step of the checkpoint this run continued from (None: it trained from step 0)."""
 
     def record(self, row: EvalRow, target: Target) -> None:
         """Append ``row`` (evaluations come in step order) and update the bookkeeping: the first
@@ -121,6 +126,8 @@ class TrialOutcome:
             "best_val_step": self.best_val_step,
             "steps_to_target": self.steps_to_target,
             "total_steps": self.total_steps,
+            "resumed_from_step": self.resumed_from_step,
             "wall_time_s": self.wall_time_s,
             "train_time_s": self.train_time_s,
+            "error": self.error,
         }

@@ -12,7 +12,15 @@ a bundle). Per step ``s`` (0-based, ``s`` updates done), :func:`train_steps`
    above the workload's ``divergence_loss`` is evaluated once more at ``s``, finished with status
    ``diverged`` and dropped before the update;
 4. applies the update; after it, when ``s + 1`` is a multiple of ``eval_every`` or the last step,
-   evaluates every row.
+   evaluates every row;
+5. calls the run's heartbeat with ``s + 1`` (a watchdog's sign of life, :mod:`tuning.watchdog`);
+6. saves a checkpoint (:class:`Checkpointing`, :mod:`workloads.checkpoint`) when
+   ``every_s`` seconds have passed since the last one (or since the start), at a step where the
+   divergence check has just run (every step on CPU), unless the run is done;
+7. past the run's time limit, ends every remaining row as ``failed`` with the error
+   "time limit of N s reached at step S" (its rows so far kept).
+
+A run given a checkpoint's state (``Checkpointing.restored``) starts at its step instead of 0.
 
 The inner loop avoids host synchronisation: on CPU the loss is read every step (free there); on
 an accelerator a running maximum of the losses stays on the device and is read every
@@ -28,6 +36,7 @@ outcomes with their rows and best-so-far bookkeeping, the active rows and their 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,14 +45,16 @@ from typing import Any, Protocol
 import torch
 
 from optcompare.errors import InputError
-from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS
+from optcompare.schema import CURVE_METRICS, DIVERGED, FAILED, METRICS
 
 from .base import Workload
+from .checkpoint import CheckpointUnsupported, capture_state, restore_state
 from .device import pick_device
 from .outcome import EvalRow, Measurement, Target, TrialOutcome
 
 __all__ = [
     "AUTOCAST_DEVICES",
+    "Checkpointing",
     "DIVERGENCE_CHECK_EVERY",
     "EVALUATED_SPLITS",
     "DivergenceWatch",
@@ -53,6 +64,7 @@ __all__ = [
     "TrialGroup",
     "evaluation_splits",
     "resolve_run",
+    "time_limit_message",
     "train_steps",
 ]
 
@@ -64,6 +76,17 @@ EVALUATED_SPLITS: tuple[str, ...] = tuple(dict.fromkeys(METRICS[name].split for 
 """The splits each evaluation measures (``train``, ``val``, ``test``): those of the curve metrics."""
 
 Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
+@dataclass
+class Checkpointing:
+    """When a run saves its state and where it goes: ``save(step, state)`` is called at most
+    every ``every_s`` seconds (by ``clock``); ``restored`` is a state to continue from."""
+
+    every_s: float
+    save: Callable[[int, dict[str, Any]], None]
+    restored: dict[str, Any] | None = None
+    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,12 @@ class RunSettings:
     """A fresh context for each forward pass: bf16 autocast, or nothing."""
     target: Target
     divergence_loss: float
+    time_limit_s: float | None = None
+    """Seconds of the run (from its start, data loading included) after which the remaining
+    rows stop as ``failed`` (None: no limit)."""
+    heartbeat: Callable[[int], None] | None = None
+    """Called with the number of updates done after each step."""
+    checkpointing: Checkpointing | None = None
 
     def evaluates_after(self, updates: int) -> bool:
         """Whether the run evaluates once ``updates`` updates are done."""
@@ -99,10 +128,17 @@ def resolve_run(
     mixed_precision: bool,
     divergence_check_every: int | None,
     unit: str,
+    *,
+    time_limit_s: float | None = None,
+    heartbeat: Callable[[int], None] | None = None,
+    checkpointing: Checkpointing | None = None,
 ) -> RunSettings:
     """Budget, evaluation interval, device, divergence-check interval, autocast and target of a
-    run (defaults from the workload); :class:`~optcompare.errors.InputError` for bad values
-    (``unit`` names the run in messages: ``trial``, ``bundle``)."""
+    run (defaults from the workload), its time limit and heartbeat;
+    :class:`~optcompare.errors.InputError` for bad values (``unit`` names the run in messages:
+    ``trial``, ``bundle``)."""
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise InputError(f"the time limit of a {unit} must be > 0 seconds, got {time_limit_s!r}; give a positive number or None")
     total = int(steps if steps is not None else workload.step_budget)
     every = int(eval_every if eval_every is not None else workload.eval_interval)
     if total < 1 or every < 1:
@@ -118,7 +154,10 @@ def resolve_run(
     autocast: Autocast = (
         (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if mixed_precision else contextlib.nullcontext
     )
-    return RunSettings(total, every, dev, check_every, autocast, target, float(workload.divergence_loss))
+    return RunSettings(
+        total, every, dev, check_every, autocast, target, float(workload.divergence_loss), time_limit_s, heartbeat,
+        checkpointing,
+    )
 
 
 def evaluation_splits(workload: Workload, data: dict[str, Any]) -> dict[str, Any]:
@@ -144,6 +183,11 @@ class Stopwatch:
     def segment(self) -> float:
         """Seconds since the segment started."""
         return time.perf_counter() - self.segment_started
+
+    def shift(self, elapsed_s: float) -> None:
+        """Continue a run that had been going for ``elapsed_s`` seconds (a restored checkpoint)."""
+        self.started = time.perf_counter() - elapsed_s
+        self.restart_segment()
 
 
 @dataclass
@@ -192,6 +236,13 @@ class Learner(Protocol):
 
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         """Error rates and mean losses over the whole ``split`` of the models at ``rows``."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Models, optimizer state and data order (:mod:`workloads.checkpoint`); raises
+        :class:`~workloads.checkpoint.CheckpointUnsupported` when they cannot be saved."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back what :meth:`state_dict` returned."""
 
 
 @dataclass
@@ -262,6 +313,16 @@ class TrialGroup:
         self.evaluate(step, self.rows(), learner, splits)
         self.clock.restart_segment()
 
+    def stop(self, step: int, error: str) -> None:
+        """End the segment; finish every active member as ``failed`` with ``error`` at ``step``
+        (its evaluation rows so far are kept); nothing stays active."""
+        self.charge_segment()
+        for member in self.active:
+            self.outcomes[member].status = FAILED
+            self.outcomes[member].error = error
+        self.finish(self.rows(), step)
+        self.active = []
+
     def finish(self, rows: list[int], step: int) -> None:
         now = self.clock.elapsed()
         for row in rows:
@@ -299,6 +360,10 @@ def train_steps(
     return the outcomes in member order."""
     watch = DivergenceWatch(run)
     step = 0
+    saving = run.checkpointing
+    if saving is not None and saving.restored is not None:
+        step = restore_state(saving.restored, learner, group)
+    last_save = None if saving is None else saving.clock()
     group.clock.restart_segment()
     while step < run.steps and group.active:
         rates = [schedules[member](step) for member in group.active]
@@ -315,6 +380,24 @@ def train_steps(
         step += 1
         if run.evaluates_after(step):
             group.evaluate_all(step, learner, splits)
+        if run.heartbeat is not None:
+            run.heartbeat(step)
+        if saving is not None and step < run.steps and watch.worst is None and saving.clock() - last_save >= saving.every_s:
+            group.charge_segment()  # the training time so far goes into the state
+            try:
+                saving.save(step, capture_state(step, learner, group, run.device))
+            except CheckpointUnsupported:
+                saving.every_s = math.inf  # e.g. a workload's own minibatch iterator: no checkpoints
+            group.clock.restart_segment()
+            last_save = saving.clock()
+        if run.time_limit_s is not None and step < run.steps and group.clock.elapsed() >= run.time_limit_s:
+            group.stop(step, time_limit_message(run.time_limit_s, step))
+            return group.outcomes
     group.finish(group.rows(), step)
     return group.outcomes
+
+
+def time_limit_message(limit_s: float, step: int) -> str:
+    """The error of a trial stopped by its time limit."""
+    return f"time limit of {limit_s:g} s reached at step {step}"
 

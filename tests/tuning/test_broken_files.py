@@ -596,6 +596,18 @@ BROKEN_CONFIGS = {
         ["protocols[0]: unknown protocol 'missing.yaml'"],
     ),
     "studies: 0": (config_text(extra="studies: 0"), ["studies: expected an integer >= 1, got 0"]),
+    "negative checkpoint interval": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, checkpoint_every_s: -1}]"),
+        ["workloads[0].checkpoint_every_s: expected a number >= 0, got -1"],
+    ),
+    "zero time limit": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, trial_time_limit_s: 0}]"),
+        ["workloads[0].trial_time_limit_s: expected a finite number of seconds > 0, got 0"],
+    ),
+    "stall timeout not a number": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, stall_timeout_s: soon}]"),
+        ["workloads[0].stall_timeout_s: expected a finite number of seconds > 0, got 'soon'"],
+    ),
     "too few trials for the stages": (
         config_text(protocols="protocols: [choi-two-stage]", trials_per_search="trials_per_search: 2"),
         ["trials_per_search: protocol 'choi-two-stage' splits 2 trials per search into initial 1, final 1",

@@ -15,9 +15,9 @@ from workloads import EvalRow, TrialOutcome
 from workloads.outcome import Target
 from workloads.run import DivergenceWatch, RunSettings, Stopwatch, TrialGroup
 
-DRIVER_COLUMNS = ("trial_id", "trial_index", "seed", "attempt", "phase", "stage", "study", "error")
-"""``trials`` columns the driver fills in (who, which attempt, what failed); the training run
-decides every other one."""
+DRIVER_COLUMNS = ("trial_id", "trial_index", "seed", "attempt", "phase", "stage", "study")
+"""``trials`` columns the driver fills in (who, which attempt, stage and study); the training
+run decides every other one (``error`` too: a time limit; the driver overrides it for failures)."""
 
 
 def row(step: int, val_error: float, val_loss: float = 1.0) -> EvalRow:

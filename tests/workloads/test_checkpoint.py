@@ -1,0 +1,94 @@
+"""Checkpoints inside a trial (workloads/checkpoint.py, workloads/batches.py): a run stopped
+after a checkpoint and continued from it ends bitwise where the uninterrupted run ends."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import workloads
+from workloads.checkpoint import load_state, save_state
+from workloads.run import Checkpointing
+
+TIMING = ("wall_time_s", "train_time_s")
+
+
+class StepClock:
+    """A clock that advances one second per call: ``every_s = k`` saves every k-th check."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+class Killed(Exception):
+    pass
+
+
+def _train(name, hparams, steps=40, optimizer="momentum", **kwargs):
+    return workloads.train(workloads.get(name), optimizer, hparams, "linear_decay",
+                           {"decay_steps_factor": 1.0, "decay_factor": 0.1}, 3, steps=steps, eval_every=10, **kwargs)
+
+
+def _rows(outcome):
+    return [{k: v for k, v in row.as_dict().items() if k != "wall_time_s"} for row in outcome.rows]
+
+
+def _final(outcome):
+    return {k: v for k, v in outcome.summary().items() if k not in TIMING}
+
+
+@pytest.mark.parametrize(("name", "optimizer", "hparams"), [
+    ("mnist1d-mlp", "momentum", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}),
+    ("mnist1d-cnn", "adam", {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0}),
+])
+def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(name, optimizer, hparams):
+    plain = _train(name, hparams, optimizer=optimizer)
+    saved = []
+
+    def kill_after_the_checkpoint(step):
+        if saved and step == 27:
+            raise Killed  # the worker dies 4 steps after its checkpoint at step 23
+
+    every = Checkpointing(23.0, lambda step, state: saved.append((step, save_state(state))), clock=StepClock())
+    with pytest.raises(Killed):
+        _train(name, hparams, optimizer=optimizer, checkpointing=every, heartbeat=kill_after_the_checkpoint)
+    (step, blob), = saved
+    assert step == 23
+    replayed, beats = [], []
+    restored = Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob))
+    resumed = _train(name, hparams, optimizer=optimizer, checkpointing=restored, on_eval=replayed.append,
+                     heartbeat=beats.append)
+    assert beats == list(range(24, 41))  # it trained only the 17 steps after the checkpoint
+    assert _rows(resumed) == _rows(plain) and _final(resumed) == _final(plain)
+    # The continued run hands over the whole curve: rows before the checkpoint first.
+    assert [r.step for r in replayed] == [10, 20, 30, 40]
+
+
+def test_the_minibatch_stream_continues_where_it_was_saved():
+    workload = workloads.get("mnist1d-mlp")
+    train = workload.data(torch.device("cpu"))["train"]
+    first = workload.train_batches(train, 7, batch_size=500)  # a few batches per epoch
+    for _ in range(13):
+        next(first)
+    state = first.state_dict()
+    expected = [next(first) for _ in range(20)]  # crosses an epoch boundary
+    second = workload.train_batches(train, 7, batch_size=500)
+    second.load_state_dict(load_state(save_state(state)))
+    for (x, y), (x2, y2) in zip(expected, (next(second) for _ in range(20)), strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
+
+
+def test_no_checkpoint_is_taken_before_every_s_and_none_at_the_end():
+    saved = []
+    every = Checkpointing(1e9, lambda step, state: saved.append(step), clock=StepClock())
+    _train("mnist1d-mlp", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}, steps=20, checkpointing=every)
+    assert saved == []
+    every = Checkpointing(5.0, lambda step, state: saved.append(step), clock=StepClock())
+    _train("mnist1d-mlp", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}, steps=20, checkpointing=every)
+    assert saved == [5, 10, 15]  # one clock call per step after the first; none at step 20 (done)

@@ -1,0 +1,70 @@
+"""The minibatch stream of an in-memory split, with a state that can be saved and restored.
+
+:class:`BatchStream` is what :meth:`workloads.base.Workload.train_batches` returns: endless
+minibatches of ``batch_size`` examples, each epoch a fresh permutation drawn from a CPU
+generator seeded with the trial's seed, the last incomplete batch of an epoch dropped, and
+the workload's :meth:`~workloads.base.Workload.train_transform` applied with a second
+generator (augmentation draws). Its whole position is :meth:`state_dict`: both generators'
+states, the current epoch's permutation and how many of its batches were taken; after
+:meth:`load_state_dict` the stream yields exactly the batches the saved one would have.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+__all__ = ["BatchStream"]
+
+
+class BatchStream:
+    """Endless minibatches of ``train`` (module docstring)."""
+
+    def __init__(
+        self,
+        train: Any,  # noqa: ANN401 - a Split
+        batch_size: int,
+        order_seed: int,
+        augment_seed: int,
+        transform: Callable[[torch.Tensor, torch.Generator], torch.Tensor],
+    ) -> None:
+        self.x, self.y = train.x, train.y
+        self.n = len(train)
+        self.batch = int(batch_size)
+        self.per_epoch = self.n // self.batch
+        self.order_gen = torch.Generator(device="cpu").manual_seed(order_seed)
+        self.augment_gen = torch.Generator(device="cpu").manual_seed(augment_seed)
+        self.transform = transform
+        self.order: torch.Tensor | None = None
+        self.position = 0
+        """Batches of the current epoch already taken."""
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.order is None or self.position == self.per_epoch:
+            self.order = torch.randperm(self.n, generator=self.order_gen).to(self.x.device)
+            self.position = 0
+        idx = self.order[self.position * self.batch : (self.position + 1) * self.batch]
+        self.position += 1
+        return self.transform(self.x[idx], self.augment_gen), self.y[idx]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stream's position: generator states, the epoch's permutation (on the CPU) and
+        the batches taken from it."""
+        return {
+            "order_gen": self.order_gen.get_state(),
+            "augment_gen": self.augment_gen.get_state(),
+            "order": None if self.order is None else self.order.cpu(),
+            "position": self.position,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order_gen.set_state(state["order_gen"])
+        self.augment_gen.set_state(state["augment_gen"])
+        order = state["order"]
+        self.order = None if order is None else order.to(self.x.device)
+        self.position = int(state["position"])
