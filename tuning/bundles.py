@@ -59,10 +59,12 @@ def count_bundles(trials: Iterable[PlannedTrial], size_of: Callable[[PlannedTria
 
 
 class Saved(NamedTuple):
-    """A trial's latest checkpoint: after ``step`` updates, at ``path`` in Tune's storage."""
+    """A trial's latest checkpoint: after ``step`` updates, at ``path`` in Tune's storage, saved
+    by attempt ``attempt`` (-1: not known)."""
 
     step: int
     path: str
+    attempt: int = -1
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,13 @@ class TrialBook:
             return None
         return next((m for m in bundle.members if m.trial_id == trial_id), None)
 
-    def checkpointed(self, trial_id: str, step: int, path: str) -> None:
-        """``trial_id`` saved a checkpoint at ``step`` (a later one replaces it)."""
-        if trial_id not in self.done:
-            self.checkpoints[trial_id] = Saved(step, path)
+    def checkpointed(self, trial_id: str, step: int, path: str) -> Saved | None:
+        """``trial_id`` saved a checkpoint at ``step``; return the one it replaces, if any."""
+        if trial_id in self.done:
+            return None
+        replaced = self.checkpoints.get(trial_id)
+        self.checkpoints[trial_id] = Saved(step, path)
+        return replaced
 
     def forget_checkpoint(self, trial_id: str) -> Saved | None:
         """Drop (and return) ``trial_id``'s checkpoint: its final row is written."""

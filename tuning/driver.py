@@ -196,7 +196,8 @@ def _run_book(
                     verbose=0,
                     # Retries are per planned trial, by the book (tuning/bundles.py), not by Tune.
                     failure_config=tune.FailureConfig(max_failures=0),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                    # Keep every checkpoint: the callback deletes replaced ones (tuning/tune_callbacks.py).
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 ),
             )
             tuner.fit()

@@ -171,6 +171,8 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     done = sum(1 for tid in latest if finished(tid))
     pending_ids = {t.trial_id for t in pending}
     saved = {tid: s for tid, s in latest_checkpoints(experiment_dir).items() if tid in pending_ids}
+    for tid, checkpoint in saved.items():  # a continuation is a new attempt, rows on disk or not
+        offsets[tid] = max(offsets.get(tid, 0), checkpoint.attempt + 1, 1)
     return ResumeState(
         config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved
     )
@@ -200,9 +202,10 @@ def latest_checkpoints(experiment_dir: str) -> dict[str, Saved]:
             step, ids = int(meta["step"]), list(meta["trial_ids"])
         except (OSError, ValueError, KeyError, TypeError):
             continue
+        attempts = meta.get("attempts") if isinstance(meta.get("attempts"), dict) else {}
         for trial_id in ids:
             if trial_id not in found or step > found[trial_id].step:
-                found[trial_id] = Saved(step, directory)
+                found[trial_id] = Saved(step, directory, int(attempts.get(trial_id, -1)))
     return found
 
 

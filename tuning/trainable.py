@@ -127,7 +127,7 @@ def execute_bundle(
     def save(step: int, state: dict[str, Any]) -> None:
         nonlocal last
         assert report_checkpoint is not None
-        meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id}
+        meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id, "attempts": task.attempts}
         files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()}
         report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": {ids[0]: step}}, files)
         pending_rows.clear()

@@ -86,3 +86,5 @@ class BundleTask(StrictModel):
     worker: WorkerSettings = WorkerSettings()
     restore: dict[str, str] = Field(default_factory=dict)
     """Trial id -> the path of the checkpoint it continues from (a bundle of one)."""
+    attempts: dict[str, int] = Field(default_factory=dict)
+    """Trial id -> the attempt this task runs (written into its checkpoints' metadata)."""

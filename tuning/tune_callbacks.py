@@ -98,9 +98,14 @@ class SinkCallback(Callback):
     def on_checkpoint(
         self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any  # noqa: ANN401
     ) -> None:
-        """Tune persisted a bundle's checkpoint: note it for its members' retries."""
+        """Tune persisted a bundle's checkpoint: note it for its members' retries and delete the
+        one it replaces (Tune keeps every checkpoint, ``num_to_keep=None``: keeping one per trial
+        through Tune would force an experiment-state snapshot at every checkpoint)."""
+        path = str(checkpoint.path)
         for trial_id, step in self.checkpointing.pop(trial.config["bundle_id"], {}).items():
-            self.book.checkpointed(trial_id, int(step), str(checkpoint.path))
+            replaced = self.book.checkpointed(trial_id, int(step), path)
+            if replaced is not None and self.delete_checkpoint is not None and replaced.path != path:
+                self.delete_checkpoint(replaced.path)
 
     def on_trial_complete(
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
@@ -187,6 +192,7 @@ class PlanSearcher(Searcher):
             task = BundleTask(
                 bundle_id=bundle.bundle_id, members=bundle.members, worker=self.worker,
                 restore=self.book.restore_of(bundle),
+                attempts=dict(zip((m.trial_id for m in bundle.members), bundle.attempts, strict=True)),
             )
             return task.model_dump()
         if self.book.in_flight:

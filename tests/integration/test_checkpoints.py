@@ -83,3 +83,48 @@ def test_a_killed_worker_s_trial_continues_from_its_checkpoint_and_ends_as_if_ne
     assert restored.equals(_curve(results, "whole", 0))
     # The checkpoint is gone once the final row is written.
     assert not list((results / "killed" / "_tune").rglob("state.pt"))
+
+
+@pytest.mark.slow
+def test_resume_after_the_driver_was_killed_continues_the_trial_from_its_checkpoint(tmp_path, capsys, install_plugin):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from plugin_fixtures import SLOW_PLUGIN
+
+    from analysis.load import load_experiment
+    from optcompare.cli import main
+
+    module = install_plugin("optcompare_slow_resume", SLOW_PLUGIN)
+    config = tmp_path / "long.yaml"
+    config.write_text(
+        f"name: long\nplugins: [{module}]\n"
+        "workloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 100, checkpoint_every_s: 1}]\n"
+        "optimizers: [slow-sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\nreport_every_s: 0\n"
+    )
+    results = tmp_path / "r"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "optcompare", "run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"],
+        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list((results / "long" / "_tune").rglob("meta.json")):
+            assert time.monotonic() < deadline, "no checkpoint within 120 s"
+            time.sleep(0.1)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-trial
+        driver.wait(timeout=60)
+    saved = max(json.loads(p.read_text())["step"] for p in (results / "long" / "_tune").rglob("meta.json"))
+    assert 0 < saved < 1500
+    assert main(["resume", str(results / "long"), "--num-cpus", "2", "--quiet"]) == 0
+    capsys.readouterr()
+    (row,) = load_experiment(str(results / "long"))[1].table.to_pandas().to_dict("records")
+    assert row["status"] == "completed" and row["total_steps"] == 1500
+    assert row["attempt"] == 1 and row["resumed_from_step"] >= saved
+    curve = _curve(results, "long", 1)
+    assert curve["step"].tolist() == list(range(100, 1501, 100))  # complete, no step twice
