@@ -75,6 +75,79 @@ def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node
     assert (trials["attempt"] >= 1).any(), trials[["trial_id", "attempt"]]
 
 
+NODE_PLUGIN = '''
+"""SGD that sleeps 10 ms per step and writes the id of the node it trains on to
+$OPTCOMPARE_NODE_FILE at its first step, so a test can remove exactly that node."""
+import os
+import time
+from pathlib import Path
+
+import optimizers
+
+
+class NodeSGD(optimizers.GeneralizedOptimizer):
+    def step(self, closure=None):
+        marker = Path(os.environ["OPTCOMPARE_NODE_FILE"])
+        if not marker.exists():
+            import ray
+
+            marker.write_text(ray.get_runtime_context().get_node_id())
+        time.sleep(0.01)
+        return super().step(closure)
+
+
+optimizers.register_preset(
+    "node-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.05, "weight_decay": 0.0},
+    search_space={"learning_rate": {"min": 0.05, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
+                  "decay_factor": 0.1},
+    optimizer_class=NodeSGD,
+)
+'''
+
+
+@pytest.mark.slow
+def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(tmp_path, capsys, install_plugin, monkeypatch):
+    from ray.cluster_utils import Cluster
+
+    module = install_plugin("optcompare_node_plugin", NODE_PLUGIN)
+    node_file = tmp_path / "node"
+    monkeypatch.setenv("OPTCOMPARE_NODE_FILE", str(node_file))
+    # The head runs no trial (0 CPUs): the trial runs on one of two worker nodes, which share this
+    # machine's disk, the checkpoint store of a local results root.
+    cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"name: lost\nplugins: [{module}]\n"
+        "workloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 100, checkpoint_every_s: 1}]\n"
+        "optimizers: [node-sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\nmax_failures: 2\nreport_every_s: 0\n"
+    )
+    lost: list[str] = []
+
+    def remove_the_trial_s_node_after_a_checkpoint() -> None:
+        store = tmp_path / "r" / "lost" / "_tune"
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not (node_file.exists() and list(store.rglob("meta.json"))):
+            time.sleep(0.1)
+        node_id = node_file.read_text()
+        node = next(n for n in nodes if n.node_id == node_id)
+        lost.append(node_id)
+        cluster.remove_node(node, allow_graceful=False)  # as a crashed machine
+
+    killer = threading.Thread(target=remove_the_trial_s_node_after_a_checkpoint, daemon=True)
+    killer.start()
+    try:
+        code = main(["run", str(config), "--results", str(tmp_path / "r"), "--address", cluster.address, "--quiet"])
+        killer.join(timeout=60)
+    finally:
+        cluster.shutdown()
+    assert code == 0 and lost
+    assert "trials: 1/1 finished (1 completed" in capsys.readouterr().out
+    (row,) = load_experiment(str(tmp_path / "r" / "lost"))[1].table.to_pandas().to_dict("records")
+    assert row["attempt"] == 1 and row["resumed_from_step"] > 0 and row["total_steps"] == 1500
+
+
 @pytest.mark.slow
 def test_submit_through_ray_jobs(tmp_path, capsys):
     from ray.cluster_utils import Cluster
