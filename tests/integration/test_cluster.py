@@ -120,7 +120,7 @@ def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(tm
     config = tmp_path / "c.yaml"
     config.write_text(
         f"name: lost\nplugins: [{module}]\n"
-        "workloads: [{name: mnist1d-mlp, steps: 1500, eval_every: 100, checkpoint_every_s: 1}]\n"
+        "workloads: [{name: mnist1d-mlp, steps: 800, eval_every: 100, checkpoint_every_s: 0.5}]\n"
         "optimizers: [node-sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\nmax_failures: 2\nreport_every_s: 0\n"
     )
     lost: list[str] = []
@@ -145,7 +145,7 @@ def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(tm
     assert code == 0 and lost
     assert "trials: 1/1 finished (1 completed" in capsys.readouterr().out
     (row,) = load_experiment(str(tmp_path / "r" / "lost"))[1].table.to_pandas().to_dict("records")
-    assert row["attempt"] == 1 and row["resumed_from_step"] > 0 and row["total_steps"] == 1500
+    assert row["attempt"] == 1 and row["resumed_from_step"] > 0 and row["total_steps"] == 800
 
 
 @pytest.mark.slow

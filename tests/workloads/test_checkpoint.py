@@ -40,7 +40,7 @@ def _rows(outcome):
 
 
 def _final(outcome):
-    return {k: v for k, v in outcome.summary().items() if k not in TIMING}
+    return {k: v for k, v in outcome.summary().items() if k not in (*TIMING, "resumed_from_step")}
 
 
 @pytest.mark.parametrize(("name", "optimizer", "hparams"), [
@@ -66,6 +66,7 @@ def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(na
                      heartbeat=beats.append)
     assert beats == list(range(24, 41))  # it trained only the 17 steps after the checkpoint
     assert _rows(resumed) == _rows(plain) and _final(resumed) == _final(plain)
+    assert (resumed.resumed_from_step, plain.resumed_from_step) == (23, None)
     # The continued run hands over the whole curve: rows before the checkpoint first.
     assert [r.step for r in replayed] == [10, 20, 30, 40]
 
