@@ -7,7 +7,8 @@ trials row yet. A trial that had started continues from its latest checkpoint in
 (:func:`latest_checkpoints`) when it saved one, else restarts from scratch, either way with the
 next ``attempt`` number, so its old and new curve rows stay distinguishable (a continued
 attempt's curve holds the rows before the checkpoint too). Failed trials count as
-finished unless ``retry_failed``. Later stages of staged protocols, reruns of best trials and
+finished unless ``retry_failed`` (except in a stage that a later stage was already refined
+from: those rows made that refinement, so they stay). Later stages of staged protocols, reruns of best trials and
 inclusion probes are re-planned from the finished rows, by replaying each finished trial through
 the same planners the driver uses (a stage's refined space comes out bitwise as it was: the
 rows hold the same numbers); a refinement that differs from the one experiment.json recorded is
@@ -54,7 +55,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
-SUMMARY_COLUMNS = ("status", "phase", "study", *(METRICS[name].column for name in SELECT_METRICS))
+SUMMARY_COLUMNS = ("status", "phase", "stage", "study", *(METRICS[name].column for name in SELECT_METRICS))
 """Columns of the finished rows that resume reads: what re-planning reruns needs."""
 
 
@@ -135,9 +136,21 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         )
     latest, attempts = _latest_rows(experiment)
 
+    # A stage that was refined from stays as it was: retrying its failed trials would change
+    # the rows its successor's space came from (and plan that stage a second time).
+    refined_from = {
+        (r.get("workload"), r.get("protocol"), r.get("optimizer"), r.get("study"), r.get("from_stage"))
+        for r in record.get("refined") or [] if isinstance(r, dict)
+    }
+
     def finished(trial_id: str) -> bool:
         row = latest.get(trial_id)
-        return row is not None and not (retry_failed and row["status"] == FAILED)
+        if row is None:
+            return False
+        if not (retry_failed and row["status"] == FAILED):
+            return True
+        study = FIRST_STUDY if row.get("study") is None else int(row["study"])
+        return (*SearchKey.of_trial_id(trial_id), study, row.get("stage")) in refined_from
 
     from .study_options import StudyOptions
 

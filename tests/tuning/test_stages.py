@@ -100,9 +100,9 @@ def test_studies_have_distinct_seeds_and_ids_and_study_0_is_the_one_study_plan(t
         assert [t.tuned for t in trials] != [t.tuned for t in one]
 
 
-def _run_book(config, recorder=None, *, stop_after=None):
-    """Drive the book as the driver does, with :func:`_error_of` as every trial's result; return
-    (finished trials in order, the stage planner)."""
+def _run_book(config, recorder=None, *, stop_after=None, fail=()):
+    """Drive the book as the driver does, with :func:`_error_of` as every trial's result (trial
+    indices in ``fail`` fail); return (finished trials in order, the stage planner)."""
     plan = resolve_plan(config)
     stages, reruns, probes = StudyOptions.from_config(config).planners(plan, recorder)
     book = TrialBook(plan, lambda t: 3, reruns, max_failures=0, probes=probes, stages=stages)
@@ -110,7 +110,7 @@ def _run_book(config, recorder=None, *, stop_after=None):
     while (bundle := book.next_bundle()) is not None:
         for member in bundle.members:
             assert book.mark_finished(member.trial_id)
-            book.record_result(member, _done(_error_of(member)))
+            book.record_result(member, None if member.trial_index in fail else _done(_error_of(member)))
             finished.append(member)
             if stop_after is not None and len(finished) == stop_after:
                 return finished, stages
@@ -268,3 +268,23 @@ def test_a_search_s_next_stage_runs_before_the_rest_of_the_plan(tmp_path):
     finished, _ = _run_book(_config(tmp_path, optimizers="[sgd, momentum]"))
     order = [(t.optimizer, t.stage) for t in finished if t.phase == "search"]
     assert order.index(("sgd", "final")) < order.index(("momentum", "initial"))
+
+
+def test_retry_failed_leaves_a_stage_that_was_refined_from_as_it_was(tmp_path):
+    config = _config(tmp_path)
+    plan = resolve_plan(config)
+    experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
+    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), fail=(1, 5))
+    sink = ResultSink(experiment)
+    for trial in finished:
+        failed = trial.trial_index in (1, 5)  # one initial and one final trial failed
+        summary = {**SUMMARY, "status": "failed" if failed else "completed", "final_val_error": _error_of(trial),
+                   "best_val_error": _error_of(trial)}
+        sink.add_trial_row(search_key(trial), trial_row(trial, 0, summary), *hp_columns(trial))
+    sink.close()
+    state = load_resume_state(experiment, retry_failed=True)
+    # The failed final trial is retried; the failed initial one is not: the final space came
+    # from the initial rows as they were (retrying it would plan the final stage again).
+    assert [(t.trial_index, t.stage) for t in state.pending] == [(5, "final")]
+    recorded = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())["refined"]
+    assert state.refined == recorded and len(recorded) == 1  # re-derived as it was, once
