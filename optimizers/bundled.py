@@ -15,6 +15,7 @@ alone up to floating-point rounding (see that module's note on rounding).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -87,6 +88,24 @@ class BundledUpdate:
             self.m = self.m[rows.to(self.m.device)]
         if self.v is not None:
             self.v = self.v[rows.to(self.v.device)]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every trial's optimizer state (on the CPU) and the step count."""
+        return {
+            "steps": self.steps,
+            "m": None if self.m is None else self.m.cpu(),
+            "v": None if self.v is None else self.v.cpu(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], rows: list[int], device: torch.device) -> None:
+        """The saved state of trials ``rows``, for a bundle of ``len(rows)`` trials built with
+        those trials' hyperparameters, in that order."""
+        if len(rows) != self.size:
+            raise InputError(f"restoring {len(rows)} trials into a bundle of {self.size}")
+        index = torch.tensor(rows)
+        self.steps = int(state["steps"])
+        self.m = None if state["m"] is None else state["m"][index].to(device)
+        self.v = None if state["v"] is None else state["v"][index].to(device)
 
     @torch.no_grad()
     def step(self, theta: torch.Tensor, grad: torch.Tensor, lr: torch.Tensor) -> None:

@@ -15,8 +15,10 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
   runs bundled.)
 - attempts start from ``attempt_offsets`` (resume), so curve rows of every attempt stay apart;
 - a trial's latest checkpoint (:meth:`TrialBook.checkpointed`, or ``checkpoints`` on resume) goes
-  with its retry, which then runs alone (a bundle of one) and continues from it; the book forgets
-  the checkpoint once the trial's final row is recorded (:meth:`TrialBook.forget_checkpoint`).
+  with its retry: retries bundle only with members of the same checkpoint (a bundle's checkpoint
+  holds all its members; its retry continues the unfinished ones together); the book forgets a
+  trial's checkpoint once its final row is recorded (:meth:`TrialBook.forget_checkpoint`), and
+  a checkpoint no trial refers to any more may be deleted (:meth:`TrialBook.unreferenced`).
 
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
 callback calls :meth:`TrialBook.mark_finished`, :meth:`TrialBook.bundle_ended` and
@@ -116,7 +118,6 @@ class TrialBook:
         self._ids = itertools.count()
         self.checkpoints: dict[str, Saved] = dict(checkpoints or {})
         """Trial id -> its latest checkpoint (the step and where it is)."""
-        self.alone.update(self.checkpoints)
 
     def attempt(self, trial_id: str) -> int:
         return self.attempts.get(trial_id, 0)
@@ -167,9 +168,10 @@ class TrialBook:
             key = bundle_key(head)
             if head.trial_id in self.alone:
                 limit = 1
+            path = self._restore_path(head)
             while (
                 queue and len(members) < limit and bundle_key(queue[0]) == key
-                and queue[0].trial_id not in self.alone
+                and queue[0].trial_id not in self.alone and self._restore_path(queue[0]) == path
             ):
                 members.append(queue.popleft())
             bundle = Bundle(
@@ -199,6 +201,14 @@ class TrialBook:
     def forget_checkpoint(self, trial_id: str) -> Saved | None:
         """Drop (and return) ``trial_id``'s checkpoint: its final row is written."""
         return self.checkpoints.pop(trial_id, None)
+
+    def unreferenced(self, path: str) -> bool:
+        """Whether no trial's latest checkpoint is at ``path`` (it may be deleted)."""
+        return all(saved.path != path for saved in self.checkpoints.values())
+
+    def _restore_path(self, trial: PlannedTrial) -> str | None:
+        saved = self.checkpoints.get(trial.trial_id)
+        return None if saved is None else saved.path
 
     def restore_of(self, bundle: Bundle) -> dict[str, str]:
         """Trial id -> checkpoint path, for the members of ``bundle`` that continue from one."""
@@ -232,7 +242,7 @@ class TrialBook:
             if failures < self.max_failures:
                 self.failures[member.trial_id] = failures + 1
                 self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
-                if failures + 1 == self.max_failures or member.trial_id in self.checkpoints:
+                if failures + 1 == self.max_failures:
                     self.alone.add(member.trial_id)
                 self.retry.append(member)
             else:

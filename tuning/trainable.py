@@ -10,14 +10,14 @@ out when ``report_every_s`` seconds have passed since the last one, and a final 
 what remains. Workloads (and their data) are cached per worker process, so a reused actor does
 not reload them.
 
-Checkpoints. A bundle of one member whose ``checkpoint_every_s`` is above 0 saves its whole
-state (:mod:`workloads.checkpoint`) every that many seconds, through Ray Tune's checkpoint API:
+Checkpoints. A bundle whose ``checkpoint_every_s`` is above 0 saves its whole state as one
+(:mod:`workloads.checkpoint`: every member's, keyed by trial id) every that many seconds, through Ray Tune's checkpoint API:
 ``tune.report(rows, checkpoint=Checkpoint.from_directory(dir))`` with ``state.pt`` and
 ``meta.json`` (trial ids, step), the rows buffered so far in the same report, so the driver's
 record and the checkpoint agree. Tune persists the directory in its storage (the experiment's
 ``_tune``, beside the results, local or a URI). A task with ``restore`` continues from the
-checkpoint it names: it replays the saved rows, then trains on (the driver records it under a
-new attempt). Bundles of several members do not checkpoint yet.
+checkpoint it names (every member the same one: a retried bundle's unfinished members): it
+replays their saved rows, then trains on (the driver records them under a new attempt).
 
 Limits. The bundle's ``time_limit_s`` (the workload entry's ``trial_time_limit_s``) is the
 training loop's: a trial past it finishes as ``failed`` with the reason, and is not retried.
@@ -80,7 +80,7 @@ def execute_bundle(
 
     import workloads
     from workloads.bundle import BundleMember, train_bundle
-    from workloads.checkpoint import load_state, save_state
+    from workloads.checkpoint import active_members, load_state, save_state
     from workloads.run import Checkpointing
 
     from .plugins import load_plugins
@@ -129,18 +129,21 @@ def execute_bundle(
         assert report_checkpoint is not None
         meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id, "attempts": task.attempts}
         files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()}
-        report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": {ids[0]: step}}, files)
+        saved = {trial_id: step for trial_id in active_members(state)}
+        report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": saved}, files)
         pending_rows.clear()
         pending_finals.clear()
         last = time.monotonic()
 
     checkpointing = None
-    if len(members) == 1 and read_checkpoint is not None:
-        restored = task.restore.get(first.trial_id)
+    if read_checkpoint is not None:
+        paths = {task.restore[i] for i in ids if i in task.restore}
+        if len(paths) > 1 or (paths and len(task.restore) != len(ids)):
+            raise ValueError(f"bundle {task.bundle_id}: its members continue from different checkpoints: {task.restore}")
         every = first.checkpoint_every_s if first.checkpoint_every_s > 0 and report_checkpoint else math.inf
-        if restored is not None or every < math.inf:
-            state = None if restored is None else load_state(read_checkpoint(restored, settings.storage))
-            checkpointing = Checkpointing(every, save, state)
+        if paths or every < math.inf:
+            state = load_state(read_checkpoint(paths.pop(), settings.storage)) if paths else None
+            checkpointing = Checkpointing(every, save, state, members=ids)
     common = {
         "steps": first.steps,
         "eval_every": first.eval_every,
@@ -164,6 +167,7 @@ def execute_bundle(
                 [BundleMember(m.hparams, m.schedule_params, m.seed) for m in members],
                 first.schedule,
                 on_finish=on_finish,
+                checkpointing=checkpointing,
                 **common,
             )
     report({"curve": list(pending_rows), "finals": dict(pending_finals), "final": True})

@@ -104,8 +104,8 @@ class SinkCallback(Callback):
         path = str(checkpoint.path)
         for trial_id, step in self.checkpointing.pop(trial.config["bundle_id"], {}).items():
             replaced = self.book.checkpointed(trial_id, int(step), path)
-            if replaced is not None and self.delete_checkpoint is not None and replaced.path != path:
-                self.delete_checkpoint(replaced.path)
+            if replaced is not None and replaced.path != path:
+                self._release(replaced.path)
 
     def on_trial_complete(
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
@@ -158,12 +158,18 @@ class SinkCallback(Callback):
         self._tell_planners(planned, None)
         self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
 
+    def _release(self, path: str) -> None:
+        """Delete the checkpoint at ``path`` once no trial refers to it (a bundle's members
+        share one)."""
+        if self.delete_checkpoint is not None and self.book.unreferenced(path):
+            self.delete_checkpoint(path)
+
     def _write(self, planned: PlannedTrial, trial_summary: dict[str, Any]) -> SearchKey:
         """Buffer ``planned``'s trials row at its current attempt (its checkpoint, no longer
         needed, is deleted); return its search."""
         saved = self.book.forget_checkpoint(planned.trial_id)
-        if saved is not None and self.delete_checkpoint is not None:
-            self.delete_checkpoint(saved.path)
+        if saved is not None:
+            self._release(saved.path)
         key = search_key(planned)
         row = trial_row(planned, self.book.attempt(planned.trial_id), trial_summary)
         self.sink.add_trial_row(key, row, *hp_columns(planned))

@@ -37,9 +37,16 @@ import optimizers
 from optcompare.errors import InputError
 
 from .base import Workload
-from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
-from .run import RunSettings, Stopwatch, TrialGroup, evaluation_splits, resolve_run, train_steps
+from .run import (
+    Checkpointing,
+    RunSettings,
+    Stopwatch,
+    TrialGroup,
+    evaluation_splits,
+    resolve_run,
+    train_steps,
+)
 from .stacked import StackedBatches, StackedModel
 
 __all__ = ["BundleMember", "bundle_supported", "train_bundle"]
@@ -100,10 +107,17 @@ class _BundleLearner:
         return self.stack.measure(split, rows, self.eval_chunk)
 
     def state_dict(self) -> dict[str, Any]:
-        raise CheckpointUnsupported("a bundle of several trials does not checkpoint yet; its trials restart when retried")
+        return {
+            "stack": self.stack.state_dict(),
+            "update": self.update_rule.state_dict(),
+            "batches": self.batches.state_dict(),
+        }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        raise CheckpointUnsupported("a bundle of several trials does not checkpoint yet")
+    def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
+        self.stack.load_state_dict(state["stack"], rows)
+        self.update_rule.load_state_dict(state["update"], rows, self.stack.theta.device)
+        self.batches.load_state_dict(state["batches"], rows)
+        self.gradient = None
 
 
 def train_bundle(
@@ -122,6 +136,7 @@ def train_bundle(
     divergence_check_every: int | None = None,
     time_limit_s: float | None = None,
     heartbeat: Callable[[int], None] | None = None,
+    checkpointing: Checkpointing | None = None,
     evaluate: bool = True,
 ) -> list[TrialOutcome]:
     """Train every member of the bundle; return their outcomes in member order.
@@ -133,6 +148,9 @@ def train_bundle(
     training segment split evenly over the members it trained), so shares add up to the
     bundle's training time. ``evaluate=False`` skips every evaluation (throughput probes): the
     outcomes then have no rows. ``time_limit_s`` stops every unfinished member as ``failed``.
+    ``checkpointing`` saves the bundle's state as one (every member's rows, parameters, optimizer
+    state and data order); restored, the bundle's members (named by ``checkpointing.members``)
+    may be any subset of those training when it was saved (:mod:`workloads.checkpoint`).
     """
     clock = Stopwatch()
     if not members:
@@ -142,7 +160,7 @@ def train_bundle(
         raise InputError(f"cannot bundle: {reason}; use bundle_size: 1")
     run = resolve_run(
         workload, steps, eval_every, device, mixed_precision, divergence_check_every, "bundle",
-        time_limit_s=time_limit_s, heartbeat=heartbeat,
+        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing,
     )
     data = workload.data(run.device)
     splits = evaluation_splits(workload, data)

@@ -13,7 +13,11 @@ elapsed time. The schedule needs nothing: a learning rate is a pure function of 
 optimizer, hyperparameters and seeds) and returns ``s``; the loop then continues at step ``s``.
 A restored run replays its recorded evaluation rows through ``on_eval`` first, so whoever
 collects the rows (the worker, then the driver, under a new attempt number) holds the whole
-curve. On CPU in float32 the continued run is bitwise the uninterrupted one (the timing fields
+curve. Members are named by keys (trial ids in a study): a bundle's state restores into a
+bundle of any subset of the members that were training when it was saved (its unfinished
+members), row by row. With dropout, a bundle's rows share one random stream, so a restored
+subset draws other masks than the full bundle would have: bitwise equality then holds for the
+same set of members only. On CPU in float32 the continued run is bitwise the uninterrupted one (the timing fields
 excepted: ``wall_time_s`` and ``train_time_s`` count real seconds).
 
 The state is plain tensors, numbers, strings, lists and dicts, so ``torch.load(...,
@@ -35,7 +39,9 @@ from .outcome import EvalRow, TrialOutcome
 if TYPE_CHECKING:
     from .run import Learner, TrialGroup
 
-__all__ = ["CheckpointUnsupported", "capture_state", "load_state", "restore_state", "save_state"]
+__all__ = [
+    "CheckpointUnsupported", "active_members", "capture_state", "load_state", "restore_state", "save_state",
+]
 
 STATE_VERSION = 1
 """The layout of a captured state; a checkpoint of another version is refused."""
@@ -77,12 +83,16 @@ def _outcome_of(state: dict[str, Any]) -> TrialOutcome:
     return TrialOutcome(**{**state, "rows": [EvalRow(**row) for row in state["rows"]]})
 
 
-def capture_state(step: int, learner: Learner, group: TrialGroup, device: torch.device) -> dict[str, Any]:
-    """The run's state after ``step`` updates (module docstring); CheckpointUnsupported when
-    the learner cannot save its part."""
+def capture_state(
+    step: int, learner: Learner, group: TrialGroup, device: torch.device, members: list[str]
+) -> dict[str, Any]:
+    """The run's state after ``step`` updates (module docstring), its members named by
+    ``members`` (one key per member, e.g. trial ids); CheckpointUnsupported when the learner
+    cannot save its part."""
     return {
         "version": STATE_VERSION,
         "step": int(step),
+        "members": list(members),
         "learner": learner.state_dict(),
         "rng": _rng_state(device),
         "group": {
@@ -94,16 +104,23 @@ def capture_state(step: int, learner: Learner, group: TrialGroup, device: torch.
     }
 
 
-def restore_state(state: dict[str, Any], learner: Learner, group: TrialGroup) -> int:
-    """Put ``state`` back into ``learner`` and ``group``, replay the recorded rows through the
-    group's ``on_eval``, and return the step to continue from."""
+def restore_state(state: dict[str, Any], learner: Learner, group: TrialGroup, members: list[str]) -> int:
+    """Put ``state`` back into ``learner`` and ``group`` for the run's ``members`` (keys, in the
+    run's member order): each must have been active (training) when the state was saved, and
+    may be any subset of those, e.g. a bundle's unfinished members. Replay the recorded rows of
+    ``members`` through the group's ``on_eval``; return the step to continue from."""
     if state.get("version") != STATE_VERSION:
         raise ValueError(f"checkpoint layout version {state.get('version')!r} is not {STATE_VERSION}; it cannot be restored")
-    learner.load_state_dict(state["learner"])
     saved = state["group"]
-    group.outcomes = [_outcome_of(o) for o in saved["outcomes"]]
-    group.active = list(saved["active"])
-    group.learning_rates = list(saved["learning_rates"])
+    index = {key: j for j, key in enumerate(state["members"])}
+    missing = [key for key in members if key not in index or index[key] not in saved["active"]]
+    if missing:
+        raise ValueError(f"the checkpoint holds no training state for {', '.join(missing)}; it cannot continue them")
+    chosen = [index[key] for key in members]
+    learner.load_state_dict(state["learner"], [saved["active"].index(j) for j in chosen])
+    group.outcomes = [_outcome_of(saved["outcomes"][j]) for j in chosen]
+    group.active = list(range(len(chosen)))
+    group.learning_rates = [saved["learning_rates"][j] for j in chosen]
     group.clock.shift(saved["elapsed_s"])
     for outcome in group.outcomes:
         outcome.resumed_from_step = int(state["step"])
@@ -113,6 +130,11 @@ def restore_state(state: dict[str, Any], learner: Learner, group: TrialGroup) ->
                 group.on_eval(member, row)
     _set_rng_state(state["rng"])
     return int(state["step"])
+
+
+def active_members(state: dict[str, Any]) -> list[str]:
+    """The keys of the members that were training when ``state`` was saved."""
+    return [state["members"][j] for j in state["group"]["active"]]
 
 
 def save_state(state: dict[str, Any]) -> bytes:

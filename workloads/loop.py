@@ -80,7 +80,8 @@ class _SingleLearner:
             "batches": self.batches.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
+        assert rows == [0], rows  # one trial, one row
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         assert isinstance(self.batches, BatchStream)

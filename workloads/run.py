@@ -87,6 +87,12 @@ class Checkpointing:
     save: Callable[[int, dict[str, Any]], None]
     restored: dict[str, Any] | None = None
     clock: Callable[[], float] = time.monotonic
+    members: list[str] | None = None
+    """A key per member of the run (trial ids), which states are saved and restored by
+    (None: ``"0"``, ``"1"``, ...)."""
+
+    def keys(self, size: int) -> list[str]:
+        return list(self.members) if self.members is not None else [str(i) for i in range(size)]
 
 
 @dataclass(frozen=True)
@@ -241,8 +247,9 @@ class Learner(Protocol):
         """Models, optimizer state and data order (:mod:`workloads.checkpoint`); raises
         :class:`~workloads.checkpoint.CheckpointUnsupported` when they cannot be saved."""
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Put back what :meth:`state_dict` returned."""
+    def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
+        """Put back the ``rows`` (positions in the saved rows, in the order wanted) of what
+        :meth:`state_dict` returned."""
 
 
 @dataclass
@@ -362,7 +369,7 @@ def train_steps(
     step = 0
     saving = run.checkpointing
     if saving is not None and saving.restored is not None:
-        step = restore_state(saving.restored, learner, group)
+        step = restore_state(saving.restored, learner, group, saving.keys(len(group.outcomes)))
     last_save = None if saving is None else saving.clock()
     group.clock.restart_segment()
     while step < run.steps and group.active:
@@ -385,7 +392,7 @@ def train_steps(
         if saving is not None and step < run.steps and watch.worst is None and saving.clock() - last_save >= saving.every_s:
             group.charge_segment()  # the training time so far goes into the state
             try:
-                saving.save(step, capture_state(step, learner, group, run.device))
+                saving.save(step, capture_state(step, learner, group, run.device, saving.keys(len(group.outcomes))))
             except CheckpointUnsupported:
                 saving.every_s = math.inf  # e.g. a workload's own minibatch iterator: no checkpoints
             group.clock.restart_segment()

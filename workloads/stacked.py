@@ -22,6 +22,8 @@ from torch.nn import functional as F  # noqa: N812
 from optcompare.errors import InputError
 
 from .base import IGNORE_INDEX, Workload
+from .batches import BatchStream
+from .checkpoint import CheckpointUnsupported
 from .run import Autocast
 
 __all__ = ["StackedBatches", "StackedModel"]
@@ -71,6 +73,18 @@ class StackedModel:
         index = torch.tensor(rows, device=self.theta.device)
         self.theta = self.theta[index]
         self.buffers = {k: v[index] for k, v in self.buffers.items()}
+        self._views()
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every row's parameters and buffers (on the CPU)."""
+        return {"theta": self.theta.cpu(), "buffers": {k: v.cpu() for k, v in self.buffers.items()}}
+
+    def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
+        """The saved ``rows``' parameters and buffers, into a stack of ``len(rows)`` copies."""
+        index = torch.tensor(rows)
+        device = self.theta.device
+        self.theta = state["theta"][index].to(device=device, dtype=self.theta.dtype).contiguous()
+        self.buffers = {k: state["buffers"][k][index].to(device) for k in self.buffers}
         self._views()
 
     def gradients_and_losses(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -170,3 +184,27 @@ class StackedBatches:
         self.generators = [self.generators[r] for r in rows]
         if self.orders is not None:
             self.orders = self.orders[rows]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Each copy's data order: its generator's state and permutation and the epoch position
+        (or each copy's :class:`~workloads.batches.BatchStream` state)."""
+        if not self.vectorised:
+            if not all(isinstance(it, BatchStream) for it in self.iterators):
+                raise CheckpointUnsupported("the workload streams its own minibatches, whose position cannot be saved")
+            return {"streams": [it.state_dict() for it in self.iterators]}
+        return {
+            "generators": [g.get_state() for g in self.generators],
+            "orders": None if self.orders is None else self.orders.cpu(),
+            "position": self.position,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
+        if not self.vectorised:
+            for iterator, row in zip(self.iterators, rows, strict=True):
+                iterator.load_state_dict(state["streams"][row])
+            return
+        for generator, row in zip(self.generators, rows, strict=True):
+            generator.set_state(state["generators"][row])
+        orders = state["orders"]
+        self.orders = None if orders is None else orders[torch.tensor(rows)].to(self.x_all.device)
+        self.position = int(state["position"])

@@ -128,3 +128,80 @@ def test_resume_after_the_driver_was_killed_continues_the_trial_from_its_checkpo
     assert row["attempt"] == 1 and row["resumed_from_step"] >= saved
     curve = _curve(results, "long", 1)
     assert curve["step"].tolist() == list(range(100, 801, 100))  # complete, no step twice
+
+
+BUNDLE_KILL_PLUGIN = '''
+"""mnist1d-mlp whose batches take 3 ms more, and whose 60th minibatch kills its worker process,
+once per study (a marker in $OPTCOMPARE_FAULT_DIR)."""
+import os
+import time
+from pathlib import Path
+
+import workloads
+from workloads.mnist1d_mlp import Mnist1dMlp
+
+
+class KillBundleMlp(Mnist1dMlp):
+    name = "kill-bundle-mlp"
+    calls = 0
+
+    def eval_transform(self, x):
+        KillBundleMlp.calls += 1
+        marker = Path(os.environ["OPTCOMPARE_FAULT_DIR"]) / "killed"
+        if KillBundleMlp.calls == 60 and not marker.exists():
+            marker.touch()
+            os._exit(1)
+        time.sleep(0.003)
+        return super().eval_transform(x)
+
+
+workloads.register("kill-bundle-mlp", KillBundleMlp)
+'''
+
+GRID = """name: grid
+schedule: constant
+search: grid
+optimizers:
+  sgd:
+    learning_rate: {feasible_points: [0.05, 0.1, 1.0e+4]}
+"""
+
+BUNDLE_CONFIG = """name: {name}
+plugins: [{module}]
+workloads: [{{name: kill-bundle-mlp, steps: 120, eval_every: 20, checkpoint_every_s: 0.05, bundle_size: 3}}]
+optimizers: [sgd]
+protocols: [grid.yaml]
+trials_per_search: 3
+max_failures: 2
+report_every_s: 0
+"""
+
+
+@pytest.mark.slow
+def test_a_bundle_continues_from_its_checkpoint_with_only_its_unfinished_members(
+    tmp_path, install_plugin, monkeypatch, run_config_file
+):
+    module = install_plugin("optcompare_bundle_kill_plugin", BUNDLE_KILL_PLUGIN)
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(faults))
+    (tmp_path / "grid.yaml").write_text(GRID)
+    config = tmp_path / "bundle.yaml"
+    config.write_text(BUNDLE_CONFIG.format(name="killed", module=module))
+    out, killed = run_config_file(config, "killed")
+    assert (faults / "killed").exists() and "trials: 3/3 finished (2 completed, 1 diverged" in out
+    config.write_text(BUNDLE_CONFIG.format(name="whole", module=module))  # the marker exists: no kill
+    _, whole = run_config_file(config, "whole")
+    killed, whole = killed.set_index("trial_index"), whole.set_index("trial_index")
+    # The member at learning rate 1e4 diverged in its first steps, before the kill: it is not
+    # retried. The other two continued together from the bundle's checkpoint as attempt 1.
+    assert killed.loc[2, "status"] == "diverged" and killed.loc[2, "attempt"] == 0
+    for index in (0, 1):
+        assert killed.loc[index, "attempt"] == 1 and killed.loc[index, "resumed_from_step"] > 0
+        for column in ("final_val_error", "final_train_loss", "total_steps"):
+            assert killed.loc[index, column] == whole.loc[index, column], column
+        trial = killed.loc[index, "trial_id"]
+        curves = load_table(*open_experiment(str(tmp_path / "r" / "killed")), "curves").table.to_pandas()
+        steps = curves[(curves["trial_id"] == trial) & (curves["attempt"] == 1)]["step"].tolist()
+        assert sorted(steps) == [20, 40, 60, 80, 100, 120]
+    assert not list((tmp_path / "r" / "killed" / "_tune").rglob("state.pt"))

@@ -153,23 +153,26 @@ def test_train_bundle_can_skip_evaluation():
     assert [o.rows for o in outcomes] == [[], []] and [o.total_steps for o in outcomes] == [5, 5]
 
 
-def test_a_checkpointed_trial_is_retried_alone_from_its_latest_checkpoint_then_forgotten(plan):
+def test_retries_bundle_by_checkpoint_and_a_shared_checkpoint_is_released_by_its_last_member(plan):
     book = _book(plan, size=3, max_failures=2)
     bundle = book.next_bundle()
     first, second, third = (m.trial_id for m in bundle.members)
     book.checkpointed(second, 40, "/store/a/checkpoint_000000")
-    book.checkpointed(second, 80, "/store/a/checkpoint_000001")  # the latest replaces it
+    book.checkpointed(third, 40, "/store/a/checkpoint_000000")
+    replaced = book.checkpointed(second, 80, "/store/a/checkpoint_000001")  # the latest replaces it
+    assert replaced.path == "/store/a/checkpoint_000000" and not book.unreferenced(replaced.path)  # third's
+    book.checkpointed(third, 80, "/store/a/checkpoint_000001")
+    assert book.unreferenced("/store/a/checkpoint_000000")
     assert book.bundle_failed(bundle.bundle_id) == []
-    retries = [book.next_bundle(), book.next_bundle(), book.next_bundle()]
-    members = [[m.trial_id for m in b.members] for b in retries]
-    # The checkpointed member runs alone (it continues from its state); bundles stay runs of
-    # consecutive retries, so its neighbours run apart too.
-    assert members == [[first], [second], [third]]
-    alone = next(b for b in retries if [m.trial_id for m in b.members] == [second])
-    assert book.restore_of(alone) == {second: "/store/a/checkpoint_000001"}
-    assert all(book.restore_of(b) == {} for b in retries if b is not alone)
-    assert book.attempt(second) == 1
+    retries = [book.next_bundle(), book.next_bundle()]
+    # The members of one checkpoint retry together and continue from it; the other restarts.
+    assert [[m.trial_id for m in b.members] for b in retries] == [[first], [second, third]]
+    assert book.restore_of(retries[0]) == {}
+    assert book.restore_of(retries[1]) == {second: "/store/a/checkpoint_000001", third: "/store/a/checkpoint_000001"}
+    assert book.attempt(second) == book.attempt(third) == 1
     assert book.mark_finished(second) and book.forget_checkpoint(second).step == 80
-    assert book.forget_checkpoint(second) is None and second not in book.checkpoints
+    assert not book.unreferenced("/store/a/checkpoint_000001")  # third still continues from it
+    assert book.mark_finished(third) and book.forget_checkpoint(third) is not None
+    assert book.unreferenced("/store/a/checkpoint_000001") and book.forget_checkpoint(third) is None
     book.checkpointed(second, 90, "/late")  # a report after its final row is ignored
     assert second not in book.checkpoints

@@ -93,3 +93,47 @@ def test_no_checkpoint_is_taken_before_every_s_and_none_at_the_end():
     every = Checkpointing(5.0, lambda step, state: saved.append(step), clock=StepClock())
     _train("mnist1d-mlp", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}, steps=20, checkpointing=every)
     assert saved == [5, 10, 15]  # one clock call per step after the first; none at step 20 (done)
+
+
+def _bundle(members, steps=40, **kwargs):
+    from workloads.bundle import train_bundle
+
+    return train_bundle(workloads.get("mnist1d-mlp"), "momentum", members, "constant", steps=steps, eval_every=10, **kwargs)
+
+
+def _members():
+    from workloads.bundle import BundleMember
+
+    return [BundleMember({"learning_rate": lr, "momentum": 0.9, "weight_decay": 0.0}, {}, seed)
+            for seed, lr in ((1, 0.02), (2, 0.05), (3, 0.1))]
+
+
+def test_a_bundle_continues_from_its_checkpoint_whole_or_with_only_its_unfinished_members():
+    members = _members()
+    plain = _bundle(members)
+    saved = []
+
+    def kill(step):
+        if saved and step == 30:
+            raise Killed
+
+    keys = ["a", "b", "c"]
+    every = Checkpointing(23.0, lambda step, state: saved.append(save_state(state)), clock=StepClock(), members=keys)
+    with pytest.raises(Killed):
+        _bundle(members, checkpointing=every, heartbeat=kill)
+    (blob,) = saved
+    beats = []
+    whole = _bundle(members, heartbeat=beats.append,
+                    checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob), members=keys))
+    assert beats == list(range(24, 41))
+    for resumed, reference in zip(whole, plain, strict=True):
+        assert _rows(resumed) == _rows(reference) and _final(resumed) == _final(reference)
+    # Member "a" finished meanwhile (say): the retry continues "c" and "b" only, in its own order.
+    subset = _bundle([members[2], members[1]],
+                     checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob), members=["c", "b"]))
+    for resumed, reference in zip(subset, (plain[2], plain[1]), strict=True):
+        assert [r["step"] for r in _rows(resumed)] == [10, 20, 30, 40]
+        for got, want in zip(_rows(resumed), _rows(reference), strict=True):
+            assert got == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError, match="holds no training state for d"):
+        _bundle(members[:1], checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob), members=["d"]))
