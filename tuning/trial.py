@@ -85,6 +85,6 @@ class BundleTask(StrictModel):
     members: list[PlannedTrial]
     worker: WorkerSettings = WorkerSettings()
     restore: dict[str, str] = Field(default_factory=dict)
-    """Trial id -> the path of the checkpoint it continues from (a bundle of one)."""
+    """Trial id -> the path of the checkpoint it continues from (every member the same one)."""
     attempts: dict[str, int] = Field(default_factory=dict)
     """Trial id -> the attempt this task runs (written into its checkpoints' metadata)."""
