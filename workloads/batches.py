@@ -16,7 +16,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["BatchStream"]
+__all__ = ["BatchStream", "checkpointable"]
+
+
+def checkpointable(stream: object) -> bool:
+    """Whether a minibatch stream can save and restore its position (``state_dict`` and
+    ``load_state_dict``, as :class:`BatchStream` and LM1B's window stream have)."""
+    return callable(getattr(stream, "state_dict", None)) and callable(getattr(stream, "load_state_dict", None))
 
 
 class BatchStream:

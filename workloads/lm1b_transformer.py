@@ -127,34 +127,69 @@ class Lm1bTransformer(Workload):
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Endless batches of windows: each epoch visits the shards in a seeded order and each
         shard's windows in a seeded order (last partial window of a shard and last partial batch
-        of an epoch dropped; batches may span two shards)."""
-        batch = int(batch_size or self.batch_size)
-        span = np.arange(self.seq_len + 1)
-        dev = self._device
-        epoch = 0
-        carry: list[np.ndarray] = []
+        of an epoch dropped; batches may span two shards). A :class:`WindowStream`, whose
+        position can be saved and restored (checkpoints)."""
+        return WindowStream(self, train, seed, int(batch_size or self.batch_size), self._device)
+
+
+class WindowStream:
+    """The training windows of :meth:`Lm1bTransformer.train_batches`, with a state: the epoch,
+    the position in that epoch's shard order, the next window of the current shard and the
+    windows already taken towards the next batch (``carry``). Shard orders and window orders
+    are pure functions of (seed, epoch[, shard]), recomputed when needed."""
+
+    def __init__(
+        self, workload: Lm1bTransformer, train: TrainShards, seed: int, batch: int, device: torch.device
+    ) -> None:
+        self.workload, self.train, self.seed, self.batch, self.device = workload, train, int(seed), batch, device
+        self.span = np.arange(workload.seq_len + 1)
+        self.epoch = 0
+        self.shard = 0
+        """Position in the epoch's shard order."""
+        self.window = 0
+        """Next window (in the shard's seeded order) of the current shard."""
+        self.carry: list[np.ndarray] = []
+        self.produced = False
+        """Whether this epoch has yielded a batch (an epoch that cannot is an error)."""
+
+    def __iter__(self) -> WindowStream:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        w, batch, seq_len = self.workload, self.batch, self.workload.seq_len
         while True:
-            shard_order = np.random.default_rng([seed, epoch]).permutation(len(train.paths))
-            produced = False
-            for k in shard_order:
-                tokens = self.corpus.tokens(train.paths[k])
-                count = (len(tokens) - 1) // self.seq_len
-                starts = np.random.default_rng([seed, epoch, int(k)]).permutation(count) * self.seq_len
-                i = 0
-                while i < len(starts):
-                    have = sum(len(c) for c in carry)
-                    take = starts[i : i + batch - have]
-                    carry.append(np.asarray(tokens[take[:, None] + span], dtype=np.int64))
-                    i += len(take)
-                    if have + len(take) == batch:
-                        rows = torch.from_numpy(np.concatenate(carry))
-                        carry = []
-                        produced = True
-                        yield rows[:, :-1].to(dev, non_blocking=True), rows[:, 1:].to(dev, non_blocking=True)
-            if not produced:
-                raise InputError(
-                    f"workload {self.name!r}: training shards hold fewer than {batch} windows of {self.seq_len} "
-                    "tokens; use a smaller batch size or seq_len, or more training shards"
-                )
-            carry = []
-            epoch += 1
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.train.paths))
+            if self.shard == len(order):
+                if not self.produced:
+                    raise InputError(
+                        f"workload {w.name!r}: training shards hold fewer than {batch} windows of {seq_len} "
+                        "tokens; use a smaller batch size or seq_len, or more training shards"
+                    )
+                self.carry, self.epoch, self.shard, self.window, self.produced = [], self.epoch + 1, 0, 0, False
+                continue
+            k = int(order[self.shard])
+            tokens = w.corpus.tokens(self.train.paths[k])
+            count = (len(tokens) - 1) // seq_len
+            starts = np.random.default_rng([self.seed, self.epoch, k]).permutation(count) * seq_len
+            while self.window < len(starts):
+                have = sum(len(c) for c in self.carry)
+                take = starts[self.window : self.window + batch - have]
+                self.carry.append(np.asarray(tokens[take[:, None] + self.span], dtype=np.int64))
+                self.window += len(take)
+                if have + len(take) == batch:
+                    rows = torch.from_numpy(np.concatenate(self.carry))
+                    self.carry, self.produced = [], True
+                    dev = self.device
+                    return rows[:, :-1].to(dev, non_blocking=True), rows[:, 1:].to(dev, non_blocking=True)
+            self.shard, self.window = self.shard + 1, 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch, "shard": self.shard, "window": self.window, "produced": self.produced,
+            "carry": [torch.from_numpy(c) for c in self.carry],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch, self.shard, self.window = int(state["epoch"]), int(state["shard"]), int(state["window"])
+        self.produced = bool(state["produced"])
+        self.carry = [c.numpy() for c in state["carry"]]

@@ -20,7 +20,7 @@ from torch import nn
 import optimizers
 
 from .base import Workload
-from .batches import BatchStream
+from .batches import checkpointable
 from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
 from .run import (
@@ -70,22 +70,21 @@ class _SingleLearner:
         return [error], [loss]
 
     def state_dict(self) -> dict[str, Any]:
-        if not isinstance(self.batches, BatchStream):
+        if not checkpointable(self.batches):
             raise CheckpointUnsupported(
                 f"workload {self.workload.name!r} streams its own minibatches, whose position cannot be saved"
             )
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "batches": self.batches.state_dict(),
+            "batches": self.batches.state_dict(),  # type: ignore[attr-defined]
         }
 
     def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
         assert rows == [0], rows  # one trial, one row
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        assert isinstance(self.batches, BatchStream)
-        self.batches.load_state_dict(state["batches"])
+        self.batches.load_state_dict(state["batches"])  # type: ignore[attr-defined]
 
 
 def train(

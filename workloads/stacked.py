@@ -22,7 +22,7 @@ from torch.nn import functional as F  # noqa: N812
 from optcompare.errors import InputError
 
 from .base import IGNORE_INDEX, Workload
-from .batches import BatchStream
+from .batches import checkpointable
 from .checkpoint import CheckpointUnsupported
 from .run import Autocast
 
@@ -189,7 +189,7 @@ class StackedBatches:
         """Each copy's data order: its generator's state and permutation and the epoch position
         (or each copy's :class:`~workloads.batches.BatchStream` state)."""
         if not self.vectorised:
-            if not all(isinstance(it, BatchStream) for it in self.iterators):
+            if not all(checkpointable(it) for it in self.iterators):
                 raise CheckpointUnsupported("the workload streams its own minibatches, whose position cannot be saved")
             return {"streams": [it.state_dict() for it in self.iterators]}
         return {

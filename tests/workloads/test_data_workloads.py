@@ -227,3 +227,28 @@ def test_warpeace_splits_are_contiguous_fractions(data_root):
     counts = {k: int((v.y != -100).sum()) for k, v in splits.items()}
     assert counts["train"] == round(0.72 * 12_000) - 1 and counts["val"] == round(0.08 * 12_000) - 1
     assert splits["train"].x.shape[1] == 50
+
+
+def test_lm1b_window_stream_continues_where_it_was_saved(tmp_path):
+    from workloads.checkpoint import load_state, save_state
+
+    root = write_lm1b(tmp_path / "lm1b", train_lines=30, heldout_lines=5)
+    w = workloads.get("lm1b-transformer", str(root), seq_len=8, vocab_size=300)
+    train = w.data(torch.device("cpu"))["train"]
+    # The first batch by hand: epoch 0's seeded shard order, that shard's seeded window order.
+    k = int(np.random.default_rng([3, 0]).permutation(len(train.paths))[0])
+    tokens = w.corpus.tokens(train.paths[k])
+    starts = np.random.default_rng([3, 0, k]).permutation((len(tokens) - 1) // 8)[:16] * 8
+    rows = torch.from_numpy(np.asarray(tokens[starts[:, None] + np.arange(9)], dtype=np.int64))
+    first = w.train_batches(train, 3, batch_size=16)
+    x, y = next(first)
+    assert torch.equal(x, rows[:, :-1]) and torch.equal(y, rows[:, 1:])
+    for _ in range(4):
+        next(first)
+    state = first.state_dict()
+    expected = [next(first) for _ in range(40)]  # several epochs: shards, carries, epoch ends
+    assert first.epoch >= 2
+    second = w.train_batches(train, 3, batch_size=16)
+    second.load_state_dict(load_state(save_state(state)))
+    for (x, y), (x2, y2) in zip(expected, (next(second) for _ in range(40)), strict=True):
+        assert torch.equal(x, x2) and torch.equal(y, y2)
