@@ -18,7 +18,14 @@ import pyarrow as pa
 from pyarrow import fs as pafs
 
 from optcompare.errors import InputError
-from optcompare.schema import CURVE_SCHEMA, PARTITION_KEYS, REQUIRED_COLUMNS, TRIAL_BASE_SCHEMA
+from optcompare.schema import (
+    CURVE_SCHEMA,
+    FINAL_STAGE,
+    FIRST_STUDY,
+    PARTITION_KEYS,
+    REQUIRED_COLUMNS,
+    TRIAL_BASE_SCHEMA,
+)
 
 from .load import list_part_files, load_results, open_experiment, parquet_scan_sql, sql_literal
 
@@ -100,8 +107,26 @@ def connect(
                 parts[view].append(f"SELECT *, {sql_literal(name)} AS experiment FROM {arrow_name}")
     for view in VIEWS:
         body = " UNION ALL BY NAME ".join(f"({sql})" for sql in parts[view])
-        con.execute(f"CREATE VIEW {view} AS {body}")
+        con.execute(f"CREATE VIEW _{view}_files AS {body}")
+        con.execute(f"CREATE VIEW {view} AS {_filled_sql(con, f'_{view}_files', FILLED.get(view, {}))}")
     return con, tuple(skipped)
+
+
+FILLED: dict[str, dict[str, str]] = {
+    "trials": {"stage": sql_literal(FINAL_STAGE), "study": f"CAST({FIRST_STUDY} AS BIGINT)"},
+}
+"""Per view, columns that rows written before they existed lack, with the value such rows read
+as (the other readers fill them the same way, :mod:`analysis.load`)."""
+
+
+def _filled_sql(con: duckdb.DuckDBPyConnection, source: str, filled: dict[str, str]) -> str:
+    """``source`` with each column of ``filled`` present: nulls (old part files) and a missing
+    column (an experiment written before it existed) read as its value."""
+    columns = {d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description}
+    replace = [f"coalesce({c}, {v}) AS {c}" for c, v in filled.items() if c in columns]
+    added = [f"{v} AS {c}" for c, v in filled.items() if c not in columns]
+    star = f"* REPLACE ({', '.join(replace)})" if replace else "*"
+    return f"SELECT {', '.join([star, *added])} FROM {source}"
 
 
 def run_query(paths: str | Sequence[str], sql: str) -> QueryResult:

@@ -242,3 +242,16 @@ def test_a_damaged_curves_file_is_skipped_by_report_and_rank(exp, tmp_path, caps
     assert "Skipped files" in (tmp_path / "out" / "index.html").read_text()
     assert main(["rank", str(exp), "--format", "json", "--resamples", "20"]) == 0  # rank reads no curves
     assert len(json.loads(capsys.readouterr().out)["rankings"]) == 2
+
+
+def test_query_reads_rows_without_stage_or_study_as_final_and_study_0(tmp_path):
+    searches = {("w", "p", "sgd"): [trial(0.3, stage="initial", study=1), trial(0.2)]}
+    new = write_experiment(tmp_path / "new", searches)  # one row with values, one with nulls
+    old = write_experiment(tmp_path / "old", {("w", "p", "sgd"): [trial(0.3), trial(0.2)]})
+    for part in (old / "trials").rglob("part-*.parquet"):  # written before the columns existed
+        pq.write_table(pq.read_table(part).drop_columns(["stage", "study"]), part)
+    for path, expected in ((new, [("final", 0), ("initial", 1)]), (old, [("final", 0), ("final", 0)])):
+        result = run_query(str(path), "select stage, study from trials order by stage, study")
+        assert [tuple(r) for r in result.rows] == expected
+    both = run_query([str(new), str(old)], "select experiment, count(*) from trials where stage = 'final' and study = 0 group by 1 order by 1")
+    assert [tuple(r) for r in both.rows] == [("new", 1), ("old", 2)]
