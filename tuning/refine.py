@@ -541,19 +541,12 @@ def refine_experiment(
 
 
 def _rows_of(trials: Any, stage: str, study: int) -> Any:  # noqa: ANN401 - a pyarrow table
-    """The rows of ``trials`` in ``stage`` and ``study`` (rows without the columns: stage
-    ``final``, study 0)."""
-    import pyarrow as pa
+    """The rows of ``trials`` in ``stage`` and ``study`` (rows without the columns read as the
+    readers fill them, :func:`analysis.load.with_stage_and_study`)."""
     import pyarrow.compute as pc
 
-    from optcompare.schema import FINAL_STAGE, FIRST_STUDY
+    from analysis.load import with_stage_and_study
 
-    if trials.num_rows == 0:
-        return trials
-    stages = trials.column("stage") if "stage" in trials.column_names else pa.nulls(trials.num_rows, pa.string())
-    studies = trials.column("study") if "study" in trials.column_names else pa.nulls(trials.num_rows, pa.int64())
-    keep = pc.and_(
-        pc.equal(pc.fill_null(stages, FINAL_STAGE), stage),
-        pc.equal(pc.fill_null(studies, FIRST_STUDY), study),
-    )
+    trials = with_stage_and_study(trials)
+    keep = pc.and_(pc.equal(trials.column("stage"), stage), pc.equal(trials.column("study"), study))
     return trials.filter(keep)

@@ -29,6 +29,7 @@ driver appends to ``experiment.json`` (``refined``). Only quasi-random protocols
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -82,8 +83,6 @@ def track_of(trial: PlannedTrial) -> Track:
 
 
 def _stage_name(value: object) -> str:
-    import re
-
     if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", value) or value == "all":
         raise ValueError(f"expected {STAGE_NAME_RULE}, got {value!r}")
     return value
@@ -387,11 +386,6 @@ def stage_rows(
         status=np.array([s for _, s, _ in finished], dtype=object),
         columns=columns,
     )
-
-
-def final_stage(protocol: Protocol) -> str:
-    """The name of ``protocol``'s last stage (``final`` for a one-stage protocol)."""
-    return protocol.stages[-1].name if protocol.stages else FINAL_STAGE
 
 
 def stage_names(protocol: Protocol) -> list[str]:
