@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from result_rows import write_rows
 
 import optimizers
 from tuning.config import load_config
@@ -12,14 +13,6 @@ from tuning.experiment import create_experiment
 from tuning.plan import resolve_plan
 from tuning.probes import ProbePair, ProbePlanner, inclusion_pairs, plan_probes, probe_trial
 from tuning.resume import load_resume_state
-from tuning.rows import hp_columns, search_key, trial_row
-from tuning.sink import ResultSink
-
-SUMMARY = {
-    "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,
-    "best_val_step": 10, "steps_to_target": None, "total_steps": 10, "wall_time_s": 1.0,
-    "train_time_s": 0.5, "error": None,
-}
 
 
 def _config(tmp_path, optimizer_names="[sgd, momentum]", extra="probes: true\n"):
@@ -180,12 +173,8 @@ def test_without_probes_the_planner_plans_nothing(tmp_path):
 
 
 def _write(experiment, trials, errors):
-    sink = ResultSink(experiment)
-    for trial, err in zip(trials, errors, strict=True):
-        status = "failed" if math.isnan(err) else "completed"
-        row = trial_row(trial, 0, {**SUMMARY, "status": status, "final_val_error": err, "best_val_error": err})
-        sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
-    sink.close()
+    """Rows of ``trials``: completed at ``errors``, failed where an error is NaN."""
+    write_rows(experiment, trials, ["failed" if math.isnan(err) else "completed" for err in errors], errors)
 
 
 def test_resume_plans_a_missing_probe_once_and_never_doubles_a_recorded_one(tmp_path):

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
+from result_rows import write_rows
+
 from tuning.config import load_config
 from tuning.experiment import create_experiment
 from tuning.plan import rerun_trials, resolve_plan
 from tuning.resume import load_resume_state
-from tuning.rows import hp_columns, search_key, trial_row
-from tuning.sink import ResultSink
-
-SUMMARY = {
-    "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,
-    "best_val_step": 10, "steps_to_target": None, "total_steps": 10, "wall_time_s": 1.0,
-    "train_time_s": 0.5,
-}
 
 
 def _experiment(tmp_path):
@@ -31,20 +25,11 @@ def _experiment(tmp_path):
     return config, plan, create_experiment(str(tmp_path / "r"), "rs", config, plan)
 
 
-def _write(experiment, trials, statuses, errors, attempt=0):
-    sink = ResultSink(experiment)
-    for trial, status, err in zip(trials, statuses, errors, strict=True):
-        row = trial_row(trial, attempt, {**SUMMARY, "status": status, "final_val_error": err,
-                                         "best_val_error": err, "error": None})
-        sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
-    sink.close()
-
-
 def test_retrying_a_failed_trial_does_not_plan_finished_reruns_again(tmp_path):
     config, plan, experiment = _experiment(tmp_path)
-    _write(experiment, plan, ["completed", "failed", "completed"], [0.5, float("nan"), 0.3])
+    write_rows(experiment, plan, ["completed", "failed", "completed"], [0.5, float("nan"), 0.3])
     reruns = rerun_trials(plan[2], 3, 2, config.seed)
-    _write(experiment, reruns, ["completed", "completed"], [0.31, 0.32])
+    write_rows(experiment, reruns, ["completed", "completed"], [0.31, 0.32])
 
     state = load_resume_state(experiment)
     assert state.pending == [] and state.finished == 5
@@ -59,7 +44,7 @@ def test_retrying_a_failed_trial_does_not_plan_finished_reruns_again(tmp_path):
 
 def test_reruns_of_a_finished_search_are_planned_when_missing(tmp_path):
     config, plan, experiment = _experiment(tmp_path)
-    _write(experiment, plan, ["completed", "completed", "completed"], [0.5, 0.2, 0.3])
+    write_rows(experiment, plan, ["completed", "completed", "completed"], [0.5, 0.2, 0.3])
     state = load_resume_state(experiment)
     assert [t.trial_id for t in state.pending] == [
         "mnist1d-mlp/grid/sgd/00003", "mnist1d-mlp/grid/sgd/00004"

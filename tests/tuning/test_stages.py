@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 import pytest
+from result_rows import write_rows
 
 from optcompare.errors import InputError
 from tuning.bundles import TrialBook
@@ -17,16 +18,9 @@ from tuning.experiment import create_experiment, record_refined
 from tuning.plan import resolve_plan
 from tuning.refine import RefineRule, refine_search
 from tuning.resume import load_resume_state
-from tuning.rows import hp_columns, search_key, trial_row
-from tuning.sink import ResultSink
+from tuning.rows import search_key
 from tuning.stages import Stage, StagePlanner, stage_layout, stage_rows, track_of
 from tuning.study_options import StudyOptions
-
-SUMMARY = {
-    "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,
-    "best_val_step": 10, "steps_to_target": None, "total_steps": 10, "wall_time_s": 1.0,
-    "train_time_s": 0.5,
-}
 
 STAGED = """\
 name: staged
@@ -178,12 +172,8 @@ def test_each_study_refines_and_probes_its_own_searches(tmp_path):
 
 
 def _write(experiment, trials):
-    sink = ResultSink(experiment)
-    for trial in trials:
-        err = _error_of(trial)
-        row = trial_row(trial, 0, {**SUMMARY, "status": "completed", "final_val_error": err, "best_val_error": err})
-        sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
-    sink.close()
+    """Rows of ``trials``, completed at :func:`_error_of`."""
+    write_rows(experiment, trials, ["completed"] * len(trials), [_error_of(t) for t in trials])
 
 
 def test_resume_re_derives_bitwise_the_same_spaces_and_runs_only_what_is_left(tmp_path):
@@ -200,11 +190,7 @@ def test_resume_re_derives_bitwise_the_same_spaces_and_runs_only_what_is_left(tm
     assert state.finished == 6 and state.reruns.max_reruns == 2
 
     # An initial row changed under the study: its refinement no longer matches the record.
-    sink = ResultSink(experiment)
-    trial = finished[0]
-    row = trial_row(trial, 1, {**SUMMARY, "status": "completed", "final_val_error": -1.0, "best_val_error": 0.0})
-    sink.add_trial_row(search_key(trial), row, *hp_columns(trial))
-    sink.close()
+    write_rows(experiment, finished[:1], ["completed"], [-1.0], attempt=1)
     with pytest.raises(InputError, match="re-derived from the rows differs"):
         load_resume_state(experiment)
 
@@ -275,13 +261,9 @@ def test_retry_failed_leaves_a_stage_that_was_refined_from_as_it_was(tmp_path):
     plan = resolve_plan(config)
     experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
     finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), fail=(1, 5))
-    sink = ResultSink(experiment)
-    for trial in finished:
-        failed = trial.trial_index in (1, 5)  # one initial and one final trial failed
-        summary = {**SUMMARY, "status": "failed" if failed else "completed", "final_val_error": _error_of(trial),
-                   "best_val_error": _error_of(trial)}
-        sink.add_trial_row(search_key(trial), trial_row(trial, 0, summary), *hp_columns(trial))
-    sink.close()
+    failed = (1, 5)  # one initial and one final trial failed
+    statuses = ["failed" if t.trial_index in failed else "completed" for t in finished]
+    write_rows(experiment, finished, statuses, [_error_of(t) for t in finished])
     state = load_resume_state(experiment, retry_failed=True)
     # The failed final trial is retried; the failed initial one is not: the final space came
     # from the initial rows as they were (retrying it would plan the final stage again).
