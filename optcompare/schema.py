@@ -97,6 +97,20 @@ PHASES = (SEARCH_PHASE, RERUN_PHASE, PROBE_PHASE)
 new seed, or an inclusion probe (a narrower optimizer's best point imitated by a wider one, in the
 wider one's partition); reruns and probes are outside the bootstrap."""
 
+PLANNED_SEARCHES = ("quasirandom", "grid")
+"""Protocol ``search:`` values whose points are planned before the run (exchangeable trials)."""
+ADAPTIVE_SEARCHES = ("tpe", "gp", "cmaes", "random", "qmc")
+"""Protocol ``search:`` values that name an Optuna sampler: the driver asks for each point when a
+slot frees (:mod:`tuning.adaptive`), so trials in ask order are not exchangeable."""
+SEARCH_KINDS = PLANNED_SEARCHES + ADAPTIVE_SEARCHES
+"""Every protocol ``search:`` value."""
+
+
+def is_adaptive(search: str) -> bool:
+    """Whether a protocol's ``search:`` names an adaptive (Optuna) sampler."""
+    return search in ADAPTIVE_SEARCHES
+
+
 FINAL_STAGE = "final"
 """The ``stage`` of every trial of a one-stage protocol, and the name of a staged protocol's
 last stage by convention: the stage rankings use by default. A staged protocol
