@@ -247,33 +247,43 @@ class Workload(ABC):
     """Examples per forward pass during evaluation."""
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, split: Any, chunk: int | None = None) -> tuple[float, float]:  # noqa: ANN401
-        """(error rate, mean loss) over the whole split, in evaluation mode.
-
-        Both are averages over predicted targets (padding excluded); sums stay on the device
-        until the end, so evaluation does not synchronise per chunk.
-        """
+    def evaluation_sums(self, model: nn.Module, split: Any, chunk: int | None = None) -> torch.Tensor:  # noqa: ANN401
+        """``[wrong, loss_sum, count]`` over the whole split in evaluation mode, as a float64
+        tensor on the model's device: mispredicted targets, the summed cross-entropy and the
+        number of predicted targets (padding excluded). Sums stay on the device until the end,
+        so evaluation does not synchronise per chunk; data-parallel trials add the sums of
+        their shards (:mod:`workloads.parallel`)."""
         was_training = model.training
         model.eval()
-        wrong = loss_sum = count = None
+        totals: torch.Tensor | None = None
         for x, y in self.eval_batches(split, int(chunk or self.eval_chunk)):
             logits = model(x)
             flat = logits.reshape(-1, logits.shape[-1]).float()
             target = y.reshape(-1)
             valid = target != IGNORE_INDEX
-            batch_loss = F.cross_entropy(flat, target, reduction="sum")
-            batch_wrong = ((flat.argmax(dim=-1) != target) & valid).sum()
-            batch_count = valid.sum()
-            if wrong is None:
-                wrong, loss_sum, count = batch_wrong, batch_loss, batch_count
-            else:
-                wrong, loss_sum, count = wrong + batch_wrong, loss_sum + batch_loss, count + batch_count
+            batch = torch.stack([
+                ((flat.argmax(dim=-1) != target) & valid).sum().double(),
+                F.cross_entropy(flat, target, reduction="sum").double(),
+                valid.sum().double(),
+            ])
+            totals = batch if totals is None else totals + batch
         model.train(was_training)
-        if count is None or int(count) == 0:
-            return float("nan"), float("nan")
-        n = int(count)
-        loss = float(loss_sum) / n
-        return int(wrong) / n, (loss if math.isfinite(loss) else math.inf)
+        return torch.zeros(3, dtype=torch.float64) if totals is None else totals
+
+    def evaluate(self, model: nn.Module, split: Any, chunk: int | None = None) -> tuple[float, float]:  # noqa: ANN401
+        """(error rate, mean loss) over the whole split, in evaluation mode: ``wrong / count``
+        and ``loss_sum / count`` of :meth:`evaluation_sums` (:func:`rates_of_sums`)."""
+        return rates_of_sums(self.evaluation_sums(model, split, chunk))
+
+
+def rates_of_sums(sums: torch.Tensor) -> tuple[float, float]:
+    """(error rate, mean loss) of ``[wrong, loss_sum, count]`` (:meth:`Workload.evaluation_sums`):
+    NaN for both when nothing was predicted; a non-finite mean loss reads as ``inf``."""
+    wrong, loss_sum, count = sums.tolist()
+    if count == 0:
+        return float("nan"), float("nan")
+    loss = loss_sum / count
+    return wrong / count, (loss if math.isfinite(loss) else math.inf)
 
 
 REQUIRED_CONSTANTS: dict[str, tuple[tuple[type, ...], str]] = {

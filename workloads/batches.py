@@ -7,6 +7,14 @@ the workload's :meth:`~workloads.base.Workload.train_transform` applied with a s
 generator (augmentation draws). Its whole position is :meth:`state_dict`: both generators'
 states, the current epoch's permutation and how many of its batches were taken; after
 :meth:`load_state_dict` the stream yields exactly the batches the saved one would have.
+
+Data-parallel trials (:mod:`workloads.parallel`). :meth:`BatchStream.shard` makes the stream of
+rank ``r`` of ``N`` yield rows ``[r B/N, (r+1) B/N)`` of each global batch of ``B`` examples: every
+rank draws the same permutation and the same augmentation of the whole global batch, then keeps
+its shard, so the N shards of a step are exactly the batch one worker would train on (the
+augmentation of the other ranks' rows is computed and dropped: a little extra work per step, for
+streams that agree bitwise). The position is that of the global stream, so a checkpoint restores
+on any number of workers.
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+
+from optcompare.errors import InputError
 
 __all__ = ["BatchStream", "checkpointable"]
 
@@ -46,6 +56,20 @@ class BatchStream:
         self.order: torch.Tensor | None = None
         self.position = 0
         """Batches of the current epoch already taken."""
+        self.rows = slice(None)
+        """The rows of each global batch this stream yields (all, unless :meth:`shard`)."""
+
+    def shard(self, rank: int, world: int) -> BatchStream:
+        """Yield only rank ``rank``'s ``batch_size / world`` rows of each global batch (module
+        docstring); InputError when the batch does not split evenly."""
+        if self.batch % world:
+            raise InputError(
+                f"a batch of {self.batch} examples does not split evenly over {world} data-parallel workers; "
+                f"use a batch size that is a multiple of {world}, or another number of workers"
+            )
+        per_rank = self.batch // world
+        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        return self
 
     def __iter__(self) -> BatchStream:
         return self
@@ -56,7 +80,7 @@ class BatchStream:
             self.position = 0
         idx = self.order[self.position * self.batch : (self.position + 1) * self.batch]
         self.position += 1
-        return self.transform(self.x[idx], self.augment_gen), self.y[idx]
+        return self.transform(self.x[idx], self.augment_gen)[self.rows], self.y[idx][self.rows]
 
     def state_dict(self) -> dict[str, Any]:
         """The stream's position: generator states, the epoch's permutation (on the CPU) and

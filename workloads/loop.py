@@ -7,6 +7,8 @@ whose target metric reaches the workload's target. Same seed, same curve on CPU.
 divergence check and the bookkeeping are those of :mod:`workloads.run`, shared with bundles;
 this module supplies the :class:`~workloads.run.Learner` of one ``nn.Module`` and a
 ``torch.optim`` optimizer. Optional bf16 autocast (``mixed_precision=True``) needs CUDA.
+Given a :class:`~workloads.parallel.DataParallel`, the trial trains data-parallel on that
+rank: a DDP model, its shard of each global batch, sharded and all-reduced evaluation.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import torch
 from torch import nn
 
 import optimizers
+from optcompare.errors import InputError
 
-from .base import Workload
+from .base import Workload, rates_of_sums
 from .batches import checkpointable
 from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
+from .parallel import DataParallel
 from .run import (
     Checkpointing,
     RunSettings,
@@ -38,21 +42,25 @@ __all__ = ["train"]
 
 class _SingleLearner:
     """One model, its optimizer and its minibatch stream: the :class:`~workloads.run.Learner`
-    of a single trial (one row)."""
+    of a single trial (one row). With ``parallel``, ``trained`` is the DDP wrapper of
+    ``model`` and the stream yields this rank's shards."""
 
     def __init__(
         self, workload: Workload, model: nn.Module, optimizer: torch.optim.Optimizer,
         batches: Iterator[tuple[torch.Tensor, torch.Tensor]], run: RunSettings,
+        parallel: DataParallel | None = None,
     ) -> None:
         self.workload, self.model, self.optimizer, self.batches, self.run = workload, model, optimizer, batches, run
+        self.parallel = parallel
+        self.trained = model if parallel is None else parallel.wrap(model, run.device)
 
     def losses_and_gradients(self) -> torch.Tensor:
         x, y = self.run.to_device(next(self.batches))
         self.optimizer.zero_grad(set_to_none=True)
         with self.run.autocast():
-            loss = self.workload.loss(self.model(x), y)
+            loss = self.workload.loss(self.trained(x), y)
         loss.backward()
-        return loss
+        return loss if self.parallel is None else self.parallel.mean(loss)
 
     def update(self, learning_rates: Sequence[float]) -> None:
         (rate,) = learning_rates
@@ -66,7 +74,11 @@ class _SingleLearner:
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         del rows
         with self.run.autocast():
-            error, loss = self.workload.evaluate(self.model, split)
+            if self.parallel is None:
+                error, loss = self.workload.evaluate(self.model, split)
+            else:
+                sums = self.workload.evaluation_sums(self.model, self.parallel.part(split))
+                error, loss = rates_of_sums(self.parallel.total(sums.to(self.run.device)))
         return [error], [loss]
 
     def state_dict(self) -> dict[str, Any]:
@@ -87,6 +99,20 @@ class _SingleLearner:
         self.batches.load_state_dict(state["batches"])  # type: ignore[attr-defined]
 
 
+def _sharded(
+    workload: Workload, batches: Iterator[tuple[torch.Tensor, torch.Tensor]], parallel: DataParallel
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """This rank's shard of the workload's minibatch stream; InputError for a workload that
+    streams its own minibatches (they cannot be sharded the same way as one worker's)."""
+    shard = getattr(batches, "shard", None)
+    if not callable(shard):
+        raise InputError(
+            f"workload {workload.name!r} streams its own minibatches, which cannot be split over "
+            f"{parallel.world} data-parallel workers; set workers_per_trial: 1 for it"
+        )
+    return shard(parallel.rank, parallel.world)
+
+
 def train(
     workload: Workload,
     optimizer_name: str,
@@ -105,6 +131,7 @@ def train(
     time_limit_s: float | None = None,
     heartbeat: Callable[[int], None] | None = None,
     checkpointing: Checkpointing | None = None,
+    parallel: DataParallel | None = None,
 ) -> TrialOutcome:
     """Train ``workload`` with optimizer ``optimizer_name`` and return the outcome.
 
@@ -120,7 +147,8 @@ def train(
     ``time_limit_s`` stops the trial as ``failed`` once that many seconds have passed since the
     call (data loading included); ``heartbeat(updates)`` is called after every step.
     ``checkpointing`` saves the run's state as it trains and may give a state to continue from
-    (:mod:`workloads.checkpoint`).
+    (:mod:`workloads.checkpoint`). ``parallel`` trains this rank's part of a data-parallel
+    trial (:mod:`workloads.parallel`): every rank calls ``train`` with the same arguments.
     """
     clock = Stopwatch()
     run = resolve_run(
@@ -135,7 +163,12 @@ def train(
     optimizer = optimizers.create(optimizer_name, list(model.parameters()), **hparams)
     schedule = optimizers.make_schedule(schedule_name, hparams["learning_rate"], run.steps, **schedule_params)
     batches = workload.train_batches(data["train"], seed, batch_size=batch_size)
-    learner = _SingleLearner(workload, model, optimizer, batches, run)
+    if parallel is not None:
+        batches = _sharded(workload, batches, parallel)
+        parallel.device = run.device
+        if parallel.rank:
+            torch.manual_seed(parallel.dropout_seed(seed))
+    learner = _SingleLearner(workload, model, optimizer, batches, run, parallel)
     group = TrialGroup.start(
         1, run.target, clock, on_eval=None if on_eval is None else lambda _, row: on_eval(row)
     )

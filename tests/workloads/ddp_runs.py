@@ -1,0 +1,81 @@
+"""Run one trial data-parallel over N local gloo processes (torch.multiprocessing), for the
+data-parallel tests: each rank calls :func:`workloads.train` with a
+:class:`~workloads.parallel.DataParallel`; rank 0 writes its evaluation rows, outcome and
+saved checkpoint states to a file the test reads back."""
+
+from __future__ import annotations
+
+import pickle
+import socket
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_trial(args: dict[str, Any], checkpoint_at: int | None = None, restored: dict | None = None) -> dict[str, Any]:
+    """Train ``args`` (keyword arguments of a trial, with ``workload`` name and ``data_dir``)
+    in this process with one worker; ``{"rows", "outcome", "states"}``."""
+    return _train(args, None, checkpoint_at, restored)
+
+
+def _train(args: dict[str, Any], parallel: Any, checkpoint_at: int | None, restored: dict | None) -> dict[str, Any]:  # noqa: ANN401
+    import workloads
+    from workloads.checkpoint import load_state, save_state
+    from workloads.run import Checkpointing
+
+    torch.set_num_threads(1)
+    args = dict(args)
+    workload = workloads.get(args.pop("workload"), args.pop("data_dir", None))
+    rows: list[dict[str, Any]] = []
+    states: list[tuple[int, dict[str, Any]]] = []
+    checkpointing = None
+    if checkpoint_at is not None or restored is not None:
+        steps = iter(range(10**9))
+
+        def clock() -> float:  # one save, at a fixed step (the loop calls the clock once per step)
+            return 1e9 if next(steps) + 1 == checkpoint_at else 0.0
+
+        checkpointing = Checkpointing(1.0 if checkpoint_at else float("inf"), lambda s, st: states.append((s, load_state(save_state(st)))), restored, clock=clock)
+    def keep(row: Any) -> None:  # noqa: ANN401 - an EvalRow
+        rows.append({k: v for k, v in row.as_dict().items() if k != "wall_time_s"})
+
+    outcome = workloads.train(workload, **args, on_eval=keep, checkpointing=checkpointing, parallel=parallel)
+    outcome_dict = {k: v for k, v in vars(outcome).items() if k not in ("rows", "wall_time_s", "train_time_s")}
+    return {"rows": rows, "outcome": outcome_dict, "states": states}
+
+
+def _rank(rank: int, world: int, port: int, args: dict[str, Any], checkpoint_at: int | None, state: bytes | None, out: str) -> None:
+    from workloads.checkpoint import load_state
+    from workloads.parallel import DataParallel
+
+    restored = None if state is None else load_state(state)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
+    try:
+        result = _train(args, DataParallel.current(), checkpoint_at, restored)
+        if rank == 0:
+            Path(out).write_bytes(pickle.dumps(result))
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def run_parallel(
+    world: int, args: dict[str, Any], out: Path, checkpoint_at: int | None = None, restored: dict | None = None,
+) -> dict[str, Any]:
+    """Train ``args`` over ``world`` gloo processes; rank 0's ``{"rows", "outcome", "states"}``."""
+    from workloads.checkpoint import save_state
+
+    # The state goes as bytes: torch.multiprocessing would share its tensors' memory between
+    # the ranks, and the optimizer state loaded from it would then be one tensor updated twice.
+    state = None if restored is None else save_state(restored)
+    mp.spawn(_rank, args=(world, free_port(), args, checkpoint_at, state, str(out)), nprocs=world, join=True)
+    return pickle.loads(out.read_bytes())

@@ -1,0 +1,121 @@
+"""Data-parallel trials (workloads.parallel) over 2 local gloo processes against one worker.
+
+Tolerance. DDP averages the ranks' float32 gradients with an all-reduce, and evaluation adds the
+ranks' float64 sums of float32 per-chunk sums: the same numbers as one worker, added in another
+order. One float32 rounding is a relative 6e-8; a sum over a batch of B terms in another order
+differs by at most about log2(B) roundings, 1e-6 relative, per step. Over the 60 steps here, at a
+small learning rate, that stays far below 1e-4 relative in every loss (measured: about 1e-7), so
+losses must agree to ``rtol=1e-4``; an error rate may then differ only where a logit margin is
+below that level, so error rates must agree within one example of the split (``1 / n``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import write_fashion
+from ddp_runs import run_parallel, run_trial
+
+from optcompare.errors import InputError
+
+LOSS_RTOL = 1e-4
+ERROR_COLUMNS = ("val_error", "test_error")
+LOSS_COLUMNS = ("train_loss", "val_loss", "test_loss")
+
+BASE = dict(
+    optimizer_name="adam", hparams={"learning_rate": 1e-3}, schedule_name="constant", schedule_params={},
+    seed=3, steps=60, eval_every=20,
+)
+
+
+def _cases(tmp_path: Path) -> dict[str, dict]:
+    return {
+        "mnist1d-cnn": {**BASE, "workload": "mnist1d-cnn", "batch_size": 32},
+        "fashion-mnist-cnn": {
+            **BASE, "workload": "fashion-mnist-cnn", "data_dir": str(write_fashion(tmp_path / "fashion", n_train=96, n_test=40)),
+            "batch_size": 16, "steps": 30, "eval_every": 10,
+        },
+    }
+
+
+def _assert_close(one: list[dict], many: list[dict], sizes: dict[str, int]) -> None:
+    assert [r["step"] for r in one] == [r["step"] for r in many]
+    for a, b in zip(one, many, strict=True):
+        assert a["learning_rate"] == b["learning_rate"]
+        for column in LOSS_COLUMNS:
+            assert math.isclose(a[column], b[column], rel_tol=LOSS_RTOL), (column, a, b)
+        for column in ERROR_COLUMNS:
+            split = column.split("_")[0]
+            assert abs(a[column] - b[column]) <= 1 / sizes[split] + 1e-12, (column, a, b)
+
+
+def _sizes(case: dict) -> dict[str, int]:
+    import workloads
+
+    workload = workloads.get(case["workload"], case.get("data_dir"))
+    data = workload.data(torch.device("cpu"))
+    return {name: len(split) for name, split in data.items()}
+
+
+@pytest.mark.parametrize("name", ["mnist1d-cnn", "fashion-mnist-cnn"])
+def test_two_gloo_workers_train_the_curve_of_one(tmp_path: Path, name: str) -> None:
+    case = _cases(tmp_path)[name]
+    one = run_trial(case)
+    two = run_parallel(2, case, tmp_path / "two.pkl")
+    _assert_close(one["rows"], two["rows"], _sizes(case))
+    assert len(one["rows"]) == case["steps"] // case["eval_every"]
+    assert one["outcome"]["status"] == two["outcome"]["status"] == "completed"
+    assert one["outcome"]["total_steps"] == two["outcome"]["total_steps"] == case["steps"]
+
+
+def test_a_two_worker_checkpoint_restores_on_two_bitwise_and_on_one_within_tolerance(tmp_path: Path) -> None:
+    case = _cases(tmp_path)["mnist1d-cnn"]
+    uninterrupted = run_parallel(2, case, tmp_path / "full.pkl")
+    saved = run_parallel(2, case, tmp_path / "saved.pkl", checkpoint_at=25)
+    ((step, state),) = saved["states"]
+    assert 0 < step < case["steps"]
+    on_two = run_parallel(2, case, tmp_path / "two.pkl", restored=state)
+    assert on_two["rows"] == uninterrupted["rows"]  # same world size: the same reductions, bitwise
+    assert on_two["outcome"] == {**uninterrupted["outcome"], "resumed_from_step": step}
+    on_one = run_trial(case, restored=state)
+    _assert_close(uninterrupted["rows"], on_one["rows"], _sizes(case))
+    assert on_one["outcome"]["resumed_from_step"] == step
+
+
+def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path: Path) -> None:
+    import workloads
+    from workloads.parallel import DataParallel
+
+    workload = workloads.get("mnist1d-cnn")
+    stream = workload.train_batches(workload.data(torch.device("cpu"))["train"], 0, batch_size=30)
+    with pytest.raises(InputError, match="batch of 30 examples does not split evenly over 4 .*multiple of 4"):
+        stream.shard(0, 4)
+    assert DataParallel(1, 4).rank == 1
+
+
+def test_shards_of_a_stream_are_the_rows_of_the_one_worker_batches() -> None:
+    import workloads
+
+    workload = workloads.get("mnist1d-cnn")
+    train = workload.data(torch.device("cpu"))["train"]
+    whole = workload.train_batches(train, 7, batch_size=24)
+    parts = [workload.train_batches(train, 7, batch_size=24).shard(r, 3) for r in range(3)]
+    for _ in range(5):
+        x, y = next(whole)
+        shards = [next(p) for p in parts]
+        assert torch.equal(torch.cat([s[0] for s in shards]), x)
+        assert torch.equal(torch.cat([s[1] for s in shards]), y)
+
+
+def test_evaluation_parts_cover_a_split_once() -> None:
+    from workloads.parallel import shard_range
+
+    for size in (0, 1, 7, 10):
+        for world in (1, 2, 3, 4):
+            parts = [shard_range(size, r, world) for r in range(world)]
+            assert parts[0][0] == 0 and parts[-1][1] == size
+            assert all(parts[r][1] == parts[r + 1][0] for r in range(world - 1))
+            assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
