@@ -179,6 +179,7 @@ class WorkloadFile(StrictModel):
     trial_time_limit_s: seconds() = None  # type: ignore[valid-type]
     stall_timeout_s: seconds() = None  # type: ignore[valid-type]
     checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]
+    workers_per_trial: integer(1) = 1  # type: ignore[valid-type]
 
 
 class Resources(StrictModel):
@@ -233,6 +234,8 @@ class WorkloadEntry(StrictModel):
     the watchdog's default, :mod:`tuning.watchdog`)."""
     checkpoint_every_s: float = 600.0
     """Seconds of training between a trial's checkpoints (0: none; :mod:`tuning.trainable`)."""
+    workers_per_trial: int = 1
+    """Data-parallel workers of each trial (:mod:`tuning.data_parallel`); 1: one process."""
 
 
 class ExperimentConfig(StrictModel):
@@ -288,7 +291,33 @@ def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path
         trial_time_limit_s=item.trial_time_limit_s,
         stall_timeout_s=item.stall_timeout_s,
         checkpoint_every_s=item.checkpoint_every_s,
+        workers_per_trial=_checked_workers(item, workload, where, config.bundle_size if item.bundle_size is None else item.bundle_size),
     )
+
+
+def _checked_workers(item: WorkloadFile, workload: workloads.Workload, where: tuple, bundle_size: int | str) -> int:
+    """``workers_per_trial``, refused (FieldError) with bundles, for a workload whose minibatch
+    stream cannot be sharded, or when the workload's batch does not split evenly."""
+    workers = item.workers_per_trial
+    if workers == 1:
+        return workers
+    at = (*where, "workers_per_trial")
+    if bundle_size != 1:
+        raise FieldError(
+            at, f"{workers} data-parallel workers per trial cannot be combined with bundle_size {bundle_size!r}; "
+            "set bundle_size: 1 for this workload, or workers_per_trial: 1",
+        )
+    if not workload.shardable():
+        raise FieldError(
+            at, f"workload {item.name!r} streams its own minibatches, which cannot be split over {workers} "
+            "data-parallel workers; use workers_per_trial: 1 for it",
+        )
+    if workload.batch_size % workers:
+        raise FieldError(
+            at, f"the batch of {workload.batch_size} examples of {item.name!r} does not split evenly over "
+            f"{workers} workers; use a number of workers that divides {workload.batch_size}",
+        )
+    return workers
 
 
 def _first_repeat(names: list[str]) -> tuple[int, int] | None:

@@ -34,10 +34,13 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .trial import BundleTask, PlannedTrial
 from .watchdog import Watchdog
+
+if TYPE_CHECKING:
+    from workloads.parallel import DataParallel
 
 __all__ = ["execute_bundle", "ray_trainable"]
 
@@ -65,6 +68,7 @@ def execute_bundle(
     on_stall: Callable[[str], None] | None = None,
     report_checkpoint: Callable[[dict[str, Any], dict[str, bytes]], None] | None = None,
     read_checkpoint: Callable[[str, str | None], bytes] | None = None,
+    parallel: DataParallel | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train the bundle ``config`` (a :class:`~tuning.trial.BundleTask` as data); return
     ``{trial_id: summary}``.
@@ -74,7 +78,9 @@ def execute_bundle(
     the watchdog's message if the loop stalls (None: no watchdog). ``report_checkpoint(payload,
     files)`` reports a batch with ``"checkpointed": {trial_id: step}`` together with the
     checkpoint's files (name -> bytes); ``read_checkpoint(path, storage)`` reads a checkpoint's
-    ``state.pt`` back (None for either: no checkpoints).
+    ``state.pt`` back (None for either: no checkpoints). ``parallel``: this process is one rank
+    of a data-parallel trial (:mod:`tuning.data_parallel`); every rank reports at the same
+    points (rank 0's clock decides), only rank 0 serialises checkpoints.
     """
     import torch
 
@@ -97,15 +103,16 @@ def execute_bundle(
     pending_rows: list[dict[str, Any]] = []
     pending_finals: dict[str, dict[str, Any]] = {}
     finals: dict[str, dict[str, Any]] = {}
-    last = time.monotonic()
+    clock = time.monotonic if parallel is None else parallel.clock
+    last = clock()
 
     def maybe_report() -> None:
         nonlocal last
-        if time.monotonic() - last >= settings.report_every_s:
+        if clock() - last >= settings.report_every_s:
             report({"curve": list(pending_rows), "finals": dict(pending_finals)})
             pending_rows.clear()
             pending_finals.clear()
-            last = time.monotonic()
+            last = clock()
 
     watchdog = Watchdog(on_stall or (lambda message: None), first.stall_timeout_s)
     last_eval = [0, time.monotonic()]  # (step, time) of the last evaluation
@@ -128,12 +135,13 @@ def execute_bundle(
         nonlocal last
         assert report_checkpoint is not None
         meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id, "attempts": task.attempts}
-        files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()}
+        serialise = parallel is None or parallel.rank == 0
+        files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()} if serialise else {}
         saved = {trial_id: step for trial_id in active_members(state)}
         report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": saved}, files)
         pending_rows.clear()
         pending_finals.clear()
-        last = time.monotonic()
+        last = clock()
 
     checkpointing = None
     if read_checkpoint is not None:
@@ -143,7 +151,7 @@ def execute_bundle(
         every = first.checkpoint_every_s if first.checkpoint_every_s > 0 and report_checkpoint else math.inf
         if paths or every < math.inf:
             state = load_state(read_checkpoint(paths.pop(), settings.storage)) if paths else None
-            checkpointing = Checkpointing(every, save, state, members=ids)
+            checkpointing = Checkpointing(every, save, state, clock=clock, members=ids)
     common = {
         "steps": first.steps,
         "eval_every": first.eval_every,
@@ -157,7 +165,7 @@ def execute_bundle(
         if len(members) == 1:
             outcome = workloads.train(
                 workload, first.optimizer, first.hparams, first.schedule, first.schedule_params, first.seed,
-                **{**common, "on_eval": lambda row: on_eval(0, row)}, checkpointing=checkpointing,
+                **{**common, "on_eval": lambda row: on_eval(0, row)}, checkpointing=checkpointing, parallel=parallel,
             )
             on_finish(0, outcome)
         else:
@@ -231,14 +239,20 @@ def ray_trainable(config: dict[str, Any]) -> None:
     An exception is first reported as ``{"failure": "Type: message"}`` (so the driver records a
     readable error whatever Tune kept of it), then re-raised: the driver requeues the members
     that have not finished (see :mod:`tuning.bundles`). A stalled loop ends the worker
-    (:func:`end_stalled_worker`)."""
+    (:func:`end_stalled_worker`). A data-parallel trial (``workers`` above 1) runs as a Ray
+    Train job started from here (:func:`tuning.data_parallel.run_trainer`)."""
     from ray import tune
 
     try:
-        execute_bundle(
-            config, tune.report, on_stall=end_stalled_worker(tune.report),
-            report_checkpoint=_report_checkpoint, read_checkpoint=read_checkpoint,
-        )
+        if config["members"][0].get("workers", 1) > 1:
+            from .data_parallel import run_trainer
+
+            run_trainer(config)  # the Train workers report, through Ray Train (TuneReportCallback)
+        else:
+            execute_bundle(
+                config, tune.report, on_stall=end_stalled_worker(tune.report),
+                report_checkpoint=_report_checkpoint, read_checkpoint=read_checkpoint,
+            )
     except Exception as err:
         try:
             tune.report({"failure": f"{type(err).__name__}: {err}"[:2000]})

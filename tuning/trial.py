@@ -59,6 +59,9 @@ class PlannedTrial(StrictModel):
     """The workload entry's ``stall_timeout_s`` (None: the watchdog's default)."""
     checkpoint_every_s: float = 0.0
     """Seconds of training between checkpoints (0: none; the workload entry's, 600 by default)."""
+    workers: Count = 1
+    """The workload entry's ``workers_per_trial``: above 1 the trial trains data-parallel on that
+    many Ray Train workers (:mod:`tuning.data_parallel`), each with the trial resources."""
 
 
 class WorkerSettings(StrictModel):
@@ -74,6 +77,13 @@ class WorkerSettings(StrictModel):
     """Modules the worker imports first (user optimizers and workloads)."""
     storage: str | None = None
     """The results root as a URI (``s3://...``), where checkpoints live; None: a local path."""
+    cpus: float = 1.0
+    gpus: float = 0.0
+    """Resources of one trial (``resources.cpus_per_trial`` / ``gpus_per_trial``): what each worker
+    of a data-parallel trial asks Ray Train for."""
+    train_storage: str | None = None
+    """Where data-parallel trials' Ray Train runs keep their checkpoints (the experiment's
+    ``_tune/train``, a local path or URI); None: not set (no data-parallel trials)."""
 
 
 class BundleTask(StrictModel):

@@ -236,6 +236,13 @@ class Workload(ABC):
             )
         return BatchStream(train, batch, seed, _derived_seed(seed, 1), self.train_transform)
 
+    @classmethod
+    def shardable(cls) -> bool:
+        """Whether data-parallel trials can split this workload's minibatches over workers: it
+        keeps the default :meth:`train_batches` (a :class:`~workloads.batches.BatchStream`,
+        :meth:`~workloads.batches.BatchStream.shard`)."""
+        return cls.train_batches is Workload.train_batches
+
     def eval_batches(self, split: Any, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # noqa: ANN401
         """The whole split in order, ``chunk`` examples at a time, through :meth:`eval_transform`."""
         for start in range(0, len(split), chunk):

@@ -150,7 +150,7 @@ def train(
     (:mod:`workloads.checkpoint`). ``parallel`` trains this rank's part of a data-parallel
     trial (:mod:`workloads.parallel`): every rank calls ``train`` with the same arguments.
     """
-    clock = Stopwatch()
+    clock = Stopwatch() if parallel is None else Stopwatch(parallel.clock)
     run = resolve_run(
         workload, steps, eval_every, device, mixed_precision, divergence_check_every, "trial",
         time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing,

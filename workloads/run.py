@@ -175,24 +175,30 @@ def evaluation_splits(workload: Workload, data: dict[str, Any]) -> dict[str, Any
 
 @dataclass
 class Stopwatch:
-    """Seconds since the run started, and since the current training segment started."""
+    """Seconds since the run started, and since the current training segment started, by the
+    clock ``now`` (a data-parallel run's is rank 0's, :meth:`workloads.parallel.DataParallel.clock`,
+    so that the time limit stops every rank at the same step)."""
 
-    started: float = field(default_factory=time.perf_counter)
-    segment_started: float = field(default_factory=time.perf_counter)
+    now: Callable[[], float] = time.perf_counter
+    started: float = field(init=False)
+    segment_started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.segment_started = self.now()
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.started
+        return self.now() - self.started
 
     def restart_segment(self) -> None:
-        self.segment_started = time.perf_counter()
+        self.segment_started = self.now()
 
     def segment(self) -> float:
         """Seconds since the segment started."""
-        return time.perf_counter() - self.segment_started
+        return self.now() - self.segment_started
 
     def shift(self, elapsed_s: float) -> None:
         """Continue a run that had been going for ``elapsed_s`` seconds (a restored checkpoint)."""
-        self.started = time.perf_counter() - elapsed_s
+        self.started = self.now() - elapsed_s
         self.restart_segment()
 
 

@@ -1,7 +1,7 @@
 """Run one trial data-parallel over N local gloo processes (torch.multiprocessing), for the
 data-parallel tests: each rank calls :func:`workloads.train` with a
-:class:`~workloads.parallel.DataParallel`; rank 0 writes its evaluation rows, outcome and
-saved checkpoint states to a file the test reads back."""
+:class:`~workloads.parallel.DataParallel` and writes its evaluation rows, outcome and saved
+checkpoint states to a file the test reads back."""
 
 from __future__ import annotations
 
@@ -61,8 +61,7 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], checkpoint_at:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
         result = _train(args, DataParallel.current(), checkpoint_at, restored)
-        if rank == 0:
-            Path(out).write_bytes(pickle.dumps(result))
+        Path(f"{out}.{rank}").write_bytes(pickle.dumps(result))
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -71,11 +70,13 @@ def _rank(rank: int, world: int, port: int, args: dict[str, Any], checkpoint_at:
 def run_parallel(
     world: int, args: dict[str, Any], out: Path, checkpoint_at: int | None = None, restored: dict | None = None,
 ) -> dict[str, Any]:
-    """Train ``args`` over ``world`` gloo processes; rank 0's ``{"rows", "outcome", "states"}``."""
+    """Train ``args`` over ``world`` gloo processes; rank 0's ``{"rows", "outcome", "states"}``,
+    with ``"ranks"``: every rank's ``(rows, outcome)``."""
     from workloads.checkpoint import save_state
 
     # The state goes as bytes: torch.multiprocessing would share its tensors' memory between
     # the ranks, and the optimizer state loaded from it would then be one tensor updated twice.
     state = None if restored is None else save_state(restored)
     mp.spawn(_rank, args=(world, free_port(), args, checkpoint_at, state, str(out)), nprocs=world, join=True)
-    return pickle.loads(out.read_bytes())
+    results = [pickle.loads(Path(f"{out}.{rank}").read_bytes()) for rank in range(world)]
+    return {**results[0], "ranks": [(r["rows"], r["outcome"]) for r in results]}

@@ -12,6 +12,7 @@ below that level, so error rates must agree within one example of the split (``1
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,16 @@ def test_a_two_worker_checkpoint_restores_on_two_bitwise_and_on_one_within_toler
     on_one = run_trial(case, restored=state)
     _assert_close(uninterrupted["rows"], on_one["rows"], _sizes(case))
     assert on_one["outcome"]["resumed_from_step"] == step
+
+
+def test_every_rank_records_the_same_rows_and_a_time_limit_stops_all_at_one_step(tmp_path: Path) -> None:
+    case = {**_cases(tmp_path)["mnist1d-cnn"], "steps": 100_000, "eval_every": 10, "time_limit_s": 2.0}
+    run = run_parallel(2, case, tmp_path / "limited.pkl")
+    (rows0, outcome0), (rows1, outcome1) = run["ranks"]
+    assert outcome0["status"] == "failed" and outcome0 == outcome1  # same step, same message
+    assert re.fullmatch(r"time limit of 2 s reached at step \d+", outcome0["error"])
+    assert 0 < outcome0["total_steps"] < case["steps"]
+    assert rows0 == rows1 and rows0  # every rank's evaluation rows agree
 
 
 def test_a_batch_that_does_not_split_evenly_is_refused(tmp_path: Path) -> None:
