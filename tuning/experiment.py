@@ -5,6 +5,7 @@ docs/architecture.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -24,6 +25,8 @@ from .sink import open_filesystem, write_json_atomic
 from .stages import stage_names
 
 __all__ = [
+    "TUNE_STORE",
+    "check_checkpoint_store",
     "check_experiment_name",
     "create_experiment",
     "ensure_new_experiment",
@@ -34,6 +37,11 @@ __all__ = [
     "record_refined",
     "refined_recorder",
 ]
+
+TUNE_STORE = "_tune"
+"""The directory of ``RESULTS/NAME`` where Ray Tune (and Ray Train, ``_tune/train``) keep their
+state and the trials' checkpoints."""
+WRITE_PROBE = ".optcompare-write-probe"
 
 VERSIONED = (
     "optcompare", "torch", "ray", "numpy", "scipy", "pyarrow", "pandas", "duckdb", "mnist1d",
@@ -161,8 +169,33 @@ def create_experiment(
     check_experiment_name(name, "experiment name")
     ensure_new_experiment(results_root, name)
     filesystem, path = _location(results_root, name)
+    shown = path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"
+    try:
+        check_checkpoint_store(shown)
+    except InputError:
+        with contextlib.suppress(OSError):  # nothing of the new experiment stays behind
+            filesystem.delete_dir(path)
+        raise
     write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
-    return path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"
+    return shown
+
+
+def check_checkpoint_store(experiment_dir: str) -> None:
+    """Create ``EXPERIMENT/_tune`` (:data:`TUNE_STORE`, local or a URI) and write and delete a
+    file in it: :class:`InputError` before any trial starts if the store where Tune, Train and
+    the trials' checkpoints write cannot be written."""
+    filesystem, root = open_filesystem(experiment_dir)
+    store = f"{root.rstrip('/')}/{TUNE_STORE}"
+    try:
+        filesystem.create_dir(store, recursive=True)
+        with filesystem.open_output_stream(f"{store}/{WRITE_PROBE}") as stream:
+            stream.write(b"optcompare")
+        filesystem.delete_file(f"{store}/{WRITE_PROBE}")
+    except OSError as err:
+        raise InputError(
+            f"the checkpoint store {experiment_dir.rstrip('/')}/{TUNE_STORE} cannot be written ({err}); "
+            "give a results directory (or URI) this user can write to"
+        ) from None
 
 
 def record_refined(experiment_dir: str, records: Iterable[dict[str, Any]], *, replace: bool = False) -> None:

@@ -130,3 +130,10 @@ def test_evaluation_parts_cover_a_split_once() -> None:
             assert parts[0][0] == 0 and parts[-1][1] == size
             assert all(parts[r][1] == parts[r + 1][0] for r in range(world - 1))
             assert max(hi - lo for lo, hi in parts) - min(hi - lo for lo, hi in parts) <= 1
+
+
+def test_only_workloads_with_the_default_minibatch_stream_can_be_sharded() -> None:
+    import workloads
+
+    own_streams = {name for name in workloads.names() if not workloads.get_class(name).shardable()}
+    assert own_streams == {"imagenet-resnet50", "lm1b-transformer"}  # DataLoader / token windows
