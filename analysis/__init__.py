@@ -26,6 +26,12 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
   final, initial, all or a stage's name), :func:`stage_names`; :func:`compare_studies`
   (per-study rankings, :class:`StudySpread`, :class:`StudyAgreement`); the refined spaces
   experiment.json records: :func:`refined_spaces`.
+- Adaptive searches: :func:`adaptive_protocols`, budget curves in ask order
+  (:func:`ask_order_curve`, :func:`best_of_first_k`) and samplers at equal budgets
+  (:func:`compare_samplers`, :class:`SamplerComparison`).
+- Optuna: hyperparameter importance (:func:`experiment_importance`, :data:`EVALUATORS`) and
+  the export of studies for optuna-dashboard (:func:`export_optuna`), both from one
+  rows-to-trials rule (:func:`rebuilt_trials`).
 - Report: :func:`analyse`, :func:`write_report`; its opening table: :func:`hierarchy_rows`.
 """
 
@@ -39,6 +45,14 @@ from .across_workloads import (
     summarize_experiments,
     summarize_workloads,
     verdict_table,
+)
+from .ask_order import (
+    AskOrderCurve,
+    SamplerComparison,
+    adaptive_protocols,
+    ask_order_curve,
+    best_of_first_k,
+    compare_samplers,
 )
 from .bootstrap import BudgetCurve, best_of_k, expected_best_of_k
 from .checks import check_budgets, check_metric, check_resamples, check_select
@@ -56,7 +70,15 @@ from .diagnostics import (
     position_in_range,
     search_space_diagnostics,
 )
+from .export import ExportedStudy, ExportResult, export_optuna
 from .headline import HierarchyRow, hierarchy_rows
+from .importance import (
+    EVALUATORS,
+    CoordinateImportance,
+    ExperimentImportance,
+    SearchImportance,
+    experiment_importance,
+)
 from .inclusion import (
     DEFAULT_INCLUSIONS,
     HierarchySummary,
@@ -70,6 +92,7 @@ from .inclusion import (
     transitive_pairs,
 )
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
+from .optuna_study import RebuiltTrials, rebuilt_trials
 from .probes import ProbeResult, probe_results
 from .profiles import OptimizerProfile, PerformanceProfile, performance_profile, performance_ratios
 from .query import QueryResult, connect, run_query
@@ -105,12 +128,18 @@ from .trials import Search, group_searches
 
 __all__ = [
     "DEFAULT_INCLUSIONS",
+    "EVALUATORS",
+    "AskOrderCurve",
     "BestTrialCurve",
     "BudgetCurve",
     "BudgetRankings",
+    "CoordinateImportance",
     "CrossWorkloadSummary",
     "Experiment",
+    "ExperimentImportance",
     "ExperimentRankings",
+    "ExportResult",
+    "ExportedStudy",
     "HierarchyRow",
     "HierarchySummary",
     "HyperparameterDiagnostic",
@@ -125,14 +154,17 @@ __all__ = [
     "ProtocolSummary",
     "QueryResult",
     "RankFlip",
-    "RefinedSpace",
     "Ranking",
+    "RebuiltTrials",
+    "RefinedSpace",
     "ReportData",
     "ReportFiles",
     "RerunSummary",
     "Robustness",
+    "SamplerComparison",
     "Search",
     "SearchCurves",
+    "SearchImportance",
     "SpaceRange",
     "SpeedRanking",
     "SpeedScore",
@@ -143,8 +175,11 @@ __all__ = [
     "StudySpread",
     "VerdictRow",
     "VerdictTable",
+    "adaptive_protocols",
     "align_curves",
     "analyse",
+    "ask_order_curve",
+    "best_of_first_k",
     "best_of_k",
     "best_trial_curve",
     "bootstrap_searches",
@@ -154,10 +189,13 @@ __all__ = [
     "check_metric",
     "check_resamples",
     "check_select",
+    "compare_samplers",
     "compare_studies",
     "connect",
     "default_budget",
     "expected_best_of_k",
+    "experiment_importance",
+    "export_optuna",
     "goodman_kruskal_gamma",
     "group_searches",
     "hierarchy_rows",
@@ -171,13 +209,14 @@ __all__ = [
     "performance_profile",
     "performance_ratios",
     "position_in_range",
+    "probe_results",
     "rank_experiment",
     "rank_flips",
     "rank_optimizers",
     "rank_optimizers_at",
     "rank_probabilities",
     "rankings_at",
-    "probe_results",
+    "rebuilt_trials",
     "refined_spaces",
     "rerun_summaries",
     "run_query",

@@ -26,6 +26,7 @@ from typing import Any
 
 from optcompare.errors import InputError, ParameterError
 
+from .ask_order import adaptive_protocols, ask_order_warnings
 from .checks import check_budgets, check_metric, check_resamples
 from .diagnostics import selection
 from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summarize_hierarchy
@@ -339,8 +340,10 @@ def summarize_experiments(
     chosen = _merged_selection(loaded, select)
     meta = {"workloads": [w for exp in loaded for w in exp.meta.get("workloads", []) or []]}
     pairs: list[InclusionPair] = [p for exp in loaded for p in inclusion_pairs(exp.meta)]
+    adaptive = frozenset().union(*(adaptive_protocols(exp.meta) for exp in loaded))
     curves = bootstrap_searches(
-        searches, [budget], select=chosen, report=report, n_resamples=n_resamples, seed=seed
+        searches, [budget], select=chosen, report=report, n_resamples=n_resamples, seed=seed,
+        adaptive=adaptive,
     )
     rankings = rankings_at(curves, searches, budget)
     hierarchy = summarize_hierarchy(curves, rankings, budget, pairs, alpha=alpha)
@@ -357,6 +360,7 @@ def summarize_experiments(
     )
     return replace(
         summary,
-        warnings=(*budget_warnings(searches, [budget]), *summary.warnings),
+        warnings=(*budget_warnings(searches, [budget]), *ask_order_warnings(searches, adaptive),
+                  *summary.warnings),
         skipped=tuple(s for exp in loaded for s in exp.skipped),
     )

@@ -51,6 +51,20 @@ class BudgetCurve:
     samples: np.ndarray
     """Shape (len(budgets), n_resamples)."""
 
+    @classmethod
+    def of_samples(
+        cls, budgets: np.ndarray, samples: np.ndarray, percentile_method: str = "linear"
+    ) -> BudgetCurve:
+        """The curve of ``samples`` (one row per budget): their mean and 5th / 95th percentiles
+        (``np.percentile`` with ``percentile_method``) over each row."""
+        return cls(
+            budgets=budgets,
+            mean=samples.mean(axis=1),
+            p05=np.percentile(samples, 5, axis=1, method=percentile_method),
+            p95=np.percentile(samples, 95, axis=1, method=percentile_method),
+            samples=samples,
+        )
+
     def index_of(self, budget: int) -> int:
         """Row of ``budget`` in ``samples``; InputError when it was not bootstrapped."""
         hits = np.flatnonzero(self.budgets == budget)
@@ -129,14 +143,7 @@ def best_of_k(
     # Reported value of the trial at each selection rank; invalid trials score `worst`.
     value_at_rank = np.where(valid_a[order], report_a[order], worst)
     best_rank = _best_ranks(gen, rank_of, ks, n_resamples)  # (len(ks), n_resamples)
-    samples = value_at_rank[best_rank]
-    return BudgetCurve(
-        budgets=ks,
-        mean=samples.mean(axis=1),
-        p05=np.percentile(samples, 5, axis=1, method=percentile_method),
-        p95=np.percentile(samples, 95, axis=1, method=percentile_method),
-        samples=samples,
-    )
+    return BudgetCurve.of_samples(ks, value_at_rank[best_rank], percentile_method)
 
 
 def expected_best_of_k(

@@ -1,4 +1,5 @@
-"""``optcompare rank``, ``summary``, ``query`` and ``report``: the analysis subcommands.
+"""``optcompare rank``, ``summary``, ``query``, ``report``, ``importance`` and ``export optuna``:
+the analysis subcommands.
 
 Handlers import their modules when called, so ``optcompare --help`` loads neither numpy-heavy
 analysis code nor DuckDB or matplotlib. Each handler computes a result object with the library
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import ParameterError, with_flags
 from optcompare.schema import METRICS, SELECT_METRICS
@@ -23,6 +24,7 @@ from .profiles import TAU_MAX
 
 if TYPE_CHECKING:
     from .across_workloads import CrossWorkloadSummary
+    from .importance import ExperimentImportance
     from .query import QueryResult
     from .ranking import ExperimentRankings
     from .report_data import ReportData
@@ -31,6 +33,8 @@ __all__ = [
     "FLAGS",
     "parse_budgets",
     "register",
+    "run_export_optuna",
+    "run_importance",
     "run_query_command",
     "run_rank",
     "run_report",
@@ -45,7 +49,8 @@ REPORT_METRICS = tuple(name for name, m in METRICS.items() if m.split != "train"
 
 FLAGS = {"budget": "--budget", "n_resamples": "--resamples", "select": "--select",
          "report": "--report", "max_rows": "--max-rows", "out_dir": "--out",
-         "tau_max": "--tau-max", "stage": "--stage"}
+         "tau_max": "--tau-max", "stage": "--stage", "evaluator": "--evaluator",
+         "storage": "--storage", "overwrite": "--overwrite"}
 """Library parameter -> the flag that sets it, for errors and warnings (optcompare.errors)."""
 
 TABLE_HELP = ("table (default; on a terminal it fits the terminal, piped or redirected it is as "
@@ -143,6 +148,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--budget", type=int, default=None, help="trials per search K for rankings and verdicts (default: smallest search)")
     _add_bootstrap_options(p=r, select_default=None,
                            select_help="selection metric (default: each protocol's select in experiment.json)")
+    _register_optuna_commands(subparsers)
+
+
+EVALUATOR_NAMES = ("ped-anova", "fanova")
+"""``importance --evaluator`` values, as :data:`analysis.importance.EVALUATORS` names them (the
+library checks the value, so a bad one is an error that lists them)."""
+
+
+def _register_optuna_commands(subparsers: argparse._SubParsersAction) -> None:
+    """``importance`` and ``export optuna``."""
+    i = _add_command(
+        subparsers, "importance", run_importance,
+        help="importance of each tuned hyperparameter per search (Optuna's PED-ANOVA or fANOVA)",
+        description=(
+            "Per (workload, protocol, optimizer), rebuild an Optuna study from the trials rows "
+            "(params in tuned coordinates, value = the protocol's selection metric; diverged "
+            "trials at the search's worst finite value, failed ones left out) and print each "
+            "tuned coordinate's share of the importance (log coordinates on their logarithm). "
+            "A search with fewer than 2 completed trials is skipped with a note."
+        ),
+    )
+    i.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
+    i.add_argument("--evaluator", default=EVALUATOR_NAMES[0],
+                   help=f"importance evaluator: {' or '.join(EVALUATOR_NAMES)} (default: {EVALUATOR_NAMES[0]})")
+    i.add_argument("--stage", default="final", help=STAGE_HELP)
+    i.add_argument("--select", choices=SELECT_METRICS, default=None,
+                   help="selection metric (default: each protocol's select in experiment.json)")
+    i.add_argument("--seed", type=int, default=0, help="fANOVA's forest seed (default: 0)")
+    i.add_argument("--format", choices=list(IMPORTANCE_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
+
+    export = subparsers.add_parser(
+        "export", help="export an experiment's searches to other tools (optuna: studies for optuna-dashboard)")
+    targets = export.add_subparsers(dest="target", metavar="TARGET", required=True)
+    o = _add_command(
+        targets, "optuna", run_export_optuna,
+        help="write one Optuna study per search into an RDB URL or a journal file",
+        description=(
+            "One Optuna study per (workload, protocol, optimizer, study, stage), named "
+            "EXPERIMENT/W/P/O[/sS][/STAGE]: params in tuned coordinates with their distributions, "
+            "value = the selection metric, user attributes workload, protocol, optimizer, "
+            "trial_id, status, study, stage, and the selection metric's curve as intermediate "
+            "values. Browse them with: optuna-dashboard STORAGE (pip install 'optcompare[dashboard]')."
+        ),
+    )
+    o.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
+    o.add_argument("--storage", required=True, metavar="URL_OR_JOURNAL_FILE",
+                   help="an RDB URL (sqlite:///studies.db) or a journal file path (studies.log)")
+    o.add_argument("--overwrite", action="store_true",
+                   help="replace studies of the same name already in the storage (default: refuse)")
 
 
 def parse_budgets(text: str | None) -> tuple[int, ...] | None:
@@ -175,11 +229,20 @@ def _print(text: str) -> None:
     sys.stdout.write(text)
 
 
-RANK_FORMATS: dict[str, Callable[[ExperimentRankings], None]] = {
-    "table": lambda result: render.print_tables(render.rank_tables(result)),
-    "json": lambda result: _print(render.rank_json(result)),
-    "csv": lambda result: _print(render.rank_csv(result)),
-}
+def _formats(
+    tables: Callable[[Any], Sequence[Any]], as_json: Callable[[Any], str], as_csv: Callable[[Any], str]
+) -> dict[str, Callable[[Any], None]]:
+    """``--format`` table, json and csv of one kind of result: its tables printed, or its JSON or
+    CSV text written to stdout."""
+    return {
+        "table": lambda result: render.print_tables(tables(result)),
+        "json": lambda result: _print(as_json(result)),
+        "csv": lambda result: _print(as_csv(result)),
+    }
+
+
+RANK_FORMATS: dict[str, Callable[[ExperimentRankings], None]] = _formats(
+    render.rank_tables, render.rank_json, render.rank_csv)
 """``rank --format``: how each format prints an :class:`~analysis.ranking.ExperimentRankings`."""
 
 
@@ -201,11 +264,8 @@ def show_rankings(result: ExperimentRankings, fmt: str = "table") -> None:
     RANK_FORMATS[fmt](result)
 
 
-SUMMARY_FORMATS: dict[str, Callable[[CrossWorkloadSummary], None]] = {
-    "table": lambda summary: render.print_tables(render.summary_tables(summary)),
-    "json": lambda summary: _print(render.summary_json(summary)),
-    "csv": lambda summary: _print(render.summary_csv(summary)),
-}
+SUMMARY_FORMATS: dict[str, Callable[[CrossWorkloadSummary], None]] = _formats(
+    render.summary_tables, render.summary_json, render.summary_csv)
 """``summary --format``: how each format prints a
 :class:`~analysis.across_workloads.CrossWorkloadSummary`."""
 
@@ -293,3 +353,36 @@ def run_report(args: argparse.Namespace) -> int:
     return write_experiment_report(args.experiment, args.out, budget=args.budget, select=args.select,
                                    report=args.report, n_resamples=args.resamples, seed=args.seed,
                                    stage=args.stage)
+
+
+IMPORTANCE_FORMATS: dict[str, Callable[[ExperimentImportance], None]] = _formats(
+    render.importance_tables, render.importance_json, render.importance_csv)
+"""``importance --format``: how each format prints an
+:class:`~analysis.importance.ExperimentImportance`."""
+
+
+def run_importance(args: argparse.Namespace) -> int:
+    """Print each search's importances; skipped files to stderr."""
+    from .importance import experiment_importance
+
+    result = experiment_importance(args.experiment, evaluator=args.evaluator, select=args.select,
+                                   stage=args.stage, seed=args.seed)
+    _warn_skipped(result.skipped)
+    IMPORTANCE_FORMATS[args.format](result)
+    return 0
+
+
+def run_export_optuna(args: argparse.Namespace) -> int:
+    """Write the studies and say where, with how to open them in optuna-dashboard."""
+    from .export import export_optuna
+
+    result = export_optuna(args.experiment, args.storage, overwrite=args.overwrite)
+    _warn_skipped(result.skipped)
+    for name in result.replaced:
+        print(f"replaced study {name}", file=sys.stderr)
+    print(f"wrote {len(result.studies)} studies ({result.n_trials} trials) to {result.storage}")
+    for s in result.studies:
+        print(f"  {s.name}: {s.n_trials} trials ({s.n_complete} completed, {s.n_diverged} diverged "
+              f"at the worst finite value, {s.n_failed} failed)")
+    print(f"browse them: optuna-dashboard {result.storage}")
+    return 0

@@ -1,9 +1,10 @@
 """The report's figures, rendered from the analysis dataclasses (matplotlib, Agg).
 
-Six plots (docs/method.md describes the statistics they show): best-trial reported metric per
+Seven plots (docs/method.md describes the statistics they show): best-trial reported metric per
 optimizer and protocol, steps to target, best-trial metric against the number of trials K,
 the best trials' validation curves, the final selection metric over each tuned
-hyperparameter, and the performance profiles of a protocol over workloads. Every ``plot_*`` function takes computed statistics, writes ``STEM.png`` and
+hyperparameter, the performance profiles of a protocol over workloads, and samplers compared
+at equal budgets (best-so-far in ask order). Every ``plot_*`` function takes computed statistics, writes ``STEM.png`` and
 ``STEM.pdf`` and returns the two paths; nothing here computes a statistic. A :class:`Figure`
 is one such plot as data (what the report's compute step plans); :func:`draw` renders it
 through the :data:`PLOTS` table. matplotlib is imported on first use, so ``import analysis``
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .ask_order import SamplerComparison
 from .bootstrap import BudgetCurve
 from .curves import BestTrialCurve
 from .diagnostics import HyperparameterDiagnostic, SpaceRange
@@ -37,6 +39,7 @@ __all__ = [
     "plot_final_error",
     "plot_hyperparameters",
     "plot_performance_profiles",
+    "plot_samplers",
     "plot_steps_to_target",
     "plot_training_curves",
 ]
@@ -306,6 +309,26 @@ def plot_performance_profiles(
     return _save(fig, stem)
 
 
+def plot_samplers(comparison: SamplerComparison, stem: Path | str, *, title: str = "") -> list[Path]:
+    """Best-so-far against the number of trials K in ask order (:mod:`analysis.ask_order`), one
+    line per protocol (labelled with its ``search:``): the median over studies, with the min-max
+    band over studies; log2 K axis."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    colors = _colors([c.protocol for c in comparison.curves])
+    for c in comparison.curves:
+        label = f"{c.protocol} ({c.search}, {len(c.studies)} studies)"
+        ax.plot(c.budgets, c.median, color=colors[c.protocol], label=label)
+        ax.fill_between(c.budgets, c.low, c.high, color=colors[c.protocol], alpha=0.15)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("number of trials K (first K in ask order)")
+    ax.set_ylabel(f"best-so-far {comparison.report}")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, stem)
+
+
 PLOTS: dict[str, Callable[..., list[Path]]] = {
     "final_error": plot_final_error,
     "steps_to_target": plot_steps_to_target,
@@ -313,6 +336,7 @@ PLOTS: dict[str, Callable[..., list[Path]]] = {
     "training_curves": plot_training_curves,
     "hyperparameters": plot_hyperparameters,
     "performance_profiles": plot_performance_profiles,
+    "samplers": plot_samplers,
 }
 """Plot name -> function ``f(statistics, stem, **options)`` that writes ``STEM.{png,pdf}``."""
 

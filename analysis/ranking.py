@@ -8,7 +8,7 @@ of one optimizer is paired with resample ``b`` of the others to estimate rank pr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -145,20 +145,32 @@ def bootstrap_searches(
     report: str = "test_error",
     n_resamples: int = 1000,
     seed: int = 0,
+    adaptive: Collection[str] = (),
 ) -> dict[SearchKey, BudgetCurve]:
-    """:func:`best_of_k` for every search at every budget.
+    """:func:`best_of_k` for every search at every budget; for the searches of the protocols
+    in ``adaptive`` (:func:`analysis.ask_order.adaptive_protocols`), whose trials are not
+    exchangeable, the best of the first K trials in ask order per study, resampled over studies
+    (:func:`analysis.ask_order.ask_order_curve`) instead of a bootstrap over trials.
 
     ``select`` is a metric name, or a mapping protocol -> metric name (protocols it lacks
     select by ``val_error``). A trial is valid when its status is ``completed`` and its
     selection value is finite. Loss metrics score +inf for a draw without a valid trial, so
     their percentiles are order statistics (:func:`percentile_method_for`).
     """
+    from .ask_order import ask_order_curve
+
     check_select(select)
     reported = schema.METRICS[check_metric(report, "report")]
     method = percentile_method_for(reported.worst)
     out = {}
     for key, search in searches.items():
         selected = schema.METRICS[select_for(select, search.protocol)]
+        if search.protocol in adaptive:
+            out[key] = ask_order_curve(
+                search, budgets, select=selected.name, report=reported.name,
+                n_resamples=n_resamples, rng=search_rng(seed, key), percentile_method=method,
+            )
+            continue
         out[key] = best_of_k(
             search.column(selected.column),
             search.column(reported.column),
@@ -274,9 +286,11 @@ def _rank_searches(
     report: str,
     n_resamples: int,
     seed: int,
+    adaptive: Collection[str] = (),
 ) -> dict[int, list[Ranking]]:
     curves = bootstrap_searches(
-        searches, budgets, select=select, report=report, n_resamples=n_resamples, seed=seed
+        searches, budgets, select=select, report=report, n_resamples=n_resamples, seed=seed,
+        adaptive=adaptive,
     )
     return {b: rankings_at(curves, searches, b) for b in budgets}
 
@@ -315,6 +329,9 @@ def rank_optimizers_at(
 ) -> dict[int, list[Ranking]]:
     """Rankings at each budget (ascending; default: the smallest search), from one bootstrap draw
     at the largest budget: the samples at K are those :func:`rank_optimizers` finds at K alone.
+    A bare trials table does not say which protocols are adaptive, so every search is
+    bootstrapped as a planned one; :func:`rank_experiment` reads experiment.json and ranks
+    adaptive protocols in ask order (:mod:`analysis.ask_order`).
 
     Lower is better; ties keep alphabetical order.
     """
@@ -337,13 +354,16 @@ def rank_experiment(
 ) -> ExperimentRankings:
     """:func:`rank_optimizers_at` over the trials of the experiment directory ``experiment``
     of stage selection ``stage`` (:func:`analysis.stages.select_stage_rows`), with the files
-    skipped while reading it and :func:`budget_warnings`. With two or more studies the rankings
+    skipped while reading it and :func:`budget_warnings`. The searches of adaptive protocols
+    (experiment.json ``protocols[P]["search"]`` an Optuna sampler) are ranked by the ask-order
+    rule (:mod:`analysis.ask_order`), with a warning saying so. With two or more studies the rankings
     pool them, each study is ranked too (:func:`analysis.studies.compare_studies`) and the
     default budget is the smallest search of any one study.
 
     The arguments are checked before anything is read (``stage`` once experiment.json names
     the stages); a budget above :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
     """
+    from .ask_order import adaptive_protocols, ask_order_warnings
     from .inclusion import inclusion_pairs
     from .stages import select_stage_rows
     from .studies import compare_studies, default_study_budget, study_count
@@ -355,8 +375,9 @@ def rank_experiment(
     several = study_count(meta, trials) > 1
     default = (default_study_budget(trials) if several else None) or default_budget(searches)
     used = chosen or (default,)
-    warnings = budget_warnings(searches, used)
-    by_budget = _rank_searches(searches, used, select, report, n_resamples, seed)
+    adaptive = adaptive_protocols(meta)
+    warnings = [*budget_warnings(searches, used), *ask_order_warnings(searches, adaptive)]
+    by_budget = _rank_searches(searches, used, select, report, n_resamples, seed, adaptive)
     studies = compare_studies(
         trials, used, inclusion_pairs(meta), select=select, report=report,
         n_resamples=n_resamples, seed=seed, meta=meta, stage=stage,

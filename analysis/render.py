@@ -1,6 +1,7 @@
-"""Text of the result objects that ``optcompare rank``, ``summary`` and ``query`` print: JSON,
-CSV and tables. The statistics are computed elsewhere (:mod:`analysis.ranking`,
-:mod:`analysis.across_workloads`, :mod:`analysis.query`); this module only lays them out.
+"""Text of the result objects that ``optcompare rank``, ``summary``, ``query`` and
+``importance`` print: JSON, CSV and tables. The statistics are computed elsewhere
+(:mod:`analysis.ranking`, :mod:`analysis.across_workloads`, :mod:`analysis.query`,
+:mod:`analysis.importance`); this module only lays them out.
 
 JSON is strict (RFC 8259): a non-finite float (a loss of +inf, NaN) is written as ``null``.
 Tables fit the terminal when stdout is one; otherwise (a pipe, a log file) each table is as
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
     from .across_workloads import CrossWorkloadSummary, ProtocolSummary
     from .explain import ViolationEvidence
+    from .importance import ExperimentImportance
     from .inclusion import HierarchySummary
     from .query import QueryResult
     from .ranking import BudgetRankings, ExperimentRankings
@@ -29,7 +31,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RANK_COLUMNS",
+    "IMPORTANCE_COLUMNS",
     "dumps_strict",
+    "importance_csv",
+    "importance_json",
+    "importance_tables",
     "print_tables",
     "query_csv",
     "query_json",
@@ -340,3 +346,54 @@ def verdict_lines(hierarchy: HierarchySummary, evidence: Sequence[ViolationEvide
             ends = ", ".join(f"the {side} end of {name}" for name, side in e.boundary)
             lines.append(f"    {v.wide}'s best trial sits at {ends}: its optimum may lie outside the range")
     return lines
+
+
+IMPORTANCE_COLUMNS = ("workload", "protocol", "optimizer", "coordinate", "scaling", "importance",
+                      "rank", "evaluator", "select", "n_trials", "n_completed", "n_diverged",
+                      "n_failed", "notes")
+"""Columns of ``importance --format csv``: one row per (search, coordinate); a skipped search
+has one row with empty coordinate cells and its notes."""
+
+
+def importance_json(result: ExperimentImportance) -> str:
+    """The importances' JSON object (:meth:`ExperimentImportance.as_dict`)."""
+    return dumps_strict(result.as_dict(), indent=2) + "\n"
+
+
+def _importance_rows(result: ExperimentImportance) -> list[list[Any]]:
+    rows = []
+    for s in result.searches:
+        counts = [result.evaluator, s.select, s.n_trials, s.n_completed, s.n_diverged, s.n_failed,
+                  "; ".join(s.notes)]
+        coordinates = [(c.name, c.scaling, c.importance, r + 1) for r, c in enumerate(s.coordinates)]
+        for cells in coordinates or [("", "", "", "")]:
+            rows.append([s.workload, s.protocol, s.optimizer, *cells, *counts])
+    return rows
+
+
+def importance_csv(result: ExperimentImportance) -> str:
+    """:data:`IMPORTANCE_COLUMNS`, then one row per (search, coordinate)."""
+    return _csv([IMPORTANCE_COLUMNS, *_importance_rows(result)])
+
+
+def importance_tables(result: ExperimentImportance) -> list[Table]:
+    """One table per search: each coordinate's share of the importance, most important first;
+    the caption gives the trial counts and the notes (why a search was skipped)."""
+    from rich.table import Table
+
+    tables = []
+    for s in result.searches:
+        notes = "; ".join(s.notes)
+        counts = (f"{s.n_completed} completed, {s.n_diverged} diverged, {s.n_failed} failed "
+                  f"of {s.n_trials}")
+        table = Table(
+            title=(f"{s.workload} / {s.protocol} / {s.optimizer}: importance for {s.select} "
+                   f"({result.evaluator})"),
+            caption=f"{counts}" + (f"; {notes}" if notes else ""),
+        )
+        for header in ("coordinate", "scaling", "importance"):
+            table.add_column(header, justify="right" if header == "importance" else "left")
+        for c in s.coordinates:
+            table.add_row(c.name, c.scaling, f"{c.importance:.3f}")
+        tables.append(table)
+    return tables

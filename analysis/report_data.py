@@ -6,7 +6,10 @@ steps to target, robustness of the ordering, search-space diagnostics, the best 
 reruns, inclusion probes, the summary across workloads (with two or more), the opening
 "does the inclusion hierarchy hold?" rows (:mod:`analysis.headline`), the refined spaces
 experiment.json records (:mod:`analysis.refined`), each study's ranking and their agreement
-(:mod:`analysis.studies`, with two or more studies), all from the rows of one stage selection
+(:mod:`analysis.studies`, with two or more studies), each search's hyperparameter importance
+(:mod:`analysis.importance`), samplers compared at equal budgets in ask order
+(:mod:`analysis.ask_order`; the rankings of adaptive protocols use that rule too), all from the
+rows of one stage selection
 (:mod:`analysis.stages`), and the plan of the figures (:class:`analysis.figures.Figure`, data
 only). Nothing here draws or writes;
 :mod:`analysis.report_page` renders the result. docs/method.md gives the statistics'
@@ -23,12 +26,14 @@ from optcompare.errors import InputError
 from optcompare.schema import METRICS, SearchKey
 
 from .across_workloads import CrossWorkloadSummary, summarize_workloads
+from .ask_order import SamplerComparison, adaptive_protocols, ask_order_warnings, compare_samplers
 from .bootstrap import BudgetCurve
 from .checks import check_budgets, check_metric, check_resamples
 from .curves import BestTrialCurve, align_curves, best_trial_curve
 from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, selection
 from .figures import Figure
 from .headline import HierarchyRow, hierarchy_rows
+from .importance import DEFAULT_EVALUATOR, SearchImportance, searches_importance
 from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
 from .probes import ProbeResult, probe_results
@@ -97,6 +102,13 @@ class ReportData:
     studies: StudyComparison | None = None
     """Per-study rankings, spread and agreement at K (:mod:`analysis.studies`); None with one
     study."""
+    importance: tuple[SearchImportance, ...] = ()
+    """Each search's hyperparameter importance by :data:`IMPORTANCE_EVALUATOR`
+    (:mod:`analysis.importance`)."""
+    samplers: tuple[SamplerComparison, ...] = ()
+    """Per (workload, optimizer) whose protocols differ in ``search:``, each protocol's
+    best-so-far in ask order (:func:`analysis.ask_order.compare_samplers`)."""
+    importance_evaluator: str = DEFAULT_EVALUATOR
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
@@ -160,7 +172,10 @@ def analyse(
     all_budgets = check_budgets([*(budgets or default_budgets(largest, budget)), budget], "budgets")
     warnings = budget_warnings(searches, all_budgets)
     resampling = {"n_resamples": n_resamples, "seed": seed}
-    curves = bootstrap_searches(searches, all_budgets, select=chosen, report=report, **resampling)
+    adaptive = adaptive_protocols(exp.meta)
+    warnings = [*warnings, *ask_order_warnings(searches, adaptive)]
+    curves = bootstrap_searches(searches, all_budgets, select=chosen, report=report,
+                                adaptive=adaptive, **resampling)
     rankings = rankings_at(curves, searches, budget)
     pairs = inclusion_pairs(exp.meta)
     aligned = align_curves(exp.curves, searches)
@@ -200,6 +215,8 @@ def analyse(
             exp.trials, [budget], pairs, select=chosen, report=report, alpha=alpha,
             meta=exp.meta, stage=stage, **resampling,
         ) if several else None,
+        importance=searches_importance(searches, exp.meta, select=chosen, seed=seed),
+        samplers=compare_samplers(searches, exp.meta, select=chosen, report=report),
     )
     data = replace(
         data,
@@ -279,6 +296,15 @@ def _protocol_figures(data: ReportData, w: str, p: str) -> Iterator[Figure]:
         {"title": f"{w} / {p}: best trials", "target": data.targets.get(w)},
     )
     diagnostics = tuple(d for d in data.diagnostics if (d.workload, d.protocol) == (w, p))
+    for c in (c for c in data.samplers if c.workload == w and c.curves[0].protocol == p):
+        yield Figure(
+            "samplers",
+            _slug("samplers", w, c.optimizer),
+            f"{w} / {c.optimizer}: {c.report} of the best-by-{c.select} trial among the first K "
+            "trials in ask order, per protocol (line: median over studies; band: min-max)",
+            c,
+            {"title": f"{w} / {c.optimizer}: samplers at equal budgets"},
+        )
     if diagnostics:
         yield Figure(
             "hyperparameters",

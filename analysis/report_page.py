@@ -27,6 +27,7 @@ import jinja2
 from optcompare.errors import ParameterError
 
 from .across_workloads import ProtocolSummary, Standing
+from .ask_order import AskOrderCurve, SamplerComparison
 from .figures import draw
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
@@ -115,6 +116,12 @@ class Page:
     experiment.json records none."""
     studies: StudiesPage | None = None
     """The repeated-studies section; None with one study."""
+    importance: Table | None = None
+    """Each search's coordinates by importance; None when no search was measured."""
+    importance_notes: tuple[str, ...] = ()
+    """``W/P/O: note`` for each search's notes (skipped searches, diverged trials)."""
+    samplers: tuple[tuple[SamplerComparison, Table], ...] = ()
+    """Per (workload, optimizer), the protocols' best-so-far at equal budgets."""
 
 
 @dataclass(frozen=True)
@@ -254,6 +261,16 @@ AGREEMENT_COLUMNS: tuple[Column, ...] = (
 """Columns of the studies' agreement (items: StudyAgreement)."""
 
 
+IMPORTANCE_COLUMNS: tuple[Column, ...] = (
+    ("workload", lambda sc: sc[0].workload), ("protocol", lambda sc: sc[0].protocol),
+    ("optimizer", lambda sc: sc[0].optimizer), ("coordinate", lambda sc: sc[1].name),
+    ("scaling", lambda sc: sc[1].scaling), ("importance", lambda sc: sc[1].importance),
+    ("trials (completed / diverged / failed)",
+     lambda sc: f"{sc[0].n_completed} / {sc[0].n_diverged} / {sc[0].n_failed}"),
+)  # fmt: skip
+"""Columns of the importance table (items: (SearchImportance, CoordinateImportance))."""
+
+
 def table(css: str, columns: Sequence[Column], items: Iterable[Any]) -> Table:
     """The table of ``items``, one row each, one cell per column."""
     return Table(
@@ -328,6 +345,26 @@ def _studies(data: ReportData) -> StudiesPage | None:
     )
 
 
+def _importance(data: ReportData) -> tuple[Table | None, tuple[str, ...]]:
+    """The importance table (None when no search was measured) and every search's notes."""
+    rows = [(s, c) for s in data.importance for c in s.coordinates]
+    notes = tuple(f"{s.workload}/{s.protocol}/{s.optimizer}: {n}" for s in data.importance
+                  for n in s.notes)
+    return (table("importance", IMPORTANCE_COLUMNS, rows) if rows else None), notes
+
+
+def _at_budget(curve: AskOrderCurve, budget: int) -> str:
+    median, low, high = curve.at(budget)
+    return f"{format_cell(median)} ({_band(low, high)})"
+
+
+def _sampler_table(comparison: SamplerComparison) -> Table:
+    """One row per protocol: its search, studies, then median (min-max) at each budget."""
+    at = tuple((f"K={k}", functools.partial(_at_budget, budget=k)) for k in comparison.budgets)
+    columns = (_attr("protocol"), _attr("search"), ("studies", lambda c: len(c.studies)), *at)
+    return table("samplers", columns, comparison.curves)
+
+
 def _refined(data: ReportData) -> Table | None:
     if not data.refined:
         return None
@@ -351,6 +388,7 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
     """The page's content: every section's table from ``data``, and the drawn ``figures``."""
     checks = ((rb, c) for rb in data.robustness for c in (*rb.by_step_budget, *rb.by_target))
     across, across_verdicts = _across(data)
+    importance, importance_notes = _importance(data)
     return Page(
         data=data,
         generated=generated,
@@ -369,6 +407,9 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         headline=table("headline", HEADLINE_COLUMNS, data.hierarchy_rows),
         refined=_refined(data),
         studies=_studies(data),
+        importance=importance,
+        importance_notes=importance_notes,
+        samplers=tuple((c, _sampler_table(c)) for c in data.samplers),
     )
 
 

@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 
 from optcompare.errors import ParameterText
 
+from .ask_order import adaptive_protocols
 from .inclusion import InclusionPair, summarize_hierarchy
 from .load import with_stage_and_study
 from .ranking import MAX_BUDGET_FACTOR, Ranking, bootstrap_searches, budget_warnings, rankings_at
@@ -245,11 +246,13 @@ def compare_studies(
 ) -> StudyComparison | None:
     """Per-study rankings, spread and agreement at each of ``budgets`` (module doc); None when
     the rows hold fewer than two studies. ``trials`` are the rows the analysis uses (one stage
-    selection already applied); ``meta`` and ``stage`` only name the mixtures."""
+    selection already applied); ``meta`` names the adaptive protocols (ranked in ask order,
+    :mod:`analysis.ask_order`) and, with ``stage``, the mixtures."""
     by_study_searches = searches_by_study(trials)
     if len(by_study_searches) < 2:
         return None
     budgets = tuple(sorted(set(budgets)))
+    adaptive = adaptive_protocols(meta or {})
     warnings = [
         ParameterText(text.parameter, f"study {study}: {text.template}")
         for study, searches in by_study_searches.items()
@@ -259,7 +262,8 @@ def compare_studies(
     per_budget_verdicts: dict[int, dict[int, dict[tuple[str, str, str], str]]] = {b: {} for b in budgets}
     for study, searches in by_study_searches.items():
         curves = bootstrap_searches(
-            searches, budgets, select=select, report=report, n_resamples=n_resamples, seed=seed
+            searches, budgets, select=select, report=report, n_resamples=n_resamples, seed=seed,
+            adaptive=adaptive,
         )
         for b in budgets:
             rankings = rankings_at(curves, searches, b)
