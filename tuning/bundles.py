@@ -20,6 +20,11 @@ ordinary trial. :class:`TrialBook` hands out bundles and keeps the per-trial boo
   trial's checkpoint once its final row is recorded (:meth:`TrialBook.forget_checkpoint`), and
   a checkpoint no trial refers to any more may be deleted (:meth:`TrialBook.unreferenced`).
 
+Adaptive searches (:mod:`tuning.adaptive`) have no planned trials: when the plan's queue is
+empty, the book asks the :class:`~tuning.adaptive.AdaptivePlanner` for one bundle's worth of
+points of the next search (B points at once for a bundle of B), capped like planned trials;
+their retries go through the retry queue like any other trial's (same point, same trial id).
+
 Pure bookkeeping, no Ray: the driver's searcher calls :meth:`TrialBook.next_bundle`, its
 callback calls :meth:`TrialBook.mark_finished`, :meth:`TrialBook.bundle_ended` and
 :meth:`TrialBook.bundle_failed`.
@@ -33,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from .adaptive import AdaptivePlanner
 from .plan import PlannedTrial
 from .probes import ProbePlanner
 from .reruns import RerunPlanner
@@ -94,8 +100,11 @@ class TrialBook:
         probes: ProbePlanner | None = None,
         stages: StagePlanner | None = None,
         checkpoints: dict[str, Saved] | None = None,
+        adaptive: AdaptivePlanner | None = None,
     ) -> None:
         self.pending: deque[PlannedTrial] = deque(trials)
+        self.adaptive = adaptive or AdaptivePlanner()
+        """Asks the adaptive searches' points when the plan's queue is empty."""
         self.retry: deque[PlannedTrial] = deque()
         self.size_of = size_of
         self.reruns = reruns
@@ -125,7 +134,7 @@ class TrialBook:
     def has_work(self) -> bool:
         """Trials to hand out now, running, or reruns and probes that may still be planned."""
         return bool(
-            self.pending or self.retry or self.in_flight
+            self.pending or self.retry or self.in_flight or self.adaptive.has_asks()
             or any(f.ready for f in self.followups) or self.followups_outstanding()
         )
 
@@ -135,27 +144,39 @@ class TrialBook:
 
     @property
     def max_followups(self) -> int:
-        """Later stages' trials, reruns and probes still to be planned, at most."""
-        return self.stages.max_stage_trials + self.reruns.max_reruns + self.probes.max_probes
+        """Adaptive asks, later stages' trials, reruns and probes still to be planned, at most."""
+        return (
+            self.adaptive.max_asks + self.stages.max_stage_trials + self.reruns.max_reruns
+            + self.probes.max_probes
+        )
+
+    def max_bundles(self, trials: Iterable[PlannedTrial]) -> int:
+        """Bundles that ``trials`` (the plan), the adaptive asks and the followups form at most
+        (no failures; a followup counted as a bundle of its own)."""
+        followups = self.stages.max_stage_trials + self.reruns.max_reruns + self.probes.max_probes
+        return count_bundles(trials, self.size_of) + self.adaptive.max_bundles(self.size_of) + followups
 
     def record_result(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> None:
-        """Tell the planners of later stages, reruns and probes that ``trial`` finished (None:
-        it failed)."""
+        """Tell the adaptive searches' studies and the planners of later stages, reruns and
+        probes that ``trial`` finished (None: it failed)."""
+        self.adaptive.record(trial, summary)
         for planner in self.followups:
             planner.record(trial, summary)
 
     def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
         """The next bundle to run: retries first, then later stages' trials (a search's next
-        stage starts as soon as the stage before has finished), then the plan, then planned
-        reruns and probes.
+        stage starts as soon as the stage before has finished), then the plan, then points
+        asked of the adaptive searches, then planned reruns and probes.
 
-        ``fresh_allowed`` caps how many trials may come from the plan (retries, later stages,
-        reruns and probes are not capped); None: no cap."""
+        ``fresh_allowed`` caps how many trials may come from the plan or be asked (retries,
+        later stages, reruns and probes are not capped); None: no cap."""
         queues = (
             (self.retry, False), (self.stages.ready, False), (self.pending, True),
-            (self.reruns.ready, False), (self.probes.ready, False),
+            (self.adaptive.ready, True), (self.reruns.ready, False), (self.probes.ready, False),
         )
         for queue, capped in queues:
+            if queue is self.adaptive.ready and not queue and (fresh_allowed is None or fresh_allowed > 0):
+                self.adaptive.ask(self.size_of, fresh_allowed)
             if not queue:
                 continue
             limit = self.size_of(queue[0])

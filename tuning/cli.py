@@ -116,9 +116,12 @@ def _run_and_report(
     options: StudyOptions, started: float,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
+    from optcompare.schema import is_adaptive
+
     from .driver import run_study
 
-    searches = len(config.workloads) * len(config.protocols) * len(config.optimizers)
+    adaptive = [p.name for p in config.protocols if is_adaptive(p.search)]
+    searches = len(config.workloads) * (len(config.protocols) - len(adaptive)) * len(config.optimizers)
     studies = f" x {config.studies} studies" if config.studies > 1 else ""
     staged = [p.name for p in config.protocols if p.stages]
     later = f"; later stages of {', '.join(staged)} are planned as earlier ones finish" if staged else ""
@@ -126,6 +129,12 @@ def _run_and_report(
         f"experiment {experiment_dir}: {len(plan)} trials planned up front = {searches} searches x "
         f"{config.trials_per_search} trials{studies}{later}", flush=True
     )
+    if adaptive:
+        count = len(config.workloads) * len(adaptive) * len(config.optimizers)
+        print(
+            f"  and {count} adaptive searches ({', '.join(adaptive)}): adaptive, "
+            f"{config.trials_per_search} trials each{studies}, asked as slots free", flush=True
+        )
     summary = run_study(plan, experiment_dir, options, started_at=started)
     print(summary.line(), flush=True)
     bundled = {w: b for w, b in summary.bundle_sizes.items() if b > 1}
@@ -242,16 +251,26 @@ def _stages_cell(protocol: Protocol, trials_per_search: int) -> str:
     return " -> ".join(f"{s.stage.name} {s.count}" for s in slots) + " (refined)"
 
 
+def _trials_cell(protocol: Protocol, planned: int, config: ExperimentConfig) -> str:
+    """The trials planned up front of one search (every study), or ``adaptive, N trials`` for a
+    search whose sampler asks its N points (every study) during the run."""
+    from optcompare.schema import is_adaptive
+
+    if is_adaptive(protocol.search):
+        return f"adaptive, {config.trials_per_search * config.studies} trials"
+    return str(planned)
+
+
 def _plan_handler(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
     from rich.console import Console
     from rich.table import Table
 
     from optcompare.errors import InputError
-    from optcompare.schema import SearchKey
+    from optcompare.schema import SearchKey, is_adaptive
 
     from .config import load_config
-    from .plan import resolve_plan
+    from .plan import adaptive_searches, resolve_plan
     from .rows import search_key
 
     if args.sample < 0:
@@ -270,7 +289,9 @@ def _plan_handler(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     plan = resolve_plan(config)
     console = Console()
-    searches = Table(title=f"{config.name}: {len(plan)} planned trials")
+    asked = sum(s.budget for s in adaptive_searches(config))
+    title = f"{config.name}: {len(plan)} planned trials" + (f" + {asked} asked by adaptive searches" if asked else "")
+    searches = Table(title=title)
     for column in ("workload", "protocol", "optimizer", "search", "trials", "stages", "reruns", "bundle", "searched"):
         searches.add_column(column)
     import workloads
@@ -278,18 +299,20 @@ def _plan_handler(args: argparse.Namespace) -> int:
 
     sizes = {entry.name: entry.bundle_size for entry in config.workloads}
     counts: dict[SearchKey, int] = {}
-    firsts: dict[SearchKey, PlannedTrial] = {}
     for t in plan:
-        key = search_key(t)
-        counts[key] = counts.get(key, 0) + 1
-        firsts.setdefault(key, t)
-    protocols = {p.name: p for p in config.protocols}
-    for (w, p, o), n in counts.items():
-        protocol = protocols[p]
-        first = firsts[(w, p, o)]
-        bundle = str(sizes[w]) if bundle_supported(workloads.get_class(w), o) is None else "1 (not bundlable)"
-        searches.add_row(w, p, o, protocol.search, str(n), _stages_cell(protocol, config.trials_per_search),
-                         str(protocol.rerun_seeds or "-"), bundle, ", ".join(sorted(first.tuned)) or "-")
+        counts[search_key(t)] = counts.get(search_key(t), 0) + 1
+    for entry in config.workloads:
+        for protocol in config.protocols:
+            for o in config.optimizers:
+                key = SearchKey(entry.name, protocol.name, o)
+                if key not in counts and not is_adaptive(protocol.search):
+                    continue
+                w = entry.name
+                bundle = str(sizes[w]) if bundle_supported(workloads.get_class(w), o) is None else "1 (not bundlable)"
+                searched = ", ".join(sorted(protocol.for_optimizer(o).for_budget(config.trials_per_search).space))
+                searches.add_row(w, protocol.name, o, protocol.search, _trials_cell(protocol, counts.get(key, 0), config),
+                                 _stages_cell(protocol, config.trials_per_search), str(protocol.rerun_seeds or "-"),
+                                 bundle, searched or "-")
     console.print(searches)
     if args.sample:
         sample = Table(title=f"first {min(args.sample, len(plan))} planned trials")

@@ -22,10 +22,12 @@ import os
 import time
 from collections.abc import Callable
 
+from .adaptive import AdaptivePlanner
 from .bundle_probe import bundle_size_function, resolve_bundle_sizes
-from .bundles import Saved, TrialBook, count_bundles
+from .bundles import Saved, TrialBook
 from .capacity import check_capacity, study_slots
-from .experiment import refined_recorder
+from .data_parallel import train_run_remover
+from .experiment import TUNE_STORE, refined_recorder
 from .plan import PlannedTrial
 from .probes import ProbePlanner
 from .progress import StudyProgress
@@ -54,6 +56,7 @@ def run_study(
     attempt_offsets: dict[str, int] | None = None,
     started_at: float | None = None,
     checkpoints: dict[str, Saved] | None = None,
+    adaptive_planner: AdaptivePlanner | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune as ``options`` say and write their rows under ``results_dir``.
 
@@ -69,8 +72,11 @@ def run_study(
     ``rerun_planner``); protocols in ``options.probes`` end in inclusion probes
     (:mod:`tuning.probes`; or pass a prepared ``probe_planner``); ``attempt_offsets`` gives the
     first attempt number of trials that ran before (resume), ``checkpoints`` the latest
-    checkpoint of trials that continue from one (resume). The plan runs in chunks of ``options.trials_per_fit`` trials, one Tune run
-    each, which bounds the driver's memory.
+    checkpoint of trials that continue from one (resume). Adaptive searches
+    (``options.adaptive``, :mod:`tuning.adaptive`; or pass a prepared ``adaptive_planner``,
+    rebuilt on resume) ask their points as slots free and count towards the concurrency like
+    planned trials. The plan runs in chunks of ``options.trials_per_fit`` trials (asked ones
+    included), one Tune run each, which bounds the driver's memory.
 
     ``options.bundle_sizes`` maps workload names to a bundle size or ``"auto"`` (probed once per
     workload on a worker with one trial's resources, see :mod:`tuning.bundle_probe`); workloads
@@ -83,8 +89,10 @@ def run_study(
     summary = StudySummary(planned=len(trials))
     started_ray = start_ray(options.ray)
     try:
+        # A data-parallel trial holds workers x the trial resources (tuning/data_parallel.py).
+        widest = max((t.workers for t in trials), default=1)
         capacity = check_capacity(
-            options.cpus_per_trial, options.gpus_per_trial, joined=options.ray.joined,
+            options.cpus_per_trial * widest, options.gpus_per_trial * widest, joined=options.ray.joined,
             progress=options.progress,
         )
         slots = study_slots(
@@ -95,8 +103,11 @@ def run_study(
             rerun_planner = rerun_planner or reruns
             probe_planner = probe_planner or probes
             stage_planner = stage_planner or stages
+        adaptive_planner = adaptive_planner or options.adaptive_planner()
+        # Adaptive searches are sized as the quasi-random searches they stand in for would be.
+        stand_ins = [t for search in adaptive_planner.searches.values() for t in search.stand_ins()]
         sizes = resolve_bundle_sizes(
-            dict(options.bundle_sizes), trials, cpus_per_trial=options.cpus_per_trial,
+            dict(options.bundle_sizes), [*trials, *stand_ins], cpus_per_trial=options.cpus_per_trial,
             gpus_per_trial=options.gpus_per_trial, slots=min(slots, max(1, capacity)),
             plugins=list(options.plugins), progress=options.progress,
             in_process=not options.ray.joined,
@@ -106,9 +117,12 @@ def run_study(
         book = TrialBook(
             trials, size_of, rerun_planner, max_failures=options.max_failures,
             attempt_offsets=attempt_offsets, probes=probe_planner, stages=stage_planner,
-            checkpoints=checkpoints,
+            checkpoints=checkpoints, adaptive=adaptive_planner,
         )
-        concurrency = max(1, min(slots, count_bundles(trials, size_of) + book.max_followups))
+        # Every bundle that may run, adaptive asks included: Tune lets the searcher keep as
+        # many trials pending as max_concurrent_trials (its ConcurrencyLimiter), so adaptive
+        # searches, asked one bundle per free slot, do not serialize the study.
+        concurrency = max(1, min(slots, book.max_bundles(trials)))
         # Slots for the training fraction: the trials that may run at once (a joined cluster,
         # which may grow: the most that ran at once, set at the end).
         summary.slots = concurrency
@@ -139,7 +153,22 @@ def worker_settings(options: StudyOptions) -> WorkerSettings:
         threads=options.worker_threads,
         plugins=tuple(options.plugins),
         device=options.worker_device,
+        cpus=options.cpus_per_trial,
+        gpus=options.gpus_per_trial,
     )
+
+
+def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
+    """The Ray resources of a Tune trial, by its config (a bundle task): the trial resources,
+    or, for a data-parallel trial, :data:`~tuning.data_parallel.DRIVER_RESOURCES` (its Ray Train
+    workers ask for theirs)."""
+    from ray.tune import PlacementGroupFactory
+
+    from .data_parallel import DRIVER_RESOURCES
+
+    single = PlacementGroupFactory([{"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}])
+    driver = PlacementGroupFactory([dict(DRIVER_RESOURCES)])
+    return lambda config: driver if config["members"][0].get("workers", 1) > 1 else single
 
 
 def checkpoint_remover(results_dir: str) -> Callable[[str], None]:
@@ -171,12 +200,15 @@ def _run_book(
     progress = StudyProgress(planned, options.progress)
     progress.add_planned(book.max_followups)
     local = "://" not in results_dir
-    storage = os.path.join(os.path.abspath(results_dir), "_tune") if local else f"{results_dir.rstrip('/')}/_tune"
-    callback = SinkCallback(book, sink, summary, progress, delete_checkpoint=checkpoint_remover(results_dir))
-    worker = worker_settings(options).model_copy(update={"storage": None if local else results_dir})
-    trainable = tune.with_resources(
-        ray_trainable, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
+    storage = os.path.join(os.path.abspath(results_dir), TUNE_STORE) if local else f"{results_dir.rstrip('/')}/{TUNE_STORE}"
+    callback = SinkCallback(
+        book, sink, summary, progress, delete_checkpoint=checkpoint_remover(results_dir),
+        delete_train_runs=train_run_remover(f"{storage}/train"),
     )
+    worker = worker_settings(options).model_copy(
+        update={"storage": None if local else results_dir, "train_storage": f"{storage}/train"}
+    )
+    trainable = tune.with_resources(ray_trainable, trial_resources(options))
     try:
         for index in itertools.count():
             if not book.has_work():

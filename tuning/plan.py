@@ -11,6 +11,10 @@ Studies. With ``studies: S`` every search runs S times independently: study s > 
 to every derived seed (Halton and training) and to its trial ids (``W/P/O/sS/INDEX``); study 0
 is exactly the one-study plan, so adding studies to a config keeps its first study's trials.
 
+Adaptive searches (``search:`` an Optuna sampler, :mod:`tuning.adaptive`) plan nothing up
+front: :func:`adaptive_searches` describes each, and the driver asks its points during the run;
+trial ``i`` (the ``i``-th ask) gets the id and training seed planned trial ``i`` would.
+
 Stages. A staged protocol (:mod:`tuning.stages`) plans only its first stage here (n_1 trials,
 the first n_1 points of the same Halton sequence); its later stages depend on results and are
 planned by :class:`tuning.stages.StagePlanner` during the run.
@@ -23,18 +27,30 @@ at the indices following the search's last trial.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Any
 
-from optcompare.schema import FINAL_STAGE, RERUN_PHASE, trial_id
+from optcompare.schema import FINAL_STAGE, RERUN_PHASE, SearchKey, is_adaptive, trial_id
 
+from .adaptive import AdaptiveSearch
 from .config import ExperimentConfig, WorkloadEntry
 from .protocol import Protocol
 from .quasirandom import sample
 from .search import SearchSpec
-from .stages import stage_layout, stage_seed_parts
+from .stages import Track, stage_layout, stage_seed_parts
 from .trial import PlannedTrial
 
-__all__ = ["PlannedTrial", "derive_seed", "rerun_trials", "resolve_plan", "search_points", "trial_id"]
+__all__ = [
+    "PlannedTrial",
+    "adaptive_searches",
+    "derive_seed",
+    "rerun_trials",
+    "resolve_plan",
+    "search_points",
+    "search_template",
+    "trial_at",
+    "trial_id",
+]
 
 
 def derive_seed(*parts: object) -> int:
@@ -57,15 +73,69 @@ def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, 
 
 def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
     """All trials planned up front, in order: workloads, protocols, optimizers, studies, then
-    trial index (a staged protocol: its first stage only)."""
+    trial index (a staged protocol: its first stage only; an adaptive protocol: none, its
+    sampler asks each point during the run, :func:`adaptive_searches`)."""
     return [
         trial
         for entry in config.workloads
         for protocol in config.protocols
+        if not is_adaptive(protocol.search)
         for opt in config.optimizers
         for study in range(config.studies)
         for trial in _search_trials(config, entry, protocol, opt, study)
     ]
+
+
+def search_template(
+    config: ExperimentConfig, entry: WorkloadEntry, protocol: Protocol, opt: str, study: int
+) -> PlannedTrial:
+    """What every trial of one search in one study shares (its point, index, id and seed are
+    filled in by :func:`trial_at`)."""
+    search = protocol.for_optimizer(opt)
+    return PlannedTrial(
+        trial_id=trial_id(entry.name, protocol.name, opt, 0, study),
+        workload=entry.name,
+        protocol=protocol.name,
+        optimizer=opt,
+        trial_index=0,
+        seed=0,
+        tuned={},
+        hparams={},
+        schedule=search.schedule,
+        schedule_params={},
+        steps=entry.steps,
+        eval_every=entry.eval_every,
+        data_dir=entry.data_dir,
+        workload_options=entry.options,
+        mixed_precision=entry.mixed_precision,
+        time_limit_s=entry.trial_time_limit_s,
+        stall_timeout_s=entry.stall_timeout_s,
+        checkpoint_every_s=entry.checkpoint_every_s,
+        workers=entry.workers_per_trial,
+        study=study,
+    )
+
+
+def trial_at(
+    template: PlannedTrial, search: SearchSpec, index: int, point: Mapping[str, Any], experiment_seed: int,
+    **update: Any,  # noqa: ANN401
+) -> PlannedTrial:
+    """Trial ``index`` of ``template``'s search at ``point`` (tuned coordinates): its id
+    ``W/P/O[/sS]/INDEX``, training seed ``sha256(seed/W/P/O[/sS]/INDEX/train)`` and the
+    hyperparameters ``search`` resolves the point to; ``update`` sets other fields (``stage``)."""
+    names = (template.workload, template.protocol, template.optimizer)
+    hparams, schedule_params = search.resolve(point)
+    return template.model_copy(
+        update={
+            "trial_id": trial_id(*names, index, template.study),
+            "trial_index": index,
+            "seed": derive_seed(experiment_seed, *names, *stage_seed_parts(template.study), index, "train"),
+            "tuned": dict(point),
+            "hparams": hparams,
+            "schedule_params": schedule_params,
+            **update,
+        }
+    )
 
 
 def _search_trials(
@@ -76,36 +146,37 @@ def _search_trials(
     first = stage_layout(protocol.stages, n)[0] if protocol.stages else None
     search = protocol.for_optimizer(opt)
     names = (entry.name, protocol.name, opt)
-    parts = stage_seed_parts(study)
-    points = search_points(search, n, derive_seed(config.seed, *names, *parts, "halton"))
-    trials = []
-    for index, point in enumerate(points[: first.count] if first else points):
-        hparams, schedule_params = search.resolve(point)
-        trials.append(
-            PlannedTrial(
-                trial_id=trial_id(*names, index, study),
-                workload=entry.name,
-                protocol=protocol.name,
-                optimizer=opt,
-                trial_index=index,
-                seed=derive_seed(config.seed, *names, *parts, index, "train"),
-                tuned=dict(point),
-                hparams=hparams,
-                schedule=search.schedule,
-                schedule_params=schedule_params,
-                steps=entry.steps,
-                eval_every=entry.eval_every,
-                data_dir=entry.data_dir,
-                workload_options=entry.options,
-                mixed_precision=entry.mixed_precision,
-                time_limit_s=entry.trial_time_limit_s,
-                stall_timeout_s=entry.stall_timeout_s,
-                checkpoint_every_s=entry.checkpoint_every_s,
-                stage=first.stage.name if first else FINAL_STAGE,
-                study=study,
-            )
+    points = search_points(search, n, derive_seed(config.seed, *names, *stage_seed_parts(study), "halton"))
+    template = search_template(config, entry, protocol, opt, study)
+    stage = first.stage.name if first else FINAL_STAGE
+    return [
+        trial_at(template, search, index, point, config.seed, stage=stage)
+        for index, point in enumerate(points[: first.count] if first else points)
+    ]
+
+
+def adaptive_searches(config: ExperimentConfig) -> list[AdaptiveSearch]:
+    """Every adaptive search of ``config`` in plan order (workloads, protocols, optimizers,
+    studies): nothing is planned for them up front; the sampler's seed is
+    ``sha256(seed/W/P/O[/sS]/sampler)``."""
+    return [
+        AdaptiveSearch(
+            track=Track(SearchKey(entry.name, protocol.name, opt), study),
+            spec=protocol.for_optimizer(opt),
+            sampler=protocol.search,
+            options=dict(protocol.sampler_options),
+            seed=derive_seed(config.seed, entry.name, protocol.name, opt, *stage_seed_parts(study), "sampler"),
+            budget=config.trials_per_search,
+            select=protocol.select,
+            template=search_template(config, entry, protocol, opt, study),
+            experiment_seed=config.seed,
         )
-    return trials
+        for entry in config.workloads
+        for protocol in config.protocols
+        if is_adaptive(protocol.search)
+        for opt in config.optimizers
+        for study in range(config.studies)
+    ]
 
 
 def rerun_trials(best: PlannedTrial, first_index: int, seeds: int, experiment_seed: int) -> list[PlannedTrial]:

@@ -13,9 +13,12 @@ Beyond the plain forms, a searched coordinate may carry:
 - ``num: K`` (grid searches only): a range becomes K grid points, evenly spaced in its scaling,
   ends included.
 
-Top-level ``search: quasirandom`` (scrambled Halton, ``trials_per_search`` points) or
+Top-level ``search: quasirandom`` (scrambled Halton, ``trials_per_search`` points),
 ``search: grid`` (the Cartesian product of every coordinate's points, whatever
-``trials_per_search`` says), and ``rerun_best: {seeds: N}``: once a search's trials have all
+``trials_per_search`` says) or an Optuna sampler (``tpe``, ``gp``, ``cmaes``, ``random``,
+``qmc``: an adaptive search, :mod:`tuning.adaptive`, which asks ``trials_per_search`` points
+during the run) with its options as data under ``sampler_options:`` (e.g.
+``{n_startup_trials: 10}``; only adaptive searches take them), and ``rerun_best: {seeds: N}``: once a search's trials have all
 finished, its best trial by ``select`` is trained again with N new seeds (DeepOBS).
 
 The file is validated once, when read: its shape by :class:`ProtocolFile`, each entry against
@@ -37,6 +40,7 @@ import optimizers
 from optcompare.errors import InputError
 from optcompare.schema import SELECT_METRICS
 
+from .adaptive import check_sampler
 from .coordinates import ONE_MINUS, RELATIVE_LR
 from .default_search import GRID_POINTS_LR, GRID_POINTS_OTHER, LR_KEYS, default_search
 from .protocol_files import PROTOCOL_DIR, protocol_path, shipped_protocols
@@ -90,6 +94,9 @@ class ProtocolFile(StrictModel):
     optimizers: Entries
     rerun_best: Annotated[RerunBest, WrapValidator(_rerun_best)] | None = None
     stages: list[StageFile] | None = None
+    sampler_options: dict[str, Any] | None = None
+    """Options of the sampler ``search:`` names (checked against it by
+    :func:`tuning.adaptive.check_sampler`)."""
 
 
 class Protocol(StrictModel):
@@ -109,6 +116,8 @@ class Protocol(StrictModel):
     """``rerun_best.seeds``: reruns of each search's best trial (0: none)."""
     stages: tuple[Stage, ...] = ()
     """The protocol's stages (:mod:`tuning.stages`); empty: one stage, called ``final``."""
+    sampler_options: dict[str, Any] = Field(default_factory=dict)
+    """An adaptive search's sampler options, validated, defaults filled in (empty otherwise)."""
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
         """This protocol's search for ``optimizer``, else the optimizer's registered default
@@ -137,6 +146,7 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
     InputError ``SOURCE[:LINE:COL]: field path: problem``."""
     with reading(source, marks):
         spec = ProtocolFile.model_validate(raw)
+        sampler_options = check_sampler(spec.search, spec.sampler_options)
         if spec.stages is not None:
             check_stages(spec.stages, spec.search)
         searches = {
@@ -155,6 +165,7 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
         stages=tuple(
             Stage(s.name, s.fraction, s.refine) for s in spec.stages or ()
         ),
+        sampler_options=sampler_options,
     )
 
 

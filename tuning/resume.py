@@ -14,6 +14,13 @@ the same planners the driver uses (a stage's refined space comes out bitwise as 
 rows hold the same numbers); a refinement that differs from the one experiment.json recorded is
 refused, and one that was never recorded (the driver died first) is recorded. A search whose
 reruns, or a pair whose probe, already has a row is closed.
+
+Adaptive searches (:mod:`tuning.adaptive`) have no plan to re-derive: each study is rebuilt from
+its rows (the same distributions, every finished trial told in ask order,
+:meth:`tuning.adaptive.AdaptivePlanner.restore`) and asks on where it stopped; with one slot the
+points it asks are those the uninterrupted study would have asked. A trial that was running when
+the driver stopped left no row and no record of its point: its index is asked again (a new
+point, so it starts from scratch, not from its old checkpoint).
 """
 
 from __future__ import annotations
@@ -34,12 +41,20 @@ from optcompare.schema import (
     PROBE_PHASE,
     RERUN_PHASE,
     SELECT_METRICS,
+    TUNED_PREFIX,
     SearchKey,
 )
 
+from .adaptive import AdaptivePlanner
 from .bundles import Saved
 from .config import ExperimentConfig, parse_config
-from .experiment import plan_digest, record_refined, refined_recorder
+from .experiment import (
+    TUNE_STORE,
+    check_checkpoint_store,
+    plan_digest,
+    record_refined,
+    refined_recorder,
+)
 from .plan import PlannedTrial, resolve_plan
 from .plugins import load_plugins
 from .probes import ProbePlanner
@@ -55,8 +70,11 @@ if TYPE_CHECKING:
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
-SUMMARY_COLUMNS = ("status", "phase", "stage", "study", *(METRICS[name].column for name in SELECT_METRICS))
-"""Columns of the finished rows that resume reads: what re-planning reruns needs."""
+SUMMARY_COLUMNS = (
+    "status", "phase", "stage", "study", "trial_index", *(METRICS[name].column for name in SELECT_METRICS)
+)
+"""Columns of the finished rows that resume reads besides ``tuned_<name>``: what re-planning
+reruns needs, and rebuilding adaptive studies."""
 
 
 @dataclass
@@ -76,6 +94,9 @@ class ResumeState:
     ``refined`` once recorded)."""
     checkpoints: dict[str, Saved] = field(default_factory=dict)
     """The latest checkpoint of each pending trial that saved one (it continues from it)."""
+    adaptive: AdaptivePlanner = field(default_factory=AdaptivePlanner)
+    """The adaptive searches' studies, rebuilt from the rows (their asked trials to run again
+    are in ``pending``)."""
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
@@ -105,7 +126,8 @@ def _latest_rows(experiment: Experiment) -> tuple[dict[str, dict[str, Any]], dic
     latest: dict[str, dict[str, Any]] = {}
     attempts: dict[str, int] = {}
     if trials.num_rows:
-        columns = [c for c in ("trial_id", "attempt", *SUMMARY_COLUMNS) if c in trials.column_names]
+        wanted = ("trial_id", "attempt", *SUMMARY_COLUMNS)
+        columns = [c for c in trials.column_names if c in wanted or c.startswith(TUNED_PREFIX)]
         for row in trials.select(columns).to_pylist():
             tid = row["trial_id"]
             attempts[tid] = max(attempts.get(tid, -1), row["attempt"])
@@ -154,7 +176,10 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
 
     from .study_options import StudyOptions
 
-    stages, reruns, probes = StudyOptions.from_config(config).planners(plan)
+    options = StudyOptions.from_config(config)
+    stages, reruns, probes = options.planners(plan)
+    adaptive = options.adaptive_planner()
+    asked_done, asked_to_run = adaptive.restore(latest.values(), finished)
     # A search whose reruns already have rows is closed: retrying one of its failed trials must
     # not plan its reruns a second time (perhaps from a different best trial).
     for tid, row in latest.items():
@@ -165,8 +190,8 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
             probes.close_probe(tid)
     # Replay every finished trial through the planners, as the driver told them, in plan order;
     # what they plan joins the queue (finished: replayed in turn; unfinished: to run).
-    queue: deque[PlannedTrial] = deque(plan)
-    pending: list[PlannedTrial] = []
+    queue: deque[PlannedTrial] = deque([*plan, *asked_done])
+    pending: list[PlannedTrial] = list(asked_to_run)
     while queue:
         trial = queue.popleft()
         if not finished(trial.trial_id):
@@ -182,12 +207,14 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     # Every id seen before continues with the next attempt number, finished or not.
     offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
-    pending_ids = {t.trial_id for t in pending}
+    # An adaptive trial asked again has a new point: its old checkpoint does not apply.
+    pending_ids = {t.trial_id for t in pending} - {t.trial_id for t in asked_to_run if t.trial_id not in latest}
     saved = {tid: s for tid, s in latest_checkpoints(experiment_dir).items() if tid in pending_ids}
     for tid, checkpoint in saved.items():  # a continuation is a new attempt, rows on disk or not
         offsets[tid] = max(offsets.get(tid, 0), checkpoint.attempt + 1, 1)
     return ResumeState(
-        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved
+        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved,
+        adaptive,
     )
 
 
@@ -201,9 +228,9 @@ def latest_checkpoints(experiment_dir: str) -> dict[str, Saved]:
     from .trainable import CHECKPOINT_META
 
     filesystem, root = open_filesystem(experiment_dir)
-    base = f"{root.rstrip('/')}/_tune"
-    if filesystem.get_file_info(base).type == pafs.FileType.NotFound:
-        return {}
+    base = f"{root.rstrip('/')}/{TUNE_STORE}"
+    if filesystem.get_file_info(base).type != pafs.FileType.Directory:
+        return {}  # none yet (or not a directory: check_checkpoint_store says so)
     found: dict[str, Saved] = {}
     for info in filesystem.get_file_info(pafs.FileSelector(base, recursive=True)):
         directory, _, name = info.path.rpartition("/")
@@ -256,9 +283,11 @@ def resume_experiment(
 
     started = time.perf_counter()
     state = load_resume_state(experiment_dir, retry_failed=retry_failed)
+    check_checkpoint_store(experiment_dir)  # before Ray starts: the store must be writable
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
-        f"{len(state.pending)} to run (plus trials of later stages still to be planned: "
+        f"{len(state.pending)} to run (plus trials still to be asked by adaptive searches: "
+        f"{state.adaptive.max_asks}, of later stages still to be planned: "
         f"{state.stages.max_stage_trials}, reruns: {state.reruns.max_reruns}, "
         f"probes: {state.probes.max_probes})",
         flush=True,
@@ -276,6 +305,7 @@ def resume_experiment(
         attempt_offsets=state.attempt_offsets,
         started_at=started,
         checkpoints=state.checkpoints,
+        adaptive_planner=state.adaptive,
     )
     print(summary.line(), flush=True)
     return state, summary

@@ -8,7 +8,8 @@ the optimizer registry or the protocol's schedule and search kind:
   :mod:`tuning.coordinates` whose target it has, or a parameter of the schedule; no two
   coordinates set the same hyperparameter; the schedule's required parameters are all given;
 - ``from_trials`` only under a quasi-random search, ``num`` only under a grid, and a grid's
-  ranges have ``num``;
+  ranges have ``num`` (an adaptive search, :mod:`tuning.adaptive`, takes neither: its sampler
+  asks every point from the whole space);
 - every fixed value and every extreme of every range maps to valid optimizer and schedule
   values (:func:`_corners`).
 
@@ -25,6 +26,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainValidator
 
 import optimizers
+from optcompare.schema import SEARCH_KINDS, is_adaptive
 
 from .coordinates import COORDINATES, coordinate, resolve
 from .space import Points, Range, SearchedValue, grid_points, plain
@@ -32,8 +34,9 @@ from .validation import FieldError, StrictModel, one_of
 
 __all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search"]
 
-SEARCH_KINDS = ("quasirandom", "grid")
 SearchKind = one_of(SEARCH_KINDS)
+"""A protocol's ``search:``: planned (quasirandom, grid) or an Optuna sampler
+(:data:`optcompare.schema.ADAPTIVE_SEARCHES`); the names live in :mod:`optcompare.schema`."""
 Value = float | Range | Points
 
 
@@ -119,6 +122,12 @@ def _check_names(where: tuple[str, ...], optimizer: str, coords: Mapping[str, Va
 def _check_search_kind(where: tuple[str, ...], key: str, value: Range | Points, search: str) -> None:
     """``from_trials`` under quasirandom only; ``num`` under grid only; a grid's ranges have ``num``."""
     path = (*where, key)
+    if value.from_trials is not None and is_adaptive(search):
+        raise FieldError(
+            (*path, "from_trials"),
+            f"only a quasirandom search takes from_trials (a budget ladder); the {search!r} sampler "
+            "asks every point from the whole space. Remove from_trials, or use search: quasirandom",
+        )
     if value.from_trials is not None and search == "grid":
         raise FieldError(
             (*path, "from_trials"),

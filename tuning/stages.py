@@ -46,7 +46,6 @@ from optcompare.schema import (
     SEARCH_PHASE,
     TUNED_PREFIX,
     SearchKey,
-    trial_id,
 )
 
 from .validation import FieldError, StrictModel, integer
@@ -131,8 +130,8 @@ def check_stages(stages: list[StageFile], search: str) -> None:
     search, unique names, no ``refine`` on the first stage and one on every later stage,
     fractions summing to 1."""
     if search != "quasirandom":
-        raise FieldError(("stages",), f"only a quasirandom search has stages; this protocol's search is {search!r} "
-                         "(a grid's points are the protocol itself)")
+        why = "a grid's points are the protocol itself" if search == "grid" else "a sampler adapts its points itself"
+        raise FieldError(("stages",), f"only a quasirandom search has stages; this protocol's search is {search!r} ({why})")
     if len(stages) < 2:
         raise FieldError(("stages",), f"expected two or more stages, got {len(stages)} (a one-stage protocol needs no stages:)")
     names = [s.name for s in stages]
@@ -283,7 +282,7 @@ class StagePlanner:
         return self.ready.popleft() if self.ready else None
 
     def _next_stage(self, track: Track, state: _Open, layout: tuple[StageSlot, ...]) -> list[PlannedTrial]:
-        from .plan import derive_seed, search_points
+        from .plan import derive_seed, search_points, trial_at
 
         current, following = layout[state.position], layout[state.position + 1]
         spec, record = self._refine(track, state, current, following)
@@ -291,27 +290,13 @@ class StagePlanner:
         if self.on_refined is not None:
             self.on_refined(record)
         names = tuple(track.key)
-        study_parts = stage_seed_parts(track.study)
-        seed = derive_seed(self.seed, *names, *study_parts, following.stage.name, "halton")
+        seed = derive_seed(self.seed, *names, *stage_seed_parts(track.study), following.stage.name, "halton")
         points = search_points(spec.for_budget(self.trials_per_search), following.count, seed)
         template = state.finished[0][0]
-        trials = []
-        for offset, point in enumerate(points):
-            index = following.first + offset
-            hparams, schedule_params = spec.resolve(point)
-            trials.append(
-                template.model_copy(
-                    update={
-                        "trial_id": trial_id(*names, index, track.study),
-                        "trial_index": index,
-                        "seed": derive_seed(self.seed, *names, *study_parts, index, "train"),
-                        "tuned": dict(point),
-                        "hparams": hparams,
-                        "schedule_params": schedule_params,
-                        "stage": following.stage.name,
-                    }
-                )
-            )
+        trials = [
+            trial_at(template, spec, following.first + offset, point, self.seed, stage=following.stage.name)
+            for offset, point in enumerate(points)
+        ]
         if state.position + 2 < len(layout):
             self.open[track] = _Open(state.position + 1, spec, following.count, [])
         else:

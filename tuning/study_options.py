@@ -1,7 +1,7 @@
 """How the driver runs a plan: one typed options object, built from an experiment config.
 
 :meth:`StudyOptions.from_config` takes what the config says (resources, retries, reporting,
-plugins, reruns, probes, bundle sizes); the caller adds where Ray runs (:class:`tuning.ray_env.RayTarget`)
+plugins, reruns, probes, adaptive searches, bundle sizes); the caller adds where Ray runs (:class:`tuning.ray_env.RayTarget`)
 and whether progress is shown, and may change the rest with :func:`dataclasses.replace`.
 """
 
@@ -11,10 +11,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from optcompare.schema import FINAL_STAGE
+
+from .adaptive import AdaptivePlanner, AdaptiveSearch
 from .probes import ProbePlanner, plan_probes
 from .ray_env import RayTarget
 from .reruns import RerunPlanner, RerunRule, rerun_rules
-from .stages import StagePlanner, final_layout
+from .stages import Stage, StagePlanner, StageSlot, final_layout
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -49,6 +52,8 @@ class StudyOptions:
     """Protocols with stages (:mod:`tuning.stages`), bound to the study's optimizers."""
     trials_per_search: int = 0
     """The config's ``trials_per_search`` (what staged protocols split into stages)."""
+    adaptive: tuple[AdaptiveSearch, ...] = ()
+    """The adaptive searches (:mod:`tuning.adaptive`), asked during the run."""
     bundle_sizes: Mapping[str, int | str] = field(default_factory=dict)
     """Workload name -> bundle size or ``"auto"`` (:mod:`tuning.bundle_probe`)."""
     ray: RayTarget = field(default_factory=RayTarget)
@@ -65,6 +70,8 @@ class StudyOptions:
         cls, config: ExperimentConfig, *, ray: RayTarget | None = None, progress: bool = True
     ) -> StudyOptions:
         """The options ``config`` sets, run on ``ray`` (default: a fresh in-process Ray)."""
+        from .plan import adaptive_searches
+
         return cls(
             cpus_per_trial=config.resources.cpus_per_trial,
             gpus_per_trial=config.resources.gpus_per_trial,
@@ -77,6 +84,7 @@ class StudyOptions:
             seed=config.seed,
             staged=tuple(p for p in config.protocols if p.stages),
             trials_per_search=config.trials_per_search,
+            adaptive=tuple(adaptive_searches(config)),
             bundle_sizes={entry.name: entry.bundle_size for entry in config.workloads},
             ray=ray or RayTarget(),
             progress=progress,
@@ -86,13 +94,23 @@ class StudyOptions:
         self, plan: Iterable[PlannedTrial], on_refined: Callable[[dict[str, Any]], None] | None = None
     ) -> tuple[StagePlanner, RerunPlanner, ProbePlanner]:
         """The planners of trials that depend on results, for ``plan`` (the trials planned up
-        front): later stages, reruns and probes, in the order a finished trial is told to them."""
+        front): later stages, reruns and probes, in the order a finished trial is told to them.
+
+        Adaptive searches have no planned trial: reruns and probes track each through its
+        template, as a one-stage search of ``budget`` trials at indices 0 .. budget - 1."""
         plan = list(plan)
-        finals = final_layout(self.staged, self.trials_per_search)
+        finals = dict(final_layout(self.staged, self.trials_per_search))
+        for search in self.adaptive:
+            finals[search.track.key.protocol] = StageSlot(Stage(FINAL_STAGE, 1.0), 0, search.budget)
+        tracked = plan + [search.template for search in self.adaptive]
         stages = StagePlanner(plan, self.staged, self.trials_per_search, self.seed, on_refined)
-        reruns = RerunPlanner(plan, self.reruns, self.seed, finals)
+        reruns = RerunPlanner(tracked, self.reruns, self.seed, finals)
         seeds = {name: rule.seeds for name, rule in self.reruns.items()}
-        return stages, reruns, plan_probes(plan, self.probes, seeds, finals)
+        return stages, reruns, plan_probes(tracked, self.probes, seeds, finals)
+
+    def adaptive_planner(self) -> AdaptivePlanner:
+        """A planner of the adaptive searches, none asked yet (resume rebuilds its own)."""
+        return AdaptivePlanner(self.adaptive)
 
     @property
     def worker_threads(self) -> int:

@@ -32,6 +32,9 @@ __all__ = ["PlanSearcher", "SinkCallback"]
 
 NO_FINAL_RESULT = "the bundle ended without a final result for this trial"
 NO_ERROR_MESSAGE = "the worker died without an error message"
+TRAIN_CHECKPOINT_PATH = "checkpoint_path"
+"""The metric under which ``ray.tune.integration.ray_train.TuneReportCallback`` passes the path of
+a checkpoint Ray Train persisted (data-parallel trials, :mod:`tuning.data_parallel`)."""
 
 
 class SinkCallback(Callback):
@@ -46,9 +49,14 @@ class SinkCallback(Callback):
     def __init__(
         self, book: TrialBook, sink: ResultSink, summary: StudySummary, progress: StudyProgress,
         delete_checkpoint: Callable[[str], None] | None = None,
+        delete_train_runs: Callable[[str], None] | None = None,
     ) -> None:
         self.delete_checkpoint = delete_checkpoint
         """Removes a checkpoint directory in Tune's storage (None: checkpoints are kept)."""
+        self.delete_train_runs = delete_train_runs
+        """Removes a data-parallel trial's Ray Train run directories, given its trial id (None:
+        kept): with its final row, the checkpoints of every attempt go, also one that was
+        persisted by a worker killed before its report reached the driver."""
         self.book = book
         self.sink = sink
         self.summary = summary
@@ -94,6 +102,8 @@ class SinkCallback(Callback):
                 self._record(planned, dict(trial_summary))
         if "checkpointed" in result:
             self.checkpointing[bundle_id] = dict(result.pop("checkpointed"))
+        if TRAIN_CHECKPOINT_PATH in result:  # a data-parallel trial's, persisted by Ray Train
+            self._note_checkpoint(bundle_id, str(result.pop(TRAIN_CHECKPOINT_PATH)))
 
     def on_checkpoint(
         self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any  # noqa: ANN401
@@ -101,8 +111,12 @@ class SinkCallback(Callback):
         """Tune persisted a bundle's checkpoint: note it for its members' retries and delete the
         one it replaces (Tune keeps every checkpoint, ``num_to_keep=None``: keeping one per trial
         through Tune would force an experiment-state snapshot at every checkpoint)."""
-        path = str(checkpoint.path)
-        for trial_id, step in self.checkpointing.pop(trial.config["bundle_id"], {}).items():
+        self._note_checkpoint(trial.config["bundle_id"], str(checkpoint.path))
+
+    def _note_checkpoint(self, bundle_id: str, path: str) -> None:
+        """The checkpoint at ``path`` holds the members its report named: note it, release the
+        ones it replaces."""
+        for trial_id, step in self.checkpointing.pop(bundle_id, {}).items():
             replaced = self.book.checkpointed(trial_id, int(step), path)
             if replaced is not None and replaced.path != path:
                 self._release(replaced.path)
@@ -170,6 +184,8 @@ class SinkCallback(Callback):
         saved = self.book.forget_checkpoint(planned.trial_id)
         if saved is not None:
             self._release(saved.path)
+        if planned.workers > 1 and self.delete_train_runs is not None:
+            self.delete_train_runs(planned.trial_id)
         key = search_key(planned)
         row = trial_row(planned, self.book.attempt(planned.trial_id), trial_summary)
         self.sink.add_trial_row(key, row, *hp_columns(planned))
@@ -177,8 +193,9 @@ class SinkCallback(Callback):
 
 
 class PlanSearcher(Searcher):
-    """Hands out bundles from the book: retries, then up to ``fresh_budget`` planned trials,
-    then reruns and probes as they are planned; waits while bundles run (their failures come back as
+    """Hands out bundles from the book: retries, then up to ``fresh_budget`` planned trials or
+    points asked of adaptive searches (:mod:`tuning.adaptive`: a bundle of B asks B points
+    when Tune has a free slot), then reruns and probes as they are planned; waits while bundles run (their failures come back as
     retries), then reports FINISHED.
 
     Each suggestion is a bundle's Tune config: a :class:`~tuning.trial.BundleTask` as data
@@ -212,10 +229,13 @@ class PlanSearcher(Searcher):
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
     ) -> None:
-        """Nothing to learn: the plan is fixed (the callback does the bookkeeping)."""
+        """Nothing to do here: the callback tells the book (and through it each adaptive
+        search's Optuna study) per planned trial, as each member of a bundle finishes, which
+        Tune's per-bundle result could not."""
 
     def save(self, checkpoint_path: str) -> None:
-        """State lives in the Parquet results (resume = plan minus finished)."""
+        """State lives in the Parquet results (resume = plan minus finished; adaptive studies
+        are rebuilt from their rows)."""
 
     def restore(self, checkpoint_path: str) -> None:
         """See :meth:`save`."""

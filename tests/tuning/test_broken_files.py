@@ -49,6 +49,15 @@ coordinates were not all checked)."""
 STAGED_HEAD = "name: broken\nschedule: linear_decay\nstages:\n"
 """The head of a staged protocol; the stage lines follow."""
 
+
+def adaptive(sampler: str, extra: str = "") -> str:
+    """The head of a protocol searched by ``sampler`` (an Optuna sampler), ``extra`` lines after."""
+    return f"name: broken\nschedule: linear_decay\nsearch: {sampler}\n{extra}"
+
+
+SGD_WITH = "  sgd:\n    learning_rate: {{min: 1.0e-3, max: 1.0, scaling: log, {}}}\n    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
+"""An sgd entry whose learning-rate range carries one more key."""
+
 BROKEN_PROTOCOLS = {
     "unknown top-level key": (
         "name: broken\nschedule: linear_decay\nbudget: 3\noptimizers:\n" + GOOD_SGD,
@@ -76,7 +85,50 @@ BROKEN_PROTOCOLS = {
     ),
     "unknown search kind": (
         "name: broken\nschedule: linear_decay\nsearch: bayesian\noptimizers:\n" + GOOD_SGD,
-        ["search: 'bayesian' is not one of quasirandom, grid"],
+        ["search: 'bayesian' is not one of quasirandom, grid", "tpe, gp, cmaes, random, qmc"],
+    ),
+    "unknown sampler option": (
+        protocol_text(GOOD_SGD, head=adaptive("tpe", "sampler_options: {n_trials: 5}\n")),
+        ["sampler_options: unknown key 'n_trials'", "allowed:", "n_startup_trials", "constant_liar"],
+    ),
+    "sampler option of the wrong type": (
+        protocol_text(GOOD_SGD, head=adaptive("tpe", "sampler_options: {n_startup_trials: ten}\n")),
+        ["sampler_options.n_startup_trials: expected an integer >= 0, got 'ten'"],
+    ),
+    "sampler flag of the wrong type": (
+        protocol_text(GOOD_SGD, head=adaptive("gp", "sampler_options: {deterministic_objective: 1}\n")),
+        ["sampler_options.deterministic_objective: expected true or false, got 1"],
+    ),
+    "qmc type unknown": (
+        protocol_text(GOOD_SGD, head=adaptive("qmc", "sampler_options: {qmc_type: lattice}\n")),
+        ["sampler_options.qmc_type: 'lattice' is not one of halton, sobol"],
+    ),
+    "options for the random sampler": (
+        protocol_text(GOOD_SGD, head=adaptive("random", "sampler_options: {seed: 3}\n")),
+        ["sampler_options: unknown key 'seed'", "the random sampler takes no options"],
+    ),
+    "sampler options not a mapping": (
+        protocol_text(GOOD_SGD, head=adaptive("tpe", "sampler_options: [10]\n")),
+        ["sampler_options: ", "dictionary", "[10]"],
+    ),
+    "sampler options under a planned search": (
+        protocol_text(GOOD_SGD, head="name: broken\nschedule: linear_decay\nsampler_options: {n_startup_trials: 5}\n"),
+        ["sampler_options: only an adaptive search (tpe, gp, cmaes, random, qmc) takes sampler_options",
+         "search is 'quasirandom'"],
+    ),
+    "grid num under an adaptive search": (
+        protocol_text(SGD_WITH.format("num: 3"), head=adaptive("tpe")),
+        ["optimizers.sgd.learning_rate.num: only a grid search takes num; this protocol's search is 'tpe'"],
+    ),
+    "from_trials under an adaptive search": (
+        protocol_text(SGD_WITH.format("from_trials: 8"), head=adaptive("random")),
+        ["optimizers.sgd.learning_rate.from_trials: only a quasirandom search takes from_trials",
+         "the 'random' sampler asks every point from the whole space"],
+    ),
+    "stages with an adaptive search": (
+        adaptive("tpe", "stages:\n  - {name: initial, fraction: 0.5}\n"
+                 "  - {name: final, fraction: 0.5, refine: {best_k: 2}}\noptimizers:\n") + GOOD_SGD,
+        ["stages: only a quasirandom search has stages; this protocol's search is 'tpe'"],
     ),
     "unknown select metric": (
         "name: broken\nschedule: linear_decay\nselect: test_error\noptimizers:\n" + GOOD_SGD,
@@ -607,6 +659,28 @@ BROKEN_CONFIGS = {
     "stall timeout not a number": (
         config_text(workloads="workloads: [{name: mnist1d-mlp, stall_timeout_s: soon}]"),
         ["workloads[0].stall_timeout_s: expected a finite number of seconds > 0, got 'soon'"],
+    ),
+    "zero workers per trial": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, workers_per_trial: 0}]"),
+        ["workloads[0].workers_per_trial: expected an integer >= 1, got 0"],
+    ),
+    "workers per trial not an integer": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, workers_per_trial: 1.5}]"),
+        ["workloads[0].workers_per_trial: expected an integer >= 1, got 1.5"],
+    ),
+    "workers per trial with bundles": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, workers_per_trial: 2, bundle_size: 4}]"),
+        ["workloads[0].workers_per_trial: 2 data-parallel workers per trial cannot be combined with bundle_size 4",
+         "set bundle_size: 1 for this workload"],
+    ),
+    "workers per trial with the default bundle size auto": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, workers_per_trial: 2}]", extra="bundle_size: auto"),
+        ["workloads[0].workers_per_trial: 2 data-parallel workers per trial cannot be combined with bundle_size 'auto'"],
+    ),
+    "workers per trial that do not divide the batch": (
+        config_text(workloads="workloads: [{name: mnist1d-mlp, workers_per_trial: 3}]"),
+        ["workloads[0].workers_per_trial: the batch of 128 examples of 'mnist1d-mlp' does not split evenly over 3",
+         "divides 128"],
     ),
     "too few trials for the stages": (
         config_text(protocols="protocols: [choi-two-stage]", trials_per_search="trials_per_search: 2"),

@@ -9,8 +9,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from file_texts import config_text
+
 from optcompare.cli import main
 from optcompare.errors import InputError
 from tuning.experiment import TUNE_STORE, check_checkpoint_store

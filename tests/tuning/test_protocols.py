@@ -16,7 +16,10 @@ from tuning.quasirandom import sample
 
 SHIPPED = ("choi-full", "lr-only")
 """The quasi-random, linear-decay protocols of the widening study."""
-ALL_SHIPPED = {"choi-full", "choi-two-stage", "lr-only", "wilson2017", "deepobs2019", "playbook-adam"}
+ALL_SHIPPED = {
+    "choi-full", "choi-two-stage", "choi-full-tpe", "choi-full-random", "lr-only", "wilson2017",
+    "deepobs2019", "playbook-adam",
+}
 
 
 # --- shipped protocols ------------------------------------------------------------------------
@@ -58,6 +61,19 @@ def test_the_paper_protocol_is_choi_full_in_two_stages():
     rule = staged.stages[1].rule()
     assert (rule.fraction, rule.margin, rule.edge) == (0.25, 0.5, 0.05)
     assert baseline.stages == ()
+
+
+@pytest.mark.parametrize(("name", "sampler"), [("choi-full-tpe", "tpe"), ("choi-full-random", "random")])
+def test_the_sampler_protocols_search_choi_full_spaces(name, sampler):
+    adaptive, baseline = load_protocol(name), load_protocol("choi-full")
+    assert adaptive.search == sampler and baseline.search == "quasirandom"
+    assert adaptive.raw["optimizers"] == baseline.raw["optimizers"]
+    assert {o: s.space for o, s in adaptive.searches.items()} == {o: s.space for o, s in baseline.searches.items()}
+    assert {o: s.fixed for o, s in adaptive.searches.items()} == {o: s.fixed for o, s in baseline.searches.items()}
+    assert (adaptive.schedule, adaptive.select, adaptive.stages) == (baseline.schedule, baseline.select, ())
+    if sampler == "tpe":
+        assert adaptive.sampler_options["constant_liar"] is True
+        assert adaptive.sampler_options["n_startup_trials"] == 10
 
 
 def test_lr_only_fixes_everything_but_the_learning_rate():

@@ -61,9 +61,12 @@ def test_options_come_from_the_config_and_the_caller(config):
     assert (options.max_failures, options.report_every_s, options.seed) == (1, 0.5, 7)
     assert options.bundle_sizes == {"mnist1d-mlp": 2} and options.reruns == {}
     assert options.ray.joined and not options.progress
-    assert worker_settings(options) == WorkerSettings(report_every_s=0.5, threads=2, plugins=(), device="cpu")
+    assert worker_settings(options) == WorkerSettings(
+        report_every_s=0.5, threads=2, plugins=(), device="cpu", cpus=2, gpus=0
+    )
     gpu = StudyOptions(cpus_per_trial=0.5, gpus_per_trial=0.25)
     assert worker_settings(gpu).device is None and worker_settings(gpu).threads == 1
+    assert (worker_settings(gpu).cpus, worker_settings(gpu).gpus) == (0.5, 0.25)  # each data-parallel worker's
 
 
 def test_rerun_rules_of_protocols_that_rerun(tmp_path):

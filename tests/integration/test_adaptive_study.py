@@ -1,0 +1,56 @@
+"""An adaptive (TPE) search end to end through a real in-process Ray, with one slot: a study
+stopped after three trials and resumed asks the points the uninterrupted study asked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.load import load_experiment
+from optcompare.cli import main
+
+PROTOCOL = """name: tpe
+schedule: constant
+search: tpe
+sampler_options: {n_startup_trials: 2}
+optimizers:
+  sgd: {learning_rate: {min: 1.0e-3, max: 1.0, scaling: log}}
+"""
+
+CONFIG = """name: {name}
+workloads:
+  - {{name: mnist1d-mlp, steps: 30, eval_every: 30}}
+optimizers: [sgd]
+protocols: [tpe.yaml]
+trials_per_search: {trials}
+seed: 7
+resources: {{cpus_per_trial: 1, max_concurrent_trials: 1}}
+"""
+
+
+@pytest.mark.slow
+def test_a_resumed_tpe_study_asks_what_the_uninterrupted_one_asked(tmp_path, run_config_file):
+    (tmp_path / "tpe.yaml").write_text(PROTOCOL)
+    whole = tmp_path / "whole.yaml"
+    whole.write_text(CONFIG.format(name="whole", trials=6))
+    out, uninterrupted = run_config_file(whole, "whole")
+    assert "adaptive, 6 trials each" in out and "trials: 6/6 finished" in out
+
+    # The "stopped" study: the same search run for three trials, then given its full budget.
+    part = tmp_path / "part.yaml"
+    part.write_text(CONFIG.format(name="part", trials=3))
+    run_config_file(part, "part")
+    experiment = tmp_path / "r" / "part"
+    record = json.loads((experiment / "experiment.json").read_text())
+    record["config"]["trials_per_search"] = record["trials_per_search"] = 6
+    (experiment / "experiment.json").write_text(json.dumps(record))
+    assert main(["resume", str(experiment), "--num-cpus", "2", "--quiet"]) == 0
+    resumed = load_experiment(str(experiment))[1].table.to_pandas()
+
+    columns = ["trial_id", "trial_index", "seed", "tuned_learning_rate", "hp_learning_rate", "stage", "phase"]
+    whole_rows = uninterrupted.sort_values("trial_index")[columns].reset_index(drop=True)
+    resumed_rows = resumed.sort_values("trial_index")[columns].reset_index(drop=True)
+    assert whole_rows["trial_index"].tolist() == list(range(6))
+    assert (whole_rows["stage"] == "final").all() and (whole_rows["phase"] == "search").all()
+    assert whole_rows.equals(resumed_rows)
