@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from plugin_fixtures import PLUGIN_MODULE, PLUGIN_SOURCE
+from s3_server import s3_results, s3_server  # noqa: F401 - fixtures for the s3:// tests
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -89,8 +89,10 @@ def run_study(
     summary = StudySummary(planned=len(trials))
     started_ray = start_ray(options.ray)
     try:
+        adaptive_planner = adaptive_planner or options.adaptive_planner()
         # A data-parallel trial holds workers x the trial resources (tuning/data_parallel.py).
-        widest = max((t.workers for t in trials), default=1)
+        templates = [search.template for search in adaptive_planner.searches.values()]
+        widest = max((t.workers for t in [*trials, *templates]), default=1)
         capacity = check_capacity(
             options.cpus_per_trial * widest, options.gpus_per_trial * widest, joined=options.ray.joined,
             progress=options.progress,
@@ -103,7 +105,6 @@ def run_study(
             rerun_planner = rerun_planner or reruns
             probe_planner = probe_planner or probes
             stage_planner = stage_planner or stages
-        adaptive_planner = adaptive_planner or options.adaptive_planner()
         # Adaptive searches are sized as the quasi-random searches they stand in for would be.
         stand_ins = [t for search in adaptive_planner.searches.values() for t in search.stand_ins()]
         sizes = resolve_bundle_sizes(
