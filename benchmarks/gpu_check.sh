@@ -4,8 +4,8 @@
 #   bash benchmarks/gpu_check.sh
 # Writes benchmarks/results/*_gpu.json (and cuda_tests_gpu.txt); each step runs even if an
 # earlier one failed, and the script's exit status is 1 if any did.
-# Not yet here (see the open issue "Trials that last hours"): DDP with NCCL (workers_per_trial
-# is not built yet) and a cluster-wide checkpoint store check.
+# Data-parallel trials across GPUs need two GPUs (NCCL refuses two ranks on one device): on the
+# one GPU of a check machine, step 1 runs DDP with NCCL as one rank (tests/workloads/test_cuda.py).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -15,7 +15,8 @@ status=0
 step() { echo "== $*"; "$@" || { echo "!! failed: $*"; status=1; }; }
 
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu_device_gpu.txt"
-# 1. The CUDA tests (skipped on CPU machines): kernels, bundles and bf16 mixed precision on CUDA.
+# 1. The CUDA tests (skipped on CPU machines): the loop, bundles, bf16 mixed precision, in-memory
+#    data batched and augmented on the GPU with no host copy per step, DDP with NCCL (one rank).
 step bash -c "$PY -m pytest tests/workloads/test_cuda.py -q -p no:cacheprovider 2>&1 | tee $OUT/cuda_tests_gpu.txt; exit \${PIPESTATUS[0]}"
 # 2. Bundles on the GPU: trials/hour by bundle size, 4 trials per GPU.
 step timeout 240 "$PY" benchmarks/bundle_throughput.py --workloads mnist1d-mlp,mnist1d-cnn --sizes 1,8,32,auto \

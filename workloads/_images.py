@@ -14,15 +14,20 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int) -> t
     """Per-image random ``pad``-pixel-padded crop back to the input size and random horizontal
     flip (the standard CIFAR augmentation), for a ``(B, C, H, W)`` batch on any device.
 
-    Offsets and flips are drawn on the CPU from ``generator``; the gather runs on ``x``'s
-    device. Padding is zeros, as torchvision's ``RandomCrop(padding=pad)`` before normalising.
+    Offsets and flips are drawn from ``generator`` on its device (the data's: a training stream
+    keeps its augmentation generator where the data set lives, :class:`~workloads.batches.BatchStream`),
+    so on CUDA a step copies nothing from the host; the gather runs on ``x``'s device. Padding is
+    zeros, as torchvision's ``RandomCrop(padding=pad)`` before normalising. (CPU and CUDA
+    generators are different streams: the same seed augments differently on the two devices,
+    and identically on each.)
     """
     b, c, h, w = x.shape
-    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator)
-    flip = torch.rand(b, 1, generator=generator) < 0.5
-    rows = dy + torch.arange(h)
-    cols = dx + torch.arange(w)
+    gen_dev = generator.device
+    dy = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=gen_dev)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1), generator=generator, device=gen_dev)
+    flip = torch.rand(b, 1, generator=generator, device=gen_dev) < 0.5
+    rows = dy + torch.arange(h, device=gen_dev)
+    cols = dx + torch.arange(w, device=gen_dev)
     cols = torch.where(flip, cols.flip(1), cols)
     dev = x.device
     rows, cols = rows.to(dev, non_blocking=True), cols.to(dev, non_blocking=True)

@@ -4,7 +4,8 @@
 minibatches of ``batch_size`` examples, each epoch a fresh permutation drawn from a CPU
 generator seeded with the trial's seed, the last incomplete batch of an epoch dropped, and
 the workload's :meth:`~workloads.base.Workload.train_transform` applied with a second
-generator (augmentation draws). Its whole position is :meth:`state_dict`: both generators'
+generator (augmentation draws) on the data's device: an in-memory data set on CUDA is batched
+and augmented there, and a step copies nothing from the host. Its whole position is :meth:`state_dict`: both generators'
 states, the current epoch's permutation and how many of its batches were taken; after
 :meth:`load_state_dict` the stream yields exactly the batches the saved one would have.
 
@@ -51,7 +52,9 @@ class BatchStream:
         self.batch = int(batch_size)
         self.per_epoch = self.n // self.batch
         self.order_gen = torch.Generator(device="cpu").manual_seed(order_seed)
-        self.augment_gen = torch.Generator(device="cpu").manual_seed(augment_seed)
+        # The permutation is drawn on the CPU (the same data order on every device, copied once
+        # per epoch); augmentation draws on the data's device, so a step copies nothing.
+        self.augment_gen = torch.Generator(device=self.x.device).manual_seed(augment_seed)
         self.transform = transform
         self.order: torch.Tensor | None = None
         self.position = 0

@@ -6,7 +6,22 @@ import torch
 
 from optcompare.errors import InputError
 
-__all__ = ["pick_device"]
+__all__ = ["CUDNN_BENCHMARK", "configure_device", "pick_device"]
+
+CUDNN_BENCHMARK = True
+"""Whether runs on CUDA let cuDNN time its convolution algorithms for each input shape and keep
+the fastest (``torch.backends.cudnn.benchmark``). The choice is speed over bitwise repeatability
+on GPUs: a workload's shapes are fixed, so the search is paid once per process and then saves
+time on every step, while the algorithm picked may differ between processes, so two runs of the
+same seed on a GPU agree to float rounding, not bitwise (GPU atomics in some kernels break
+bitwise repeatability anyway, unless ``torch.use_deterministic_algorithms`` is on, which is
+slower still). On CPU runs stay bitwise repeatable; that is where the tests check exactness."""
+
+
+def configure_device(dev: torch.device) -> None:
+    """Per-process settings for training on ``dev``: :data:`CUDNN_BENCHMARK` on CUDA."""
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
 
 
 def pick_device(preferred: str | torch.device | None = None) -> torch.device:

@@ -5,7 +5,9 @@ images sorted into class folders, as most ImageNet tooling expects). The officia
 set is the test split; a fixed seeded hold-out of 10,000 training images is the validation
 split; the training loss is measured on a fixed subset of 10,000 other training images.
 Images stream from disk through a DataLoader (``loader_workers`` processes) and are never held
-in memory; see :mod:`workloads.data.imagefolder` for the augmentation.
+in memory; see :mod:`workloads.data.imagefolder` for the augmentation. Every random draw is
+keyed by (seed, epoch, position), so a checkpoint saves the stream's position as the number of
+batches taken, and data-parallel ranks each decode only their rows of a global batch.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch import nn
 
 from ._images import ImageWorkload
 from .data.common import holdout
-from .data.imagefolder import EpochBatches, ImageDataset, ImageFiles, loader, scan
+from .data.imagefolder import ImageDataset, ImageFiles, KeyedBatchStream, loader, scan
 from .models import ResNet50
 
 VAL_SIZE = 10_000
@@ -91,19 +93,26 @@ class ImagenetResnet50(ImageWorkload):
         torch.manual_seed(seed)
         return ResNet50(classes=len(self.classes))
 
-    def _batches(self, dl: torch.utils.data.DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def _on_device(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """A decoded batch (pinned memory on CUDA) copied without blocking, then normalised there."""
+        x, y = batch
         dev = self._device
-        for x, y in dl:
-            yield self._normalise(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True)
+        return self._normalise(x.to(dev, non_blocking=True)), y.to(dev, non_blocking=True)
 
-    def train_batches(
-        self, train: ImageFiles, seed: int, batch_size: int | None = None
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        sampler = EpochBatches(len(train), int(batch_size or self.batch_size), seed)
+    @classmethod
+    def shardable(cls) -> bool:
+        return True  # every draw is keyed by (seed, epoch, position): a rank loads its rows only
+
+    def train_batches(self, train: ImageFiles, seed: int, batch_size: int | None = None) -> KeyedBatchStream:
+        """Decoded training batches whose position (batches taken) a checkpoint saves, and whose
+        rows a data-parallel rank can keep (:class:`~workloads.data.imagefolder.KeyedBatchStream`)."""
         dataset = ImageDataset(train, self.image_size, self.resize)
-        return self._batches(loader(dataset, sampler, self.loader_workers, self._device.type == "cuda"))
+        return KeyedBatchStream(
+            dataset, int(batch_size or self.batch_size), seed, self.loader_workers, self._device.type == "cuda",
+            self._on_device,
+        )
 
     def eval_batches(self, split: ImageFiles, chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         keys = [list(range(s, min(s + chunk, len(split)))) for s in range(0, len(split), chunk)]
         dataset = ImageDataset(split, self.image_size, self.resize)
-        return self._batches(loader(dataset, keys, self.loader_workers, self._device.type == "cuda"))
+        return map(self._on_device, loader(dataset, keys, self.loader_workers, self._device.type == "cuda"))

@@ -49,7 +49,7 @@ from optcompare.schema import CURVE_METRICS, DIVERGED, FAILED, METRICS
 
 from .base import Workload
 from .checkpoint import CheckpointUnsupported, capture_state, restore_state
-from .device import pick_device
+from .device import configure_device, pick_device
 from .outcome import EvalRow, Measurement, Target, TrialOutcome
 
 __all__ = [
@@ -151,6 +151,7 @@ def resolve_run(
         raise InputError(f"steps ({total}) and eval_every ({every}) of a {unit} must be >= 1; raise them to 1 or more")
     target = Target.of(workload)
     dev = pick_device(device)
+    configure_device(dev)
     if mixed_precision and dev.type not in AUTOCAST_DEVICES:
         raise InputError(
             f"mixed_precision=True needs a CUDA device (bf16 autocast); the {unit} runs on {dev.type!r}. "

@@ -137,3 +137,46 @@ def test_a_bundle_continues_from_its_checkpoint_whole_or_with_only_its_unfinishe
             assert got == pytest.approx(want, rel=1e-6)
     with pytest.raises(ValueError, match="holds no training state for d"):
         _bundle(members[:1], checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob), members=["d"]))
+
+
+def test_a_streamed_image_run_continues_from_its_checkpoint_bitwise(tmp_path):
+    """ImageNet's DataLoader stream saves the batches taken (its draws are keyed by seed, epoch
+    and position), so a continued run decodes exactly the batches the uninterrupted one did."""
+    from conftest import OPTIONS, write_imagenet
+
+    data = str(write_imagenet(tmp_path / "imagenet", per_class=10))
+
+    def train(**kwargs):
+        workload = workloads.get("imagenet-resnet50", data, **OPTIONS["imagenet-resnet50"])
+        return workloads.train(workload, "sgd", {"learning_rate": 0.01, "weight_decay": 0.0}, "constant", {}, 5,
+                               steps=9, eval_every=3, batch_size=4, **kwargs)
+
+    plain = train()
+    saved = []
+
+    def kill(step):
+        if saved and step == 6:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(checkpointing=Checkpointing(4.0, lambda s, st: saved.append((s, save_state(st))), clock=StepClock()), heartbeat=kill)
+    (step, blob), = saved
+    assert step == 4
+    assert load_state(blob)["learner"]["batches"] == {"taken": 4}
+    beats = []
+    resumed = train(checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob)), heartbeat=beats.append)
+    assert beats == list(range(5, 10))
+    assert _rows(resumed) == _rows(plain) and _final(resumed) == _final(plain)
+
+
+def test_a_streamed_image_batch_splits_into_rank_shards(tmp_path):
+    from conftest import OPTIONS, write_imagenet
+
+    workload = workloads.get("imagenet-resnet50", str(write_imagenet(tmp_path / "imagenet")), **OPTIONS["imagenet-resnet50"])
+    train = workload.data(torch.device("cpu"))["train"]
+    whole = workload.train_batches(train, 2, batch_size=6)
+    shards = [workload.train_batches(train, 2, batch_size=6).shard(r, 3) for r in range(3)]
+    for _ in range(4):  # past an epoch of the tiny set: epochs and positions carry over too
+        x, y = next(whole)
+        parts = [next(s) for s in shards]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -154,24 +155,75 @@ class ImageDataset(torch.utils.data.Dataset):
 
 class EpochBatches:
     """Endless training batch keys: each epoch a permutation from ``default_rng([seed, epoch])``;
-    the last incomplete batch of an epoch is dropped."""
+    the last incomplete batch of an epoch is dropped. ``start`` skips that many batches (a
+    restored position); ``rows`` keeps only those rows of each global batch (a data-parallel
+    rank's shard). Since every draw is keyed by (seed, epoch, position), both are exact."""
 
-    def __init__(self, n: int, batch_size: int, seed: int) -> None:
+    def __init__(self, n: int, batch_size: int, seed: int, *, start: int = 0, rows: slice = slice(None)) -> None:
         if n // batch_size == 0:
             raise InputError(
                 f"train split has {n} images, fewer than batch_size={batch_size}; use a batch size of at most {n}"
             )
         self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.rows = int(start), rows
 
     def __iter__(self) -> Iterator[list[tuple[int, int, int, int]]]:
-        epoch = 0
+        per_epoch = self.n // self.batch_size
+        epoch, first = divmod(self.start, per_epoch)
         while True:
             order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            for start in range(0, self.n - self.batch_size + 1, self.batch_size):
-                yield [
-                    (int(order[p]), self.seed, epoch, p) for p in range(start, start + self.batch_size)
-                ]
-            epoch += 1
+            for start in range(first * self.batch_size, self.n - self.batch_size + 1, self.batch_size):
+                keys = [(int(order[p]), self.seed, epoch, p) for p in range(start, start + self.batch_size)]
+                yield keys[self.rows]
+            epoch, first = epoch + 1, 0
+
+
+class KeyedBatchStream:
+    """The training minibatches of a streamed image set (a DataLoader over :class:`EpochBatches`)
+    with a position that can be saved: the number of batches the training loop has taken (the
+    loader's prefetched batches do not count). :meth:`load_state_dict` rebuilds the loader from
+    that batch; :meth:`shard` keeps a data-parallel rank's rows of each global batch. The loader
+    is started at the first batch, so a restored or sharded stream starts only one."""
+
+    def __init__(
+        self, dataset: ImageDataset, batch_size: int, seed: int, workers: int, pin_memory: bool,
+        to_device: Callable[[tuple[torch.Tensor, torch.Tensor]], tuple[torch.Tensor, torch.Tensor]],
+    ) -> None:
+        EpochBatches(len(dataset), batch_size, seed)  # the check of the batch size, at once
+        self.dataset, self.batch_size, self.seed = dataset, int(batch_size), int(seed)
+        self.workers, self.pin_memory, self.to_device = workers, pin_memory, to_device
+        self.taken = 0
+        self.rows = slice(None)
+        self._batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    def __iter__(self) -> KeyedBatchStream:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._batches is None:
+            sampler = EpochBatches(len(self.dataset), self.batch_size, self.seed, start=self.taken, rows=self.rows)
+            self._batches = iter(loader(self.dataset, sampler, self.workers, self.pin_memory))
+        batch = next(self._batches)
+        self.taken += 1
+        return self.to_device(batch)
+
+    def shard(self, rank: int, world: int) -> KeyedBatchStream:
+        if self.batch_size % world:
+            raise InputError(
+                f"a batch of {self.batch_size} images does not split evenly over {world} data-parallel workers; "
+                f"use a batch size that is a multiple of {world}, or another number of workers"
+            )
+        per_rank = self.batch_size // world
+        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        self._batches = None
+        return self
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"taken": self.taken}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.taken = int(state["taken"])
+        self._batches = None  # the loader restarts at the restored batch
 
 
 def loader(
