@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from optcompare.errors import InputError
+from .parallel import rank_rows
 
 __all__ = ["BatchStream", "checkpointable"]
 
@@ -65,13 +65,7 @@ class BatchStream:
     def shard(self, rank: int, world: int) -> BatchStream:
         """Yield only rank ``rank``'s ``batch_size / world`` rows of each global batch (module
         docstring); InputError when the batch does not split evenly."""
-        if self.batch % world:
-            raise InputError(
-                f"a batch of {self.batch} examples does not split evenly over {world} data-parallel workers; "
-                f"use a batch size that is a multiple of {world}, or another number of workers"
-            )
-        per_rank = self.batch // world
-        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        self.rows = rank_rows(self.batch, rank, world)
         return self
 
     def __iter__(self) -> BatchStream:

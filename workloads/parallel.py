@@ -41,7 +41,21 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["DataParallel", "shard_range"]
+from optcompare.errors import InputError
+
+__all__ = ["DataParallel", "rank_rows", "shard_range"]
+
+
+def rank_rows(batch_size: int, rank: int, world: int, unit: str = "examples") -> slice:
+    """Rows ``[r B/N, (r+1) B/N)`` of a global batch of ``B`` that rank ``r`` of ``N`` trains on;
+    :class:`~optcompare.errors.InputError` when ``B`` does not split evenly."""
+    if batch_size % world:
+        raise InputError(
+            f"a batch of {batch_size} {unit} does not split evenly over {world} data-parallel workers; "
+            f"use a batch size that is a multiple of {world}, or another number of workers"
+        )
+    per_rank = batch_size // world
+    return slice(rank * per_rank, (rank + 1) * per_rank)
 
 
 def shard_range(size: int, rank: int, world: int) -> tuple[int, int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from killer_plugin import KILL_PLUGIN
 
 from analysis.load import load_table, open_experiment
 
@@ -24,36 +25,6 @@ report_every_s: 0
 {plugins}
 """
 
-KILL_PLUGIN = '''
-"""SGD that kills its process at its 40th step, once per study (a marker in
-$OPTCOMPARE_FAULT_DIR), and sleeps 5 ms per step so that checkpoints fall before."""
-import os
-import time
-from pathlib import Path
-
-import optimizers
-
-
-class KillerSGD(optimizers.GeneralizedOptimizer):
-    steps = 0
-
-    def step(self, closure=None):
-        KillerSGD.steps += 1
-        marker = Path(os.environ["OPTCOMPARE_FAULT_DIR"]) / "killed"
-        if KillerSGD.steps == 40 and not marker.exists():
-            marker.touch()
-            os._exit(1)
-        time.sleep(0.005)
-        return super().step(closure)
-
-
-optimizers.register_preset(
-    "killer-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.05, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.05, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=KillerSGD,
-)
-'''
 
 
 def _curves(results, name):

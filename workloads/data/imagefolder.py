@@ -28,6 +28,8 @@ import torch
 
 from optcompare.errors import InputError
 
+from ..parallel import rank_rows
+
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
@@ -208,13 +210,7 @@ class KeyedBatchStream:
         return self.to_device(batch)
 
     def shard(self, rank: int, world: int) -> KeyedBatchStream:
-        if self.batch_size % world:
-            raise InputError(
-                f"a batch of {self.batch_size} images does not split evenly over {world} data-parallel workers; "
-                f"use a batch size that is a multiple of {world}, or another number of workers"
-            )
-        per_rank = self.batch_size // world
-        self.rows = slice(rank * per_rank, (rank + 1) * per_rank)
+        self.rows = rank_rows(self.batch_size, rank, world, "images")
         self._batches = None
         return self
 
