@@ -74,3 +74,22 @@ def test_a_killed_data_parallel_trial_continues_from_its_rank_0_checkpoint(
     retried = curves[curves["attempt"] == 1]
     assert list(retried["step"]) == [20, 40, 60]  # the whole curve, no step twice
     assert not list((tmp_path / "r" / "killed" / "_tune").rglob("checkpoint_*/state.pt"))  # deleted at the end
+
+
+@pytest.mark.slow
+def test_a_stalled_data_parallel_trial_is_retried_and_failed_saying_it_stalled(tmp_path, install_plugin, run_config_file):
+    from test_limits import HANG_PLUGIN
+
+    module = install_plugin("optcompare_ddp_hang_plugin", HANG_PLUGIN)
+    config = tmp_path / "hang.yaml"
+    config.write_text(
+        f"name: hang\nplugins: [{module}]\n"
+        "workloads: [{name: mnist1d-cnn, steps: 50, eval_every: 10, stall_timeout_s: 2, workers_per_trial: 2}]\n"
+        "optimizers: [hanging-sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\nmax_failures: 1\nreport_every_s: 0\n"
+    )
+    out, trials = run_config_file(config, "hang")
+    assert "trials: 1/1 finished (0 completed, 0 diverged, 1 failed)" in out, out
+    (row,) = trials.to_dict("records")
+    assert row["status"] == "failed" and row["attempt"] == 1  # every attempt's workers hang at step 5
+    assert "stalled: no training step for " in row["error"] and "after step 4" in row["error"], row["error"]
+    assert not list((tmp_path / "r" / "hang" / "_tune").rglob("STALLED"))  # its Train runs went with the row
