@@ -2,9 +2,10 @@
 
 The best-of-K bootstrap (:mod:`analysis.bootstrap`) draws K trials of a search with
 replacement: it assumes the trials are exchangeable, which holds for planned (quasi-random,
-grid) searches, whose points do not depend on earlier results. An adaptive search (a protocol
-whose ``search:`` names an Optuna sampler, :func:`optcompare.schema.is_adaptive`) asks for each
-point after seeing the earlier ones, so its K-th trial is not a draw from the same distribution
+grid) searches, whose points do not depend on earlier results, and for Optuna's ``random``
+and ``qmc`` samplers (:func:`optcompare.schema.is_exchangeable`). An adaptive search (a
+protocol whose ``search:`` names a sampler that learns, e.g. TPE) asks for each point after
+seeing the earlier ones, so its K-th trial is not a draw from the same distribution
 as its first: resampling its trials would credit a K-trial search with points only a longer
 search could ask for. Its budget curve is instead the best of its first K trials in ask order
 (``trial_index``), per study, and the spread is that across repeated independent studies
@@ -34,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from optcompare.schema import FIRST_STUDY, METRICS, PLANNED_SEARCHES, SearchKey, is_adaptive
+from optcompare.schema import FIRST_STUDY, METRICS, PLANNED_SEARCHES, SearchKey, is_exchangeable
 
 from .bootstrap import BudgetCurve, _selection_order
 from .checks import check_budgets
@@ -79,9 +80,11 @@ def protocol_searches(meta: Mapping[str, Any]) -> dict[str, str]:
 
 
 def adaptive_protocols(meta: Mapping[str, Any]) -> frozenset[str]:
-    """The protocols whose ``search:`` names an adaptive sampler (their trials are not
-    exchangeable; module doc)."""
-    return frozenset(p for p, s in protocol_searches(meta).items() if is_adaptive(s))
+    """The protocols whose trials are not exchangeable (an Optuna sampler that learns from the
+    trials told, :func:`optcompare.schema.is_exchangeable`; module doc). Optuna's ``random`` and
+    ``qmc`` samplers are asked by the driver too, but their points ignore the results: their
+    trials are bootstrapped like quasi-random ones."""
+    return frozenset(p for p, s in protocol_searches(meta).items() if not is_exchangeable(s))
 
 
 def study_rows(search: Search) -> dict[int, np.ndarray]:

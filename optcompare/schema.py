@@ -35,6 +35,7 @@ __all__ = [
     "PARTITION_KEYS",
     "PHASES",
     "REQUIRED_COLUMNS",
+    "ROW_KEYS",
     "SELECT_METRICS",
     "STATUSES",
     "TABLES",
@@ -46,11 +47,13 @@ __all__ = [
     "FIRST_STUDY",
     "STAGE_SELECTIONS",
     "ADAPTIVE_SEARCHES",
+    "EXCHANGEABLE_SEARCHES",
     "PLANNED_SEARCHES",
     "SEARCH_KINDS",
     "Metric",
     "SearchKey",
     "is_adaptive",
+    "is_exchangeable",
     "metric",
     "trial_id",
     "trial_schema",
@@ -110,9 +113,21 @@ SEARCH_KINDS = PLANNED_SEARCHES + ADAPTIVE_SEARCHES
 """Every protocol ``search:`` value."""
 
 
+EXCHANGEABLE_SEARCHES = PLANNED_SEARCHES + ("random", "qmc")
+"""Searches whose points do not depend on the trials' results, so the best-of-K bootstrap
+applies as it does to quasi-random search: the planned ones, and Optuna's ``random`` (i.i.d.
+points) and ``qmc`` (its Halton sequence, as exchangeable as ours) samplers, which the driver
+asks like the adaptive ones."""
+
+
 def is_adaptive(search: str) -> bool:
-    """Whether a protocol's ``search:`` names an adaptive (Optuna) sampler."""
+    """Whether a protocol's ``search:`` names an Optuna sampler (the driver asks its points)."""
     return search in ADAPTIVE_SEARCHES
+
+
+def is_exchangeable(search: str) -> bool:
+    """Whether a protocol's trials are exchangeable (:data:`EXCHANGEABLE_SEARCHES`)."""
+    return search in EXCHANGEABLE_SEARCHES
 
 
 FINAL_STAGE = "final"
@@ -244,6 +259,14 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "curves": ("trial_id", "attempt", "step"),
 }
 """Columns without which a part file is foreign to its table (readers skip it)."""
+
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "trials": ("trial_id", "attempt"),
+    "curves": ("trial_id", "attempt", "step"),
+}
+"""What identifies one row of each table: a trial's attempt has one trials row and one curves
+row per evaluated step. Readers keep one row per key (the last one read, in part-file path
+order) when a driver wrote a row twice."""
 
 TABLES: dict[str, pa.Schema] = {"trials": TRIAL_BASE_SCHEMA, "curves": CURVE_SCHEMA}
 """The two tables of an experiment and their fixed columns."""

@@ -55,6 +55,11 @@ def test_adaptive_protocols_come_from_experiment_json(experiment):
     assert adaptive_protocols({"experiments": {"a": meta}}) == {"tpe"}
 
 
+def test_random_and_qmc_sampler_protocols_are_exchangeable_and_learning_ones_are_not():
+    meta = {"protocols": {p: {"search": p} for p in ("quasirandom", "grid", "random", "tpe", "gp", "cmaes", "qmc")}}
+    assert adaptive_protocols(meta) == {"tpe", "gp", "cmaes"}  # random and qmc points ignore the results
+
+
 def test_adaptive_curves_resample_studies_in_ask_order_not_trials(experiment):
     searches = group_searches(load_results(str(experiment), curves=False).trials)
     both = {k: searches[k] for k in (TPE, QR)}
