@@ -16,6 +16,16 @@ type or integer type but uint64. Widths may differ (int32 for int64, float32 for
 marks the file as foreign: DuckDB's ``union_by_name`` would otherwise silently change the
 column's type for every file. Columns the layout does not name are not checked.
 
+Repeated rows. Two drivers that ran the same study at once (before experiments had a lease), or
+a resume racing the original driver, wrote some rows twice: each table keeps one row per
+:data:`~optcompare.schema.ROW_KEYS` key (``trial_id, attempt`` for trials, ``trial_id, attempt,
+step`` for curves), the last one read in part-file path order (part-file names start with their
+write time, so that is the last one written), and counts the rows it dropped in ``repeated``.
+``optcompare query``'s views keep the same rows (:mod:`analysis.query`).
+
+experiment.json must be a JSON object whose known fields have the types ``optcompare run``
+writes (:class:`ExperimentRecord`); a file of another shape is an InputError naming the field.
+
 Every trials table read here has a ``stage`` and a ``study`` column: rows written before those
 columns existed (the column absent, or null) read as stage ``final`` and study 0
 (:func:`with_stage_and_study`).
@@ -33,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from optcompare.errors import InputError
 from optcompare.schema import (
@@ -40,6 +51,7 @@ from optcompare.schema import (
     FIRST_STUDY,
     PARTITION_KEYS,
     REQUIRED_COLUMNS,
+    ROW_KEYS,
     TABLES,
     TRIAL_PREFIXES,
 )
@@ -52,13 +64,16 @@ __all__ = [
     "TRIAL_COLUMNS",
     "TRIAL_PREFIXES",
     "Experiment",
+    "ExperimentRecord",
     "Loaded",
+    "drop_repeated_rows",
     "list_part_files",
     "load_experiment",
     "load_experiments",
     "load_results",
     "load_table",
     "open_experiment",
+    "read_experiment_record",
     "with_stage_and_study",
 ]
 
@@ -79,6 +94,8 @@ class Loaded:
     table: pa.Table
     files: int
     skipped: list[str] = field(default_factory=list)
+    repeated: int = 0
+    """Rows dropped because an earlier-read row had the same :data:`ROW_KEYS` key."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +104,8 @@ class Experiment:
 
     ``trials`` keeps every attempt row (see :func:`analysis.trials.group_searches` for the
     latest-attempt rule); both tables carry the partition columns ``workload``, ``protocol``,
-    ``optimizer``. ``skipped`` lists ``"path: reason"`` for each unreadable part file.
+    ``optimizer``. ``skipped`` lists ``"path: reason"`` for each unreadable part file;
+    ``repeated`` the rows dropped per table as repeats of a :data:`ROW_KEYS` key (module doc).
     """
 
     path: str
@@ -95,6 +113,7 @@ class Experiment:
     trials: pa.Table
     curves: pa.Table
     skipped: tuple[str, ...]
+    repeated: dict[str, int] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -102,8 +121,16 @@ class Experiment:
         return str(self.meta.get("name") or self.path.rstrip("/").rsplit("/", 1)[-1])
 
 
+RECOVER = (
+    "the rows stay as they are: put back experiment.json (from a backup, or from another copy of "
+    "the experiment) and resume, or move the directory aside and run the study again"
+)
+"""How to go on from an experiment directory whose experiment.json is missing or broken."""
+
+
 def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
-    """(filesystem, path) of an experiment directory; InputError when it is not one."""
+    """(filesystem, path) of an experiment directory; InputError when it is not one (saying how
+    to recover when it holds results but no experiment.json)."""
     if "://" in path:
         try:
             filesystem, root = pafs.FileSystem.from_uri(path)
@@ -112,11 +139,83 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     else:
         filesystem, root = pafs.LocalFileSystem(), os.path.abspath(path)
     if filesystem.get_file_info(f"{root}/experiment.json").type != pafs.FileType.File:
+        found = {name: len(list_part_files(filesystem, root, name)[0]) for name in TABLES}
+        if any(found.values()):
+            counts = ", ".join(f"{n} {name}" for name, n in found.items())
+            raise InputError(
+                f"{path} holds results ({counts} part files) but no experiment.json, which "
+                f"describes the study and is written first; {RECOVER}"
+            )
         raise InputError(
             f"{path} is not an optcompare experiment (no experiment.json); give RESULTS/NAME "
             "as written by 'optcompare run'"
         )
     return filesystem, root
+
+
+class _Named(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str
+
+
+class _SearchRecord(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+    protocol: str
+    optimizer: str
+
+
+class ExperimentRecord(BaseModel):
+    """The fields of experiment.json that readers use, with the types ``optcompare run`` writes
+    (:func:`tuning.experiment.experiment_record`); each may be absent (older experiments) or
+    null, other fields are kept unchecked."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    name: str | None = None
+    config_source: str | None = None
+    config: dict[str, Any] | None = None
+    protocols: dict[str, dict[str, Any]] | None = None
+    protocol_entries: dict[str, dict[str, Any]] | None = None
+    workloads: list[_Named] | None = None
+    optimizers: list[str] | None = None
+    searches: list[_SearchRecord] | None = None
+    inclusions: list[dict[str, Any]] | None = None
+    select: dict[str, str] | None = None
+    stages: dict[str, list[str]] | None = None
+    studies: int | None = None
+    refined: list[dict[str, Any]] | None = None
+    trials_per_search: int | None = None
+    plan_size: int | None = None
+    plan_digest: str | None = None
+    seed: int | None = None
+    versions: dict[str, str] | None = None
+
+
+def read_experiment_record(filesystem: pafs.FileSystem, root: str, shown: str | None = None) -> dict[str, Any]:
+    """experiment.json of the experiment at ``root`` as a dict, checked against
+    :class:`ExperimentRecord`; InputError naming the file (as ``shown``/experiment.json) and,
+    for a wrong shape, the field."""
+    from tuning.validation import reading
+
+    source = f"{shown or root}/experiment.json"
+    try:
+        with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
+            raw = stream.readall().decode(errors="replace")
+    except OSError as err:
+        raise InputError(f"{source}: cannot read ({err}); {RECOVER}") from None
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise InputError(f"{source} is not valid JSON ({err}); {RECOVER}") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"{source} must hold a JSON object, got {type(meta).__name__}; {RECOVER}")
+    try:
+        with reading(source):
+            ExperimentRecord.model_validate(meta)
+    except InputError as err:
+        raise InputError(f"{err} (not the shape optcompare writes); {RECOVER}") from None
+    except ValidationError as err:  # pragma: no cover - reading() translates every one
+        raise InputError(f"{source}: {err}") from None
+    return meta
 
 
 def expected_type(name: str, column: str) -> pa.DataType | None:
@@ -227,15 +326,16 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def parquet_scan_sql(files: Sequence[str], extra: str = "") -> str:
+def parquet_scan_sql(files: Sequence[str], extra: str = "", options: str = "") -> str:
     """A DuckDB ``SELECT`` over local part files: columns united by name, the hive partition
-    columns as strings, then ``extra`` select items (e.g. ``'x' AS experiment``)."""
+    columns as strings, then ``extra`` select items (e.g. ``'x' AS experiment``); ``options``
+    adds ``read_parquet`` options (e.g. ``filename = true``)."""
     listing = "[" + ", ".join(sql_literal(f) for f in files) + "]"
     hive_types = "{" + ", ".join(f"{sql_literal(k)}: 'VARCHAR'" for k in PARTITION_KEYS) + "}"
     items = f"*, {extra}" if extra else "*"
     return (
         f"SELECT {items} FROM read_parquet({listing}, hive_partitioning = true, "
-        f"union_by_name = true, hive_types = {hive_types})"
+        f"union_by_name = true, hive_types = {hive_types}{', ' + options if options else ''})"
     )
 
 
@@ -290,7 +390,27 @@ def load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
     return loaded
 
 
+def drop_repeated_rows(table: pa.Table, name: str) -> tuple[pa.Table, int]:
+    """(``table`` with one row per :data:`ROW_KEYS` key of table ``name``, the last one in row
+    order; the number of rows dropped). Row order is kept."""
+    keys = [k for k in ROW_KEYS[name] if k in table.column_names]
+    if table.num_rows < 2 or len(keys) != len(ROW_KEYS[name]):
+        return table, 0
+    numbered = table.select(keys).append_column("_row", pa.array(range(table.num_rows), pa.int64()))
+    last = numbered.group_by(keys, use_threads=False).aggregate([("_row", "max")]).column("_row_max")
+    if len(last) == table.num_rows:
+        return table, 0
+    kept = pc.sort_indices(last)
+    return table.take(pc.take(last, kept)), table.num_rows - len(last)
+
+
 def _load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
+    loaded = _read_part_files(filesystem, root, name)
+    loaded.table, loaded.repeated = drop_repeated_rows(loaded.table, name)
+    return loaded
+
+
+def _read_part_files(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
     files, skipped = list_part_files(filesystem, root, name)
     count = len(files) + len(skipped)
     if files and isinstance(filesystem, pafs.LocalFileSystem):
@@ -317,29 +437,17 @@ def _load_table(filesystem: pafs.FileSystem, root: str, name: str) -> Loaded:
     return Loaded(table, count, skipped)
 
 
-def _read_meta(filesystem: pafs.FileSystem, root: str, path: str) -> dict[str, Any]:
-    with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
-        raw = stream.readall().decode(errors="replace")
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}/experiment.json is not valid JSON ({err}); restore it or rerun") from err
-    if not isinstance(meta, dict):
-        raise InputError(f"{path}/experiment.json must hold a JSON object, got {type(meta).__name__}")
-    return meta
-
-
 def load_experiment(path: str) -> tuple[dict[str, Any], Loaded]:
     """(experiment.json contents, trials table) of ``RESULTS/NAME``."""
     filesystem, root = open_experiment(path)
-    return _read_meta(filesystem, root, path), load_table(filesystem, root, "trials")
+    return read_experiment_record(filesystem, root, path), load_table(filesystem, root, "trials")
 
 
 def load_results(path: str, *, curves: bool = True) -> Experiment:
     """Read ``RESULTS/NAME``: experiment.json, every trials row and (unless ``curves=False``)
     every curves row. Unreadable part files are listed in ``skipped``."""
     filesystem, root = open_experiment(path)
-    meta = _read_meta(filesystem, root, path)
+    meta = read_experiment_record(filesystem, root, path)
     trials = load_table(filesystem, root, "trials")
     curve_table = load_table(filesystem, root, "curves") if curves else Loaded(_empty("curves"), 0)
     return Experiment(
@@ -348,6 +456,7 @@ def load_results(path: str, *, curves: bool = True) -> Experiment:
         trials=trials.table,
         curves=curve_table.table,
         skipped=tuple(trials.skipped + curve_table.skipped),
+        repeated={"trials": trials.repeated, "curves": curve_table.repeated},
     )
 
 
@@ -379,4 +488,5 @@ def load_experiments(paths: Sequence[str], *, curves: bool = True) -> Experiment
             [tag(e.curves, n) for n, e in zip(names, loaded, strict=True)], promote_options="permissive"
         ),
         skipped=tuple(s for e in loaded for s in e.skipped),
+        repeated={t: sum(e.repeated.get(t, 0) for e in loaded) for t in TABLES},
     )

@@ -249,9 +249,10 @@ class TrialBook:
             return []
         return [m for m in bundle.members if m.trial_id not in self.done]
 
-    def bundle_failed(self, bundle_id: str) -> list[PlannedTrial]:
+    def bundle_failed(self, bundle_id: str, *, retry: bool = True) -> list[PlannedTrial]:
         """A bundle failed: requeue its unfinished members that have attempts left; return
-        those that have none (to be recorded as failed at their current attempt)."""
+        those that have none (to be recorded as failed at their current attempt). ``retry``
+        False: none is requeued (a bundle that hung past its time limit)."""
         bundle = self.in_flight.pop(bundle_id, None)
         if bundle is None:
             return []
@@ -260,7 +261,7 @@ class TrialBook:
             if member.trial_id in self.done:
                 continue
             failures = self.failures.get(member.trial_id, 0)
-            if failures < self.max_failures:
+            if retry and failures < self.max_failures:
                 self.failures[member.trial_id] = failures + 1
                 self.attempts[member.trial_id] = self.attempt(member.trial_id) + 1
                 if failures + 1 == self.max_failures:

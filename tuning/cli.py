@@ -4,17 +4,19 @@ show its plan, list what is registered, refine a protocol's spaces from a finish
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import TYPE_CHECKING
 
 from .ray_env import RayTarget
+from .study_summary import StudySummary
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
     from .plan import PlannedTrial
     from .protocol import Protocol
+    from .signals import StopRequest, StudyInterrupted
     from .study_options import StudyOptions
-    from .study_summary import StudySummary
 
 __all__ = [
     "FLAGS",
@@ -80,11 +82,14 @@ def run_config(
 
     Everything is validated before anything is written: bad input (including a cluster that
     cannot be reached, or an in-process Ray too small for one trial) raises InputError and
-    leaves no directory behind.
+    leaves no directory behind. The run holds the experiment's lease (:mod:`tuning.lease`) and
+    stops cleanly at SIGINT or SIGTERM (:mod:`tuning.signals`: raises
+    :class:`~tuning.signals.StudyInterrupted`).
     """
     started = time.perf_counter()
     from .capacity import check_capacity
     from .config import load_config
+    from .driver_guard import hold_lease, stop_signals
     from .experiment import check_experiment_name, create_experiment, ensure_new_experiment
     from .plan import resolve_plan
     from .ray_env import start_ray
@@ -95,6 +100,9 @@ def run_config(
     where = FLAGS["name"] if name else f"{config_path}: name"
     name = check_experiment_name(name or config.name, where)
     ensure_new_experiment(results, name)  # raises before Ray starts
+    from .experiment import check_results_root
+
+    check_results_root(results, name)  # an unwritable RESULTS is exit 2 before Ray starts, too
     target = RayTarget(address=address, num_cpus=num_cpus, dashboard=dashboard)
     options = StudyOptions.from_config(config, ray=target, progress=progress)
     started_ray = start_ray(target, announce=progress)
@@ -103,7 +111,8 @@ def run_config(
             options.cpus_per_trial, options.gpus_per_trial, joined=target.joined, progress=False
         )
         experiment_dir = create_experiment(results, name, config, plan)
-        return experiment_dir, _run_and_report(config, plan, experiment_dir, options, started)
+        with hold_lease(experiment_dir) as lease, stop_signals(lease, started_ray=started_ray) as stop:
+            return experiment_dir, _run_and_report(config, plan, experiment_dir, options, started, stop)
     finally:
         if started_ray:
             import ray
@@ -113,7 +122,7 @@ def run_config(
 
 def _run_and_report(
     config: ExperimentConfig, plan: list[PlannedTrial], experiment_dir: str,
-    options: StudyOptions, started: float,
+    options: StudyOptions, started: float, stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
     from optcompare.schema import is_adaptive
@@ -135,23 +144,56 @@ def _run_and_report(
             f"  and {count} adaptive searches ({', '.join(adaptive)}): adaptive, "
             f"{config.trials_per_search} trials each{studies}, asked as slots free", flush=True
         )
-    summary = run_study(plan, experiment_dir, options, started_at=started)
+    summary = run_study(plan, experiment_dir, options, started_at=started, stop=stop)
+    print_summary(summary)
+    return summary
+
+
+def print_summary(summary: StudySummary) -> None:
+    """The end-of-run summary: counts, bundle sizes, failures and trials that hung."""
     print(summary.line(), flush=True)
     bundled = {w: b for w, b in summary.bundle_sizes.items() if b > 1}
     if bundled:
         print("bundle sizes: " + ", ".join(f"{w} {b}" for w, b in bundled.items()), flush=True)
     for failure in summary.failures[:10]:
         print(f"  failed: {failure}")
-    return summary
+    for line in summary.hung_lines()[:20]:
+        print(line)
+    sys.stdout.flush()
+
+
+def _interrupted(err: StudyInterrupted, experiment_dir: str | None) -> int:
+    """Report a study stopped early; its exit status."""
+    if isinstance(err.summary, StudySummary):
+        print_summary(err.summary)
+    where = experiment_dir or "RESULTS/NAME"
+    print(f"optcompare: {err.reason}; continue with: optcompare resume {where}", file=sys.stderr, flush=True)
+    return err.status
 
 
 def _run_handler(args: argparse.Namespace) -> int:
-    experiment_dir, _ = run_config(
-        args.config, args.results, args.name, address=args.address, num_cpus=args.num_cpus,
-        progress=not args.quiet, dashboard=not args.no_dashboard,
-    )
+    from .signals import StudyInterrupted
+
+    try:
+        experiment_dir, _ = run_config(
+            args.config, args.results, args.name, address=args.address, num_cpus=args.num_cpus,
+            progress=not args.quiet, dashboard=not args.no_dashboard,
+        )
+    except StudyInterrupted as err:
+        name = args.name or _config_name(args.config)
+        return _interrupted(err, f"{args.results.rstrip('/')}/{name}" if name else None)
     print(f"results in {experiment_dir}; next: optcompare rank {experiment_dir}")
     return 0
+
+
+def _config_name(config_path: str) -> str | None:
+    """The experiment name of the config (for the message after an interrupted run)."""
+    try:
+        from .config import load_config
+
+        return load_config(config_path).name
+    except Exception:  # noqa: BLE001 - only for a message
+        return None
 
 
 def register_resume(subparsers: argparse._SubParsersAction) -> None:
@@ -170,11 +212,15 @@ def register_resume(subparsers: argparse._SubParsersAction) -> None:
 
 def _resume_handler(args: argparse.Namespace) -> int:
     from .resume import resume_experiment
+    from .signals import StudyInterrupted
 
     target = RayTarget(address=args.address, num_cpus=args.num_cpus, dashboard=not args.no_dashboard)
-    resume_experiment(
-        args.experiment, retry_failed=args.retry_failed, ray=target, progress=not args.quiet
-    )
+    try:
+        resume_experiment(
+            args.experiment, retry_failed=args.retry_failed, ray=target, progress=not args.quiet
+        )
+    except StudyInterrupted as err:
+        return _interrupted(err, args.experiment)
     print(f"results in {args.experiment}; next: optcompare rank {args.experiment}")
     return 0
 

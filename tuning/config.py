@@ -25,6 +25,12 @@ The file is validated once, when read: its shape by :class:`ConfigFile`; then
 protocol's search for each optimizer) into an :class:`ExperimentConfig`. Validation imports no
 plugin: :func:`load_config` loads the plugins the file lists first (a plugin may register the
 optimizers and workloads the file names), as resume does from experiment.json.
+
+The plan is bounded: workloads x protocols x optimizers x studies x trials_per_search may be at
+most :data:`MAX_PLANNED_TRIALS`, checked from the numbers alone before anything is resolved or
+planned (a planned trial takes about 3 KB in the driver and 60 us to plan, so a plan of the
+maximum is about 3 GB and a minute; larger ones would run the driver out of memory long before
+a trial ran).
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ from .validation import (
 from .yaml_io import read_yaml_marked
 
 __all__ = [
+    "MAX_PLANNED_TRIALS",
     "ConfigFile",
     "ExperimentConfig",
     "Resources",
@@ -65,6 +72,10 @@ __all__ = [
     "load_config",
     "parse_config",
 ]
+
+MAX_PLANNED_TRIALS = 1_000_000
+"""The most trials a config may plan: workloads x protocols x optimizers x studies x
+trials_per_search (module doc)."""
 
 EXPERIMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """Experiment names: one path segment, safe in local paths and URIs (the results directory)."""
@@ -370,6 +381,26 @@ def _check_stage_budgets(protocols: list[Protocol], trials_per_search: int) -> N
             raise FieldError(("trials_per_search",), problem)
 
 
+def check_plan_size(config: ConfigFile) -> None:
+    """FieldError (``trials_per_search``) naming the numbers when the config would plan more
+    than :data:`MAX_PLANNED_TRIALS` trials (module doc); nothing is resolved first."""
+    factors = {
+        "workloads": len(config.workloads), "protocols": len(config.protocols),
+        "optimizers": len(config.optimizers), "studies": config.studies,
+        "trials_per_search": config.trials_per_search,
+    }
+    total = 1
+    for count in factors.values():
+        total *= count
+    if total > MAX_PLANNED_TRIALS:
+        product = " x ".join(f"{count} {name}" for name, count in factors.items())
+        raise FieldError(
+            ("trials_per_search",),
+            f"the config plans {product} = {total} trials, more than the {MAX_PLANNED_TRIALS} "
+            "a study may have; lower trials_per_search or studies, or split the study",
+        )
+
+
 def parse_config(
     raw: Any,  # noqa: ANN401
     source: str,
@@ -383,6 +414,7 @@ def parse_config(
     plugins the config lists must be loaded already (see :func:`load_config`)."""
     with reading(source, marks):
         config = ConfigFile.model_validate(raw)
+        check_plan_size(config)
         entries = [_workload(config, i, item, base_dir) for i, item in enumerate(config.workloads)]
         repeat = _first_repeat([e.name for e in entries])
         if repeat is not None:

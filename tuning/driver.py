@@ -33,6 +33,7 @@ from .probes import ProbePlanner
 from .progress import StudyProgress
 from .ray_env import bounded_pending_trials, start_ray
 from .reruns import RerunPlanner
+from .signals import StopRequest
 from .sink import ResultSink
 from .stages import StagePlanner
 from .study_options import StudyOptions
@@ -57,6 +58,7 @@ def run_study(
     started_at: float | None = None,
     checkpoints: dict[str, Saved] | None = None,
     adaptive_planner: AdaptivePlanner | None = None,
+    stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune as ``options`` say and write their rows under ``results_dir``.
 
@@ -83,9 +85,16 @@ def run_study(
     not named, and searches whose workload or optimizer cannot be bundled, run one trial per
     task. A failed bundle's unfinished members are retried (bundled again) up to
     ``options.max_failures`` times each.
+
+    ``stop`` (:mod:`tuning.signals`; set by a signal or a lost lease): once requested, no more
+    trials start, the running ones report for a grace period and are then stopped (their
+    members stay unfinished, for ``resume``), the sink is flushed, and
+    :class:`~tuning.signals.StudyInterrupted` is raised with the summary (after Ray, if this
+    call started it, is shut down).
     """
     start = time.perf_counter() if started_at is None else started_at
     options = options or StudyOptions()
+    stop = stop or StopRequest()
     summary = StudySummary(planned=len(trials))
     started_ray = start_ray(options.ray)
     try:
@@ -134,7 +143,7 @@ def run_study(
             else None
         )
         with bounded_pending_trials(pending):
-            _run_book(book, results_dir, options, concurrency, summary, len(trials))
+            _run_book(book, results_dir, options, concurrency, summary, len(trials), stop)
         if options.ray.joined:
             summary.slots = max(1, summary.peak_running)
         summary.wall_time_s = time.perf_counter() - start
@@ -143,6 +152,9 @@ def run_study(
             import ray
 
             ray.shutdown()
+    if stop.requested:
+        summary.stopped = stop.reason
+        raise stop.interrupted(summary)
     return summary
 
 
@@ -188,14 +200,15 @@ def checkpoint_remover(results_dir: str) -> Callable[[str], None]:
 
 def _run_book(
     book: TrialBook, results_dir: str, options: StudyOptions, concurrency: int,
-    summary: StudySummary, planned: int,
+    summary: StudySummary, planned: int, stop: StopRequest,
 ) -> None:
-    """Run Tune until ``book`` has no work left, ``options.trials_per_fit`` planned trials per
-    Tune run, writing rows to a sink under ``results_dir``."""
+    """Run Tune until ``book`` has no work left (or ``stop`` is requested),
+    ``options.trials_per_fit`` planned trials per Tune run, writing rows to a sink under
+    ``results_dir``."""
     from ray import tune
 
     from .trainable import ray_trainable
-    from .tune_callbacks import PlanSearcher, SinkCallback
+    from .tune_callbacks import PlanSearcher, SinkCallback, StopRequested
 
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)
     progress = StudyProgress(planned, options.progress)
@@ -204,7 +217,7 @@ def _run_book(
     storage = os.path.join(os.path.abspath(results_dir), TUNE_STORE) if local else f"{results_dir.rstrip('/')}/{TUNE_STORE}"
     callback = SinkCallback(
         book, sink, summary, progress, delete_checkpoint=checkpoint_remover(results_dir),
-        delete_train_runs=train_run_remover(f"{storage}/train"),
+        delete_train_runs=train_run_remover(f"{storage}/train"), stop=stop,
     )
     worker = worker_settings(options).model_copy(
         update={"storage": None if local else results_dir, "train_storage": f"{storage}/train"}
@@ -212,12 +225,12 @@ def _run_book(
     trainable = tune.with_resources(ray_trainable, trial_resources(options))
     try:
         for index in itertools.count():
-            if not book.has_work():
+            if stop.requested or not book.has_work():
                 break
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=PlanSearcher(book, worker, options.trials_per_fit),
+                    search_alg=PlanSearcher(book, worker, options.trials_per_fit, stop),
                     num_samples=-1,  # until the searcher says FINISHED
                     max_concurrent_trials=concurrency,
                     reuse_actors=True,
@@ -227,6 +240,7 @@ def _run_book(
                     storage_path=storage,
                     callbacks=[callback],
                     verbose=0,
+                    stop=StopRequested(stop, book),
                     # Retries are per planned trial, by the book (tuning/bundles.py), not by Tune.
                     failure_config=tune.FailureConfig(max_failures=0),
                     # Keep every checkpoint: the callback deletes replaced ones (tuning/tune_callbacks.py).

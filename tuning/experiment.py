@@ -1,15 +1,22 @@
 """Create an experiment directory ``RESULTS/NAME`` and its ``experiment.json``: the resolved
 config and protocol texts, the plan's size and digest, and package versions, which is what
 ``resume`` re-derives the plan from (the results layout: :mod:`optcompare.schema`,
-docs/architecture.md)."""
+docs/architecture.md).
+
+Nothing is half-created: :func:`check_results_root` writes and deletes a probe in the results
+root before Ray starts (an unwritable root is an InputError, exit 2), and
+:func:`create_experiment` writes experiment.json first, then probes the checkpoint store, and
+removes the new directory again when either fails, so a failed start leaves no directory that
+``run`` would call taken and ``resume`` would not recognise."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import hashlib
-import json
+import os
 import platform
+import uuid
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
@@ -27,6 +34,7 @@ from .stages import stage_names
 __all__ = [
     "TUNE_STORE",
     "check_checkpoint_store",
+    "check_results_root",
     "check_experiment_name",
     "create_experiment",
     "ensure_new_experiment",
@@ -152,14 +160,44 @@ def experiment_exists(results_root: str, name: str) -> bool:
 
 def ensure_new_experiment(results_root: str, name: str) -> None:
     """An :class:`~optcompare.errors.ParameterError` (``name``) if ``RESULTS/NAME`` already
-    exists: a new study never touches an existing one."""
+    exists: a new study never touches an existing one. The message says whether it can be
+    resumed (it has experiment.json) or not."""
     if experiment_exists(results_root, name):
-        _, path = _location(results_root, name)
-        raise ParameterError(
-            "name",
-            f"{path} already exists; choose another {{name}}, or continue it with "
-            f"'optcompare resume {path}'",
-        )
+        filesystem, path = _location(results_root, name)
+        if filesystem.get_file_info(f"{path}/experiment.json").type == pafs.FileType.File:
+            hint = f"continue it with 'optcompare resume {path}'"
+        else:
+            hint = (
+                "it is not an experiment that can be resumed (no experiment.json); move it aside "
+                "or remove it if it holds nothing you need"
+            )
+        raise ParameterError("name", f"{path} already exists; choose another {{name}}, or {hint}")
+
+
+def check_results_root(results_root: str, name: str) -> None:
+    """Write and delete a probe file in the results root, or, when it does not exist yet, in its
+    nearest existing parent (local paths; on an object store under the root itself): an
+    :class:`InputError` naming the experiment's checkpoint store and the root, before Ray
+    starts, when ``RESULTS`` (local or a URI) cannot be written. Nothing is created."""
+    filesystem, root = open_filesystem(results_root)
+    root = root.rstrip("/")
+    if "://" not in results_root:
+        while root and filesystem.get_file_info(root).type == pafs.FileType.NotFound:
+            parent = os.path.dirname(root)
+            if parent == root:
+                break
+            root = parent
+    probe = f"{root}/{WRITE_PROBE}-{uuid.uuid4().hex[:8]}"
+    try:
+        with filesystem.open_output_stream(probe) as stream:
+            stream.write(b"optcompare")
+        filesystem.delete_file(probe)
+    except OSError as err:
+        store = f"{results_root.rstrip('/')}/{name}/{TUNE_STORE}"
+        raise InputError(
+            f"the checkpoint store {store} cannot be written: the results root {results_root} "
+            f"cannot be written ({err}); give a results directory (or URI) this user can write to"
+        ) from None
 
 
 def create_experiment(
@@ -170,13 +208,20 @@ def create_experiment(
     ensure_new_experiment(results_root, name)
     filesystem, path = _location(results_root, name)
     shown = path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"
+    record = experiment_record(config, plan, name)
     try:
+        try:
+            write_json_atomic(filesystem, f"{path}/experiment.json", record)
+        except OSError as err:
+            raise InputError(
+                f"{shown}/experiment.json cannot be written ({err}); give a results directory "
+                "(or URI) with space this user can write to"
+            ) from None
         check_checkpoint_store(shown)
     except InputError:
         with contextlib.suppress(OSError):  # nothing of the new experiment stays behind
             filesystem.delete_dir(path)
         raise
-    write_json_atomic(filesystem, f"{path}/experiment.json", experiment_record(config, plan, name))
     return shown
 
 
@@ -203,12 +248,14 @@ def record_refined(experiment_dir: str, records: Iterable[dict[str, Any]], *, re
     to ``experiment.json``'s ``refined`` list, or make them the list (``replace``); the file is
     rewritten atomically. Only the study's driver writes it while the study runs. A directory
     without experiment.json (the driver run as a library on a bare directory) records nothing."""
+    from analysis.load import read_experiment_record
+
     filesystem, root = open_filesystem(experiment_dir)
-    path = f"{root.rstrip('/')}/experiment.json"
+    root = root.rstrip("/")
+    path = f"{root}/experiment.json"
     if filesystem.get_file_info(path).type == pafs.FileType.NotFound:
         return
-    with filesystem.open_input_stream(path) as stream:
-        record = json.loads(stream.read())
+    record = read_experiment_record(filesystem, root, experiment_dir.rstrip("/"))
     kept = [] if replace else list(record.get("refined") or [])
     record["refined"] = kept + list(records)
     write_json_atomic(filesystem, path, record)

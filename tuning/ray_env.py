@@ -25,6 +25,9 @@ RAY_ENVIRONMENT = {
     "RAY_AIR_NEW_OUTPUT": "0",  # with verbose=0: no Tune tables on stdout
     "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",  # failures are summarised by the driver
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "1000",
+    # The driver handles SIGINT itself (tuning/signals.py): Tune's handler ended one Tune run
+    # and left the driver to start the next.
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",
 }
 """Set (unless the user set them) before ray.tune is imported."""
 

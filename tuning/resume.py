@@ -21,12 +21,17 @@ its rows (the same distributions, every finished trial told in ask order,
 points it asks are those the uninterrupted study would have asked. A trial that was running when
 the driver stopped left no row and no record of its point: its index is asked again (a new
 point, so it starts from scratch, not from its old checkpoint).
+
+What the rows cannot say is reported, not silently worked around: a part file that cannot be
+read is named on stderr (its trials have no row, so they run again), and so are rows written
+twice (two drivers ran at once: one row per trial attempt is kept, :mod:`analysis.load`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -97,11 +102,29 @@ class ResumeState:
     adaptive: AdaptivePlanner = field(default_factory=AdaptivePlanner)
     """The adaptive searches' studies, rebuilt from the rows (their asked trials to run again
     are in ``pending``)."""
+    skipped: tuple[str, ...] = ()
+    """``"path: reason"`` of each part file that could not be read (its trials run again)."""
+    repeated: dict[str, int] = field(default_factory=dict)
+    """Rows dropped per table as repeats of a trial attempt (or curve step) already read."""
+
+
+def row_warnings(skipped: tuple[str, ...], repeated: dict[str, int]) -> list[str]:
+    """The warnings resume prints about the rows it read: each unreadable part file, and the
+    rows written twice."""
+    lines = [f"warning: skipped unreadable file {entry}; its trials have no row and run again" for entry in skipped]
+    doubled = {table: n for table, n in repeated.items() if n}
+    if doubled:
+        counts = ", ".join(f"{n} {table} rows" for table, n in doubled.items())
+        lines.append(
+            f"warning: {counts} repeat a trial attempt already read (two drivers ran this experiment "
+            "at once); one row per trial attempt is kept, the last one written"
+        )
+    return lines
 
 
 def _config_from_record(record: dict[str, Any], experiment_dir: str) -> ExperimentConfig:
     entries = record.get("protocol_entries")
-    if not entries or "config" not in record:
+    if not entries or record.get("config") is None:
         raise InputError(
             f"{experiment_dir}/experiment.json lacks the recorded config or protocol texts "
             "(written by an older optcompare?); it cannot be resumed"
@@ -116,7 +139,7 @@ def _config_from_record(record: dict[str, Any], experiment_dir: str) -> Experime
         return parse_protocol(entries[entry], where_recorded)
 
     load_plugins(record["config"].get("plugins") or [], where=f"{source}: plugins")
-    base_dir = Path(record.get("config_source", ".")).parent
+    base_dir = Path(record.get("config_source") or ".").parent
     return parse_config(record["config"], source, base_dir, protocol_loader=recorded_protocol)
 
 
@@ -146,13 +169,15 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     from analysis.load import load_results
 
     experiment = load_results(experiment_dir)  # InputError when it is not an experiment
+    for line in row_warnings(experiment.skipped, experiment.repeated):
+        print(line, file=sys.stderr, flush=True)
     record = experiment.meta
     config = _config_from_record(record, experiment_dir)
     plan = resolve_plan(config)
-    if "plan_digest" in record and plan_digest(plan) != record["plan_digest"]:
+    if record.get("plan_digest") is not None and plan_digest(plan) != record["plan_digest"]:
         raise InputError(
             f"{experiment_dir}: the plan derived now differs from the one recorded when the study "
-            f"started (optcompare {record.get('versions', {}).get('optcompare', '?')}; a plugin or "
+            f"started (optcompare {(record.get('versions') or {}).get('optcompare', '?')}; a plugin or "
             "the optcompare version changed); resume with the same versions, or start a new "
             "experiment"
         )
@@ -214,7 +239,7 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         offsets[tid] = max(offsets.get(tid, 0), checkpoint.attempt + 1, 1)
     return ResumeState(
         config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved,
-        adaptive,
+        adaptive, skipped=experiment.skipped, repeated=dict(experiment.repeated),
     )
 
 
@@ -277,13 +302,54 @@ def resume_experiment(
     progress: bool = True,
 ) -> tuple[ResumeState, StudySummary]:
     """Run what is left of ``experiment_dir`` on ``ray`` (default: a fresh in-process Ray);
-    return (state, study summary)."""
+    return (state, study summary).
+
+    Holds the experiment's lease from before the rows are read to the end
+    (:mod:`tuning.lease`: :class:`~tuning.lease.LeaseHeld` if another driver runs it; a stale
+    lease is taken over and the orphaned Ray processes of its dead driver are stopped) and
+    stops cleanly at SIGINT or SIGTERM (:mod:`tuning.signals`)."""
+    from .driver_guard import hold_lease, stop_signals
+    from .ray_env import start_ray
+
+    started = time.perf_counter()
+    if not _has_experiment_file(experiment_dir):
+        load_resume_state(experiment_dir, retry_failed=retry_failed)  # says why it is not one
+    with hold_lease(experiment_dir) as lease:
+        state = load_resume_state(experiment_dir, retry_failed=retry_failed)
+        check_checkpoint_store(experiment_dir)  # before Ray starts: the store must be writable
+        target = ray or RayTarget()
+        started_ray = start_ray(target, announce=progress)
+        try:
+            with stop_signals(lease, started_ray=started_ray) as stop:
+                return state, _run_resumed(state, experiment_dir, target, progress, started, stop)
+        finally:
+            if started_ray:
+                import ray as ray_module
+
+                ray_module.shutdown()
+
+
+def _has_experiment_file(experiment_dir: str) -> bool:
+    """Whether ``experiment_dir`` holds an ``experiment.json`` (before its lease is taken: a
+    directory that is not an experiment gets no lease file)."""
+    from pyarrow import fs as pafs
+
+    from .sink import open_filesystem
+
+    try:
+        filesystem, root = open_filesystem(experiment_dir)
+        return filesystem.get_file_info(f"{root.rstrip('/')}/experiment.json").type == pafs.FileType.File
+    except (OSError, ValueError):
+        return False
+
+
+def _run_resumed(
+    state: ResumeState, experiment_dir: str, ray: RayTarget, progress: bool, started: float,
+    stop: object,
+) -> StudySummary:
     from .driver import run_study
     from .study_options import StudyOptions
 
-    started = time.perf_counter()
-    state = load_resume_state(experiment_dir, retry_failed=retry_failed)
-    check_checkpoint_store(experiment_dir)  # before Ray starts: the store must be writable
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
         f"{len(state.pending)} to run (plus trials still to be asked by adaptive searches: "
@@ -306,6 +372,9 @@ def resume_experiment(
         started_at=started,
         checkpoints=state.checkpoints,
         adaptive_planner=state.adaptive,
+        stop=stop,  # type: ignore[arg-type]
     )
     print(summary.line(), flush=True)
-    return state, summary
+    for line in summary.hung_lines()[:20]:
+        print(line, flush=True)
+    return summary

@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 from optcompare.schema import DIVERGED, FAILED
 
-__all__ = ["StudySummary"]
+__all__ = ["HUNG_PREFIXES", "StudySummary"]
+
+HUNG_PREFIXES = ("hung:", "stalled:", "time limit of ")
+"""How the errors of trials that hung or ran out of time begin: ended by the driver for holding
+their slot past their time limit (:func:`tuning.tune_callbacks.hung_message`), killed by the
+watchdog (:func:`tuning.watchdog.stall_message`), or stopped at their time limit
+(:func:`workloads.run.time_limit_message`)."""
 
 
 @dataclass
@@ -32,6 +38,11 @@ class StudySummary:
     """Ray tasks (bundles) running now."""
     peak_running: int = 0
     """Most tasks that ran at once: the slots of a joined cluster, which may have grown."""
+    hung: list[str] = field(default_factory=list)
+    """``trial_id: error`` of each trial that hung or ran out of time (:data:`HUNG_PREFIXES`),
+    retried or not: every attempt that did."""
+    stopped: str | None = None
+    """Why the run stopped before the study's end (a signal, a lost lease); None: it did not."""
     probes_not_planned: int = 0
     """Probes counted in :attr:`planned` at the start and then given up (no completed narrow
     trial, or an imitation no named schedule expresses); :attr:`planned` no longer counts them."""
@@ -57,6 +68,15 @@ class StudySummary:
             self.failures.append(error or "failed in the worker")
         else:
             self.completed += 1
+        if status == FAILED and error:
+            self.note_hung(error)
+
+    def note_hung(self, entry: str) -> None:
+        """Keep ``entry`` (``trial_id: error``) if its error says the trial hung or ran out of
+        time (:data:`HUNG_PREFIXES`)."""
+        _, _, error = entry.partition(": ")
+        if error.startswith(HUNG_PREFIXES) and entry not in self.hung:
+            self.hung.append(entry)
 
     def task_started(self) -> None:
         self.running += 1
@@ -70,9 +90,19 @@ class StudySummary:
             f"; {self.probes_not_planned} probes not planned (no completed narrow trial, or no "
             "named schedule expresses the imitation)" if self.probes_not_planned else ""
         )
+        hung = (
+            f"; {len(self.hung)} hung or out of time: "
+            + ", ".join(entry.partition(": ")[0] for entry in self.hung[:10])
+            + (" ..." if len(self.hung) > 10 else "") if self.hung else ""
+        )
+        stopped = f"; {self.stopped} before the study's end" if self.stopped else ""
         return (
             f"trials: {self.finished}/{self.planned} finished ({self.completed} completed, "
             f"{self.diverged} diverged, {self.failed} failed); wall time {self.wall_time_s:.1f} s; "
             f"training fraction {self.training_fraction:.2f} "
-            f"({self.train_time_s:.1f} s training over {self.slots} slots){skipped}"
+            f"({self.train_time_s:.1f} s training over {self.slots} slots){skipped}{hung}{stopped}"
         )
+
+    def hung_lines(self) -> list[str]:
+        """One line per trial that hung or ran out of time, with its error."""
+        return [f"  hung or out of time: {entry}" for entry in self.hung]

@@ -9,6 +9,7 @@ Importing this module imports ray.tune (after :func:`tuning.ray_env.prepare_ray_
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,16 +20,39 @@ from .plan import PlannedTrial
 from .progress import PROGRESS_METRIC, StudyProgress
 from .ray_env import prepare_ray_environment
 from .rows import failed_summary, hp_columns, search_key, trial_row
+from .signals import StopRequest
 from .sink import ResultSink
 from .study_summary import StudySummary
 from .trial import BundleTask, WorkerSettings
 
 prepare_ray_environment()
 
-from ray.tune import Callback  # noqa: E402 - reads the environment set just above
+from ray.tune import Callback, Stopper  # noqa: E402 - reads the environment set just above
 from ray.tune.search import Searcher  # noqa: E402
 
-__all__ = ["PlanSearcher", "SinkCallback"]
+__all__ = ["HUNG_FLOOR_S", "HUNG_FRACTION", "PlanSearcher", "SinkCallback", "StopRequested", "hung_after_s"]
+
+HUNG_FLOOR_S = 30.0
+HUNG_FRACTION = 0.5
+
+
+def hung_after_s(time_limit_s: float) -> float:
+    """Seconds after its start at which the driver ends a bundle with a time limit that still
+    holds its slot (its worker hung where the loop cannot check the limit, or was lost):
+
+        hung_after = limit + max(HUNG_FLOOR_S, HUNG_FRACTION x limit)
+
+    (HUNG_FLOOR_S = 30 s, HUNG_FRACTION = 0.5): the margin covers starting the worker and
+    loading data, which the trial's own clock does not count."""
+    return time_limit_s + max(HUNG_FLOOR_S, HUNG_FRACTION * time_limit_s)
+
+
+def hung_message(held_s: float, limit_s: float) -> str:
+    """The error of the members of a bundle the driver ended for holding its slot."""
+    return (
+        f"hung: held its slot {held_s:.0f} s, past its time limit of {limit_s:g} s; ended by "
+        "the driver, not retried"
+    )
 
 NO_FINAL_RESULT = "the bundle ended without a final result for this trial"
 NO_ERROR_MESSAGE = "the worker died without an error message"
@@ -50,7 +74,16 @@ class SinkCallback(Callback):
         self, book: TrialBook, sink: ResultSink, summary: StudySummary, progress: StudyProgress,
         delete_checkpoint: Callable[[str], None] | None = None,
         delete_train_runs: Callable[[str], None] | None = None,
+        stop: StopRequest | None = None, clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.stop = stop or StopRequest()
+        """Once requested, bundles that end are not recorded (their members stay unfinished,
+        ``resume`` runs them)."""
+        self.clock = clock
+        self.running: dict[str, tuple[Any, float, float]] = {}
+        """Bundle -> (Tune trial, start, hung-after deadline) of running bundles with a time limit."""
+        self.hung: dict[str, str] = {}
+        """Bundles the driver ended for holding their slot past their time limit -> the error."""
         self.delete_checkpoint = delete_checkpoint
         """Removes a checkpoint directory in Tune's storage (None: checkpoints are kept)."""
         self.delete_train_runs = delete_train_runs
@@ -69,11 +102,32 @@ class SinkCallback(Callback):
 
     def on_step_end(self, iteration: int, trials: list, **info: Any) -> None:  # noqa: ANN401
         self.sink.maybe_flush()
+        self._end_hung_bundles()
+
+    def _end_hung_bundles(self) -> None:
+        """Kill the worker of each bundle past its hung-after deadline (:func:`hung_after_s`):
+        Tune then reports the trial's error and its members are recorded as failed."""
+        now = self.clock()
+        for bundle_id, (trial, started, deadline) in list(self.running.items()):
+            if now < deadline:
+                continue
+            del self.running[bundle_id]
+            limit = trial.config["members"][0].get("time_limit_s")
+            self.hung[bundle_id] = hung_message(now - started, float(limit))
+            actor = getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+            if actor is not None:
+                import ray
+
+                ray.kill(actor, no_restart=True)
 
     def on_trial_start(
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
         self.summary.task_started()
+        limit = trial.config["members"][0].get("time_limit_s")
+        if limit is not None:
+            started = self.clock()
+            self.running[trial.config["bundle_id"]] = (trial, started, started + hung_after_s(float(limit)))
         for member in trial.config["members"]:
             self.progress.started(member["trial_id"])
 
@@ -125,7 +179,11 @@ class SinkCallback(Callback):
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
         self.summary.task_ended()
-        for planned in self.book.bundle_ended(trial.config["bundle_id"]):
+        self.running.pop(trial.config["bundle_id"], None)
+        ended = self.book.bundle_ended(trial.config["bundle_id"])
+        if self.stop.requested:  # stopped by the driver: unfinished members are for resume
+            return
+        for planned in ended:
             self._record_failed(planned, NO_FINAL_RESULT)
 
     def on_trial_error(
@@ -133,10 +191,19 @@ class SinkCallback(Callback):
     ) -> None:
         self.summary.task_ended()
         bundle_id = trial.config["bundle_id"]
-        error = self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
+        self.running.pop(bundle_id, None)
+        hung = self.hung.pop(bundle_id, None)
+        error = hung or self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
         lines = error.strip().splitlines()
         last_line = lines[-1] if lines else NO_ERROR_MESSAGE
-        for planned in self.book.bundle_failed(bundle_id):
+        if self.stop.requested and hung is None:  # stopped by the driver: for resume
+            self.book.bundle_ended(bundle_id)
+            return
+        bundle = self.book.in_flight.get(bundle_id)
+        for member in bundle.members if bundle is not None else ():
+            if member.trial_id not in self.book.done:
+                self.summary.note_hung(f"{member.trial_id}: {last_line}")
+        for planned in self.book.bundle_failed(bundle_id, retry=hung is None):
             self._record_failed(planned, last_line)
 
     def _tell_planners(self, planned: PlannedTrial, trial_summary: dict[str, Any] | None) -> None:
@@ -166,8 +233,7 @@ class SinkCallback(Callback):
         """A member is out of attempts (or its bundle ended without its final result)."""
         if not self.book.mark_finished(planned.trial_id):
             return
-        self.summary.failed += 1
-        self.summary.failures.append(f"{planned.trial_id}: {message}")
+        self.summary.count(FAILED, f"{planned.trial_id}: {message}")
         key = self._write(planned, failed_summary(message))
         self._tell_planners(planned, None)
         self.progress.finished_trial(planned.trial_id, key, FAILED, math.nan)
@@ -202,13 +268,19 @@ class PlanSearcher(Searcher):
     (``bundle_id``, ``members``, and the ``worker`` settings shared by every bundle).
     """
 
-    def __init__(self, book: TrialBook, worker: WorkerSettings, fresh_budget: int) -> None:
+    def __init__(
+        self, book: TrialBook, worker: WorkerSettings, fresh_budget: int, stop: StopRequest | None = None,
+    ) -> None:
         super().__init__(metric=None, mode=None)
         self.book = book
         self.worker = worker
         self.fresh_left = fresh_budget
+        self.stop = stop or StopRequest()
+        """Once requested, no more bundles are handed out."""
 
     def suggest(self, trial_id: str) -> dict | str | None:
+        if self.stop.requested:
+            return Searcher.FINISHED
         bundle = self.book.next_bundle(fresh_allowed=self.fresh_left)
         if bundle is not None:
             self.fresh_left -= bundle.fresh
@@ -239,3 +311,21 @@ class PlanSearcher(Searcher):
 
     def restore(self, checkpoint_path: str) -> None:
         """See :meth:`save`."""
+
+
+class StopRequested(Stopper):
+    """Ends the Tune run once a stop was requested (:mod:`tuning.signals`) and the running
+    bundles have finished or had their :data:`~tuning.signals.GRACE_S` to report."""
+
+    def __init__(self, stop: StopRequest, book: TrialBook, grace_s: float | None = None) -> None:
+        from .signals import GRACE_S
+
+        self.stop = stop
+        self.book = book
+        self.grace_s = GRACE_S if grace_s is None else grace_s
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.stop.requested and (not self.book.in_flight or self.stop.grace_over(self.grace_s))

@@ -3,6 +3,13 @@ strings by default, a classic trap in hyperparameter files), and duplicate mappi
 error (PyYAML keeps the last one silently, so a repeated optimizer or hyperparameter would
 override the first without a word).
 
+Input is bounded: a file larger than :data:`MAX_YAML_BYTES` is refused before it is parsed, and
+so is a document that aliases expand past :data:`MAX_EXPANDED_NODES` nodes (a config is data: an
+anchor reused a few times, e.g. by a merge key ``<<: *base``, is fine; a "billion laughs" whose
+aliases multiply is refused at the alias that crosses the bound, within milliseconds, instead of
+being expanded until memory runs out). The expanded size is counted while the file is composed:
+each node counts one, each alias the expanded size of the node it names.
+
 Errors are one line, ``PATH:LINE:COL: problem``."""
 
 from __future__ import annotations
@@ -12,22 +19,66 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import ComposerError
 from yaml.constructor import ConstructorError
 
 from optcompare.errors import InputError
 
-__all__ = ["read_yaml", "read_yaml_marked"]
+__all__ = ["MAX_EXPANDED_NODES", "MAX_YAML_BYTES", "read_yaml", "read_yaml_marked"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+MAX_YAML_BYTES = 10 * 2**20
+"""The largest config or protocol file read (10 MiB; the shipped ones are a few KiB)."""
+MAX_EXPANDED_NODES = 100_000
+"""The most nodes a document may have with every alias expanded (the shipped files have a few
+hundred)."""
 
 
 class _DuplicateKeyError(ConstructorError):
     """A key repeated in one mapping (``problem_mark`` points at the repetition)."""
 
 
+class _ExpansionError(ComposerError):
+    """Aliases that expand past :data:`MAX_EXPANDED_NODES`, or an alias inside its own anchor."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader whose float resolver follows YAML 1.2 (exponent sign optional) and that refuses
-    duplicate keys in a mapping."""
+    """SafeLoader whose float resolver follows YAML 1.2 (exponent sign optional), that refuses
+    duplicate keys in a mapping and bounds alias expansion (:data:`MAX_EXPANDED_NODES`)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> nodes under it, aliases expanded
+        self._expanded = 0  # nodes of the document so far, aliases expanded
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            node = self.anchors.get(event.anchor)
+            if node is not None:
+                size = self._sizes.get(id(node))
+                if size is None:
+                    raise _ExpansionError(
+                        None, None, f"alias *{event.anchor} inside its own anchor; "
+                        "a config cannot refer to itself", event.start_mark,
+                    )
+                self._expanded += size
+                if self._expanded > MAX_EXPANDED_NODES:
+                    raise _ExpansionError(
+                        None, None, f"aliases expand the document past {MAX_EXPANDED_NODES} "
+                        f"nodes (at *{event.anchor}, {size} nodes each time); write the values out, "
+                        "a config needs no aliases that multiply", event.start_mark,
+                    )
+            return super().compose_node(parent, index)
+        node = super().compose_node(parent, index)
+        children = (
+            [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+            else node.value if isinstance(node, yaml.SequenceNode) else []
+        )
+        self._sizes[id(node)] = 1 + sum(self._sizes[id(child)] for child in children)
+        self._expanded += 1
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode):
@@ -78,7 +129,7 @@ def _one_line(path: Path, err: yaml.YAMLError) -> str:
             problem = f"{err.problem} ({err.context}" + (
                 f" at line {err.context_mark.line + 1})" if err.context_mark else ")"
             )
-        if not isinstance(err, _DuplicateKeyError):
+        if not isinstance(err, _DuplicateKeyError | _ExpansionError):
             problem = f"not valid YAML: {problem}"
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         return f"{where}: {problem}"
@@ -89,6 +140,12 @@ def _one_line(path: Path, err: yaml.YAMLError) -> str:
 
 def _text(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise InputError(
+                f"{path}: {size} bytes, more than the {MAX_YAML_BYTES} a config or protocol file may "
+                "have; is it the right file?"
+            )
         return path.read_bytes().decode("utf-8")
     except OSError as err:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None

@@ -58,7 +58,24 @@ def adaptive(sampler: str, extra: str = "") -> str:
 SGD_WITH = "  sgd:\n    learning_rate: {{min: 1.0e-3, max: 1.0, scaling: log, {}}}\n    decay_steps_factor: 1.0\n    decay_factor: 0.01\n"
 """An sgd entry whose learning-rate range carries one more key."""
 
+def laughs(levels: int = 9, key: str = "description") -> str:
+    """A "billion laughs": ``levels`` anchors, each a list of nine aliases of the one before
+    (9**levels strings once expanded), the last one the value of ``key``."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join([*lines, f"{key}: *l{levels - 1}"])
+
+
 BROKEN_PROTOCOLS = {
+    "aliases that multiply (billion laughs)": (
+        laughs() + "\nname: broken\nschedule: linear_decay\noptimizers:\n" + GOOD_SGD,
+        [":6:10: aliases expand the document past 100000 nodes (at *l4, 66430 nodes each time)"],
+    ),
+    "alias inside its own anchor": (
+        "name: &n [broken, *n]\nschedule: linear_decay\noptimizers:\n" + GOOD_SGD,
+        [":1:19: alias *n inside its own anchor"],
+    ),
     "unknown top-level key": (
         "name: broken\nschedule: linear_decay\nbudget: 3\noptimizers:\n" + GOOD_SGD,
         ["unknown key 'budget'", "allowed:", "optimizers"],
@@ -682,6 +699,20 @@ BROKEN_CONFIGS = {
         ["workloads[0].workers_per_trial: the batch of 128 examples of 'mnist1d-mlp' does not split evenly over 3",
          "divides 128"],
     ),
+    "billion laughs in the description": (
+        config_text(extra=laughs()),
+        [":12:10: aliases expand the document past 100000 nodes (at *l4, 66430 nodes each time)",
+         "a config needs no aliases that multiply"],
+    ),
+    "plan larger than the maximum": (
+        config_text(trials_per_search="trials_per_search: 10000000"),
+        ["trials_per_search: the config plans 1 workloads x 1 protocols x 2 optimizers x 1 studies x "
+         "10000000 trials_per_search = 20000000 trials, more than the 1000000 a study may have"],
+    ),
+    "plan larger than the maximum through studies": (
+        config_text(trials_per_search="trials_per_search: 1000", extra="studies: 1000"),
+        ["= 2000000 trials, more than the 1000000"],
+    ),
     "too few trials for the stages": (
         config_text(protocols="protocols: [choi-two-stage]", trials_per_search="trials_per_search: 2"),
         ["trials_per_search: protocol 'choi-two-stage' splits 2 trials per search into initial 1, final 1",
@@ -719,6 +750,37 @@ def test_broken_config_through_the_cli_exits_2_and_writes_nothing(tmp_path, monk
     assert err.startswith("optcompare plan: error: ") and str(tmp_path / broken.names) in err
     for fragment in broken.fragments:
         assert fragment in err, f"{fragment!r} not in {err!r}"
+
+
+def test_billion_laughs_and_huge_plans_are_refused_within_a_second(tmp_path, capsys):
+    """Before: a billion laughs in ``description:`` ran 84 s into MemoryError, and
+    ``trials_per_search: 10000000`` planned for minutes; now both are exit 2 at once."""
+    import time
+
+    for case in ("billion laughs in the description", "plan larger than the maximum"):
+        _write_config(tmp_path, case)
+        started = time.perf_counter()
+        code, err = _plan_cli(tmp_path, tmp_path / "exp.yaml", capsys)
+        assert code == 2 and "error:" in err
+        assert time.perf_counter() - started < 1.0, case
+
+
+def test_a_file_past_the_size_bound_is_refused_unread(tmp_path, monkeypatch):
+    import tuning.yaml_io as yaml_io
+
+    monkeypatch.setattr(yaml_io, "MAX_YAML_BYTES", 100)
+    path = tmp_path / "exp.yaml"
+    path.write_text(config_text(extra="description: " + "x" * 200))
+    with pytest.raises(InputError, match=r"exp.yaml: \d+ bytes, more than the 100 a config or protocol file may have"):
+        load_config(path)
+
+
+def test_a_merge_key_reusing_an_anchor_stays_allowed(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nmore: [*b, *b]\n")
+    from tuning.yaml_io import read_yaml
+
+    assert read_yaml(path)["more"] == [{"x": 1, "y": 2}] * 2
 
 
 # --- wrong YAML types anywhere: always InputError, never another exception ---------------------

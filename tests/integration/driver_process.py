@@ -1,0 +1,73 @@
+"""Helpers of the tests that drive a real ``optcompare`` process: start it, wait for rows on
+disk, read its lease, count rows and duplicates from the Parquet files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from tuning.lease import LEASE_FILE
+
+SLOW_CONFIG = (
+    "name: {name}\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: {steps}, eval_every: 100}}]\n"
+    "optimizers: [slow-sgd]\nprotocols: [lr-only]\ntrials_per_search: {trials}\nreport_every_s: 0\n"
+)
+"""A study of ``trials`` slow-sgd trials (10 ms per step: ``steps`` / 100 seconds each)."""
+
+
+def start(args: list[str], log: Path) -> subprocess.Popen:
+    """``python -m optcompare ARGS`` in a session of its own (so a test can signal its group
+    as Ctrl-C does), output to ``log``."""
+    out = log.open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "optcompare", *args], start_new_session=True,
+        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def rows(experiment: Path, table: str, columns: list[str]) -> list[tuple]:
+    """Every row of ``table`` (its visible part files), as tuples of ``columns``."""
+    found: list[tuple] = []
+    for part in (experiment / table).rglob("part-*.parquet"):
+        data = pq.read_table(part, columns=columns).to_pydict()
+        found += list(zip(*(data[c] for c in columns), strict=True))
+    return found
+
+
+def trial_ids(experiment: Path) -> list[str]:
+    return [r[0] for r in rows(experiment, "trials", ["trial_id"])]
+
+
+def doubled(experiment: Path) -> tuple[int, int]:
+    """(trials with more than one trials row, curve rows beyond the first per (trial_id,
+    attempt, step))."""
+    trials = Counter(trial_ids(experiment))
+    curves = Counter(rows(experiment, "curves", ["trial_id", "attempt", "step"]))
+    return sum(1 for c in trials.values() if c > 1), sum(c - 1 for c in curves.values())
+
+
+def lease_with_ray(experiment: Path) -> dict | None:
+    """The lease record once it carries the driver's Ray session (None before)."""
+    try:
+        record = json.loads((experiment / LEASE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if "ray" in record else None
