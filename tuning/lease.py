@@ -163,12 +163,18 @@ class LocalStore:
         self.where = path
 
     def _written(self, data: bytes) -> str:
-        """A hidden temporary file beside the lease holding ``data`` (its path)."""
+        """A hidden temporary file beside the lease holding ``data`` (its path); a write that
+        fails (a full disk) leaves no temporary file behind."""
         tmp = f"{self.path}.{secrets.token_hex(4)}.tmp"
-        with open(tmp, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         return tmp
 
     def create(self, data: bytes) -> str | None:
@@ -220,7 +226,13 @@ class LocalStore:
             current = self.read()
             if not mine or current is None or current[1] != version:
                 return None
-            os.replace(self._written(data), self.path)
+            tmp = self._written(data)
+            try:
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             return _digest(data)
 
     def delete(self, version: str) -> None:

@@ -111,3 +111,32 @@ def test_the_lease_is_a_hidden_file_of_the_experiment(tmp_path):
     with acquire(str(tmp_path / "exp")):
         assert (tmp_path / "exp" / LEASE_FILE).is_file()
     assert not list((tmp_path / "exp").iterdir())  # no swap markers or temporaries left
+
+
+def test_a_lease_write_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """A full disk during a renewal (the tmpfs test found it): the lease's temporary file goes."""
+    import builtins
+
+    from tuning.lease import LocalStore
+
+    store = LocalStore(str(tmp_path / ".lease"))
+    real_open = builtins.open
+
+    class Full:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(builtins, "open", lambda path, mode="r", *a, **k: Full(real_open(path, mode, *a, **k))
+                        if str(path).endswith(".tmp") else real_open(path, mode, *a, **k))
+    with pytest.raises(OSError, match="No space left"):
+        store.create(b"{}")
+    assert list(tmp_path.iterdir()) == []
