@@ -200,7 +200,7 @@ def test_unknown_workload_option_is_bad_input(tmp_path, capsys):
 def ranked_experiment(tmp_path, monkeypatch):
     """sgd: 4 trials, adam: 3 (one diverged) under protocol p; written by the real sink."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "analysis"))
-    from synthetic import trial, write_experiment
+    from tests.analysis.synthetic import trial, write_experiment
 
     return write_experiment(tmp_path / "exp", {
         ("w", "p", "sgd"): [trial(e) for e in (0.3, 0.35, 0.4, 0.32)],
@@ -279,7 +279,7 @@ def refinable_experiment(tmp_path, monkeypatch):
     """sgd under protocol p on workload w: best trials at learning rates 0.9 and 0.1, with the
     protocol text experiment.json records (as 'optcompare run' writes it)."""
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent / "analysis"))
-    from synthetic import trial, write_experiment
+    from tests.analysis.synthetic import trial, write_experiment
 
     rates = ((0.2, 0.9), (0.3, 0.1), (0.5, 1e-2), (0.8, 1e-3), (0.01, 0.5))
     trials = [trial(e, tuned={"learning_rate": lr}) for e, lr in rates[:4]]

@@ -13,7 +13,8 @@ import math
 from pathlib import Path
 
 import numpy as np
-from synthetic import trial, write_experiment
+
+from tests.analysis.synthetic import trial, write_experiment
 
 SPACE = {
     "learning_rate": {"min": 1e-4, "max": 1.0, "scaling": "log"},

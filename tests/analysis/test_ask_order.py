@@ -5,13 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from optuna_rows import (
-    SAMPLER_STUDIES,
-    SAMPLER_TRIALS,
-    quasirandom_error,
-    sampler_experiment,
-    tpe_error,
-)
 
 from analysis import analyse, rank_experiment, write_report
 from analysis.ask_order import (
@@ -24,6 +17,13 @@ from analysis.load import load_results
 from analysis.ranking import bootstrap_searches
 from analysis.trials import group_searches
 from optcompare.schema import SearchKey
+from tests.analysis.optuna_rows import (
+    SAMPLER_STUDIES,
+    SAMPLER_TRIALS,
+    quasirandom_error,
+    sampler_experiment,
+    tpe_error,
+)
 
 TPE = SearchKey("w", "tpe", "adam")
 QR = SearchKey("w", "qr", "adam")

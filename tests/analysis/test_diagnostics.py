@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import group_searches, load_results, search_space_diagnostics
 from analysis.diagnostics import SpaceRange, position_in_range
+from tests.analysis.synthetic import trial, write_experiment
 
 LOG = {"min": 1e-4, "max": 1.0, "scaling": "log"}
 LINEAR = {"min": 0.5, "max": 1.0, "scaling": "linear"}

@@ -10,12 +10,12 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import optuna
 import pytest
-from optuna_rows import KEY, SPACE, one_coordinate_experiment, sampler_experiment
 
 from analysis.export import export_optuna, open_storage, study_name
 from analysis.load import load_results
 from optcompare.errors import ParameterError
 from optcompare.schema import SearchKey
+from tests.analysis.optuna_rows import KEY, SPACE, one_coordinate_experiment, sampler_experiment
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from optuna_rows import KEY, SPACE, one_coordinate_experiment
-from synthetic import trial, write_experiment
 
 from analysis.diagnostics import space_ranges
 from analysis.importance import EVALUATORS, check_evaluator, experiment_importance
@@ -15,6 +13,8 @@ from analysis.load import load_results
 from analysis.optuna_study import rebuilt_trials
 from analysis.trials import group_searches
 from optcompare.errors import ParameterError
+from tests.analysis.optuna_rows import KEY, SPACE, one_coordinate_experiment
+from tests.analysis.synthetic import trial, write_experiment
 
 
 @pytest.fixture(scope="module")

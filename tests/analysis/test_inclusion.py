@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import analyse, write_report
 from analysis.bootstrap import BudgetCurve
@@ -18,6 +17,7 @@ from analysis.inclusion import (
     verdict_of,
 )
 from analysis.ranking import OptimizerScore, Ranking
+from tests.analysis.synthetic import trial, write_experiment
 
 
 def _curve(samples):

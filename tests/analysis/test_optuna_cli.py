@@ -9,11 +9,11 @@ import json
 
 import optuna
 import pytest
-from optuna_rows import SPACE, one_coordinate_experiment
 
 from analysis.export import open_storage
 from analysis.render import IMPORTANCE_COLUMNS
 from optcompare.cli import main
+from tests.analysis.optuna_rows import SPACE, one_coordinate_experiment
 
 
 @pytest.fixture(scope="module")

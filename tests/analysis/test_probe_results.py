@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import analyse
 from analysis.load import load_results
 from analysis.probes import DEFAULT_TOLERANCE, probe_results
 from analysis.report import render_page
 from analysis.trials import group_searches
+from tests.analysis.synthetic import trial, write_experiment
 
 
 def _searches(probe_test_error, *, reruns=(), probe_status="completed"):

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import analyse
 from analysis.across_workloads import (
@@ -28,6 +27,7 @@ from analysis.profiles import (
 from analysis.ranking import OptimizerScore, Ranking
 from optcompare.cli import main
 from optcompare.errors import ParameterError
+from tests.analysis.synthetic import trial, write_experiment
 
 INF = math.inf
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import group_searches, load_experiments, load_results, run_query
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.analysis.synthetic import trial, write_experiment
 
 
 @pytest.fixture

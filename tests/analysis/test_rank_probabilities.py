@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis.ranking import rank_optimizers, rank_probabilities
 from optcompare.cli import main
+from tests.analysis.synthetic import trial, write_experiment
 
 
 def test_hand_case_with_a_tie():

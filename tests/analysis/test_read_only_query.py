@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import load_results, run_query
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.analysis.synthetic import trial, write_experiment
 
 
 @pytest.fixture

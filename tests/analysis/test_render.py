@@ -8,7 +8,6 @@ import math
 import re
 
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis.query import QueryResult
 from analysis.ranking import BudgetRankings, ExperimentRankings, OptimizerScore, Ranking
@@ -22,6 +21,7 @@ from analysis.render import (
     rank_tables,
 )
 from optcompare.cli import main
+from tests.analysis.synthetic import trial, write_experiment
 
 LONG = "an-optimizer-whose-name-is-far-longer-than-any-terminal-" * 2
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import group_searches, load_results, run_query
 from analysis.load import drop_repeated_rows
+from tests.analysis.synthetic import trial, write_experiment
 
 
 def _partition(exp: Path, table: str, optimizer: str) -> Path:

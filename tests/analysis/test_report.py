@@ -8,13 +8,13 @@ import sys
 
 import numpy as np
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import HierarchySummary, OptimizerScore, Ranking, analyse, write_report
 from analysis.report import ReportData, render_page
 from analysis.report_page import format_cell
 from analysis.speed import SpeedRanking, SpeedScore
 from optcompare.cli import main
+from tests.analysis.synthetic import trial, write_experiment
 
 OPTIMIZERS = {"sgd": 0.3, "momentum": 0.2, "adam": 0.25}
 

@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import align_curves, group_searches, load_results, metrics_at_step, steps_to_target
 from analysis.speed import goodman_kruskal_gamma, ordering_robustness, speed_rankings
+from tests.analysis.synthetic import trial, write_experiment
 
 
 def test_speed_ranking_hand_case(tmp_path):

@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from synthetic import trial, write_experiment
 
 from analysis import analyse
 from analysis.load import load_results
@@ -28,6 +27,7 @@ from analysis.stages import select_stage, select_stage_rows, stage_names
 from analysis.studies import compare_studies, study_count
 from optcompare.cli import main
 from optcompare.errors import ParameterError
+from tests.analysis.synthetic import trial, write_experiment
 
 INITIAL_ERROR = 0.5
 """Every initial-stage trial of protocol ``two``."""

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from synthetic import trial, write_experiment
+from tests.analysis.synthetic import trial, write_experiment
 
 BLOCKER = """
 import importlib.abc, sys

@@ -7,20 +7,23 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from tests.integration.scaffold import study_yaml
 from tuning.lease import LEASE_FILE
 
-SLOW_CONFIG = (
-    "name: {name}\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: {steps}, eval_every: 100}}]\n"
-    "optimizers: [slow-sgd]\nprotocols: [lr-only]\ntrials_per_search: {trials}\nreport_every_s: 0\n"
-)
-"""A study of ``trials`` slow-sgd trials (10 ms per step: ``steps`` / 100 seconds each)."""
+SLOW_PLUGIN = "tests.plugins.slow_sgd"
+
+
+def slow_study_yaml(name: str, *, steps: int, trials: int) -> str:
+    """A study of ``trials`` slow-sgd trials (10 ms per step: ``steps`` / 100 seconds each)."""
+    return study_yaml(
+        name, plugins=[SLOW_PLUGIN], workload={"name": "mnist1d-mlp", "steps": steps, "eval_every": 100},
+        optimizers=["slow-sgd"], trials=trials, report_every_s=0,
+    )
 
 
 def start(args: list[str], log: Path) -> subprocess.Popen:
@@ -31,16 +34,6 @@ def start(args: list[str], log: Path) -> subprocess.Popen:
         [sys.executable, "-m", "optcompare", *args], start_new_session=True,
         stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-
-
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def rows(experiment: Path, table: str, columns: list[str]) -> list[tuple]:
@@ -54,6 +47,12 @@ def rows(experiment: Path, table: str, columns: list[str]) -> list[tuple]:
 
 def trial_ids(experiment: Path) -> list[str]:
     return [r[0] for r in rows(experiment, "trials", ["trial_id"])]
+
+
+def cut_off(experiment: Path) -> set[str]:
+    """Trials with curve rows on disk but no trials row: running, or interrupted mid-run."""
+    finished = set(trial_ids(experiment))
+    return {r[0] for r in rows(experiment, "curves", ["trial_id"])} - finished
 
 
 def doubled(experiment: Path) -> tuple[int, int]:

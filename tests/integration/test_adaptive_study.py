@@ -7,9 +7,6 @@ import json
 
 import pytest
 
-from analysis.load import load_experiment
-from optcompare.cli import main
-
 PROTOCOL = """name: tpe
 schedule: constant
 search: tpe
@@ -30,23 +27,18 @@ resources: {{cpus_per_trial: 1, max_concurrent_trials: 1}}
 
 
 @pytest.mark.slow
-def test_a_resumed_tpe_study_asks_what_the_uninterrupted_one_asked(tmp_path, run_config_file):
-    (tmp_path / "tpe.yaml").write_text(PROTOCOL)
-    whole = tmp_path / "whole.yaml"
-    whole.write_text(CONFIG.format(name="whole", trials=6))
-    out, uninterrupted = run_config_file(whole, "whole")
+def test_a_resumed_tpe_study_asks_what_the_uninterrupted_one_asked(study):
+    study.write("tpe.yaml", PROTOCOL)
+    ran = study.run(study.write("whole.yaml", CONFIG.format(name="whole", trials=6)))
+    out, uninterrupted = ran.out, ran.trials
     assert "adaptive, 6 trials each" in out and "trials: 6/6 finished" in out
 
     # The "stopped" study: the same search run for three trials, then given its full budget.
-    part = tmp_path / "part.yaml"
-    part.write_text(CONFIG.format(name="part", trials=3))
-    run_config_file(part, "part")
-    experiment = tmp_path / "r" / "part"
+    experiment = study.run(study.write("part.yaml", CONFIG.format(name="part", trials=3))).experiment
     record = json.loads((experiment / "experiment.json").read_text())
     record["config"]["trials_per_search"] = record["trials_per_search"] = 6
     (experiment / "experiment.json").write_text(json.dumps(record))
-    assert main(["resume", str(experiment), "--num-cpus", "2", "--quiet"]) == 0
-    resumed = load_experiment(str(experiment))[1].table.to_pandas()
+    resumed = study.resume("part").trials
 
     columns = ["trial_id", "trial_index", "seed", "tuned_learning_rate", "hp_learning_rate", "stage", "phase"]
     whole_rows = uninterrupted.sort_values("trial_index")[columns].reset_index(drop=True)

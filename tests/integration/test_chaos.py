@@ -12,7 +12,7 @@ CHAOS = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos.py"
 
 
 @pytest.mark.slow
-def test_chaos_loses_and_doubles_nothing(tmp_path):
+def test_chaos_loses_and_doubles_nothing(tmp_path, own_ray):
     spec = importlib.util.spec_from_file_location("optcompare_chaos_benchmark", CHAOS)
     chaos = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(chaos)

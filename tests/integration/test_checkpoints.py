@@ -3,11 +3,16 @@ checkpoint is retried from that checkpoint, and the trial ends exactly as an uni
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+
 import pandas as pd
 import pytest
-from killer_plugin import KILL_PLUGIN
 
 from analysis.load import load_table, open_experiment
+from tests.integration.driver_process import start
+from tests.waiting import wait_for
 
 CONFIG = """name: {name}
 plugins: [{module}]
@@ -28,26 +33,20 @@ def _curve(results, name, attempt):
 
 @pytest.mark.slow
 def test_a_killed_worker_s_trial_continues_from_its_checkpoint_and_ends_as_if_never_killed(
-    tmp_path, install_plugin, monkeypatch, run_config_file
+    study, use_plugin, fault_dir
 ):
-    module = install_plugin("optcompare_kill_plugin", KILL_PLUGIN)
-    faults = tmp_path / "faults"
-    faults.mkdir()
-    monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(faults))
-    config = tmp_path / "killed.yaml"
-    config.write_text(CONFIG.format(name="killed", module=module))
-    out, killed = run_config_file(config, "killed")
-    assert (faults / "killed").exists() and "trials: 1/1 finished (1 completed" in out
-    (row,) = killed.to_dict("records")
+    module = use_plugin("killer_sgd")
+    ran = study.run(study.write("killed.yaml", CONFIG.format(name="killed", module=module)))
+    assert (fault_dir / "killed").exists() and "trials: 1/1 finished (1 completed" in ran.out
+    (row,) = ran.trials.to_dict("records")
     assert row["attempt"] == 1 and 0 < row["resumed_from_step"] < 40
 
-    config.write_text(CONFIG.format(name="whole", module=module))  # the marker exists: no kill
-    _, whole = run_config_file(config, "whole")
-    (reference,) = whole.to_dict("records")
+    # The marker exists: no kill.
+    (reference,) = study.run(study.write("whole.yaml", CONFIG.format(name="whole", module=module))).trials.to_dict("records")
     assert reference["attempt"] == 0 and pd.isna(reference["resumed_from_step"])
     for column in ("final_val_error", "final_train_loss", "final_test_error", "best_val_error", "total_steps"):
         assert row[column] == reference[column], column
-    results = tmp_path / "r"
+    results = study.results
     restored = _curve(results, "killed", 1)
     assert restored["step"].tolist() == [20, 40, 60, 80, 100, 120]  # complete, no step twice
     assert restored.equals(_curve(results, "whole", 0))
@@ -56,77 +55,27 @@ def test_a_killed_worker_s_trial_continues_from_its_checkpoint_and_ends_as_if_ne
 
 
 @pytest.mark.slow
-def test_resume_after_the_driver_was_killed_continues_the_trial_from_its_checkpoint(tmp_path, capsys, install_plugin):
-    import json
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    from plugin_fixtures import SLOW_PLUGIN
-
-    from analysis.load import load_experiment
-    from optcompare.cli import main
-
-    module = install_plugin("optcompare_slow_resume", SLOW_PLUGIN)
-    config = tmp_path / "long.yaml"
-    config.write_text(
-        f"name: long\nplugins: [{module}]\n"
-        "workloads: [{name: mnist1d-mlp, steps: 800, eval_every: 100, checkpoint_every_s: 0.5}]\n"
-        "optimizers: [slow-sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\nreport_every_s: 0\n"
+def test_resume_after_the_driver_was_killed_continues_the_trial_from_its_checkpoint(study, use_plugin, tmp_path):
+    config = study.config(
+        "long", plugins=[use_plugin("slow_sgd")],
+        workload={"name": "mnist1d-mlp", "steps": 800, "eval_every": 100, "checkpoint_every_s": 0.5},
+        optimizers=["slow-sgd"], report_every_s=0,
     )
-    results = tmp_path / "r"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "optcompare", "run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    results = study.results
+    driver = start(["run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"], tmp_path / "driver.log")
     try:
-        deadline = time.monotonic() + 120
-        while not list((results / "long" / "_tune").rglob("meta.json")):
-            assert time.monotonic() < deadline, "no checkpoint within 120 s"
-            time.sleep(0.1)
+        wait_for(lambda: list((results / "long" / "_tune").rglob("meta.json")), 120, "a checkpoint")
     finally:
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started, mid-trial
         driver.wait(timeout=60)
     saved = max(json.loads(p.read_text())["step"] for p in (results / "long" / "_tune").rglob("meta.json"))
     assert 0 < saved < 800
-    assert main(["resume", str(results / "long"), "--num-cpus", "2", "--quiet"]) == 0
-    capsys.readouterr()
-    (row,) = load_experiment(str(results / "long"))[1].table.to_pandas().to_dict("records")
+    (row,) = study.resume("long").trials.to_dict("records")
     assert row["status"] == "completed" and row["total_steps"] == 800
     assert row["attempt"] == 1 and row["resumed_from_step"] >= saved
     curve = _curve(results, "long", 1)
     assert curve["step"].tolist() == list(range(100, 801, 100))  # complete, no step twice
 
-
-BUNDLE_KILL_PLUGIN = '''
-"""mnist1d-mlp whose batches take 3 ms more, and whose 60th minibatch kills its worker process,
-once per study (a marker in $OPTCOMPARE_FAULT_DIR)."""
-import os
-import time
-from pathlib import Path
-
-import workloads
-from workloads.mnist1d_mlp import Mnist1dMlp
-
-
-class KillBundleMlp(Mnist1dMlp):
-    name = "kill-bundle-mlp"
-    calls = 0
-
-    def eval_transform(self, x):
-        KillBundleMlp.calls += 1
-        marker = Path(os.environ["OPTCOMPARE_FAULT_DIR"]) / "killed"
-        if KillBundleMlp.calls == 60 and not marker.exists():
-            marker.touch()
-            os._exit(1)
-        time.sleep(0.003)
-        return super().eval_transform(x)
-
-
-workloads.register("kill-bundle-mlp", KillBundleMlp)
-'''
 
 GRID = """name: grid
 schedule: constant
@@ -148,20 +97,14 @@ report_every_s: 0
 
 
 @pytest.mark.slow
-def test_a_bundle_continues_from_its_checkpoint_with_only_its_unfinished_members(
-    tmp_path, install_plugin, monkeypatch, run_config_file
-):
-    module = install_plugin("optcompare_bundle_kill_plugin", BUNDLE_KILL_PLUGIN)
-    faults = tmp_path / "faults"
-    faults.mkdir()
-    monkeypatch.setenv("OPTCOMPARE_FAULT_DIR", str(faults))
-    (tmp_path / "grid.yaml").write_text(GRID)
-    config = tmp_path / "bundle.yaml"
-    config.write_text(BUNDLE_CONFIG.format(name="killed", module=module))
-    out, killed = run_config_file(config, "killed")
-    assert (faults / "killed").exists() and "trials: 3/3 finished (2 completed, 1 diverged" in out
-    config.write_text(BUNDLE_CONFIG.format(name="whole", module=module))  # the marker exists: no kill
-    _, whole = run_config_file(config, "whole")
+def test_a_bundle_continues_from_its_checkpoint_with_only_its_unfinished_members(study, use_plugin, fault_dir):
+    module = use_plugin("kill_bundle_workload")
+    study.write("grid.yaml", GRID)
+    ran = study.run(study.write("killed.yaml", BUNDLE_CONFIG.format(name="killed", module=module)))
+    assert (fault_dir / "killed").exists() and "trials: 3/3 finished (2 completed, 1 diverged" in ran.out
+    killed = ran.trials
+    # The marker exists: no kill.
+    whole = study.run(study.write("whole.yaml", BUNDLE_CONFIG.format(name="whole", module=module))).trials
     killed, whole = killed.set_index("trial_index"), whole.set_index("trial_index")
     # The member at learning rate 1e4 diverged in its first steps, before the kill: it is not
     # retried. The other two continued together from the bundle's checkpoint as attempt 1.
@@ -171,7 +114,7 @@ def test_a_bundle_continues_from_its_checkpoint_with_only_its_unfinished_members
         for column in ("final_val_error", "final_train_loss", "total_steps"):
             assert killed.loc[index, column] == whole.loc[index, column], column
         trial = killed.loc[index, "trial_id"]
-        curves = load_table(*open_experiment(str(tmp_path / "r" / "killed")), "curves").table.to_pandas()
+        curves = ran.curves
         steps = curves[(curves["trial_id"] == trial) & (curves["attempt"] == 1)]["step"].tolist()
         assert sorted(steps) == [20, 40, 60, 80, 100, 120]
-    assert not list((tmp_path / "r" / "killed" / "_tune").rglob("state.pt"))
+    assert not list((study.results / "killed" / "_tune").rglob("state.pt"))

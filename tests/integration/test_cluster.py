@@ -3,26 +3,20 @@ Each test starts its own cluster (ray.cluster_utils.Cluster) and shuts down only
 
 from __future__ import annotations
 
-import socket
 import sys
 import threading
 import time
 
 import pytest
-from plugin_fixtures import SLOW_PLUGIN
 
 from analysis.load import load_experiment
 from optcompare.cli import main
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import free_port
+from tests.waiting import wait_for
 
 
 @pytest.fixture
-def two_node_cluster():
+def two_node_cluster(own_ray, use_plugin):
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(
@@ -37,10 +31,9 @@ def two_node_cluster():
 
 
 @pytest.mark.slow
-def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node_cluster):
-    # install_plugin comes first: it sets PYTHONPATH before the cluster's processes start.
+def test_study_survives_losing_a_node(tmp_path, capsys, use_plugin, two_node_cluster):
     cluster, worker = two_node_cluster
-    module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)  # >= 3 s per trial
+    module = use_plugin("slow_sgd")  # >= 3 s per trial
     config = tmp_path / "c.yaml"
     config.write_text(
         f"name: nodes\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 300, eval_every: 100}}]\n"
@@ -75,43 +68,16 @@ def test_study_survives_losing_a_node(tmp_path, capsys, install_plugin, two_node
     assert (trials["attempt"] >= 1).any(), trials[["trial_id", "attempt"]]
 
 
-NODE_PLUGIN = '''
-"""SGD that sleeps 10 ms per step and writes the id of the node it trains on to
-$OPTCOMPARE_NODE_FILE at its first step, so a test can remove exactly that node."""
-import os
-import time
-from pathlib import Path
-
-import optimizers
-
-
-class NodeSGD(optimizers.GeneralizedOptimizer):
-    def step(self, closure=None):
-        marker = Path(os.environ["OPTCOMPARE_NODE_FILE"])
-        if not marker.exists():
-            import ray
-
-            marker.write_text(ray.get_runtime_context().get_node_id())
-        time.sleep(0.01)
-        return super().step(closure)
-
-
-optimizers.register_preset(
-    "node-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.05, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.05, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=NodeSGD,
-)
-'''
-
-
 @pytest.mark.slow
-def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(tmp_path, capsys, install_plugin, monkeypatch):
+def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(
+    tmp_path, capsys, use_plugin, fault_dir, own_ray
+):
     from ray.cluster_utils import Cluster
 
-    module = install_plugin("optcompare_node_plugin", NODE_PLUGIN)
-    node_file = tmp_path / "node"
-    monkeypatch.setenv("OPTCOMPARE_NODE_FILE", str(node_file))
+    from tests.plugins.node_sgd import NODE_FILE
+
+    module = use_plugin("node_sgd")
+    node_file = fault_dir / NODE_FILE
     # The head runs no trial (0 CPUs): the trial runs on one of two worker nodes, which share this
     # machine's disk, the checkpoint store of a local results root.
     cluster = Cluster(initialize_head=True, connect=False, head_node_args={"num_cpus": 0, "include_dashboard": False})
@@ -148,11 +114,21 @@ def test_a_checkpointed_trial_continues_on_another_node_when_its_node_is_lost(tm
     assert row["attempt"] == 1 and row["resumed_from_step"] > 0 and row["total_steps"] == 800
 
 
+def _job_server_answers(address: str) -> bool:
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        JobSubmissionClient(address).list_jobs()
+    except Exception:  # noqa: BLE001 - not up yet, whatever the client raises
+        return False
+    return True
+
+
 @pytest.mark.slow
-def test_submit_through_ray_jobs(tmp_path, capsys):
+def test_submit_through_ray_jobs(tmp_path, capsys, own_ray):
     from ray.cluster_utils import Cluster
 
-    port = _free_port()
+    port = free_port()
     cluster = Cluster(
         initialize_head=True,
         connect=False,
@@ -170,16 +146,11 @@ def test_submit_through_ray_jobs(tmp_path, capsys):
         )
         results = tmp_path / "results"
         address = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        code = None
-        while time.monotonic() < deadline:  # the job server comes up a little after the head
-            code = main(["submit", str(config), "--address", address, "--results", str(results),
-                         "--wait", "--python", sys.executable])
-            if code != 2:
-                break
-            time.sleep(2)
-        out = capsys.readouterr().out
-        assert code == 0, out
+        wait_for(lambda: _job_server_answers(address), 120, "the Ray job server, which starts after the head")
+        code = main(["submit", str(config), "--address", address, "--results", str(results),
+                     "--wait", "--python", sys.executable])
+        out, err = capsys.readouterr()
+        assert code == 0, out + err
         assert "ray job logs --follow" in out and "SUCCEEDED" in out
         trials = load_experiment(str(results / "jobbed"))[1].table
         assert trials.num_rows == 2
@@ -192,7 +163,7 @@ def test_submit_to_nowhere_is_bad_input(tmp_path, capsys):
     config.write_text(
         "name: x\nworkloads: [mnist1d-mlp]\noptimizers: [sgd]\nprotocols: [lr-only]\ntrials_per_search: 1\n"
     )
-    address = f"http://127.0.0.1:{_free_port()}"
+    address = f"http://127.0.0.1:{free_port()}"
     assert main(["submit", str(config), "--address", address, "--results", str(tmp_path / "r")]) == 2
     assert "cannot reach the Ray job server" in capsys.readouterr().err
     assert main(["submit", str(config), "--address", address, "--results", "results"]) == 2

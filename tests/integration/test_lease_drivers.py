@@ -8,17 +8,23 @@ import os
 import signal
 
 import pytest
-from driver_process import SLOW_CONFIG, doubled, lease_with_ray, start, trial_ids, wait_for
-from plugin_fixtures import SLOW_PLUGIN
+
+from tests.integration.driver_process import (
+    doubled,
+    lease_with_ray,
+    slow_study_yaml,
+    start,
+    trial_ids,
+)
+from tests.waiting import wait_for
 
 TRIALS = 8
 
 
 @pytest.mark.slow
-def test_one_driver_per_experiment(tmp_path, install_plugin):
-    module = install_plugin("optcompare_slow_lease", SLOW_PLUGIN)
+def test_one_driver_per_experiment(tmp_path, own_ray):
     config = tmp_path / "slow.yaml"
-    config.write_text(SLOW_CONFIG.format(name="slow", module=module, steps=400, trials=TRIALS))
+    config.write_text(slow_study_yaml("slow", steps=400, trials=TRIALS))
     experiment = tmp_path / "r" / "slow"
     driver = start(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"],
                    tmp_path / "driver.log")

@@ -17,10 +17,9 @@ probes: true
 
 
 @pytest.mark.slow
-def test_a_study_with_probes_trains_the_imitation_of_the_narrow_best(tmp_path, run_config_file):
-    config = tmp_path / "probes.yaml"
-    config.write_text(CONFIG)
-    out, trials = run_config_file(config, "probes")
+def test_a_study_with_probes_trains_the_imitation_of_the_narrow_best(study):
+    ran = study.run(study.write("probes.yaml", CONFIG))
+    out, trials = ran.out, ran.trials
     assert "trials: 5/5 finished" in out
     probes = trials[trials["phase"] == "probe"]
     assert len(probes) == 1

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pyarrow.parquet as pq
 import pytest
-from plugin_fixtures import SLOW_PLUGIN
 from pyarrow import fs as pafs
 
 from analysis.load import load_results
 from optcompare.cli import main
+from tests.integration.driver_process import start
 
 TINY = (
     "name: tiny\nworkloads: [{name: mnist1d-mlp, steps: 20, eval_every: 10}]\n"
@@ -41,7 +39,7 @@ def _trial_ids(uri: str, table: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_run_rank_query_and_report_with_results_on_s3(tmp_path, capsys, s3_results):
+def test_run_rank_query_and_report_with_results_on_s3(tmp_path, capsys, s3_results, shared_ray):
     config = tmp_path / "tiny.yaml"
     config.write_text(TINY)
     assert main(["run", str(config), "--results", s3_results, "--num-cpus", "2", "--quiet"]) == 0
@@ -64,18 +62,15 @@ def test_run_rank_query_and_report_with_results_on_s3(tmp_path, capsys, s3_resul
 
 
 @pytest.mark.slow
-def test_resume_on_s3_after_a_sigkill_runs_every_trial_exactly_once(tmp_path, capsys, install_plugin, s3_results):
-    module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)
+def test_resume_on_s3_after_a_sigkill_runs_every_trial_exactly_once(tmp_path, capsys, use_plugin, s3_results, shared_ray):
+    module = use_plugin("slow_sgd")
     config = tmp_path / "long.yaml"
     config.write_text(
         f"name: long\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 300, eval_every: 100}}]\n"
         "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 4\nreport_every_s: 0\n"
     )
     experiment = f"{s3_results}/long"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "optcompare", "run", str(config), "--results", s3_results, "--num-cpus", "2", "--quiet"],
-        start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ),
-    )
+    driver = start(["run", str(config), "--results", s3_results, "--num-cpus", "2", "--quiet"], tmp_path / "driver.log")
     try:
         deadline = time.monotonic() + 240
         while not _trial_ids(experiment, "trials"):

@@ -2,7 +2,8 @@
 sends it, to its process group) stops it within the documented bound with 130 / 143, leaving
 no lease and none of its Ray's processes; a second signal exits at once; after a SIGKILL the
 next ``resume`` stops the orphaned Ray processes. Each time ``resume`` then completes the study
-with every trial exactly once (counted from the Parquet files)."""
+with every trial exactly once (counted from the Parquet files), and a trial cut off mid-run
+runs again as its next attempt, its old rows kept under the old one."""
 
 from __future__ import annotations
 
@@ -12,10 +13,17 @@ import signal
 import time
 
 import pytest
-from driver_process import SLOW_CONFIG, doubled, lease_with_ray, start, trial_ids, wait_for
-from plugin_fixtures import SLOW_PLUGIN
 
-from optcompare.cli import main
+from analysis.load import load_experiment, load_table, open_experiment
+from tests.integration.driver_process import (
+    cut_off,
+    doubled,
+    lease_with_ray,
+    slow_study_yaml,
+    start,
+    trial_ids,
+)
+from tests.waiting import wait_for
 from tuning.lease import LEASE_FILE
 from tuning.ray_processes import session_processes
 from tuning.signals import EXIT_BOUND_S
@@ -24,12 +32,11 @@ TRIALS = 8
 
 
 @pytest.fixture
-def slow_study(tmp_path, install_plugin):
+def slow_study(study, use_plugin):
     """(config path, experiment dir) of an 8-trial study of 4 s trials."""
-    module = install_plugin("optcompare_slow_signals", SLOW_PLUGIN)
-    config = tmp_path / "slow.yaml"
-    config.write_text(SLOW_CONFIG.format(name="slow", module=module, steps=400, trials=TRIALS))
-    return config, tmp_path / "r" / "slow"
+    use_plugin("slow_sgd")
+    config = study.write("slow.yaml", slow_study_yaml("slow", steps=400, trials=TRIALS))
+    return config, study.experiment("slow")
 
 
 def _started_driver(config, experiment, tmp_path):
@@ -41,14 +48,13 @@ def _started_driver(config, experiment, tmp_path):
     return driver, record
 
 
-def _resume_completes(experiment, capsys) -> tuple[str, str]:
+def _resume_completes(study, experiment) -> tuple[str, str]:
     """(stdout, stderr) of a ``resume`` that finished the study, every trial exactly once."""
-    assert main(["resume", str(experiment), "--num-cpus", "2", "--quiet"]) == 0
-    out, err = capsys.readouterr()
+    ran = study.resume(experiment.name)
     assert sorted(trial_ids(experiment)) == sorted(set(trial_ids(experiment)))
     assert len(trial_ids(experiment)) == TRIALS
     assert doubled(experiment) == (0, 0)
-    return out, err
+    return ran.out, ran.err
 
 
 @pytest.mark.slow
@@ -58,7 +64,7 @@ def _resume_completes(experiment, capsys) -> tuple[str, str]:
     ids=["sigint-to-the-group", "sigterm-to-the-driver"],
 )
 def test_a_signal_stops_the_driver_in_time_and_resume_completes(
-    slow_study, tmp_path, capsys, signum, status, group
+    slow_study, study, tmp_path, signum, status, group
 ):
     config, experiment = slow_study
     driver, record = _started_driver(config, experiment, tmp_path)
@@ -82,7 +88,7 @@ def test_a_signal_stops_the_driver_in_time_and_resume_completes(
     wait_for(lambda: not session_processes(record["ray"]), 10, "the driver's Ray processes to end")
     finished = len(trial_ids(experiment))
     assert 0 < finished < TRIALS
-    out, _ = _resume_completes(experiment, capsys)
+    out, _ = _resume_completes(study, experiment)
     assert f"{finished} trials finished, {TRIALS - finished} to run" in out
 
 
@@ -91,7 +97,7 @@ def test_a_second_signal_exits_at_once(slow_study, tmp_path):
     config, experiment = slow_study
     driver, record = _started_driver(config, experiment, tmp_path)
     driver.send_signal(signal.SIGINT)
-    time.sleep(1)
+    time.sleep(1)  # the second signal must arrive while the first one's clean stop is under way
     sent = time.monotonic()
     driver.send_signal(signal.SIGINT)
     try:
@@ -106,16 +112,45 @@ def test_a_second_signal_exits_at_once(slow_study, tmp_path):
 
 
 @pytest.mark.slow
-def test_after_a_sigkill_resume_stops_the_orphaned_ray_processes(slow_study, tmp_path, capsys):
-    config, experiment = slow_study
+def test_after_a_sigkill_resume_stops_the_orphans_and_runs_every_trial_exactly_once(study, use_plugin, tmp_path):
+    # Trials of 6 s (600 steps x 10 ms), longer than the sink's 5 s flush, so the curve rows of
+    # running trials reach disk mid-trial. The driver is killed once the disk holds a finished
+    # trial and one with curve rows but no trials row: some but never all trials have finished
+    # and at least one was cut off, however fast the machine.
+    use_plugin("slow_sgd")
+    config = study.write("long.yaml", slow_study_yaml("long", steps=600, trials=TRIALS))
+    experiment = study.experiment("long")
     driver, record = _started_driver(config, experiment, tmp_path)
-    driver.send_signal(signal.SIGKILL)  # the driver only: its Ray's agents are left behind
-    driver.wait(timeout=30)
-    time.sleep(3)
-    orphans = session_processes(record["ray"])
-    assert orphans, "no orphaned Ray process: the check below would be vacuous"
-    _, err = _resume_completes(experiment, capsys)
+    try:
+        wait_for(lambda: cut_off(experiment), 240, "a trial with curve rows and no trials row")
+    finally:
+        driver.send_signal(signal.SIGKILL)  # the driver only: its Ray's processes are left behind
+        driver.wait(timeout=30)
+    finished_before = set(trial_ids(experiment))
+    cut = cut_off(experiment)  # had curve rows, no trials row: interrupted
+    assert 0 < len(finished_before) < TRIALS
+    assert cut, "no trial was interrupted mid-run: the attempt checks below would be vacuous"
+    orphans = wait_for(lambda: session_processes(record["ray"]), 10, "an orphaned Ray process")
+
+    out, err = _resume_completes(study, experiment)
+    assert f"{len(finished_before)} trials finished, {TRIALS - len(finished_before)} to run" in out
     assert "took over a stale lease (its driver (pid" in err
     stopped = re.search(r"stopped (\d+) orphaned processes of the dead driver's Ray session", err)
     assert stopped and 1 <= int(stopped.group(1)) <= len(orphans)  # some may have exited by then
     assert not session_processes(record["ray"])
+
+    trials = load_experiment(str(experiment))[1].table.to_pandas()
+    assert sorted(trials["trial_index"].tolist()) == list(range(TRIALS))
+    curves = load_table(*open_experiment(str(experiment)), "curves").table.to_pandas()
+    # Each trial's final rows come from its recorded attempt; a trial cut off mid-run restarts as
+    # attempt 1, its old rows stay under attempt 0; trials finished before the kill keep attempt 0.
+    by_id = trials.set_index("trial_id")
+    assert (by_id.loc[sorted(finished_before), "attempt"] == 0).all()
+    assert (by_id.loc[sorted(cut), "attempt"] == 1).all()
+    for _, row in trials.iterrows():
+        own = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] == row["attempt"])]
+        expected = list(range(100, 601, 100)) if row["status"] == "completed" else [row["total_steps"]]
+        assert sorted(own["step"]) == expected
+        older = curves[(curves["trial_id"] == row["trial_id"]) & (curves["attempt"] < row["attempt"])]
+        assert older.empty == (row["trial_id"] not in cut)
+    assert not list(experiment.rglob(".*.tmp"))

@@ -32,18 +32,17 @@ bundle_size: 2
 
 
 @pytest.mark.slow
-def test_a_two_stage_study_refines_each_study_and_probes_its_final_best(tmp_path, run_config_file):
-    (tmp_path / "two-stage.yaml").write_text(PROTOCOL)
-    config = tmp_path / "staged.yaml"
-    config.write_text(CONFIG)
-    out, trials = run_config_file(config, "staged")
+def test_a_two_stage_study_refines_each_study_and_probes_its_final_best(study):
+    study.write("two-stage.yaml", PROTOCOL)
+    ran = study.run(study.write("staged.yaml", CONFIG))
+    out, trials = ran.out, ran.trials
     # 2 optimizers x 2 studies x (2 initial + 2 final) + 1 probe (sgd <= momentum) per study.
     assert "trials: 18/18 finished" in out
     assert trials["trial_id"].is_unique
     search = trials[trials["phase"] == "search"]
     counts = search.groupby(["optimizer", "study", "stage"]).size().to_dict()
     assert counts == {(o, s, st): 2 for o in ("momentum", "sgd") for s in (0, 1) for st in ("final", "initial")}
-    meta = json.loads((tmp_path / "r" / "staged" / "experiment.json").read_text())
+    meta = json.loads((ran.experiment / "experiment.json").read_text())
     assert meta["stages"] == {"two-stage": ["initial", "final"]} and meta["studies"] == 2
     refined = {(r["optimizer"], r["study"]): r for r in meta["refined"]}
     assert sorted(refined) == [("momentum", 0), ("momentum", 1), ("sgd", 0), ("sgd", 1)]

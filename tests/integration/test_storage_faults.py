@@ -17,13 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faulty_store import faulty, part_files
-from plugin_fixtures import SLOW_PLUGIN
 from pyarrow import fs as pafs
 
 import tuning.sink as sink_module
 from analysis.load import load_results
 from optcompare.cli import main
+from tests.faulty_store import faulty, part_files
 
 CONFIG = (
     "name: full\nworkloads: [{name: mnist1d-mlp, steps: 20, eval_every: 10}]\n"
@@ -48,7 +47,7 @@ def _check_readable_and_resume(experiment: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_a_store_failing_from_the_nth_write_stops_the_study_and_resume_finishes(tmp_path, capsys, monkeypatch):
+def test_a_store_failing_from_the_nth_write_stops_the_study_and_resume_finishes(tmp_path, capsys, monkeypatch, shared_ray):
     config = tmp_path / "full.yaml"
     config.write_text(CONFIG)
     real_open = sink_module.open_filesystem
@@ -94,9 +93,9 @@ def _fill_when(ready: Path, filler: Path, stop: threading.Event) -> None:
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-def test_a_real_filesystem_filling_up_mid_study(tmp_path, capsys, monkeypatch, install_plugin):
+def test_a_real_filesystem_filling_up_mid_study(tmp_path, capsys, monkeypatch, use_plugin, shared_ray):
     # Trials of 2 s (200 steps x 10 ms), so the disk fills while most of them still run.
-    module = install_plugin("optcompare_slow_plugin", SLOW_PLUGIN)
+    module = use_plugin("slow_sgd")
     config = tmp_path / "full.yaml"
     config.write_text(
         f"name: full\nplugins: [{module}]\nworkloads: [{{name: mnist1d-mlp, steps: 200, eval_every: 100}}]\n"

@@ -24,15 +24,11 @@ report_every_s: 0
 
 
 @pytest.mark.slow
-def test_tiny_study_through_ray(tmp_path, capsys):
-    config = tmp_path / "tiny.yaml"
-    config.write_text(CONFIG)
-    results = tmp_path / "results"
-    assert main(["run", str(config), "--results", str(results), "--num-cpus", "2", "--quiet"]) == 0
-    out = capsys.readouterr().out
+def test_tiny_study_through_ray(study, capsys):
+    out = study.run(study.write("tiny.yaml", CONFIG)).out
     assert "trials: 12/12 finished" in out
     assert 0 < float(out.split("training fraction ")[1].split()[0]) <= 1
-    experiment = results / "tiny"
+    experiment = study.experiment("tiny")
 
     meta, loaded = load_experiment(str(experiment))
     assert meta["plan_size"] == 12 and meta["versions"]["torch"].startswith("2.")
@@ -82,31 +78,28 @@ def test_tiny_study_through_ray(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_plugin_optimizer_runs_in_ray_workers(tmp_path, user_plugin, run_config_file):
-    config = tmp_path / "plug.yaml"
-    config.write_text(
-        f"name: plug\nplugins: [{user_plugin}]\n"
-        "workloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
-        "optimizers: [plain-adagrad]\nprotocols: [lr-only]\ntrials_per_search: 2\nreport_every_s: 0\n"
-    )
-    out, trials = run_config_file(config, "plug")
+def test_plugin_optimizer_runs_in_ray_workers(study, user_plugin):
+    ran = study.run(study.config(
+        "plug", plugins=[user_plugin], workload={"name": "mnist1d-mlp", "steps": 40, "eval_every": 20},
+        optimizers=["plain-adagrad"], trials=2, report_every_s=0,
+    ))
+    out, trials = ran.out, ran.trials
     assert "trials: 2/2 finished (2 completed" in out
     assert set(trials["optimizer"]) == {"plain-adagrad"}
     assert trials["hp_epsilon"].between(1e-10, 1e-6).all()
 
 
 @pytest.mark.slow
-def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, run_config_file):
-    (tmp_path / "mini-deepobs.yaml").write_text(
+def test_best_trial_is_rerun_with_new_seeds_through_ray(study):
+    study.write(
+        "mini-deepobs.yaml",
         "name: mini-deepobs\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
-        "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 3}\n"
+        "optimizers:\n  sgd:\n    learning_rate: {min: 1.0e-3, max: 1.0e-1, scaling: log, num: 3}\n",
     )
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "name: rr\nworkloads: [{name: mnist1d-mlp, steps: 40, eval_every: 20}]\n"
-        "optimizers: [sgd]\nprotocols: [mini-deepobs.yaml]\ntrials_per_search: 1\n"
-    )
-    out, trials = run_config_file(config, "rr")
+    ran = study.run(study.config(
+        "rr", workload={"name": "mnist1d-mlp", "steps": 40, "eval_every": 20}, protocols=["mini-deepobs.yaml"],
+    ))
+    out, trials = ran.out, ran.trials
     assert "trials: 5/5 finished" in out
     trials = trials.sort_values("trial_index")
     assert trials["trial_index"].tolist() == [0, 1, 2, 3, 4]
@@ -119,7 +112,7 @@ def test_best_trial_is_rerun_with_new_seeds_through_ray(tmp_path, run_config_fil
 
 
 @pytest.mark.slow
-def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path):
+def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path, shared_ray):
     from tuning.config import parse_config
     from tuning.driver import run_study
     from tuning.plan import resolve_plan
@@ -150,7 +143,7 @@ def _local(path):
 
 
 @pytest.mark.slow
-def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path):
+def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path, own_ray):
     """On a (simulated) 1-GPU, 2-CPU node, gpus_per_trial 0.25 with cpus_per_trial 0.5 runs 4
     trials at once; max_concurrent_trials: 1 runs them one by one."""
     import ray
@@ -179,7 +172,7 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch):
+def test_demo_command_end_to_end(tmp_path, capsys, monkeypatch, shared_ray):
     """`optcompare demo` (what `make demo` runs) on a tiny stand-in config: a ranking, the run
     summary and the HTML report, all from one command."""
     import optcompare.demo as demo

@@ -4,22 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from trajectories import small_problem
 
-
-@pytest.fixture
-def isolated_registry():
-    """Optimizers and inclusions registered during the test are removed afterwards."""
-    import optimizers.inclusions as inclusions
-    import optimizers.registry as registry
-
-    specs = dict(registry._REGISTRY)
-    incs = dict(inclusions._INCLUSIONS)
-    yield
-    registry._REGISTRY.clear()
-    registry._REGISTRY.update(specs)
-    inclusions._INCLUSIONS.clear()
-    inclusions._INCLUSIONS.update(incs)
+from tests.optimizers.trajectories import small_problem
 
 
 @pytest.fixture(scope="module", autouse=True)

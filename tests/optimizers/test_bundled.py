@@ -93,7 +93,7 @@ def test_unbundlable_and_shape_errors_are_explained():
         optimizers.BundledUpdate("adam", [{"beta1": 1.5}])
 
 
-def test_structure_keys_map_through_the_specs_torch_keys(isolated_registry):
+def test_structure_keys_map_through_the_specs_torch_keys(isolated_registries):
     """A plugin preset whose project names differ from its param-group keys still gets its values."""
     from optimizers.presets import STRUCTURES
 
@@ -129,7 +129,7 @@ def test_structure_keys_map_through_the_specs_torch_keys(isolated_registry):
         optimizers.register_preset("keyless-adam-2", STRUCTURES["adam"], {"learning_rate": 1e-3, "epsilon": 1e-8})
 
 
-def test_a_preset_registered_with_register_preset_bundles_like_a_builtin(isolated_registry):
+def test_a_preset_registered_with_register_preset_bundles_like_a_builtin(isolated_registries):
     structure = optimizers.UpdateStructure("beta1", True, False, "beta2", 0.0, "outside", "outside", True)
     optimizers.register_preset(
         "adam-again", structure,

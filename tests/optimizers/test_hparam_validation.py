@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from trajectories import case_id
 
 import optimizers
 from optcompare.errors import InputError
+from tests.optimizers.trajectories import case_id
 
 # --------------------------------------------------------------------------------------------
 # 1. Bad and edge values through create

@@ -133,7 +133,7 @@ def test_check_inclusion_passes_an_exact_inclusion_with_a_reason():
     assert [eps for eps, _ in check] == [1e2] and len(check) == 1 and check[0][0] == 1e2
 
 
-def test_a_wrong_exact_mapping_fails(isolated_registry, record_property):
+def test_a_wrong_exact_mapping_fails(isolated_registries, record_property):
     # Declared exact, but momentum = 0.5 instead of 0: the trajectories part at once.
     register_inclusion(
         Inclusion("sgd", "momentum", lambda hp, sched, eps: ({**hp, "momentum": 0.5}, sched), exact=True),
@@ -145,7 +145,7 @@ def test_a_wrong_exact_mapping_fails(isolated_registry, record_property):
     assert "declared exact, but the gap is" in check.reason and "> tolerance 1e-10" in check.reason
 
 
-def test_a_wrong_limit_mapping_fails(isolated_registry, record_property):
+def test_a_wrong_limit_mapping_fails(isolated_registries, record_property):
     # Forgets the factor (1 - beta1^(t+1)) / (1 - beta1) of alpha_t: as eps grows the update
     # tends to eta * (EMA of g), not eta * (heavy-ball sum), and the gap stops shrinking.
     def wrong(hp, sched, eps):

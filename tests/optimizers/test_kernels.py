@@ -8,9 +8,9 @@ import copy
 import numpy as np
 import pytest
 import torch
-from reference import reference_run
 
 import optimizers
+from tests.optimizers.reference import reference_run
 
 NAMES = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam"]
 SHAPES = [(7, 5), (5,), (3, 2, 2), (1,)]

@@ -7,9 +7,9 @@ import copy
 
 import pytest
 import torch
-from trajectories import NAMES, SHAPE
 
 import optimizers
+from tests.optimizers.trajectories import NAMES, SHAPE
 
 # --------------------------------------------------------------------------------------------
 # 1. state_dict round trip

@@ -24,7 +24,7 @@ def _plugin_snippet() -> str:
     return snippets[0]
 
 
-def test_readme_plugin_example_registers_imitates_and_passes_its_inclusion_check(isolated_registry):
+def test_readme_plugin_example_registers_imitates_and_passes_its_inclusion_check(isolated_registries):
     names_before = set(optimizers.names())
     inclusions_before = {(i.narrow, i.wide) for i in optimizers.list_inclusions()}
     exec(compile(_plugin_snippet(), str(README), "exec"), {})  # noqa: S102 - our own README
@@ -44,7 +44,7 @@ def test_readme_plugin_example_registers_imitates_and_passes_its_inclusion_check
         assert check.passed, check.reason
 
 
-def test_a_nonzero_value_the_wide_optimizer_lacks_is_refused(isolated_registry):
+def test_a_nonzero_value_the_wide_optimizer_lacks_is_refused(isolated_registries):
     """Only a hyperparameter left at its zero default is dropped; an active one is an error."""
     before = {(i.narrow, i.wide) for i in optimizers.list_inclusions()}
     exec(compile(_plugin_snippet(), str(README), "exec"), {})  # noqa: S102

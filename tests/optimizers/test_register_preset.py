@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from reference import reference_run  # tests/optimizers/reference.py
 
 import optimizers
 from optcompare.errors import InputError
 from optimizers import Inclusion, UpdateStructure
+from tests.optimizers.reference import reference_run  # tests/optimizers/reference.py
 
 HEAVY_BALL = UpdateStructure("momentum", False, False, None, 0.0, "none", "outside", False)
 NADAM = UpdateStructure("beta1", True, True, "beta2", 0.0, "outside", "outside", True)
@@ -46,7 +46,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "structure", "defaults", "rule", "hp", "inclusion"), CASES, ids=[c[0] for c in CASES])
-def test_register_preset_end_to_end(isolated_registry, name, structure, defaults, rule, hp, inclusion):
+def test_register_preset_end_to_end(isolated_registries, name, structure, defaults, rule, hp, inclusion):
     spec = optimizers.register_preset(
         name, structure, defaults, description=f"{rule} again", includes=[inclusion],
         search_space={"learning_rate": {"min": 1e-3, "max": 1.0, "scaling": "log"}},
@@ -98,7 +98,7 @@ BAD = [
 
 
 @pytest.mark.parametrize(("structure", "defaults", "kwargs", "match"), BAD, ids=[str(i) for i in range(len(BAD))])
-def test_register_preset_errors_register_nothing(isolated_registry, structure, defaults, kwargs, match):
+def test_register_preset_errors_register_nothing(isolated_registries, structure, defaults, kwargs, match):
     names = optimizers.names()
     inclusions = optimizers.list_inclusions()
     with pytest.raises(ValueError, match=match):
@@ -106,14 +106,14 @@ def test_register_preset_errors_register_nothing(isolated_registry, structure, d
     assert optimizers.names() == names and optimizers.list_inclusions() == inclusions
 
 
-def test_register_preset_refuses_a_taken_name_unless_overwrite(isolated_registry):
+def test_register_preset_refuses_a_taken_name_unless_overwrite(isolated_registries):
     with pytest.raises(ValueError, match="optimizer 'sgd' is already registered; pass overwrite=True"):
         optimizers.register_preset("sgd", HEAVY_BALL, {"learning_rate": 0.1, "momentum": 0.5})
     with pytest.raises(ValueError, match="not usable as a path component"):
         optimizers.register_preset("a/b", HEAVY_BALL, {"learning_rate": 0.1, "momentum": 0.5})
 
 
-def test_a_subclass_runs_its_own_step_and_is_not_bundled(isolated_registry):
+def test_a_subclass_runs_its_own_step_and_is_not_bundled(isolated_registries):
     class Counting(optimizers.GeneralizedOptimizer):
         steps = 0
 

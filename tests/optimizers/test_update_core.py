@@ -9,7 +9,6 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from reference import structure_reference_run
 
 import optimizers
 import optimizers.bundled as bundled
@@ -18,6 +17,7 @@ import optimizers.update as update
 from optimizers import UpdateStructure
 from optimizers.presets import STRUCTURES
 from optimizers.structure import Fusions
+from tests.optimizers.reference import structure_reference_run
 
 # --------------------------------------------------------------------------------------------
 # 1. One function, one fusion rule
@@ -107,7 +107,7 @@ def _trajectory(structure, hp, theta0, grads, foreach):
 
 
 @pytest.mark.parametrize("structure", GRID, ids=[_label(s) for s in GRID])
-def test_every_structure_runs_the_same_update_on_every_path(isolated_registry, structure):
+def test_every_structure_runs_the_same_update_on_every_path(isolated_registries, structure):
     rng = np.random.default_rng(len(_label(structure)))
     theta0 = [rng.standard_normal(s) for s in SHAPES]
     grads = [[[rng.standard_normal(s) for s in SHAPES] for _ in LRS] for _ in TRIALS]

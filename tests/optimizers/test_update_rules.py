@@ -10,10 +10,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from reference import reference_run  # tests/optimizers/reference.py
-from trajectories import LRS, NAMES, case_id, run_ours
 
 import optimizers
+from tests.optimizers.reference import reference_run  # tests/optimizers/reference.py
+from tests.optimizers.trajectories import LRS, NAMES, case_id, run_ours
 
 # --------------------------------------------------------------------------------------------
 # 1. Table test: each optimizer x hyperparameter settings vs the reference

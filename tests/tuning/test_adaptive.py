@@ -8,10 +8,10 @@ import importlib.util
 import math
 
 import pytest
-from result_rows import write_rows
 
 from optcompare.cli import main
 from optcompare.schema import ADAPTIVE_SEARCHES
+from tests.tuning.result_rows import write_rows
 from tuning.adaptive import SAMPLERS, AdaptivePlanner, check_sampler, distributions, told
 from tuning.bundles import TrialBook
 from tuning.config import load_config

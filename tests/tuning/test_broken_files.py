@@ -11,10 +11,10 @@ from typing import NamedTuple
 
 import pytest
 import yaml
-from file_texts import BROKEN_YAML, GOOD_SGD, config_text, protocol_text
 
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.tuning.file_texts import BROKEN_YAML, GOOD_SGD, config_text, protocol_text
 from tuning.config import load_config
 from tuning.protocol import load_protocol
 

@@ -9,10 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-from file_texts import config_text
 
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.tuning.file_texts import config_text
 from tuning.experiment import TUNE_STORE, check_checkpoint_store
 
 

@@ -4,9 +4,9 @@ and plugins loaded before the config is validated."""
 from __future__ import annotations
 
 import pytest
-from file_texts import config_text, write
 
 from optcompare.errors import InputError
+from tests.tuning.file_texts import config_text, write
 from tuning.config import load_config, parse_config
 
 

@@ -4,14 +4,17 @@ tuning/ray_env.py), and the run command's checks that come before anything is wr
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from optcompare.cli import main
 from optcompare.errors import ParameterError, with_flags
+from tests.ports import free_port
 from tuning.capacity import UNBOUNDED, check_capacity, study_slots, trial_slots
 from tuning.cli import FLAGS
 from tuning.experiment import ensure_new_experiment, experiment_exists
-from tuning.ray_env import RayTarget, start_ray
+from tuning.ray_env import REACH_TIMEOUT_S, RayTarget, start_ray
 
 CONFIG = """name: tiny
 workloads:
@@ -112,23 +115,38 @@ def test_num_cpus_zero_exits_2_and_writes_nothing(tmp_path, capsys):
     assert not results.exists()
 
 
-def test_unreachable_cluster_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    # "auto" with no Ray running on this machine (RAY_ADDRESS unset): Ray fails at once.
-    monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    import ray
-
-    if ray.is_initialized():
-        pytest.skip("a Ray instance is running in this process")
+def test_unreachable_cluster_exits_2_at_once_and_writes_nothing(tmp_path, capsys, own_ray):
+    # A port where nothing listens (never "auto": that would join whatever Ray runs on this
+    # machine, such as a user's study). Refused at once, not after Ray's minutes of retries.
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
     results = tmp_path / "results"
-    code = main(["run", str(config), "--results", str(results), "--address", "auto", "--quiet"])
-    if code == 0:
-        pytest.skip("a Ray cluster is running on this machine")
-    assert code == 2
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    code = main(["run", str(config), "--results", str(results), "--address", address, "--quiet"])
+    assert code == 2 and time.monotonic() - started < REACH_TIMEOUT_S
     err = capsys.readouterr().err
-    assert "cannot reach a Ray cluster at --address 'auto'" in err and "ray start --head" in err
+    assert f"cannot reach a Ray cluster at --address '{address}'" in err and "ray start --head" in err
     assert not results.exists()
+
+
+def test_auto_with_no_cluster_found_exits_2_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    # What Ray raises when "auto" finds no running instance, without asking the machine (on which
+    # a user's Ray may run).
+    import ray
+
+    def no_cluster(*args, **kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to")
+
+    monkeypatch.setattr(ray, "init", no_cluster)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    results = tmp_path / "results"
+    assert main(["run", str(config), "--results", str(results), "--address", "auto", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach a Ray cluster at --address 'auto' (Could not find any running Ray instance" in err
+    assert "ray start --head" in err and not results.exists()
 
 
 def test_existing_experiment_is_refused_before_ray_starts(tmp_path, capsys):

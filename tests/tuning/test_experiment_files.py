@@ -15,12 +15,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from file_texts import config_text
-from result_rows import write_rows
 
 import tuning.experiment as experiment_module
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.tuning.file_texts import config_text
+from tests.tuning.result_rows import write_rows
 from tuning.config import load_config
 from tuning.experiment import check_results_root, create_experiment
 from tuning.plan import resolve_plan

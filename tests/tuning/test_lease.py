@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from tests.waiting import wait_for
 from tuning.lease import LEASE_FILE, LeaseHeld, acquire, read_lease, stale_reason
 
 
@@ -93,16 +94,15 @@ def test_renewal_moves_the_heartbeat_and_notices_a_takeover(experiment):
     with acquire(experiment, heartbeat_s=0.2) as lease:
         lease.on_lost = lost.append
         first = read_lease(experiment)["heartbeat_unix"]
-        time.sleep(1.5)
-        assert read_lease(experiment)["heartbeat_unix"] > first
+        wait_for(lambda: read_lease(experiment)["heartbeat_unix"] > first, 30, "a renewed heartbeat")
         lease.update(ray={"node_id": "n"})
         assert read_lease(experiment)["ray"] == {"node_id": "n"}
         # Another driver presumed this one dead and took over:
         with pytest.raises(LeaseHeld):
             acquire(experiment)
         newer = acquire(experiment, timeout_s=0, warn=lambda message: None)
-        time.sleep(1)
-        assert lease.lost and lost and "taken over by another driver" in lost[0]
+        wait_for(lambda: lease.lost and lost, 30, "the renewal to notice the takeover")
+        assert "taken over by another driver" in lost[0]
     assert read_lease(experiment)["token"] == newer.token  # the lost lease's exit leaves it alone
     newer.release()
 

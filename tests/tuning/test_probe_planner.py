@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from result_rows import write_rows
 
 import optimizers
+from tests.tuning.result_rows import write_rows
 from tuning.config import load_config
 from tuning.experiment import create_experiment
 from tuning.plan import resolve_plan

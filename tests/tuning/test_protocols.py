@@ -4,10 +4,10 @@ tuned coordinates to hyperparameters, and a protocol that stays as it was read."
 from __future__ import annotations
 
 import pytest
-from file_texts import write
 
 import optimizers
 from optcompare.errors import InputError
+from tests.tuning.file_texts import write
 from tuning.config import load_config
 from tuning.coordinates import to_coordinates
 from tuning.plan import search_points

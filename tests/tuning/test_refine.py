@@ -303,7 +303,7 @@ def test_refine_experiment_reads_the_recorded_protocol_and_the_rows(tmp_path, mo
     from tuning.refine import refine_experiment
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "analysis"))
-    from synthetic import trial, write_experiment
+    from tests.analysis.synthetic import trial, write_experiment
 
     config_path = tmp_path / "config.yaml"
     config_path.write_text(

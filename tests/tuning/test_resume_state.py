@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from result_rows import write_rows
-
+from tests.tuning.result_rows import write_rows
 from tuning.config import load_config
 from tuning.experiment import create_experiment
 from tuning.plan import rerun_trials, resolve_plan

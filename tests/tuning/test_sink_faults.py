@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from faulty_store import faulty
 from pyarrow import fs as pafs
 
 import tuning.sink as sink_module
 from analysis.load import load_table
 from optcompare.schema import SearchKey
+from tests.faulty_store import faulty
 from tuning.sink import ResultSink, StorageError, write_json_atomic
 
 KEY = SearchKey("mnist1d-mlp", "lr-only", "sgd")

@@ -9,9 +9,9 @@ import math
 
 import numpy as np
 import pytest
-from result_rows import write_rows
 
 from optcompare.errors import InputError
+from tests.tuning.result_rows import write_rows
 from tuning.bundles import TrialBook
 from tuning.config import load_config
 from tuning.experiment import create_experiment, record_refined

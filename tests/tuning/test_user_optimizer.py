@@ -89,29 +89,11 @@ def test_plugin_default_space_becomes_a_grid_under_grid_protocols(
         assert {t.schedule_params["step_decay_every_factor"] for t in plan} == {0.1}
 
 
-UNFIT_PLUGIN = '''
-import torch
-
-import optimizers
-
-optimizers.register(
-    optimizers.OptimizerSpec(
-        name="laddered-adagrad",
-        factory=torch.optim.Adagrad,
-        defaults={"learning_rate": 0.01, "epsilon": 1e-10, "weight_decay": 0.0},
-        search_space={"learning_rate": {"min": 1e-3, "max": 1.0, "scaling": "log", "from_trials": 4}},
-    )
-)
-'''
-
-
-def test_plugin_default_space_that_cannot_fit_a_grid_says_to_add_it_to_the_protocol(install_plugin):
+def test_plugin_default_space_that_cannot_fit_a_grid_says_to_add_it_to_the_protocol(use_plugin):
+    from tuning.plugins import load_plugins
     from tuning.protocol import load_protocol
 
-    install_plugin("laddered_plugin", UNFIT_PLUGIN)
-    from tuning.plugins import load_plugins
-
-    load_plugins(["laddered_plugin"], where="test")
+    load_plugins([use_plugin("laddered_adagrad")], where="test")
     protocol = load_protocol("deepobs2019")
     with pytest.raises(InputError) as err:
         protocol.for_optimizer("laddered-adagrad")

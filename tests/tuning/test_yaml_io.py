@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from file_texts import BROKEN_YAML, write
 
 from optcompare.errors import InputError
+from tests.tuning.file_texts import BROKEN_YAML, write
 from tuning.protocol import load_protocol
 from tuning.yaml_io import read_yaml, read_yaml_marked
 

@@ -6,7 +6,6 @@ checkpoint states to a file the test reads back."""
 from __future__ import annotations
 
 import pickle
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.ports import free_port
 
 
 def run_trial(args: dict[str, Any], checkpoint_at: int | None = None, restored: dict | None = None) -> dict[str, Any]:
@@ -35,6 +30,9 @@ def _train(args: dict[str, Any], parallel: Any, checkpoint_at: int | None, resto
     torch.set_num_threads(1)
     args = dict(args)
     workload = workloads.get(args.pop("workload"), args.pop("data_dir", None))
+    dtype = args.pop("dtype", torch.float32)
+    default_dtype = torch.get_default_dtype()
+    _in_dtype(workload, dtype)
     rows: list[dict[str, Any]] = []
     states: list[tuple[int, dict[str, Any]]] = []
     checkpointing = None
@@ -48,9 +46,27 @@ def _train(args: dict[str, Any], parallel: Any, checkpoint_at: int | None, resto
     def keep(row: Any) -> None:  # noqa: ANN401 - an EvalRow
         rows.append({k: v for k, v in row.as_dict().items() if k != "wall_time_s"})
 
-    outcome = workloads.train(workload, **args, on_eval=keep, checkpointing=checkpointing, parallel=parallel)
+    try:
+        outcome = workloads.train(workload, **args, on_eval=keep, checkpointing=checkpointing, parallel=parallel)
+    finally:
+        torch.set_default_dtype(default_dtype)
     outcome_dict = {k: v for k, v in vars(outcome).items() if k not in ("rows", "wall_time_s", "train_time_s")}
     return {"rows": rows, "outcome": outcome_dict, "states": states}
+
+
+def _in_dtype(workload: Any, dtype: torch.dtype) -> None:  # noqa: ANN401 - a Workload
+    """Train ``workload`` in ``dtype``: the default dtype of this process (so of the model it
+    builds) until the caller restores it, and the inputs cast. float32 changes nothing."""
+    from workloads.base import Split
+
+    torch.set_default_dtype(dtype)
+    if dtype == torch.float32:
+        return
+    load = workload.load_splits
+    workload.load_splits = lambda: {
+        name: Split(split.x.to(dtype), split.y) if isinstance(split, Split) else split
+        for name, split in load().items()
+    }
 
 
 def _rank(rank: int, world: int, port: int, args: dict[str, Any], checkpoint_at: int | None, state: bytes | None, out: str) -> None:

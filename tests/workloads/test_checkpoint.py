@@ -142,7 +142,7 @@ def test_a_bundle_continues_from_its_checkpoint_whole_or_with_only_its_unfinishe
 def test_a_streamed_image_run_continues_from_its_checkpoint_bitwise(tmp_path):
     """ImageNet's DataLoader stream saves the batches taken (its draws are keyed by seed, epoch
     and position), so a continued run decodes exactly the batches the uninterrupted one did."""
-    from conftest import OPTIONS, write_imagenet
+    from tests.workloads.data_files import OPTIONS, write_imagenet
 
     data = str(write_imagenet(tmp_path / "imagenet", per_class=10))
 
@@ -170,7 +170,7 @@ def test_a_streamed_image_run_continues_from_its_checkpoint_bitwise(tmp_path):
 
 
 def test_a_streamed_image_batch_splits_into_rank_shards(tmp_path):
-    from conftest import OPTIONS, write_imagenet
+    from tests.workloads.data_files import OPTIONS, write_imagenet
 
     workload = workloads.get("imagenet-resnet50", str(write_imagenet(tmp_path / "imagenet")), **OPTIONS["imagenet-resnet50"])
     train = workload.data(torch.device("cpu"))["train"]

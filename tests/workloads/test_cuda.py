@@ -150,8 +150,8 @@ def test_data_parallel_training_with_nccl_on_one_gpu_matches_the_plain_run(tmp_p
     relative per operation) with algorithms cuDNN picks per process (workloads.device), so two
     runs agree to about that, compounded over the steps: 2e-2 relative after 40 steps."""
     import torch.distributed as dist
-    from ddp_runs import free_port
 
+    from tests.ports import free_port
     from workloads.parallel import DataParallel
 
     w = workloads.get("mnist1d-cnn")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import write_fashion
-from ddp_runs import run_parallel, run_trial
 
 from optcompare.errors import InputError
+from tests.workloads.data_files import write_fashion
+from tests.workloads.ddp_runs import run_parallel, run_trial
 
 LOSS_RTOL = 1e-4
 ERROR_COLUMNS = ("val_error", "test_error")

@@ -11,10 +11,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import OPTIONS, WRITERS, write_idx, write_lm1b
 
 import workloads
 from optcompare.errors import InputError
+from tests.workloads.data_files import OPTIONS, WRITERS, write_idx, write_lm1b
 from workloads.data.bpe import BpeTokenizer
 from workloads.data.common import holdout
 from workloads.data.imagefolder import random_resized_crop_box
@@ -109,7 +109,7 @@ def test_the_cifar10_fixture_files_are_python2_pickles(data_root):
 
 
 def _copy_cifar10_with_labels(data_root, tmp_path, labels: list[int]):
-    from conftest import python2_cifar_pickle
+    from tests.workloads.data_files import python2_cifar_pickle
 
     root = tmp_path / "c10"
     shutil.copytree(data_root / "cifar10-resnet32", root)
@@ -127,7 +127,7 @@ def test_cifar_labels_out_of_range_are_an_input_error_naming_the_file(data_root,
 
 
 def test_cifar_data_and_labels_of_different_lengths_are_an_input_error(tmp_path):
-    from conftest import python2_cifar_pickle
+    from tests.workloads.data_files import python2_cifar_pickle
 
     path = tmp_path / "data_batch_1"
     path.write_bytes(python2_cifar_pickle(np.zeros((3, 3072), dtype=np.uint8), [0, 1], b"labels"))
