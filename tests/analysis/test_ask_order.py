@@ -109,6 +109,7 @@ def test_no_comparison_when_every_protocol_searches_alike(experiment):
     assert compare_samplers(group_searches(exp.trials), meta, select="val_error", report="test_error") == ()
 
 
+@pytest.mark.slow
 def test_report_has_the_samplers_and_importance_sections_and_figure(experiment, tmp_path):
     data = analyse(str(experiment), n_resamples=50)
     assert len(data.samplers) == 1 and len(data.importance) == 2

@@ -37,6 +37,7 @@ def experiment(tmp_path_factory):
     return write_experiment(tmp_path_factory.mktemp("report") / "exp", searches, spaces=spaces)
 
 
+@pytest.mark.slow
 def test_every_figure_and_the_html_page_are_written(experiment, tmp_path):
     data = analyse(str(experiment), n_resamples=100)
     files = write_report(data, tmp_path / "out")
@@ -58,6 +59,7 @@ def test_every_figure_and_the_html_page_are_written(experiment, tmp_path):
     assert "http://" not in page and "https://" not in page  # opens without a network
 
 
+@pytest.mark.slow
 def test_report_cli(experiment, tmp_path, capsys):
     out = tmp_path / "cli-out"
     assert main(["report", str(experiment), "--out", str(out), "--resamples", "50", "--budget", "4"]) == 0
@@ -106,6 +108,7 @@ def test_an_experiment_without_finished_trials_says_so(tmp_path, capsys, command
     assert "has no finished trials yet; run or resume it first" in err and "lacks column" not in err
 
 
+@pytest.mark.slow
 def test_report_warns_about_a_budget_above_the_largest_search(experiment, tmp_path, capsys):
     assert main(["report", str(experiment), "--out", str(tmp_path / "o"), "--resamples", "10", "--budget", "9"]) == 0
     err = capsys.readouterr().err

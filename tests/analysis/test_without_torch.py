@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.analysis.synthetic import trial, write_experiment
 
 BLOCKER = """
@@ -32,6 +34,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_rank_query_and_report_run_with_torch_and_ray_unimportable(tmp_path):
     probe = _run("probe")
     assert probe.returncode != 0 and "blocked by the test" in probe.stderr  # the blocker works

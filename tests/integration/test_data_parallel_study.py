@@ -1,7 +1,8 @@
 """Data-parallel trials through a real Ray: ``workers_per_trial: 2`` runs each trial as a Ray
 Train job of 2 gloo workers started from its Tune trial. Its curves equal the one-worker
-study's within the tolerance of tests/workloads/test_data_parallel.py (float32 reduction
-order); a 2-worker trial whose worker is killed after a checkpoint continues from it."""
+study's within the tolerance of tests/workloads/test_data_parallel.py, in float32 with SGD (that
+docstring says why not Adam: it amplifies the reduction order's rounding into the curve); a
+2-worker trial whose worker is killed after a checkpoint continues from it."""
 
 from __future__ import annotations
 
@@ -17,13 +18,15 @@ LOSS_RTOL = 1e-4
 CONFIG = """name: {name}
 workloads: [{{name: mnist1d-cnn, steps: 60, eval_every: 20, workers_per_trial: {workers}, checkpoint_every_s: {every}}}]
 optimizers: [{optimizer}]
-protocols: [lr-only]
-trials_per_search: 2
+protocols: [{protocol}]
+trials_per_search: 1
 max_failures: 1
 report_every_s: 0
 {plugins}
 """
 
+FIXED_SGD = "name: fixed-sgd\nschedule: constant\noptimizers:\n  sgd: {learning_rate: 0.1}\n"
+"""One trial of SGD at a learning rate that trains mnist1d-cnn in 60 steps."""
 
 
 def _curves(results, name):
@@ -33,17 +36,20 @@ def _curves(results, name):
 
 @pytest.mark.slow
 def test_two_workers_per_trial_train_the_curves_of_one(study):
+    study.write("fixed-sgd.yaml", FIXED_SGD)
     frames = {}
     for workers in (1, 2):
         name = f"w{workers}"
-        ran = study.run(study.write(f"{name}.yaml", CONFIG.format(name=name, workers=workers, every=600, optimizer="adam", plugins="")))
+        ran = study.run(study.write(f"{name}.yaml", CONFIG.format(
+            name=name, workers=workers, every=600, optimizer="sgd", protocol="fixed-sgd.yaml", plugins="",
+        )))
         out, trials = ran.out, ran.trials
-        assert "trials: 2/2 finished (2 completed" in out, out
+        assert "trials: 1/1 finished (1 completed" in out, out
         assert set(trials["status"]) == {"completed"} and set(trials["attempt"]) == {0}
         frames[workers] = _curves(study.results, name)
     one, two = frames[1], frames[2]
     assert list(one["trial_id"]) == list(two["trial_id"]) and list(one["step"]) == list(two["step"])
-    assert len(one) == 2 * 3
+    assert len(one) == 3 and one["train_loss"].iloc[-1] < one["train_loss"].iloc[0]  # it trains
     for column in ("train_loss", "val_loss", "test_loss"):
         for a, b in zip(one[column], two[column], strict=True):
             assert math.isclose(a, b, rel_tol=LOSS_RTOL), (column, a, b)
@@ -55,8 +61,8 @@ def test_two_workers_per_trial_train_the_curves_of_one(study):
 def test_a_killed_data_parallel_trial_continues_from_its_rank_0_checkpoint(study, use_plugin, fault_dir):
     module = use_plugin("killer_sgd")
     ran = study.run(study.write("k.yaml", (
-        CONFIG.format(name="killed", workers=2, every=0.05, optimizer="killer-sgd", plugins=f"plugins: [{module}]")
-        .replace("trials_per_search: 2", "trials_per_search: 1")
+        CONFIG.format(name="killed", workers=2, every=0.05, optimizer="killer-sgd", protocol="lr-only",
+                      plugins=f"plugins: [{module}]")
     )))
     out, trials = ran.out, ran.trials
     assert (fault_dir / "killed").exists() and "trials: 1/1 finished (1 completed" in out, out

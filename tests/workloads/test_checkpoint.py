@@ -139,6 +139,7 @@ def test_a_bundle_continues_from_its_checkpoint_whole_or_with_only_its_unfinishe
         _bundle(members[:1], checkpointing=Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob), members=["d"]))
 
 
+@pytest.mark.slow
 def test_a_streamed_image_run_continues_from_its_checkpoint_bitwise(tmp_path):
     """ImageNet's DataLoader stream saves the batches taken (its draws are keyed by seed, epoch
     and position), so a continued run decodes exactly the batches the uninterrupted one did."""

@@ -31,7 +31,12 @@ def curve(out: workloads.TrialOutcome) -> list[tuple]:
     return [(r.step, r.train_loss, r.val_error, r.val_loss, r.test_error, r.test_loss) for r in out.rows]
 
 
-@pytest.mark.parametrize("name", DATA)
+HEAVY = {"cifar10-vgg16", "imagenet-resnet50", "lm1b-transformer"}
+"""Data workloads whose few steps take more than 2 s on 2 cores (VGG-16, ResNet-50 on JPEGs, a BPE
+tokenizer and a transformer)."""
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in DATA])
 def test_trains_evaluates_and_is_deterministic(name, data_root):
     w = make(name, data_root)
 
