@@ -75,15 +75,18 @@ def test_a_killed_data_parallel_trial_continues_from_its_rank_0_checkpoint(study
 
 
 @pytest.mark.slow
-def test_a_stalled_data_parallel_trial_is_retried_and_failed_saying_it_stalled(study, use_plugin):
+def test_a_stalled_data_parallel_trial_is_failed_saying_it_stalled(study, use_plugin):
+    # One attempt: a stalled trial's retry is tested in one worker (tests/integration/test_limits.py)
+    # and a data-parallel trial's retry after a killed worker above; what is particular here is
+    # that a stalled rank of a Train run is noticed, ends the run and is recorded.
     ran = study.run(study.config(
         "hang", plugins=[use_plugin("hanging_sgd")],
         workload={"name": "mnist1d-cnn", "steps": 50, "eval_every": 10, "stall_timeout_s": 2, "workers_per_trial": 2},
-        optimizers=["hanging-sgd"], max_failures=1, report_every_s=0,
+        optimizers=["hanging-sgd"], max_failures=0, report_every_s=0,
     ))
     out, trials = ran.out, ran.trials
     assert "trials: 1/1 finished (0 completed, 0 diverged, 1 failed)" in out, out
     (row,) = trials.to_dict("records")
-    assert row["status"] == "failed" and row["attempt"] == 1  # every attempt's workers hang at step 5
+    assert row["status"] == "failed" and row["attempt"] == 0  # its workers hang at step 5
     assert "stalled: no training step for " in row["error"] and "after step 4" in row["error"], row["error"]
     assert not list((study.results / "hang" / "_tune").rglob("STALLED"))  # its Train runs went with the row

@@ -64,8 +64,8 @@ def foreign_ray() -> Iterator[ForeignRay]:
         stragglers = [c for c in psutil.Process(head.pid).children(recursive=True)] if head.poll() is None else []
         os.killpg(head.pid, signal.SIGTERM)
         try:
-            head.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+            head.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # `ray start --block` may take its time: no need here
             os.killpg(head.pid, signal.SIGKILL)
             head.wait(timeout=30)
         for child in stragglers:

@@ -95,9 +95,13 @@ def test_a_signal_stops_the_driver_in_time_and_resume_completes(
 @pytest.mark.slow
 def test_a_second_signal_exits_at_once(slow_study, tmp_path):
     config, experiment = slow_study
-    driver, record = _started_driver(config, experiment, tmp_path)
+    driver = start(["run", str(config), "--results", str(experiment.parent), "--num-cpus", "2", "--quiet"],
+                   tmp_path / "driver.log")
+    record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the driver's Ray")
     driver.send_signal(signal.SIGINT)
-    time.sleep(1)  # the second signal must arrive while the first one's clean stop is under way
+    # The second signal arrives while the first one's clean stop is under way.
+    wait_for(lambda: "SIGINT received: no more trials start" in (tmp_path / "driver.log").read_text(), 60,
+             "the driver to take the first SIGINT")
     sent = time.monotonic()
     driver.send_signal(signal.SIGINT)
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 import pytest
 
+from tests.tuning.fake_tune import FakeTrial
 from tuning.bundles import TrialBook
 from tuning.config import parse_config
 from tuning.plan import resolve_plan
@@ -32,16 +32,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@dataclass
-class FakeTrial:
-    config: dict
-    error: str | None = None
-    meta: dict = field(default_factory=dict)
-
-    def get_error(self) -> str | None:
-        return self.error
 
 
 @pytest.fixture

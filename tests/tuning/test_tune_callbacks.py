@@ -4,12 +4,12 @@ driven by hand: no Ray cluster, fake Tune trials."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 import pytest
 
 from optcompare.schema import SearchKey
+from tests.tuning.fake_tune import FakeTrial
 from tuning.bundles import TrialBook
 from tuning.config import parse_config
 from tuning.driver import worker_settings
@@ -28,18 +28,6 @@ RAW = {
     "resources": {"cpus_per_trial": 2, "max_concurrent_trials": 4}, "max_failures": 1,
     "report_every_s": 0.5, "seed": 7,
 }
-
-
-@dataclass
-class FakeTrial:
-    """What the callback reads of a Tune trial."""
-
-    config: dict
-    error: str | None = None
-    meta: dict = field(default_factory=dict)
-
-    def get_error(self) -> str | None:
-        return self.error
 
 
 def _summary(value: float) -> dict:
