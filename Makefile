@@ -27,9 +27,9 @@ lint: $(STAMP)
 
 # Lanes (README, "Tests"). The fast lane: no Ray, no test over 2 s, on 2 xdist workers (its tests
 # are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast
-# lane, then the slow and Ray tests on 4 workers (each has its own shared Ray; the tests mostly
-# wait on processes, sleeps and signals, about 25% CPU on 2 cores one at a time), with the 25
-# slowest printed so that growth shows in every CI log.
+# lane, then the slow and Ray tests on 2 workers (each with its own shared Ray; one at a time
+# they kept 2 cores about a quarter busy, and 4 workers were no faster), with the 25 slowest
+# printed so that growth shows in every CI log.
 FAST := -m "not slow and not ray"
 
 test-fast: $(STAMP)
@@ -39,7 +39,7 @@ test-fast: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
-	$(BIN)/python -m pytest -m "slow or ray" -n 4 --durations=25
+	$(BIN)/python -m pytest -m "slow or ray" -n 2 --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

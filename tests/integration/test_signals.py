@@ -57,39 +57,48 @@ def _resume_completes(study, experiment) -> tuple[str, str]:
     return ran.out, ran.err
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("signum", "status", "group"),
-    [(signal.SIGINT, 130, True), (signal.SIGTERM, 143, False)],
-    ids=["sigint-to-the-group", "sigterm-to-the-driver"],
-)
-def test_a_signal_stops_the_driver_in_time_and_resume_completes(
-    slow_study, study, tmp_path, signum, status, group
-):
-    config, experiment = slow_study
-    driver, record = _started_driver(config, experiment, tmp_path)
+def _stops_in_time(driver, log, record, experiment, signum, status) -> int:
+    """Wait for ``driver`` after ``signum`` was sent: it exits ``status`` within the bound, says
+    how to continue, releases its lease and leaves none of its Ray's processes; return the
+    number of trials on disk."""
     sent = time.monotonic()
-    if group:
-        os.killpg(driver.pid, signum)  # as Ctrl-C: the driver and every process of its group
-    else:
-        driver.send_signal(signum)
     try:
         rc = driver.wait(timeout=EXIT_BOUND_S + 15)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     took = time.monotonic() - sent
-    log = (tmp_path / "driver.log").read_text()
-    assert rc == status, log
+    text = log.read_text()
+    assert rc == status, text
     assert took < EXIT_BOUND_S + 5, f"exited {took:.0f} s after the signal"
-    assert f"stopped by {signal.Signals(signum).name}; continue with: optcompare resume" in log
-    assert "Stop signal received" not in log and "tune-0001" not in log  # Tune's handler is off
+    assert f"stopped by {signal.Signals(signum).name}; continue with: optcompare resume" in text
+    assert "Stop signal received" not in text and "tune-0001" not in text  # Tune's handler is off
     assert not (experiment / LEASE_FILE).exists()  # released
     wait_for(lambda: not session_processes(record["ray"]), 10, "the driver's Ray processes to end")
-    finished = len(trial_ids(experiment))
-    assert 0 < finished < TRIALS
+    return len(trial_ids(experiment))
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_driver_then_sigint_to_a_resume_s_group_each_stop_in_time_and_resume_completes(
+    slow_study, study, tmp_path
+):
+    config, experiment = slow_study
+    # SIGTERM to the driver alone (as systemd or a scheduler sends it to a process): exit 143.
+    driver, record = _started_driver(config, experiment, tmp_path)
+    driver.send_signal(signal.SIGTERM)
+    first = _stops_in_time(driver, tmp_path / "driver.log", record, experiment, signal.SIGTERM, 143)
+    assert 0 < first < TRIALS
+
+    # SIGINT to the process group of a resume (as Ctrl-C sends it), once it has added a trial.
+    resume = start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / "resume.log")
+    record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the resume's Ray")
+    wait_for(lambda: len(trial_ids(experiment)) > first, 180, "a trial finished by the resume")
+    os.killpg(resume.pid, signal.SIGINT)
+    second = _stops_in_time(resume, tmp_path / "resume.log", record, experiment, signal.SIGINT, 130)
+    assert first < second < TRIALS, (first, second)
+
     out, _ = _resume_completes(study, experiment)
-    assert f"{finished} trials finished, {TRIALS - finished} to run" in out
+    assert f"{second} trials finished, {TRIALS - second} to run" in out
 
 
 @pytest.mark.slow
