@@ -19,6 +19,12 @@ __all__ = ["submit_study", "wait_for_job"]
 
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
+AGENT_NOT_READY = "No available agent to submit job"
+"""What Ray's job server answers (HTTP 500) while no node's job agent is up yet: on a cluster
+that just started, for seconds after the server itself answers."""
+AGENT_WAIT_S = 120.0
+"""How long ``submit`` retries while the answer is :data:`AGENT_NOT_READY`."""
+
 
 def _client(address: str):  # noqa: ANN202 - ray.job_submission.JobSubmissionClient
     try:
@@ -66,12 +72,20 @@ def submit_study(
     if name:
         args += ["--name", name]
     client = _client(address)
-    job_id = client.submit_job(
-        entrypoint=shlex.join(args),
-        runtime_env={"working_dir": str(path.parent)},
-        metadata={"optcompare_experiment": name or config.name, "planned_trials": str(len(plan))},
-    )
-    return job_id, client
+    deadline = time.monotonic() + AGENT_WAIT_S
+    while True:
+        try:
+            job_id = client.submit_job(
+                entrypoint=shlex.join(args),
+                runtime_env={"working_dir": str(path.parent)},
+                metadata={"optcompare_experiment": name or config.name, "planned_trials": str(len(plan))},
+            )
+        except RuntimeError as err:  # Ray's client raises RuntimeError for an HTTP error
+            if AGENT_NOT_READY not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)  # a cluster that just started: its job agent comes up shortly
+            continue
+        return job_id, client
 
 
 def wait_for_job(client: object, job_id: str, timeout_s: float = 3600.0, poll_s: float = 2.0) -> str:

@@ -166,3 +166,35 @@ def test_submit_refuses_a_relative_results_root_before_contacting_a_cluster(tmp_
     code = main(["submit", str(config), "--address", "http://127.0.0.1:1", "--results", "rel/results"])
     assert code == 2
     assert "--results 'rel/results': give an absolute path on the head node" in capsys.readouterr().err
+
+
+class _AgentLate:
+    """A job client whose cluster's job agent is up only from the third request on."""
+
+    def __init__(self, fail: str = "Request failed with status code 500: No available agent to submit job, please try again later.") -> None:
+        self.fail = fail
+        self.calls = 0
+
+    def submit_job(self, **kwargs):
+        self.calls += 1
+        if self.calls < 3:
+            raise RuntimeError(self.fail)
+        return "raysubmit_1"
+
+
+def test_submit_waits_for_the_job_agent_of_a_cluster_that_just_started(tmp_path, monkeypatch):
+    import tuning.submit as submit
+
+    monkeypatch.setattr(submit.time, "sleep", lambda s: None)
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    late = _AgentLate()
+    monkeypatch.setattr(submit, "_client", lambda address: late)
+    job_id, client = submit.submit_study(str(config), "http://127.0.0.1:8265", results="/abs/results")
+    assert (job_id, client, late.calls) == ("raysubmit_1", late, 3)
+    # Any other error is not retried.
+    other = _AgentLate("Request failed with status code 500: bad runtime_env")
+    monkeypatch.setattr(submit, "_client", lambda address: other)
+    with pytest.raises(RuntimeError, match="bad runtime_env"):
+        submit.submit_study(str(config), "http://127.0.0.1:8265", results="/abs/results")
+    assert other.calls == 1
