@@ -135,6 +135,9 @@ def test_submit_through_ray_jobs(tmp_path, capsys, own_ray):
         head_node_args={
             "num_cpus": 2, "include_dashboard": True,
             "dashboard_host": "127.0.0.1", "dashboard_port": port,
+            # Not the default 52365: a Ray running elsewhere on the machine (a user's study, or
+            # another test worker's) holds it, and the job server then finds no agent.
+            "dashboard_agent_listen_port": free_port(),
         },
     )
     try:
