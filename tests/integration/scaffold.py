@@ -8,7 +8,7 @@ run ``optcompare run`` or ``resume`` in this process, and read back what it wrot
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -68,7 +68,6 @@ class Study:
     root: Path
     capsys: pytest.CaptureFixture[str]
     cpus: int = 2
-    written: list[Path] = field(default_factory=list)
 
     @property
     def results(self) -> Path:
@@ -81,7 +80,6 @@ class Study:
         """``root/filename`` with ``text`` (a config, or a protocol file a config names)."""
         path = self.root / filename
         path.write_text(text)
-        self.written.append(path)
         return path
 
     def config(self, name: str, **fields: Any) -> Path:  # noqa: ANN401

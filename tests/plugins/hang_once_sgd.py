@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import optimizers
 from tests.plugins import first_time
+from tests.plugins.sgd_presets import register_sgd_subclass
 
 HANG_AT_STEP = 5
 
@@ -22,9 +23,4 @@ class HangOnceSGD(optimizers.GeneralizedOptimizer):
         return super().step(closure)
 
 
-optimizers.register_preset(
-    "hang-once-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.01, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=HangOnceSGD,
-)
+register_sgd_subclass("hang-once-sgd", HangOnceSGD, learning_rate=0.01, lowest=0.01)

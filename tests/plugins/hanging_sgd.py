@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import optimizers
+from tests.plugins.sgd_presets import register_sgd_subclass
 
 HANG_AT_STEP = 5
 
@@ -21,9 +22,4 @@ class HangingSGD(optimizers.GeneralizedOptimizer):
         return super().step(closure)
 
 
-optimizers.register_preset(
-    "hanging-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.01, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=HangingSGD,
-)
+register_sgd_subclass("hanging-sgd", HangingSGD, learning_rate=0.01, lowest=0.01)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import optimizers
 from tests.plugins import first_time
+from tests.plugins.sgd_presets import register_sgd_subclass
 
 KILL_AT_STEP = 40
 
@@ -24,9 +25,4 @@ class KillerSGD(optimizers.GeneralizedOptimizer):
         return super().step(closure)
 
 
-optimizers.register_preset(
-    "killer-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.05, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.05, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=KillerSGD,
-)
+register_sgd_subclass("killer-sgd", KillerSGD, learning_rate=0.05, lowest=0.05)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optimizers
 from tests.plugins import FAULT_DIR_VARIABLE
+from tests.plugins.sgd_presets import register_sgd_subclass
 
 NODE_FILE = "node"
 
@@ -26,9 +27,4 @@ class NodeSGD(optimizers.GeneralizedOptimizer):
         return super().step(closure)
 
 
-optimizers.register_preset(
-    "node-sgd", optimizers.get_spec("sgd").structure, {"learning_rate": 0.05, "weight_decay": 0.0},
-    search_space={"learning_rate": {"min": 0.05, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0,
-                  "decay_factor": 0.1},
-    optimizer_class=NodeSGD,
-)
+register_sgd_subclass("node-sgd", NodeSGD, learning_rate=0.05, lowest=0.05)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import optimizers
+from tests.plugins.sgd_presets import register_sgd_subclass
 
 STEP_SLEEP_S = 0.01
 
@@ -17,11 +18,6 @@ class SlowSGD(optimizers.GeneralizedOptimizer):
         return super().step(closure)
 
 
-SGD = optimizers.get_spec("sgd")
-SPACE = {"learning_rate": {"min": 0.01, "max": 0.1, "scaling": "log"}, "decay_steps_factor": 1.0, "decay_factor": 0.1}
+# Not bundlable (the default for a subclass): a bundle would skip the sleep in step().
 for name in ("slow-sgd", "slow-sgd-2"):
-    # Not bundlable (the default for a subclass): a bundle would skip the sleep in step().
-    optimizers.register_preset(
-        name, SGD.structure, {"learning_rate": 0.01, "weight_decay": 0.0}, search_space=SPACE,
-        optimizer_class=SlowSGD,
-    )
+    register_sgd_subclass(name, SlowSGD, learning_rate=0.01, lowest=0.01)
