@@ -7,7 +7,7 @@ docs/method.md sets them beside the paper.
 
 Public API: :func:`create` (how the other packages build an optimizer), :func:`names`,
 :func:`get_spec`, :func:`register` with :class:`OptimizerSpec`, :func:`register_preset` (a new preset of the
-generalized update), :func:`make_schedule`, :func:`imitate`, :func:`register_inclusion` with
+generalized update), :func:`make_schedule`, :func:`imitate`, :func:`limit_gap`, :func:`register_inclusion` with
 :class:`Inclusion`, :func:`check_inclusion` (returning an :class:`InclusionCheck`), and
 :class:`BundledUpdate` (many trials in one update) with :func:`bundle_structure`. Bad input
 (an unknown name, a value out of range) raises ``optcompare.errors.InputError``, a ValueError.
@@ -22,6 +22,7 @@ from .inclusions import (
     Inclusion,
     imitate,
     inclusion_path,
+    limit_gap,
     list_inclusions,
     register_inclusion,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "get_spec",
     "imitate",
     "inclusion_path",
+    "limit_gap",
     "list_inclusions",
     "make_schedule",
     "names",

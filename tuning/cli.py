@@ -103,6 +103,11 @@ def run_config(
     from .experiment import check_results_root
 
     check_results_root(results, name)  # an unwritable RESULTS is exit 2 before Ray starts, too
+    from .space_inclusion import config_space_inclusion, run_warnings
+
+    coverage = config_space_inclusion(config)
+    for warning in run_warnings(coverage):
+        print(f"optcompare: warning: {warning}", file=sys.stderr, flush=True)
     target = RayTarget(address=address, num_cpus=num_cpus, dashboard=dashboard)
     options = StudyOptions.from_config(config, ray=target, progress=progress)
     started_ray = start_ray(target, announce=progress)
@@ -110,7 +115,7 @@ def run_config(
         check_capacity(
             options.cpus_per_trial, options.gpus_per_trial, joined=target.joined, progress=False
         )
-        experiment_dir = create_experiment(results, name, config, plan)
+        experiment_dir = create_experiment(results, name, config, plan, coverage)
         with hold_lease(experiment_dir) as lease, stop_signals(lease, started_ray=started_ray) as stop:
             return experiment_dir, _run_and_report(config, plan, experiment_dir, options, started, stop)
     finally:
@@ -307,6 +312,27 @@ def _trials_cell(protocol: Protocol, planned: int, config: ExperimentConfig) -> 
     return str(planned)
 
 
+def space_inclusion_lines(config: ExperimentConfig) -> list[str]:
+    """Per protocol and inclusion pair, what the wide space expresses of the narrow one
+    (:mod:`tuning.space_inclusion`), as the lines ``plan`` prints."""
+    from .space_inclusion import config_space_inclusion
+
+    lines = ["space inclusion: what each wide space expresses of its narrow optimizer's (docs/method.md)"]
+    protocol = None
+    for c in config_space_inclusion(config):
+        if c.protocol != protocol:
+            protocol = c.protocol
+            lines.append(f"  {protocol}{' (narrow by design: not covering is its point)' if c.narrow_by_design else ''}")
+        coverage = "" if c.coverage is None else f" {c.coverage:.0%}"
+        why = "; ".join(r.sentence() for r in c.requirements) or (
+            f"{c.first_outside} in {c.outside} is outside" if c.first_outside else ""
+        )
+        if c.epsilon is not None and c.gap is not None and not c.requirements:
+            why = f"{why}{'; ' if why else ''}limit at epsilon = {c.epsilon:g}, trajectory gap ~{c.gap:.1g}"
+        lines.append(f"    {c.narrow} <= {c.wide}: {c.status}{coverage}{': ' + why if why else ''}")
+    return lines
+
+
 def _plan_handler(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
     from rich.console import Console
@@ -360,6 +386,8 @@ def _plan_handler(args: argparse.Namespace) -> int:
                                  _stages_cell(protocol, config.trials_per_search), str(protocol.rerun_seeds or "-"),
                                  bundle, searched or "-")
     console.print(searches)
+    for line in space_inclusion_lines(config):
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.sample:
         sample = Table(title=f"first {min(args.sample, len(plan))} planned trials")
         for column in ("trial_id", "seed", "search point (tuned coordinates)", "learning_rate"):

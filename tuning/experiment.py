@@ -29,6 +29,7 @@ from optcompare.errors import InputError, ParameterError
 from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
+from .space_inclusion import PairCoverage, config_space_inclusion
 from .stages import stage_names
 
 __all__ = [
@@ -79,9 +80,12 @@ def plan_digest(plan: list[PlannedTrial]) -> str:
 
 
 def experiment_record(
-    config: ExperimentConfig, plan: list[PlannedTrial], name: str
+    config: ExperimentConfig, plan: list[PlannedTrial], name: str,
+    space_inclusion: list[PairCoverage] | None = None,
 ) -> dict[str, Any]:
-    """What ``experiment.json`` holds: the resolved config, protocols, plan size and versions."""
+    """What ``experiment.json`` holds: the resolved config, protocols, plan size, versions, and
+    the space-inclusion check of every protocol (``space_inclusion``, computed here unless
+    given: :func:`tuning.space_inclusion.config_space_inclusion`)."""
     import optimizers
     import workloads
 
@@ -126,6 +130,9 @@ def experiment_record(
             if inc.narrow in config.optimizers or inc.wide in config.optimizers
         ],
         "select": {p.name: p.select for p in config.protocols},
+        "space_inclusion": [
+            c.record() for c in (space_inclusion if space_inclusion is not None else config_space_inclusion(config))
+        ],
         "stages": {p.name: stage_names(p) for p in config.protocols},
         "studies": config.studies,
         "refined": [],
@@ -201,14 +208,16 @@ def check_results_root(results_root: str, name: str) -> None:
 
 
 def create_experiment(
-    results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial]
+    results_root: str, name: str, config: ExperimentConfig, plan: list[PlannedTrial],
+    space_inclusion: list[PairCoverage] | None = None,
 ) -> str:
-    """Make ``RESULTS/NAME`` with its experiment.json; refuse to touch an existing one."""
+    """Make ``RESULTS/NAME`` with its experiment.json (:func:`experiment_record`); refuse to
+    touch an existing one."""
     check_experiment_name(name, "experiment name")
     ensure_new_experiment(results_root, name)
     filesystem, path = _location(results_root, name)
     shown = path if "://" not in results_root else f"{results_root.rstrip('/')}/{name}"
-    record = experiment_record(config, plan, name)
+    record = experiment_record(config, plan, name, space_inclusion)
     try:
         try:
             write_json_atomic(filesystem, f"{path}/experiment.json", record)

@@ -49,7 +49,8 @@ from .reruns import SearchBests
 from .stages import StageSlot, Track
 
 __all__ = [
-    "PROBE_EPSILON", "ProbePair", "ProbePlanner", "inclusion_pairs", "plan_probes", "probe_trial",
+    "PROBE_EPSILON", "ExpressedImitation", "ProbePair", "ProbePlanner", "express_imitation",
+    "inclusion_pairs", "plan_probes", "probe_trial",
 ]
 
 PROBE_EPSILON = 1e8
@@ -88,55 +89,79 @@ def inclusion_pairs(optimizer_names: Iterable[str]) -> list[ProbePair]:
     return pairs
 
 
-def probe_trial(
-    best: PlannedTrial, wide: str, index: int, *, epsilon: float = PROBE_EPSILON
-) -> PlannedTrial | None:
-    """``best`` imitated by ``wide`` at trial index ``index``; None when the imitation does not
-    exist for this trial (e.g. it needs a constant rate) or its schedule is not a named
-    schedule times a constant (module docstring)."""
+class ExpressedImitation(NamedTuple):
+    """An imitation written as a trial of the wide optimizer: its hyperparameters (the learning
+    rate is ``c * eta_0``) and the named schedule's parameters (the narrow ones, perhaps with
+    ``lr_ramp``), as a worker builds them (module docstring)."""
+
+    hparams: dict[str, float]
+    schedule_params: dict[str, Any]
+    exact: bool
+
+
+def express_imitation(
+    narrow: str, wide: str, hparams: Mapping[str, float], schedule: str,
+    schedule_params: Mapping[str, Any], steps: int, *, epsilon: float = PROBE_EPSILON,
+) -> ExpressedImitation:
+    """``wide``'s imitation of ``narrow`` at ``hparams`` under the named ``schedule`` with
+    ``schedule_params`` over ``steps`` updates, as a named schedule times a constant (module
+    docstring); InputError saying why when the imitation does not exist (it needs a constant
+    rate) or no named schedule expresses it."""
     from optimizers import imitate, make_schedule
 
-    lr = float(best.hparams["learning_rate"])
-    narrow_schedule = make_schedule(best.schedule, lr, best.steps, **best.schedule_params)
-    try:
-        imitation = imitate(
-            best.optimizer, wide, dict(best.hparams), narrow_schedule, epsilon=epsilon,
-            horizon=best.steps,
-        )
-    except InputError:
-        return None
-    for params in _candidate_schedule_params(best, wide, imitation.hparams):
+    lr = float(hparams["learning_rate"])
+    narrow_schedule = make_schedule(schedule, lr, steps, **schedule_params)
+    imitation = imitate(narrow, wide, dict(hparams), narrow_schedule, epsilon=epsilon, horizon=steps)
+    for params in _candidate_schedule_params(schedule_params, wide, imitation.hparams):
         try:
-            named = make_schedule(best.schedule, lr, best.steps, **params)
+            named = make_schedule(schedule, lr, steps, **params)
         except InputError:
             continue
         scale = imitation.schedule(0) / named(0)
         if all(
             math.isclose(imitation.schedule(t), scale * named(t), rel_tol=SCHEDULE_MATCH)
-            for t in range(best.steps)
+            for t in range(steps)
         ):
-            return best.model_copy(
-                update={
-                    "trial_id": trial_id(best.workload, best.protocol, wide, index, best.study),
-                    "optimizer": wide,
-                    "trial_index": index,
-                    "tuned": {},
-                    "hparams": {**imitation.hparams, "learning_rate": scale * lr},
-                    "schedule_params": params,
-                    "phase": PROBE_PHASE,
-                }
-            )
-    return None
+            return ExpressedImitation({**imitation.hparams, "learning_rate": scale * lr}, params, imitation.exact)
+    raise InputError(
+        f"{narrow} <= {wide}: the imitation's learning rate is not {schedule} (with or without "
+        f"{LR_RAMP}) times a constant, so no trial of {wide} can express it"
+    )
+
+
+def probe_trial(
+    best: PlannedTrial, wide: str, index: int, *, epsilon: float = PROBE_EPSILON
+) -> PlannedTrial | None:
+    """``best`` imitated by ``wide`` at trial index ``index``; None when the imitation does not
+    exist for this trial (e.g. it needs a constant rate) or its schedule is not a named
+    schedule times a constant (module docstring, :func:`express_imitation`)."""
+    try:
+        expressed = express_imitation(
+            best.optimizer, wide, best.hparams, best.schedule, best.schedule_params, best.steps, epsilon=epsilon
+        )
+    except InputError:
+        return None
+    return best.model_copy(
+        update={
+            "trial_id": trial_id(best.workload, best.protocol, wide, index, best.study),
+            "optimizer": wide,
+            "trial_index": index,
+            "tuned": {},
+            "hparams": expressed.hparams,
+            "schedule_params": expressed.schedule_params,
+            "phase": PROBE_PHASE,
+        }
+    )
 
 
 def _candidate_schedule_params(
-    best: PlannedTrial, wide: str, wide_hparams: Mapping[str, float]
+    schedule_params: Mapping[str, Any], wide: str, wide_hparams: Mapping[str, float]
 ) -> list[dict[str, Any]]:
-    """The schedule parameters a probe may take, in order: the narrow trial's own, then (when
-    ``wide`` has a non-zero first moment) the same with ``lr_ramp`` = its coefficient b."""
+    """The schedule parameters an imitation may take, in order: the narrow trial's own, then
+    (when ``wide`` has a non-zero first moment) the same with ``lr_ramp`` = its coefficient b."""
     from optimizers import get_spec
 
-    own = dict(best.schedule_params)
+    own = dict(schedule_params)
     structure = get_spec(wide).structure
     if structure is None or structure.momentum_key is None:
         return [own]

@@ -46,7 +46,7 @@ from .default_search import GRID_POINTS_LR, GRID_POINTS_OTHER, LR_KEYS, default_
 from .protocol_files import PROTOCOL_DIR, protocol_path, shipped_protocols
 from .search import Entries, SearchKind, SearchSpec, bind_search
 from .stages import Stage, StageFile, check_stages
-from .validation import Count, Marks, StrictModel, Text, one_of, reading
+from .validation import Count, Flag, Marks, StrictModel, Text, one_of, reading
 from .yaml_io import read_yaml_marked
 
 __all__ = [
@@ -97,6 +97,9 @@ class ProtocolFile(StrictModel):
     sampler_options: dict[str, Any] | None = None
     """Options of the sampler ``search:`` names (checked against it by
     :func:`tuning.adaptive.check_sampler`)."""
+    narrow_by_design: Flag = False
+    """The protocol's spaces are narrow on purpose (a published narrow protocol): the
+    space-inclusion check (:mod:`tuning.space_inclusion`) classifies its pairs without warning."""
 
 
 class Protocol(StrictModel):
@@ -118,6 +121,8 @@ class Protocol(StrictModel):
     """The protocol's stages (:mod:`tuning.stages`); empty: one stage, called ``final``."""
     sampler_options: dict[str, Any] = Field(default_factory=dict)
     """An adaptive search's sampler options, validated, defaults filled in (empty otherwise)."""
+    narrow_by_design: bool = False
+    """``narrow_by_design:`` (:class:`ProtocolFile`)."""
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
         """This protocol's search for ``optimizer``, else the optimizer's registered default
@@ -166,6 +171,7 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
             Stage(s.name, s.fraction, s.refine) for s in spec.stages or ()
         ),
         sampler_options=sampler_options,
+        narrow_by_design=spec.narrow_by_design,
     )
 
 

@@ -11,7 +11,7 @@ the optimizer registry or the protocol's schedule and search kind:
   ranges have ``num`` (an adaptive search, :mod:`tuning.adaptive`, takes neither: its sampler
   asks every point from the whole space);
 - every fixed value and every extreme of every range maps to valid optimizer and schedule
-  values (:func:`_corners`).
+  values (:func:`corners`).
 
 Errors are :class:`~tuning.validation.FieldError` with paths from the protocol's root.
 """
@@ -32,7 +32,7 @@ from .coordinates import COORDINATES, coordinate, resolve
 from .space import Points, Range, SearchedValue, grid_points, plain
 from .validation import FieldError, StrictModel, one_of
 
-__all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search"]
+__all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search", "corners"]
 
 SearchKind = one_of(SEARCH_KINDS)
 """A protocol's ``search:``: planned (quasirandom, grid) or an Optuna sampler
@@ -143,7 +143,7 @@ def _check_search_kind(where: tuple[str, ...], key: str, value: Range | Points, 
         )
 
 
-def _corners(space: Mapping[str, Mapping[str, Any]]) -> list[dict[str, float]]:
+def corners(space: Mapping[str, Mapping[str, Any]]) -> list[dict[str, float]]:
     """Points where every resolved hyperparameter takes its extreme values.
 
     Each map of :mod:`tuning.coordinates` is monotone in each coordinate and depends on at most
@@ -192,7 +192,7 @@ def _check_reads(where: tuple[str, ...], search: SearchSpec, corner: Mapping[str
 def _check_values(where: tuple[str, ...], search: SearchSpec) -> None:
     """Fixed values and the extremes of every range map to valid optimizer and schedule values."""
     opt = search.optimizer
-    for corner in _corners(search.space) if search.space else [{}]:
+    for corner in corners(search.space) if search.space else [{}]:
         tuned = {k: v for k, v in corner.items() if k in COORDINATES}
         _check_reads(where, search, corner)
         try:

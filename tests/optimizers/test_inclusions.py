@@ -10,6 +10,8 @@ from optimizers import (
     check_inclusion,
     imitate,
     inclusion_path,
+    limit_gap,
+    list_inclusions,
     register_inclusion,
     trajectory_gap,
 )
@@ -194,3 +196,27 @@ def test_check_inclusion_refuses_bad_settings():
         check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, shrink=2)
     with pytest.raises(ValueError, match="epsilons is empty"):
         check_inclusion("sgd", "momentum", {"learning_rate": 0.1}, ())
+
+
+# --------------------------------------------------------------------------------------------
+# Recorded limit gaps (quoted by the space-inclusion check)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inclusion", [i for i in list_inclusions() if i.recorded_gap is not None], ids=lambda i: f"{i.narrow}<={i.wide}")
+def test_recorded_limit_gaps_are_what_check_inclusion_measures(inclusion):
+    epsilon, recorded = inclusion.recorded_gap
+    check = check_inclusion(inclusion.narrow, inclusion.wide, {"learning_rate": 0.1, "momentum": 0.9}, (epsilon,))
+    assert check[0][1] == pytest.approx(recorded, rel=0.05)
+
+
+def test_every_limit_inclusion_records_its_gap():
+    assert [(i.narrow, i.wide) for i in list_inclusions() if not i.exact and i.recorded_gap is None] == []
+
+
+def test_limit_gap_scales_as_one_over_epsilon_and_sums_along_a_chain():
+    assert limit_gap("sgd", "momentum", 1.0) == 0.0
+    assert limit_gap("momentum", "adam", 1e2) == pytest.approx(3.9e-4)
+    assert limit_gap("momentum", "adam", 1e8) == pytest.approx(3.9e-10)
+    # sgd -> momentum (exact) -> adam (limit): the limit step alone.
+    assert limit_gap("sgd", "adam", 1e4) == pytest.approx(3.9e-6)
