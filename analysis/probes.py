@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from optcompare.schema import METRICS, SearchKey
+from optcompare.schema import HP_PREFIX, METRICS, SearchKey
 
 from .checks import check_metric
 from .ranking import select_for
@@ -66,6 +66,10 @@ class ProbeResult:
     """``realised`` or ``not realised``."""
     study: int = 0
     """The study (``studies:``) whose searches the probe and its narrow best belong to."""
+    probe_trial_id: str = ""
+    hparams: Mapping[str, float] = field(default_factory=dict, compare=False)
+    """The probe's ``hp_<name>`` values (the imitation: optimizer and schedule
+    hyperparameters), NaN-free; what :mod:`analysis.causes` places in the wide space."""
 
     @property
     def sentence(self) -> str:
@@ -149,7 +153,13 @@ def _probe_results(trials: pa.Table, select: str | Mapping[str, str], column: st
             matches = np.flatnonzero(probe.column("seed") == seed)
             if len(matches) == 0:
                 continue
-            value = float(probe.column(column)[matches[0]]) if probe.completed[matches[0]] else math.nan
+            at = matches[0]
+            value = float(probe.column(column)[at]) if probe.completed[at] else math.nan
+            hparams = {
+                name[len(HP_PREFIX):]: float(values[at])
+                for name, values in probe.columns.items()
+                if name.startswith(HP_PREFIX) and math.isfinite(values[at])
+            }
             narrow_best = float(search.column(column)[row])
             tolerance, from_reruns = _tolerance(reruns.get(key), column)
             realised = math.isfinite(value) and abs(value - narrow_best) <= tolerance
@@ -157,6 +167,7 @@ def _probe_results(trials: pa.Table, select: str | Mapping[str, str], column: st
                 ProbeResult(
                     workload, protocol, key.optimizer, wide, narrow_best, value, wide_best,
                     tolerance, from_reruns, REALISED if realised else NOT_REALISED,
+                    probe_trial_id=str(probe.trial_id[at]), hparams=hparams,
                 )
             )
     return sorted(out, key=lambda r: (r.workload, r.protocol, r.wide, r.narrow))

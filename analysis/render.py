@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from .across_workloads import CrossWorkloadSummary, ProtocolSummary
+    from .causes import BreakCause
     from .explain import ViolationEvidence
     from .importance import ExperimentImportance
     from .inclusion import HierarchySummary
@@ -312,9 +313,13 @@ def _pair(narrow: str, wide: str, via: Sequence[str]) -> str:
     return f"{narrow} <= {wide}" + (f" (via {', '.join(via)})" if via else "")
 
 
-def verdict_lines(hierarchy: HierarchySummary, evidence: Sequence[ViolationEvidence]) -> list[str]:
+def verdict_lines(
+    hierarchy: HierarchySummary, evidence: Sequence[ViolationEvidence], causes: Sequence[BreakCause] = (),
+) -> list[str]:
     """The inclusion verdicts in a few lines per (workload, protocol), each violation followed by
-    the evidence the analysis shows (:mod:`analysis.explain`)."""
+    its cause (:mod:`analysis.causes`) and the evidence the analysis shows
+    (:mod:`analysis.explain`)."""
+    by_pair = {(c.workload, c.protocol, c.narrow, c.wide): c for c in causes}
     if not hierarchy.verdicts:
         return ["inclusion verdicts: none checked (no inclusion pair ran under a common protocol)"]
     lines = [f"inclusion verdicts at K={hierarchy.budget} (narrow <= wide: in its full space the wide "
@@ -332,6 +337,8 @@ def verdict_lines(hierarchy: HierarchySummary, evidence: Sequence[ViolationEvide
             f"{v.wide_mean:.4f} against {v.narrow} {v.narrow_mean:.4f} (P(wide worse) = "
             f"{v.p_wide_worse:.2f})"
         )
+        if (cause := by_pair.get((v.workload, v.protocol, v.narrow, v.wide))) is not None:
+            lines.append(f"    {cause.sentence}")
         lines.append(
             f"    {v.wide} tunes {_count(e.wide.dims, 'coordinate')} with {e.wide.n_trials} trials "
             f"(about {e.wide.levels:.1f} levels per coordinate); {v.narrow} tunes {e.narrow.dims} "

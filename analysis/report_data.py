@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from optcompare.errors import InputError
 from optcompare.schema import METRICS, SearchKey
@@ -28,6 +29,7 @@ from optcompare.schema import METRICS, SearchKey
 from .across_workloads import CrossWorkloadSummary, summarize_workloads
 from .ask_order import SamplerComparison, adaptive_protocols, ask_order_warnings, compare_samplers
 from .bootstrap import BudgetCurve
+from .causes import BreakCause, break_causes
 from .checks import check_budgets, check_metric, check_resamples
 from .curves import BestTrialCurve, align_curves, best_trial_curve
 from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, selection
@@ -109,6 +111,11 @@ class ReportData:
     """Per (workload, optimizer) whose protocols differ in ``search:``, each protocol's
     best-so-far in ask order (:func:`analysis.ask_order.compare_samplers`)."""
     importance_evaluator: str = DEFAULT_EVALUATOR
+    causes: tuple[BreakCause, ...] = ()
+    """The cause of each violated verdict (:mod:`analysis.causes`)."""
+    space_inclusion: tuple[Mapping[str, Any], ...] = ()
+    """experiment.json ``space_inclusion``: what each protocol's wide spaces express of the
+    narrow ones (:mod:`tuning.space_inclusion`); empty for an experiment written before it."""
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:
@@ -221,6 +228,10 @@ def analyse(
     data = replace(
         data,
         hierarchy_rows=hierarchy_rows(rankings, data.hierarchy.verdicts, data.probes),
+        causes=break_causes(data.hierarchy.verdicts, exp.meta, data.probes),
+        space_inclusion=tuple(
+            r for r in (exp.meta.get("space_inclusion") or []) if isinstance(r, Mapping) and "message" in r
+        ),
         warnings=(*data.warnings, *(data.studies.warnings if data.studies is not None else ())),
     )
     if len({r.workload for r in rankings}) >= 2:

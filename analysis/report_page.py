@@ -18,7 +18,7 @@ import functools
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from optcompare.errors import ParameterError
 
 from .across_workloads import ProtocolSummary, Standing
 from .ask_order import AskOrderCurve, SamplerComparison
+from .causes import CAUSES
 from .figures import draw
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
@@ -122,6 +123,10 @@ class Page:
     """``W/P/O: note`` for each search's notes (skipped searches, diverged trials)."""
     samplers: tuple[tuple[SamplerComparison, Table], ...] = ()
     """Per (workload, optimizer), the protocols' best-so-far at equal budgets."""
+    causes: Table | None = None
+    """The cause of each violated verdict."""
+    space_inclusion: Table | None = None
+    """What each protocol's wide spaces express of the narrow ones."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,20 @@ PROBE_COLUMNS: tuple[Column, ...] = (
     ("why", attrgetter("sentence")),
 )  # fmt: skip
 """Columns of the inclusion probes (items: ProbeResult)."""
+
+CAUSE_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("narrow"), _attr("wide"),
+    ("cause", lambda c: f"({c.code}) {CAUSES[c.code]}"), _attr("detail"),
+)  # fmt: skip
+"""Columns of the causes of violated verdicts (items: BreakCause)."""
+
+SPACE_INCLUSION_COLUMNS: tuple[Column, ...] = (
+    ("protocol", itemgetter("protocol")), ("narrow", itemgetter("narrow")), ("wide", itemgetter("wide")),
+    ("status", lambda r: r["status"] + (" (narrow by design)" if r.get("narrow_by_design") else "")),
+    ("coverage", lambda r: "-" if r.get("coverage") is None else f"{r['coverage']:.0%}"),
+    ("what the wide space expresses", itemgetter("message")),
+)  # fmt: skip
+"""Columns of the space-inclusion check (items: experiment.json ``space_inclusion`` records)."""
 
 SPEED_COLUMNS: tuple[Column, ...] = (
     _attr("rank"), _attr("optimizer"), _attr("trials", "n_trials"), _attr("reached", "n_reached"),
@@ -410,6 +429,8 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         importance=importance,
         importance_notes=importance_notes,
         samplers=tuple((c, _sampler_table(c)) for c in data.samplers),
+        causes=table("causes", CAUSE_COLUMNS, data.causes),
+        space_inclusion=table("space-inclusion", SPACE_INCLUSION_COLUMNS, data.space_inclusion),
     )
 
 

@@ -49,7 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
     show_rankings(rank_experiment(experiment_dir, select="val_error", report="test_error"))
     data = analyse(experiment_dir, select="val_error", report="test_error")
     evidence = violation_evidence(data.hierarchy.verdicts, data.diagnostics, data.rankings)
-    for line in [*verdict_lines(data.hierarchy, evidence), *next_steps(experiment_dir, data.hierarchy.breaking_protocols)]:
+    for line in [*verdict_lines(data.hierarchy, evidence, data.causes), *next_steps(experiment_dir, data.hierarchy.breaking_protocols)]:
         print(line)
     report_dir = f"{experiment_dir}/report"
     write_analysed_report(data, report_dir)

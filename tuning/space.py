@@ -26,7 +26,9 @@ __all__ = [
     "Points",
     "Range",
     "SearchedValue",
+    "HOLD_SLACK",
     "grid_points",
+    "holds",
     "plain",
     "validate_space",
 ]
@@ -147,6 +149,27 @@ def plain(dim: Range | Points) -> dict[str, Any]:
     if isinstance(dim, Points):
         return {"feasible_points": list(dim.feasible_points)}
     return {"min": dim.min, "max": dim.max, "scaling": dim.scaling}
+
+
+HOLD_SLACK = 1e-9
+"""Relative slack of :func:`holds` (a value computed as 1 - (1 - x) rounds)."""
+
+
+def holds(dim: Mapping[str, Any], value: float) -> bool:
+    """Whether a dimension as data holds ``value``: a range ``{min: a, max: b}`` when
+    ``a (1 - s) <= value <= b (1 + s)`` on a log scale (never ``value <= 0``) and
+    ``a - s m <= value <= b + s m`` on a linear one (m = max(|a|, |b|)); points when ``value``
+    equals one of them to relative ``s`` (absolute 1e-12); s = :data:`HOLD_SLACK`. A NaN or
+    infinite value is never held."""
+    if not math.isfinite(value):
+        return False
+    if "feasible_points" in dim:
+        return any(math.isclose(value, float(p), rel_tol=HOLD_SLACK, abs_tol=1e-12) for p in dim["feasible_points"])
+    low, high = float(dim["min"]), float(dim["max"])
+    if dim.get("scaling") == "log":
+        return value > 0 and low * (1 - HOLD_SLACK) <= value <= high * (1 + HOLD_SLACK)
+    slack = HOLD_SLACK * max(abs(low), abs(high))
+    return low - slack <= value <= high + slack
 
 
 _SPACE = TypeAdapter(dict[str, Dimension])

@@ -62,6 +62,7 @@ from .probes import PROBE_EPSILON, express_imitation, inclusion_pairs
 from .protocol import Protocol
 from .quasirandom import sample
 from .search import SearchSpec, corners
+from .space import HOLD_SLACK, holds
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -88,8 +89,9 @@ SAMPLE_SEED = 0
 CHECK_STEPS = 50
 """Updates over which an imitation's schedule is matched to a named one (the schedules'
 factors are fractions of the run, so the match does not depend on this number)."""
-REL_SLACK = 1e-9
-"""Relative slack of "holds": the imitation's arithmetic (1 - (1 - x)) rounds."""
+REL_SLACK = HOLD_SLACK
+"""Relative slack of "holds" (:func:`tuning.space.holds`): the imitation's arithmetic
+(1 - (1 - x)) rounds."""
 
 IMITATION = "imitation"
 """A requirement's coordinate when the imitation itself does not exist."""
@@ -207,14 +209,9 @@ class _Holder:
     values: tuple[float, ...] = ()
 
     def holds(self, value: float) -> bool:
-        if not math.isfinite(value):
-            return False
         if self.kind == "range":
-            if self.log:
-                return value > 0 and self.low * (1 - REL_SLACK) <= value <= self.high * (1 + REL_SLACK)
-            slack = REL_SLACK * max(abs(self.low), abs(self.high))
-            return self.low - slack <= value <= self.high + slack
-        return any(math.isclose(value, v, rel_tol=REL_SLACK, abs_tol=1e-12) for v in self.values)
+            return holds({"min": self.low, "max": self.high, "scaling": "log" if self.log else "linear"}, value)
+        return holds({"feasible_points": self.values}, value)
 
     def phrase(self) -> str:
         if self.kind == "range":
