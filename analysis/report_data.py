@@ -38,6 +38,7 @@ from .headline import HierarchyRow, hierarchy_rows
 from .importance import DEFAULT_EVALUATOR, SearchImportance, searches_importance
 from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
+from .lost_ground import LostGround, lost_ground
 from .probes import ProbeResult, probe_results
 from .ranking import (
     Ranking,
@@ -113,6 +114,9 @@ class ReportData:
     importance_evaluator: str = DEFAULT_EVALUATOR
     causes: tuple[BreakCause, ...] = ()
     """The cause of each violated verdict (:mod:`analysis.causes`)."""
+    lost_ground: tuple[LostGround, ...] = ()
+    """Searches whose later stage's best is worse than the earlier stage's
+    (:mod:`analysis.lost_ground`, from every stage's rows)."""
     space_inclusion: tuple[Mapping[str, Any], ...] = ()
     """experiment.json ``space_inclusion``: what each protocol's wide spaces express of the
     narrow ones (:mod:`tuning.space_inclusion`); empty for an experiment written before it."""
@@ -169,6 +173,7 @@ def analyse(
     """
     _check_arguments(report, select, n_resamples, budget)
     exp = load_results(experiment) if isinstance(experiment, str) else experiment
+    lost = lost_ground(exp.trials, exp.meta, select)
     exp = select_stage(exp, stage)
     searches = _searches(exp)
     several = study_count(exp.meta, exp.trials) > 1
@@ -229,6 +234,7 @@ def analyse(
         data,
         hierarchy_rows=hierarchy_rows(rankings, data.hierarchy.verdicts, data.probes),
         causes=break_causes(data.hierarchy.verdicts, exp.meta, data.probes),
+        lost_ground=lost,
         space_inclusion=tuple(
             r for r in (exp.meta.get("space_inclusion") or []) if isinstance(r, Mapping) and "message" in r
         ),

@@ -127,6 +127,8 @@ class Page:
     """The cause of each violated verdict."""
     space_inclusion: Table | None = None
     """What each protocol's wide spaces express of the narrow ones."""
+    lost_ground: Table | None = None
+    """Searches whose later stage's best is worse than the earlier stage's."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,14 @@ SPACE_INCLUSION_COLUMNS: tuple[Column, ...] = (
     ("what the wide space expresses", itemgetter("message")),
 )  # fmt: skip
 """Columns of the space-inclusion check (items: experiment.json ``space_inclusion`` records)."""
+
+LOST_GROUND_COLUMNS: tuple[Column, ...] = (
+    _attr("workload"), _attr("protocol"), _attr("optimizer"), _attr("study"), _attr("select"),
+    _attr("earlier stage", "earlier"), _attr("earlier best", "earlier_best"),
+    _attr("later stage", "later"), _attr("later best", "later_best"),
+    _attr("later median", "later_median"),
+)  # fmt: skip
+"""Columns of the searches whose refinement lost ground (items: LostGround)."""
 
 SPEED_COLUMNS: tuple[Column, ...] = (
     _attr("rank"), _attr("optimizer"), _attr("trials", "n_trials"), _attr("reached", "n_reached"),
@@ -431,6 +441,7 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         samplers=tuple((c, _sampler_table(c)) for c in data.samplers),
         causes=table("causes", CAUSE_COLUMNS, data.causes),
         space_inclusion=table("space-inclusion", SPACE_INCLUSION_COLUMNS, data.space_inclusion),
+        lost_ground=table("lost-ground", LOST_GROUND_COLUMNS, data.lost_ground),
     )
 
 

@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .ray_env import RayTarget
-from .study_summary import StudySummary
+from .study_summary import StudySummary, lost_ground_lines
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -151,6 +151,8 @@ def _run_and_report(
         )
     summary = run_study(plan, experiment_dir, options, started_at=started, stop=stop)
     print_summary(summary)
+    for line in lost_ground_lines(experiment_dir):
+        print(line, flush=True)
     return summary
 
 

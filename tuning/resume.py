@@ -67,11 +67,10 @@ from .protocol import Protocol, parse_protocol
 from .ray_env import RayTarget
 from .reruns import RerunPlanner
 from .stages import StagePlanner, Track
+from .study_summary import StudySummary, lost_ground_lines
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
-
-    from .study_summary import StudySummary
 
 __all__ = ["ResumeState", "load_resume_state", "resume_experiment"]
 
@@ -376,5 +375,7 @@ def _run_resumed(
     )
     print(summary.line(), flush=True)
     for line in summary.hung_lines()[:20]:
+        print(line, flush=True)
+    for line in lost_ground_lines(experiment_dir):
         print(line, flush=True)
     return summary

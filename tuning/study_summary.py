@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from optcompare.schema import DIVERGED, FAILED
 
-__all__ = ["HUNG_PREFIXES", "StudySummary"]
+__all__ = ["HUNG_PREFIXES", "StudySummary", "lost_ground_lines"]
 
 HUNG_PREFIXES = ("hung:", "stalled:", "time limit of ")
 """How the errors of trials that hung or ran out of time begin: ended by the driver for holding
@@ -106,3 +106,23 @@ class StudySummary:
     def hung_lines(self) -> list[str]:
         """One line per trial that hung or ran out of time, with its error."""
         return [f"  hung or out of time: {entry}" for entry in self.hung]
+
+
+def lost_ground_lines(experiment_dir: str) -> list[str]:
+    """The run summary's lines on refinement that lost ground (:mod:`analysis.lost_ground`):
+    every search of a staged protocol whose later stage's best is worse than its earlier stage's;
+    empty when none did or the experiment has no staged protocol."""
+    from analysis.load import load_results
+    from analysis.lost_ground import lost_ground
+
+    experiment = load_results(experiment_dir, curves=False)
+    if not any(len(names) > 1 for names in (experiment.meta.get("stages") or {}).values()):
+        return []
+    lost = lost_ground(experiment.trials, experiment.meta)
+    if not lost:
+        return []
+    return [
+        f"refinement lost ground in {len(lost)} search{'es' if len(lost) > 1 else ''} "
+        "(docs/method.md, section 6.3; rank --stage initial to compare):",
+        *(f"  {item.sentence}" for item in lost),
+    ]
