@@ -453,6 +453,7 @@ def register_refine(subparsers: argparse._SubParsersAction) -> None:
     best.add_argument("--best-fraction", type=float, default=None, help="best fraction q of the completed trials (default: 0.25)")
     best.add_argument("--best-k", type=int, default=None, help="best k completed trials instead of a fraction")
     p.add_argument("--margin", type=float, default=0.5, help="margin m: decades on log ranges, initial widths on linear ones (default: 0.5)")
+    p.add_argument("--decoupled", action="store_true", help="refine momentum's effective learning rate, learning_rate / (1 - momentum), in place of learning_rate (docs/method.md)")
     p.add_argument("--workload", default=None, help="the workload whose searches are refined (required when the experiment has several)")
     p.add_argument("--stage", default=None, help="a staged protocol: refine from this stage's rows and space (default: its last stage)")
     p.add_argument("--study", type=int, default=0, help="with repeated studies: the study whose rows are refined (default: 0)")
@@ -471,7 +472,7 @@ def _refine_handler(args: argparse.Namespace) -> int:
 
     from .refine import RefineRule, refine_experiment, show_dimension, write_refined_protocol
 
-    rule = RefineRule(best_fraction=args.best_fraction, best_k=args.best_k, margin=args.margin)
+    rule = RefineRule(best_fraction=args.best_fraction, best_k=args.best_k, margin=args.margin, decoupled=args.decoupled)
     out = Path(args.out)
     if out.is_dir():
         raise ParameterError("out", f"{{name}} {args.out}: is a directory; give the path of a YAML file to write")

@@ -10,13 +10,19 @@ coordinate                     sets                map                    valid 
 ``one_minus_beta2``            ``beta2``           beta2 = 1 - x          (0, 1]
 ``one_minus_rho``              ``rho``             rho = 1 - x            [0, 1]
 ``learning_rate_over_epsilon`` ``learning_rate``   learning_rate = x * ε  (0, inf)
+``effective_learning_rate``    ``learning_rate``   learning_rate =        (0, inf)
+                                                   x * (1 - momentum)
 any other name                 itself              identity               any
 =============================  ==================  =====================  ==============
 
 Searching ``1 - beta`` on a log scale spends trials evenly on 0.9, 0.99, 0.999 (the interesting
 region of a momentum near 1); ``learning_rate_over_epsilon`` is the relative space of Choi et al.
 (2019) for Adam-like optimizers, where at large ε the update is ``learning_rate / ε`` times
-the gradient moment (see docs/method.md). The valid ranges follow from the target's own range
+the gradient moment (see docs/method.md). ``effective_learning_rate`` is heavy-ball
+momentum's step size in the long run, eta / (1 - momentum) (a constant gradient g moves the
+weights by eta g / (1 - momentum) per step once the buffer has filled): the decoupled refinement
+(:mod:`tuning.refine`) searches it next to ``one_minus_momentum``, so that the best trials'
+diagonal eta ~ c (1 - momentum) becomes an axis. The valid ranges follow from the target's own range
 (momentum and the betas lie in [0, 1), rho in [0, 1]): a ``1 - beta`` cannot exceed 1.
 
 The table is used by protocol validation, planning (:func:`resolve`), and the analysis
@@ -33,6 +39,7 @@ from optcompare.intervals import Interval
 
 __all__ = [
     "COORDINATES",
+    "EFFECTIVE_LR",
     "ONE_MINUS",
     "RELATIVE_LR",
     "Coordinate",
@@ -60,6 +67,9 @@ class Coordinate:
     bounds: Interval = Interval()
     reads: tuple[str, ...] = ()
     formula: str = ""
+    read_bounds: Interval = Interval(0.0, math.inf, low_closed=False, high_closed=False)
+    """Where the hyperparameters it ``reads`` must lie for the map to be defined (epsilon > 0;
+    momentum in [0, 1))."""
 
 
 def _identity(name: str) -> Coordinate:
@@ -74,6 +84,7 @@ def _one_minus(target: str, bounds: Interval) -> Coordinate:
 
 
 RELATIVE_LR = "learning_rate_over_epsilon"
+EFFECTIVE_LR = "effective_learning_rate"
 COORDINATES: dict[str, Coordinate] = {
     c.name: c
     for c in (
@@ -86,6 +97,13 @@ COORDINATES: dict[str, Coordinate] = {
             lambda x, hp: float(x) * hp["epsilon"], lambda v, hp: v / hp["epsilon"],
             Interval(0.0, math.inf, low_closed=False, high_closed=False), reads=("epsilon",),
             formula=f"learning_rate = {RELATIVE_LR} * epsilon",
+        ),
+        Coordinate(
+            EFFECTIVE_LR, "learning_rate",
+            lambda x, hp: float(x) * (1.0 - hp["momentum"]), lambda v, hp: v / (1.0 - hp["momentum"]),
+            Interval(0.0, math.inf, low_closed=False, high_closed=False), reads=("momentum",),
+            formula=f"learning_rate = {EFFECTIVE_LR} * (1 - momentum)",
+            read_bounds=Interval(0.0, 1.0, high_closed=False),
         ),
     )
 }

@@ -46,7 +46,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
 
-from .coordinates import COORDINATES, coordinate
+from .coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -75,6 +75,7 @@ __all__ = [
     "RefinedSearch",
     "TooFewTrials",
     "best_trials",
+    "decouple",
     "refine_experiment",
     "refine_protocol",
     "refine_search",
@@ -121,6 +122,9 @@ class RefineRule:
     best_k: int | None = None
     margin: float = DEFAULT_MARGIN
     edge: float = DEFAULT_EDGE
+    decoupled: bool = False
+    """Refine heavy-ball momentum's learning rate as ``effective_learning_rate`` = learning_rate
+    / (1 - momentum) next to ``one_minus_momentum`` (:func:`decouple`)."""
 
     def __post_init__(self) -> None:
         if self.best_fraction is not None and self.best_k is not None:
@@ -149,9 +153,13 @@ class RefineRule:
         """The rule in words: ``best 25% of the completed trials by val_error, margin 0.5 ...``."""
         best = f"best {self.best_k}" if self.best_k is not None else f"best {100 * self.fraction:g}%"
         by = f" by {select}" if select else ""
+        decoupled = (
+            f", decoupled ({EFFECTIVE_LR} = learning_rate / one_minus_momentum refined in place of "
+            "learning_rate)" if self.decoupled else ""
+        )
         return (
             f"{best} of the completed trials{by}, margin {self.margin:g} (decades on log ranges, "
-            f"initial widths on linear ones), edge {self.edge:g}"
+            f"initial widths on linear ones), edge {self.edge:g}{decoupled}"
         )
 
 
@@ -192,6 +200,9 @@ class RefinedSearch:
     completed: int
     best_trial_ids: tuple[str, ...]
     coordinates: tuple[RefinedCoordinate, ...]
+    replaced: tuple[tuple[str, str], ...] = ()
+    """(coordinate, the coordinate refined in its place), e.g. ``(("learning_rate",
+    "effective_learning_rate"),)`` under a decoupled rule."""
 
     @property
     def space(self) -> dict[str, dict[str, Any]]:
@@ -293,6 +304,9 @@ def refine_search(
     coordinates of the ``tuned_<name>`` columns) from the rows of ``search`` by ``rule``
     (module doc). ``limits`` gives each coordinate's valid values (default: the coordinate
     table's, :func:`validity_limits` adds the optimizer's and the schedule's)."""
+    replaced: tuple[tuple[str, str], ...] = ()
+    if rule.decoupled:
+        space, search, replaced = decouple(space, search)
     best, completed = best_trials(search, select, rule)
     coordinates = []
     for name in sorted(space):
@@ -307,7 +321,35 @@ def refine_search(
             limit = (limits or {}).get(name, coordinate(name).bounds)
             coordinates.append(_refine_range(name, dim, values, rule, limit))
     best_ids = tuple(str(search.trial_id[i]) for i in best)
-    return RefinedSearch(search.key, select, rule, completed, best_ids, tuple(coordinates))
+    return RefinedSearch(search.key, select, rule, completed, best_ids, tuple(coordinates), replaced)
+
+
+def decouple(
+    space: Mapping[str, Mapping[str, Any]], search: Search
+) -> tuple[dict[str, dict[str, Any]], Search, tuple[tuple[str, str], ...]]:
+    """``space`` and ``search``'s rows with heavy-ball momentum's learning rate written as its
+    effective rate, when both ``learning_rate`` and ``one_minus_momentum`` are log ranges:
+
+        effective_learning_rate = learning_rate / one_minus_momentum      (each trial's value)
+        its range = [a / d, b / c]   (learning_rate in [a, b], one_minus_momentum in [c, d]: the
+                                      image of the initial box; log scaling)
+
+    and ``learning_rate`` dropped from the space. The best trials of a momentum search often
+    lie along eta ~ c (1 - momentum); on these axes that diagonal is one range, so the refined
+    box holds it without the corners that none of them had (large eta with momentum near 1).
+    Otherwise (a fixed momentum, a linear range, points) nothing changes."""
+    lr, omm = space.get("learning_rate"), space.get("one_minus_momentum")
+    if not (
+        isinstance(lr, Mapping) and isinstance(omm, Mapping)
+        and lr.get("scaling") == "log" and omm.get("scaling") == "log"
+    ):
+        return dict(space), search, ()
+    dim = {"min": float(lr["min"]) / float(omm["max"]), "max": float(lr["max"]) / float(omm["min"]), "scaling": "log"}
+    decoupled = {k: dict(v) for k, v in space.items() if k != "learning_rate"}
+    decoupled[EFFECTIVE_LR] = dim
+    values = search.column(f"{TUNED_PREFIX}learning_rate") / search.column(f"{TUNED_PREFIX}one_minus_momentum")
+    columns = {**search.columns, f"{TUNED_PREFIX}{EFFECTIVE_LR}": values}
+    return decoupled, replace(search, columns=columns), (("learning_rate", EFFECTIVE_LR),)
 
 
 @dataclass(frozen=True)
@@ -331,6 +373,8 @@ def _entry(
     """The protocol entry of one optimizer: its entry as written (else its fixed values), each
     searched coordinate replaced by the refined space (``from_trials`` kept)."""
     entry = dict(raw_entry) if raw_entry is not None else {k: float(v) for k, v in spec.fixed.items()}
+    for old, _ in refined.replaced:
+        entry.pop(old, None)
     for name, dim in refined.space.items():
         ladder = {"from_trials": spec.ladder[name]} if name in spec.ladder else {}
         entry[name] = {**dim, **ladder}

@@ -181,11 +181,11 @@ def _check_reads(where: tuple[str, ...], search: SearchSpec, corner: Mapping[str
             )
         hparams, _ = search.resolve(corner)
         for name in coord.reads:
-            if not (hparams[name] > 0 and math.isfinite(hparams[name])):
+            if not (math.isfinite(hparams[name]) and hparams[name] in coord.read_bounds):
                 origin = "" if name in coords else " (the optimizer's default)"
                 raise FieldError(
                     (*where, name),
-                    f"{key} needs {name} > 0 ({coord.formula}), got {name}={hparams[name]!r}{origin}",
+                    f"{key} needs {name} {coord.read_bounds.phrase()} ({coord.formula}), got {name}={hparams[name]!r}{origin}",
                 )
 
 

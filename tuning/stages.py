@@ -48,7 +48,7 @@ from optcompare.schema import (
     SearchKey,
 )
 
-from .validation import FieldError, StrictModel, integer
+from .validation import FieldError, Flag, StrictModel, integer
 
 if TYPE_CHECKING:
     from .plan import PlannedTrial
@@ -100,6 +100,9 @@ class RefineFile(StrictModel):
     best_k: integer(2, optional=True) = None  # type: ignore[valid-type]
     margin: float = 0.5
     edge: float = 0.05
+    decoupled: Flag = False
+    """Refine ``effective_learning_rate`` in place of ``learning_rate`` where a search tunes
+    it with ``one_minus_momentum`` (:func:`tuning.refine.decouple`)."""
 
     @model_validator(mode="after")
     def _valid_rule(self) -> RefineFile:
@@ -114,7 +117,7 @@ class RefineFile(StrictModel):
     def rule(self) -> RefineRule:
         from .refine import RefineRule
 
-        return RefineRule(self.best_fraction, self.best_k, self.margin, self.edge)
+        return RefineRule(self.best_fraction, self.best_k, self.margin, self.edge, self.decoupled)
 
 
 class StageFile(StrictModel):
@@ -336,8 +339,9 @@ class StagePlanner:
              "change": f"{show_dimension(c.old)} -> {show_dimension(c.new)}"}
             for c in refined.coordinates
         ]
+        replaced = {"replaced": dict(refined.replaced)} if refined.replaced else {}
         return spec, {**record, "completed": refined.completed,
-                      "best_trial_ids": list(refined.best_trial_ids), "coordinates": coordinates}
+                      "best_trial_ids": list(refined.best_trial_ids), "coordinates": coordinates, **replaced}
 
 
 def _finite(value: object) -> float:

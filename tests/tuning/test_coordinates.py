@@ -9,6 +9,7 @@ import pytest
 
 from tuning.coordinates import (
     COORDINATES,
+    EFFECTIVE_LR,
     ONE_MINUS,
     RELATIVE_LR,
     coordinate,
@@ -39,9 +40,10 @@ def test_each_coordinate_maps_to_its_target_and_back(name, target, x, value):
 
 
 def test_the_table_holds_the_one_minus_and_relative_learning_rate_coordinates():
-    assert set(COORDINATES) == {*ONE_MINUS, RELATIVE_LR}
+    assert set(COORDINATES) == {*ONE_MINUS, RELATIVE_LR, EFFECTIVE_LR}
     assert {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho")} == ONE_MINUS
     assert COORDINATES[RELATIVE_LR].reads == ("epsilon",)
+    assert COORDINATES[EFFECTIVE_LR].reads == ("momentum",)
     assert all(not COORDINATES[k].reads for k in ONE_MINUS)
 
 
@@ -98,3 +100,13 @@ def test_the_coordinates_the_space_and_the_validation_import_without_torch_or_ra
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_effective_learning_rate_is_the_rate_over_one_minus_momentum_and_back():
+    # learning_rate = x * (1 - momentum): 2.0 at momentum 0.9 is a rate of 0.2; momentum 0 is SGD.
+    hparams, _ = resolve({EFFECTIVE_LR: 2.0, "one_minus_momentum": 0.1}, {"learning_rate": 1.0, "momentum": 0.0}, ())
+    assert hparams == {"learning_rate": pytest.approx(0.2), "momentum": pytest.approx(0.9)}
+    assert to_coordinates([EFFECTIVE_LR], hparams)[EFFECTIVE_LR] == pytest.approx(2.0)
+    hparams, _ = resolve({EFFECTIVE_LR: 0.5}, {"learning_rate": 1.0, "momentum": 0.0}, ())
+    assert hparams["learning_rate"] == 0.5
+    assert 1.0 not in COORDINATES[EFFECTIVE_LR].read_bounds and 0.0 in COORDINATES[EFFECTIVE_LR].read_bounds

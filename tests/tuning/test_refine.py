@@ -349,3 +349,68 @@ def test_a_searched_learning_rate_ramp_stays_below_one():
     limits = validity_limits(parse_protocol(raw, "ramp.yaml").searches["sgd"])
     assert limits["lr_ramp"] == Interval(0.0, 1.0, high_closed=False)
     assert 0.999 in limits["lr_ramp"] and 1.0 not in limits["lr_ramp"]
+
+
+# --- decoupled refinement: the case where the axis-aligned hull fails --------------------------
+
+# The three best initial trials of an RMSProp search (mnist1d-cnn): along a diagonal of the
+# effective learning rate eta / (1 - momentum), 1.18, 0.6 and 0.035; four worse trials elsewhere.
+DIAGONAL = [
+    {"val": 0.085, "learning_rate": 0.40, "one_minus_momentum": 0.34},
+    {"val": 0.10, "learning_rate": 0.009, "one_minus_momentum": 0.015},
+    {"val": 0.12, "learning_rate": 0.0018, "one_minus_momentum": 0.051},
+    {"val": 0.9, "learning_rate": 0.5, "one_minus_momentum": 0.002},
+    {"val": 0.9, "learning_rate": 1e-4, "one_minus_momentum": 0.9},
+    {"val": 0.8, "learning_rate": 0.05, "one_minus_momentum": 0.005},
+    {"val": 0.7, "learning_rate": 3e-4, "one_minus_momentum": 0.5},
+]
+MOMENTUM_SPACE = {
+    "learning_rate": {"min": 1e-4, "max": 1.0, "scaling": "log"},
+    "one_minus_momentum": {"min": 1e-3, "max": 1.0, "scaling": "log"},
+}
+
+
+def _largest_effective_rate(space: dict) -> float:
+    omm = space["one_minus_momentum"]["min"]
+    if "effective_learning_rate" in space:
+        return space["effective_learning_rate"]["max"]
+    return space["learning_rate"]["max"] / omm
+
+
+def test_the_axis_aligned_hull_pairs_large_rates_with_high_momentum_and_the_decoupled_one_does_not():
+    search = _search(DIAGONAL, optimizer="rmsprop")
+    best = max(r["learning_rate"] / r["one_minus_momentum"] for r in DIAGONAL[:3])  # 1.18
+    axis = refine_search(search, MOMENTUM_SPACE, RefineRule(best_k=3))
+    decoupled = refine_search(search, MOMENTUM_SPACE, RefineRule(best_k=3, decoupled=True))
+    # Axis-aligned: learning rates up to 0.4 * 10^0.5 = 1.26 (kept at the bound 1) with
+    # 1 - momentum down to 0.015 / 10^0.5: an effective rate of 211, 180x the best's.
+    assert axis.space["learning_rate"]["max"] == 1.0
+    assert _largest_effective_rate(axis.space) == pytest.approx(1.0 / (0.015 * 10**-0.5))
+    assert _largest_effective_rate(axis.space) > 100 * best
+    # Decoupled: the effective rate's own range, the best trials' span plus half a decade.
+    assert decoupled.replaced == (("learning_rate", "effective_learning_rate"),)
+    assert set(decoupled.space) == {"effective_learning_rate", "one_minus_momentum"}
+    eff = decoupled.space["effective_learning_rate"]
+    assert eff["max"] == pytest.approx(best * 10**0.5) and eff["min"] == pytest.approx(0.0018 / 0.051 * 10**-0.5)
+    assert decoupled.space["one_minus_momentum"] == axis.space["one_minus_momentum"]
+    assert decoupled.coordinates[0].old == {"min": 1e-4 / 1.0, "max": 1.0 / 1e-3, "scaling": "log"}
+    assert "decoupled" in RefineRule(decoupled=True).phrase()
+
+
+def test_decoupling_leaves_a_fixed_momentum_or_a_linear_range_alone():
+    rows = [{"val": v, "learning_rate": lr} for v, lr in ((0.1, 1e-2), (0.2, 1e-3), (0.5, 1e-1))]
+    result = refine_search(_search(rows), {"learning_rate": LOG_LR}, RefineRule(best_k=2, decoupled=True))
+    assert result.replaced == () and set(result.space) == {"learning_rate"}
+
+
+def test_a_decoupled_refined_protocol_resolves_to_the_same_learning_rate():
+    protocol = parse_protocol(
+        {"name": "p", "schedule": "constant", "optimizers": {"rmsprop": dict(MOMENTUM_SPACE)}}, "p.yaml"
+    )
+    refined = refine_protocol(protocol, {"rmsprop": _search(DIAGONAL, "rmsprop")},
+                              RefineRule(best_k=3, decoupled=True), experiment="e", workload="w")
+    entry = refined.raw["optimizers"]["rmsprop"]
+    assert "learning_rate" not in entry and "effective_learning_rate" in entry
+    spec = parse_protocol(refined.raw, "refined.yaml").for_optimizer("rmsprop")
+    hparams, _ = spec.resolve({"effective_learning_rate": 0.40 / 0.34, "one_minus_momentum": 0.34})
+    assert hparams["learning_rate"] == pytest.approx(0.40, rel=1e-3) and hparams["momentum"] == pytest.approx(0.66)

@@ -270,3 +270,36 @@ def test_retry_failed_leaves_a_stage_that_was_refined_from_as_it_was(tmp_path):
     assert [(t.trial_index, t.stage) for t in state.pending] == [(5, "final")]
     recorded = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())["refined"]
     assert state.refined == recorded and len(recorded) == 1  # re-derived as it was, once
+
+
+DECOUPLED = """\
+name: staged
+schedule: constant
+stages:
+  - {name: initial, fraction: 0.5}
+  - {name: final, fraction: 0.5, refine: {best_k: 2, margin: 0.5, decoupled: true}}
+optimizers:
+  momentum:
+    learning_rate: {min: 1.0e-4, max: 1.0, scaling: log}
+    one_minus_momentum: {min: 1.0e-3, max: 1.0, scaling: log}
+"""
+
+
+def test_a_decoupled_final_stage_searches_the_effective_rate_and_resolves_the_learning_rate(tmp_path):
+    config = _config(tmp_path, optimizers="[momentum]")
+    (tmp_path / "staged.yaml").write_text(DECOUPLED)
+    config = load_config(tmp_path / "c.yaml")
+    records = []
+    finished, _ = _run_book(config, records.append)
+    (record,) = records
+    assert record["replaced"] == {"learning_rate": "effective_learning_rate"}
+    assert "decoupled" in record["rule"]
+    new = {c["name"]: c["new"] for c in record["coordinates"]}
+    assert set(new) == {"effective_learning_rate", "one_minus_momentum"}
+    final = [t for t in finished if t.phase == "search" and t.stage == "final"]
+    assert len(final) == 4
+    for trial in final:
+        eff, omm = trial.tuned["effective_learning_rate"], trial.tuned["one_minus_momentum"]
+        assert new["effective_learning_rate"]["min"] <= eff <= new["effective_learning_rate"]["max"]
+        assert trial.hparams["learning_rate"] == pytest.approx(eff * omm, rel=1e-12)
+        assert trial.hparams["momentum"] == pytest.approx(1.0 - omm, rel=1e-12)
