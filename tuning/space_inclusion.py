@@ -73,13 +73,17 @@ __all__ = [
     "SAMPLE_POINTS",
     "SAMPLE_SEED",
     "CoordinateImage",
+    "Holder",
     "PairCoverage",
     "Requirement",
     "check_pair",
     "check_space_inclusion",
     "config_space_inclusion",
     "covering_ranges",
+    "holders",
+    "largest_epsilon",
     "run_warnings",
+    "value_in_coordinate",
 ]
 
 SAMPLE_POINTS = 128
@@ -200,7 +204,9 @@ class PairCoverage:
 
 
 @dataclass(frozen=True)
-class _Holder:
+class Holder:
+    """What a search can put in one coordinate: a range, points, a fixed value or the default."""
+
     coordinate: str
     kind: Literal["range", "points", "fixed", "default"]
     low: float = 0.0
@@ -232,33 +238,33 @@ class _Holder:
         return " and ".join(parts) or f"[{low:.4g}, {high:.4g}]"
 
 
-def _holders(search: SearchSpec) -> list[tuple[str, str | None, _Holder]]:
+def holders(search: SearchSpec) -> list[tuple[str, str | None, Holder]]:
     """(hyperparameter or schedule parameter, its coordinate in ``search`` or None, holder), in
     the optimizer's hyperparameter order, then the schedule's parameters."""
     spec = optimizers.get_spec(search.optimizer)
     schedule = optimizers.SCHEDULES[search.schedule]
     by_target = {coordinate(c).target: c for c in (*search.fixed, *search.space) if c not in search.schedule_params}
-    out: list[tuple[str, str | None, _Holder]] = []
+    out: list[tuple[str, str | None, Holder]] = []
     defaults = {**spec.defaults, **{k: d for k, (_, _, d) in schedule.optional.items()}}
     for target in (*spec.defaults, *schedule.all_params):
         name = target if target in search.schedule_params else by_target.get(target)
         if name is not None and name in search.space:
             dim = search.space[name]
             if "feasible_points" in dim:
-                holder = _Holder(name, "points", values=tuple(float(p) for p in dim["feasible_points"]))
+                holder = Holder(name, "points", values=tuple(float(p) for p in dim["feasible_points"]))
             else:
-                holder = _Holder(name, "range", float(dim["min"]), float(dim["max"]), dim["scaling"] == "log")
+                holder = Holder(name, "range", float(dim["min"]), float(dim["max"]), dim["scaling"] == "log")
         elif name is not None and name in search.fixed:
-            holder = _Holder(name, "fixed", values=(float(search.fixed[name]),))
+            holder = Holder(name, "fixed", values=(float(search.fixed[name]),))
         else:
-            holder = _Holder(target, "default", values=(float(defaults[target]),))
+            holder = Holder(target, "default", values=(float(defaults[target]),))
             name = None
         out.append((target, name, holder))
     return out
 
 
-def _in_coordinate(target: str, name: str | None, hparams: Mapping[str, float], schedule: Mapping[str, Any],
-                   schedule_params: Sequence[str], schedule_defaults: Mapping[str, float]) -> float:
+def value_in_coordinate(target: str, name: str | None, hparams: Mapping[str, float], schedule: Mapping[str, Any],
+                        schedule_params: Sequence[str], schedule_defaults: Mapping[str, float]) -> float:
     """The imitation's value of ``target`` written in coordinate ``name`` (None: itself)."""
     if target in schedule_params:
         return float(schedule.get(target, schedule_defaults.get(target, math.nan)))
@@ -270,7 +276,7 @@ def _in_coordinate(target: str, name: str | None, hparams: Mapping[str, float], 
         return math.nan
 
 
-def _largest_epsilon(search: SearchSpec) -> float:
+def largest_epsilon(search: SearchSpec) -> float:
     """The largest epsilon ``search`` can set (range top, fixed value, else the default)."""
     if "epsilon" in search.space:
         dim = search.space["epsilon"]
@@ -280,7 +286,7 @@ def _largest_epsilon(search: SearchSpec) -> float:
     return float(optimizers.get_spec(search.optimizer).defaults.get("epsilon", PROBE_EPSILON))
 
 
-def _why(holder: _Holder, low: float, target: str, wide: str, protocol: str) -> str:
+def _why(holder: Holder, low: float, target: str, wide: str, protocol: str) -> str:
     """Why ``holder`` cannot hold what the imitation needs."""
     if holder.kind == "range" and holder.log and low <= 0:
         return f"a log range ({holder.phrase()}) cannot hold {low:g}"
@@ -317,10 +323,10 @@ def check_pair(
     if trials is not None:
         narrow_search, wide_search = narrow_search.for_budget(trials), wide_search.for_budget(trials)
     exact = all(inc.exact for inc in optimizers.inclusion_path(narrow, wide))
-    epsilon = None if exact else _largest_epsilon(wide_search)
+    epsilon = None if exact else largest_epsilon(wide_search)
     halton = sample(narrow_search.space, samples, seed) if narrow_search.space else [{}]
     points = [*halton, *(corners(narrow_search.space) if narrow_search.space else [])]
-    holders = _holders(wide_search)
+    wide_holders = holders(wide_search)
     schedule_spec = optimizers.SCHEDULES[wide_search.schedule]
     schedule_defaults = {k: d for k, (_, _, d) in schedule_spec.optional.items()}
     images: list[list[float] | None] = []
@@ -337,8 +343,8 @@ def check_pair(
             failures.append(str(err))
             continue
         images.append([
-            _in_coordinate(t, n, expressed.hparams, expressed.schedule_params, wide_search.schedule_params, schedule_defaults)
-            for t, n, _ in holders
+            value_in_coordinate(t, n, expressed.hparams, expressed.schedule_params, wide_search.schedule_params, schedule_defaults)
+            for t, n, _ in wide_holders
         ])
     n_halton = len(halton)
     missing = sum(image is None for image in images[:n_halton])
@@ -356,7 +362,7 @@ def check_pair(
     requirements: list[Requirement] = []
     first: tuple[str, str] | None = None
     at: list[tuple[str, float]] = []
-    for j, (target, name, holder) in enumerate(holders):
+    for j, (target, name, holder) in enumerate(wide_holders):
         column = [image[j] for image in present]
         low, high = min(column), max(column)
         inside = sum(1 for image in images[:n_halton] if image is not None and holder.holds(image[j])) / n_halton
@@ -376,7 +382,7 @@ def check_pair(
             first = (name or target, holder.outside(low, high))
     inside_all = sum(
         1 for image in images[:n_halton]
-        if image is not None and all(h.holds(v) for (_, _, h), v in zip(holders, image, strict=True))
+        if image is not None and all(h.holds(v) for (_, _, h), v in zip(wide_holders, image, strict=True))
     ) / n_halton
     notes = (f"{missing} of {n_halton} points have no imitation: {failures[0]}",) if missing else ()
     if requirements:

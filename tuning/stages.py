@@ -103,6 +103,9 @@ class RefineFile(StrictModel):
     decoupled: Flag = False
     """Refine ``effective_learning_rate`` in place of ``learning_rate`` where a search tunes
     it with ``one_minus_momentum`` (:func:`tuning.refine.decouple`)."""
+    cover_inclusions: Flag = False
+    """Widen a wide optimizer's refined space to hold the imitations of its narrow optimizers'
+    best trials of the same stage (:mod:`tuning.cover`); its next stage then waits for theirs."""
 
     @model_validator(mode="after")
     def _valid_rule(self) -> RefineFile:
@@ -248,6 +251,35 @@ class StagePlanner:
                 self.open[track] = _Open(0, spec, self.layouts[trial.protocol][0].count, [])
         self.ready: deque[PlannedTrial] = deque()
         self.records: list[dict[str, Any]] = []
+        self.narrows = self._narrow_tracks()
+        """Wide track -> the tracks of its narrow optimizers (protocols that cover inclusions)."""
+        self.done: dict[tuple[Track, int], tuple[SearchSpec, list[tuple[PlannedTrial, str, float]]]] = {}
+        """(track, stage position) -> (the stage's search, its finished trials)."""
+        self.waiting: set[Track] = set()
+        """Tracks whose stage has finished and whose next stage waits for narrow tracks."""
+
+    def _narrow_tracks(self) -> dict[Track, list[Track]]:
+        """For each track of a protocol whose later stages cover inclusions, the tracks of the
+        same workload, protocol and study whose optimizer has an inclusion path to its own."""
+        covering = {
+            name for name, p in self.protocols.items()
+            if any(s.refine is not None and s.refine.cover_inclusions for s in p.stages)
+        }
+        tracks = [t for t in self.open if t.key.protocol in covering]
+        if not tracks:
+            return {}
+        from .probes import inclusion_pairs
+
+        pairs = inclusion_pairs(dict.fromkeys(t.key.optimizer for t in tracks))
+        narrows: dict[Track, list[Track]] = {}
+        for track in tracks:
+            for pair in pairs:
+                if pair.wide != track.key.optimizer:
+                    continue
+                narrow = Track(SearchKey(track.key.workload, track.key.protocol, pair.narrow), track.study)
+                if narrow in self.open:
+                    narrows.setdefault(track, []).append(narrow)
+        return narrows
 
     @property
     def max_stage_trials(self) -> int:
@@ -276,9 +308,27 @@ class StagePlanner:
         state.remaining -= 1
         if state.remaining > 0:
             return []
-        planned = self._next_stage(track, state, layout)
+        self.done[(track, state.position)] = (state.spec, list(state.finished))
+        planned = self._advance(track)
+        for wide in sorted(self.waiting):
+            if track in self.narrows.get(wide, ()):
+                planned += self._advance(wide)
         self.ready.extend(planned)
         return planned
+
+    def _advance(self, track: Track) -> list[PlannedTrial]:
+        """Plan ``track``'s next stage, unless it covers inclusions and a narrow track has not
+        finished the same stage yet (then it waits; :meth:`record` tries again)."""
+        state = self.open[track]
+        layout = self.layouts[track.key.protocol]
+        following = layout[state.position + 1].stage
+        if following.refine is not None and following.refine.cover_inclusions and any(
+            (narrow, state.position) not in self.done for narrow in self.narrows.get(track, ())
+        ):
+            self.waiting.add(track)
+            return []
+        self.waiting.discard(track)
+        return self._next_stage(track, state, layout)
 
     def take(self) -> PlannedTrial | None:
         """The next planned trial of a later stage, if any."""
@@ -309,7 +359,48 @@ class StagePlanner:
     def _refine(
         self, track: Track, state: _Open, current: StageSlot, following: StageSlot
     ) -> tuple[SearchSpec, dict[str, Any]]:
-        """The next stage's search and its record; the current space when refining fails."""
+        """The next stage's search and its record: the track's own refinement, then (with
+        ``cover_inclusions``) widened to hold its narrow tracks' imitations (:mod:`tuning.cover`)."""
+        spec, record = self._refine_own(track, state, current, following)
+        refine = following.stage.refine
+        if refine is None or not refine.cover_inclusions or track not in self.narrows:
+            return spec, record
+        from .cover import cover_space
+        from .refine import TooFewTrials, best_trials, show_dimension, validity_limits
+        from .search import check_search
+
+        protocol = self.protocols[track.key.protocol]
+        column = METRICS[protocol.select].column
+        bests: dict[str, list[PlannedTrial]] = {}
+        for narrow in self.narrows[track]:
+            narrow_spec, finished = self.done[(narrow, state.position)]
+            rows = stage_rows(narrow.key, finished, narrow_spec, column)
+            try:
+                best, _ = best_trials(rows, protocol.select, refine.rule())
+            except TooFewTrials:
+                continue
+            by_id = {t.trial_id: t for t, _, _ in finished}
+            bests[narrow.key.optimizer] = [by_id[str(rows.trial_id[i])] for i in best]
+        space, covered = cover_space(
+            spec, spec.space, protocol.for_optimizer(track.key.optimizer), bests, validity_limits(spec)
+        )
+        widened = spec.model_copy(update={"space": space})
+        try:
+            check_search(widened)
+        except (InputError, FieldError, ValueError) as err:
+            return spec, {**record, "cover_inclusions": {**covered, "note": f"not applied: {err}"}}
+        for c in record["coordinates"]:
+            if c["name"] in covered["moved"]:
+                c["new"] = dict(space[c["name"]])
+                c["change"] = f"{show_dimension(c['old'])} -> {show_dimension(c['new'])}"
+                c["notes"] = f"{c['notes']}; widened to cover inclusions"
+        return widened, {**record, "cover_inclusions": covered}
+
+    def _refine_own(
+        self, track: Track, state: _Open, current: StageSlot, following: StageSlot
+    ) -> tuple[SearchSpec, dict[str, Any]]:
+        """The next stage's search from the track's own rows and its record; the current space
+        when refining fails."""
         from .refine import TooFewTrials, refine_search, show_dimension, validity_limits
         from .search import check_search
 

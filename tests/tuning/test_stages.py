@@ -303,3 +303,73 @@ def test_a_decoupled_final_stage_searches_the_effective_rate_and_resolves_the_le
         assert new["effective_learning_rate"]["min"] <= eff <= new["effective_learning_rate"]["max"]
         assert trial.hparams["learning_rate"] == pytest.approx(eff * omm, rel=1e-12)
         assert trial.hparams["momentum"] == pytest.approx(1.0 - omm, rel=1e-12)
+
+
+COVER = """\
+name: staged
+schedule: constant
+stages:
+  - {name: initial, fraction: 0.5}
+  - {name: final, fraction: 0.5, refine: {best_k: 2, margin: 0.5, cover_inclusions: true}}
+optimizers:
+  sgd:
+    learning_rate: {min: 1.0e-4, max: 1.0, scaling: log}
+  momentum:
+    learning_rate: {min: 1.0e-5, max: 1.0e-3, scaling: log}
+    one_minus_momentum: {min: 1.0e-3, max: 0.5, scaling: log}
+"""
+
+
+def _cover_config(tmp_path):
+    _config(tmp_path, optimizers="[momentum, sgd]")
+    (tmp_path / "staged.yaml").write_text(COVER)
+    return load_config(tmp_path / "c.yaml")
+
+
+def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_s_stage(tmp_path):
+    # _error_of is best at lr = 1e-2: SGD's best initial trials lie there, outside momentum's
+    # rate range (it ends at 1e-3), and momentum = 0 (one_minus_momentum = 1) is outside its
+    # momentum range too. Momentum's own refinement cannot reach them; covering must.
+    config = _cover_config(tmp_path)
+    records = []
+    finished, _ = _run_book(config, records.append)
+    by_optimizer = {r["optimizer"]: r for r in records}
+    sgd_initial = [t for t in finished if t.optimizer == "sgd" and t.stage == "initial"]
+    sgd_best = sorted(sgd_initial, key=lambda t: (_error_of(t), t.trial_index))[:2]
+    covered = by_optimizer["momentum"]["cover_inclusions"]
+    assert covered["narrow"] == {"sgd": {"best_trial_ids": [t.trial_id for t in sgd_best], "covered": True}}
+    rates = [t.hparams["learning_rate"] for t in sgd_best]
+    assert covered["moved"]["learning_rate"]["max"]["to"] == pytest.approx(max(rates), rel=1e-12)
+    assert covered["moved"]["one_minus_momentum"]["max"]["to"] == 1.0
+    new = {c["name"]: c["new"] for c in by_optimizer["momentum"]["coordinates"]}
+    assert new["learning_rate"]["max"] == pytest.approx(max(rates), rel=1e-12) and new["one_minus_momentum"]["max"] == 1.0
+    assert "cover_inclusions" not in by_optimizer["sgd"]  # sgd includes nothing here
+    # Momentum's final stage was planned only once SGD's initial stage had finished.
+    momentum_final = [t for t in finished if t.optimizer == "momentum" and t.stage == "final"]
+    assert finished.index(momentum_final[0]) > max(finished.index(t) for t in sgd_initial)
+    for t in momentum_final:
+        assert t.hparams["learning_rate"] <= max(rates) * (1 + 1e-12)
+
+
+def test_cover_inclusions_is_re_derived_bitwise_on_resume(tmp_path):
+    config = _cover_config(tmp_path)
+    plan = resolve_plan(config)
+    experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
+    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), stop_after=10)
+    _write(experiment, finished)
+    recorded = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())["refined"]
+    assert any("cover_inclusions" in r for r in recorded)
+    state = load_resume_state(experiment)
+    assert state.refined == recorded
+    assert len(state.pending) == 16 - 10
+
+
+def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path):
+    # The same protocol without the option: momentum's final space is its own refinement.
+    config = _cover_config(tmp_path)
+    (tmp_path / "staged.yaml").write_text(COVER.replace(", cover_inclusions: true", ""))
+    records = []
+    _run_book(load_config(tmp_path / "c.yaml"), records.append)
+    momentum = next(r for r in records if r["optimizer"] == "momentum")
+    assert "cover_inclusions" not in momentum
+    assert {c["name"]: c["new"] for c in momentum["coordinates"]}["learning_rate"]["max"] <= 1e-3
