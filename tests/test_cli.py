@@ -343,3 +343,24 @@ def test_refine_refuses_a_grid_protocol_and_a_search_without_trials(refinable_ex
     assert main(["refine", str(refinable_experiment), "--protocol", "p", "--out", str(out)]) == 2
     assert "search w/p/adam has 0 completed trial(s)" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_plan_prints_what_each_protocol_s_spaces_express(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "name: s\nworkloads: [mnist1d-mlp]\noptimizers: [sgd, momentum, adam]\n"
+        "protocols: [choi-full, lr-only]\ntrials_per_search: 8\n"
+    )
+    assert main(["plan", str(config)]) == 0
+    out = capsys.readouterr().out
+    lines = out[out.index("space inclusion:"):].splitlines()
+    assert lines[1:5] == [
+        "  choi-full",
+        "    sgd <= momentum: covered 100%",
+        "    sgd <= adam: not expressible: needs one_minus_beta2 = 1 (beta2 = 0); its range is log [0.0001, 0.1]",
+        "    momentum <= adam: not expressible: needs one_minus_beta2 = 1 (beta2 = 0); its range is log "
+        "[0.0001, 0.1]; needs lr_ramp in [0, 0.999]; no space of adam under choi-full tunes lr_ramp (it stays "
+        "at its default 0)",
+    ]
+    assert lines[5] == "  lr-only (narrow by design: not covering is its point)"
+    assert lines[6] == "    sgd <= momentum: not expressible: needs momentum = 0; momentum fixes momentum = 0.9 under lr-only"

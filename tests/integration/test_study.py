@@ -25,13 +25,24 @@ report_every_s: 0
 
 @pytest.mark.slow
 def test_tiny_study_through_ray(study, capsys):
-    out = study.run(study.write("tiny.yaml", CONFIG)).out
+    ran = study.run(study.write("tiny.yaml", CONFIG))
+    out = ran.out
     assert "trials: 12/12 finished" in out
+    # One warning per pair choi-full does not cover (sgd <= adam needs beta2 = 0); none for
+    # lr-only, narrow by design. experiment.json records the check of both.
+    warnings = [line for line in ran.err.splitlines() if line.startswith("optcompare: warning: ")]
+    assert warnings == [
+        "optcompare: warning: choi-full: adam cannot imitate sgd: needs one_minus_beta2 = 1 (beta2 = 0); "
+        "its range is log [0.0001, 0.1]"
+    ]
     assert 0 < float(out.split("training fraction ")[1].split()[0]) <= 1
     experiment = study.experiment("tiny")
 
     meta, loaded = load_experiment(str(experiment))
     assert meta["plan_size"] == 12 and meta["versions"]["torch"].startswith("2.")
+    assert [(c["protocol"], c["narrow"], c["wide"], c["status"], c["narrow_by_design"]) for c in meta["space_inclusion"]] == [
+        ("choi-full", "sgd", "adam", "not expressible", False), ("lr-only", "sgd", "adam", "not expressible", True)
+    ]
     assert loaded.skipped == []
     trials = loaded.table.to_pandas()
     assert len(trials) == 12 and trials["trial_id"].is_unique

@@ -366,7 +366,7 @@ def test_cover_inclusions_is_re_derived_bitwise_on_resume(tmp_path):
 
 def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path):
     # The same protocol without the option: momentum's final space is its own refinement.
-    config = _cover_config(tmp_path)
+    _cover_config(tmp_path)
     (tmp_path / "staged.yaml").write_text(COVER.replace(", cover_inclusions: true", ""))
     records = []
     _run_book(load_config(tmp_path / "c.yaml"), records.append)
