@@ -1,12 +1,20 @@
 """Measure the reproduce study (tuning/configs/reproduce.yaml) end to end and record its answer.
 
     .venv/bin/python benchmarks/reproduce_study.py [--results results] [--name reproduce]
+    .venv/bin/python benchmarks/reproduce_study.py --without-cover-inclusions \
+        --name reproduce-nocover --out benchmarks/results/reproduce_study_nocover.json
 
 Runs the config through the same path as `optcompare run` (Ray started in-process) into
 RESULTS/NAME (kept, to report on), then writes benchmarks/results/reproduce_study.json: trials,
 wall time, training fraction (time inside training steps / (wall time x slots)), the training
 fraction of each stage's window, and the inclusion verdicts per protocol and workload with the
-probes' results (what the report's first table shows).
+probes' results (what the report's first table shows), the cause of every violated pair
+(analysis.causes) and every search whose refinement lost ground (analysis.lost_ground).
+
+``--without-cover-inclusions`` runs the same config with ``choi-two-stage`` only, read from a
+temporary copy of its file without ``cover_inclusions`` (same protocol name, so the same Halton
+points and seeds: its initial stage is bitwise the shipped run's, and only the final spaces of
+wide optimizers can differ).
 
 Stage windows: the driver's progress hook is timed here (the benchmark's instrumentation, not the
 product's): window 1 runs from the start to the moment the last first-stage trial of a staged
@@ -69,14 +77,33 @@ def _inclusion_table(experiment_dir: str) -> dict[str, list[dict]]:
 
     from analysis import analyse
 
-    tables = {}
+    tables: dict[str, list[dict]] = {}
     for stage in ("final", "initial"):
         data = analyse(experiment_dir, stage=stage)
         tables[stage] = [
             {**asdict(row), "probe_summary": row.probe_summary, "budget": data.budget}
             for row in data.hierarchy_rows
         ]
+        tables[f"causes_{stage}"] = [{**asdict(c), "sentence": c.sentence} for c in data.causes]
+        if stage == "final":
+            tables["lost_ground"] = [{**asdict(x), "sentence": x.sentence} for x in data.lost_ground]
     return tables
+
+
+def _without_cover(config: str, directory: Path) -> str:
+    """A copy of ``config`` whose only protocol is choi-two-stage without cover_inclusions."""
+    import yaml
+
+    protocol = yaml.safe_load((HERE.parent / "tuning" / "protocols" / "choi-two-stage.yaml").read_text())
+    for stage in protocol["stages"]:
+        (stage.get("refine") or {}).pop("cover_inclusions", None)
+    path = directory / "choi-two-stage.yaml"
+    path.write_text(yaml.safe_dump(protocol, sort_keys=False))
+    raw = yaml.safe_load(Path(config).read_text())
+    raw["protocols"] = [str(path)]
+    out = directory / "reproduce-nocover.yaml"
+    out.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return str(out)
 
 
 def main() -> None:
@@ -85,6 +112,8 @@ def main() -> None:
     parser.add_argument("--results", default=str(HERE.parent / "results"))
     parser.add_argument("--name", default="reproduce")
     parser.add_argument("--out", default=str(HERE / "results" / "reproduce_study.json"))
+    parser.add_argument("--without-cover-inclusions", action="store_true",
+                        help="choi-two-stage only, without cover_inclusions (module docstring)")
     parser.add_argument("--analyse-only", action="store_true",
                         help="recompute the verdict table of the record's experiment; run nothing")
     args = parser.parse_args()
@@ -101,13 +130,19 @@ def main() -> None:
     from analysis.load import load_experiment
     from tuning.cli import run_config
 
+    config = args.config
+    if args.without_cover_inclusions:
+        import tempfile
+
+        config = _without_cover(args.config, Path(tempfile.mkdtemp(prefix="reproduce-nocover-")))
     finished_at = _instrument_progress()
     started = time.perf_counter()
-    experiment_dir, summary = run_config(args.config, args.results, args.name, progress=True)
+    experiment_dir, summary = run_config(config, args.results, args.name, progress=True)
     ended = time.perf_counter()
     trials = load_experiment(experiment_dir)[1].table.to_pandas()
     record = {
         **run_record("reproduce_study", os.path.relpath(args.config, HERE.parent), summary),
+        "cover_inclusions": not args.without_cover_inclusions,
         "experiment": experiment_dir,
         "trials_by_phase": trials.groupby("phase").size().to_dict(),
         "wall_time_s": round(summary.wall_time_s, 1),

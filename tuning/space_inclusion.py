@@ -194,8 +194,19 @@ class PairCoverage:
         )
 
     def record(self) -> dict[str, Any]:
-        """JSON-ready (experiment.json ``space_inclusion``), with :meth:`message`."""
-        return {**asdict(self), "message": self.message()}
+        """JSON-ready (experiment.json ``space_inclusion``), with :meth:`message`; a NaN or
+        infinite number (an image no point reached) is null."""
+        return _finite_json({**asdict(self), "message": self.message()})
+
+
+def _finite_json(value: Any) -> Any:  # noqa: ANN401 - JSON data
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------
@@ -364,7 +375,8 @@ def check_pair(
     at: list[tuple[str, float]] = []
     for j, (target, name, holder) in enumerate(wide_holders):
         column = [image[j] for image in present]
-        low, high = min(column), max(column)
+        finite = [v for v in column if math.isfinite(v)]
+        low, high = (min(finite), max(finite)) if finite else (math.nan, math.nan)
         inside = sum(1 for image in images[:n_halton] if image is not None and holder.holds(image[j])) / n_halton
         bounds = (holder.low, holder.high) if holder.kind == "range" else None
         image = CoordinateImage(name or target, holder.phrase(), low, high, inside, bounds)

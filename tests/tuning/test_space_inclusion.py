@@ -222,3 +222,20 @@ def test_shipped_protocol_pairs(name):
     assert len(run_warnings(checks)) == (0 if narrow_by_design else 6)
     if not narrow_by_design:
         assert covering_ranges(checks) == {}
+
+
+def test_an_image_no_point_reaches_is_recorded_as_null_not_nan():
+    # RMSProp's imitation of momentum needs epsilon = 0, so learning_rate_over_epsilon is
+    # learning_rate / 0 at every point: no finite image, and the record stays strict JSON.
+    import json
+
+    protocol = _protocol({
+        "momentum": {"learning_rate": _log(1e-3, 1.0), "one_minus_momentum": _log(1e-2, 1.0)},
+        "rmsprop": {"learning_rate_over_epsilon": _log(1e-2, 1e7), "epsilon": _log(1e-10, 1.0),
+                    "one_minus_momentum": _log(1e-3, 1.0), "one_minus_rho": _log(1e-4, 1.0)},
+    })
+    c = check_pair(protocol, "momentum", "rmsprop")
+    assert c.status == "not expressible"
+    record = json.loads(json.dumps(c.record(), allow_nan=False))
+    ratio = next(i for i in record["coordinates"] if i["coordinate"] == "learning_rate_over_epsilon")
+    assert (ratio["low"], ratio["high"]) == (None, None)
