@@ -253,8 +253,10 @@ class StagePlanner:
         self.records: list[dict[str, Any]] = []
         self.narrows = self._narrow_tracks()
         """Wide track -> the tracks of its narrow optimizers (protocols that cover inclusions)."""
+        self.covered = {narrow for narrows in self.narrows.values() for narrow in narrows}
+        """Tracks some wide track covers: their finished stages are kept in :attr:`done`."""
         self.done: dict[tuple[Track, int], tuple[SearchSpec, list[tuple[PlannedTrial, str, float]]]] = {}
-        """(track, stage position) -> (the stage's search, its finished trials)."""
+        """(covered track, stage position) -> (the stage's search, its finished trials)."""
         self.waiting: set[Track] = set()
         """Tracks whose stage has finished and whose next stage waits for narrow tracks."""
 
@@ -308,11 +310,12 @@ class StagePlanner:
         state.remaining -= 1
         if state.remaining > 0:
             return []
-        self.done[(track, state.position)] = (state.spec, list(state.finished))
         planned = self._advance(track)
-        for wide in sorted(self.waiting):
-            if track in self.narrows.get(wide, ()):
-                planned += self._advance(wide)
+        if track in self.covered:
+            self.done[(track, state.position)] = (state.spec, list(state.finished))
+            for wide in sorted(self.waiting):
+                if track in self.narrows[wide]:
+                    planned += self._advance(wide)
         self.ready.extend(planned)
         return planned
 
