@@ -81,7 +81,7 @@ def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) ->
     out: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = []
     for s in meta.get("searches") or []:
         if isinstance(s, Mapping) and (s.get("protocol"), s.get("optimizer")) == (protocol, wide):
-            out.append(("initial", s.get("space") or {}, s.get("fixed") or {}))
+            out.append(("protocol's (initial)", s.get("space") or {}, s.get("fixed") or {}))
     for r in meta.get("refined") or []:
         if not isinstance(r, Mapping) or (r.get("workload"), r.get("protocol"), r.get("optimizer")) != (workload, protocol, wide):
             continue

@@ -51,7 +51,7 @@ def test_a_probe_outside_the_initial_space_is_cause_b_with_the_coordinate_value_
     cause = _cause(_meta(), [_probe(3.18)])
     assert cause.code == "b"
     assert cause.detail == (
-        "momentum imitating the best sgd trial (probe w/p/momentum/00024) needs in the initial "
+        "momentum imitating the best sgd trial (probe w/p/momentum/00024) needs in the protocol's (initial) "
         "space: learning_rate = 3.18 outside [0.0001, 1] log"
     )
 
