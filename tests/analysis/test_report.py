@@ -227,3 +227,29 @@ def test_no_section_across_workloads_with_one_workload(experiment):
     assert data.across_workloads is None
     assert all(f.plot != "performance_profiles" for f in data.figures)
     assert "Across workloads" not in render_page(data)
+
+
+def test_the_hierarchy_section_shows_causes_space_inclusion_and_lost_ground():
+    from dataclasses import replace
+
+    from analysis.causes import BreakCause
+    from analysis.inclusion import InclusionVerdict
+    from analysis.lost_ground import LostGround
+
+    verdict = InclusionVerdict("w", "p", "sgd", "momentum", 4, 0.28, 0.27, 0.29, 0.34, 0.33, 0.35, 0.99, "violated")
+    data = replace(
+        _hand_built("sgd"),
+        hierarchy=HierarchySummary(4, 0.05, (verdict,), ()),
+        causes=(BreakCause("w", "p", "sgd", "momentum", "b", "needs learning_rate = 3.18 outside [0.0001, 1] log"),),
+        space_inclusion=({"protocol": "p", "narrow": "sgd", "wide": "momentum", "status": "partly covered",
+                          "coverage": 0.75, "narrow_by_design": False, "message": "p: momentum cannot express it"},),
+        lost_ground=(LostGround("w", "p", "rmsprop", 0, "val_error", "initial", 0.085, "final", 0.324, 0.906, 0.01),),
+    )
+    page = render_page(data)
+    assert "<h3>Why each violated pair breaks</h3>" in page
+    assert "<td>(b) the imitation lies outside the wide space</td>" in page
+    assert "<td>needs learning_rate = 3.18 outside [0.0001, 1] log</td>" in page
+    assert "<td>partly covered</td>" in page and "<td>75%</td>" in page
+    assert "Refinement that lost ground" in page and "<td>0.324</td>" in page and "<td>0.906</td>" in page
+    # An experiment written before the check says so instead of an empty table.
+    assert "written before the space-inclusion check" in render_page(_hand_built("sgd"))
