@@ -18,6 +18,11 @@ the same. Per (workload, seed, optimizer, rule) the record has the initial and f
 val_error (completed trials), the final median, the final diverged count, and ``lost_ground``:
 final best - initial best > 0.01 (analysis.lost_ground's tolerance). Writes
 benchmarks/results/refine_rules.json (``--out``).
+
+``--work DIR`` keeps the experiments in DIR (``r-WORKLOAD-SEED/{initial,final}``; default: a
+temporary directory), so that a run cut short can be continued for the missing workloads and
+seeds; ``--analyse-only`` runs nothing and writes the record from the experiments in DIR for the
+given workloads and seeds.
 """
 
 from __future__ import annotations
@@ -70,10 +75,10 @@ def one(workload: str, seed: int, optimizers: list[str], trials: int, tmp: Path)
     from tuning.refine import RefineRule, refine_experiment, write_refined_protocol
 
     started = time.perf_counter()
+    tmp.mkdir(parents=True, exist_ok=True)
     config = _config(tmp / f"i-{workload}-{seed}.yaml", "initial", workload, optimizers, ["choi-full"], trials, seed)
     initial_dir, _ = run_config(str(config), str(tmp / f"r-{workload}-{seed}"), "initial", num_cpus=2,
                                 progress=False, dashboard=False)
-    initial = _values(initial_dir)
     protocols = []
     for rule, options in RULES.items():
         refined = refine_experiment(initial_dir, "choi-full", workload=workload, rule=RefineRule(**options))
@@ -82,7 +87,13 @@ def one(workload: str, seed: int, optimizers: list[str], trials: int, tmp: Path)
     config = _config(tmp / f"f-{workload}-{seed}.yaml", "final", workload, optimizers, protocols, trials, seed)
     final_dir, _ = run_config(str(config), str(tmp / f"r-{workload}-{seed}"), "final", num_cpus=2,
                               progress=False, dashboard=False)
-    final = _values(final_dir)
+    print(f"{workload} seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
+    return rows_of(workload, seed, optimizers, initial_dir, final_dir)
+
+
+def rows_of(workload: str, seed: int, optimizers: list[str], initial_dir: str, final_dir: str) -> list[dict[str, Any]]:
+    """The record's rows of one workload and seed, from its two experiments."""
+    initial, final = _values(initial_dir), _values(final_dir)
     rows = []
     for opt in optimizers:
         before = initial[("choi-full", opt)]
@@ -94,7 +105,6 @@ def one(workload: str, seed: int, optimizers: list[str], trials: int, tmp: Path)
                 "initial_best": before["best"], "final_best": after["best"], "final_median": after["median"],
                 "final_diverged": after["diverged"], "final_completed": after["completed"], "lost_ground": lost,
             })
-    print(f"{workload} seed {seed}: {time.perf_counter() - started:.0f} s", flush=True)
     return rows
 
 
@@ -120,14 +130,24 @@ def main() -> None:
     parser.add_argument("--optimizers", default="momentum,nesterov,rmsprop")
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--out", default=str(HERE / "results" / "refine_rules.json"))
+    parser.add_argument("--work", default=None, help="keep the experiments here (module docstring)")
+    parser.add_argument("--analyse-only", action="store_true", help="write the record from --work; run nothing")
     args = parser.parse_args()
     optimizers = args.optimizers.split(",")
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        for workload in args.workloads.split(","):
-            for seed in (int(s) for s in args.seeds.split(",")):
-                rows += one(workload, seed, optimizers, args.trials, Path(tmp))
+    runs = [(w, int(s)) for w in args.workloads.split(",") for s in args.seeds.split(",")]
+    if args.analyse_only:
+        if args.work is None:
+            parser.error("--analyse-only needs --work")
+        for workload, seed in runs:
+            base = Path(args.work) / f"r-{workload}-{seed}"
+            rows += rows_of(workload, seed, optimizers, str(base / "initial"), str(base / "final"))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(args.work or tmp)
+            for workload, seed in runs:
+                rows += one(workload, seed, optimizers, args.trials, work)
     from tuning.experiment import package_versions
 
     record = {
