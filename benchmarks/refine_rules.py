@@ -132,11 +132,15 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "refine_rules.json"))
     parser.add_argument("--work", default=None, help="keep the experiments here (module docstring)")
     parser.add_argument("--analyse-only", action="store_true", help="write the record from --work; run nothing")
+    parser.add_argument("--runs", nargs="*", default=None,
+                        help="WORKLOAD=SEED,SEED ... in place of --workloads and --seeds (seeds per workload)")
     args = parser.parse_args()
     optimizers = args.optimizers.split(",")
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()
     runs = [(w, int(s)) for w in args.workloads.split(",") for s in args.seeds.split(",")]
+    if args.runs:
+        runs = [(w, int(s)) for item in args.runs for w, seeds in [item.split("=", 1)] for s in seeds.split(",")]
     if args.analyse_only:
         if args.work is None:
             parser.error("--analyse-only needs --work")
