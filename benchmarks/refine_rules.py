@@ -161,7 +161,8 @@ def main() -> None:
         "versions": package_versions(),
         "trials_per_stage": args.trials,
         "tolerance": TOLERANCE,
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": None if args.analyse_only else round(time.perf_counter() - started, 1),
+        "runs": [f"{w}={s}" for w, s in runs],
         "summary": summary(rows),
         "rows": rows,
     }
