@@ -123,12 +123,16 @@ def _cause(v: InclusionVerdict, record: Mapping[str, Any] | None, probe: ProbeRe
         elif record.get("status") != "covered":
             why += f"; the check: {record.get('message')}"
         return "e", why
+    spaces = _spaces(meta, v.workload, v.protocol, v.wide)
     outside = [
         f"in the {label} space: " + ", ".join(found)
-        for label, space, fixed in _spaces(meta, v.workload, v.protocol, v.wide)
+        for label, space, fixed in spaces
         if (found := _outside(probe.hparams, space, fixed))
     ]
-    if outside:
+    # The verdict ranks the last stage: a point its (refined, perhaps covering) space holds
+    # could be reached, so only a point outside the last space searched is cause (b).
+    last_outside = bool(spaces) and bool(_outside(probe.hparams, spaces[-1][1], spaces[-1][2]))
+    if outside and last_outside:
         return "b", (
             f"{v.wide} imitating the best {v.narrow} trial (probe {probe.probe_trial_id}) needs "
             + "; ".join(outside)

@@ -327,7 +327,7 @@ def space_inclusion_lines(config: ExperimentConfig) -> list[str]:
             lines.append(f"  {protocol}{' (narrow by design: not covering is its point)' if c.narrow_by_design else ''}")
         coverage = "" if c.coverage is None else f" {c.coverage:.0%}"
         why = "; ".join(r.sentence() for r in c.requirements) or (
-            f"{c.first_outside} in {c.outside} is outside" if c.first_outside else ""
+            f"{c.first_outside} in {c.outside} is outside" if c.first_outside else "; ".join(c.notes)
         )
         if c.epsilon is not None and c.gap is not None and not c.requirements:
             why = f"{why}{'; ' if why else ''}limit at epsilon = {c.epsilon:g}, trajectory gap ~{c.gap:.1g}"

@@ -375,6 +375,12 @@ def _entry(
     entry = dict(raw_entry) if raw_entry is not None else {k: float(v) for k, v in spec.fixed.items()}
     for old, _ in refined.replaced:
         entry.pop(old, None)
+    # A coordinate refined in place of the entry's own (a decoupled stage's
+    # effective_learning_rate for the entry's learning_rate) replaces it: one setter per target.
+    targets = {coordinate(name).target: name for name in refined.space}
+    for key in list(entry):
+        if targets.get(coordinate(key).target, key) != key:
+            del entry[key]
     for name, dim in refined.space.items():
         ladder = {"from_trials": spec.ladder[name]} if name in spec.ladder else {}
         entry[name] = {**dim, **ladder}

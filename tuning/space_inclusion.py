@@ -179,7 +179,9 @@ class PairCoverage:
         """One line: ``PROTOCOL: WIDE cannot express NARROW's X in (a, b] at H = v (...)``."""
         head = f"{self.protocol}: {self.wide}"
         limit = (
-            f" (limit inclusion at epsilon = {self.epsilon:g}, the largest the space allows: trajectory gap ~{self.gap:.1g})"
+            f" (limit inclusion at epsilon = {self.epsilon:g}, the largest the space allows: trajectory gap ~{self.gap:.1g}"
+            + ("; at this epsilon the imitation does not follow the narrow trajectory" if self.gap >= 1.0 else "")
+            + ")"
             if self.epsilon is not None and self.gap is not None else ""
         )
         if self.status == "not expressible":
@@ -188,6 +190,9 @@ class PairCoverage:
             return f"{head} expresses all of {self.narrow}'s space{limit}"
         at = f" at {', '.join(f'{k} = {v:g}' for k, v in self.at)}" if self.at else ""
         share = f"{self.coverage:.0%}" if self.coverage is not None else "?"
+        if self.first_outside is None:  # every image held: some points have no imitation
+            why = self.notes[0] if self.notes else "some points have no imitation"
+            return f"{head} covers {share} of {self.narrow}'s space: {why}{limit}"
         return (
             f"{head} cannot express {self.narrow}'s {self.first_outside} in {self.outside}{at} "
             f"(covers {share} of {self.narrow}'s space){limit}"
@@ -385,7 +390,8 @@ def check_pair(
             coords.append(image)
         if all_held:
             if image.constant and holder.kind in ("range", "points"):
-                at.append((target, _target_value(name or target, column[0])))
+                label = target if name in (None, target) or name.startswith("one_minus_") else name
+                at.append((label, _target_value(name or target, column[0])))
             continue
         if image.constant or holder.kind in ("fixed", "default"):
             why = _why(holder, low, target, wide, protocol.name)

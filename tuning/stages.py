@@ -375,18 +375,21 @@ class StagePlanner:
         protocol = self.protocols[track.key.protocol]
         column = METRICS[protocol.select].column
         bests: dict[str, list[PlannedTrial]] = {}
+        too_few: dict[str, Any] = {}
         for narrow in self.narrows[track]:
             narrow_spec, finished = self.done[(narrow, state.position)]
             rows = stage_rows(narrow.key, finished, narrow_spec, column)
             try:
                 best, _ = best_trials(rows, protocol.select, refine.rule())
-            except TooFewTrials:
+            except TooFewTrials as err:
+                too_few[narrow.key.optimizer] = {"best_trial_ids": [], "covered": False, "why": str(err)}
                 continue
             by_id = {t.trial_id: t for t, _, _ in finished}
             bests[narrow.key.optimizer] = [by_id[str(rows.trial_id[i])] for i in best]
         space, covered = cover_space(
             spec, spec.space, protocol.for_optimizer(track.key.optimizer), bests, validity_limits(spec)
         )
+        covered["narrow"].update(too_few)
         widened = spec.model_copy(update={"space": space})
         try:
             check_search(widened)

@@ -414,3 +414,29 @@ def test_a_decoupled_refined_protocol_resolves_to_the_same_learning_rate():
     spec = parse_protocol(refined.raw, "refined.yaml").for_optimizer("rmsprop")
     hparams, _ = spec.resolve({"effective_learning_rate": 0.40 / 0.34, "one_minus_momentum": 0.34})
     assert hparams["learning_rate"] == pytest.approx(0.40, rel=1e-3) and hparams["momentum"] == pytest.approx(0.66)
+
+
+def test_refining_again_from_a_decoupled_stage_writes_one_setter_of_the_learning_rate(tmp_path):
+    # A decoupled final stage searched effective_learning_rate; the protocol's entry still says
+    # learning_rate. Refining from that stage (optcompare refine, the default last stage) must
+    # write the effective rate in place of the rate, not both.
+    protocol = parse_protocol(
+        {"name": "p", "schedule": "constant", "optimizers": {"rmsprop": dict(MOMENTUM_SPACE)}}, "p.yaml"
+    )
+    stage_space = {
+        "effective_learning_rate": {"min": 0.01, "max": 4.0, "scaling": "log"},
+        "one_minus_momentum": {"min": 0.005, "max": 1.0, "scaling": "log"},
+    }
+    spec = protocol.for_optimizer("rmsprop").model_copy(update={"space": stage_space})
+    staged = protocol.model_copy(update={"searches": {"rmsprop": spec}})
+    rows = [
+        {"val": r["val"], "effective_learning_rate": r["learning_rate"] / r["one_minus_momentum"],
+         "one_minus_momentum": r["one_minus_momentum"]}
+        for r in DIAGONAL
+    ]
+    refined = refine_protocol(staged, {"rmsprop": _search(rows, "rmsprop")}, RefineRule(best_k=3),
+                              experiment="e", workload="w")
+    entry = refined.raw["optimizers"]["rmsprop"]
+    assert set(entry) == {"effective_learning_rate", "one_minus_momentum"}
+    write_refined_protocol(refined, tmp_path / "again.yaml")
+    assert load_protocol(str(tmp_path / "again.yaml")).for_optimizer("rmsprop").space.keys() == stage_space.keys()

@@ -239,3 +239,19 @@ def test_an_image_no_point_reaches_is_recorded_as_null_not_nan():
     record = json.loads(json.dumps(c.record(), allow_nan=False))
     ratio = next(i for i in record["coordinates"] if i["coordinate"] == "learning_rate_over_epsilon")
     assert (ratio["low"], ratio["high"]) == (None, None)
+
+
+def test_points_without_an_imitation_are_named_when_every_image_is_held():
+    # A decay_factor range reaching 1 (a constant rate) gives RMSProp's imitation at its top
+    # only: the points that decay have none, and the message says so instead of a coordinate.
+    decay = {"decay_steps_factor": 1.0, "decay_factor": {"feasible_points": [0.1, 1.0]}}
+    protocol = _protocol({
+        "momentum": {"learning_rate": _log(1e-3, 1.0), "momentum": 0.9, **decay},
+        "rmsprop": {"learning_rate": _log(1e-4, 1.0), "momentum": 0.9, "one_minus_rho": 0.0, "epsilon": 0.0,
+                    "decay_steps_factor": 1.0, "decay_factor": {"feasible_points": [0.1, 1.0]}},
+    }, schedule="linear_decay")
+    c = check_pair(protocol, "momentum", "rmsprop")
+    assert c.status == "partly covered" and c.first_outside is None and 0.0 < c.coverage < 1.0
+    assert c.missing_points == round((1 - c.coverage) * SAMPLE_POINTS)
+    assert "points have no imitation: momentum <= rmsprop holds only for a constant learning rate" in c.message()
+    assert "None" not in c.message()
