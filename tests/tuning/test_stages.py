@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -315,27 +316,44 @@ optimizers:
   sgd:
     learning_rate: {min: 1.0e-4, max: 1.0, scaling: log}
   momentum:
-    learning_rate: {min: 1.0e-5, max: 1.0e-3, scaling: log}
-    one_minus_momentum: {min: 1.0e-3, max: 0.5, scaling: log}
+    learning_rate: {min: 1.0e-5, max: 1.0, scaling: log}
+    one_minus_momentum: {min: 1.0e-3, max: 1.0, scaling: log}
+  adam:
+    learning_rate: {min: 1.0e-5, max: 1.0, scaling: log}
+    one_minus_beta2: {min: 1.0e-4, max: 1.0e-1, scaling: log}
 """
 
 
 def _cover_config(tmp_path):
-    _config(tmp_path, optimizers="[momentum, sgd]")
     (tmp_path / "staged.yaml").write_text(COVER)
-    return load_config(tmp_path / "c.yaml")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "name: st\nworkloads: [{name: mnist1d-mlp, steps: 10, eval_every: 10}]\n"
+        "optimizers: [momentum, adam, sgd]\nprotocols: [staged.yaml]\ntrials_per_search: 8\n"
+    )
+    return load_config(path)
 
 
-def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_s_stage(tmp_path):
-    # _error_of is best at lr = 1e-2: SGD's best initial trials lie there, outside momentum's
-    # rate range (it ends at 1e-3), and momentum = 0 (one_minus_momentum = 1) is outside its
-    # momentum range too. Momentum's own refinement cannot reach them; covering must.
+def _momentum_error(trial):
+    """Momentum's own response: best at a rate of 1e-4 with momentum 0.99, so its refinement
+    leaves both SGD's best rates (near 1e-2) and momentum = 0 behind."""
+    if trial.optimizer != "momentum":
+        return abs(math.log10(trial.hparams["learning_rate"]) + 2.0) / 10  # as _error_of
+    return abs(math.log10(trial.hparams["learning_rate"]) + 4.0) / 10 + abs(math.log10(1 - trial.hparams["momentum"]) + 2.0) / 10
+
+
+def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_s_stage(tmp_path, monkeypatch):
+    # SGD's best initial trials lie near lr = 1e-2; momentum's own refinement (its best near
+    # 1e-4 at momentum 0.99) drops them and momentum = 0 (one_minus_momentum = 1), which the
+    # protocol's space holds. Covering puts them back. Adam cannot imitate SGD inside its
+    # protocol space (beta2 = 0 against one_minus_beta2 <= 0.1): nothing is widened there.
+    monkeypatch.setattr(sys.modules[__name__], "_error_of", _momentum_error)
     config = _cover_config(tmp_path)
     records = []
     finished, _ = _run_book(config, records.append)
     by_optimizer = {r["optimizer"]: r for r in records}
     sgd_initial = [t for t in finished if t.optimizer == "sgd" and t.stage == "initial"]
-    sgd_best = sorted(sgd_initial, key=lambda t: (_error_of(t), t.trial_index))[:2]
+    sgd_best = sorted(sgd_initial, key=lambda t: (_momentum_error(t), t.trial_index))[:2]
     covered = by_optimizer["momentum"]["cover_inclusions"]
     assert covered["narrow"] == {"sgd": {"best_trial_ids": [t.trial_id for t in sgd_best], "covered": True}}
     rates = [t.hparams["learning_rate"] for t in sgd_best]
@@ -343,6 +361,9 @@ def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_
     assert covered["moved"]["one_minus_momentum"]["max"]["to"] == 1.0
     new = {c["name"]: c["new"] for c in by_optimizer["momentum"]["coordinates"]}
     assert new["learning_rate"]["max"] == pytest.approx(max(rates), rel=1e-12) and new["one_minus_momentum"]["max"] == 1.0
+    adam = by_optimizer["adam"]["cover_inclusions"]
+    assert adam["moved"] == {} and not adam["narrow"]["sgd"]["covered"]
+    assert "outside the protocol's" in adam["narrow"]["sgd"]["why"]  # beta2 = 0, and a rate E * eta at its default epsilon
     assert "cover_inclusions" not in by_optimizer["sgd"]  # sgd includes nothing here
     # Momentum's final stage was planned only once SGD's initial stage had finished.
     momentum_final = [t for t in finished if t.optimizer == "momentum" and t.stage == "final"]
@@ -351,25 +372,27 @@ def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_
         assert t.hparams["learning_rate"] <= max(rates) * (1 + 1e-12)
 
 
-def test_cover_inclusions_is_re_derived_bitwise_on_resume(tmp_path):
+def test_cover_inclusions_is_re_derived_bitwise_on_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "_error_of", _momentum_error)
     config = _cover_config(tmp_path)
     plan = resolve_plan(config)
     experiment = create_experiment(str(tmp_path / "r"), "st", config, plan)
-    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), stop_after=10)
+    finished, _ = _run_book(config, lambda r: record_refined(experiment, [r]), stop_after=16)
     _write(experiment, finished)
     recorded = json.loads((tmp_path / "r" / "st" / "experiment.json").read_text())["refined"]
     assert any("cover_inclusions" in r for r in recorded)
     state = load_resume_state(experiment)
     assert state.refined == recorded
-    assert len(state.pending) == 16 - 10
+    assert len(state.pending) == 24 - 16
 
 
-def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path):
+def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path, monkeypatch):
     # The same protocol without the option: momentum's final space is its own refinement.
+    monkeypatch.setattr(sys.modules[__name__], "_error_of", _momentum_error)
     _cover_config(tmp_path)
     (tmp_path / "staged.yaml").write_text(COVER.replace(", cover_inclusions: true", ""))
     records = []
     _run_book(load_config(tmp_path / "c.yaml"), records.append)
     momentum = next(r for r in records if r["optimizer"] == "momentum")
     assert "cover_inclusions" not in momentum
-    assert {c["name"]: c["new"] for c in momentum["coordinates"]}["learning_rate"]["max"] <= 1e-3
+    assert {c["name"]: c["new"] for c in momentum["coordinates"]}["learning_rate"]["max"] < 1e-2
