@@ -11,7 +11,9 @@ fraction of each stage's window, and the inclusion verdicts per protocol and wor
 probes' results (what the report's first table shows), the cause of every violated pair
 (analysis.causes) and every search whose refinement lost ground (analysis.lost_ground).
 
-``--without-cover-inclusions`` runs the same config with ``choi-two-stage`` only, read from a
+``--only-choi-two-stage`` runs the same config with the shipped ``choi-two-stage`` only (the
+other protocols' results do not depend on it). ``--without-cover-inclusions`` runs the same
+config with ``choi-two-stage`` only, read from a
 temporary copy of its file without ``cover_inclusions`` (same protocol name, so the same Halton
 points and seeds: its initial stage is bitwise the shipped run's, and only the final spaces of
 wide optimizers can differ).
@@ -90,13 +92,15 @@ def _inclusion_table(experiment_dir: str) -> dict[str, list[dict]]:
     return tables
 
 
-def _without_cover(config: str, directory: Path) -> str:
-    """A copy of ``config`` whose only protocol is choi-two-stage without cover_inclusions."""
+def _choi_two_stage_only(config: str, directory: Path, *, cover: bool) -> str:
+    """A copy of ``config`` whose only protocol is choi-two-stage, with or without
+    cover_inclusions (same protocol name: the same points and seeds)."""
     import yaml
 
     protocol = yaml.safe_load((HERE.parent / "tuning" / "protocols" / "choi-two-stage.yaml").read_text())
-    for stage in protocol["stages"]:
-        (stage.get("refine") or {}).pop("cover_inclusions", None)
+    if not cover:
+        for stage in protocol["stages"]:
+            (stage.get("refine") or {}).pop("cover_inclusions", None)
     path = directory / "choi-two-stage.yaml"
     path.write_text(yaml.safe_dump(protocol, sort_keys=False))
     raw = yaml.safe_load(Path(config).read_text())
@@ -114,6 +118,8 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "reproduce_study.json"))
     parser.add_argument("--without-cover-inclusions", action="store_true",
                         help="choi-two-stage only, without cover_inclusions (module docstring)")
+    parser.add_argument("--only-choi-two-stage", action="store_true",
+                        help="choi-two-stage only, as shipped (lr-only and wilson2017 do not depend on it)")
     parser.add_argument("--analyse-only", action="store_true",
                         help="recompute the verdict table of the record's experiment; run nothing")
     args = parser.parse_args()
@@ -131,10 +137,12 @@ def main() -> None:
     from tuning.cli import run_config
 
     config = args.config
-    if args.without_cover_inclusions:
+    if args.without_cover_inclusions or args.only_choi_two_stage:
         import tempfile
 
-        config = _without_cover(args.config, Path(tempfile.mkdtemp(prefix="reproduce-nocover-")))
+        config = _choi_two_stage_only(
+            args.config, Path(tempfile.mkdtemp(prefix="reproduce-two-stage-")), cover=not args.without_cover_inclusions
+        )
     finished_at = _instrument_progress()
     started = time.perf_counter()
     experiment_dir, summary = run_config(config, args.results, args.name, progress=True)
