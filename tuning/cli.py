@@ -151,7 +151,7 @@ def _run_and_report(
         )
     summary = run_study(plan, experiment_dir, options, started_at=started, stop=stop)
     print_summary(summary)
-    for line in lost_ground_lines(experiment_dir):
+    for line in lost_ground_lines(experiment_dir, any(p.stages for p in config.protocols)):
         print(line, flush=True)
     return summary
 

@@ -376,6 +376,6 @@ def _run_resumed(
     print(summary.line(), flush=True)
     for line in summary.hung_lines()[:20]:
         print(line, flush=True)
-    for line in lost_ground_lines(experiment_dir):
+    for line in lost_ground_lines(experiment_dir, any(p.stages for p in state.config.protocols)):
         print(line, flush=True)
     return summary

@@ -108,16 +108,17 @@ class StudySummary:
         return [f"  hung or out of time: {entry}" for entry in self.hung]
 
 
-def lost_ground_lines(experiment_dir: str) -> list[str]:
+def lost_ground_lines(experiment_dir: str, staged: bool) -> list[str]:
     """The run summary's lines on refinement that lost ground (:mod:`analysis.lost_ground`):
     every search of a staged protocol whose later stage's best is worse than its earlier stage's;
-    empty when none did or the experiment has no staged protocol."""
+    empty when none did. ``staged``: whether the study has a staged protocol (when not, the
+    results are not read at all)."""
+    if not staged:
+        return []
     from analysis.load import load_results
     from analysis.lost_ground import lost_ground
 
     experiment = load_results(experiment_dir, curves=False)
-    if not any(len(names) > 1 for names in (experiment.meta.get("stages") or {}).values()):
-        return []
     lost = lost_ground(experiment.trials, experiment.meta)
     if not lost:
         return []

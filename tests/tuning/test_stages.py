@@ -39,8 +39,8 @@ optimizers:
 """
 
 
-def _config(tmp_path, studies=1, optimizers="[sgd]", extra=""):
-    (tmp_path / "staged.yaml").write_text(STAGED)
+def _config(tmp_path, studies=1, optimizers="[sgd]", extra="", protocol=STAGED):
+    (tmp_path / "staged.yaml").write_text(protocol)
     path = tmp_path / "c.yaml"
     path.write_text(
         "name: st\nworkloads: [{name: mnist1d-mlp, steps: 10, eval_every: 10}]\n"
@@ -287,9 +287,7 @@ optimizers:
 
 
 def test_a_decoupled_final_stage_searches_the_effective_rate_and_resolves_the_learning_rate(tmp_path):
-    config = _config(tmp_path, optimizers="[momentum]")
-    (tmp_path / "staged.yaml").write_text(DECOUPLED)
-    config = load_config(tmp_path / "c.yaml")
+    config = _config(tmp_path, optimizers="[momentum]", protocol=DECOUPLED)
     records = []
     finished, _ = _run_book(config, records.append)
     (record,) = records
@@ -324,14 +322,8 @@ optimizers:
 """
 
 
-def _cover_config(tmp_path):
-    (tmp_path / "staged.yaml").write_text(COVER)
-    path = tmp_path / "c.yaml"
-    path.write_text(
-        "name: st\nworkloads: [{name: mnist1d-mlp, steps: 10, eval_every: 10}]\n"
-        "optimizers: [momentum, adam, sgd]\nprotocols: [staged.yaml]\ntrials_per_search: 8\n"
-    )
-    return load_config(path)
+def _cover_config(tmp_path, protocol=COVER):
+    return _config(tmp_path, optimizers="[momentum, adam, sgd]", protocol=protocol)
 
 
 def _momentum_error(trial):
@@ -389,10 +381,8 @@ def test_cover_inclusions_is_re_derived_bitwise_on_resume(tmp_path, monkeypatch)
 def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path, monkeypatch):
     # The same protocol without the option: momentum's final space is its own refinement.
     monkeypatch.setattr(sys.modules[__name__], "_error_of", _momentum_error)
-    _cover_config(tmp_path)
-    (tmp_path / "staged.yaml").write_text(COVER.replace(", cover_inclusions: true", ""))
     records = []
-    _run_book(load_config(tmp_path / "c.yaml"), records.append)
+    _run_book(_cover_config(tmp_path, COVER.replace(", cover_inclusions: true", "")), records.append)
     momentum = next(r for r in records if r["optimizer"] == "momentum")
     assert "cover_inclusions" not in momentum
     assert {c["name"]: c["new"] for c in momentum["coordinates"]}["learning_rate"]["max"] < 1e-2
