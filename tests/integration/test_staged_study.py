@@ -52,7 +52,7 @@ def test_a_two_stage_study_refines_each_study_and_probes_its_final_best(study):
         assert record["best_trial_ids"] == list(initial["trial_id"][:2])
         space = record["coordinates"][0]["new"]
         final = rows[rows["stage"] == "final"]
-        assert final["trial_index"].tolist() == [2, 3]
+        assert sorted(final["trial_index"]) == [2, 3]  # rows arrive in the order trials finish
         assert final["hp_learning_rate"].between(space["min"], space["max"]).all()
     probes = trials[trials["phase"] == "probe"].sort_values("study")
     assert probes["trial_id"].tolist() == [
