@@ -28,11 +28,17 @@ from optcompare.errors import InputError, ParameterError
 
 from .ask_order import adaptive_protocols, ask_order_warnings
 from .checks import check_budgets, check_metric, check_resamples
-from .diagnostics import selection
 from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
 from .profiles import TAU_MAX, PerformanceProfile, check_tau_max, performance_profile
-from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
+from .ranking import (
+    Ranking,
+    bootstrap_searches,
+    budget_warnings,
+    default_budget,
+    rankings_at,
+    selection,
+)
 from .speed import SpeedRanking, speed_rankings
 from .stages import select_stage
 from .trials import Search, SearchKey, group_searches

@@ -103,8 +103,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", help="experiment directory RESULTS/NAME (local path or URI)")
     p.add_argument("--budget", default=None, metavar="K[,K...]",
                    help="trials per search K, or a comma-separated list such as 1,2,4,8 (default: smallest search)")
-    _add_bootstrap_options(p, select_default=SELECT_METRICS[0],
-                           select_help=f"selection metric (default: {SELECT_METRICS[0]})")
+    _add_bootstrap_options(p, select_default=None,
+                           select_help="selection metric (default: each protocol's select in experiment.json)")
     p.add_argument("--format", choices=list(RANK_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
 
     s = _add_command(subparsers, "summary", run_summary, description=SUMMARY_DESCRIPTION,

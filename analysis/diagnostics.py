@@ -12,7 +12,7 @@ the coordinates of the ``tuned_<name>`` columns), a value v has position
 
 so 0 is the lower end and 1 the upper end of the range's (log) width. The best trial is the
 completed trial with the lowest selection metric (experiment.json ``select`` of the protocol,
-``val_error`` by default: :func:`selection`). A warning is raised when its position is below
+``val_error`` by default: :func:`analysis.ranking.selection`). A warning is raised when its position is below
 ``edge`` or above ``1 - edge`` (default ``edge`` = 0.05, the outer 5% of the width): the
 optimum may lie outside the range, so widen it on that side. A coordinate whose range is
 unknown (no experiment.json record) is described with the observed extent of its values and
@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from optcompare.schema import METRICS, SELECT_METRICS, TUNED_PREFIX, SearchKey
+from optcompare.schema import METRICS, TUNED_PREFIX, SearchKey
 
 from .checks import check_metric
-from .ranking import select_for
+from .ranking import select_for, selection
 from .trials import Search
 
 __all__ = [
@@ -151,18 +151,6 @@ class HyperparameterDiagnostic:
         if self.warning is None:
             return None
         return "lower" if self.best_position < 0.5 else "upper"
-
-
-def selection(meta: Mapping[str, Any], select: str | None = None) -> str | dict[str, str]:
-    """The selection metric: ``select`` for every protocol when given, else protocol -> the
-    ``select`` experiment.json records for it (an unknown name counts as the default
-    ``val_error``; :func:`analysis.ranking.select_for` gives the default to unrecorded ones)."""
-    if select is not None:
-        return select
-    recorded = meta.get("select")
-    if not isinstance(recorded, Mapping):
-        return {}
-    return {p: (m if m in METRICS else SELECT_METRICS[0]) for p, m in recorded.items()}
 
 
 def search_space_diagnostics(

@@ -34,10 +34,10 @@ from optcompare.errors import InputError, ParameterError
 from optcompare.schema import SearchKey
 
 from .checks import check_metric
-from .diagnostics import selection, space_ranges
+from .diagnostics import space_ranges
 from .load import Experiment, load_results
 from .optuna_study import create_study, rebuilt_trials
-from .ranking import select_for
+from .ranking import select_for, selection
 from .stages import select_stage
 from .trials import Search, group_searches
 

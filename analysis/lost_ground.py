@@ -9,9 +9,14 @@ the protocol's selection metric:
 
     lost ground  when  b_later - b_earlier > tau
 
-with tau the seed-noise tolerance of the probes (:data:`analysis.probes.DEFAULT_TOLERANCE`,
-0.01 absolute in the selection metric; an indicative guess at seed noise for the error rates
-of small workloads, since a stage's best is not rerun). The result also gives the later stage's
+with tau the seed-noise tolerance of the probes (:func:`analysis.probes.seed_spread`): the
+spread max - min of the selection metric over the completed reruns of the later stage's best
+(``rerun_best``, two or more: the noise that changing only the seed produces at that point,
+``measured``), else ``tolerance`` (default :data:`analysis.probes.DEFAULT_TOLERANCE`, 0.01
+absolute; a guess at seed noise for the error rates of small workloads, so the flag is
+*indicative*). The earlier stage's best is not rerun, and both bests are the minimum of the
+values that selected them, so each is biased low by about the same winner's curse; the flag
+compares like with like, not the two points' true errors. The result also gives the later stage's
 median over its completed trials, which shows a refined space where most trials fail (the
 median at chance, 0.9 for ten classes). Only ``phase = search`` rows count (not reruns or
 probes); diverged and failed trials have no value and are left out.
@@ -29,10 +34,10 @@ import pyarrow as pa
 from optcompare.schema import METRICS
 
 from .load import with_stage_and_study
-from .probes import DEFAULT_TOLERANCE
+from .probes import DEFAULT_TOLERANCE, seed_spread
 from .ranking import select_for
 from .stages import stage_names
-from .trials import SEARCH_PHASE
+from .trials import RERUN_PHASE, SEARCH_PHASE
 
 __all__ = ["LostGround", "lost_ground"]
 
@@ -52,14 +57,17 @@ class LostGround:
     later_best: float
     later_median: float
     tolerance: float
+    measured: bool = False
+    """True when ``tolerance`` is the spread of the later best's reruns, False for the default guess."""
 
     @property
     def sentence(self) -> str:
         study = f" (study {self.study})" if self.study else ""
+        noise = "seed spread of its reruns" if self.measured else "default; no reruns: indicative"
         return (
             f"{self.workload}/{self.protocol}/{self.optimizer}{study}: refinement lost ground: "
             f"{self.later} stage best {self.select} {self.later_best:.4g} (median {self.later_median:.4g}) "
-            f"against {self.earlier_best:.4g} in the {self.earlier} stage (tolerance {self.tolerance:g})"
+            f"against {self.earlier_best:.4g} in the {self.earlier} stage (tolerance {self.tolerance:g}, {noise})"
         )
 
 
@@ -78,10 +86,13 @@ def lost_ground(
          if c in trials.column_names]
         + sorted({METRICS[m].column for m in METRICS if METRICS[m].select and METRICS[m].column in trials.column_names})
     ).to_pandas()
-    if "phase" in frame:  # a null or missing phase reads as a search trial (analysis.trials)
-        frame = frame[frame["phase"].fillna(SEARCH_PHASE) == SEARCH_PHASE]
     if "attempt" in frame:
         frame = frame.sort_values("attempt").drop_duplicates("trial_id", keep="last")
+    reruns = frame.iloc[0:0]
+    if "phase" in frame:  # a null or missing phase reads as a search trial (analysis.trials)
+        phase = frame["phase"].fillna(SEARCH_PHASE)
+        reruns = frame[phase == RERUN_PHASE]
+        frame = frame[phase == SEARCH_PHASE]
     names = stage_names(meta, sorted(frame["protocol"].astype(str).unique()))
     out = []
     for (workload, protocol, optimizer, study), search in frame.groupby(
@@ -94,13 +105,18 @@ def lost_ground(
         column = METRICS[metric].column
         completed = search[search["status"] == "completed"]
         values = {s: completed.loc[completed["stage"] == s, column].dropna().to_numpy() for s in stages}
+        mine = reruns[(reruns["workload"] == workload) & (reruns["protocol"] == protocol)
+                      & (reruns["optimizer"] == optimizer) & (reruns["study"] == study)
+                      & (reruns["status"] == "completed")]
         for earlier, later in zip(stages, stages[1:], strict=False):
             if not (len(values[earlier]) and len(values[later])):
                 continue
+            spread = mine.loc[mine["stage"] == later, column].to_numpy(dtype=float)
+            tau, measured = seed_spread(spread) if len(spread) >= 2 else (tolerance, False)
             before, after = float(values[earlier].min()), float(values[later].min())
-            if after - before > tolerance:
+            if after - before > tau:
                 out.append(LostGround(
                     str(workload), str(protocol), str(optimizer), int(study), metric, earlier, before,
-                    later, after, float(np.median(values[later])), tolerance,
+                    later, after, float(np.median(values[later])), tau, measured,
                 ))
     return tuple(out)

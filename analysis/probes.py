@@ -38,7 +38,7 @@ from .checks import check_metric
 from .ranking import select_for
 from .trials import PROBE_PHASE, RERUN_PHASE, Search, group_searches
 
-__all__ = ["DEFAULT_TOLERANCE", "ProbeResult", "probe_results"]
+__all__ = ["DEFAULT_TOLERANCE", "ProbeResult", "probe_results", "seed_spread"]
 
 DEFAULT_TOLERANCE = 0.01
 """Seed-noise tolerance (absolute, in the reported metric) without reruns of the narrow best."""
@@ -100,13 +100,19 @@ def _best_row(search: Search, select: str) -> int | None:
     return int(rows[np.lexsort((index, values[rows]))[0]])
 
 
-def _tolerance(reruns: Search | None, column: str) -> tuple[float, bool]:
-    if reruns is not None:
-        values = reruns.column(column)[reruns.completed]
-        values = values[np.isfinite(values)]
-        if len(values) >= 2:
-            return float(values.max() - values.min()), True
+def seed_spread(values: np.ndarray) -> tuple[float, bool]:
+    """(tau, measured): max - min of the finite ``values`` of one point's seed reruns when there
+    are two or more (measured), else :data:`DEFAULT_TOLERANCE` (a guess: indicative)."""
+    values = values[np.isfinite(values)]
+    if len(values) >= 2:
+        return float(values.max() - values.min()), True
     return DEFAULT_TOLERANCE, False
+
+
+def _tolerance(reruns: Search | None, column: str) -> tuple[float, bool]:
+    if reruns is None:
+        return DEFAULT_TOLERANCE, False
+    return seed_spread(reruns.column(column)[reruns.completed])
 
 
 def probe_results(

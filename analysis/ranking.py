@@ -94,20 +94,27 @@ class BudgetRankings:
     """The rankings of every (workload, protocol) at one budget, with the settings that made them."""
 
     budget: int
-    select: str
+    select: str | Mapping[str, str]
+    """One metric for every protocol, or protocol -> metric (the protocols' recorded ``select``)."""
     report: str
     n_resamples: int
     rankings: tuple[Ranking, ...]
 
+    def select_of(self, protocol: str) -> str:
+        """The metric that selected ``protocol``'s best trials (:func:`select_for`)."""
+        return select_for(self.select, protocol)
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of ``optcompare rank`` for one budget (README "Analysis"):
-        ``{"budget", "select", "report", "n_resamples", "rankings": [Ranking.as_dict(), ...]}``."""
+        ``{"budget", "select", "report", "n_resamples", "rankings": [Ranking.as_dict() with
+        "select", ...]}``; the top-level ``select`` is a metric, or protocol -> metric when each
+        protocol's recorded one was used."""
         return {
             "budget": self.budget,
-            "select": self.select,
+            "select": self.select if isinstance(self.select, str) else dict(self.select),
             "report": self.report,
             "n_resamples": self.n_resamples,
-            "rankings": [r.as_dict() for r in self.rankings],
+            "rankings": [{**r.as_dict(), "select": self.select_of(r.protocol)} for r in self.rankings],
         }
 
 
@@ -135,6 +142,18 @@ def select_for(select: str | Mapping[str, str], protocol: str) -> str:
     if isinstance(select, str):
         return select
     return select.get(protocol, schema.SELECT_METRICS[0])
+
+
+def selection(meta: Mapping[str, Any], select: str | None = None) -> str | dict[str, str]:
+    """The selection metric: ``select`` for every protocol when given, else protocol -> the
+    ``select`` experiment.json records for it (an unknown name counts as the default
+    ``val_error``; :func:`analysis.ranking.select_for` gives the default to unrecorded ones)."""
+    if select is not None:
+        return select
+    recorded = meta.get("select")
+    if not isinstance(recorded, Mapping):
+        return {}
+    return {p: (m if m in schema.METRICS else schema.SELECT_METRICS[0]) for p, m in recorded.items()}
 
 
 def bootstrap_searches(
@@ -282,7 +301,7 @@ def budget_warnings(
 def _rank_searches(
     searches: Mapping[SearchKey, Search],
     budgets: Sequence[int],
-    select: str,
+    select: str | Mapping[str, str],
     report: str,
     n_resamples: int,
     seed: int,
@@ -296,11 +315,12 @@ def _rank_searches(
 
 
 def _check_arguments(
-    budgets: Sequence[int] | None, select: str, report: str, n_resamples: int
+    budgets: Sequence[int] | None, select: str | None, report: str, n_resamples: int
 ) -> tuple[int, ...] | None:
     """The distinct budgets ascending (None or none given: the default), once every argument
     is checked."""
-    check_select(select)
+    if select is not None:
+        check_select(select)
     check_metric(report, "report")
     check_resamples(n_resamples)
     return None if budgets is None or len(budgets) == 0 else check_budgets(budgets)
@@ -346,7 +366,7 @@ def rank_experiment(
     experiment: str,
     budgets: Sequence[int] | None = None,
     *,
-    select: str = "val_error",
+    select: str | None = None,
     report: str = "test_error",
     n_resamples: int = 1000,
     seed: int = 0,
@@ -360,8 +380,10 @@ def rank_experiment(
     pool them, each study is ranked too (:func:`analysis.studies.compare_studies`) and the
     default budget is the smallest search of any one study.
 
-    The arguments are checked before anything is read (``stage`` once experiment.json names
-    the stages); a budget above :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
+    ``select`` None selects each protocol's best trials by the ``select`` experiment.json records
+    for it (:func:`selection`), as ``summary``, ``report`` and ``importance`` do; a metric
+    selects every protocol's by it. The arguments are checked before anything is read (``stage``
+    once experiment.json names the stages); a budget above :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
     """
     from .ask_order import adaptive_protocols, ask_order_warnings
     from .inclusion import inclusion_pairs
@@ -370,6 +392,7 @@ def rank_experiment(
 
     chosen = _check_arguments(budgets, select, report, n_resamples)
     meta, loaded = load_experiment(experiment)
+    chosen_select = selection(meta, select)
     trials = select_stage_rows(loaded.table, meta, stage, experiment)
     searches = _searches_of(trials, experiment)
     several = study_count(meta, trials) > 1
@@ -377,15 +400,15 @@ def rank_experiment(
     used = chosen or (default,)
     adaptive = adaptive_protocols(meta)
     warnings = [*budget_warnings(searches, used), *ask_order_warnings(searches, adaptive)]
-    by_budget = _rank_searches(searches, used, select, report, n_resamples, seed, adaptive)
+    by_budget = _rank_searches(searches, used, chosen_select, report, n_resamples, seed, adaptive)
     studies = compare_studies(
-        trials, used, inclusion_pairs(meta), select=select, report=report,
+        trials, used, inclusion_pairs(meta), select=chosen_select, report=report,
         n_resamples=n_resamples, seed=seed, meta=meta, stage=stage,
     ) if several else None
     return ExperimentRankings(
         experiment=experiment,
         by_budget=tuple(
-            BudgetRankings(b, select, report, n_resamples, tuple(r)) for b, r in by_budget.items()
+            BudgetRankings(b, chosen_select, report, n_resamples, tuple(r)) for b, r in by_budget.items()
         ),
         skipped=tuple(loaded.skipped),
         warnings=(*warnings, *(studies.warnings if studies is not None else ())),

@@ -111,7 +111,7 @@ def _ranking_rows(
         for o in r.optimizers:
             probs = list(o.rank_probabilities)
             rows.append([r.workload, r.protocol, o.rank, o.optimizer, o.n_trials, o.mean, o.p05,
-                         o.p95, budget.budget, budget.select, budget.report, budget.n_resamples,
+                         o.p95, budget.budget, budget.select_of(r.protocol), budget.report, budget.n_resamples,
                          *study, *probs, *[""] * (n - len(probs))])
     return rows
 
@@ -140,7 +140,7 @@ def _budget_tables(budget: BudgetRankings, rankings: Sequence[Any] | None = None
         table = Table(
             title=(
                 f"{label}{ranking.workload} / {ranking.protocol}: {budget.report} of the best-by-"
-                f"{budget.select} trial, budget K={budget.budget}, B={budget.n_resamples}"
+                f"{budget.select_of(ranking.protocol)} trial, budget K={budget.budget}, B={budget.n_resamples}"
             )
         )
         for header, justify in RANK_TABLE_COLUMNS:

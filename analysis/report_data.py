@@ -32,7 +32,7 @@ from .bootstrap import BudgetCurve
 from .causes import BreakCause, break_causes
 from .checks import check_budgets, check_metric, check_resamples
 from .curves import BestTrialCurve, align_curves, best_trial_curve
-from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics, selection
+from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics
 from .figures import Figure
 from .headline import HierarchyRow, hierarchy_rows
 from .importance import DEFAULT_EVALUATOR, SearchImportance, searches_importance
@@ -47,6 +47,7 @@ from .ranking import (
     default_budget,
     rankings_at,
     select_for,
+    selection,
 )
 from .refined import RefinedSpace, refined_spaces
 from .reruns import RerunSummary, rerun_summaries

@@ -46,8 +46,9 @@ def run_demo(args: argparse.Namespace) -> int:
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)
-    show_rankings(rank_experiment(experiment_dir, select="val_error", report="test_error"))
-    data = analyse(experiment_dir, select="val_error", report="test_error")
+    # select None: each protocol's recorded select, as rank, summary, report and importance do
+    show_rankings(rank_experiment(experiment_dir, select=None, report="test_error"))
+    data = analyse(experiment_dir, select=None, report="test_error")
     evidence = violation_evidence(data.hierarchy.verdicts, data.diagnostics, data.rankings)
     for line in [*verdict_lines(data.hierarchy, evidence, data.causes), *next_steps(experiment_dir, data.hierarchy.breaking_protocols)]:
         print(line)

@@ -33,7 +33,7 @@ def test_the_rmsprop_case_of_the_issue_is_flagged_with_its_numbers():
     assert (lost.earlier_best, lost.later_best, lost.later_median) == (0.085, 0.324, pytest.approx(0.906))
     assert lost.sentence == (
         "w/two/rmsprop: refinement lost ground: final stage best val_error 0.324 (median 0.906) "
-        "against 0.085 in the initial stage (tolerance 0.01)"
+        "against 0.085 in the initial stage (tolerance 0.01, default; no reruns: indicative)"
     )
 
 
@@ -56,3 +56,23 @@ def test_within_tolerance_across_studies_and_for_one_stage_protocols_nothing_is_
     assert "(study 1)" in lost[0].sentence
     assert lost_ground(_trials(rows), META, tolerance=0.5) == ()
     assert all(math.isfinite(x.later_median) for x in lost)
+
+
+def test_the_reruns_of_the_later_best_set_a_measured_tolerance():
+    base = [
+        ("two", "adam", 0, "initial", "search", "completed", 0.100),
+        ("two", "adam", 0, "final", "search", "completed", 0.140),  # 0.04 worse than 0.100
+        ("two", "nadam", 0, "initial", "search", "completed", 0.100),
+        ("two", "nadam", 0, "final", "search", "completed", 0.108),  # 0.008 worse: within the default 0.01
+    ]
+    reruns = [
+        ("two", "adam", 0, "final", "rerun", "completed", v) for v in (0.12, 0.17, 0.15)  # spread 0.05
+    ] + [
+        ("two", "nadam", 0, "final", "rerun", "completed", v) for v in (0.107, 0.110)  # spread 0.003
+    ] + [("two", "nadam", 0, "final", "rerun", "failed", 0.9)]  # a failed rerun does not widen it
+    assert [x.optimizer for x in lost_ground(_trials(base), META)] == ["adam"]
+    (lost,) = lost_ground(_trials(base + reruns), META)
+    assert (lost.optimizer, lost.measured) == ("nadam", True)
+    assert lost.tolerance == pytest.approx(0.003)
+    assert lost.sentence.endswith("(tolerance 0.003, seed spread of its reruns)")
+    assert not lost_ground(_trials(base + reruns[:1]), META)[0].measured  # one rerun: no spread, the default
