@@ -18,8 +18,10 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
 - Training speed and robustness: :func:`speed_rankings`, :func:`ordering_robustness`,
   :func:`goodman_kruskal_gamma` (the agreement of two orderings).
 - Across workloads: :func:`summarize_experiments` (one or several experiment directories),
-  :func:`summarize_workloads`, :func:`performance_profile` (AlgoPerf-style profiles and their
-  exact scores), :func:`standings` (mean rank and wins), :func:`verdict_table`.
+  :func:`summarize_workloads`, :func:`performance_profile` (AlgoPerf's profiles: unsolved
+  workloads count as misses unless ``drop_unsolved``; exact scores, or AlgoPerf's trapezoid with
+  ``points``), :func:`profile_table` (an external CSV table scored alike), :func:`standings`
+  (mean rank and wins), :func:`verdict_table`.
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`; inclusion probes: :func:`probe_results` (:class:`ProbeResult`).
 - Stages and repeated studies: :func:`select_stage` / :func:`select_stage_rows` (``stage``:
@@ -94,6 +96,7 @@ from .inclusion import (
 from .load import Experiment, Loaded, load_experiment, load_experiments, load_results, load_table
 from .optuna_study import RebuiltTrials, rebuilt_trials
 from .probes import ProbeResult, probe_results
+from .profile_table import profile_table, read_profile_table
 from .profiles import OptimizerProfile, PerformanceProfile, performance_profile, performance_ratios
 from .query import QueryResult, connect, run_query
 from .ranking import (
@@ -208,6 +211,8 @@ __all__ = [
     "ordering_robustness",
     "performance_profile",
     "performance_ratios",
+    "profile_table",
+    "read_profile_table",
     "position_in_range",
     "probe_results",
     "rank_experiment",

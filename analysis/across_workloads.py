@@ -6,7 +6,9 @@ Per protocol, over the workloads that ran it:
 - two performance profiles (:mod:`analysis.profiles`): of the steps to target (each search's
   bootstrapped median steps to the workload's target at budget K, :func:`analysis.speed.
   speed_rankings`; never reached = +inf) and of the final reported metric (the ranking's
-  bootstrapped mean best-of-K value, :func:`analysis.ranking.rankings_at`);
+  bootstrapped mean best-of-K value, :func:`analysis.ranking.rankings_at`). A workload that no
+  optimizer solved counts as a miss for all (AlgoPerf's convention) unless ``drop_unsolved``;
+  a warning says which convention changed which scores;
 - standings: each optimizer's mean rank over the workloads it ran and its wins (workloads where
   it ranks first). The rank on a workload is that of the ranking's means with ties shared,
   1 + #{optimizers with a strictly lower mean} (the ranking itself breaks ties by name), so
@@ -30,7 +32,7 @@ from .ask_order import adaptive_protocols, ask_order_warnings
 from .checks import check_budgets, check_metric, check_resamples
 from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
-from .profiles import TAU_MAX, PerformanceProfile, check_tau_max, performance_profile
+from .profiles import TAU_MAX, PerformanceProfile, check_points, check_tau_max, performance_profile
 from .ranking import (
     Ranking,
     bootstrap_searches,
@@ -138,6 +140,13 @@ class CrossWorkloadSummary:
     verdicts: VerdictTable
     warnings: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    drop_unsolved: bool = False
+    points: int | None = None
+
+    @property
+    def convention(self) -> str:
+        """``"algoperf"`` (unsolved workloads stay in W) or ``"drop-unsolved"``."""
+        return "drop-unsolved" if self.drop_unsolved else "algoperf"
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON document of ``optcompare summary`` (README "Analysis")."""
@@ -147,6 +156,8 @@ class CrossWorkloadSummary:
             "report": self.report,
             "n_resamples": self.n_resamples,
             "tau_max": self.tau_max,
+            "convention": self.convention,
+            "points": self.points,
             "workloads": list(self.workloads),
             "protocols": [p.as_dict() for p in self.protocols],
             "inclusion_verdicts": self.verdicts.as_dict(),
@@ -193,18 +204,10 @@ def _values(
     return {r.workload: {o.optimizer: value(o) for o in r.optimizers} for r in rows}
 
 
-def _left_out_warning(profile: PerformanceProfile) -> list[str]:
-    if not profile.left_out:
-        return []
-    what = (
-        "reached the target"
-        if profile.quantity == STEPS_TO_TARGET
-        else f"a finite {profile.quantity}"
-    )
-    return [
-        f"{profile.protocol}, {profile.quantity} profile: left out {', '.join(profile.left_out)} "
-        f"(no optimizer {what} there)"
-    ]
+def _convention_warning(profile: PerformanceProfile) -> list[str]:
+    """What the profile's convention did with unsolved workloads, if it had any."""
+    sentence = profile.convention_sentence
+    return [f"{profile.protocol}, {sentence}"] if sentence else []
 
 
 def summarize_workloads(
@@ -217,11 +220,15 @@ def summarize_workloads(
     report: str,
     n_resamples: int,
     tau_max: float = TAU_MAX,
+    drop_unsolved: bool = False,
+    points: int | None = None,
 ) -> CrossWorkloadSummary:
     """The summary of rankings, speed rankings and verdicts taken at ``budget`` (module doc);
     the other settings are recorded. Warns when it covers fewer than two workloads and when a
-    profile leaves a workload out."""
+    profile has a workload that no optimizer solved (saying what the convention did)."""
     tau_max = check_tau_max(tau_max)
+    points = check_points(points)
+    options = {"tau_max": tau_max, "drop_unsolved": drop_unsolved, "points": points}
     workloads = tuple(sorted({r.workload for r in rankings}))
     warnings: list[str] = []
     if len(workloads) < 2:
@@ -237,14 +244,14 @@ def summarize_workloads(
                 _values([s for s in speed if s.protocol == p], lambda o: o.median),
                 protocol=p,
                 quantity=STEPS_TO_TARGET,
-                tau_max=tau_max,
+                **options,
             ),
             performance_profile(
-                _values(mine, lambda o: o.mean), protocol=p, quantity=report, tau_max=tau_max
+                _values(mine, lambda o: o.mean), protocol=p, quantity=report, **options
             ),
         )
         for profile in profiles:
-            warnings.extend(_left_out_warning(profile))
+            warnings.extend(_convention_warning(profile))
         protocols.append(
             ProtocolSummary(
                 p, tuple(sorted(r.workload for r in mine)), tuple(standings(mine)), profiles
@@ -260,6 +267,8 @@ def summarize_workloads(
         tuple(protocols),
         verdict_table(verdicts),
         tuple(warnings),
+        drop_unsolved=drop_unsolved,
+        points=points,
     )
 
 
@@ -319,6 +328,8 @@ def summarize_experiments(
     tau_max: float = TAU_MAX,
     alpha: float = 0.05,
     stage: str = "final",
+    drop_unsolved: bool = False,
+    points: int | None = None,
 ) -> CrossWorkloadSummary:
     """The summary of one or several experiment directories at ``budget`` (default: the
     smallest search of all), with the rankings, speed rankings and inclusion verdicts computed
@@ -335,6 +346,7 @@ def summarize_experiments(
         check_metric(select, "select")
     check_resamples(n_resamples)
     tau_max = check_tau_max(tau_max)
+    check_points(points)
     if budget is not None:
         check_budgets([budget])
     paths = [experiments] if isinstance(experiments, str) else list(experiments)
@@ -363,6 +375,8 @@ def summarize_experiments(
         report=report,
         n_resamples=n_resamples,
         tau_max=tau_max,
+        drop_unsolved=drop_unsolved,
+        points=points,
     )
     return replace(
         summary,

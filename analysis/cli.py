@@ -1,4 +1,4 @@
-"""``optcompare rank``, ``summary``, ``query``, ``report``, ``importance`` and ``export optuna``:
+"""``optcompare rank``, ``summary``, ``profile``, ``query``, ``report``, ``importance`` and ``export optuna``:
 the analysis subcommands.
 
 Handlers import their modules when called, so ``optcompare --help`` loads neither numpy-heavy
@@ -20,11 +20,12 @@ from optcompare.errors import ParameterError, with_flags
 from optcompare.schema import METRICS, SELECT_METRICS
 
 from . import render  # standard library only at import; rich when a table is printed
-from .profiles import TAU_MAX
+from .profiles import ALGOPERF_POINTS, TAU_MAX
 
 if TYPE_CHECKING:
     from .across_workloads import CrossWorkloadSummary
     from .importance import ExperimentImportance
+    from .profiles import PerformanceProfile
     from .query import QueryResult
     from .ranking import ExperimentRankings
     from .report_data import ReportData
@@ -34,6 +35,7 @@ __all__ = [
     "parse_budgets",
     "register",
     "run_export_optuna",
+    "run_profile",
     "run_importance",
     "run_query_command",
     "run_rank",
@@ -50,7 +52,7 @@ REPORT_METRICS = tuple(name for name, m in METRICS.items() if m.split != "train"
 FLAGS = {"budget": "--budget", "n_resamples": "--resamples", "select": "--select",
          "report": "--report", "max_rows": "--max-rows", "out_dir": "--out",
          "tau_max": "--tau-max", "stage": "--stage", "evaluator": "--evaluator",
-         "storage": "--storage", "overwrite": "--overwrite"}
+         "storage": "--storage", "overwrite": "--overwrite", "points": "--points"}
 """Library parameter -> the flag that sets it, for errors and warnings (optcompare.errors)."""
 
 TABLE_HELP = ("table (default; on a terminal it fits the terminal, piped or redirected it is as "
@@ -68,6 +70,16 @@ SUMMARY_DESCRIPTION = (
 
 STAGE_HELP = ("which stage's trials: final (default: each protocol's last stage), initial (its first), "
               "all, or a stage's name")
+
+
+def _add_profile_options(p: argparse.ArgumentParser) -> None:
+    """--drop-unsolved and --points, shared by summary and profile."""
+    p.add_argument("--drop-unsolved", action="store_true",
+                   help="leave a workload that no optimizer solved out of the profiles (default: it stays, "
+                        "a miss for every optimizer, as in AlgoPerf's scoring; dropping it scales every score up)")
+    p.add_argument("--points", type=int, default=None,
+                   help=f"score by AlgoPerf's trapezoid on this many tau points ({ALGOPERF_POINTS} reproduces a "
+                        "published AlgoPerf score; default: the exact integral)")
 
 
 def _add_bootstrap_options(p: argparse.ArgumentParser, *, select_default: str | None, select_help: str) -> None:
@@ -116,7 +128,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            select_help="selection metric (default: each protocol's select in experiment.json)")
     s.add_argument("--tau-max", type=float, default=TAU_MAX,
                    help=f"upper end of the profiles' tau range (default: {TAU_MAX:g})")
+    _add_profile_options(s)
     s.add_argument("--format", choices=list(SUMMARY_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
+
+    pr = _add_command(
+        subparsers, "profile", run_profile,
+        help="score an external table (CSV: submission,workload,value) by performance profiles",
+        description=(
+            "Performance-profile scores of a table of results from anywhere, e.g. a published "
+            "AlgoPerf leaderboard's steps to target: a CSV with the header submission (or "
+            "optimizer),workload,value; lower is better, and an empty value, inf or nan is a "
+            "missed target. Scored by the code of summary: a workload that nobody solved stays in "
+            "W as a miss for all (AlgoPerf's convention); --points 100 reproduces AlgoPerf's "
+            "trapezoid score."
+        ),
+    )
+    pr.add_argument("table", help="CSV file: submission (or optimizer),workload,value")
+    pr.add_argument("--quantity", default="value", help="what the values are, for the output (default: value)")
+    pr.add_argument("--tau-max", type=float, default=TAU_MAX,
+                    help=f"upper end of the profiles' tau range (default: {TAU_MAX:g})")
+    _add_profile_options(pr)
+    pr.add_argument("--format", choices=list(PROFILE_FORMATS), default="table", help=f"output format: {TABLE_HELP}")
 
     q = _add_command(
         subparsers, "query", run_query_command,
@@ -269,6 +301,22 @@ SUMMARY_FORMATS: dict[str, Callable[[CrossWorkloadSummary], None]] = _formats(
 """``summary --format``: how each format prints a
 :class:`~analysis.across_workloads.CrossWorkloadSummary`."""
 
+PROFILE_FORMATS: dict[str, Callable[[PerformanceProfile], None]] = _formats(
+    render.profile_tables, render.profile_json, render.profile_csv)
+"""``profile --format``: how each format prints a :class:`~analysis.profiles.PerformanceProfile`."""
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    """Score an external CSV table (:mod:`analysis.profile_table`); the convention's sentence
+    to stderr when a workload was unsolved."""
+    from .profile_table import profile_table
+
+    profile = profile_table(args.table, quantity=args.quantity, tau_max=args.tau_max,
+                            drop_unsolved=args.drop_unsolved, points=args.points)
+    _warn([profile.convention_sentence] if profile.convention_sentence else [])
+    PROFILE_FORMATS[args.format](profile)
+    return 0
+
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the cross-workload summary; warnings (one workload, left-out workloads, skipped
@@ -277,7 +325,7 @@ def run_summary(args: argparse.Namespace) -> int:
 
     summary = summarize_experiments(args.experiments, args.budget, select=args.select, report=args.report,
                                     n_resamples=args.resamples, seed=args.seed, tau_max=args.tau_max,
-                                    stage=args.stage)
+                                    stage=args.stage, drop_unsolved=args.drop_unsolved, points=args.points)
     _warn_skipped(summary.skipped)
     _warn(summary.warnings)
     SUMMARY_FORMATS[args.format](summary)

@@ -299,7 +299,8 @@ def plot_performance_profiles(
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("tau (ratio to the best optimizer of the workload)")
         ax.set_ylabel("fraction of workloads within tau")
-        left_out = f"; left out: {', '.join(profile.left_out)}" if profile.left_out else ""
+        left_out = (f"; left out: {', '.join(profile.left_out)}" if profile.left_out
+                    else f"; unsolved by all: {', '.join(profile.unsolved)}" if profile.unsolved else "")
         ax.set_title(f"{profile.quantity} ({len(profile.workloads)} workloads{left_out})", fontsize=9)
         if profile.optimizers:
             ax.legend(fontsize=8, loc="lower right")

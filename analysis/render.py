@@ -26,11 +26,15 @@ if TYPE_CHECKING:
     from .explain import ViolationEvidence
     from .importance import ExperimentImportance
     from .inclusion import HierarchySummary
+    from .profiles import PerformanceProfile
     from .query import QueryResult
     from .ranking import BudgetRankings, ExperimentRankings
     from .studies import StudiesAtBudget
 
 __all__ = [
+    "profile_csv",
+    "profile_json",
+    "profile_tables",
     "RANK_COLUMNS",
     "IMPORTANCE_COLUMNS",
     "dumps_strict",
@@ -191,7 +195,7 @@ SUMMARY_COLUMNS = ("protocol", "optimizer", "n_workloads", "mean_rank", "wins")
 """Leading columns of ``summary --format csv``; one ``score_<quantity>`` column per profile
 (steps to target, then the reported metric), then :data:`SUMMARY_SETTINGS` follow."""
 
-SUMMARY_SETTINGS = ("budget", "select", "report", "n_resamples", "tau_max")
+SUMMARY_SETTINGS = ("budget", "select", "report", "n_resamples", "tau_max", "convention")
 """The settings closing each row of ``summary --format csv``."""
 
 
@@ -218,7 +222,7 @@ def summary_csv(summary: CrossWorkloadSummary) -> str:
     rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), *SUMMARY_SETTINGS]]
     for p in summary.protocols:
         settings = (summary.budget, select_for(summary.select, p.protocol), summary.report,
-                    summary.n_resamples, summary.tau_max)
+                    summary.n_resamples, summary.tau_max, summary.convention)
         rows.extend([p.protocol, *row, *settings] for row in _summary_rows(p))
     return _csv(rows)
 
@@ -235,6 +239,14 @@ def _verdict_table(summary: CrossWorkloadSummary) -> Table:
     return table
 
 
+def _score_rule(summary: CrossWorkloadSummary) -> str:
+    """How the scores were computed, in a few words."""
+    rule = "exact integral" if summary.points is None else f"trapezoid on {summary.points} tau points"
+    unsolved = ("unsolved workloads left out" if summary.drop_unsolved
+                else "unsolved workloads count as misses, as in AlgoPerf")
+    return f"{rule}; {unsolved}"
+
+
 def summary_tables(summary: CrossWorkloadSummary) -> list[Table]:
     """Per protocol: each optimizer's workloads, mean rank, wins and profile scores (higher is
     better); then the inclusion verdicts of every workload."""
@@ -245,9 +257,8 @@ def summary_tables(summary: CrossWorkloadSummary) -> list[Table]:
         table = Table(
             title=(f"{p.protocol} over {len(p.workloads)} workloads: mean rank by {summary.report} "
                    f"at K={summary.budget}, B={summary.n_resamples}; performance-profile scores "
-                   f"(tau <= {summary.tau_max:g}, 1 = best everywhere)"),
-            caption="; ".join(f"{q.quantity}: left out {', '.join(q.left_out)}"
-                              for q in p.profiles if q.left_out) or None,
+                   f"(tau <= {summary.tau_max:g}, 1 = best everywhere; {_score_rule(summary)})"),
+            caption="; ".join(q.convention_sentence for q in p.profiles if q.convention_sentence) or None,
         )
         for header in ("optimizer", "workloads", "mean rank", "wins",
                        *(f"score {q.quantity}" for q in p.profiles)):
@@ -288,6 +299,36 @@ def query_table(result: QueryResult, max_rows: int) -> Table:
     for row in result.rows[:max_rows]:
         table.add_row(*(_cell(v) for v in row))
     return table
+
+
+def profile_json(profile: PerformanceProfile) -> str:
+    """``optcompare profile --format json``: :meth:`PerformanceProfile.as_dict` (null: a miss)."""
+    return dumps_strict(profile.as_dict(), indent=2) + "\n"
+
+
+def profile_csv(profile: PerformanceProfile) -> str:
+    """One row per submission: ``name, score, r_<workload>...`` (empty r: a miss), highest score first."""
+    rows: list[Sequence[Any]] = [["name", "score", *(f"r_{w}" for w in profile.workloads)]]
+    rows += [[o.optimizer, o.score, *(r if math.isfinite(r) else "" for r in o.ratios)] for o in profile.optimizers]
+    return _csv(rows)
+
+
+def profile_tables(profile: PerformanceProfile) -> list[Table]:
+    """One table: each submission's score and ratio per workload (- : a miss), with the
+    convention's sentence as caption."""
+    from rich.table import Table
+
+    rule = "exact integral" if profile.points is None else f"trapezoid on {profile.points} tau points"
+    table = Table(
+        title=(f"{profile.protocol}: performance-profile scores of {profile.quantity} over "
+               f"{len(profile.workloads)} workloads (tau <= {profile.tau_max:g}, {rule}; 1 = best everywhere)"),
+        caption=profile.convention_sentence or None,
+    )
+    for header in ("name", "score", *profile.workloads):
+        table.add_column(header, justify="left" if header == "name" else "right")
+    for o in profile.optimizers:
+        table.add_row(o.optimizer, f"{o.score:.4f}", *(f"{r:.3g}" if math.isfinite(r) else "-" for r in o.ratios))
+    return [table]
 
 
 def print_tables(tables: Sequence[Table], file: IO[str] | None = None) -> None:
