@@ -130,25 +130,11 @@ def _run_and_report(
     options: StudyOptions, started: float, stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
-    from optcompare.schema import is_adaptive
-
     from .driver import run_study
+    from .plan_message import plan_lines
 
-    adaptive = [p.name for p in config.protocols if is_adaptive(p.search)]
-    searches = len(config.workloads) * (len(config.protocols) - len(adaptive)) * len(config.optimizers)
-    studies = f" x {config.studies} studies" if config.studies > 1 else ""
-    staged = [p.name for p in config.protocols if p.stages]
-    later = f"; later stages of {', '.join(staged)} are planned as earlier ones finish" if staged else ""
-    print(
-        f"experiment {experiment_dir}: {len(plan)} trials planned up front = {searches} searches x "
-        f"{config.trials_per_search} trials{studies}{later}", flush=True
-    )
-    if adaptive:
-        count = len(config.workloads) * len(adaptive) * len(config.optimizers)
-        print(
-            f"  and {count} adaptive searches ({', '.join(adaptive)}): adaptive, "
-            f"{config.trials_per_search} trials each{studies}, asked as slots free", flush=True
-        )
+    for line in plan_lines(config, plan, experiment_dir):
+        print(line, flush=True)
     summary = run_study(plan, experiment_dir, options, started_at=started, stop=stop)
     print_summary(summary)
     for line in lost_ground_lines(experiment_dir, any(p.stages for p in config.protocols)):

@@ -40,7 +40,8 @@ class StudyProgress:
         self.total = total
         self.enabled = enabled
         self.finished = self.failed = self.diverged = 0
-        self.running: set[str] = set()
+        self.running: dict[str, str] = {}
+        """Running trial id -> the Ray task (bundle) that trains it: a bundle trains several."""
         self.searches: dict[SearchKey, SearchProgress] = {}
         self.start = time.monotonic()
         self._next_line = 0.1
@@ -52,14 +53,15 @@ class StudyProgress:
             self._live.start()
 
     # ------------------------------------------------------------------ bookkeeping
-    def started(self, trial_id: str) -> None:
-        self.running.add(trial_id)
+    def started(self, trial_id: str, task: str | None = None) -> None:
+        """Trial ``trial_id`` started in Ray task ``task`` (its bundle; None: a task of its own)."""
+        self.running[trial_id] = trial_id if task is None else task
         self._refresh()
 
     def finished_trial(self, trial_id: str, key: SearchKey, status: str, value: float) -> None:
         """Record one finished trial (``status`` completed, diverged or failed; ``value`` its
         :data:`PROGRESS_METRIC`)."""
-        self.running.discard(trial_id)
+        self.running.pop(trial_id, None)
         self.finished += 1
         search = self.searches.setdefault(key, SearchProgress())
         search.done += 1
@@ -85,9 +87,17 @@ class StudyProgress:
         remaining = elapsed / self.finished * (self.total - self.finished)
         return f"elapsed {elapsed:.0f} s, about {remaining:.0f} s left"
 
+    def running_text(self) -> str:
+        """``N running`` when each running trial is a task of its own, else ``T tasks (N trials)
+        running``: a bundle is one task on one slot that trains several trials."""
+        tasks, trials = len(set(self.running.values())), len(self.running)
+        if tasks == trials:
+            return f"{trials} running"
+        return f"{tasks} task{'s' if tasks != 1 else ''} ({trials} trials) running"
+
     def headline(self) -> str:
         return (
-            f"{self.finished}/{self.total} trials finished, {len(self.running)} running, "
+            f"{self.finished}/{self.total} trials finished, {self.running_text()}, "
             f"{self.failed} failed, {self.diverged} diverged; {self._eta()}"
         )
 

@@ -129,7 +129,7 @@ class SinkCallback(Callback):
             started = self.clock()
             self.running[trial.config["bundle_id"]] = (trial, started, started + hung_after_s(float(limit)))
         for member in trial.config["members"]:
-            self.progress.started(member["trial_id"])
+            self.progress.started(member["trial_id"], trial.config["bundle_id"])
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401

@@ -39,3 +39,21 @@ def test_live_mode_renders_without_a_terminal():
     p.add_planned(2)
     assert p.total == 5 and "1/5 trials finished" in p.headline()
     p.close()
+
+
+def test_bundled_trials_are_counted_as_tasks_and_trials():
+    # The demo showed "28 running" on 2 trial slots: 2 bundles of 14 members each.
+    p = StudyProgress(40, enabled=False)
+    for i in range(14):
+        p.started(f"a{i}", "bundle-a")
+        p.started(f"b{i}", "bundle-b")
+    assert "28/40" not in p.headline() and "2 tasks (28 trials) running" in p.headline()
+    for i in range(14):
+        p.finished_trial(f"a{i}", A, "completed", 0.2)
+    assert p.running_text() == "1 task (14 trials) running"  # one task left: its 14 members
+    p.started("c0")
+    p.started("c0")  # a retried trial starts again: still one trial
+    assert p.running_text() == "2 tasks (15 trials) running"
+    for i in range(14):
+        p.finished_trial(f"b{i}", B, "completed", 0.3)
+    assert p.running_text() == "1 running"
