@@ -51,7 +51,7 @@ def bundle_key(trial: PlannedTrial) -> tuple:
     """What members of one bundle share."""
     return (
         trial.workload, trial.protocol, trial.optimizer, trial.phase, trial.schedule, trial.steps,
-        trial.eval_every, trial.data_dir, repr(sorted(trial.workload_options.items())),
+        trial.eval_every, trial.data_dir, repr(sorted(trial.workload_options.items())), trial.target_value,
     )
 
 

@@ -191,6 +191,7 @@ class WorkloadFile(StrictModel):
     stall_timeout_s: seconds() = None  # type: ignore[valid-type]
     checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]
     workers_per_trial: integer(1) = 1  # type: ignore[valid-type]
+    target_value: number(0.0, optional=True) = None  # type: ignore[valid-type]
 
 
 class Resources(StrictModel):
@@ -247,6 +248,10 @@ class WorkloadEntry(StrictModel):
     """Seconds of training between a trial's checkpoints (0: none; :mod:`tuning.trainable`)."""
     workers_per_trial: int = 1
     """Data-parallel workers of each trial (:mod:`tuning.data_parallel`); 1: one process."""
+    target_value: float
+    """The level of the workload's ``target_metric`` that steps to target measure: the config's
+    ``target_value``, else the workload class's (experiment.json records it, and a resumed
+    experiment keeps the recorded one)."""
 
 
 class ExperimentConfig(StrictModel):
@@ -303,6 +308,7 @@ def _workload(config: ConfigFile, index: int, item: WorkloadFile, base_dir: Path
         stall_timeout_s=item.stall_timeout_s,
         checkpoint_every_s=item.checkpoint_every_s,
         workers_per_trial=_checked_workers(item, workload, where, config.bundle_size if item.bundle_size is None else item.bundle_size),
+        target_value=float(cls.target_value if item.target_value is None else item.target_value),
     )
 
 

@@ -118,7 +118,7 @@ def experiment_record(
                 "eval_every": w.eval_every,
                 "data_dir": w.data_dir,
                 "target_metric": workloads.get_class(w.name).target_metric,
-                "target_value": workloads.get_class(w.name).target_value,
+                "target_value": w.target_value,
             }
             for w in config.workloads
         ],

@@ -112,6 +112,7 @@ def search_template(
         stall_timeout_s=entry.stall_timeout_s,
         checkpoint_every_s=entry.checkpoint_every_s,
         workers=entry.workers_per_trial,
+        target_value=entry.target_value,
         study=study,
     )
 

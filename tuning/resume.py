@@ -139,7 +139,21 @@ def _config_from_record(record: dict[str, Any], experiment_dir: str) -> Experime
 
     load_plugins(record["config"].get("plugins") or [], where=f"{source}: plugins")
     base_dir = Path(record.get("config_source") or ".").parent
-    return parse_config(record["config"], source, base_dir, protocol_loader=recorded_protocol)
+    config = parse_config(record["config"], source, base_dir, protocol_loader=recorded_protocol)
+    return with_recorded_targets(config, record)
+
+
+def with_recorded_targets(config: ExperimentConfig, record: dict[str, Any]) -> ExperimentConfig:
+    """``config`` with each workload's ``target_value`` as experiment.json recorded it, so a
+    resumed experiment measures steps to target against the target it started with even when
+    the workload's default has changed since."""
+    recorded = {w.get("name"): w.get("target_value") for w in record.get("workloads") or [] if isinstance(w, dict)}
+    entries = [
+        w.model_copy(update={"target_value": float(recorded[w.name])})
+        if isinstance(recorded.get(w.name), (int, float)) and not isinstance(recorded.get(w.name), bool) else w
+        for w in config.workloads
+    ]
+    return config.model_copy(update={"workloads": entries})
 
 
 def _latest_rows(experiment: Experiment) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:

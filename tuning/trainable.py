@@ -160,6 +160,7 @@ def execute_bundle(
         "on_eval": on_eval,
         "time_limit_s": first.time_limit_s,
         "heartbeat": watchdog.beat,
+        "target_value": first.target_value,
     }
     with watchdog if on_stall is not None else contextlib.nullcontext():
         if len(members) == 1:

@@ -62,6 +62,8 @@ class PlannedTrial(StrictModel):
     workers: Count = 1
     """The workload entry's ``workers_per_trial``: above 1 the trial trains data-parallel on that
     many Ray Train workers (:mod:`tuning.data_parallel`), each with the trial resources."""
+    target_value: float | None = None
+    """The workload entry's ``target_value`` (None: the workload class's)."""
 
 
 class WorkerSettings(StrictModel):

@@ -116,10 +116,12 @@ def integer(minimum: int, *, optional: bool = False) -> Any:  # noqa: ANN401 - a
     return Annotated[int | None if optional else int, PlainValidator(check)]
 
 
-def number(minimum: float) -> Any:  # noqa: ANN401 - a type
-    """A finite number >= ``minimum``, as a float."""
+def number(minimum: float, *, optional: bool = False) -> Any:  # noqa: ANN401 - a type
+    """A finite number >= ``minimum``, as a float; ``None`` passes when ``optional``."""
 
-    def check(value: object) -> float:
+    def check(value: object) -> float | None:
+        if value is None and optional:
+            return None
         if not _is_number(value) or not value >= minimum:  # type: ignore[operator]
             raise ValueError(f"expected a number >= {minimum:g}, got {value!r}")
         if not math.isfinite(value):  # type: ignore[arg-type]

@@ -138,6 +138,7 @@ def train_bundle(
     heartbeat: Callable[[int], None] | None = None,
     checkpointing: Checkpointing | None = None,
     evaluate: bool = True,
+    target_value: float | None = None,
 ) -> list[TrialOutcome]:
     """Train every member of the bundle; return their outcomes in member order.
 
@@ -160,7 +161,7 @@ def train_bundle(
         raise InputError(f"cannot bundle: {reason}; use bundle_size: 1")
     run = resolve_run(
         workload, steps, eval_every, device, mixed_precision, divergence_check_every, "bundle",
-        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing,
+        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing, target_value=target_value,
     )
     data = workload.data(run.device)
     splits = evaluation_splits(workload, data)

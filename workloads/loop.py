@@ -132,6 +132,7 @@ def train(
     heartbeat: Callable[[int], None] | None = None,
     checkpointing: Checkpointing | None = None,
     parallel: DataParallel | None = None,
+    target_value: float | None = None,
 ) -> TrialOutcome:
     """Train ``workload`` with optimizer ``optimizer_name`` and return the outcome.
 
@@ -149,11 +150,13 @@ def train(
     ``checkpointing`` saves the run's state as it trains and may give a state to continue from
     (:mod:`workloads.checkpoint`). ``parallel`` trains this rank's part of a data-parallel
     trial (:mod:`workloads.parallel`): every rank calls ``train`` with the same arguments.
+    ``target_value`` replaces the workload's ``target_value`` for ``steps_to_target`` (an
+    experiment keeps the target it recorded).
     """
     clock = Stopwatch() if parallel is None else Stopwatch(parallel.clock)
     run = resolve_run(
         workload, steps, eval_every, device, mixed_precision, divergence_check_every, "trial",
-        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing,
+        time_limit_s=time_limit_s, heartbeat=heartbeat, checkpointing=checkpointing, target_value=target_value,
     )
     data = workload.data(run.device)
     splits = evaluation_splits(workload, data)

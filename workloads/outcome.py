@@ -68,15 +68,16 @@ class Target:
     value: float
 
     @classmethod
-    def of(cls, workload: Workload) -> Target:
-        """The target ``workload`` declares; InputError when its ``target_metric`` is not one of
+    def of(cls, workload: Workload, value: float | None = None) -> Target:
+        """The target ``workload`` declares (``value`` in place of its ``target_value`` when
+        given); InputError when its ``target_metric`` is not one of
         :data:`~optcompare.schema.TARGET_METRICS`."""
         if workload.target_metric not in TARGET_METRICS:
             raise InputError(
                 f"workload {workload.name!r}: target_metric {workload.target_metric!r} is not one of "
                 f"{TARGET_METRICS}; set target_metric to one of them"
             )
-        return cls(workload.target_metric, float(workload.target_value))
+        return cls(workload.target_metric, float(workload.target_value if value is None else value))
 
     def reached(self, row: EvalRow) -> bool:
         return getattr(row, self.metric) <= self.value

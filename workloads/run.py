@@ -138,9 +138,10 @@ def resolve_run(
     time_limit_s: float | None = None,
     heartbeat: Callable[[int], None] | None = None,
     checkpointing: Checkpointing | None = None,
+    target_value: float | None = None,
 ) -> RunSettings:
     """Budget, evaluation interval, device, divergence-check interval, autocast and target of a
-    run (defaults from the workload), its time limit and heartbeat;
+    run (defaults from the workload; ``target_value`` None: the workload's), its time limit and heartbeat;
     :class:`~optcompare.errors.InputError` for bad values (``unit`` names the run in messages:
     ``trial``, ``bundle``)."""
     if time_limit_s is not None and not time_limit_s > 0:
@@ -149,7 +150,7 @@ def resolve_run(
     every = int(eval_every if eval_every is not None else workload.eval_interval)
     if total < 1 or every < 1:
         raise InputError(f"steps ({total}) and eval_every ({every}) of a {unit} must be >= 1; raise them to 1 or more")
-    target = Target.of(workload)
+    target = Target.of(workload, target_value)
     dev = pick_device(device)
     configure_device(dev)
     if mixed_precision and dev.type not in AUTOCAST_DEVICES:
