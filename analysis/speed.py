@@ -52,6 +52,7 @@ __all__ = [
     "goodman_kruskal_gamma",
     "ordering_robustness",
     "speed_rankings",
+    "robustness_targets",
     "workload_targets",
 ]
 
@@ -148,6 +149,25 @@ def workload_targets(meta: Mapping) -> dict[str, float]:
 
 def _target_of(meta: Mapping, workload: str) -> float | None:
     return workload_targets(meta).get(workload)
+
+
+SPREAD_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)
+"""Robustness targets of a workload whose target was set by the rule (docs/method.md 9.3):
+``target_value + k * target_spread`` for these k."""
+
+
+def robustness_targets(meta: Mapping, workload: str, factors: Sequence[float]) -> list[float]:
+    """The default targets of the robustness check for ``workload``: with a recorded
+    ``target_spread`` s, ``target_value + k s`` for k in :data:`SPREAD_STEPS` (the rule's levels
+    m + 0 s .. m + 4 s; non-positive ones left out), else ``factors`` times the target; [] without
+    a target."""
+    nominal = _target_of(meta, workload)
+    if nominal is None:
+        return []
+    spread = _workload_record(meta, workload).get("target_spread")
+    if isinstance(spread, (int, float)) and not isinstance(spread, bool) and spread > 0:
+        return sorted(t for k in SPREAD_STEPS if (t := nominal + k * float(spread)) > 0)
+    return sorted(nominal * f for f in factors)
 
 
 def _target_metric_of(meta: Mapping, workload: str) -> str:
@@ -283,8 +303,8 @@ def ordering_robustness(
 
     ``step_budgets`` default to 25/50/75/100% of the workload's ``steps`` in experiment.json
     (else its longest curve); the last (largest) one is the reference. ``targets`` (per
-    workload, or one list for all) default to ``target_factors`` times the workload's
-    ``target_value``; the reference is the target closest to ``target_value`` (else the
+    workload, or one list for all) default to :func:`robustness_targets` (the target plus -2 .. 2
+    of its recorded ``target_spread``, else ``target_factors`` times ``target_value``); the reference is the target closest to ``target_value`` (else the
     median target).
     """
     meta = meta or {}
@@ -315,7 +335,7 @@ def ordering_robustness(
         elif targets is not None:
             tlist = sorted(float(t) for t in targets)
         else:
-            tlist = sorted(nominal * f for f in target_factors) if nominal is not None else []
+            tlist = robustness_targets(meta, w, target_factors)
         by_target: list[tuple[float, dict[str, tuple[float, ...]]]] = []
         for t in tlist:
             steps_by_key = {

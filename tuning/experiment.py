@@ -119,6 +119,10 @@ def experiment_record(
                 "data_dir": w.data_dir,
                 "target_metric": workloads.get_class(w.name).target_metric,
                 "target_value": w.target_value,
+                "target_spread": (
+                    workloads.get_class(w.name).target_spread
+                    if w.target_value == workloads.get_class(w.name).target_value else None
+                ),
             }
             for w in config.workloads
         ],

@@ -251,8 +251,12 @@ class StagePlanner:
                 self.open[track] = _Open(0, spec, self.layouts[trial.protocol][0].count, [])
         self.ready: deque[PlannedTrial] = deque()
         self.records: list[dict[str, Any]] = []
+        self.unexpressible: dict[Track, dict[str, str]] = {}
+        """Wide track -> narrow optimizer -> why the protocol cannot express that inclusion at
+        all (:func:`tuning.space_inclusion.check_pair`): no cover is tried and nothing waits for it."""
         self.narrows = self._narrow_tracks()
-        """Wide track -> the tracks of its narrow optimizers (protocols that cover inclusions)."""
+        """Wide track -> the tracks of its narrow optimizers whose inclusion the protocol can
+        express (protocols that cover inclusions): its next stage waits for theirs."""
         self.covered = {narrow for narrows in self.narrows.values() for narrow in narrows}
         """Tracks some wide track covers: their finished stages are kept in :attr:`done`."""
         self.done: dict[tuple[Track, int], tuple[SearchSpec, list[tuple[PlannedTrial, str, float]]]] = {}
@@ -271,16 +275,31 @@ class StagePlanner:
         if not tracks:
             return {}
         from .probes import inclusion_pairs
+        from .space_inclusion import check_pair
 
         pairs = inclusion_pairs(dict.fromkeys(t.key.optimizer for t in tracks))
+        why_not: dict[tuple[str, str, str], str | None] = {}
         narrows: dict[Track, list[Track]] = {}
         for track in tracks:
             for pair in pairs:
                 if pair.wide != track.key.optimizer:
                     continue
                 narrow = Track(SearchKey(track.key.workload, track.key.protocol, pair.narrow), track.study)
-                if narrow in self.open:
-                    narrows.setdefault(track, []).append(narrow)
+                if narrow not in self.open:
+                    continue
+                key = (track.key.protocol, pair.narrow, pair.wide)
+                if key not in why_not:
+                    coverage = check_pair(self.protocols[key[0]], pair.narrow, pair.wide, trials=self.trials_per_search)
+                    why_not[key] = (
+                        "; ".join(r.sentence() for r in coverage.requirements)
+                        if coverage.status == "not expressible" else None
+                    )
+                if why_not[key] is not None:
+                    self.unexpressible.setdefault(track, {})[pair.narrow] = (
+                        f"not expressible under {key[0]}, whatever the ranges: {why_not[key]}"
+                    )
+                    continue
+                narrows.setdefault(track, []).append(narrow)
         return narrows
 
     @property
@@ -366,8 +385,16 @@ class StagePlanner:
         ``cover_inclusions``) widened to hold its narrow tracks' imitations (:mod:`tuning.cover`)."""
         spec, record = self._refine_own(track, state, current, following)
         refine = following.stage.refine
-        if refine is None or not refine.cover_inclusions or track not in self.narrows:
+        if refine is None or not refine.cover_inclusions:
             return spec, record
+        skipped = {
+            narrow: {"best_trial_ids": [], "covered": False, "why": why}
+            for narrow, why in sorted(self.unexpressible.get(track, {}).items())
+        }
+        if track not in self.narrows:
+            if not skipped:
+                return spec, record
+            return spec, {**record, "cover_inclusions": {"narrow": skipped, "moved": {}}}
         from .cover import cover_space
         from .refine import TooFewTrials, best_trials, show_dimension, validity_limits
         from .search import check_search
@@ -390,6 +417,7 @@ class StagePlanner:
             spec, spec.space, protocol.for_optimizer(track.key.optimizer), bests, validity_limits(spec)
         )
         covered["narrow"].update(too_few)
+        covered["narrow"].update(skipped)
         widened = spec.model_copy(update={"space": space})
         try:
             check_search(widened)

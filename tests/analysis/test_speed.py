@@ -179,3 +179,19 @@ def test_equal_median_steps_share_a_rank(tmp_path):
     (ranking,) = speed_rankings(searches, 2, n_resamples=20)
     # Competition ranking: ties take the lowest rank they share; the order within a tie is by name.
     assert [(o.optimizer, o.rank) for o in ranking.optimizers] == [("a", 1), ("b", 2), ("c", 2), ("x", 4), ("y", 4)]
+
+
+def test_robustness_targets_follow_the_target_rule_when_a_spread_is_recorded():
+    from analysis.speed import robustness_targets
+
+    meta = {"workloads": [
+        {"name": "ruled", "target_value": 0.30, "target_spread": 0.01},  # m = 0.28, s = 0.01
+        {"name": "tight", "target_value": 0.015, "target_spread": 0.01},  # 0.015 - 0.02 < 0 is left out
+        {"name": "old", "target_value": 0.5},  # set before the rule: scaled
+        {"name": "none"},
+    ]}
+    factors = (0.8, 1.0, 1.2)
+    assert robustness_targets(meta, "ruled", factors) == pytest.approx([0.28, 0.29, 0.30, 0.31, 0.32])
+    assert robustness_targets(meta, "tight", factors) == pytest.approx([0.005, 0.015, 0.025, 0.035])
+    assert robustness_targets(meta, "old", factors) == pytest.approx([0.4, 0.5, 0.6])
+    assert robustness_targets(meta, "none", factors) == [] == robustness_targets(meta, "absent", factors)

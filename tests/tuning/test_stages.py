@@ -354,8 +354,10 @@ def test_cover_inclusions_widens_momentum_to_sgd_s_best_at_momentum_0_after_sgd_
     new = {c["name"]: c["new"] for c in by_optimizer["momentum"]["coordinates"]}
     assert new["learning_rate"]["max"] == pytest.approx(max(rates), rel=1e-12) and new["one_minus_momentum"]["max"] == 1.0
     adam = by_optimizer["adam"]["cover_inclusions"]
-    assert adam["moved"] == {} and not adam["narrow"]["sgd"]["covered"]
-    assert "outside the protocol's" in adam["narrow"]["sgd"]["why"]  # beta2 = 0, and a rate E * eta at its default epsilon
+    assert adam["moved"] == {} and adam["narrow"]["sgd"]["covered"] is False
+    assert adam["narrow"]["sgd"]["best_trial_ids"] == []  # not tried: no range of this protocol expresses it
+    assert adam["narrow"]["sgd"]["why"].startswith("not expressible under staged, whatever the ranges: ")
+    assert "one_minus_beta2 = 1 (beta2 = 0)" in adam["narrow"]["sgd"]["why"]
     assert "cover_inclusions" not in by_optimizer["sgd"]  # sgd includes nothing here
     # Momentum's final stage was planned only once SGD's initial stage had finished.
     momentum_final = [t for t in finished if t.optimizer == "momentum" and t.stage == "final"]
@@ -386,3 +388,15 @@ def test_without_cover_inclusions_an_older_protocol_plans_as_before(tmp_path, mo
     momentum = next(r for r in records if r["optimizer"] == "momentum")
     assert "cover_inclusions" not in momentum
     assert {c["name"]: c["new"] for c in momentum["coordinates"]}["learning_rate"]["max"] < 1e-2
+
+
+def test_a_wide_search_waits_only_for_inclusions_its_protocol_can_express(tmp_path):
+    # Momentum waits for SGD (sgd <= momentum at momentum = 0 is a range); Adam waits for
+    # nothing: imitating SGD or momentum needs beta2 = 0, which no range of one_minus_beta2 <= 0.1
+    # holds, so covering could never widen it and waiting would only idle its slots.
+    config = _cover_config(tmp_path)
+    planner = StagePlanner(resolve_plan(config), StudyOptions.from_config(config).staged, config.trials_per_search, config.seed)
+    waits = {t.key.optimizer: sorted(n.key.optimizer for n in narrows) for t, narrows in planner.narrows.items()}
+    assert waits == {"momentum": ["sgd"]}
+    (adam,) = [t for t in planner.unexpressible if t.key.optimizer == "adam"]
+    assert sorted(planner.unexpressible[adam]) == ["momentum", "sgd"]
