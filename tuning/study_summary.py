@@ -118,8 +118,12 @@ def lost_ground_lines(experiment_dir: str, staged: bool) -> list[str]:
     from analysis.load import load_results
     from analysis.lost_ground import lost_ground
 
-    experiment = load_results(experiment_dir, curves=False)
-    lost = lost_ground(experiment.trials, experiment.meta)
+    try:
+        experiment = load_results(experiment_dir, curves=False)
+        lost = lost_ground(experiment.trials, experiment.meta)
+    except Exception as err:  # noqa: BLE001 - a diagnostic after the study must not fail the finished run
+        return [f"warning: the check for refinement that lost ground failed ({type(err).__name__}: {err}); "
+                f"the study's results are complete: optcompare report {experiment_dir} shows them"]
     if not lost:
         return []
     return [

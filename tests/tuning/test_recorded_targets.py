@@ -75,4 +75,3 @@ def test_the_training_loop_measures_against_the_trial_s_target():
     never = workloads.train(mlp, *args, seed=0, steps=20, eval_every=10, target_value=0.0)
     assert [r.val_error for r in easy.rows] == [r.val_error for r in never.rows]  # the target changes nothing else
     assert easy.steps_to_target == 10 and never.steps_to_target is None
-    # (without target_value the workload's own target counts: tests/workloads/test_training_loop.py)
