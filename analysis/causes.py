@@ -11,7 +11,10 @@ causes; the first that the recorded data support is given:
   :mod:`analysis.probes`) needs a coordinate of the wide search outside its initial space, or
   outside the final space a staged protocol refined (experiment.json ``refined``), with the
   coordinate, its value and the bounds. Widening the range by the covering rule
-  (docs/method.md, section 6.5) would let a search reach it;
+  (docs/method.md, section 6.5) would let a search reach it. Only the spaces of the stage
+  selection the verdict ranks count (``stage``: the last space for ``final``, the protocol's
+  for ``initial``, a named stage's, or every one for ``all``, where the point must lie outside
+  them all): a point that a ranked space holds could have been reached;
 - **(c) a budget finding**: the probe lies inside the wide space and is realised (within seed
   noise of the narrow best), yet the wide search's best at K trials is worse. A larger budget or
   a refined space should close the gap;
@@ -76,12 +79,14 @@ def _coverage_records(meta: Mapping[str, Any]) -> dict[tuple[str, str, str], Map
     }
 
 
-def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) -> list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]:
-    """(label, space, fixed) of the wide search: its initial space, then each refined one."""
-    out: list[tuple[str, Mapping[str, Any], Mapping[str, Any]]] = []
+def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]:
+    """(stage, label, space, fixed) of the wide search: its initial space (the protocol's first
+    stage), then each refined one."""
+    out: list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]] = []
+    names = (meta.get("stages") or {}).get(protocol) or ["final"]
     for s in meta.get("searches") or []:
         if isinstance(s, Mapping) and (s.get("protocol"), s.get("optimizer")) == (protocol, wide):
-            out.append(("protocol's (initial)", s.get("space") or {}, s.get("fixed") or {}))
+            out.append((str(names[0]), "protocol's (initial)", s.get("space") or {}, s.get("fixed") or {}))
     for r in meta.get("refined") or []:
         if not isinstance(r, Mapping) or (r.get("workload"), r.get("protocol"), r.get("optimizer")) != (workload, protocol, wide):
             continue
@@ -89,8 +94,19 @@ def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) ->
             continue
         refined = {c["name"]: c["new"] for c in r.get("coordinates") or [] if isinstance(c, Mapping) and "name" in c and isinstance(c.get("new"), Mapping)}
         if refined:
-            out.append((f"{r.get('stage', 'final')} (refined)", refined, {}))
+            out.append((str(r.get("stage", "final")), f"{r.get('stage', 'final')} (refined)", refined, {}))
     return out
+
+
+def _ranked(spaces: list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]], stage: str) -> list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]:
+    """The spaces whose rows stage selection ``stage`` ranks (module docstring)."""
+    if stage == "all":
+        return spaces
+    if stage == "initial":
+        return spaces[:1]
+    if stage == "final":
+        return spaces[-1:]
+    return [s for s in spaces if s[0] == stage]
 
 
 def _outside(hparams: Mapping[str, float], space: Mapping[str, Any], fixed: Mapping[str, Any]) -> list[str]:
@@ -113,7 +129,7 @@ def _outside(hparams: Mapping[str, float], space: Mapping[str, Any], fixed: Mapp
 
 
 def _cause(v: InclusionVerdict, record: Mapping[str, Any] | None, probe: ProbeResult | None,
-           meta: Mapping[str, Any]) -> tuple[str, str]:
+           meta: Mapping[str, Any], stage: str = "final") -> tuple[str, str]:
     if record is not None and record.get("status") == "not expressible":
         return "a", str(record.get("message", "the space-inclusion check found no imitation"))
     if probe is None:
@@ -126,13 +142,14 @@ def _cause(v: InclusionVerdict, record: Mapping[str, Any] | None, probe: ProbeRe
     spaces = _spaces(meta, v.workload, v.protocol, v.wide)
     outside = [
         f"in the {label} space: " + ", ".join(found)
-        for label, space, fixed in spaces
+        for _, label, space, fixed in spaces
         if (found := _outside(probe.hparams, space, fixed))
     ]
-    # The verdict ranks the last stage: a point its (refined, perhaps covering) space holds
-    # could be reached, so only a point outside the last space searched is cause (b).
-    last_outside = bool(spaces) and bool(_outside(probe.hparams, spaces[-1][1], spaces[-1][2]))
-    if outside and last_outside:
+    # A point that a space the verdict ranks holds (refined, perhaps covering) could be reached,
+    # so only a point outside every ranked space is cause (b).
+    ranked = _ranked(spaces, stage)
+    ranked_outside = bool(ranked) and all(_outside(probe.hparams, space, fixed) for _, _, space, fixed in ranked)
+    if outside and ranked_outside:
         return "b", (
             f"{v.wide} imitating the best {v.narrow} trial (probe {probe.probe_trial_id}) needs "
             + "; ".join(outside)
@@ -149,8 +166,10 @@ def _cause(v: InclusionVerdict, record: Mapping[str, Any] | None, probe: ProbeRe
 
 def break_causes(
     verdicts: Iterable[InclusionVerdict], meta: Mapping[str, Any], probes: Sequence[ProbeResult],
+    stage: str = "final",
 ) -> tuple[BreakCause, ...]:
-    """The cause of every violated verdict, in the verdicts' order (module docstring)."""
+    """The cause of every violated verdict, in the verdicts' order, for verdicts ranked from the
+    rows of stage selection ``stage`` (module docstring)."""
     records = _coverage_records(meta)
     by_pair = {(p.workload, p.protocol, p.narrow, p.wide): p for p in probes if p.study == 0}
     out = []
@@ -158,6 +177,6 @@ def break_causes(
         if not v.violated:
             continue
         record = None if records is None else records.get((v.protocol, v.narrow, v.wide))
-        code, detail = _cause(v, record, by_pair.get((v.workload, v.protocol, v.narrow, v.wide)), meta)
+        code, detail = _cause(v, record, by_pair.get((v.workload, v.protocol, v.narrow, v.wide)), meta, stage)
         out.append(BreakCause(v.workload, v.protocol, v.narrow, v.wide, code, detail))
     return tuple(out)

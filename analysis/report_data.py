@@ -234,7 +234,7 @@ def analyse(
     data = replace(
         data,
         hierarchy_rows=hierarchy_rows(rankings, data.hierarchy.verdicts, data.probes),
-        causes=break_causes(data.hierarchy.verdicts, exp.meta, data.probes),
+        causes=break_causes(data.hierarchy.verdicts, exp.meta, data.probes, stage),
         lost_ground=lost,
         space_inclusion=tuple(
             r for r in (exp.meta.get("space_inclusion") or []) if isinstance(r, Mapping) and "message" in r

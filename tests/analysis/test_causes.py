@@ -66,6 +66,24 @@ def test_a_probe_inside_the_initial_but_outside_the_refined_space_is_cause_b_nam
     assert cause.detail.endswith("needs in the final (refined) space: learning_rate = 0.8 outside [0.001, 0.59] log")
 
 
+def test_cause_b_looks_only_at_the_spaces_of_the_ranked_stage():
+    # The probe (rate 0.8) lies inside the initial space [1e-4, 1] and outside the refined
+    # final space [1e-3, 0.59]: (b) when the final stage is ranked, not when the initial one
+    # is (its space held the point), nor for all stages pooled (one of them held it).
+    refined = [{
+        "workload": "w", "protocol": "p", "optimizer": "momentum", "study": 0, "stage": "final",
+        "coordinates": [{"name": "learning_rate", "new": {"min": 1e-3, "max": 0.59, "scaling": "log"}}],
+    }]
+    meta = {**_meta(refined=refined), "stages": {"p": ["initial", "final"]}}
+    codes = {
+        stage: break_causes([_verdict()], meta, [_probe(0.8)], stage)[0].code
+        for stage in ("final", "initial", "all")
+    }
+    assert codes == {"final": "b", "initial": "c", "all": "c"}
+    assert break_causes([_verdict()], meta, [_probe(3.18)], "all")[0].code == "b"  # outside both
+    assert break_causes([_verdict()], meta, [_probe(0.8)], "nonexistent")[0].code == "c"  # no ranked space
+
+
 def test_inside_and_realised_is_a_budget_finding():
     cause = _cause(_meta("covered"), [_probe(0.5)])
     assert cause.code == "c"
