@@ -9,7 +9,9 @@ RESULTS/NAME (kept, to report on), then writes benchmarks/results/reproduce_stud
 wall time, training fraction (time inside training steps / (wall time x slots)), the training
 fraction of each stage's window, and the inclusion verdicts per protocol and workload with the
 probes' results (what the report's first table shows), the cause of every violated pair
-(analysis.causes) and every search whose refinement lost ground (analysis.lost_ground).
+(analysis.causes), every search whose refinement lost ground (analysis.lost_ground) and the
+speed table (steps to each workload's target per protocol and optimizer, with the number of
+distinct ranks: 1 means every optimizer tied).
 
 ``--only-choi-two-stage`` runs the same config with the shipped ``choi-two-stage`` only (the
 other protocols' results do not depend on it). ``--without-cover-inclusions`` runs the same
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -89,6 +92,14 @@ def _inclusion_table(experiment_dir: str) -> dict[str, list[dict]]:
         tables[f"causes_{stage}"] = [{**asdict(c), "sentence": c.sentence} for c in data.causes]
         if stage == "final":
             tables["lost_ground"] = [{**asdict(x), "sentence": x.sentence} for x in data.lost_ground]
+            tables["speed"] = [
+                {"workload": r.workload, "protocol": r.protocol, "target": r.target, "budget": r.budget,
+                 "optimizers": [{"optimizer": o.optimizer, "rank": o.rank, "median_steps": o.median if math.isfinite(o.median) else None,
+                                 "p_reached": o.p_reached, "n_reached": o.n_reached, "n_trials": o.n_trials}
+                                for o in r.optimizers],
+                 "distinct_ranks": len({o.rank for o in r.optimizers})}
+                for r in data.speed
+            ]
     return tables
 
 
