@@ -224,7 +224,7 @@ def test_rank_with_one_budget_prints_one_json_object(ranked_experiment, capsys):
     payload = _strict_json(capsys.readouterr().out)
     assert list(payload) == CONTRACT_KEYS and payload["budget"] == 2
     (ranking,) = payload["rankings"]
-    assert list(ranking) == ["workload", "protocol", "optimizers"]
+    assert list(ranking) == ["workload", "protocol", "optimizers", "select"]
     assert list(ranking["optimizers"][0])[:6] == ["optimizer", "rank", "n_trials", "mean", "p05", "p95"]
 
 

@@ -20,7 +20,8 @@ class TinytextLstm(CharLmWorkload):
     batch_size = 32
     step_budget = 600
     eval_interval = 100
-    target_value = 0.5
+    target_value = 0.455  # benchmarks/speed_targets.py: the median tuned optimizer's level (docs/method.md 9.3)
+    target_spread = 0.00576
     """Validation next-character error to reach (project choice: Adam at lr 1e-2 with linear decay
     reaches it at step 200 and ends near 0.47-0.48; at lr 3e-3 at step 500)."""
     data_description = "embedded: workloads/data/tinytext.txt, contiguous split 80/10/10%"
