@@ -22,8 +22,11 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/optcompare demo
 
+# Lint: ruff, then the package layers (import-linter contracts in pyproject.toml). Both test
+# targets run it first, so CI (.ci/run -> make test) checks whatever is added here.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # Lanes (README, "Tests"). The fast lane: no Ray, no test over 2 s, on 2 xdist workers (its tests
 # are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast
@@ -32,12 +35,10 @@ lint: $(STAMP)
 # printed so that growth shows in every CI log.
 FAST := -m "not slow and not ray"
 
-test-fast: $(STAMP)
-	$(BIN)/ruff check .
+test-fast: lint
 	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
 
-test: $(STAMP)
-	$(BIN)/ruff check .
+test: lint
 	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
 	$(BIN)/python -m pytest -m "slow or ray" -n 2 --durations=25
 

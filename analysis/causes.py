@@ -24,9 +24,9 @@ causes; the first that the recorded data support is given:
 - **(e) none of the above**: e.g. no probe ran (``probes: false``), so (b) to (d) cannot be told
   apart; an experiment written before the check has no record for (a).
 
-Coordinates are written as the wide search writes them (:func:`tuning.coordinates.coordinate`'s
-inverse) and held by :func:`tuning.space.holds`: both are pure functions, imported from the
-tuning package (they live there; docs/architecture.md). Only the first study's searches and
+Coordinates are written as the wide search writes them (:func:`optcompare.coordinates.coordinate`'s
+inverse) and held by :func:`optcompare.space.holds`: both are pure functions of the shared
+package, which the tuning package uses too. Only the first study's searches and
 probes are used.
 """
 
@@ -35,6 +35,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from optcompare.coordinates import coordinate
+from optcompare.space import holds
 
 from .inclusion import InclusionVerdict
 from .probes import REALISED, ProbeResult
@@ -111,9 +114,6 @@ def _ranked(spaces: list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]],
 
 def _outside(hparams: Mapping[str, float], space: Mapping[str, Any], fixed: Mapping[str, Any]) -> list[str]:
     """Each coordinate of ``space`` or ``fixed`` that does not hold the point ``hparams``."""
-    from tuning.coordinates import coordinate
-    from tuning.space import holds
-
     out = []
     for name, dim in [*space.items(), *((k, {"feasible_points": [v]}) for k, v in fixed.items())]:
         coord = coordinate(name)

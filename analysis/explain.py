@@ -34,7 +34,7 @@ from .ranking import Ranking
 __all__ = ["LEARNING_RATE_COORDINATES", "SearchShape", "ViolationEvidence", "violation_evidence"]
 
 LEARNING_RATE_COORDINATES = ("learning_rate", "learning_rate_over_epsilon")
-"""Tuned coordinates that set only the learning rate (tuning.coordinates)."""
+"""Tuned coordinates that set only the learning rate (optcompare.coordinates)."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from optcompare.schema import (
     TABLES,
     TRIAL_PREFIXES,
 )
+from optcompare.validation import reading
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -194,8 +195,6 @@ def read_experiment_record(filesystem: pafs.FileSystem, root: str, shown: str | 
     """experiment.json of the experiment at ``root`` as a dict, checked against
     :class:`ExperimentRecord`; InputError naming the file (as ``shown``/experiment.json) and,
     for a wrong shape, the field."""
-    from tuning.validation import reading
-
     source = f"{shown or root}/experiment.json"
     try:
         with filesystem.open_input_stream(f"{root}/experiment.json") as stream:

@@ -1,5 +1,5 @@
 """Intervals of valid values: of an optimizer's hyperparameters (:mod:`optimizers`) and of a
-protocol's tuned coordinates (:mod:`tuning.coordinates`). Importable without torch or ray."""
+protocol's tuned coordinates (:mod:`optcompare.coordinates`). Importable without torch or ray."""
 
 from __future__ import annotations
 

@@ -62,9 +62,9 @@ from optcompare.schema import (
     TUNED_PREFIX,
     is_adaptive,
 )
+from optcompare.validation import FieldError, Flag, StrictModel, integer, one_of
 
 from .stages import Track, track_of
-from .validation import FieldError, Flag, StrictModel, integer, one_of
 
 if TYPE_CHECKING:
     from optuna import Study

@@ -45,9 +45,7 @@ from pydantic import BeforeValidator, Field, PlainValidator
 import optimizers
 import workloads
 from optcompare.errors import InputError
-
-from .protocol import Protocol, load_protocol
-from .validation import (
+from optcompare.validation import (
     Count,
     FieldError,
     Flag,
@@ -60,6 +58,8 @@ from .validation import (
     reading,
     seconds,
 )
+
+from .protocol import Protocol, load_protocol
 from .yaml_io import read_yaml_marked
 
 __all__ = [

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import TypeAdapter
 
 import optimizers
+from optcompare.coordinates import RELATIVE_LR
 from optcompare.errors import InputError
+from optcompare.validation import reading
 
-from .coordinates import RELATIVE_LR
 from .search import Entries, SearchSpec, bind_search
-from .validation import reading
 
 if TYPE_CHECKING:
     from .protocol import Protocol

@@ -1,10 +1,10 @@
 """Tuning protocols as data: what is tuned, over which space, and what stays fixed.
 
 A protocol file (YAML) names a learning-rate schedule and, per optimizer, a value for each
-hyperparameter in *tuned coordinates* (:mod:`tuning.coordinates`: ``one_minus_beta1``,
+hyperparameter in *tuned coordinates* (:mod:`optcompare.coordinates`: ``one_minus_beta1``,
 ``learning_rate_over_epsilon``, or a hyperparameter's or schedule parameter's own name): a
 number (fixed), ``{min, max, scaling}`` or ``{feasible_points}`` (searched, see
-:mod:`tuning.space`). Hyperparameters a protocol does not mention keep the optimizer's defaults.
+:mod:`optcompare.space`). Hyperparameters a protocol does not mention keep the optimizer's defaults.
 
 Beyond the plain forms, a searched coordinate may carry:
 
@@ -37,16 +37,16 @@ from typing import Annotated, Any
 from pydantic import Field, PlainValidator, ValidationError, WrapValidator
 
 import optimizers
+from optcompare.coordinates import ONE_MINUS, RELATIVE_LR
 from optcompare.errors import InputError
 from optcompare.schema import SELECT_METRICS
+from optcompare.validation import Count, Flag, Marks, StrictModel, Text, one_of, reading
 
 from .adaptive import check_sampler
-from .coordinates import ONE_MINUS, RELATIVE_LR
 from .default_search import GRID_POINTS_LR, GRID_POINTS_OTHER, LR_KEYS, default_search
 from .protocol_files import PROTOCOL_DIR, protocol_path, shipped_protocols
 from .search import Entries, SearchKind, SearchSpec, bind_search
 from .stages import Stage, StageFile, check_stages
-from .validation import Count, Flag, Marks, StrictModel, Text, one_of, reading
 from .yaml_io import read_yaml_marked
 
 __all__ = [

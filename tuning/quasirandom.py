@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import qmc
 
-from .space import Points, Range, validate_space
+from optcompare.space import Points, Range, validate_space
 
 __all__ = ["sample", "unit_points", "validate_space"]
 

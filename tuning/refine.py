@@ -54,11 +54,10 @@ import numpy as np
 import yaml
 
 from analysis.diagnostics import SpaceRange, position_in_range
+from optcompare.coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
-
-from .coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -224,7 +223,7 @@ def best_trials(search: Search, select: str, rule: RefineRule) -> tuple[np.ndarr
 
 def validity_limits(spec: SearchSpec) -> dict[str, Interval]:
     """Valid values of each searched coordinate of ``spec``: a schedule parameter's interval, a
-    coordinate's from :data:`tuning.coordinates.COORDINATES`, else the optimizer's range for
+    coordinate's from :data:`optcompare.coordinates.COORDINATES`, else the optimizer's range for
     the hyperparameter (unbounded when it registers none)."""
     import optimizers
 

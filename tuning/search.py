@@ -1,11 +1,11 @@
 """One optimizer's search under a protocol (:class:`SearchSpec`), and the rules that bind a
 protocol entry to the optimizer and schedule it names (:func:`bind_search`).
 
-The entry's values were validated as models (:mod:`tuning.space`); what is checked here needs
+The entry's values were validated as models (:mod:`optcompare.space`); what is checked here needs
 the optimizer registry or the protocol's schedule and search kind:
 
 - each coordinate is a hyperparameter of the optimizer, a coordinate of the table in
-  :mod:`tuning.coordinates` whose target it has, or a parameter of the schedule; no two
+  :mod:`optcompare.coordinates` whose target it has, or a parameter of the schedule; no two
   coordinates set the same hyperparameter; the schedule's required parameters are all given;
 - ``from_trials`` only under a quasi-random search, ``num`` only under a grid, and a grid's
   ranges have ``num`` (an adaptive search, :mod:`tuning.adaptive`, takes neither: its sampler
@@ -13,7 +13,7 @@ the optimizer registry or the protocol's schedule and search kind:
 - every fixed value and every extreme of every range maps to valid optimizer and schedule
   values (:func:`corners`).
 
-Errors are :class:`~tuning.validation.FieldError` with paths from the protocol's root.
+Errors are :class:`~optcompare.validation.FieldError` with paths from the protocol's root.
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, PlainValidator
 
 import optimizers
+from optcompare.coordinates import COORDINATES, coordinate, resolve
 from optcompare.schema import SEARCH_KINDS, is_adaptive
-
-from .coordinates import COORDINATES, coordinate, resolve
-from .space import Points, Range, SearchedValue, grid_points, plain
-from .validation import FieldError, StrictModel, one_of
+from optcompare.space import Points, Range, SearchedValue, grid_points, plain
+from optcompare.validation import FieldError, StrictModel, one_of
 
 __all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search", "corners"]
 
@@ -146,7 +145,7 @@ def _check_search_kind(where: tuple[str, ...], key: str, value: Range | Points, 
 def corners(space: Mapping[str, Mapping[str, Any]]) -> list[dict[str, float]]:
     """Points where every resolved hyperparameter takes its extreme values.
 
-    Each map of :mod:`tuning.coordinates` is monotone in each coordinate and depends on at most
+    Each map of :mod:`optcompare.coordinates` is monotone in each coordinate and depends on at most
     two of them (``learning_rate_over_epsilon`` and ``epsilon``), so it suffices to take, for
     every pair of coordinates, the four combinations of their ends, with the others all at their
     low or all at their high end."""

@@ -18,7 +18,7 @@ wide search's tuned coordinates and compares:
 2. **Coordinates.** Each wide hyperparameter and schedule parameter is held by the wide
    search's coordinate that sets it (a range, points or a fixed value), else by the default
    (the optimizer's, or the schedule's optional default). The imitation's value is written in
-   that coordinate (:func:`tuning.coordinates.coordinate` ``.inverse``: ``one_minus_momentum
+   that coordinate (:func:`optcompare.coordinates.coordinate` ``.inverse``: ``one_minus_momentum
    = 1 - momentum``, ``learning_rate_over_epsilon = learning_rate / epsilon``) and tested:
    a range holds ``v`` when ``min <= v <= max`` (relative slack :data:`REL_SLACK`; a log range
    never holds ``v <= 0``), points or a fixed value when ``v`` equals one of them (same slack).
@@ -55,14 +55,14 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import optimizers
+from optcompare.coordinates import coordinate
 from optcompare.errors import InputError
+from optcompare.space import HOLD_SLACK, holds
 
-from .coordinates import coordinate
 from .probes import PROBE_EPSILON, express_imitation, inclusion_pairs
 from .protocol import Protocol
 from .quasirandom import sample
 from .search import SearchSpec, corners
-from .space import HOLD_SLACK, holds
 
 if TYPE_CHECKING:
     from .config import ExperimentConfig
@@ -94,7 +94,7 @@ CHECK_STEPS = 50
 """Updates over which an imitation's schedule is matched to a named one (the schedules'
 factors are fractions of the run, so the match does not depend on this number)."""
 REL_SLACK = HOLD_SLACK
-"""Relative slack of "holds" (:func:`tuning.space.holds`): the imitation's arithmetic
+"""Relative slack of "holds" (:func:`optcompare.space.holds`): the imitation's arithmetic
 (1 - (1 - x)) rounds."""
 
 IMITATION = "imitation"

@@ -47,8 +47,7 @@ from optcompare.schema import (
     TUNED_PREFIX,
     SearchKey,
 )
-
-from .validation import FieldError, Flag, StrictModel, integer
+from optcompare.validation import FieldError, Flag, StrictModel, integer
 
 if TYPE_CHECKING:
     from .plan import PlannedTrial

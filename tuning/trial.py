@@ -14,8 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from optcompare.schema import FINAL_STAGE, FIRST_STUDY, PHASES, SEARCH_PHASE
-
-from .validation import Count, Real, StrictModel, integer, one_of
+from optcompare.validation import Count, Real, StrictModel, integer, one_of
 
 Index = integer(0)
 """A non-negative int, not a bool or a float (a planned trial crosses to workers unchanged)."""

@@ -186,7 +186,7 @@ def _key(node: yaml.ScalarNode) -> object:
 
 def read_yaml_marked(path: Path) -> tuple[Any, dict[tuple, tuple[int, int]]]:
     """:func:`read_yaml` and the position of every node: ``{field path: (line, column)}``, so
-    that a field's error can name its line (see :func:`tuning.validation.reading`)."""
+    that a field's error can name its line (see :func:`optcompare.validation.reading`)."""
     text = _text(path)
     loader = _Loader(text)
     try:

@@ -11,6 +11,7 @@ import pytest
 
 from optcompare.cli import main
 from optcompare.schema import ADAPTIVE_SEARCHES
+from optcompare.validation import FieldError
 from tests.tuning.result_rows import write_rows
 from tuning.adaptive import SAMPLERS, AdaptivePlanner, check_sampler, distributions, told
 from tuning.bundles import TrialBook
@@ -19,7 +20,6 @@ from tuning.experiment import create_experiment
 from tuning.plan import adaptive_searches, derive_seed, resolve_plan
 from tuning.resume import load_resume_state
 from tuning.study_options import StudyOptions
-from tuning.validation import FieldError
 
 HAS_CMAES = importlib.util.find_spec("cmaes") is not None
 INSTALLED = [name for name in ADAPTIVE_SEARCHES if name != "cmaes" or HAS_CMAES]

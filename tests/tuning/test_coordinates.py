@@ -1,4 +1,4 @@
-"""The table of tuned coordinates (tuning/coordinates.py): targets, maps both ways, bounds."""
+"""The table of tuned coordinates (optcompare/coordinates.py): targets, maps both ways, bounds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tuning.coordinates import (
+from optcompare.coordinates import (
     COORDINATES,
     EFFECTIVE_LR,
     ONE_MINUS,
@@ -94,7 +94,7 @@ def test_to_coordinates_inverts_resolve():
 def test_the_coordinates_the_space_and_the_validation_import_without_torch_or_ray():
     code = (
         "import sys\n"
-        "import tuning.coordinates, tuning.space, tuning.validation, tuning.trial, tuning.quasirandom\n"
+        "import optcompare.coordinates, optcompare.space, optcompare.validation, tuning.trial, tuning.quasirandom\n"
         "bad = [m for m in ('torch', 'ray') if m in sys.modules]\n"
         "sys.exit(f'imported {bad}' if bad else 0)\n"
     )

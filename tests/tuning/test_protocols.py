@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 import optimizers
+from optcompare.coordinates import to_coordinates
 from optcompare.errors import InputError
 from tests.tuning.file_texts import write
 from tuning.config import load_config
-from tuning.coordinates import to_coordinates
 from tuning.plan import search_points
 from tuning.protocol import load_protocol, shipped_protocols
 from tuning.quasirandom import sample

@@ -306,7 +306,7 @@ def test_bad_space_is_value_error_naming_field(space, message):
 
 
 def test_dimension_models_are_sampled_like_their_dicts():
-    from tuning.space import Points, Range
+    from optcompare.space import Points, Range
 
     models = {
         "learning_rate": Range(min=1e-4, max=1.0, scaling="log"),
