@@ -72,6 +72,7 @@ from .diagnostics import (
     position_in_range,
     search_space_diagnostics,
 )
+from .experiment_rankings import ExperimentRankings, rank_experiment
 from .export import ExportedStudy, ExportResult, export_optuna
 from .headline import HierarchyRow, hierarchy_rows
 from .importance import (
@@ -101,13 +102,11 @@ from .profiles import OptimizerProfile, PerformanceProfile, performance_profile,
 from .query import QueryResult, connect, run_query
 from .ranking import (
     BudgetRankings,
-    ExperimentRankings,
     OptimizerScore,
     Ranking,
     bootstrap_searches,
     budget_warnings,
     default_budget,
-    rank_experiment,
     rank_optimizers,
     rank_optimizers_at,
     rank_probabilities,

@@ -33,14 +33,8 @@ from .checks import check_budgets, check_metric, check_resamples
 from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
 from .profiles import TAU_MAX, PerformanceProfile, check_points, check_tau_max, performance_profile
-from .ranking import (
-    Ranking,
-    bootstrap_searches,
-    budget_warnings,
-    default_budget,
-    rankings_at,
-    selection,
-)
+from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
+from .selection import selection
 from .speed import SpeedRanking, speed_rankings
 from .stages import select_stage
 from .trials import Search, SearchKey, group_searches

@@ -39,6 +39,7 @@ from optcompare.schema import FIRST_STUDY, METRICS, PLANNED_SEARCHES, SearchKey,
 
 from .bootstrap import BudgetCurve, _selection_order
 from .checks import check_budgets
+from .selection import select_for
 from .trials import Search
 
 __all__ = [
@@ -224,8 +225,6 @@ def compare_samplers(
     every protocol's :class:`AskOrderCurve` (module doc). The protocols must select by the same
     metric to be compared; a group whose protocols select differently is compared by the first
     protocol's metric."""
-    from .ranking import select_for
-
     kinds = protocol_searches(meta)
     groups: dict[tuple[str, str], list[SearchKey]] = {}
     for key in sorted(searches):

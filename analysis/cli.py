@@ -24,10 +24,10 @@ from .profiles import ALGOPERF_POINTS, TAU_MAX
 
 if TYPE_CHECKING:
     from .across_workloads import CrossWorkloadSummary
+    from .experiment_rankings import ExperimentRankings
     from .importance import ExperimentImportance
     from .profiles import PerformanceProfile
     from .query import QueryResult
-    from .ranking import ExperimentRankings
     from .report_data import ReportData
 
 __all__ = [
@@ -280,7 +280,7 @@ RANK_FORMATS: dict[str, Callable[[ExperimentRankings], None]] = _formats(
 
 def run_rank(args: argparse.Namespace) -> int:
     """Print the rankings: with one budget a JSON object, with several a JSON list of them."""
-    from .ranking import rank_experiment
+    from .experiment_rankings import rank_experiment
 
     result = rank_experiment(args.experiment, parse_budgets(args.budget), select=args.select,
                              report=args.report, n_resamples=args.resamples, seed=args.seed,

@@ -31,7 +31,7 @@ import numpy as np
 from optcompare.schema import METRICS, TUNED_PREFIX, SearchKey
 
 from .checks import check_metric
-from .ranking import select_for, selection
+from .selection import select_for, selection
 from .trials import Search
 
 __all__ = [

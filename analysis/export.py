@@ -40,7 +40,7 @@ from .ask_order import DEFAULT_SEARCH, protocol_searches
 from .diagnostics import space_ranges
 from .load import load_results, with_stage_and_study
 from .optuna_study import RebuiltTrials, create_study, rebuilt_trials
-from .ranking import select_for, selection
+from .selection import select_for, selection
 from .stages import stage_names
 from .studies import searches_by_study
 

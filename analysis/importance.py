@@ -37,7 +37,7 @@ from .checks import check_metric
 from .diagnostics import space_ranges
 from .load import Experiment, load_results
 from .optuna_study import create_study, rebuilt_trials
-from .ranking import select_for, selection
+from .selection import select_for, selection
 from .stages import select_stage
 from .trials import Search, group_searches
 

@@ -35,7 +35,7 @@ from optcompare.schema import METRICS
 
 from .load import with_stage_and_study
 from .probes import DEFAULT_TOLERANCE, seed_spread
-from .ranking import select_for
+from .selection import select_for
 from .stages import stage_names
 from .trials import RERUN_PHASE, SEARCH_PHASE
 

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from optcompare.schema import HP_PREFIX, METRICS, SearchKey
 
 from .checks import check_metric
-from .ranking import select_for
+from .selection import select_for
 from .trials import PROBE_PHASE, RERUN_PHASE, Search, group_searches
 
 __all__ = ["DEFAULT_TOLERANCE", "ProbeResult", "probe_results", "seed_spread"]

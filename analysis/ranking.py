@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,30 +18,28 @@ import pyarrow as pa
 from optcompare import schema
 from optcompare.errors import InputError, ParameterError, ParameterText
 
+from .ask_order import ask_order_curve
 from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_budgets, check_metric, check_resamples, check_select
-from .load import load_experiment
+from .selection import select_for
 from .trials import Search, SearchKey, group_searches, search_rng
-
-if TYPE_CHECKING:
-    from .studies import StudyComparison
 
 __all__ = [
     "MAX_BUDGET_FACTOR",
     "BudgetRankings",
-    "ExperimentRankings",
     "OptimizerScore",
     "Ranking",
     "bootstrap_searches",
     "budget_warnings",
+    "check_rank_arguments",
     "default_budget",
     "percentile_method_for",
-    "rank_experiment",
     "rank_optimizers",
     "rank_optimizers_at",
     "rank_probabilities",
+    "rank_searches",
     "rankings_at",
-    "select_for",
+    "searches_of",
 ]
 
 MAX_BUDGET_FACTOR = 100
@@ -101,7 +99,7 @@ class BudgetRankings:
     rankings: tuple[Ranking, ...]
 
     def select_of(self, protocol: str) -> str:
-        """The metric that selected ``protocol``'s best trials (:func:`select_for`)."""
+        """The metric that selected ``protocol``'s best trials (:func:`analysis.selection.select_for`)."""
         return select_for(self.select, protocol)
 
     def as_dict(self) -> dict[str, Any]:
@@ -116,44 +114,6 @@ class BudgetRankings:
             "n_resamples": self.n_resamples,
             "rankings": [{**r.as_dict(), "select": self.select_of(r.protocol)} for r in self.rankings],
         }
-
-
-@dataclass(frozen=True)
-class ExperimentRankings:
-    """An experiment's rankings at each budget (ascending, one bootstrap draw), the part files
-    that were skipped and warnings about the budgets (:func:`budget_warnings`).
-
-    ``stage`` is the stage selection the rows were taken from (:mod:`analysis.stages`);
-    ``studies`` the per-study rankings, spread and agreement (:mod:`analysis.studies`) when the
-    experiment has two or more studies (the rankings of ``by_budget`` pool them)."""
-
-    experiment: str
-    by_budget: tuple[BudgetRankings, ...]
-    skipped: tuple[str, ...]
-    warnings: tuple[str, ...]
-    stage: str = "final"
-    studies: StudyComparison | None = None
-
-
-def select_for(select: str | Mapping[str, str], protocol: str) -> str:
-    """The selection metric of ``protocol``: ``select`` itself, or its entry for the protocol
-    (the first of :data:`optcompare.schema.SELECT_METRICS`, ``val_error``, when the mapping
-    lacks it)."""
-    if isinstance(select, str):
-        return select
-    return select.get(protocol, schema.SELECT_METRICS[0])
-
-
-def selection(meta: Mapping[str, Any], select: str | None = None) -> str | dict[str, str]:
-    """The selection metric: ``select`` for every protocol when given, else protocol -> the
-    ``select`` experiment.json records for it (an unknown name counts as the default
-    ``val_error``; :func:`analysis.ranking.select_for` gives the default to unrecorded ones)."""
-    if select is not None:
-        return select
-    recorded = meta.get("select")
-    if not isinstance(recorded, Mapping):
-        return {}
-    return {p: (m if m in schema.METRICS else schema.SELECT_METRICS[0]) for p, m in recorded.items()}
 
 
 def bootstrap_searches(
@@ -176,8 +136,6 @@ def bootstrap_searches(
     selection value is finite. Loss metrics score +inf for a draw without a valid trial, so
     their percentiles are order statistics (:func:`percentile_method_for`).
     """
-    from .ask_order import ask_order_curve
-
     check_select(select)
     reported = schema.METRICS[check_metric(report, "report")]
     method = percentile_method_for(reported.worst)
@@ -298,7 +256,7 @@ def budget_warnings(
     ]
 
 
-def _rank_searches(
+def rank_searches(
     searches: Mapping[SearchKey, Search],
     budgets: Sequence[int],
     select: str | Mapping[str, str],
@@ -314,7 +272,7 @@ def _rank_searches(
     return {b: rankings_at(curves, searches, b) for b in budgets}
 
 
-def _check_arguments(
+def check_rank_arguments(
     budgets: Sequence[int] | None, select: str | None, report: str, n_resamples: int
 ) -> tuple[int, ...] | None:
     """The distinct budgets ascending (None or none given: the default), once every argument
@@ -326,7 +284,7 @@ def _check_arguments(
     return None if budgets is None or len(budgets) == 0 else check_budgets(budgets)
 
 
-def _searches_of(trials: pa.Table, experiment: str = "the experiment") -> dict[SearchKey, Search]:
+def searches_of(trials: pa.Table, experiment: str = "the experiment") -> dict[SearchKey, Search]:
     """The searches of a trials table; InputError when it has none."""
     if trials.num_rows == 0:
         raise InputError(f"{experiment} has no finished trials yet; run or resume it first")
@@ -350,70 +308,15 @@ def rank_optimizers_at(
     """Rankings at each budget (ascending; default: the smallest search), from one bootstrap draw
     at the largest budget: the samples at K are those :func:`rank_optimizers` finds at K alone.
     A bare trials table does not say which protocols are adaptive, so every search is
-    bootstrapped as a planned one; :func:`rank_experiment` reads experiment.json and ranks
+    bootstrapped as a planned one; :func:`analysis.experiment_rankings.rank_experiment` reads experiment.json and ranks
     adaptive protocols in ask order (:mod:`analysis.ask_order`).
 
     Lower is better; ties keep alphabetical order.
     """
-    chosen = _check_arguments(budgets, select, report, n_resamples)
-    searches = _searches_of(trials)
-    return _rank_searches(
+    chosen = check_rank_arguments(budgets, select, report, n_resamples)
+    searches = searches_of(trials)
+    return rank_searches(
         searches, chosen or (default_budget(searches),), select, report, n_resamples, seed
-    )
-
-
-def rank_experiment(
-    experiment: str,
-    budgets: Sequence[int] | None = None,
-    *,
-    select: str | None = None,
-    report: str = "test_error",
-    n_resamples: int = 1000,
-    seed: int = 0,
-    stage: str = "final",
-) -> ExperimentRankings:
-    """:func:`rank_optimizers_at` over the trials of the experiment directory ``experiment``
-    of stage selection ``stage`` (:func:`analysis.stages.select_stage_rows`), with the files
-    skipped while reading it and :func:`budget_warnings`. The searches of adaptive protocols
-    (experiment.json ``protocols[P]["search"]`` an Optuna sampler) are ranked by the ask-order
-    rule (:mod:`analysis.ask_order`), with a warning saying so. With two or more studies the rankings
-    pool them, each study is ranked too (:func:`analysis.studies.compare_studies`) and the
-    default budget is the smallest search of any one study.
-
-    ``select`` None selects each protocol's best trials by the ``select`` experiment.json records
-    for it (:func:`selection`), as ``summary``, ``report`` and ``importance`` do; a metric
-    selects every protocol's by it. The arguments are checked before anything is read (``stage``
-    once experiment.json names the stages); a budget above :data:`MAX_BUDGET_FACTOR` times the largest search is refused.
-    """
-    from .ask_order import adaptive_protocols, ask_order_warnings
-    from .inclusion import inclusion_pairs
-    from .stages import select_stage_rows
-    from .studies import compare_studies, default_study_budget, study_count
-
-    chosen = _check_arguments(budgets, select, report, n_resamples)
-    meta, loaded = load_experiment(experiment)
-    chosen_select = selection(meta, select)
-    trials = select_stage_rows(loaded.table, meta, stage, experiment)
-    searches = _searches_of(trials, experiment)
-    several = study_count(meta, trials) > 1
-    default = (default_study_budget(trials) if several else None) or default_budget(searches)
-    used = chosen or (default,)
-    adaptive = adaptive_protocols(meta)
-    warnings = [*budget_warnings(searches, used), *ask_order_warnings(searches, adaptive)]
-    by_budget = _rank_searches(searches, used, chosen_select, report, n_resamples, seed, adaptive)
-    studies = compare_studies(
-        trials, used, inclusion_pairs(meta), select=chosen_select, report=report,
-        n_resamples=n_resamples, seed=seed, meta=meta, stage=stage,
-    ) if several else None
-    return ExperimentRankings(
-        experiment=experiment,
-        by_budget=tuple(
-            BudgetRankings(b, chosen_select, report, n_resamples, tuple(r)) for b, r in by_budget.items()
-        ),
-        skipped=tuple(loaded.skipped),
-        warnings=(*warnings, *(studies.warnings if studies is not None else ())),
-        stage=stage,
-        studies=studies,
     )
 
 

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
 
     from .across_workloads import CrossWorkloadSummary, ProtocolSummary
     from .causes import BreakCause
+    from .experiment_rankings import ExperimentRankings
     from .explain import ViolationEvidence
     from .importance import ExperimentImportance
     from .inclusion import HierarchySummary
     from .profiles import PerformanceProfile
     from .query import QueryResult
-    from .ranking import BudgetRankings, ExperimentRankings
+    from .ranking import BudgetRankings
     from .studies import StudiesAtBudget
 
 __all__ = [
@@ -216,7 +217,7 @@ def _summary_rows(protocol: ProtocolSummary) -> list[tuple[Any, ...]]:
 def summary_csv(summary: CrossWorkloadSummary) -> str:
     """One row per (protocol, optimizer) under one header: :data:`SUMMARY_COLUMNS`, the profile
     scores, then :data:`SUMMARY_SETTINGS` (``select`` as the protocol's metric)."""
-    from .ranking import select_for
+    from .selection import select_for
 
     quantities = [p.quantity for p in summary.protocols[0].profiles] if summary.protocols else []
     rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), *SUMMARY_SETTINGS]]

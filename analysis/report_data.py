@@ -40,17 +40,10 @@ from .inclusion import HierarchySummary, inclusion_pairs, summarize_hierarchy
 from .load import Experiment, load_results
 from .lost_ground import LostGround, lost_ground
 from .probes import ProbeResult, probe_results
-from .ranking import (
-    Ranking,
-    bootstrap_searches,
-    budget_warnings,
-    default_budget,
-    rankings_at,
-    select_for,
-    selection,
-)
+from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
 from .refined import RefinedSpace, refined_spaces
 from .reruns import RerunSummary, rerun_summaries
+from .selection import select_for, selection
 from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings, workload_targets
 from .stages import select_stage, stage_names
 from .studies import StudyComparison, compare_studies, default_study_budget, study_count

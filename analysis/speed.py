@@ -39,7 +39,8 @@ from optcompare.schema import CURVE_METRICS, METRICS, TARGET_METRICS
 from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_metric
 from .curves import SearchCurves, metrics_at_step, steps_to_target
-from .ranking import percentile_method_for, select_for
+from .ranking import percentile_method_for
+from .selection import select_for
 from .trials import Search, SearchKey, search_rng
 
 __all__ = [

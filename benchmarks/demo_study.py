@@ -30,7 +30,7 @@ def main() -> None:
     from study_record import run_record
 
     from analysis.cli import write_experiment_report
-    from analysis.ranking import rank_experiment
+    from analysis.experiment_rankings import rank_experiment
     from tuning.cli import run_config
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -38,8 +38,8 @@ def run_demo(args: argparse.Namespace) -> int:
     """Run the demo study, print its ranking, its inclusion verdicts with the evidence behind each
     violation and what to try next, and write its HTML report."""
     from analysis.cli import show_rankings, write_analysed_report
+    from analysis.experiment_rankings import rank_experiment
     from analysis.explain import violation_evidence
-    from analysis.ranking import rank_experiment
     from analysis.render import verdict_lines
     from analysis.report import analyse
     from tuning.cli import run_config

@@ -9,8 +9,9 @@ import re
 
 import pytest
 
+from analysis.experiment_rankings import ExperimentRankings
 from analysis.query import QueryResult
-from analysis.ranking import BudgetRankings, ExperimentRankings, OptimizerScore, Ranking
+from analysis.ranking import BudgetRankings, OptimizerScore, Ranking
 from analysis.render import (
     print_tables,
     query_csv,

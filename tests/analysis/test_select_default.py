@@ -15,8 +15,8 @@ import json
 
 import pytest
 
+from analysis.experiment_rankings import rank_experiment
 from analysis.importance import experiment_importance
-from analysis.ranking import rank_experiment
 from analysis.report_data import analyse
 from optcompare.cli import main
 from tests.analysis.synthetic import trial, write_experiment

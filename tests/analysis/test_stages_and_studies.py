@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from analysis import analyse
+from analysis.experiment_rankings import rank_experiment
 from analysis.load import load_results
-from analysis.ranking import rank_experiment, rank_optimizers_at
+from analysis.ranking import rank_optimizers_at
 from analysis.report import render_page
 from analysis.stages import select_stage, select_stage_rows, stage_names
 from analysis.studies import compare_studies, study_count
