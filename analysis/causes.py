@@ -87,9 +87,11 @@ def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) ->
     stage), then each refined one."""
     out: list[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]] = []
     names = (meta.get("stages") or {}).get(protocol) or ["final"]
+    fixed: Mapping[str, Any] = {}
     for s in meta.get("searches") or []:
         if isinstance(s, Mapping) and (s.get("protocol"), s.get("optimizer")) == (protocol, wide):
-            out.append((str(names[0]), "protocol's (initial)", s.get("space") or {}, s.get("fixed") or {}))
+            fixed = s.get("fixed") or {}
+            out.append((str(names[0]), "protocol's (initial)", s.get("space") or {}, fixed))
     for r in meta.get("refined") or []:
         if not isinstance(r, Mapping) or (r.get("workload"), r.get("protocol"), r.get("optimizer")) != (workload, protocol, wide):
             continue
@@ -97,7 +99,8 @@ def _spaces(meta: Mapping[str, Any], workload: str, protocol: str, wide: str) ->
             continue
         refined = {c["name"]: c["new"] for c in r.get("coordinates") or [] if isinstance(c, Mapping) and "name" in c and isinstance(c.get("new"), Mapping)}
         if refined:
-            out.append((str(r.get("stage", "final")), f"{r.get('stage', 'final')} (refined)", refined, {}))
+            # refining changes the searched coordinates only: the fixed values stay the protocol's
+            out.append((str(r.get("stage", "final")), f"{r.get('stage', 'final')} (refined)", refined, fixed))
     return out
 
 

@@ -63,8 +63,8 @@ def read_profile_table(path: str | Path) -> dict[str, dict[str, float]]:
         )
     reader.fieldnames = header
     values: dict[str, dict[str, float]] = {}
-    for line, row in enumerate(reader, start=2):
-        where = f"{path}, line {line}"
+    for row in reader:
+        where = f"{path}, line {reader.line_num}"
         name, workload = (row.get(who) or "").strip(), (row.get("workload") or "").strip()
         if not name or not workload:
             raise InputError(f"{where}: empty {who if not name else 'workload'}; every row names both")

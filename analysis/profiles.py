@@ -176,11 +176,12 @@ class PerformanceProfile:
     optimizers: tuple[OptimizerProfile, ...]
     unsolved: tuple[str, ...] = ()
     points: int | None = None
+    drop_unsolved: bool = False
 
     @property
     def convention(self) -> str:
         """How unsolved workloads count: ``"algoperf"`` (in W) or ``"drop-unsolved"``."""
-        return "drop-unsolved" if self.left_out else "algoperf"
+        return "drop-unsolved" if self.drop_unsolved else "algoperf"
 
     @property
     def convention_sentence(self) -> str:
@@ -190,6 +191,9 @@ class PerformanceProfile:
         names = ", ".join(self.unsolved)
         solved = len(self.workloads) - (0 if self.left_out else len(self.unsolved))
         if self.left_out:
+            if not self.workloads:
+                return (f"{self.quantity}: left out {names} (no optimizer has a finite value there; "
+                        "--drop-unsolved): no workload is left, so there is no score")
             return (f"{self.quantity}: left out {names} (no optimizer has a finite value there; "
                     f"--drop-unsolved), which scales every score by {len(self.workloads) + len(self.left_out)}/"
                     f"{len(self.workloads)} against AlgoPerf's convention")
@@ -257,5 +261,6 @@ def performance_profile(
         profiles.append(OptimizerProfile(s, ratios, profile_score(ratios, tau_max, points)))
     profiles.sort(key=lambda p: (-p.score if math.isfinite(p.score) else math.inf, p.optimizer))
     return PerformanceProfile(
-        protocol, quantity, tuple(kept), tuple(left_out), tau_max, tuple(profiles), tuple(unsolved), points
+        protocol, quantity, tuple(kept), tuple(left_out), tau_max, tuple(profiles), tuple(unsolved), points,
+        drop_unsolved,
     )

@@ -25,10 +25,11 @@ def select_for(select: str | Mapping[str, str], protocol: str) -> str:
 def selection(meta: Mapping[str, Any], select: str | None = None) -> str | dict[str, str]:
     """The selection metric: ``select`` for every protocol when given, else protocol -> the
     ``select`` experiment.json records for it (an unknown name counts as the default
-    ``val_error``; :func:`select_for` gives the default to unrecorded ones)."""
+    ``val_error``; :func:`select_for` gives the default to unrecorded ones), or the default
+    itself when experiment.json records none."""
     if select is not None:
         return select
     recorded = meta.get("select")
-    if not isinstance(recorded, Mapping):
-        return {}
+    if not isinstance(recorded, Mapping) or not recorded:
+        return schema.SELECT_METRICS[0]
     return {p: (m if m in schema.METRICS else schema.SELECT_METRICS[0]) for p, m in recorded.items()}

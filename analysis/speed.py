@@ -154,14 +154,14 @@ def _target_of(meta: Mapping, workload: str) -> float | None:
 
 SPREAD_STEPS = (-2.0, -1.0, 0.0, 1.0, 2.0)
 """Robustness targets of a workload whose target was set by the rule (docs/method.md 9.3):
-``target_value + k * target_spread`` for these k."""
+``target_value + k * target_spread`` for these k (the rule's level moved by up to two seed
+standard deviations either way)."""
 
 
 def robustness_targets(meta: Mapping, workload: str, factors: Sequence[float]) -> list[float]:
     """The default targets of the robustness check for ``workload``: with a recorded
-    ``target_spread`` s, ``target_value + k s`` for k in :data:`SPREAD_STEPS` (the rule's levels
-    m + 0 s .. m + 4 s; non-positive ones left out), else ``factors`` times the target; [] without
-    a target."""
+    ``target_spread`` s, ``target_value + k s`` for k in :data:`SPREAD_STEPS` (non-positive ones
+    left out), else ``factors`` times the target; [] without a target."""
     nominal = _target_of(meta, workload)
     if nominal is None:
         return []

@@ -36,10 +36,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         experiment_dir, summary = run_config(args.config, tmp, "bench", progress=True)
         started = time.perf_counter()
-        rank_experiment(experiment_dir, select="val_error", report="test_error")
+        rank_experiment(experiment_dir, select=None, report="test_error")
         rank_s = time.perf_counter() - started
         started = time.perf_counter()
-        write_experiment_report(experiment_dir, f"{tmp}/report", select="val_error")
+        write_experiment_report(experiment_dir, f"{tmp}/report", select=None)
         report_s = time.perf_counter() - started
     record = {
         **run_record("demo_study", os.path.relpath(args.config, HERE.parent), summary),

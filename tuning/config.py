@@ -248,10 +248,11 @@ class WorkloadEntry(StrictModel):
     """Seconds of training between a trial's checkpoints (0: none; :mod:`tuning.trainable`)."""
     workers_per_trial: int = 1
     """Data-parallel workers of each trial (:mod:`tuning.data_parallel`); 1: one process."""
-    target_value: float
+    target_value: float | None = None
     """The level of the workload's ``target_metric`` that steps to target measure: the config's
-    ``target_value``, else the workload class's (experiment.json records it, and a resumed
-    experiment keeps the recorded one)."""
+    ``target_value``, else the workload class's (set so by :func:`parse_config`; None, from a
+    hand-built entry, also means the class's). experiment.json records it, and a resumed
+    experiment keeps the recorded one."""
 
 
 class ExperimentConfig(StrictModel):

@@ -26,7 +26,7 @@ from pyarrow import fs as pafs
 
 from optcompare.errors import InputError, ParameterError
 
-from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig
+from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig, WorkloadEntry
 from .plan import PlannedTrial
 from .sink import open_filesystem, write_json_atomic
 from .space_inclusion import PairCoverage, config_space_inclusion
@@ -79,6 +79,13 @@ def plan_digest(plan: list[PlannedTrial]) -> str:
     return digest.hexdigest()
 
 
+def target_of(entry: WorkloadEntry) -> float:
+    """The target in force for a workload entry: its ``target_value``, else its class's."""
+    import workloads
+
+    return float(workloads.get_class(entry.name).target_value if entry.target_value is None else entry.target_value)
+
+
 def experiment_record(
     config: ExperimentConfig, plan: list[PlannedTrial], name: str,
     space_inclusion: list[PairCoverage] | None = None,
@@ -118,10 +125,10 @@ def experiment_record(
                 "eval_every": w.eval_every,
                 "data_dir": w.data_dir,
                 "target_metric": workloads.get_class(w.name).target_metric,
-                "target_value": w.target_value,
+                "target_value": target_of(w),
                 "target_spread": (
                     workloads.get_class(w.name).target_spread
-                    if w.target_value == workloads.get_class(w.name).target_value else None
+                    if target_of(w) == workloads.get_class(w.name).target_value else None
                 ),
             }
             for w in config.workloads

@@ -18,15 +18,32 @@ from optcompare.schema import is_adaptive
 
 from .config import ExperimentConfig
 from .plan import PlannedTrial
+from .protocol import Protocol
 from .stages import stage_layout
 
 __all__ = ["plan_lines"]
 
 
-def _times(searches: int, studies: int, trials: int) -> str:
+def _count(n: int, noun: str) -> str:
+    """``1 search``, ``2 searches``, ``1 trial``, ``3 trials``."""
+    plural = {"search": "searches"}.get(noun, noun + "s")
+    return f"{n} {noun if n == 1 else plural}"
+
+
+def _times(searches: int, studies: int, trials: int, unit: str = "trial") -> str:
     """``S searches x N studies x K trials`` (the studies factor only when there are several)."""
     several = f" x {studies} studies" if studies > 1 else ""
-    return f"{searches} searches{several} x {trials} trials"
+    return f"{_count(searches, 'search')}{several} x {_count(trials, unit)}"
+
+
+def _reruns(protocol: Protocol, searches: int, studies: int, later: list[str]) -> int:
+    """Append the line of ``protocol``'s reruns (``rerun_best``) to ``later``; their count."""
+    if not protocol.rerun_seeds:
+        return 0
+    count = searches * studies * protocol.rerun_seeds
+    later.append(f"  {protocol.name} reruns of each search's best: "
+                 f"{_times(searches, studies, protocol.rerun_seeds, 'seed')} = {count}")
+    return count
 
 
 def plan_lines(config: ExperimentConfig, plan: Sequence[PlannedTrial], experiment_dir: str) -> list[str]:
@@ -44,6 +61,7 @@ def plan_lines(config: ExperimentConfig, plan: Sequence[PlannedTrial], experimen
             later.append(f"  {protocol.name} (adaptive, {protocol.search}): {_times(searches, studies, config.trials_per_search)} "
                          f"= {count}, asked as slots free")
             later_total += count
+            later_total += _reruns(protocol, searches, studies, later)
             continue
         sizes = Counter(n for (w, p, o, s), n in per_search.items() if p == protocol.name)
         terms = [f"{_times(k // studies, studies, n)}" for n, k in sorted(sizes.items(), reverse=True)]
@@ -56,11 +74,7 @@ def plan_lines(config: ExperimentConfig, plan: Sequence[PlannedTrial], experimen
             later.append(f"  {protocol.name} stage {slot.stage.name}: {_times(searches, studies, slot.count)} = {count}, "
                          "planned as the stage before it finishes")
             later_total += count
-        if protocol.rerun_seeds:
-            count = searches * studies * protocol.rerun_seeds
-            later.append(f"  {protocol.name} reruns of each search's best: {searches} searches"
-                         f"{f' x {studies} studies' if studies > 1 else ''} x {protocol.rerun_seeds} seeds = {count}")
-            later_total += count
+        later_total += _reruns(protocol, searches, studies, later)
     if later:
         lines.append(f"planned later, {later_total} trials at most:")
         lines += later

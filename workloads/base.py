@@ -91,10 +91,11 @@ class Workload(ABC):
     :data:`optcompare.schema.TARGET_METRICS` (``val_error``, ``val_loss``)."""
     target_value: ClassVar[float]
     target_spread: ClassVar[float | None] = None
-    """The seed standard deviation s of the best tuned configuration's level, where the target
-    was set by the rule of docs/method.md section 9.3 (``target_value`` = m + 2 s, rounded up):
-    the robustness check then uses the targets ``target_value + k s``, k = -2 .. 2. None: a
-    target set otherwise (the check scales it by 0.8 .. 1.2)."""
+    """Where the target was set by the rule of docs/method.md section 9.3 (``target_value`` = the
+    median over the optimizers of their best configuration's level, rounded up): the median of
+    their seed standard deviations s. The robustness check then uses the targets
+    ``target_value + k s``, k = -2 .. 2. None: a target set otherwise (the check scales it by
+    0.8 .. 1.2)."""
     divergence_loss: ClassVar[float] = 1e3
     """A training loss above this (or non-finite) marks the trial ``diverged``."""
     splits: ClassVar[tuple[str, ...]] = ("train", "val", "test")

@@ -36,10 +36,10 @@ class DigitsCnn(Workload):
     batch_size = 64
     step_budget = 600
     eval_interval = 100
-    target_value = 0.0234  # benchmarks/speed_targets.py: the median tuned optimizer's level (docs/method.md 9.3)
+    target_value = 0.0234
+    """Validation error to reach: the median tuned optimizer's level (benchmarks/speed_targets.py,
+    docs/method.md 9.3); ``target_spread`` is its seed spread."""
     target_spread = 0.00454
-    """Validation error to reach (project choice: Adam at lr 3e-3 with linear decay reaches it at
-    step 200-300 and ends near 0.02)."""
     data_description = "embedded: sklearn.datasets.load_digits, fixed seeded split train/val/test 1197/300/300"
 
     def load_splits(self) -> dict[str, Split]:

@@ -89,6 +89,15 @@ def test_drop_unsolved_leaves_the_workload_out_and_scales_every_score_up():
     assert "scales every score by 5/4" in dropped.convention_sentence
 
 
+def test_the_convention_is_the_flag_even_when_nothing_was_unsolved():
+    solved = {w: v for w, v in STEPS.items() if w != "w5"}
+    dropped = performance_profile(solved, protocol="p", quantity="q", drop_unsolved=True)
+    assert dropped.convention == "drop-unsolved" and dropped.as_dict()["convention"] == "drop-unsolved"
+    assert dropped.convention_sentence == ""  # nothing was unsolved: nothing to say
+    nothing = performance_profile({"w": {"A": INF}}, protocol="p", quantity="q", drop_unsolved=True)
+    assert nothing.convention_sentence.endswith("no workload is left, so there is no score")
+
+
 def test_algoperf_trapezoid_on_a_hand_computed_grid():
     # points = 4 on [1, 4]: tau = 1, 2, 3, 4. A's ratios (1, 3, 1, 2.5, inf) give rho = 2/5, 2/5,
     # 4/5, 4/5; the trapezoid is (0.4 + 0.4)/2 + (0.4 + 0.8)/2 + (0.8 + 0.8)/2 = 1.8, / 3 = 0.6
@@ -407,6 +416,7 @@ def test_a_leaderboard_with_an_unsolved_workload_scores_as_algoperf_and_not_infl
     ("optimizer,workload,value\na,w,-3\n", "line 2: value '-3' is negative"),
     ("optimizer,workload,value\na,w,1\na,w,2\n", "line 3: a on w is given twice"),
     ("optimizer,workload,value\n", "has a header but no rows"),
+    ("optimizer,workload,value\na,w,1\n\nb,w,x\n", "line 4: value 'x' is not a number"),  # the blank line counts
 ])
 def test_a_bad_table_is_refused_naming_the_line_and_the_fix(tmp_path, capsys, text, message):
     table = tmp_path / "bad.csv"

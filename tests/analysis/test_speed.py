@@ -185,7 +185,7 @@ def test_robustness_targets_follow_the_target_rule_when_a_spread_is_recorded():
     from analysis.speed import robustness_targets
 
     meta = {"workloads": [
-        {"name": "ruled", "target_value": 0.30, "target_spread": 0.01},  # m = 0.28, s = 0.01
+        {"name": "ruled", "target_value": 0.30, "target_spread": 0.01},  # a rule's target and spread
         {"name": "tight", "target_value": 0.015, "target_spread": 0.01},  # 0.015 - 0.02 < 0 is left out
         {"name": "old", "target_value": 0.5},  # set before the rule: scaled
         {"name": "none"},

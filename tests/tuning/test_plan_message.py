@@ -26,7 +26,7 @@ PROTOCOLS = {
         "  momentum: {learning_rate: {feasible_points: [0.1, 0.01]}, momentum: 0.9}\n"
     ),
     "tpe.yaml": (
-        "name: tpe\nschedule: constant\nsearch: tpe\n"
+        "name: tpe\nschedule: constant\nsearch: tpe\nrerun_best: {seeds: 2}\n"
         "optimizers:\n  sgd: {learning_rate: {min: 1.0e-3, max: 1.0, scaling: log}}\n"
         "  momentum: {learning_rate: {min: 1.0e-3, max: 1.0, scaling: log}, momentum: 0.9}\n"
     ),
@@ -79,6 +79,7 @@ def test_staged_multi_study_grid_and_adaptive_lines_multiply_out(tmp_path, studi
         "staged stage final": 4 * studies * 9,  # 12 - 3
         "grid reruns of each search's best": 4 * studies * 2,
         "tpe (adaptive, tpe)": 4 * studies * 12,
+        "tpe reruns of each search's best": 4 * studies * 2,  # adaptive searches rerun their best too
     }
     assert stated == sum(counts.values())
     assert later[-1].startswith("and inclusion probes")
@@ -92,3 +93,14 @@ def test_a_plain_study_says_only_what_it_plans(tmp_path):
         "planned later, 8 trials at most:",
         "  grid reruns of each search's best: 4 searches x 2 seeds = 8",
     ]
+
+
+def test_one_search_and_one_trial_are_singular(tmp_path):
+    (tmp_path / "one.yaml").write_text(
+        "name: one\nschedule: constant\nsearch: grid\n"
+        "optimizers:\n  sgd: {learning_rate: {feasible_points: [0.1]}}\n"
+    )
+    path = tmp_path / "c.yaml"
+    path.write_text("name: c\nworkloads: [mnist1d-mlp]\noptimizers: [sgd]\nprotocols: [one.yaml]\ntrials_per_search: 1\n")
+    config = load_config(str(path))
+    assert plan_lines(config, resolve_plan(config), "r")[1:] == ["  one: 1 search x 1 trial = 1"]
