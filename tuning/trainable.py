@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .bundle_report import BundleReport, ReportBuffer
 from .trial import BundleTask, PlannedTrial
 from .watchdog import Watchdog
 
@@ -73,11 +74,11 @@ def execute_bundle(
     """Train the bundle ``config`` (a :class:`~tuning.trial.BundleTask` as data); return
     ``{trial_id: summary}``.
 
-    ``report`` receives ``{"curve": [rows], "finals": {trial_id: summary}}`` batches; the last one
-    also has ``"final": True``. Each curve row has the member's ``trial_id``. ``on_stall`` gets
-    the watchdog's message if the loop stalls (None: no watchdog). ``report_checkpoint(payload,
-    files)`` reports a batch with ``"checkpointed": {trial_id: step}`` together with the
-    checkpoint's files (name -> bytes); ``read_checkpoint(path, storage)`` reads a checkpoint's
+    ``report`` receives :class:`~tuning.bundle_report.BundleReport` batches as Tune results
+    (:meth:`~tuning.bundle_report.BundleReport.as_result`), every ``report_every_s`` of the
+    worker settings; the last one is ``final``. ``on_stall`` gets the watchdog's message if the
+    loop stalls (None: no watchdog). ``report_checkpoint(payload, files)`` reports a batch with
+    ``checkpointed`` ({trial_id: step}) together with the checkpoint's files (name -> bytes); ``read_checkpoint(path, storage)`` reads a checkpoint's
     ``state.pt`` back (None for either: no checkpoints). ``parallel``: this process is one rank
     of a data-parallel trial (:mod:`tuning.data_parallel`); every rank reports at the same
     points (rank 0's clock decides), only rank 0 serialises checkpoints.
@@ -100,48 +101,30 @@ def execute_bundle(
     first = members[0]
     workload = _workload(first)
     ids = [m.trial_id for m in members]
-    pending_rows: list[dict[str, Any]] = []
-    pending_finals: dict[str, dict[str, Any]] = {}
     finals: dict[str, dict[str, Any]] = {}
     clock = time.monotonic if parallel is None else parallel.clock
-    last = clock()
-
-    def maybe_report() -> None:
-        nonlocal last
-        if clock() - last >= settings.report_every_s:
-            report({"curve": list(pending_rows), "finals": dict(pending_finals)})
-            pending_rows.clear()
-            pending_finals.clear()
-            last = clock()
-
+    buffer = ReportBuffer(lambda batch: report(batch.as_result()), settings.report_every_s, clock)
     watchdog = Watchdog(on_stall or (lambda message: None), first.stall_timeout_s)
-    last_eval = [0, time.monotonic()]  # (step, time) of the last evaluation
+    last_eval = EvaluationClock()
 
     def on_eval(index: int, row: workloads.EvalRow) -> None:
-        if row.step != last_eval[0]:
-            now = time.monotonic()
-            watchdog.evaluation_interval(now - last_eval[1])
-            last_eval[:] = [row.step, now]
-        pending_rows.append({"trial_id": ids[index], **row.as_dict()})
-        maybe_report()
+        interval = last_eval.seen(row.step)
+        if interval is not None:
+            watchdog.evaluation_interval(interval)
+        buffer.add_row(ids[index], row.as_dict())
 
     def on_finish(index: int, outcome: workloads.TrialOutcome) -> None:
         summary = outcome.summary()
         finals[ids[index]] = summary
-        pending_finals[ids[index]] = summary
-        maybe_report()
+        buffer.add_final(ids[index], summary)
 
     def save(step: int, state: dict[str, Any]) -> None:
-        nonlocal last
         assert report_checkpoint is not None
         meta = {"trial_ids": ids, "step": step, "bundle_id": task.bundle_id, "attempts": task.attempts}
         serialise = parallel is None or parallel.rank == 0
         files = {CHECKPOINT_FILE: save_state(state), CHECKPOINT_META: json.dumps(meta).encode()} if serialise else {}
         saved = {trial_id: step for trial_id in active_members(state)}
-        report_checkpoint({"curve": list(pending_rows), "finals": dict(pending_finals), "checkpointed": saved}, files)
-        pending_rows.clear()
-        pending_finals.clear()
-        last = clock()
+        report_checkpoint(buffer.take(checkpointed=saved).as_result(), files)
 
     checkpointing = None
     if read_checkpoint is not None:
@@ -179,8 +162,25 @@ def execute_bundle(
                 checkpointing=checkpointing,
                 **common,
             )
-    report({"curve": list(pending_rows), "finals": dict(pending_finals), "final": True})
+    report(buffer.take(final=True).as_result())
     return finals
+
+
+class EvaluationClock:
+    """When the last evaluation happened: :meth:`seen` returns the seconds since the previous
+    evaluation step (None for another row of the same step: a bundle evaluates every member at
+    one step), which the watchdog learns its stall limit from."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.at = time.monotonic()
+
+    def seen(self, step: int) -> float | None:
+        if step == self.step:
+            return None
+        now = time.monotonic()
+        interval, self.step, self.at = now - self.at, step, now
+        return interval
 
 
 STALL_EXIT_CODE = 75
@@ -190,7 +190,7 @@ STALL_REPORT_WAIT_S = 10.0
 
 
 def end_stalled_worker(report: Callable[[dict[str, Any]], None]) -> Callable[[str], None]:
-    """The watchdog's action in a Ray worker: report ``{"failure": message}`` (from a helper
+    """The watchdog's action in a Ray worker: report a ``failure`` with the message (from a helper
     thread, waiting at most :data:`STALL_REPORT_WAIT_S`), then end the process: the stuck loop
     cannot be interrupted, the driver sees the worker die and retries the bundle."""
 
@@ -199,7 +199,7 @@ def end_stalled_worker(report: Callable[[dict[str, Any]], None]) -> Callable[[st
 
         def send() -> None:
             try:
-                report({"failure": message})
+                report(BundleReport(failure=message).as_result())
             finally:
                 sent.set()
 
@@ -237,7 +237,7 @@ def read_checkpoint(path: str, storage: str | None) -> bytes:
 def ray_trainable(config: dict[str, Any]) -> None:
     """The Ray Tune function trainable: :func:`execute_bundle` reporting through ``tune.report``.
 
-    An exception is first reported as ``{"failure": "Type: message"}`` (so the driver records a
+    An exception is first reported as a ``failure`` ("Type: message", so the driver records a
     readable error whatever Tune kept of it), then re-raised: the driver requeues the members
     that have not finished (see :mod:`tuning.bundles`). A stalled loop ends the worker
     (:func:`end_stalled_worker`). A data-parallel trial (``workers`` above 1) runs as a Ray
@@ -256,6 +256,6 @@ def ray_trainable(config: dict[str, Any]) -> None:
             )
     except Exception as err:
         try:
-            tune.report({"failure": f"{type(err).__name__}: {err}"[:2000]})
+            tune.report(BundleReport(failure=f"{type(err).__name__}: {err}"[:2000]).as_result())
         finally:
             raise

@@ -15,6 +15,7 @@ from typing import Any
 
 from optcompare.schema import FAILED, SearchKey
 
+from .bundle_report import BundleReport
 from .bundles import TrialBook
 from .plan import PlannedTrial
 from .progress import PROGRESS_METRIC, StudyProgress
@@ -135,13 +136,14 @@ class SinkCallback(Callback):
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401
     ) -> None:
         bundle_id = trial.config["bundle_id"]
-        if "failure" in result:
-            self.failures[bundle_id] = str(result.pop("failure"))
-            return
         # Consume the payload and drop it from the result in place: Tune keeps each trial's
         # last result (and per-metric statistics of it) in driver memory until the end.
+        report = BundleReport.pop_from(result)
+        if report.failure is not None:
+            self.failures[bundle_id] = report.failure
+            return
         rows_by_trial: dict[str, list[dict[str, Any]]] = {}
-        for row in result.pop("curve", []):
+        for row in report.curve:
             rows_by_trial.setdefault(row["trial_id"], []).append(row)
         for trial_id, rows in rows_by_trial.items():
             planned = self.book.member(bundle_id, trial_id)
@@ -150,12 +152,12 @@ class SinkCallback(Callback):
             attempt = self.book.attempt(trial_id)
             rows_with_attempt = [{**row, "attempt": attempt} for row in rows]
             self.sink.add_curve_rows(search_key(planned), rows_with_attempt)
-        for trial_id, trial_summary in result.pop("finals", {}).items():
+        for trial_id, trial_summary in report.finals.items():
             planned = self.book.member(bundle_id, trial_id)
             if planned is not None and self.book.mark_finished(trial_id):
                 self._record(planned, dict(trial_summary))
-        if "checkpointed" in result:
-            self.checkpointing[bundle_id] = dict(result.pop("checkpointed"))
+        if report.checkpointed is not None:
+            self.checkpointing[bundle_id] = report.checkpointed
         if TRAIN_CHECKPOINT_PATH in result:  # a data-parallel trial's, persisted by Ray Train
             self._note_checkpoint(bundle_id, str(result.pop(TRAIN_CHECKPOINT_PATH)))
 
