@@ -31,7 +31,8 @@ def test_a_resumed_tpe_study_asks_what_the_uninterrupted_one_asked(study):
     study.write("tpe.yaml", PROTOCOL)
     ran = study.run(study.write("whole.yaml", CONFIG.format(name="whole", trials=6)))
     out, uninterrupted = ran.out, ran.trials
-    assert "adaptive, 6 trials each" in out and "trials: 6/6 finished" in out
+    assert "tpe (adaptive, tpe): 1 search x 6 trials = 6, asked as slots free" in out
+    assert "trials: 6/6 finished" in out
 
     # The "stopped" study: the same search run for three trials, then given its full budget.
     experiment = study.run(study.write("part.yaml", CONFIG.format(name="part", trials=3))).experiment

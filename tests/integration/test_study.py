@@ -77,7 +77,8 @@ def test_tiny_study_through_ray(study, capsys):
 
     assert main(["rank", str(experiment), "--format", "json", "--resamples", "200"]) == 0
     payload = json.loads(capsys.readouterr().out)
-    assert payload["budget"] == 3 and payload["select"] == "val_error" and payload["report"] == "test_error"
+    assert payload["budget"] == 3 and payload["report"] == "test_error"
+    assert payload["select"] == {"choi-full": "val_error", "lr-only": "val_error"}  # each protocol's recorded one
     assert {(r["workload"], r["protocol"]) for r in payload["rankings"]} == {
         ("mnist1d-mlp", "choi-full"), ("mnist1d-mlp", "lr-only")
     }
