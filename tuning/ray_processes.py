@@ -81,11 +81,12 @@ def session_record() -> dict[str, Any]:
     session directory, and (pid, start time) of every process below this one."""
     import ray
 
-    node = ray._private.worker.global_worker.node
+    from .ray_internals import session_dir
+
     return {
         "host": socket.gethostname(),
         "node_id": ray.get_runtime_context().get_node_id(),
-        "session_dir": node.get_session_dir_path(),
+        "session_dir": session_dir(),
         "pids": [list(p) for p in _descendants([os.getpid()])],
     }
 

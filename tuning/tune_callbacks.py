@@ -20,6 +20,7 @@ from .bundles import TrialBook
 from .plan import PlannedTrial
 from .progress import PROGRESS_METRIC, StudyProgress
 from .ray_env import prepare_ray_environment
+from .ray_internals import trial_actor
 from .rows import failed_summary, hp_columns, search_key, trial_row
 from .signals import StopRequest
 from .sink import ResultSink
@@ -115,7 +116,7 @@ class SinkCallback(Callback):
             del self.running[bundle_id]
             limit = trial.config["members"][0].get("time_limit_s")
             self.hung[bundle_id] = hung_message(now - started, float(limit))
-            actor = getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+            actor = trial_actor(trial)
             if actor is not None:
                 import ray
 
