@@ -22,11 +22,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/optcompare demo
 
-# Lint: ruff, then the package layers (import-linter contracts in pyproject.toml). Both test
-# targets run it first, so CI (.ci/run -> make test) checks whatever is added here.
+# Lint: ruff, the package layers (import-linter contracts) and the types (mypy), each configured
+# in pyproject.toml. Both test targets run it first, so CI (.ci/run -> make test) checks
+# whatever is added here.
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 # Lanes (README, "Tests"). The fast lane: no Ray, no test over 2 s, on 2 xdist workers (its tests
 # are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast

@@ -222,7 +222,7 @@ def summarize_workloads(
     profile has a workload that no optimizer solved (saying what the convention did)."""
     tau_max = check_tau_max(tau_max)
     points = check_points(points)
-    options = {"tau_max": tau_max, "drop_unsolved": drop_unsolved, "points": points}
+
     workloads = tuple(sorted({r.workload for r in rankings}))
     warnings: list[str] = []
     if len(workloads) < 2:
@@ -238,10 +238,11 @@ def summarize_workloads(
                 _values([s for s in speed if s.protocol == p], lambda o: o.median),
                 protocol=p,
                 quantity=STEPS_TO_TARGET,
-                **options,
+                tau_max=tau_max, drop_unsolved=drop_unsolved, points=points,
             ),
             performance_profile(
-                _values(mine, lambda o: o.mean), protocol=p, quantity=report, **options
+                _values(mine, lambda o: o.mean), protocol=p, quantity=report,
+                tau_max=tau_max, drop_unsolved=drop_unsolved, points=points,
             ),
         )
         for profile in profiles:

@@ -97,7 +97,7 @@ def study_rows(search: Search) -> dict[int, np.ndarray]:
 
 
 def best_of_first_k(
-    select: np.ndarray, report: np.ndarray, valid: np.ndarray, budgets: Sequence[int], worst: float
+    select: np.ndarray, report: np.ndarray, valid: np.ndarray, budgets: Sequence[int] | np.ndarray, worst: float
 ) -> np.ndarray:
     """r(K) of one study (module doc) at each of ``budgets``: the ``report`` of the best valid
     trial among the first min(K, n) by ``select`` (ties: the earlier trial), ``worst`` when
@@ -113,7 +113,7 @@ def best_of_first_k(
 
 
 def ask_order_values(
-    search: Search, budgets: Sequence[int], select: str, report: str
+    search: Search, budgets: Sequence[int] | np.ndarray, select: str, report: str
 ) -> tuple[tuple[int, ...], np.ndarray]:
     """(studies, values): ``values[i, j]`` is r_s(K) of study ``studies[j]`` at ``budgets[i]``
     (module doc), selecting by metric ``select`` and reporting metric ``report``."""

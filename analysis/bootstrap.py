@@ -60,8 +60,8 @@ class BudgetCurve:
         return cls(
             budgets=budgets,
             mean=samples.mean(axis=1),
-            p05=np.percentile(samples, 5, axis=1, method=percentile_method),
-            p95=np.percentile(samples, 95, axis=1, method=percentile_method),
+            p05=np.percentile(samples, 5, axis=1, method=percentile_method),  # type: ignore[call-overload]  # method: a checked str, numpy types a Literal
+            p95=np.percentile(samples, 95, axis=1, method=percentile_method),  # type: ignore[call-overload]
             samples=samples,
         )
 
@@ -112,9 +112,9 @@ def _best_ranks(gen: np.random.Generator, rank_of: np.ndarray, ks: np.ndarray, n
 
 
 def best_of_k(
-    select: Sequence[float],
-    report: Sequence[float],
-    valid: Sequence[bool],
+    select: Sequence[float] | np.ndarray,
+    report: Sequence[float] | np.ndarray,
+    valid: Sequence[bool] | np.ndarray,
     budgets: Sequence[int],
     *,
     n_resamples: int = 1000,

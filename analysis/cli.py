@@ -92,7 +92,7 @@ def _add_bootstrap_options(p: argparse.ArgumentParser, *, select_default: str | 
 
 
 def _add_command(
-    subparsers: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], **kwargs: str
+    subparsers: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], **kwargs: Any
 ) -> argparse.ArgumentParser:
     """Subcommand ``name`` run by ``handler``, whose errors name flags by :data:`FLAGS`."""
     parser = subparsers.add_parser(name, **kwargs)

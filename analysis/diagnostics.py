@@ -208,11 +208,10 @@ def search_space_diagnostics(
             else:
                 best_id, best_value, best_pos = None, math.nan, math.nan
             top = tuple(float(x) for x in positions[:n_top])
-            best_fields = (best_id, best_value, best_pos, top, warning)
-            trial_columns = (values, sel, search.completed)
             out.append(
                 HyperparameterDiagnostic(
-                    *key, name, rng, metric_name, *best_fields, *trial_columns, edge
+                    *key, name, rng, metric_name, best_id, best_value, best_pos, top, warning,
+                    values, sel, search.completed, edge,
                 )
             )
     return out

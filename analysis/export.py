@@ -126,7 +126,9 @@ def open_storage(target: str) -> BaseStorage:
         where = "it is a directory" if path.is_dir() else f"directory {path.parent} does not exist"
         raise _storage_error(target, where)
     try:
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(target))
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(target))
     except (ValueError, KeyError, OSError) as err:
         raise _storage_error(target, f"not an Optuna journal file ({type(err).__name__}: {err})") from err
 

@@ -211,7 +211,7 @@ def check_inclusions(
     verdicts = []
     for w, p in groups:
         for pair in pairs:
-            narrow, wide = curves.get((w, p, pair.narrow)), curves.get((w, p, pair.wide))
+            narrow, wide = curves.get(SearchKey(w, p, pair.narrow)), curves.get(SearchKey(w, p, pair.wide))
             if narrow is None or wide is None:
                 continue
             i, j = narrow.index_of(budget), wide.index_of(budget)

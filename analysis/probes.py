@@ -148,7 +148,7 @@ def _probe_results(trials: pa.Table, select: str | Mapping[str, str], column: st
         chosen = select_for(select, protocol)
         wide_search = searches.get(SearchKey(workload, protocol, wide))
         wide_row = None if wide_search is None else _best_row(wide_search, chosen)
-        wide_best = math.nan if wide_row is None else float(wide_search.column(column)[wide_row])
+        wide_best = math.nan if wide_search is None or wide_row is None else float(wide_search.column(column)[wide_row])
         for key, search in searches.items():
             if (key.workload, key.protocol) != (workload, protocol) or key.optimizer == wide:
                 continue

@@ -246,18 +246,18 @@ def performance_profile(
     unsolved: list[str] = []
     columns: list[dict[str, float]] = []
     for workload in sorted(values):
-        ratios = performance_ratios(values[workload])
-        if ratios is None:
+        column = performance_ratios(values[workload])
+        if column is None:
             unsolved.append(workload)
             if drop_unsolved:
                 left_out.append(workload)
                 continue
-            ratios = {}
+            column = {}
         kept.append(workload)
-        columns.append(ratios)
+        columns.append(column)
     profiles = []
     for s in optimizers:
-        ratios = tuple(column.get(s, math.inf) for column in columns)
+        ratios = tuple(c.get(s, math.inf) for c in columns)
         profiles.append(OptimizerProfile(s, ratios, profile_score(ratios, tau_max, points)))
     profiles.sort(key=lambda p: (-p.score if math.isfinite(p.score) else math.inf, p.optimizer))
     return PerformanceProfile(

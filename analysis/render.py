@@ -16,7 +16,7 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Sequence
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -59,7 +59,9 @@ RANK_COLUMNS = ("workload", "protocol", "rank", "optimizer", "n_trials", "mean",
                 "budget", "select", "report", "n_resamples")
 """Leading columns of ``rank --format csv``; ``p_rank_1 .. p_rank_n`` follow."""
 
-RANK_TABLE_COLUMNS = (("rank", "right"), ("optimizer", "left"), ("trials", "right"),
+Justify = Literal["left", "right"]
+
+RANK_TABLE_COLUMNS: tuple[tuple[str, Justify], ...] = (("rank", "right"), ("optimizer", "left"), ("trials", "right"),
                       ("mean", "right"), ("p05", "right"), ("p95", "right"),
                       ("P(rank 1..n)", "left"))
 """Header and justification of each column of a ranking table."""
@@ -414,7 +416,7 @@ def _importance_rows(result: ExperimentImportance) -> list[list[Any]]:
     for s in result.searches:
         counts = [result.evaluator, s.select, s.n_trials, s.n_completed, s.n_diverged, s.n_failed,
                   "; ".join(s.notes)]
-        coordinates = [(c.name, c.scaling, c.importance, r + 1) for r, c in enumerate(s.coordinates)]
+        coordinates: list[tuple[Any, ...]] = [(c.name, c.scaling, c.importance, r + 1) for r, c in enumerate(s.coordinates)]
         for cells in coordinates or [("", "", "", "")]:
             rows.append([s.workload, s.protocol, s.optimizer, *cells, *counts])
     return rows

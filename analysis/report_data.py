@@ -177,7 +177,7 @@ def analyse(
     largest = max(s.n_trials for s in searches.values())
     all_budgets = check_budgets([*(budgets or default_budgets(largest, budget)), budget], "budgets")
     warnings = budget_warnings(searches, all_budgets)
-    resampling = {"n_resamples": n_resamples, "seed": seed}
+    resampling: dict[str, Any] = {"n_resamples": n_resamples, "seed": seed}
     adaptive = adaptive_protocols(exp.meta)
     warnings = [*warnings, *ask_order_warnings(searches, adaptive)]
     curves = bootstrap_searches(searches, all_budgets, select=chosen, report=report,

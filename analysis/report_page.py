@@ -389,7 +389,7 @@ def _at_budget(curve: AskOrderCurve, budget: int) -> str:
 
 def _sampler_table(comparison: SamplerComparison) -> Table:
     """One row per protocol: its search, studies, then median (min-max) at each budget."""
-    at = tuple((f"K={k}", functools.partial(_at_budget, budget=k)) for k in comparison.budgets)
+    at: tuple[Column, ...] = tuple((f"K={k}", functools.partial(_at_budget, budget=k)) for k in comparison.budgets)
     columns = (_attr("protocol"), _attr("search"), ("studies", lambda c: len(c.studies)), *at)
     return table("samplers", columns, comparison.curves)
 

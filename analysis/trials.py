@@ -98,6 +98,12 @@ def _numeric(column: pa.ChunkedArray) -> np.ndarray | None:
     return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
 
 
+def _numeric_or_nan(column: pa.ChunkedArray) -> np.ndarray:
+    """``column`` as float64, or all NaN when it is not numeric."""
+    values = _numeric(column)
+    return np.full(len(column), np.nan) if values is None else values
+
+
 def _sort_rank(values: pa.Array) -> np.ndarray:
     """Rank of each dictionary value in lexicographic order."""
     order = np.asarray(pc.sort_indices(values))
@@ -130,13 +136,13 @@ def group_searches(trials: pa.Table, phases: tuple[str, ...] = (SEARCH_PHASE,)) 
     trial_enc = pc.binary_join_element_wise(*strings, tid, _SEP).combine_chunks().dictionary_encode()
     search_code = _sort_rank(search_enc.dictionary)[np.asarray(search_enc.indices)]
     trial_code = _sort_rank(trial_enc.dictionary)[np.asarray(trial_enc.indices)]
-    attempt = np.nan_to_num(_numeric(trials.column("attempt")), nan=-1.0)
+    attempt = np.nan_to_num(_numeric_or_nan(trials.column("attempt")), nan=-1.0)
     rows = np.arange(trials.num_rows)
     order = np.lexsort((rows, attempt, trial_code))
     sorted_codes = trial_code[order]
     latest = order[np.r_[sorted_codes[1:] != sorted_codes[:-1], True]]
     if "trial_index" in trials.column_names:
-        index = np.nan_to_num(_numeric(trials.column("trial_index"))[latest], nan=np.inf)
+        index = np.nan_to_num(_numeric_or_nan(trials.column("trial_index"))[latest], nan=np.inf)
     else:
         index = np.zeros(len(latest))
     latest = latest[np.lexsort((trial_code[latest], index, search_code[latest]))]

@@ -92,7 +92,7 @@ class StrictModel(BaseModel):
         unknown = first_unknown(data, keys)
         if unknown is not None:
             allowed = cls.allowed_keys or ", ".join(keys)
-            raise FieldError((unknown,), f"unknown key {unknown!r}; allowed: {allowed}", at_key=True)
+            raise FieldError((str(unknown),), f"unknown key {unknown!r}; allowed: {allowed}", at_key=True)
         return data
 
 

@@ -30,6 +30,11 @@ from .update import (
 __all__ = ["GeneralizedOptimizer", "UpdateStructure", "check_group", "group_ranges", "root_epsilon_problem"]
 
 
+
+def _group_value(group: dict[str, Any], key: str, default: float) -> float:
+    """A param group's value of torch key ``key`` (``default`` when absent), as a float."""
+    return float(group.get(key, default))
+
 class GeneralizedOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` running the generalized update for a fixed structure.
 
@@ -109,7 +114,7 @@ class GeneralizedOptimizer(torch.optim.Optimizer):
                 continue
             if any(p.grad.is_sparse for p in params):
                 raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
-            hp = Hyperparameters.read(s, lambda key, default, g=group: float(g.get(key, default)))
+            hp = Hyperparameters.read(s, partial(_group_value, group))
             # Parameters may differ in their step count: the coefficients once per count.
             coefficients = cache(partial(step_coefficients, s, hp, float(group["lr"])))
             if self.uses_foreach(params):

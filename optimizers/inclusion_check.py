@@ -41,7 +41,7 @@ def _train(
     name: str, hparams: dict[str, float], schedule: Schedule, steps: int, seed: int
 ) -> list[torch.Tensor]:
     model, x, y = _problem(seed)
-    opt = create(name, list(model.parameters()), **hparams)
+    opt = create(name, list(model.parameters()), **hparams)  # type: ignore[arg-type]  # hparams are floats; mypy matches ** to foreach too
     gen = torch.Generator().manual_seed(seed + 1)
     trajectory = []
     for t in range(steps):

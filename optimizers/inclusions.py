@@ -106,10 +106,9 @@ def inclusion_path(narrow: str, wide: str) -> list[Inclusion]:
         )
     chain: list[Inclusion] = []
     node = wide
-    while previous[node] is not None:
-        inc = previous[node]
-        chain.append(inc)
-        node = inc.narrow
+    while (step := previous[node]) is not None:
+        chain.append(step)
+        node = step.narrow
     return chain[::-1]
 
 

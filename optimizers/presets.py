@@ -239,6 +239,8 @@ def register_preset(
     spec_ranges.update(ranges or {})
     for key, value in defaults.items():
         interval = spec_ranges.get(key, HPARAM_RANGES.get(key))
+        if interval is None:
+            raise InputError(f"{label}: default {key}={value!r} has no valid range; give it one in ranges")
         if not is_real(value) or float(value) not in interval:
             raise InputError(f"{label}: default {key}={value!r} is out of range; valid range: {interval}")
     check_group(structure, {TORCH_KEYS.get(k, k): float(v) for k, v in defaults.items()}, label=label)

@@ -201,12 +201,12 @@ def create(
     spec = get_spec(name)
     resolved = validate_hparams(name, hparams)
     torch_kwargs = {spec.torch_keys.get(k, k): v for k, v in resolved.items()}
-    params = list(params)
-    if params and isinstance(params[0], dict):
-        params = [_translate_group(spec, group) for group in params]
+    items: list[Any] = list(params)
+    if items and isinstance(items[0], dict):
+        items = [_translate_group(spec, group) for group in items]
     if foreach is not None:
         torch_kwargs["foreach"] = foreach
-    return spec.factory(params, **torch_kwargs)
+    return spec.factory(items, **torch_kwargs)
 
 
 def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -136,7 +136,7 @@ class StepCoefficients:
             return self
         moved = iter(torch.cat(columns, dim=1).to(like.device, like.dtype).split(1, dim=1))
         flat = [next(moved) if isinstance(x, torch.Tensor) else x for x in flat]
-        return StepCoefficients(*flat[: len(names)], terms=tuple(flat[len(names):]))
+        return StepCoefficients(**dict(zip(names, flat[: len(names)], strict=True)), terms=tuple(flat[len(names):]))
 
 
 def step_coefficients(
@@ -216,9 +216,18 @@ class _TensorOps:
     lerp_ = staticmethod(torch.Tensor.lerp_)
 
 
-class _ColumnOps(_TensorOps):
+class _ColumnOps:
     """One ``(B, P)`` tensor; a coefficient is a float or a ``(B, 1)`` column broadcast over
-    each row (``mul``, ``add`` and ``lerp`` broadcast it as they are)."""
+    each row (``mul``, ``add`` and ``lerp`` broadcast it as they are, so those are torch's own
+    methods, as in :class:`_TensorOps`)."""
+
+    scale_ = staticmethod(torch.Tensor.mul_)
+    add = staticmethod(torch.Tensor.add)
+    add_ = staticmethod(torch.Tensor.add_)
+    sqrt = staticmethod(torch.Tensor.sqrt)
+    sqrt_ = staticmethod(torch.Tensor.sqrt_)
+    div = staticmethod(torch.Tensor.div)
+    lerp_ = staticmethod(torch.Tensor.lerp_)
 
     @staticmethod
     def axpy(x: torch.Tensor, y: torch.Tensor, *, alpha: Coefficient) -> torch.Tensor:
@@ -262,11 +271,13 @@ class _ForeachOps:
     lerp_ = staticmethod(torch._foreach_lerp_)
 
 
-TENSOR_OPS: UpdateOps = _TensorOps()
+# torch's methods and ``torch._foreach_*`` have the protocol's shape, but their stubs' overloads
+# and positional-only parameters are more than a Protocol can match: each is cast once here.
+TENSOR_OPS: UpdateOps = cast(UpdateOps, _TensorOps())
 """One parameter tensor with float coefficients (the single-tensor path)."""
-COLUMN_OPS: UpdateOps = _ColumnOps()
+COLUMN_OPS: UpdateOps = cast(UpdateOps, _ColumnOps())
 """A bundle's ``(B, P)`` matrix with ``(B, 1)`` column coefficients (the bundled path)."""
-FOREACH_OPS: UpdateOps = _ForeachOps()
+FOREACH_OPS: UpdateOps = cast(UpdateOps, _ForeachOps())
 """A list of tensors, one ``torch._foreach_*`` call each (the foreach path)."""
 
 
