@@ -143,7 +143,7 @@ class CrossWorkloadSummary:
         return "drop-unsolved" if self.drop_unsolved else "algoperf"
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON document of ``optcompare summary`` (README "Analysis")."""
+        """The JSON document of ``optcompare summary`` (docs/usage.md, "Analysis")."""
         return {
             "budget": self.budget,
             "select": self.select if isinstance(self.select, str) else dict(self.select),

@@ -177,7 +177,7 @@ def check_statement(sql: str) -> None:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as err:
-        raise InputError(f"{err}\n(views: trials, curves; columns as in README 'Results schema')") from None
+        raise InputError(f"{err}\n(views: trials, curves; columns as in docs/usage.md 'Results schema')") from None
     if len(statements) != 1:
         raise InputError(
             f"give exactly one SQL statement, got {len(statements)}; queries run one at a time"
@@ -227,7 +227,7 @@ def run_query(paths: str | Sequence[str], sql: str) -> QueryResult:
         except duckdb.Error as err:
             if via_arrow or isinstance(err, statement_errors):
                 raise InputError(
-                    f"{err}\n(views: trials, curves; columns as in README 'Results schema')"
+                    f"{err}\n(views: trials, curves; columns as in docs/usage.md 'Results schema')"
                 ) from err
             # A part file whose footer reads but whose data does not: read file by file with
             # pyarrow, skipping what fails, and run the statement once more.

@@ -103,7 +103,7 @@ class BudgetRankings:
         return select_for(self.select, protocol)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON document of ``optcompare rank`` for one budget (README "Analysis"):
+        """The JSON document of ``optcompare rank`` for one budget (docs/usage.md, "Analysis"):
         ``{"budget", "select", "report", "n_resamples", "rankings": [Ranking.as_dict() with
         "select", ...]}``; the top-level ``select`` is a metric, or protocol -> metric when each
         protocol's recorded one was used."""

@@ -1,6 +1,6 @@
-"""README's "Your own optimizer" example, run as written, so that it cannot rot.
+"""The reference's "Your own optimizer" example (docs/usage.md), run as written, so that it cannot rot.
 
-The test executes the python block of README.md that registers an optimizer and an inclusion
+The test executes the python block of docs/usage.md that registers an optimizer and an inclusion
 (register, register_inclusion), then imitates and checks every inclusion it declared.
 """
 
@@ -14,20 +14,20 @@ import torch
 
 import optimizers
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+README = Path(__file__).resolve().parents[2] / "docs" / "usage.md"
 
 
 def _plugin_snippet() -> str:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     snippets = [b for b in blocks if "optimizers.register_inclusion(" in b]
-    assert snippets, "README.md has no ```python block calling optimizers.register_inclusion(...)"
+    assert snippets, "docs/usage.md has no ```python block calling optimizers.register_inclusion(...)"
     return snippets[0]
 
 
 def test_readme_plugin_example_registers_imitates_and_passes_its_inclusion_check(isolated_registries):
     names_before = set(optimizers.names())
     inclusions_before = {(i.narrow, i.wide) for i in optimizers.list_inclusions()}
-    exec(compile(_plugin_snippet(), str(README), "exec"), {})  # noqa: S102 - our own README
+    exec(compile(_plugin_snippet(), str(README), "exec"), {})  # noqa: S102 - our own docs
     added = [n for n in optimizers.names() if n not in names_before]
     declared = [i for i in optimizers.list_inclusions() if (i.narrow, i.wide) not in inclusions_before]
     assert added and declared
