@@ -200,34 +200,32 @@ class UpdateOps(Protocol):
     def lerp_(self, x: Any, y: Any, w: Any) -> None: ...
 
 
-class _TensorOps:
-    """One tensor, float coefficients: torch's own methods, no wrapper in between."""
+class _ElementwiseOps:
+    """The operations whose coefficient torch broadcasts as it is (a float, or a ``(B, 1)``
+    column over each row of a ``(B, P)`` matrix): torch's own methods, no wrapper in between."""
+
+    scale_ = staticmethod(torch.Tensor.mul_)
+    add = staticmethod(torch.Tensor.add)
+    add_ = staticmethod(torch.Tensor.add_)
+    sqrt = staticmethod(torch.Tensor.sqrt)
+    sqrt_ = staticmethod(torch.Tensor.sqrt_)
+    div = staticmethod(torch.Tensor.div)
+    lerp_ = staticmethod(torch.Tensor.lerp_)
+
+
+class _TensorOps(_ElementwiseOps):
+    """One tensor, float coefficients: torch's own methods throughout."""
 
     axpy = staticmethod(torch.Tensor.add)
     axpy_ = staticmethod(torch.Tensor.add_)
-    scale_ = staticmethod(torch.Tensor.mul_)
-    add = staticmethod(torch.Tensor.add)
-    add_ = staticmethod(torch.Tensor.add_)
-    sqrt = staticmethod(torch.Tensor.sqrt)
-    sqrt_ = staticmethod(torch.Tensor.sqrt_)
-    div = staticmethod(torch.Tensor.div)
     addcmul_ = staticmethod(torch.Tensor.addcmul_)
     addcdiv_ = staticmethod(torch.Tensor.addcdiv_)
-    lerp_ = staticmethod(torch.Tensor.lerp_)
 
 
-class _ColumnOps:
+class _ColumnOps(_ElementwiseOps):
     """One ``(B, P)`` tensor; a coefficient is a float or a ``(B, 1)`` column broadcast over
-    each row (``mul``, ``add`` and ``lerp`` broadcast it as they are, so those are torch's own
-    methods, as in :class:`_TensorOps`)."""
-
-    scale_ = staticmethod(torch.Tensor.mul_)
-    add = staticmethod(torch.Tensor.add)
-    add_ = staticmethod(torch.Tensor.add_)
-    sqrt = staticmethod(torch.Tensor.sqrt)
-    sqrt_ = staticmethod(torch.Tensor.sqrt_)
-    div = staticmethod(torch.Tensor.div)
-    lerp_ = staticmethod(torch.Tensor.lerp_)
+    each row. Torch's ``alpha=`` and ``value=`` take scalars only, so the four operations that
+    use them multiply by the column instead."""
 
     @staticmethod
     def axpy(x: torch.Tensor, y: torch.Tensor, *, alpha: Coefficient) -> torch.Tensor:
