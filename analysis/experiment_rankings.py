@@ -44,7 +44,6 @@ class ExperimentRankings:
     studies: StudyComparison | None = None
 
 
-
 def rank_experiment(
     experiment: str,
     budgets: Sequence[int] | None = None,
@@ -57,7 +56,7 @@ def rank_experiment(
 ) -> ExperimentRankings:
     """:func:`analysis.ranking.rank_optimizers_at` over the trials of the experiment directory ``experiment``
     of stage selection ``stage`` (:func:`analysis.stages.select_stage_rows`), with the files
-    skipped while reading it and :func:`budget_warnings`. The searches of adaptive protocols
+    skipped while reading it and :func:`analysis.ranking.budget_warnings`. The searches of adaptive protocols
     (experiment.json ``protocols[P]["search"]`` an Optuna sampler) are ranked by the ask-order
     rule (:mod:`analysis.ask_order`), with a warning saying so. With two or more studies the rankings
     pool them, each study is ranked too (:func:`analysis.studies.compare_studies`) and the

@@ -112,7 +112,7 @@ def lost_ground(
             if not (len(values[earlier]) and len(values[later])):
                 continue
             spread = mine.loc[mine["stage"] == later, column].to_numpy(dtype=float)
-            tau, measured = seed_spread(spread) if len(spread) >= 2 else (tolerance, False)
+            tau, measured = seed_spread(spread, tolerance)
             before, after = float(values[earlier].min()), float(values[later].min())
             if after - before > tau:
                 out.append(LostGround(

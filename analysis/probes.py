@@ -100,13 +100,13 @@ def _best_row(search: Search, select: str) -> int | None:
     return int(rows[np.lexsort((index, values[rows]))[0]])
 
 
-def seed_spread(values: np.ndarray) -> tuple[float, bool]:
+def seed_spread(values: np.ndarray, default: float = DEFAULT_TOLERANCE) -> tuple[float, bool]:
     """(tau, measured): max - min of the finite ``values`` of one point's seed reruns when there
-    are two or more (measured), else :data:`DEFAULT_TOLERANCE` (a guess: indicative)."""
+    are two or more (measured), else ``default`` (a guess: indicative)."""
     values = values[np.isfinite(values)]
     if len(values) >= 2:
         return float(values.max() - values.min()), True
-    return DEFAULT_TOLERANCE, False
+    return default, False
 
 
 def _tolerance(reruns: Search | None, column: str) -> tuple[float, bool]:
