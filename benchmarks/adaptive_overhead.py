@@ -35,11 +35,12 @@ SPACE_OPTIMIZER = "adam"
 def _search(sampler: str, budget: int, options: dict | None = None):  # noqa: ANN202
     """An adaptive search of choi-full's Adam space under ``sampler`` with room for ``budget`` asks."""
     from optcompare.schema import SearchKey
-    from tuning.adaptive import AdaptiveSearch, check_sampler
+    from tuning.adaptive_search import AdaptiveSearch
     from tuning.config import WorkloadEntry
     from tuning.plan import search_template
     from tuning.protocol import load_protocol
-    from tuning.stages import Track
+    from tuning.samplers import check_sampler
+    from tuning.tracks import Track
 
     protocol = load_protocol("choi-full")
     protocol = protocol.model_copy(update={"name": f"choi-full-{sampler}", "search": sampler})

@@ -132,7 +132,9 @@ def noise(workload: str, seed: int, optimizers: list[str], seeds: int, tmp: Path
 def one(workload: str, seed: int, optimizers: list[str], trials: int, tmp: Path) -> list[dict[str, Any]]:
     """The initial run and the rules' final runs of one workload and seed."""
     from tuning.cli import run_config
-    from tuning.refine import RefineRule, refine_experiment, write_refined_protocol
+    from tuning.refine import write_refined_protocol
+    from tuning.refine_experiment import refine_experiment
+    from tuning.refine_rule import RefineRule
 
     started = time.perf_counter()
     tmp.mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,7 @@ def round_up(value: float, digits: int = 3) -> float:
 def _protocol(path: Path, seeds: int) -> Path:
     import yaml
 
-    from tuning.protocol import protocol_path
+    from tuning.protocol_files import protocol_path
 
     raw = yaml.safe_load(Path(protocol_path("choi-full")).read_text())
     raw["name"] = "choi-full-targets"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .quasirandom import sample
+from tuning.quasirandom import sample
 
 _LAZY = {
     "load_protocol": "tuning.protocol",

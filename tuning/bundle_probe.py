@@ -23,9 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from optcompare.errors import InputError
-
-from .bundles import bundle_key
-from .plan import PlannedTrial
+from tuning.bundles import bundle_key
+from tuning.trial import PlannedTrial
 
 __all__ = [
     "CANDIDATES",
@@ -84,7 +83,7 @@ def probe_throughput(
     memory; device_bytes: the GPU's total memory, 0 on CPU)."""
     import torch
 
-    from .plugins import load_plugins
+    from tuning.plugins import load_plugins
 
     load_plugins(list(plugins))
     previous_threads = torch.get_num_threads()
@@ -102,9 +101,8 @@ def _measure(
     import torch
 
     import workloads
+    from tuning.trainable import _workload
     from workloads.bundle import BundleMember, train_bundle
-
-    from .trainable import _workload
 
     first = search[0]
     workload = _workload(first)
@@ -250,7 +248,7 @@ def _probe(
     if in_process and gpus_per_trial == 0:
         # CPU trials on this machine: probe here (no worker to start), on the CPU as trials run,
         # and let the probe's data go afterwards.
-        from .trainable import _WORKLOAD_CACHE
+        from tuning.trainable import _WORKLOAD_CACHE
 
         cached = set(_WORKLOAD_CACHE)
         measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins), device="cpu")

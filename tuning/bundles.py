@@ -38,11 +38,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .adaptive import AdaptivePlanner
-from .plan import PlannedTrial
-from .probes import ProbePlanner
-from .reruns import RerunPlanner
-from .stages import StagePlanner
+from tuning.adaptive import AdaptivePlanner
+from tuning.probes import ProbePlanner
+from tuning.reruns import RerunPlanner
+from tuning.stages import StagePlanner
+from tuning.trial import PlannedTrial
 
 __all__ = ["Bundle", "Saved", "TrialBook", "bundle_key", "count_bundles"]
 

@@ -8,15 +8,16 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from .ray_env import RayTarget
-from .study_summary import StudySummary, lost_ground_lines
+from tuning.lost_ground_lines import lost_ground_lines
+from tuning.ray_env import RayTarget
+from tuning.study_summary import StudySummary
 
 if TYPE_CHECKING:
-    from .config import ExperimentConfig
-    from .plan import PlannedTrial
-    from .protocol import Protocol
-    from .signals import StopRequest, StudyInterrupted
-    from .study_options import StudyOptions
+    from tuning.config import ExperimentConfig
+    from tuning.protocol import Protocol
+    from tuning.signals import StopRequest, StudyInterrupted
+    from tuning.study_options import StudyOptions
+    from tuning.trial import PlannedTrial
 
 __all__ = [
     "FLAGS",
@@ -87,23 +88,23 @@ def run_config(
     :class:`~tuning.signals.StudyInterrupted`).
     """
     started = time.perf_counter()
-    from .capacity import check_capacity
-    from .config import load_config
-    from .driver_guard import hold_lease, stop_signals
-    from .experiment import check_experiment_name, create_experiment, ensure_new_experiment
-    from .plan import resolve_plan
-    from .ray_env import start_ray
-    from .study_options import StudyOptions
+    from tuning.capacity import check_capacity
+    from tuning.config import load_config
+    from tuning.driver_guard import hold_lease, stop_signals
+    from tuning.experiment import check_experiment_name, create_experiment, ensure_new_experiment
+    from tuning.plan import resolve_plan
+    from tuning.ray_env import start_ray
+    from tuning.study_options import StudyOptions
 
     config = load_config(config_path)
     plan = resolve_plan(config)
     where = FLAGS["name"] if name else f"{config_path}: name"
     name = check_experiment_name(name or config.name, where)
     ensure_new_experiment(results, name)  # raises before Ray starts
-    from .experiment import check_results_root
+    from tuning.experiment import check_results_root
 
     check_results_root(results, name)  # an unwritable RESULTS is exit 2 before Ray starts, too
-    from .space_inclusion import config_space_inclusion, run_warnings
+    from tuning.space_inclusion import config_space_inclusion, run_warnings
 
     coverage = config_space_inclusion(config)
     for warning in run_warnings(coverage):
@@ -130,8 +131,8 @@ def _run_and_report(
     options: StudyOptions, started: float, stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
-    from .driver import run_study
-    from .plan_message import plan_lines
+    from tuning.driver import run_study
+    from tuning.plan_message import plan_lines
 
     for line in plan_lines(config, plan, experiment_dir):
         print(line, flush=True)
@@ -165,7 +166,7 @@ def _interrupted(err: StudyInterrupted, experiment_dir: str | None) -> int:
 
 
 def _run_handler(args: argparse.Namespace) -> int:
-    from .signals import StudyInterrupted
+    from tuning.signals import StudyInterrupted
 
     try:
         experiment_dir, _ = run_config(
@@ -182,7 +183,7 @@ def _run_handler(args: argparse.Namespace) -> int:
 def _config_name(config_path: str) -> str | None:
     """The experiment name of the config (for the message after an interrupted run)."""
     try:
-        from .config import load_config
+        from tuning.config import load_config
 
         return load_config(config_path).name
     except Exception:  # noqa: BLE001 - only for a message
@@ -204,8 +205,8 @@ def register_resume(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _resume_handler(args: argparse.Namespace) -> int:
-    from .resume import resume_experiment
-    from .signals import StudyInterrupted
+    from tuning.resume import resume_experiment
+    from tuning.signals import StudyInterrupted
 
     target = RayTarget(address=args.address, num_cpus=args.num_cpus, dashboard=not args.no_dashboard)
     try:
@@ -232,7 +233,7 @@ def register_submit(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _submit_handler(args: argparse.Namespace) -> int:
-    from .submit import submit_study, wait_for_job
+    from tuning.submit import submit_study, wait_for_job
 
     job_id, client = submit_study(
         args.config, args.address, results=args.results, name=args.name, python=args.python
@@ -263,8 +264,8 @@ def plan_table(plan: list[PlannedTrial]) -> object:
     """The plan as an Arrow table: ids, seeds, phase, schedule, then hp_ and tuned_ columns."""
     import pyarrow as pa
 
-    from .rows import hp_columns, search_key
-    from .sink import parameter_columns
+    from tuning.rows import hp_columns, search_key
+    from tuning.sink import parameter_columns
 
     rows = [
         {
@@ -282,7 +283,7 @@ def plan_table(plan: list[PlannedTrial]) -> object:
 def _stages_cell(protocol: Protocol, trials_per_search: int) -> str:
     """``initial 4 -> final 4 (refined)`` for a staged protocol, ``-`` for a one-stage one; the
     trials column counts only what is planned up front (the first stage, every study)."""
-    from .stages import stage_layout
+    from tuning.stage_files import stage_layout
 
     if not protocol.stages:
         return "-"
@@ -303,7 +304,7 @@ def _trials_cell(protocol: Protocol, planned: int, config: ExperimentConfig) -> 
 def space_inclusion_lines(config: ExperimentConfig) -> list[str]:
     """Per protocol and inclusion pair, what the wide space expresses of the narrow one
     (:mod:`tuning.space_inclusion`), as the lines ``plan`` prints."""
-    from .space_inclusion import config_space_inclusion
+    from tuning.space_inclusion import config_space_inclusion
 
     lines = ["space inclusion: what each wide space expresses of its narrow optimizer's (docs/method.md)"]
     protocol = None
@@ -328,10 +329,10 @@ def _plan_handler(args: argparse.Namespace) -> int:
 
     from optcompare.errors import InputError
     from optcompare.schema import SearchKey, is_adaptive
-
-    from .config import load_config
-    from .plan import adaptive_searches, resolve_plan
-    from .rows import search_key
+    from tuning.adaptive_search import adaptive_searches
+    from tuning.config import load_config
+    from tuning.plan import resolve_plan
+    from tuning.rows import search_key
 
     if args.sample < 0:
         raise InputError(f"--sample must be >= 0, got {args.sample}")
@@ -401,7 +402,7 @@ def register_list(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list_handler(args: argparse.Namespace) -> int:
-    from .plugins import load_plugins
+    from tuning.plugins import load_plugins
 
     load_plugins(args.plugins, where="--plugins")
     if args.kind == "workloads":
@@ -417,7 +418,8 @@ def _list_handler(args: argparse.Namespace) -> int:
             spec = optimizers.get_spec(name)
             print(f"{name:<12} {spec.description}  [{', '.join(spec.hparam_names)}]")
     else:
-        from .protocol import load_protocol, shipped_protocols
+        from tuning.protocol import load_protocol
+        from tuning.protocol_files import shipped_protocols
 
         for name in shipped_protocols():
             print(f"{name:<14} {load_protocol(name).description}")
@@ -455,8 +457,9 @@ def _refine_handler(args: argparse.Namespace) -> int:
 
     from analysis.render import print_tables
     from optcompare.errors import ParameterError
-
-    from .refine import RefineRule, refine_experiment, show_dimension, write_refined_protocol
+    from tuning.refine import show_dimension, write_refined_protocol
+    from tuning.refine_experiment import refine_experiment
+    from tuning.refine_rule import RefineRule
 
     rule = RefineRule(best_fraction=args.best_fraction, best_k=args.best_k, margin=args.margin, decoupled=args.decoupled)
     out = Path(args.out)

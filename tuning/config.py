@@ -58,9 +58,8 @@ from optcompare.validation import (
     reading,
     seconds,
 )
-
-from .protocol import Protocol, load_protocol
-from .yaml_io import read_yaml_marked
+from tuning.protocol import Protocol, load_protocol
+from tuning.yaml_io import read_yaml_marked
 
 __all__ = [
     "MAX_PLANNED_TRIALS",
@@ -367,7 +366,7 @@ def _protocols(
 
 def _check_probe_pairs(names: list[str]) -> None:
     """``probes: true`` needs two optimizers with an inclusion path."""
-    from .probes import inclusion_pairs
+    from tuning.probe_pairs import inclusion_pairs
 
     if not inclusion_pairs(names):
         raise FieldError(
@@ -380,7 +379,7 @@ def _check_probe_pairs(names: list[str]) -> None:
 
 def _check_stage_budgets(protocols: list[Protocol], trials_per_search: int) -> None:
     """Every staged protocol has enough trials per search for each of its stages."""
-    from .stages import check_layout
+    from tuning.stage_files import check_layout
 
     for protocol in protocols:
         problem = protocol.stages and check_layout(protocol.name, protocol.stages, trials_per_search)
@@ -455,7 +454,7 @@ def parse_config(
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read a config, load the plugins it lists, and validate it; InputError names the file,
     field and fix."""
-    from .plugins import load_plugins
+    from tuning.plugins import load_plugins
 
     path = Path(path)
     source = str(path)

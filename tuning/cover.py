@@ -47,13 +47,12 @@ from typing import TYPE_CHECKING, Any
 import optimizers
 from optcompare.errors import InputError
 from optcompare.intervals import Interval
-
-from .probes import PROBE_EPSILON, express_imitation
-from .space_inclusion import holders, largest_epsilon, value_in_coordinate
+from tuning.probe_trials import PROBE_EPSILON, express_imitation
+from tuning.space_inclusion import holders, largest_epsilon, value_in_coordinate
 
 if TYPE_CHECKING:
-    from .plan import PlannedTrial
-    from .search import SearchSpec
+    from tuning.search import SearchSpec
+    from tuning.trial import PlannedTrial
 
 __all__ = ["cover_space"]
 

@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .trial import BundleTask
+from tuning.trial import BundleTask
 
 __all__ = ["DRIVER_RESOURCES", "STALL_FILE", "run_trainer", "train_run_prefix", "train_run_remover", "train_worker"]
 
@@ -135,9 +135,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    from tuning.trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
     from workloads.parallel import DataParallel
-
-    from .trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
 
     context = ray.train.get_context()
     rank = context.get_world_rank()

@@ -11,11 +11,10 @@ import optimizers
 from optcompare.coordinates import RELATIVE_LR
 from optcompare.errors import InputError
 from optcompare.validation import reading
-
-from .search import Entries, SearchSpec, bind_search
+from tuning.search import Entries, SearchSpec, bind_search
 
 if TYPE_CHECKING:
-    from .protocol import Protocol
+    from tuning.protocol import Protocol
 
 __all__ = ["GRID_POINTS_LR", "GRID_POINTS_OTHER", "LR_KEYS", "default_search"]
 

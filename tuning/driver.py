@@ -22,23 +22,22 @@ import os
 import time
 from collections.abc import Callable
 
-from .adaptive import AdaptivePlanner
-from .bundle_probe import bundle_size_function, resolve_bundle_sizes
-from .bundles import Saved, TrialBook
-from .capacity import check_capacity, study_slots
-from .data_parallel import train_run_remover
-from .experiment import TUNE_STORE, refined_recorder
-from .plan import PlannedTrial
-from .probes import ProbePlanner
-from .progress import StudyProgress
-from .ray_env import bounded_pending_trials, start_ray
-from .reruns import RerunPlanner
-from .signals import StopRequest
-from .sink import ResultSink
-from .stages import StagePlanner
-from .study_options import StudyOptions
-from .study_summary import StudySummary
-from .trial import WorkerSettings
+from tuning.adaptive import AdaptivePlanner
+from tuning.bundle_probe import bundle_size_function, resolve_bundle_sizes
+from tuning.bundles import Saved, TrialBook
+from tuning.capacity import check_capacity, study_slots
+from tuning.data_parallel import train_run_remover
+from tuning.experiment import TUNE_STORE, refined_recorder
+from tuning.probes import ProbePlanner
+from tuning.progress import StudyProgress
+from tuning.ray_env import bounded_pending_trials, start_ray
+from tuning.reruns import RerunPlanner
+from tuning.signals import StopRequest
+from tuning.sink import ResultSink
+from tuning.stages import StagePlanner
+from tuning.study_options import StudyOptions
+from tuning.study_summary import StudySummary
+from tuning.trial import PlannedTrial, WorkerSettings
 
 __all__ = ["run_study", "worker_settings"]
 
@@ -177,7 +176,7 @@ def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
     workers ask for theirs)."""
     from ray.tune import PlacementGroupFactory
 
-    from .data_parallel import DRIVER_RESOURCES
+    from tuning.data_parallel import DRIVER_RESOURCES
 
     single = PlacementGroupFactory([{"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}])
     driver = PlacementGroupFactory([dict(DRIVER_RESOURCES)])
@@ -187,7 +186,7 @@ def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
 def checkpoint_remover(results_dir: str) -> Callable[[str], None]:
     """Deletes a checkpoint directory of Tune's storage under ``results_dir`` (local or a URI);
     a directory already gone is fine."""
-    from .sink import open_filesystem
+    from tuning.sink import open_filesystem
 
     filesystem, _ = open_filesystem(results_dir)
 
@@ -207,8 +206,8 @@ def _run_book(
     ``results_dir``."""
     from ray import tune
 
-    from .trainable import ray_trainable
-    from .tune_callbacks import PlanSearcher, SinkCallback, StopRequested
+    from tuning.trainable import ray_trainable
+    from tuning.tune_callbacks import PlanSearcher, SinkCallback, StopRequested
 
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)
     progress = StudyProgress(planned, options.progress)

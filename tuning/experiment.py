@@ -25,12 +25,11 @@ from typing import Any
 from pyarrow import fs as pafs
 
 from optcompare.errors import InputError, ParameterError
-
-from .config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig, WorkloadEntry
-from .plan import PlannedTrial
-from .sink import open_filesystem, write_json_atomic
-from .space_inclusion import PairCoverage, config_space_inclusion
-from .stages import stage_names
+from tuning.config import EXPERIMENT_NAME, EXPERIMENT_NAME_RULE, ExperimentConfig, WorkloadEntry
+from tuning.sink import open_filesystem, write_json_atomic
+from tuning.space_inclusion import PairCoverage, config_space_inclusion
+from tuning.stage_files import stage_names
+from tuning.trial import PlannedTrial
 
 __all__ = [
     "TUNE_STORE",

@@ -298,7 +298,7 @@ class AdvisoryStore:
     atomic = False
 
     def __init__(self, experiment_dir: str) -> None:
-        from .sink import open_filesystem
+        from tuning.sink import open_filesystem
 
         self.filesystem, root = open_filesystem(experiment_dir)
         self.path = f"{root.rstrip('/')}/{LEASE_FILE}"

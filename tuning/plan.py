@@ -12,7 +12,7 @@ to every derived seed (Halton and training) and to its trial ids (``W/P/O/sS/IND
 is exactly the one-study plan, so adding studies to a config keeps its first study's trials.
 
 Adaptive searches (``search:`` an Optuna sampler, :mod:`tuning.adaptive`) plan nothing up
-front: :func:`adaptive_searches` describes each, and the driver asks its points during the run;
+front: :func:`tuning.adaptive_search.adaptive_searches` describes each, and the driver asks its points during the run;
 trial ``i`` (the ``i``-th ask) gets the id and training seed planned trial ``i`` would.
 
 Stages. A staged protocol (:mod:`tuning.stages`) plans only its first stage here (n_1 trials,
@@ -30,26 +30,21 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from optcompare.schema import FINAL_STAGE, RERUN_PHASE, SearchKey, is_adaptive, trial_id
-
-from .adaptive import AdaptiveSearch
-from .config import ExperimentConfig, WorkloadEntry
-from .protocol import Protocol
-from .quasirandom import sample
-from .search import SearchSpec
-from .stages import Track, stage_layout, stage_seed_parts
-from .trial import PlannedTrial
+from optcompare.schema import FINAL_STAGE, RERUN_PHASE, is_adaptive, trial_id
+from tuning.config import ExperimentConfig, WorkloadEntry
+from tuning.protocol import Protocol
+from tuning.quasirandom import sample
+from tuning.search import SearchSpec
+from tuning.stage_files import stage_layout, stage_seed_parts
+from tuning.trial import PlannedTrial
 
 __all__ = [
-    "PlannedTrial",
-    "adaptive_searches",
     "derive_seed",
     "rerun_trials",
     "resolve_plan",
     "search_points",
     "search_template",
     "trial_at",
-    "trial_id",
 ]
 
 
@@ -74,7 +69,7 @@ def search_points(search: SearchSpec, trials: int, seed: int) -> list[dict[str, 
 def resolve_plan(config: ExperimentConfig) -> list[PlannedTrial]:
     """All trials planned up front, in order: workloads, protocols, optimizers, studies, then
     trial index (a staged protocol: its first stage only; an adaptive protocol: none, its
-    sampler asks each point during the run, :func:`adaptive_searches`)."""
+    sampler asks each point during the run, :func:`tuning.adaptive_search.adaptive_searches`)."""
     return [
         trial
         for entry in config.workloads
@@ -156,28 +151,6 @@ def _search_trials(
     ]
 
 
-def adaptive_searches(config: ExperimentConfig) -> list[AdaptiveSearch]:
-    """Every adaptive search of ``config`` in plan order (workloads, protocols, optimizers,
-    studies): nothing is planned for them up front; the sampler's seed is
-    ``sha256(seed/W/P/O[/sS]/sampler)``."""
-    return [
-        AdaptiveSearch(
-            track=Track(SearchKey(entry.name, protocol.name, opt), study),
-            spec=protocol.for_optimizer(opt),
-            sampler=protocol.search,
-            options=dict(protocol.sampler_options),
-            seed=derive_seed(config.seed, entry.name, protocol.name, opt, *stage_seed_parts(study), "sampler"),
-            budget=config.trials_per_search,
-            select=protocol.select,
-            template=search_template(config, entry, protocol, opt, study),
-            experiment_seed=config.seed,
-        )
-        for entry in config.workloads
-        for protocol in config.protocols
-        if is_adaptive(protocol.search)
-        for opt in config.optimizers
-        for study in range(config.studies)
-    ]
 
 
 def rerun_trials(best: PlannedTrial, first_index: int, seeds: int, experiment_seed: int) -> list[PlannedTrial]:

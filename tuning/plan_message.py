@@ -15,11 +15,10 @@ from collections import Counter
 from collections.abc import Sequence
 
 from optcompare.schema import is_adaptive
-
-from .config import ExperimentConfig
-from .plan import PlannedTrial
-from .protocol import Protocol
-from .stages import stage_layout
+from tuning.config import ExperimentConfig
+from tuning.protocol import Protocol
+from tuning.stage_files import stage_layout
+from tuning.trial import PlannedTrial
 
 __all__ = ["plan_lines"]
 

@@ -37,32 +37,21 @@ from typing import Annotated, Any
 from pydantic import Field, PlainValidator, ValidationError, WrapValidator
 
 import optimizers
-from optcompare.coordinates import ONE_MINUS, RELATIVE_LR
 from optcompare.errors import InputError
 from optcompare.schema import SELECT_METRICS
 from optcompare.validation import Count, Flag, Marks, StrictModel, Text, one_of, reading
-
-from .adaptive import check_sampler
-from .default_search import GRID_POINTS_LR, GRID_POINTS_OTHER, LR_KEYS, default_search
-from .protocol_files import PROTOCOL_DIR, protocol_path, shipped_protocols
-from .search import Entries, SearchKind, SearchSpec, bind_search
-from .stages import Stage, StageFile, check_stages
-from .yaml_io import read_yaml_marked
+from tuning.default_search import default_search
+from tuning.protocol_files import protocol_path
+from tuning.samplers import check_sampler
+from tuning.search import Entries, SearchKind, SearchSpec, bind_search
+from tuning.stage_files import Stage, StageFile, check_stages
+from tuning.yaml_io import read_yaml_marked
 
 __all__ = [
-    "GRID_POINTS_LR",
-    "GRID_POINTS_OTHER",
-    "LR_KEYS",
-    "ONE_MINUS",
-    "PROTOCOL_DIR",
-    "RELATIVE_LR",
     "Protocol",
     "ProtocolFile",
-    "SearchSpec",
     "load_protocol",
     "parse_protocol",
-    "protocol_path",
-    "shipped_protocols",
 ]
 
 def _protocol_name(name: object) -> str:

@@ -26,7 +26,10 @@ from scipy.stats import qmc
 
 from optcompare.space import Points, Range, validate_space
 
-__all__ = ["sample", "unit_points", "validate_space"]
+__all__ = [
+    "sample",
+    "unit_points",
+]
 
 
 def unit_points(dims: int, num_trials: int, seed: int) -> np.ndarray:

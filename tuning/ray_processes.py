@@ -81,7 +81,7 @@ def session_record() -> dict[str, Any]:
     session directory, and (pid, start time) of every process below this one."""
     import ray
 
-    from .ray_internals import session_dir
+    from tuning.ray_internals import session_dir
 
     return {
         "host": socket.gethostname(),

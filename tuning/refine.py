@@ -44,7 +44,6 @@ import :mod:`optimizers` when asked for).
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -58,24 +57,23 @@ from optcompare.coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
+from tuning.refine_rule import (  # split-back
+    RefineRule,
+)
 
 if TYPE_CHECKING:
-    from analysis.load import Experiment
     from analysis.trials import Search
-
-    from .protocol import Protocol
-    from .search import SearchSpec
+    from tuning.protocol import Protocol
+    from tuning.search import SearchSpec
 
 __all__ = [
     "BOUND_NOTES",
-    "RefineRule",
     "RefinedCoordinate",
     "RefinedProtocol",
     "RefinedSearch",
     "TooFewTrials",
     "best_trials",
     "decouple",
-    "refine_experiment",
     "refine_protocol",
     "refine_search",
     "show_dimension",
@@ -83,9 +81,6 @@ __all__ = [
     "write_refined_protocol",
 ]
 
-DEFAULT_BEST_FRACTION = 0.25
-DEFAULT_MARGIN = 0.5
-DEFAULT_EDGE = 0.05
 
 BOUND_NOTES: dict[str, str] = {
     "shrunk": "moved inside the initial range: the best trials' span plus the margin",
@@ -111,59 +106,8 @@ class TooFewTrials(InputError):
         )
 
 
-@dataclass(frozen=True)
-class RefineRule:
-    """The rule's parameters: best fraction ``q`` or best count ``k`` (one of them; neither:
-    q = 0.25), margin ``m`` > 0 (decades on log ranges, initial widths on linear ones) and edge
-    ``e`` in (0, 0.5). Errors name the parameter."""
-
-    best_fraction: float | None = None
-    best_k: int | None = None
-    margin: float = DEFAULT_MARGIN
-    edge: float = DEFAULT_EDGE
-    decoupled: bool = False
-    """Refine heavy-ball momentum's learning rate as ``effective_learning_rate`` = learning_rate
-    / (1 - momentum) next to ``one_minus_momentum`` (:func:`decouple`)."""
-
-    def __post_init__(self) -> None:
-        if self.best_fraction is not None and self.best_k is not None:
-            raise ParameterError("best_k", "give {name} or {name:best_fraction}, not both")
-        q = self.best_fraction
-        if q is not None and not (_real(q) and 0.0 < q <= 1.0):
-            raise ParameterError("best_fraction", f"{{name}} must be in (0, 1], got {q!r}")
-        k = self.best_k
-        if k is not None and (isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 2):
-            raise ParameterError("best_k", f"{{name}} must be an integer >= 2, got {k!r}")
-        if not (_real(self.margin) and 0.0 < self.margin < math.inf):
-            raise ParameterError("margin", f"{{name}} must be a finite number > 0, got {self.margin!r}")
-        if not (_real(self.edge) and 0.0 < self.edge < 0.5):
-            raise ParameterError("edge", f"{{name}} must be in (0, 0.5), got {self.edge!r}")
-
-    @property
-    def fraction(self) -> float:
-        return DEFAULT_BEST_FRACTION if self.best_fraction is None else float(self.best_fraction)
-
-    def n_best(self, completed: int) -> int:
-        """How many of ``completed`` trials count as the best (module doc)."""
-        wanted = self.best_k if self.best_k is not None else math.ceil(self.fraction * completed)
-        return min(completed, max(2, wanted))
-
-    def phrase(self, select: str | None = None) -> str:
-        """The rule in words: ``best 25% of the completed trials by val_error, margin 0.5 ...``."""
-        best = f"best {self.best_k}" if self.best_k is not None else f"best {100 * self.fraction:g}%"
-        by = f" by {select}" if select else ""
-        decoupled = (
-            f", decoupled ({EFFECTIVE_LR} = learning_rate / one_minus_momentum refined in place of "
-            "learning_rate)" if self.decoupled else ""
-        )
-        return (
-            f"{best} of the completed trials{by}, margin {self.margin:g} (decades on log ranges, "
-            f"initial widths on linear ones), edge {self.edge:g}{decoupled}"
-        )
 
 
-def _real(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -469,7 +413,7 @@ def _flow_dimensions(raw: Mapping[str, Any]) -> dict[str, Any]:
 def write_refined_protocol(refined: RefinedProtocol, path: Path) -> Path:
     """Write ``refined`` as an ordinary protocol YAML file (validated first: an invalid
     refinement raises and writes nothing); :func:`tuning.protocol.load_protocol` reads it."""
-    from .protocol import parse_protocol
+    from tuning.protocol import parse_protocol
 
     parse_protocol(refined.raw, f"refined protocol {refined.name}")
     text = _header(refined) + yaml.dump(
@@ -479,123 +423,11 @@ def write_refined_protocol(refined: RefinedProtocol, path: Path) -> Path:
     return path
 
 
-def _recorded_protocol(experiment: Experiment, protocol: str) -> Protocol:
-    """``protocol`` as experiment.json recorded it (with the config's plugins loaded), parsed."""
-    from .plugins import load_plugins
-    from .protocol import parse_protocol
-
-    where = f"{experiment.path}/experiment.json"
-    recorded = experiment.meta.get("protocols")
-    if not isinstance(recorded, dict) or not recorded:
-        raise InputError(f"{where} records no protocol texts (an older optcompare?); it cannot be refined")
-    if protocol not in recorded:
-        raise ParameterError(
-            "protocol", f"{{name}} {protocol!r} is not in {experiment.path}; its protocols: {', '.join(recorded)}"
-        )
-    config = experiment.meta.get("config")
-    if isinstance(config, dict):
-        load_plugins(config.get("plugins") or [], where=f"{where}: config.plugins")
-    return parse_protocol(recorded[protocol], f"{where}: protocols.{protocol}")
 
 
-def _workload(experiment: Experiment, workload: str | None) -> str:
-    """``workload``, checked against the experiment's; the only one when None."""
-    names = [w["name"] for w in experiment.meta.get("workloads", []) if isinstance(w, dict) and "name" in w]
-    if workload is None and len(names) == 1:
-        return names[0]
-    if workload is None:
-        listed = ", ".join(names) or "(none)"
-        raise ParameterError("workload", f"{experiment.path} has workloads {listed}; choose one with {{name}}")
-    if workload not in names:
-        raise ParameterError(
-            "workload", f"{{name}} {workload!r} is not in {experiment.path}; its workloads: {', '.join(names)}"
-        )
-    return workload
 
 
-def _stage_space(
-    experiment: Experiment, spec: SearchSpec, key: SearchKey, stage: str, first_stage: str, study: int
-) -> dict[str, dict[str, Any]]:
-    """The space stage ``stage`` of search ``key`` (study ``study``) searched: the protocol's for
-    the first stage, else the refined space experiment.json recorded for it."""
-    if stage == first_stage:
-        return dict(spec.space)
-    for record in experiment.meta.get("refined") or []:
-        if (
-            isinstance(record, dict)
-            and (record.get("workload"), record.get("protocol"), record.get("optimizer")) == tuple(key)
-            and record.get("study") == study and record.get("stage") == stage
-        ):
-            return {c["name"]: dict(c["new"]) for c in record.get("coordinates", [])}
-    raise InputError(
-        f"{experiment.path}/experiment.json records no refined space for {key.prefix()} study {study} "
-        f"stage {stage!r} (its earlier stage has not finished?); refine from stage {first_stage!r}"
-    )
 
 
-def refine_experiment(
-    experiment_dir: str,
-    protocol: str,
-    *,
-    workload: str | None = None,
-    rule: RefineRule | None = None,
-    stage: str | None = None,
-    study: int = 0,
-) -> RefinedProtocol:
-    """Refine ``protocol`` as ``experiment_dir`` recorded it, from that experiment's search rows
-    on ``workload`` (needed when it has several), by ``rule`` (default :class:`RefineRule`).
-    Every optimizer the experiment ran under the protocol is refined; one without two completed
-    trials is :class:`TooFewTrials`. Errors name the parameters.
-
-    A staged protocol is refined from the rows of one stage (``stage``, default its last) of
-    one study (``study``, default 0), starting from the space that stage searched; the result
-    is a one-stage protocol in the refined spaces (its ``stages`` dropped)."""
-    from analysis.load import load_results
-    from analysis.trials import group_searches
-
-    from .stages import stage_names
-
-    experiment = load_results(experiment_dir, curves=False)
-    parsed = _recorded_protocol(experiment, protocol)
-    workload = _workload(experiment, workload)
-    names = stage_names(parsed)
-    stage = names[-1] if stage is None else stage
-    if stage not in names:
-        raise ParameterError("stage", f"{{name}} {stage!r} is not a stage of protocol {protocol!r}; its stages: {', '.join(names)}")
-    trials = _rows_of(experiment.trials, stage, study)
-    ran = [s.get("optimizer") for s in experiment.meta.get("searches", []) if s.get("protocol") == protocol]
-    groups = group_searches(trials)
-    searches = {}
-    for opt in dict.fromkeys(str(o) for o in ran):
-        key = SearchKey(workload, protocol, opt)
-        if key not in groups:
-            raise TooFewTrials(key, 0)
-        searches[opt] = groups[key]
-    if parsed.stages:
-        bound = parsed.bound(searches)
-        spaces = {
-            opt: _stage_space(experiment, bound.searches[opt], SearchKey(workload, protocol, opt), stage, names[0], study)
-            for opt in searches
-        }
-        staged = {k: v for k, v in parsed.raw.items() if k != "stages"}
-        parsed = parsed.model_copy(
-            update={
-                "raw": staged, "stages": (),
-                "searches": {o: bound.searches[o].model_copy(update={"space": spaces[o]}) for o in spaces},
-            }
-        )
-    return refine_protocol(
-        parsed, searches, rule or RefineRule(), experiment=experiment.name, workload=workload
-    )
 
 
-def _rows_of(trials: Any, stage: str, study: int) -> Any:  # noqa: ANN401 - a pyarrow table
-    """The rows of ``trials`` in ``stage`` and ``study`` (rows without the columns read as the
-    readers fill them, :func:`analysis.load.with_stage_and_study`)."""
-    import pyarrow.compute as pc
-
-    from analysis.load import with_stage_and_study
-
-    trials = with_stage_and_study(trials)
-    keep = pc.and_(pc.equal(trials.column("stage"), stage), pc.equal(trials.column("study"), study))
-    return trials.filter(keep)

@@ -15,30 +15,26 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from optcompare.schema import COMPLETED, FINAL_STAGE, METRICS, SEARCH_PHASE
-
-from .plan import PlannedTrial, rerun_trials
-from .stages import StageSlot, Track, track_of
+from tuning.plan import rerun_trials
+from tuning.rerun_rules import RerunRule  # split-back
+from tuning.stage_files import StageSlot
+from tuning.tracks import Track, track_of
+from tuning.trial import PlannedTrial
 
 if TYPE_CHECKING:
-    from .protocol import Protocol
+    pass
 
-__all__ = ["RerunPlanner", "RerunRule", "SearchBests", "rerun_rules"]
-
-
-class RerunRule(NamedTuple):
-    """How a protocol reruns each search's best trial: ``seeds`` new seeds, best by ``select``
-    (a metric name of :data:`optcompare.schema.SELECT_METRICS`)."""
-
-    seeds: int
-    select: str
+__all__ = [
+    "RerunPlanner",
+    "SearchBests",
+]
 
 
-def rerun_rules(protocols: Iterable[Protocol]) -> dict[str, RerunRule]:
-    """Protocol name -> its :class:`RerunRule`, for the protocols that rerun (``rerun_best``)."""
-    return {p.name: RerunRule(p.rerun_seeds, p.select) for p in protocols if p.rerun_seeds}
+
+
 
 
 class SearchBests:

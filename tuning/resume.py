@@ -49,25 +49,27 @@ from optcompare.schema import (
     TUNED_PREFIX,
     SearchKey,
 )
-
-from .adaptive import AdaptivePlanner
-from .bundles import Saved
-from .config import ExperimentConfig, parse_config
-from .experiment import (
+from tuning.adaptive import AdaptivePlanner
+from tuning.bundles import Saved
+from tuning.config import ExperimentConfig, parse_config
+from tuning.experiment import (
     TUNE_STORE,
     check_checkpoint_store,
     plan_digest,
     record_refined,
     refined_recorder,
 )
-from .plan import PlannedTrial, resolve_plan
-from .plugins import load_plugins
-from .probes import ProbePlanner
-from .protocol import Protocol, parse_protocol
-from .ray_env import RayTarget
-from .reruns import RerunPlanner
-from .stages import StagePlanner, Track
-from .study_summary import StudySummary, lost_ground_lines
+from tuning.lost_ground_lines import lost_ground_lines
+from tuning.plan import resolve_plan
+from tuning.plugins import load_plugins
+from tuning.probes import ProbePlanner
+from tuning.protocol import Protocol, parse_protocol
+from tuning.ray_env import RayTarget
+from tuning.reruns import RerunPlanner
+from tuning.stages import StagePlanner
+from tuning.study_summary import StudySummary
+from tuning.tracks import Track
+from tuning.trial import PlannedTrial
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -212,7 +214,7 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         study = FIRST_STUDY if row.get("study") is None else int(row["study"])
         return (*SearchKey.of_trial_id(trial_id), study, row.get("stage")) in refined_from
 
-    from .study_options import StudyOptions
+    from tuning.study_options import StudyOptions
 
     options = StudyOptions.from_config(config)
     stages, reruns, probes = options.planners(plan)
@@ -262,8 +264,8 @@ def latest_checkpoints(experiment_dir: str) -> dict[str, Saved]:
     unreadable metadata is skipped."""
     from pyarrow import fs as pafs
 
-    from .sink import open_filesystem
-    from .trainable import CHECKPOINT_META
+    from tuning.sink import open_filesystem
+    from tuning.trainable import CHECKPOINT_META
 
     filesystem, root = open_filesystem(experiment_dir)
     base = f"{root.rstrip('/')}/{TUNE_STORE}"
@@ -321,8 +323,8 @@ def resume_experiment(
     (:mod:`tuning.lease`: :class:`~tuning.lease.LeaseHeld` if another driver runs it; a stale
     lease is taken over and the orphaned Ray processes of its dead driver are stopped) and
     stops cleanly at SIGINT or SIGTERM (:mod:`tuning.signals`)."""
-    from .driver_guard import hold_lease, stop_signals
-    from .ray_env import start_ray
+    from tuning.driver_guard import hold_lease, stop_signals
+    from tuning.ray_env import start_ray
 
     started = time.perf_counter()
     if not _has_experiment_file(experiment_dir):
@@ -347,7 +349,7 @@ def _has_experiment_file(experiment_dir: str) -> bool:
     directory that is not an experiment gets no lease file)."""
     from pyarrow import fs as pafs
 
-    from .sink import open_filesystem
+    from tuning.sink import open_filesystem
 
     try:
         filesystem, root = open_filesystem(experiment_dir)
@@ -360,8 +362,8 @@ def _run_resumed(
     state: ResumeState, experiment_dir: str, ray: RayTarget, progress: bool, started: float,
     stop: object,
 ) -> StudySummary:
-    from .driver import run_study
-    from .study_options import StudyOptions
+    from tuning.driver import run_study
+    from tuning.study_options import StudyOptions
 
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "

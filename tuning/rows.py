@@ -14,8 +14,7 @@ import math
 from typing import Any
 
 from optcompare.schema import FAILED, METRICS, SearchKey
-
-from .plan import PlannedTrial
+from tuning.trial import PlannedTrial
 
 __all__ = ["failed_summary", "hp_columns", "search_key", "trial_row"]
 

@@ -31,7 +31,14 @@ from optcompare.schema import SEARCH_KINDS, is_adaptive
 from optcompare.space import Points, Range, SearchedValue, grid_points, plain
 from optcompare.validation import FieldError, StrictModel, one_of
 
-__all__ = ["SEARCH_KINDS", "Entries", "Entry", "SearchSpec", "bind_search", "check_search", "corners"]
+__all__ = [
+    "Entries",
+    "Entry",
+    "SearchSpec",
+    "bind_search",
+    "check_search",
+    "corners",
+]
 
 SearchKind = one_of(SEARCH_KINDS)
 """A protocol's ``search:``: planned (quasirandom, grid) or an Optuna sampler

@@ -58,14 +58,14 @@ import optimizers
 from optcompare.coordinates import coordinate
 from optcompare.errors import InputError
 from optcompare.space import HOLD_SLACK, holds
-
-from .probes import PROBE_EPSILON, express_imitation, inclusion_pairs
-from .protocol import Protocol
-from .quasirandom import sample
-from .search import SearchSpec, corners
+from tuning.probe_pairs import inclusion_pairs
+from tuning.probe_trials import PROBE_EPSILON, express_imitation
+from tuning.protocol import Protocol
+from tuning.quasirandom import sample
+from tuning.search import SearchSpec, corners
 
 if TYPE_CHECKING:
-    from .config import ExperimentConfig
+    from tuning.config import ExperimentConfig
 
 __all__ = [
     "CHECK_STEPS",

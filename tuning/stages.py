@@ -29,183 +29,62 @@ driver appends to ``experiment.json`` (``refined``). Only quasi-random protocols
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import PlainValidator, model_validator
 
 from optcompare.errors import InputError
 from optcompare.schema import (
     COMPLETED,
-    FINAL_STAGE,
     METRICS,
     SEARCH_PHASE,
     TUNED_PREFIX,
     SearchKey,
 )
-from optcompare.validation import FieldError, Flag, StrictModel, integer
+from optcompare.validation import FieldError
+from tuning.stage_files import (  # split-back
+    StageSlot,
+    stage_layout,
+    stage_seed_parts,
+)
+from tuning.tracks import Track, track_of  # split-back
 
 if TYPE_CHECKING:
-    from .plan import PlannedTrial
-    from .protocol import Protocol
-    from .refine import RefineRule
-    from .search import SearchSpec
+    from tuning.protocol import Protocol
+    from tuning.search import SearchSpec
+    from tuning.trial import PlannedTrial
 
 __all__ = [
-    "RefineFile",
-    "Stage",
-    "StageFile",
     "StagePlanner",
-    "StageSlot",
-    "Track",
-    "stage_layout",
-    "track_of",
 ]
 
-STAGE_NAME_RULE = "a lowercase name of letters, digits, '_' or '-' (not 'all')"
 
 
-class Track(NamedTuple):
-    """One independent search of a study: (search key, study number)."""
-
-    key: SearchKey
-    study: int
 
 
-def track_of(trial: PlannedTrial) -> Track:
-    return Track(SearchKey(trial.workload, trial.protocol, trial.optimizer), trial.study)
 
 
-def _stage_name(value: object) -> str:
-    if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_-]*", value) or value == "all":
-        raise ValueError(f"expected {STAGE_NAME_RULE}, got {value!r}")
-    return value
 
 
-def _fraction(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 < value <= 1):
-        raise ValueError(f"expected a number in (0, 1], got {value!r}")
-    return float(value)
 
 
-class RefineFile(StrictModel):
-    """A stage's ``refine:`` (the parameters of :class:`tuning.refine.RefineRule`)."""
-
-    best_fraction: Annotated[float, PlainValidator(_fraction)] | None = None
-    best_k: integer(2, optional=True) = None  # type: ignore[valid-type]
-    margin: float = 0.5
-    edge: float = 0.05
-    decoupled: Flag = False
-    """Refine ``effective_learning_rate`` in place of ``learning_rate`` where a search tunes
-    it with ``one_minus_momentum`` (:func:`tuning.refine.decouple`)."""
-    cover_inclusions: Flag = False
-    """Widen a wide optimizer's refined space to hold the imitations of its narrow optimizers'
-    best trials of the same stage (:mod:`tuning.cover`); its next stage then waits for theirs."""
-
-    @model_validator(mode="after")
-    def _valid_rule(self) -> RefineFile:
-        from optcompare.errors import ParameterError
-
-        try:
-            self.rule()
-        except ParameterError as err:
-            raise FieldError((err.parameter,), str(err).replace("{name}", err.parameter)) from None
-        return self
-
-    def rule(self) -> RefineRule:
-        from .refine import RefineRule
-
-        return RefineRule(self.best_fraction, self.best_k, self.margin, self.edge, self.decoupled)
 
 
-class StageFile(StrictModel):
-    """One entry of ``stages:``."""
-
-    name: Annotated[str, PlainValidator(_stage_name)]
-    fraction: Annotated[float, PlainValidator(_fraction)]
-    refine: RefineFile | None = None
 
 
-def check_stages(stages: list[StageFile], search: str) -> None:
-    """The rules across stages (FieldError at ``stages...``): at least two, a quasi-random
-    search, unique names, no ``refine`` on the first stage and one on every later stage,
-    fractions summing to 1."""
-    if search != "quasirandom":
-        why = "a grid's points are the protocol itself" if search == "grid" else "a sampler adapts its points itself"
-        raise FieldError(("stages",), f"only a quasirandom search has stages; this protocol's search is {search!r} ({why})")
-    if len(stages) < 2:
-        raise FieldError(("stages",), f"expected two or more stages, got {len(stages)} (a one-stage protocol needs no stages:)")
-    names = [s.name for s in stages]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise FieldError(("stages", index, "name"), f"stage {name!r} is named twice")
-    if stages[0].refine is not None:
-        raise FieldError(("stages", 0, "refine"), "the first stage searches the protocol's space; it has nothing to refine from")
-    for index, stage in enumerate(stages[1:], start=1):
-        if stage.refine is None:
-            raise FieldError(("stages", index), f"stage {stage.name!r} needs refine: (how its space follows from stage {names[index - 1]!r})")
-    total = math.fsum(s.fraction for s in stages)
-    if abs(total - 1.0) > 1e-9:
-        raise FieldError(("stages",), f"the stages' fractions must sum to 1, got {total:g}")
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A protocol's stage, as read: its name, fraction of the search's trials and refine rule
-    (None for the first stage)."""
-
-    name: str
-    fraction: float
-    refine: RefineFile | None = None
-
-    def rule(self) -> RefineRule | None:
-        """The refine rule of this stage (None for the first stage)."""
-        return None if self.refine is None else self.refine.rule()
 
 
-class StageSlot(NamedTuple):
-    """A stage's trials in a search: indices ``first .. first + count - 1``."""
-
-    stage: Stage
-    first: int
-    count: int
 
 
-def stage_layout(stages: Iterable[Stage], trials_per_search: int) -> tuple[StageSlot, ...]:
-    """Each stage's trial indices for ``trials_per_search`` trials (module docstring)."""
-    slots, done, cumulative = [], 0, 0.0
-    stages = list(stages)
-    for index, stage in enumerate(stages):
-        cumulative += stage.fraction
-        end = trials_per_search if index == len(stages) - 1 else round(trials_per_search * cumulative)
-        slots.append(StageSlot(stage, done, end - done))
-        done = end
-    return tuple(slots)
 
 
-def check_layout(protocol: str, stages: Iterable[Stage], trials_per_search: int) -> str | None:
-    """Why ``trials_per_search`` is too few for the stages (None when enough): every stage needs
-    a trial, and every stage that is refined from needs two."""
-    slots = stage_layout(stages, trials_per_search)
-    for position, slot in enumerate(slots):
-        need = 2 if position < len(slots) - 1 else 1
-        if slot.count < need:
-            counts = ", ".join(f"{s.stage.name} {s.count}" for s in slots)
-            return (
-                f"protocol {protocol!r} splits {trials_per_search} trials per search into {counts}; "
-                f"stage {slot.stage.name!r} needs at least {need}: raise trials_per_search"
-            )
-    return None
 
 
-def stage_seed_parts(study: int) -> tuple[str, ...]:
-    """What a study adds to every derived seed: nothing for study 0 (its seeds are those of a
-    one-study plan), ``("sS",)`` otherwise."""
-    return (f"s{study}",) if study else ()
 
 
 @dataclass
@@ -273,8 +152,8 @@ class StagePlanner:
         tracks = [t for t in self.open if t.key.protocol in covering]
         if not tracks:
             return {}
-        from .probes import inclusion_pairs
-        from .space_inclusion import check_pair
+        from tuning.probe_pairs import inclusion_pairs
+        from tuning.space_inclusion import check_pair
 
         pairs = inclusion_pairs(dict.fromkeys(t.key.optimizer for t in tracks))
         why_not: dict[tuple[str, str, str], str | None] = {}
@@ -356,7 +235,7 @@ class StagePlanner:
         return self.ready.popleft() if self.ready else None
 
     def _next_stage(self, track: Track, state: _Open, layout: tuple[StageSlot, ...]) -> list[PlannedTrial]:
-        from .plan import derive_seed, search_points, trial_at
+        from tuning.plan import derive_seed, search_points, trial_at
 
         current, following = layout[state.position], layout[state.position + 1]
         spec, record = self._refine(track, state, current, following)
@@ -394,9 +273,9 @@ class StagePlanner:
             if not skipped:
                 return spec, record
             return spec, {**record, "cover_inclusions": {"narrow": skipped, "moved": {}}}
-        from .cover import cover_space
-        from .refine import TooFewTrials, best_trials, show_dimension, validity_limits
-        from .search import check_search
+        from tuning.cover import cover_space
+        from tuning.refine import TooFewTrials, best_trials, show_dimension, validity_limits
+        from tuning.search import check_search
 
         protocol = self.protocols[track.key.protocol]
         column = METRICS[protocol.select].column
@@ -434,8 +313,8 @@ class StagePlanner:
     ) -> tuple[SearchSpec, dict[str, Any]]:
         """The next stage's search from the track's own rows and its record; the current space
         when refining fails."""
-        from .refine import TooFewTrials, refine_search, show_dimension, validity_limits
-        from .search import check_search
+        from tuning.refine import TooFewTrials, refine_search, show_dimension, validity_limits
+        from tuning.search import check_search
 
         rule = following.stage.rule()
         assert rule is not None  # check_stages: every later stage has one
@@ -501,11 +380,5 @@ def stage_rows(
     )
 
 
-def stage_names(protocol: Protocol) -> list[str]:
-    """``protocol``'s stage names in order (``[final]`` for a one-stage protocol)."""
-    return [s.name for s in protocol.stages] if protocol.stages else [FINAL_STAGE]
 
 
-def final_layout(protocols: Iterable[Protocol], trials_per_search: int) -> Mapping[str, StageSlot]:
-    """Protocol name -> the slot of its last stage, for staged protocols."""
-    return {p.name: stage_layout(p.stages, trials_per_search)[-1] for p in protocols if p.stages}

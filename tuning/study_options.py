@@ -12,17 +12,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from optcompare.schema import FINAL_STAGE
-
-from .adaptive import AdaptivePlanner, AdaptiveSearch
-from .probes import ProbePlanner, plan_probes
-from .ray_env import RayTarget
-from .reruns import RerunPlanner, RerunRule, rerun_rules
-from .stages import Stage, StagePlanner, StageSlot, final_layout
+from tuning.adaptive import AdaptivePlanner
+from tuning.adaptive_search import AdaptiveSearch
+from tuning.probes import ProbePlanner, plan_probes
+from tuning.ray_env import RayTarget
+from tuning.rerun_rules import RerunRule, rerun_rules
+from tuning.reruns import RerunPlanner
+from tuning.stage_files import Stage, StageSlot, final_layout
+from tuning.stages import StagePlanner
 
 if TYPE_CHECKING:
-    from .config import ExperimentConfig
-    from .plan import PlannedTrial
-    from .protocol import Protocol
+    from tuning.config import ExperimentConfig
+    from tuning.protocol import Protocol
+    from tuning.trial import PlannedTrial
 
 __all__ = ["StudyOptions"]
 
@@ -70,7 +72,7 @@ class StudyOptions:
         cls, config: ExperimentConfig, *, ray: RayTarget | None = None, progress: bool = True
     ) -> StudyOptions:
         """The options ``config`` sets, run on ``ray`` (default: a fresh in-process Ray)."""
-        from .plan import adaptive_searches
+        from tuning.adaptive_search import adaptive_searches
 
         return cls(
             cpus_per_trial=config.resources.cpus_per_trial,

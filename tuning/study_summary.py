@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 from optcompare.schema import DIVERGED, FAILED
 
-__all__ = ["HUNG_PREFIXES", "StudySummary", "lost_ground_lines"]
+__all__ = [
+    "HUNG_PREFIXES",
+    "StudySummary",
+]
 
 HUNG_PREFIXES = ("hung:", "stalled:", "time limit of ")
 """How the errors of trials that hung or ran out of time begin: ended by the driver for holding
@@ -108,26 +111,3 @@ class StudySummary:
         return [f"  hung or out of time: {entry}" for entry in self.hung]
 
 
-def lost_ground_lines(experiment_dir: str, staged: bool) -> list[str]:
-    """The run summary's lines on refinement that lost ground (:mod:`analysis.lost_ground`):
-    every search of a staged protocol whose later stage's best is worse than its earlier stage's;
-    empty when none did. ``staged``: whether the study has a staged protocol (when not, the
-    results are not read at all)."""
-    if not staged:
-        return []
-    from analysis.load import load_results
-    from analysis.lost_ground import lost_ground
-
-    try:
-        experiment = load_results(experiment_dir, curves=False)
-        lost = lost_ground(experiment.trials, experiment.meta)
-    except Exception as err:  # noqa: BLE001 - a diagnostic after the study must not fail the finished run
-        return [f"warning: the check for refinement that lost ground failed ({type(err).__name__}: {err}); "
-                f"the study's results are complete: optcompare report {experiment_dir} shows them"]
-    if not lost:
-        return []
-    return [
-        f"refinement lost ground in {len(lost)} search{'es' if len(lost) > 1 else ''} "
-        "(docs/method.md, section 6.3; rank --stage initial to compare):",
-        *(f"  {item.sentence}" for item in lost),
-    ]

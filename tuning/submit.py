@@ -55,8 +55,8 @@ def submit_study(
 
     The job runs ``optcompare`` from the PATH of the cluster's job shell, or ``PYTHON -m
     optcompare`` when ``python`` names the cluster's interpreter."""
-    from .config import load_config
-    from .plan import resolve_plan
+    from tuning.config import load_config
+    from tuning.plan import resolve_plan
 
     if "://" not in results and not results.startswith("/"):
         raise ParameterError(

@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .bundle_report import BundleReport, ReportBuffer
-from .trial import BundleTask, PlannedTrial
-from .watchdog import Watchdog
+from tuning.bundle_report import BundleReport, ReportBuffer
+from tuning.trial import BundleTask, PlannedTrial
+from tuning.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from workloads.parallel import DataParallel
@@ -86,11 +86,10 @@ def execute_bundle(
     import torch
 
     import workloads
+    from tuning.plugins import load_plugins
     from workloads.bundle import BundleMember, train_bundle
     from workloads.checkpoint import active_members, load_state, save_state
     from workloads.run import Checkpointing
-
-    from .plugins import load_plugins
 
     task = BundleTask.model_validate(config)
     settings = task.worker
@@ -246,7 +245,7 @@ def ray_trainable(config: dict[str, Any]) -> None:
 
     try:
         if config["members"][0].get("workers", 1) > 1:
-            from .data_parallel import run_trainer
+            from tuning.data_parallel import run_trainer
 
             run_trainer(config)  # the Train workers report, through Ray Train (TuneReportCallback)
         else:

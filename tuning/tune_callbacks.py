@@ -14,18 +14,16 @@ from collections.abc import Callable
 from typing import Any
 
 from optcompare.schema import FAILED, SearchKey
-
-from .bundle_report import BundleReport
-from .bundles import TrialBook
-from .plan import PlannedTrial
-from .progress import PROGRESS_METRIC, StudyProgress
-from .ray_env import prepare_ray_environment
-from .ray_internals import trial_actor
-from .rows import failed_summary, hp_columns, search_key, trial_row
-from .signals import StopRequest
-from .sink import ResultSink
-from .study_summary import StudySummary
-from .trial import BundleTask, WorkerSettings
+from tuning.bundle_report import BundleReport
+from tuning.bundles import TrialBook
+from tuning.progress import PROGRESS_METRIC, StudyProgress
+from tuning.ray_env import prepare_ray_environment
+from tuning.ray_internals import trial_actor
+from tuning.rows import failed_summary, hp_columns, search_key, trial_row
+from tuning.signals import StopRequest
+from tuning.sink import ResultSink
+from tuning.study_summary import StudySummary
+from tuning.trial import BundleTask, PlannedTrial, WorkerSettings
 
 prepare_ray_environment()
 
@@ -321,7 +319,7 @@ class StopRequested(Stopper):
     bundles have finished or had their :data:`~tuning.signals.GRACE_S` to report."""
 
     def __init__(self, stop: StopRequest, book: TrialBook, grace_s: float | None = None) -> None:
-        from .signals import GRACE_S
+        from tuning.signals import GRACE_S
 
         self.stop = stop
         self.book = book

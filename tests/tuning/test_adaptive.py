@@ -13,12 +13,14 @@ from optcompare.cli import main
 from optcompare.schema import ADAPTIVE_SEARCHES
 from optcompare.validation import FieldError
 from tests.tuning.result_rows import write_rows
-from tuning.adaptive import SAMPLERS, AdaptivePlanner, check_sampler, distributions, told
+from tuning.adaptive import AdaptivePlanner
+from tuning.adaptive_search import adaptive_searches, distributions, told
 from tuning.bundles import TrialBook
 from tuning.config import load_config
 from tuning.experiment import create_experiment
-from tuning.plan import adaptive_searches, derive_seed, resolve_plan
+from tuning.plan import derive_seed, resolve_plan
 from tuning.resume import load_resume_state
+from tuning.samplers import SAMPLERS, check_sampler
 from tuning.study_options import StudyOptions
 
 HAS_CMAES = importlib.util.find_spec("cmaes") is not None

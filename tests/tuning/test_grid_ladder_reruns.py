@@ -10,7 +10,8 @@ import optimizers
 from optcompare.errors import InputError
 from tuning.config import load_config
 from tuning.plan import resolve_plan, search_points
-from tuning.protocol import load_protocol, shipped_protocols
+from tuning.protocol import load_protocol
+from tuning.protocol_files import shipped_protocols
 from tuning.reruns import RerunPlanner
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import analysis.lost_ground
 from tests.analysis.synthetic import trial, write_experiment
-from tuning.study_summary import lost_ground_lines
+from tuning.lost_ground_lines import lost_ground_lines
 
 
 def test_an_unstaged_study_reads_nothing(tmp_path):

@@ -11,7 +11,9 @@ from tests.tuning.result_rows import write_rows
 from tuning.config import load_config
 from tuning.experiment import create_experiment
 from tuning.plan import resolve_plan
-from tuning.probes import ProbePair, ProbePlanner, inclusion_pairs, plan_probes, probe_trial
+from tuning.probe_pairs import ProbePair, inclusion_pairs
+from tuning.probe_trials import probe_trial
+from tuning.probes import ProbePlanner, plan_probes
 from tuning.resume import load_resume_state
 
 

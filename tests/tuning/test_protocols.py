@@ -11,7 +11,8 @@ from optcompare.errors import InputError
 from tests.tuning.file_texts import write
 from tuning.config import load_config
 from tuning.plan import search_points
-from tuning.protocol import load_protocol, shipped_protocols
+from tuning.protocol import load_protocol
+from tuning.protocol_files import shipped_protocols
 from tuning.quasirandom import sample
 
 SHIPPED = ("choi-full", "lr-only")

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from scipy.stats import qmc
 
-from tuning.quasirandom import sample, unit_points, validate_space
+from optcompare.space import validate_space
+from tuning.quasirandom import sample, unit_points
 
 SPACE = {
     "learning_rate": {"min": 1e-4, "max": 1.0, "scaling": "log"},

@@ -14,7 +14,6 @@ from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from tuning.protocol import load_protocol, parse_protocol
 from tuning.refine import (
-    RefineRule,
     TooFewTrials,
     best_trials,
     refine_protocol,
@@ -22,6 +21,7 @@ from tuning.refine import (
     validity_limits,
     write_refined_protocol,
 )
+from tuning.refine_rule import RefineRule
 
 
 def _search(rows: list[dict], optimizer: str = "sgd") -> Search:
@@ -300,7 +300,7 @@ def test_refine_experiment_reads_the_recorded_protocol_and_the_rows(tmp_path, mo
     from tuning.config import load_config
     from tuning.experiment import experiment_record
     from tuning.plan import resolve_plan
-    from tuning.refine import refine_experiment
+    from tuning.refine_experiment import refine_experiment
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "analysis"))
     from tests.analysis.synthetic import trial, write_experiment

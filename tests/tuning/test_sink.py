@@ -173,7 +173,7 @@ def test_parameter_columns_are_prefixed_floats():
 
 
 def test_a_failed_trials_row_has_every_base_column_and_is_written(tmp_path):
-    from tuning.plan import PlannedTrial
+    from tuning.trial import PlannedTrial
 
     planned = PlannedTrial(
         trial_id="w/p/o/00007", workload="w", protocol="p", optimizer="o", trial_index=7, seed=3,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuning.protocol import load_protocol, parse_protocol, shipped_protocols
+from tuning.protocol import load_protocol, parse_protocol
+from tuning.protocol_files import shipped_protocols
 from tuning.space_inclusion import (
     IMITATION,
     SAMPLE_POINTS,

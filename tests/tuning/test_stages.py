@@ -17,11 +17,14 @@ from tuning.bundles import TrialBook
 from tuning.config import load_config
 from tuning.experiment import create_experiment, record_refined
 from tuning.plan import resolve_plan
-from tuning.refine import RefineRule, refine_search
+from tuning.refine import refine_search
+from tuning.refine_rule import RefineRule
 from tuning.resume import load_resume_state
 from tuning.rows import search_key
-from tuning.stages import Stage, StagePlanner, stage_layout, stage_rows, track_of
+from tuning.stage_files import Stage, stage_layout
+from tuning.stages import StagePlanner, stage_rows
 from tuning.study_options import StudyOptions
+from tuning.tracks import track_of
 
 STAGED = """\
 name: staged
@@ -224,7 +227,7 @@ def test_a_stage_with_fewer_than_two_completed_trials_keeps_its_space(tmp_path):
 def test_refine_of_a_staged_experiment_starts_from_the_stage_s_own_rows_and_space(tmp_path):
     from optcompare.errors import ParameterError
     from tuning.protocol import parse_protocol
-    from tuning.refine import refine_experiment
+    from tuning.refine_experiment import refine_experiment
 
     config = _config(tmp_path)
     plan = resolve_plan(config)

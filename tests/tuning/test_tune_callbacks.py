@@ -16,7 +16,8 @@ from tuning.driver import worker_settings
 from tuning.plan import resolve_plan
 from tuning.progress import StudyProgress
 from tuning.ray_env import RayTarget
-from tuning.reruns import RerunPlanner, RerunRule
+from tuning.rerun_rules import RerunRule
+from tuning.reruns import RerunPlanner
 from tuning.sink import ResultSink
 from tuning.study_options import StudyOptions
 from tuning.study_summary import StudySummary

@@ -66,7 +66,8 @@ def test_unknown_optimizer_without_plugin_lists_choices(tmp_path):
 def test_plugin_default_space_becomes_a_grid_under_grid_protocols(
     tmp_path, user_plugin, protocol, lr_points, schedule_params
 ):
-    from tuning.protocol import GRID_POINTS_OTHER, load_protocol
+    from tuning.default_search import GRID_POINTS_OTHER
+    from tuning.protocol import load_protocol
 
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.format(module=user_plugin).replace("[lr-only]", f"[{protocol}]"))
