@@ -206,7 +206,7 @@ def _run_book(
     ``results_dir``."""
     from ray import tune
 
-    from tuning.trainable import ray_trainable
+    from tuning.ray_entry import ray_trainable
     from tuning.tune_callbacks import PlanSearcher, SinkCallback, StopRequested
 
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)

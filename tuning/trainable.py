@@ -30,20 +30,20 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tuning.bundle_report import BundleReport, ReportBuffer
+from tuning.bundle_report import ReportBuffer
 from tuning.trial import BundleTask, PlannedTrial
 from tuning.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from workloads.parallel import DataParallel
 
-__all__ = ["execute_bundle", "ray_trainable"]
+__all__ = [
+    "execute_bundle",
+]
 
 _WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
 
@@ -184,43 +184,10 @@ class EvaluationClock:
 
 STALL_EXIT_CODE = 75
 """The exit status of a worker the watchdog ended."""
-STALL_REPORT_WAIT_S = 10.0
-"""How long a stalled worker waits for its failure report to go out before it exits."""
 
 
-def end_stalled_worker(report: Callable[[dict[str, Any]], None]) -> Callable[[str], None]:
-    """The watchdog's action in a Ray worker: report a ``failure`` with the message (from a helper
-    thread, waiting at most :data:`STALL_REPORT_WAIT_S`), then end the process: the stuck loop
-    cannot be interrupted, the driver sees the worker die and retries the bundle."""
-
-    def on_stall(message: str) -> None:
-        sent = threading.Event()
-
-        def send() -> None:
-            try:
-                report(BundleReport(failure=message).as_result())
-            finally:
-                sent.set()
-
-        threading.Thread(target=send, name="optcompare-stall-report", daemon=True).start()
-        sent.wait(STALL_REPORT_WAIT_S)
-        os._exit(STALL_EXIT_CODE)
-
-    return on_stall
 
 
-def _report_checkpoint(payload: dict[str, Any], files: Mapping[str, bytes]) -> None:
-    """``tune.report(payload, checkpoint=...)`` of a directory holding ``files``: Tune copies it
-    into its storage (the experiment's ``_tune``) before the report returns."""
-    import tempfile
-    from pathlib import Path
-
-    from ray import tune
-
-    with tempfile.TemporaryDirectory(prefix="optcompare-checkpoint-") as directory:
-        for name, data in files.items():
-            (Path(directory) / name).write_bytes(data)
-        tune.report(payload, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def read_checkpoint(path: str, storage: str | None) -> bytes:
@@ -233,28 +200,3 @@ def read_checkpoint(path: str, storage: str | None) -> bytes:
         return stream.read()
 
 
-def ray_trainable(config: dict[str, Any]) -> None:
-    """The Ray Tune function trainable: :func:`execute_bundle` reporting through ``tune.report``.
-
-    An exception is first reported as a ``failure`` ("Type: message", so the driver records a
-    readable error whatever Tune kept of it), then re-raised: the driver requeues the members
-    that have not finished (see :mod:`tuning.bundles`). A stalled loop ends the worker
-    (:func:`end_stalled_worker`). A data-parallel trial (``workers`` above 1) runs as a Ray
-    Train job started from here (:func:`tuning.data_parallel.run_trainer`)."""
-    from ray import tune
-
-    try:
-        if config["members"][0].get("workers", 1) > 1:
-            from tuning.data_parallel import run_trainer
-
-            run_trainer(config)  # the Train workers report, through Ray Train (TuneReportCallback)
-        else:
-            execute_bundle(
-                config, tune.report, on_stall=end_stalled_worker(tune.report),
-                report_checkpoint=_report_checkpoint, read_checkpoint=read_checkpoint,
-            )
-    except Exception as err:
-        try:
-            tune.report(BundleReport(failure=f"{type(err).__name__}: {err}"[:2000]).as_result())
-        finally:
-            raise
