@@ -37,6 +37,9 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
 - Report: :func:`analyse`, :func:`write_report`; its opening table: :func:`hierarchy_rows`.
 """
 
+from optcompare.searches import Search, group_searches
+from optcompare.space_range import SpaceRange, position_in_range
+
 from .across_workloads import (
     CrossWorkloadSummary,
     ProtocolSummary,
@@ -66,12 +69,7 @@ from .curves import (
     metrics_at_step,
     steps_to_target,
 )
-from .diagnostics import (
-    HyperparameterDiagnostic,
-    SpaceRange,
-    position_in_range,
-    search_space_diagnostics,
-)
+from .diagnostics import HyperparameterDiagnostic, search_space_diagnostics
 from .experiment_rankings import ExperimentRankings, rank_experiment
 from .export import ExportedStudy, ExportResult, export_optuna
 from .headline import HierarchyRow, hierarchy_rows
@@ -126,7 +124,6 @@ from .speed import (
 )
 from .stages import select_stage, select_stage_rows, stage_names
 from .studies import StudiesAtBudget, StudyAgreement, StudyComparison, StudySpread, compare_studies
-from .trials import Search, group_searches
 
 __all__ = [
     "DEFAULT_INCLUSIONS",

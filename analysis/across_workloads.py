@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from optcompare.errors import InputError, ParameterError
+from optcompare.searches import Search, SearchKey, group_searches
 
 from .ask_order import adaptive_protocols, ask_order_warnings
 from .checks import check_budgets, check_metric, check_resamples
@@ -37,7 +38,6 @@ from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budge
 from .selection import selection
 from .speed import SpeedRanking, speed_rankings
 from .stages import select_stage
-from .trials import Search, SearchKey, group_searches
 
 __all__ = [
     "STEPS_TO_TARGET",

@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 
 from optcompare.schema import FIRST_STUDY, METRICS, PLANNED_SEARCHES, SearchKey, is_exchangeable
+from optcompare.searches import Search
 
 from .bootstrap import BudgetCurve, _selection_order
 from .checks import check_budgets
 from .selection import select_for
-from .trials import Search
 
 __all__ = [
     "DEFAULT_SEARCH",
@@ -90,7 +90,7 @@ def adaptive_protocols(meta: Mapping[str, Any]) -> frozenset[str]:
 
 def study_rows(search: Search) -> dict[int, np.ndarray]:
     """Study -> the row indices of its trials in ``trial_index`` order (a search's rows are
-    already in that order, :func:`analysis.trials.group_searches`), studies ascending; a null
+    already in that order, :func:`optcompare.searches.group_searches`), studies ascending; a null
     ``study`` reads as study 0."""
     study = np.nan_to_num(search.column("study"), nan=FIRST_STUDY).astype(np.int64)
     return {int(s): np.flatnonzero(study == s) for s in np.unique(study)}

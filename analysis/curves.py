@@ -16,8 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optcompare.schema import CURVE_METRICS, DIVERGED, METRICS, PARTITION_KEYS, TARGET_METRICS
-
-from .trials import Search, SearchKey
+from optcompare.searches import Search, SearchKey
 
 __all__ = [
     "CURVE_METRICS",
@@ -35,7 +34,7 @@ _SEP = "\x1f"
 @dataclass(frozen=True, eq=False)
 class SearchCurves:
     """Curve rows of one search's trials in CSR form: the rows of trial ``i`` (in the order of
-    :class:`~analysis.trials.Search`) are ``offsets[i]:offsets[i + 1]``, sorted by step.
+    :class:`~optcompare.searches.Search`) are ``offsets[i]:offsets[i + 1]``, sorted by step.
 
     ``regular`` is False on a diverged trial's post-divergence row; ``last_step[i]`` is the
     step of trial i's last row (-1 without rows). ``columns`` holds each metric of

@@ -29,50 +29,21 @@ from typing import Any
 import numpy as np
 
 from optcompare.schema import METRICS, TUNED_PREFIX, SearchKey
+from optcompare.searches import Search
+from optcompare.space_range import SpaceRange, position_in_range
 
 from .checks import check_metric
 from .selection import select_for, selection
-from .trials import Search
 
 __all__ = [
     "HyperparameterDiagnostic",
-    "SpaceRange",
-    "position_in_range",
     "search_space_diagnostics",
-    "selection",
     "space_ranges",
 ]
 
 
-@dataclass(frozen=True)
-class SpaceRange:
-    """A tuned coordinate's range: ``scaling`` is ``log``, ``linear`` or ``points``
-    (``points`` holds the sorted feasible points), ``source`` is ``experiment`` or ``observed``."""
-
-    low: float
-    high: float
-    scaling: str
-    points: tuple[float, ...] = ()
-    source: str = "experiment"
 
 
-def position_in_range(values: np.ndarray, rng: SpaceRange) -> np.ndarray:
-    """Positions in [0, 1] of ``values`` in ``rng`` (module doc); NaN where undefined."""
-    v = np.asarray(values, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if rng.scaling == "points":
-            if len(rng.points) < 2:
-                return np.full(v.shape, np.nan)
-            pts = np.asarray(rng.points)
-            idx = np.abs(v[..., None] - pts).argmin(axis=-1)
-            return np.where(np.isfinite(v), idx / (len(pts) - 1), np.nan)
-        if rng.high <= rng.low:
-            return np.full(v.shape, np.nan)
-        if rng.scaling == "log":
-            if rng.low <= 0:
-                return np.full(v.shape, np.nan)
-            return (np.log(v) - math.log(rng.low)) / (math.log(rng.high) - math.log(rng.low))
-        return (v - rng.low) / (rng.high - rng.low)
 
 
 def _parse_range(spec: Any) -> SpaceRange | None:

@@ -21,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from optcompare.space_range import SpaceRange
+
 from .ask_order import SamplerComparison
 from .bootstrap import BudgetCurve
 from .curves import BestTrialCurve
-from .diagnostics import HyperparameterDiagnostic, SpaceRange
+from .diagnostics import HyperparameterDiagnostic
 from .profiles import PerformanceProfile
 from .ranking import Ranking
 from .speed import SpeedRanking

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from optcompare.errors import InputError, ParameterError
 from optcompare.schema import SearchKey
+from optcompare.searches import Search, group_searches
 
 from .checks import check_metric
 from .diagnostics import space_ranges
@@ -39,7 +40,6 @@ from .load import Experiment, load_results
 from .optuna_study import create_study, rebuilt_trials
 from .selection import select_for, selection
 from .stages import select_stage
-from .trials import Search, group_searches
 
 if TYPE_CHECKING:
     from optuna.importance import BaseImportanceEvaluator

@@ -33,7 +33,6 @@ columns existed (the column absent, or null) read as stage ``final`` and study 0
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,9 +42,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from optcompare.errors import InputError
+from optcompare.experiment_record import RECOVER, read_experiment_record
 from optcompare.schema import (
     FINAL_STAGE,
     FIRST_STUDY,
@@ -55,17 +54,12 @@ from optcompare.schema import (
     TABLES,
     TRIAL_PREFIXES,
 )
-from optcompare.validation import reading
 
 __all__ = [
     "CURVE_COLUMNS",
     "KNOWN_COLUMNS",
-    "PARTITION_KEYS",
-    "REQUIRED_COLUMNS",
     "TRIAL_COLUMNS",
-    "TRIAL_PREFIXES",
     "Experiment",
-    "ExperimentRecord",
     "Loaded",
     "drop_repeated_rows",
     "list_part_files",
@@ -74,7 +68,6 @@ __all__ = [
     "load_results",
     "load_table",
     "open_experiment",
-    "read_experiment_record",
     "with_stage_and_study",
 ]
 
@@ -103,7 +96,7 @@ class Loaded:
 class Experiment:
     """An experiment directory read into memory.
 
-    ``trials`` keeps every attempt row (see :func:`analysis.trials.group_searches` for the
+    ``trials`` keeps every attempt row (see :func:`optcompare.searches.group_searches` for the
     latest-attempt rule); both tables carry the partition columns ``workload``, ``protocol``,
     ``optimizer``. ``skipped`` lists ``"path: reason"`` for each unreadable part file;
     ``repeated`` the rows dropped per table as repeats of a :data:`ROW_KEYS` key (module doc).
@@ -122,11 +115,6 @@ class Experiment:
         return str(self.meta.get("name") or self.path.rstrip("/").rsplit("/", 1)[-1])
 
 
-RECOVER = (
-    "the rows stay as they are: put back experiment.json (from a backup, or from another copy of "
-    "the experiment) and resume, or move the directory aside and run the study again"
-)
-"""How to go on from an experiment directory whose experiment.json is missing or broken."""
 
 
 def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
@@ -154,67 +142,12 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     return filesystem, root
 
 
-class _Named(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    name: str
 
 
-class _SearchRecord(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
-    protocol: str
-    optimizer: str
 
 
-class ExperimentRecord(BaseModel):
-    """The fields of experiment.json that readers use, with the types ``optcompare run`` writes
-    (:func:`tuning.experiment.experiment_record`); each may be absent (older experiments) or
-    null, other fields are kept unchecked."""
-
-    model_config = ConfigDict(extra="allow", strict=True)
-    name: str | None = None
-    config_source: str | None = None
-    config: dict[str, Any] | None = None
-    protocols: dict[str, dict[str, Any]] | None = None
-    protocol_entries: dict[str, dict[str, Any]] | None = None
-    workloads: list[_Named] | None = None
-    optimizers: list[str] | None = None
-    searches: list[_SearchRecord] | None = None
-    inclusions: list[dict[str, Any]] | None = None
-    select: dict[str, str] | None = None
-    stages: dict[str, list[str]] | None = None
-    studies: int | None = None
-    refined: list[dict[str, Any]] | None = None
-    trials_per_search: int | None = None
-    plan_size: int | None = None
-    plan_digest: str | None = None
-    seed: int | None = None
-    versions: dict[str, str] | None = None
 
 
-def read_experiment_record(filesystem: pafs.FileSystem, root: str, shown: str | None = None) -> dict[str, Any]:
-    """experiment.json of the experiment at ``root`` as a dict, checked against
-    :class:`ExperimentRecord`; InputError naming the file (as ``shown``/experiment.json) and,
-    for a wrong shape, the field."""
-    source = f"{shown or root}/experiment.json"
-    try:
-        with filesystem.open_input_stream(f"{root}/experiment.json") as stream:
-            raw = stream.readall().decode(errors="replace")
-    except OSError as err:
-        raise InputError(f"{source}: cannot read ({err}); {RECOVER}") from None
-    try:
-        meta = json.loads(raw)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{source} is not valid JSON ({err}); {RECOVER}") from None
-    if not isinstance(meta, dict):
-        raise InputError(f"{source} must hold a JSON object, got {type(meta).__name__}; {RECOVER}")
-    try:
-        with reading(source):
-            ExperimentRecord.model_validate(meta)
-    except InputError as err:
-        raise InputError(f"{err} (not the shape optcompare writes); {RECOVER}") from None
-    except ValidationError as err:  # pragma: no cover - reading() translates every one
-        raise InputError(f"{source}: {err}") from None
-    return meta
 
 
 def expected_type(name: str, column: str) -> pa.DataType | None:

@@ -32,12 +32,12 @@ import numpy as np
 import pyarrow as pa
 
 from optcompare.schema import METRICS
+from optcompare.searches import RERUN_PHASE, SEARCH_PHASE
 
 from .load import with_stage_and_study
 from .probes import DEFAULT_TOLERANCE, seed_spread
 from .selection import select_for
 from .stages import stage_names
-from .trials import RERUN_PHASE, SEARCH_PHASE
 
 __all__ = ["LostGround", "lost_ground"]
 
@@ -89,7 +89,7 @@ def lost_ground(
     if "attempt" in frame:
         frame = frame.sort_values("attempt").drop_duplicates("trial_id", keep="last")
     reruns = frame.iloc[0:0]
-    if "phase" in frame:  # a null or missing phase reads as a search trial (analysis.trials)
+    if "phase" in frame:  # a null or missing phase reads as a search trial (optcompare.searches)
         phase = frame["phase"].fillna(SEARCH_PHASE)
         reruns = frame[phase == RERUN_PHASE]
         frame = frame[phase == SEARCH_PHASE]

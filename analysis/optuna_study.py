@@ -44,9 +44,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optcompare.schema import COMPLETED, DIVERGED, FIRST_STUDY, METRICS, TUNED_PREFIX
+from optcompare.searches import Search
+from optcompare.space_range import SpaceRange
 
-from .diagnostics import SpaceRange, _observed
-from .trials import Search
+from .diagnostics import _observed
 
 if TYPE_CHECKING:
     import optuna

@@ -33,10 +33,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optcompare.schema import HP_PREFIX, METRICS, SearchKey
+from optcompare.searches import PROBE_PHASE, RERUN_PHASE, Search, group_searches
 
 from .checks import check_metric
 from .selection import select_for
-from .trials import PROBE_PHASE, RERUN_PHASE, Search, group_searches
 
 __all__ = ["DEFAULT_TOLERANCE", "ProbeResult", "probe_results", "seed_spread"]
 

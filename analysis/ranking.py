@@ -1,7 +1,7 @@
 """Optimizer rankings per (workload, protocol) at a search budget, from bootstrapped best trials.
 
 Every search (workload, protocol, optimizer) is bootstrapped on its own generator
-(:func:`analysis.trials.search_rng`), so searches are resampled independently; resample ``b``
+(:func:`optcompare.searches.search_rng`), so searches are resampled independently; resample ``b``
 of one optimizer is paired with resample ``b`` of the others to estimate rank probabilities.
 """
 
@@ -17,12 +17,12 @@ import pyarrow as pa
 
 from optcompare import schema
 from optcompare.errors import InputError, ParameterError, ParameterText
+from optcompare.searches import Search, SearchKey, group_searches, search_rng
 
 from .ask_order import ask_order_curve
 from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_budgets, check_metric, check_resamples, check_select
 from .selection import select_for
-from .trials import Search, SearchKey, group_searches, search_rng
 
 __all__ = [
     "MAX_BUDGET_FACTOR",

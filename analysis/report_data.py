@@ -25,6 +25,7 @@ from typing import Any
 
 from optcompare.errors import InputError
 from optcompare.schema import METRICS, SearchKey
+from optcompare.searches import Search, group_searches
 
 from .across_workloads import CrossWorkloadSummary, summarize_workloads
 from .ask_order import SamplerComparison, adaptive_protocols, ask_order_warnings, compare_samplers
@@ -47,7 +48,6 @@ from .selection import select_for, selection
 from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings, workload_targets
 from .stages import select_stage, stage_names
 from .studies import StudyComparison, compare_studies, default_study_budget, study_count
-from .trials import Search, group_searches
 
 __all__ = ["ReportData", "analyse", "default_budgets", "plan_figures", "workload_targets"]
 

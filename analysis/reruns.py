@@ -15,9 +15,9 @@ import numpy as np
 import pyarrow as pa
 
 from optcompare.schema import METRICS
+from optcompare.searches import RERUN_PHASE, group_searches
 
 from .checks import check_metric
-from .trials import RERUN_PHASE, group_searches
 
 __all__ = ["RerunSummary", "rerun_summaries"]
 

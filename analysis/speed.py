@@ -35,13 +35,13 @@ from typing import Any
 import numpy as np
 
 from optcompare.schema import CURVE_METRICS, METRICS, TARGET_METRICS
+from optcompare.searches import Search, SearchKey, search_rng
 
 from .bootstrap import BudgetCurve, best_of_k
 from .checks import check_metric
 from .curves import SearchCurves, metrics_at_step, steps_to_target
 from .ranking import percentile_method_for
 from .selection import select_for
-from .trials import Search, SearchKey, search_rng
 
 __all__ = [
     "OrderingCheck",

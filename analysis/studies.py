@@ -41,13 +41,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from optcompare.errors import ParameterText
+from optcompare.searches import Search, SearchKey, group_searches
 
 from .ask_order import adaptive_protocols
 from .inclusion import InclusionPair, summarize_hierarchy
 from .load import with_stage_and_study
 from .ranking import MAX_BUDGET_FACTOR, Ranking, bootstrap_searches, budget_warnings, rankings_at
 from .stages import stage_names
-from .trials import Search, SearchKey, group_searches
 
 __all__ = [
     "StudiesAtBudget",
@@ -175,7 +175,7 @@ def study_count(meta: Mapping[str, Any], trials: pa.Table | None = None) -> int:
 
 
 def searches_by_study(trials: pa.Table) -> dict[int, dict[SearchKey, Search]]:
-    """Study -> its searches (:func:`analysis.trials.group_searches` on that study's rows),
+    """Study -> its searches (:func:`optcompare.searches.group_searches` on that study's rows),
     studies ascending; studies without search trials are left out."""
     trials = with_stage_and_study(trials)
     out = {}

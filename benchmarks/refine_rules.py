@@ -72,7 +72,7 @@ def _values(experiment_dir: str, phases: tuple[str, ...] = ("search",)) -> dict[
     the best row's hyperparameters (``hp_*`` without the prefix, nulls left out), and every
     completed value (``all``; the noise experiment reads its search and rerun rows)."""
     from analysis.load import load_results
-    from analysis.trials import group_searches
+    from optcompare.searches import group_searches
 
     table = load_results(experiment_dir, curves=False).trials
     out = {}

@@ -267,7 +267,7 @@ def record_refined(experiment_dir: str, records: Iterable[dict[str, Any]], *, re
     to ``experiment.json``'s ``refined`` list, or make them the list (``replace``); the file is
     rewritten atomically. Only the study's driver writes it while the study runs. A directory
     without experiment.json (the driver run as a library on a bare directory) records nothing."""
-    from analysis.load import read_experiment_record
+    from optcompare.experiment_record import read_experiment_record
 
     filesystem, root = open_filesystem(experiment_dir)
     root = root.rstrip("/")

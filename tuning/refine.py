@@ -52,17 +52,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from analysis.diagnostics import SpaceRange, position_in_range
 from optcompare.coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
+from optcompare.space_range import SpaceRange, position_in_range
 from tuning.refine_rule import (  # split-back
     RefineRule,
 )
 
 if TYPE_CHECKING:
-    from analysis.trials import Search
+    from optcompare.searches import Search
     from tuning.protocol import Protocol
     from tuning.search import SearchSpec
 

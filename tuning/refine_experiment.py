@@ -93,7 +93,7 @@ def refine_experiment(
     one study (``study``, default 0), starting from the space that stage searched; the result
     is a one-stage protocol in the refined spaces (its ``stages`` dropped)."""
     from analysis.load import load_results
-    from analysis.trials import group_searches
+    from optcompare.searches import group_searches
     from tuning.stage_files import stage_names
 
     experiment = load_results(experiment_dir, curves=False)

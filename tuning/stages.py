@@ -358,10 +358,10 @@ def _finite(value: object) -> float:
 def stage_rows(
     key: SearchKey, finished: list[tuple[PlannedTrial, str, float]], spec: SearchSpec, select_column: str
 ) -> Any:  # noqa: ANN401
-    """The finished trials of one stage as an :class:`analysis.trials.Search` (the rows
+    """The finished trials of one stage as an :class:`optcompare.searches.Search` (the rows
     :func:`tuning.refine.refine_search` reads): ``trial_index``, the selection metric (column
     ``select_column``) and each ``tuned_<name>`` of ``spec``'s space, in trial-index order."""
-    from analysis.trials import Search
+    from optcompare.searches import Search
 
     finished = sorted(finished, key=lambda item: item[0].trial_index)
     columns: dict[str, np.ndarray] = {

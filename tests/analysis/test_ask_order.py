@@ -15,8 +15,8 @@ from analysis.ask_order import (
 )
 from analysis.load import load_results
 from analysis.ranking import bootstrap_searches
-from analysis.trials import group_searches
 from optcompare.schema import SearchKey
+from optcompare.searches import group_searches
 from tests.analysis.optuna_rows import (
     SAMPLER_STUDIES,
     SAMPLER_TRIALS,

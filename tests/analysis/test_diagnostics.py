@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from analysis import group_searches, load_results, search_space_diagnostics
-from analysis.diagnostics import SpaceRange, position_in_range
+from optcompare.space_range import SpaceRange, position_in_range
 from tests.analysis.synthetic import trial, write_experiment
 
 LOG = {"min": 1e-4, "max": 1.0, "scaling": "log"}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.diagnostics import HyperparameterDiagnostic, SpaceRange
+from analysis.diagnostics import HyperparameterDiagnostic
 from analysis.explain import violation_evidence
 from analysis.inclusion import HierarchySummary, InclusionVerdict
 from analysis.ranking import OptimizerScore, Ranking
 from analysis.render import verdict_lines
+from optcompare.space_range import SpaceRange
 
 
 def _verdict(narrow, wide, verdict, protocol="full", via=()):

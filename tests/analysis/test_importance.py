@@ -11,8 +11,8 @@ from analysis.diagnostics import space_ranges
 from analysis.importance import EVALUATORS, check_evaluator, experiment_importance
 from analysis.load import load_results
 from analysis.optuna_study import rebuilt_trials
-from analysis.trials import group_searches
 from optcompare.errors import ParameterError
+from optcompare.searches import group_searches
 from tests.analysis.optuna_rows import KEY, SPACE, one_coordinate_experiment
 from tests.analysis.synthetic import trial, write_experiment
 

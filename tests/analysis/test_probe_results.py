@@ -10,7 +10,7 @@ from analysis import analyse
 from analysis.load import load_results
 from analysis.probes import DEFAULT_TOLERANCE, probe_results
 from analysis.report import render_page
-from analysis.trials import group_searches
+from optcompare.searches import group_searches
 from tests.analysis.synthetic import trial, write_experiment
 
 

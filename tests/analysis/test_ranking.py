@@ -128,7 +128,7 @@ def test_several_budgets_share_one_draw():
 
 
 def test_budget_above_the_largest_search_warns_and_far_above_it_is_refused():
-    from analysis.trials import group_searches
+    from optcompare.searches import group_searches
 
     searches = group_searches(_table(_rows("a", [0.1] * 4) + _rows("b", [0.2] * 8)))
     assert budget_warnings(searches, [1, 8]) == []

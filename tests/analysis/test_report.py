@@ -122,7 +122,7 @@ def test_hyperparameter_figure_shades_the_outer_edges(experiment, tmp_path, monk
     import matplotlib.axes
 
     from analysis import figures
-    from analysis.diagnostics import SpaceRange
+    from optcompare.space_range import SpaceRange
 
     bands = figures.edge_bands(SpaceRange(1e-4, 1.0, "log"), 0.05)
     np.testing.assert_allclose(bands, [(1e-4, 10 ** -3.8), (10 ** -0.2, 1.0)])

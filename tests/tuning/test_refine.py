@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis.trials import Search
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
+from optcompare.searches import Search
 from tuning.protocol import load_protocol, parse_protocol
 from tuning.refine import (
     TooFewTrials,
