@@ -4,7 +4,7 @@ A violated ``narrow <= wide`` (the wide optimizer ranked worse at budget K) has 
 causes; the first that the recorded data support is given:
 
 - **(a) no imitation** under the protocol: experiment.json's space-inclusion check
-  (``space_inclusion``, :mod:`tuning.space_inclusion`) found the pair *not expressible*, e.g. a
+  (``space_inclusion``, :mod:`tuning.plan.space_inclusion`) found the pair *not expressible*, e.g. a
   fixed momentum of 0.9 where SGD needs 0, beta2 = 0 against a cap, or a decaying rate where
   RMSProp's imitation needs a constant one. No budget can help;
 - **(b) outside the wide space**: the probe (the narrow best imitated by the wide optimizer,

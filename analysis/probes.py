@@ -1,6 +1,6 @@
 """Inclusion probes: does a wider optimizer, imitating a narrower one's best trial, match it?
 
-A probe (``phase = probe``, :mod:`tuning.probes`) is a trial of the wide optimizer of an
+A probe (``phase = probe``, :mod:`tuning.planners.probes`) is a trial of the wide optimizer of an
 inclusion ``narrow <= wide`` at ``imitate``'s hyperparameters for the narrow search's best
 trial, with that trial's seed and schedule; it lives in the wide optimizer's partition. It is
 matched to its narrow search by that seed (training seeds are 31-bit SHA-256 digests of the
@@ -120,7 +120,7 @@ def probe_results(
 ) -> list[ProbeResult]:
     """One result per probe row (latest attempt) whose narrow search is found; sorted by
     (workload, protocol, wide, narrow, study). Each study's probes are matched within that
-    study's searches (every study probes its own best trials, :mod:`tuning.probes`)."""
+    study's searches (every study probes its own best trials, :mod:`tuning.planners.probes`)."""
     column = METRICS[check_metric(report, "report")].column
     if "phase" not in trials.column_names or trials.num_rows == 0:
         return []

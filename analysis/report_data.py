@@ -113,7 +113,7 @@ class ReportData:
     (:mod:`analysis.lost_ground`, from every stage's rows)."""
     space_inclusion: tuple[Mapping[str, Any], ...] = ()
     """experiment.json ``space_inclusion``: what each protocol's wide spaces express of the
-    narrow ones (:mod:`tuning.space_inclusion`); empty for an experiment written before it."""
+    narrow ones (:mod:`tuning.plan.space_inclusion`); empty for an experiment written before it."""
 
 
 def default_budgets(max_trials: int, budget: int) -> tuple[int, ...]:

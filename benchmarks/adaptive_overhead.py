@@ -1,13 +1,13 @@
 """Driver time spent in Optuna per ask of an adaptive search, and its share of a real study.
 
 Part 1 (``per_ask``): for each sampler, a study of choi-full's Adam space (six coordinates) is
-rebuilt with N told trials (:meth:`tuning.adaptive.AdaptivePlanner.restore` from synthetic rows),
+rebuilt with N told trials (:meth:`tuning.planners.adaptive.AdaptivePlanner.restore` from synthetic rows),
 then ``--asks`` asks are timed, each told at once (ask + tell through
-:class:`tuning.adaptive.AdaptiveStudy`, the driver's own code path, sampler construction
+:class:`tuning.planners.adaptive.AdaptiveStudy`, the driver's own code path, sampler construction
 included); the record holds the median and every time, at each N of ``--told``.
 
 Part 2 (``study``, unless ``--skip-study``): a real study on mnist1d-mlp with bundles through
-:func:`tuning.driver.run_study` (in-process Ray), TPE over choi-full's spaces for Adam and
+:func:`tuning.driver.run_study.run_study` (in-process Ray), TPE over choi-full's spaces for Adam and
 momentum; the Optuna share is the planner's time in Optuna (asks and tells) over the study's
 wall time.
 
@@ -35,12 +35,12 @@ SPACE_OPTIMIZER = "adam"
 def _search(sampler: str, budget: int, options: dict | None = None):  # noqa: ANN202
     """An adaptive search of choi-full's Adam space under ``sampler`` with room for ``budget`` asks."""
     from optcompare.schema import SearchKey
-    from tuning.adaptive_search import AdaptiveSearch
-    from tuning.config import WorkloadEntry
-    from tuning.plan import search_template
-    from tuning.protocol import load_protocol
-    from tuning.samplers import check_sampler
-    from tuning.tracks import Track
+    from tuning.plan.adaptive_search import AdaptiveSearch
+    from tuning.plan.resolve import search_template
+    from tuning.plan.tracks import Track
+    from tuning.spec.config import WorkloadEntry
+    from tuning.spec.protocol import load_protocol
+    from tuning.spec.samplers import check_sampler
 
     protocol = load_protocol("choi-full")
     protocol = protocol.model_copy(update={"name": f"choi-full-{sampler}", "search": sampler})
@@ -66,8 +66,8 @@ def _objective(point: dict) -> float:
 
 def per_ask(sampler: str, told: int, asks: int, options: dict | None = None) -> dict:
     """Median seconds per ask+tell after ``told`` trials (``options``: sampler_options)."""
-    from tuning.adaptive import AdaptivePlanner
-    from tuning.quasirandom import sample
+    from tuning.plan.quasirandom import sample
+    from tuning.planners.adaptive import AdaptivePlanner
 
     search = _search(sampler, told + asks, options)
     points = sample(search.spec.space, told, 3)
@@ -105,11 +105,11 @@ def study_share(trials: int, steps: int, bundle: int) -> dict:
     """One TPE study on mnist1d-mlp: wall time and the time in Optuna."""
     from study_record import run_record
 
-    from tuning.config import load_config
-    from tuning.driver import run_study
-    from tuning.plan import resolve_plan
-    from tuning.ray_env import RayTarget
-    from tuning.study_options import StudyOptions
+    from tuning.driver.ray_env import RayTarget
+    from tuning.driver.run_study import run_study
+    from tuning.driver.study_options import StudyOptions
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
@@ -145,7 +145,7 @@ def main() -> int:
 
     import importlib.util
 
-    from tuning.experiment import package_versions
+    from tuning.store.experiment import package_versions
 
     record: dict = {
         "benchmark": "adaptive_overhead",

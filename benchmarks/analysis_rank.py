@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/analysis_rank.py [--trials 10000] [--rounds 5] [--keep DIR]
 
 The experiment: 2 workloads x 3 protocols x 6 optimizers (36 searches), 10,000 trials in all,
-20 curve rows per trial, written through ``tuning.sink.ResultSink`` (the production writer,
+20 curve rows per trial, written through ``tuning.store.sink.ResultSink`` (the production writer,
 atomic part files, a flush every ``--flush-rows`` buffered rows, so partitions hold several part
 files as in a streamed study) with an experiment.json. About 5% of trials diverge and 1% fail.
 
@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 
 import analysis  # noqa: E402
 from optcompare.cli import main  # noqa: E402
-from tuning.sink import ResultSink  # noqa: E402
+from tuning.store.sink import ResultSink  # noqa: E402
 
 WORKLOADS = ("mnist1d-mlp", "digits-cnn")
 PROTOCOLS = ("choi-full", "lr-only", "wilson2017")

@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(HERE / "results" / "bundle_arithmetic.json"))
     args = parser.parse_args()
     import workloads
-    from tuning.experiment import package_versions
+    from tuning.store.experiment import package_versions
     from workloads.bundle import BundleMember, train_bundle
 
     workload = workloads.get("mnist1d-cnn")

@@ -38,16 +38,16 @@ DEFAULT_SIZES = ("1", "8", "32", "128", "auto")
 
 
 def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> dict:
-    """One study through tuning.driver.run_study; returns wall time, trials/hour and the size
+    """One study through tuning.driver.run_study.run_study; returns wall time, trials/hour and the size
     the driver used."""
     import pyarrow.dataset as ds
 
     from optcompare.schema import STATUSES
-    from tuning.config import parse_config
-    from tuning.driver import run_study
-    from tuning.plan import resolve_plan
-    from tuning.ray_env import RayTarget
-    from tuning.study_options import StudyOptions
+    from tuning.driver.ray_env import RayTarget
+    from tuning.driver.run_study import run_study
+    from tuning.driver.study_options import StudyOptions
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import parse_config
 
     raw = {
         "name": "bench",
@@ -79,7 +79,7 @@ def run_study_once(workload: str, size: int | str, args: argparse.Namespace) -> 
 
 MEMORY_SCRIPT = r"""
 import json, sys, threading, time, torch, workloads
-from tuning.bundle_probe import resident_bytes
+from tuning.driver.bundle_probe import resident_bytes
 from workloads import BundleMember, train_bundle
 name, size, device = sys.argv[1], int(sys.argv[2]), (sys.argv[3] or None)
 torch.set_num_threads(1)

@@ -57,8 +57,8 @@ def _rows(experiment: Path, table: str, columns: list[str]) -> list[tuple]:
 
 def _workers(experiment: Path) -> list[int]:
     """Live Ray worker processes (``ray::`` titles, not agents) of the session in the lease."""
-    from tuning.lease import LEASE_FILE
-    from tuning.ray_processes import session_processes
+    from tuning.driver.ray_processes import session_processes
+    from tuning.store.lease import LEASE_FILE
 
     try:
         record = json.loads((experiment / LEASE_FILE).read_text()).get("ray")

@@ -31,7 +31,7 @@ def main() -> None:
 
     from analysis.cli import write_experiment_report
     from analysis.experiment_rankings import rank_experiment
-    from tuning.cli import run_config
+    from tuning.commands.cli import run_config
 
     with tempfile.TemporaryDirectory() as tmp:
         experiment_dir, summary = run_config(args.config, tmp, "bench", progress=True)

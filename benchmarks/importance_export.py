@@ -5,7 +5,7 @@
 The experiment: 1 workload x 2 protocols (quasirandom, tpe) x 2 optimizers (4 searches), 10,000
 trials in all, 3 tuned coordinates per search (a log learning rate, a linear
 ``one_minus_beta1``, feasible points ``decay``), 5 curve rows per trial, written through
-``tuning.sink.ResultSink`` with an experiment.json; about 5% of trials diverge and 1% fail. The
+``tuning.store.sink.ResultSink`` with an experiment.json; about 5% of trials diverge and 1% fail. The
 selection metric depends on the learning rate mostly.
 
 Measured once each, in one process, load of the experiment included:
@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from analysis.export import export_optuna  # noqa: E402
 from analysis.importance import experiment_importance  # noqa: E402
 from optcompare import schema  # noqa: E402
-from tuning.sink import ResultSink  # noqa: E402
+from tuning.store.sink import ResultSink  # noqa: E402
 
 PROTOCOLS = {"choi-quasirandom": "quasirandom", "choi-tpe": "tpe"}
 OPTIMIZERS = ("momentum", "adam")

@@ -49,11 +49,11 @@ def peak_rss_mb() -> float:
 
 
 def run_optcompare(trials: int) -> dict:
-    from tuning.config import parse_config
-    from tuning.driver import run_study
-    from tuning.plan import resolve_plan
-    from tuning.ray_env import RayTarget
-    from tuning.study_options import StudyOptions
+    from tuning.driver.ray_env import RayTarget
+    from tuning.driver.run_study import run_study
+    from tuning.driver.study_options import StudyOptions
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import parse_config
 
     raw = {
         "name": "bench", "workloads": [{"name": "mnist1d-mlp", "steps": STEPS, "eval_every": STEPS}],

@@ -6,12 +6,12 @@ initial stage found?
 Per workload and seed: one initial search per optimizer over the choi-full spaces
 (``--trials`` trials, default 12, the first stage of choi-two-stage at 24 trials per search),
 then, from those same rows, each candidate rule's refined space
-(:func:`tuning.refine.refine_experiment`) searched with as many trials again, all in one run:
+(:func:`tuning.commands.refine_experiment.refine_experiment`) searched with as many trials again, all in one run:
 
 - ``axis``: the shipped rule, each coordinate's range the best trials' span plus the margin;
 - ``decoupled``: the same rule on heavy-ball momentum's effective learning rate
   learning_rate / (1 - momentum) in place of the learning rate (momentum, Nesterov, RMSProp;
-  :func:`tuning.refine.decouple`).
+  :func:`tuning.plan.refine.decouple`).
 
 The optimizers are momentum, nesterov and rmsprop by default: for the others the two rules are
 the same. Per (workload, seed, optimizer, rule) the record has the initial and final best
@@ -113,8 +113,8 @@ def _noise_protocol(path: Path, source: str, schedule: str, points: dict[str, di
 
 def noise(workload: str, seed: int, optimizers: list[str], seeds: int, tmp: Path) -> None:
     """The noise experiment of one workload and seed (module doc), from its initial and final runs."""
-    from tuning.cli import run_config
-    from tuning.protocol import load_protocol
+    from tuning.commands.cli import run_config
+    from tuning.spec.protocol import load_protocol
 
     base = tmp / f"r-{workload}-{seed}"
     initial, final = _values(str(base / "initial")), _values(str(base / "final"))
@@ -131,10 +131,10 @@ def noise(workload: str, seed: int, optimizers: list[str], seeds: int, tmp: Path
 
 def one(workload: str, seed: int, optimizers: list[str], trials: int, tmp: Path) -> list[dict[str, Any]]:
     """The initial run and the rules' final runs of one workload and seed."""
-    from tuning.cli import run_config
-    from tuning.refine import write_refined_protocol
-    from tuning.refine_experiment import refine_experiment
-    from tuning.refine_rule import RefineRule
+    from tuning.commands.cli import run_config
+    from tuning.commands.refine_experiment import refine_experiment
+    from tuning.plan.refine import write_refined_protocol
+    from tuning.spec.refine_rule import RefineRule
 
     started = time.perf_counter()
     tmp.mkdir(parents=True, exist_ok=True)
@@ -249,7 +249,7 @@ def main() -> None:
                 if args.noise_seeds and not (base / "noise").exists():
                     noise(workload, seed, optimizers, args.noise_seeds, work)
                 rows += rows_of(workload, seed, optimizers, str(base / "initial"), str(base / "final"))
-    from tuning.experiment import package_versions
+    from tuning.store.experiment import package_versions
 
     record = {
         "benchmark": "refine_rules",

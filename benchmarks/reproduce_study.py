@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 
 def _instrument_progress() -> dict[str, float]:
     """Record when each trial finishes (time.perf_counter()) by wrapping the progress hook."""
-    from tuning.progress import StudyProgress
+    from tuning.driver.progress import StudyProgress
 
     finished_at: dict[str, float] = {}
     original = StudyProgress.finished_trial
@@ -145,7 +145,7 @@ def main() -> None:
     from study_record import run_record
 
     from analysis.load import load_experiment
-    from tuning.cli import run_config
+    from tuning.commands.cli import run_config
 
     config = args.config
     if args.without_cover_inclusions or args.only_choi_two_stage:

@@ -70,7 +70,7 @@ def round_up(value: float, digits: int = 3) -> float:
 def _protocol(path: Path, seeds: int) -> Path:
     import yaml
 
-    from tuning.protocol_files import protocol_path
+    from tuning.spec.protocol_files import protocol_path
 
     raw = yaml.safe_load(Path(protocol_path("choi-full")).read_text())
     raw["name"] = "choi-full-targets"
@@ -93,7 +93,7 @@ def run(workload: str, trials: int, seeds: int, fraction: int, work: Path) -> tu
     """Run the target-setting study of ``workload`` into ``work`` (unless it is there); its
     directory and wall time."""
     import workloads
-    from tuning.cli import run_config
+    from tuning.commands.cli import run_config
 
     directory = work / "targets" / workload
     if (directory / "experiment.json").exists():
@@ -218,7 +218,7 @@ def main() -> None:
             records.append(analyse(workload, experiment_dir, wall))
             print(json.dumps({k: records[-1][k] for k in ("workload", "best_optimizer", "best_level", "median_level",
                                                            "target", "target_spread", "old_target")}), flush=True)
-    from tuning.experiment import package_versions
+    from tuning.store.experiment import package_versions
 
     record = {
         "benchmark": "speed_targets",

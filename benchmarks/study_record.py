@@ -11,7 +11,7 @@ from typing import Any
 def run_record(benchmark: str, config: str, summary: Any) -> dict[str, Any]:  # noqa: ANN401 - a StudySummary
     """The header and counts of a benchmark record of one study run: when, where, which versions,
     trials planned and finished by status, slots and bundle sizes."""
-    from tuning.experiment import package_versions
+    from tuning.store.experiment import package_versions
 
     return {
         "benchmark": benchmark,

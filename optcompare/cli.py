@@ -16,7 +16,7 @@ import traceback
 
 from .errors import InputError, with_flags
 
-SUBCOMMAND_MODULES = ("tuning.cli", "analysis.cli", "optcompare.demo")
+SUBCOMMAND_MODULES = ("tuning.commands.cli", "analysis.cli", "optcompare.demo")
 """Modules with a ``register(subparsers)`` function, in --help order."""
 
 

@@ -21,7 +21,7 @@ region of a momentum near 1); ``learning_rate_over_epsilon`` is the relative spa
 the gradient moment (see docs/method.md). ``effective_learning_rate`` is heavy-ball
 momentum's step size in the long run, eta / (1 - momentum) (a constant gradient g moves the
 weights by eta g / (1 - momentum) per step once the buffer has filled): the decoupled refinement
-(:mod:`tuning.refine`) searches it next to ``one_minus_momentum``, so that the best trials'
+(:mod:`tuning.plan.refine`) searches it next to ``one_minus_momentum``, so that the best trials'
 diagonal eta ~ c (1 - momentum) becomes an axis. The valid ranges follow from the target's own range
 (momentum and the betas lie in [0, 1), rho in [0, 1]): a ``1 - beta`` cannot exceed 1.
 

@@ -42,7 +42,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from analysis.explain import violation_evidence
     from analysis.render import verdict_lines
     from analysis.report import analyse
-    from tuning.cli import run_config
+    from tuning.commands.cli import run_config
 
     name = args.name or time.strftime("demo-%Y%m%d-%H%M%S")
     experiment_dir, _ = run_config(str(demo_config_path()), args.results, name, progress=not args.quiet)

@@ -38,7 +38,7 @@ class _SearchRecord(BaseModel):
 
 class ExperimentRecord(BaseModel):
     """The fields of experiment.json that readers use, with the types ``optcompare run`` writes
-    (:func:`tuning.experiment.experiment_record`); each may be absent (older experiments) or
+    (:func:`tuning.store.experiment.experiment_record`); each may be absent (older experiments) or
     null, other fields are kept unchecked."""
 
     model_config = ConfigDict(extra="allow", strict=True)

@@ -108,7 +108,7 @@ PLANNED_SEARCHES = ("quasirandom", "grid")
 """Protocol ``search:`` values whose points are planned before the run (exchangeable trials)."""
 ADAPTIVE_SEARCHES = ("tpe", "gp", "cmaes", "random", "qmc")
 """Protocol ``search:`` values that name an Optuna sampler: the driver asks for each point when a
-slot frees (:mod:`tuning.adaptive`), so trials in ask order are not exchangeable."""
+slot frees (:mod:`tuning.planners.adaptive`), so trials in ask order are not exchangeable."""
 SEARCH_KINDS = PLANNED_SEARCHES + ADAPTIVE_SEARCHES
 """Every protocol ``search:`` value."""
 
@@ -133,7 +133,7 @@ def is_exchangeable(search: str) -> bool:
 FINAL_STAGE = "final"
 """The ``stage`` of every trial of a one-stage protocol, and the name of a staged protocol's
 last stage by convention: the stage rankings use by default. A staged protocol
-(``stages:``, :mod:`tuning.stages`) names its stages; rows written before stages existed have
+(``stages:``, :mod:`tuning.planners.stages`) names its stages; rows written before stages existed have
 no ``stage`` column and read as this."""
 FIRST_STUDY = 0
 """The ``study`` of a config without ``studies:`` (and of rows written before studies existed):

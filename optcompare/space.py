@@ -6,8 +6,8 @@
 In a protocol either may carry ``from_trials: N`` (quasi-random searches: searched only from N
 trials per search on) and a range ``num: K`` (grid searches: K points evenly spaced in its
 scaling, ends included, see :func:`grid_points`); which search takes which is checked where
-the search kind is known (:mod:`tuning.search`). A protocol's points must be finite numbers;
-:func:`tuning.quasirandom.sample` takes any points. Importable without torch or ray.
+the search kind is known (:mod:`tuning.spec.search`). A protocol's points must be finite numbers;
+:func:`tuning.plan.quasirandom.sample` takes any points. Importable without torch or ray.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _point_list(item: Any) -> Any:  # noqa: ANN401 - a validator of list items
 
 
 class Points(StrictModel):
-    """``{feasible_points: [...]}``: any values (a space for :func:`tuning.quasirandom.sample`)."""
+    """``{feasible_points: [...]}``: any values (a space for :func:`tuning.plan.quasirandom.sample`)."""
 
     not_a_mapping: ClassVar[str] = DIMENSION_HINT
     allowed_keys: ClassVar[str] = "feasible_points, from_trials, num (or min, max, scaling in place of feasible_points)"

@@ -42,7 +42,7 @@ __all__ = [
 
 Path = tuple[str | int, ...]
 Marks = Mapping[Path, tuple[int, int]]
-"""Field path -> (line, column), 1-based, of the YAML node that holds it (see tuning.yaml_io)."""
+"""Field path -> (line, column), 1-based, of the YAML node that holds it (see tuning.spec.yaml_io)."""
 
 
 class FieldError(ValueError):

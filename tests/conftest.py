@@ -135,7 +135,7 @@ class _SharedRay:
         return cls._instance
 
     def start(self) -> None:
-        from tuning.ray_env import prepare_ray_environment
+        from tuning.driver.ray_env import prepare_ray_environment
 
         prepare_ray_environment()
         import ray
@@ -220,7 +220,7 @@ def isolated_registries() -> Iterator[None]:
     loaded) are removed afterwards."""
     import optimizers.inclusions as inclusions
     import optimizers.registry as registry
-    import tuning.plugins as plugins
+    import tuning.spec.plugins as plugins
     import workloads.registry as workload_registry
 
     saved = [(table, dict(table)) for table in (registry._REGISTRY, inclusions._INCLUSIONS, workload_registry._REGISTRY)]

@@ -145,8 +145,8 @@ def test_plan_shows_the_bundle_size_of_each_search(tmp_path, capsys, user_plugin
 def test_plan_prints_size_and_writes_parquet(tmp_path, capsys):
     import pyarrow.parquet as pq
 
-    from tuning.config import load_config
-    from tuning.plan import resolve_plan
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import load_config
 
     config = Path(__file__).resolve().parent.parent / "tuning" / "configs" / "demo.yaml"
     out = tmp_path / "plan.parquet"
@@ -295,7 +295,7 @@ def refinable_experiment(tmp_path, monkeypatch):
 
 
 def test_refine_writes_a_protocol_that_loads_and_prints_the_ranges(refinable_experiment, tmp_path, capsys):
-    from tuning.protocol import load_protocol
+    from tuning.spec.protocol import load_protocol
 
     out = tmp_path / "refined.yaml"
     args = ["refine", str(refinable_experiment), "--protocol", "p", "--out", str(out), "--best-k", "2", "--margin", "0.5"]

@@ -16,9 +16,9 @@ import pytest
 
 from analysis.report_data import analyse
 from optcompare.cli import main
-from tuning.experiment import plan_digest
-from tuning.plan import resolve_plan
-from tuning.resume import load_resume_state
+from tuning.commands.resume import load_resume_state
+from tuning.plan.resolve import resolve_plan
+from tuning.store.experiment import plan_digest
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "experiment-c8d4b3f"
 

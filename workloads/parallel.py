@@ -1,7 +1,7 @@
 """Data-parallel training of one trial over ``N`` workers (``torch.distributed``, DDP).
 
 The process group is set up by whoever starts the workers (Ray Train's ``TorchTrainer`` in a
-study, :mod:`tuning.data_parallel`; ``torch.multiprocessing`` in tests); :class:`DataParallel`
+study, :mod:`tuning.worker.data_parallel`; ``torch.multiprocessing`` in tests); :class:`DataParallel`
 is what the training loop of one trial (:func:`workloads.train`) needs from it. Every rank
 builds the same model from the same seed and runs the same loop; what differs per rank is
 only which examples it touches:

@@ -13,7 +13,7 @@ a bundle). Per step ``s`` (0-based, ``s`` updates done), :func:`train_steps`
    ``diverged`` and dropped before the update;
 4. applies the update; after it, when ``s + 1`` is a multiple of ``eval_every`` or the last step,
    evaluates every row;
-5. calls the run's heartbeat with ``s + 1`` (a watchdog's sign of life, :mod:`tuning.watchdog`);
+5. calls the run's heartbeat with ``s + 1`` (a watchdog's sign of life, :mod:`tuning.worker.watchdog`);
 6. saves a checkpoint (:class:`Checkpointing`, :mod:`workloads.checkpoint`) when
    ``every_s`` seconds have passed since the last one (or since the start), at a step where the
    divergence check has just run (every step on CPU), unless the run is done;

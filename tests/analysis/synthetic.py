@@ -2,7 +2,7 @@
 
 ``write_experiment(tmp_path / "exp", {("w", "p", "sgd"): [trial(...), ...]})`` writes
 experiment.json and one trials and one curves part file per search, through
-``tuning.sink.ResultSink`` (atomic part files, the production schemas).
+``tuning.store.sink.ResultSink`` (atomic part files, the production schemas).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from optcompare import schema
-from tuning.sink import ResultSink
+from tuning.store.sink import ResultSink
 
 STEPS = 100
 EVAL_EVERY = 20

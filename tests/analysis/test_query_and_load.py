@@ -149,7 +149,7 @@ def _sgd_dir(exp: Path) -> Path:
 
 
 def test_known_columns_are_those_the_sink_writes(exp):
-    # Part files written by tuning.sink.ResultSink hold exactly the reader's known columns (plus
+    # Part files written by tuning.store.sink.ResultSink hold exactly the reader's known columns (plus
     # hp_/tuned_ ones in trials), each of the type the reader expects.
     from analysis.load import (
         CURVE_COLUMNS,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from tests.integration.scaffold import study_yaml
-from tuning.lease import LEASE_FILE
+from tuning.store.lease import LEASE_FILE
 
 SLOW_PLUGIN = "tests.plugins.slow_sgd"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-import tuning.tune_callbacks
-from tuning.tune_callbacks import hung_after_s
+import tuning.driver.tune_callbacks
+from tuning.driver.tune_callbacks import hung_after_s
 
 LIMIT_S = 15
 """Long enough for 40 steps with their data loading on a machine loaded 7x over (5 s, measured)."""
@@ -18,7 +18,7 @@ LIMIT_S = 15
 def test_a_hung_trial_is_ended_recorded_and_named_and_the_study_finishes(study, use_plugin, fault_dir, monkeypatch):
     # The driver's margin past the limit, 30 s by default, shortened: what is tested does not
     # depend on its length (15 s still covers a worker's start on a busy machine).
-    monkeypatch.setattr(tuning.tune_callbacks, "HUNG_FLOOR_S", 15.0)
+    monkeypatch.setattr(tuning.driver.tune_callbacks, "HUNG_FLOOR_S", 15.0)
     ran = study.run(study.config(
         "hang", plugins=[use_plugin("hang_once_sgd")],
         workload={"name": "mnist1d-mlp", "steps": 40, "eval_every": 20, "trial_time_limit_s": LIMIT_S,

@@ -24,9 +24,9 @@ from tests.integration.driver_process import (
     trial_ids,
 )
 from tests.waiting import wait_for
-from tuning.lease import LEASE_FILE
-from tuning.ray_processes import session_processes
-from tuning.signals import EXIT_BOUND_S
+from tuning.driver.ray_processes import session_processes
+from tuning.driver.signals import EXIT_BOUND_S
+from tuning.store.lease import LEASE_FILE
 
 TRIALS = 8
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from pyarrow import fs as pafs
 
-import tuning.sink as sink_module
+import tuning.store.sink as sink_module
 from analysis.load import load_results
 from optcompare.cli import main
 from tests.faulty_store import faulty, part_files

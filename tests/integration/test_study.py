@@ -125,11 +125,11 @@ def test_best_trial_is_rerun_with_new_seeds_through_ray(study):
 
 @pytest.mark.slow
 def test_plan_runs_in_chunks_with_reruns_across_them(tmp_path, shared_ray):
-    from tuning.config import parse_config
-    from tuning.driver import run_study
-    from tuning.plan import resolve_plan
-    from tuning.ray_env import RayTarget
-    from tuning.study_options import StudyOptions
+    from tuning.driver.ray_env import RayTarget
+    from tuning.driver.run_study import run_study
+    from tuning.driver.study_options import StudyOptions
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import parse_config
 
     (tmp_path / "grid.yaml").write_text(
         "name: grid\nschedule: constant\nsearch: grid\nrerun_best: {seeds: 2}\n"
@@ -160,10 +160,10 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path, own_ray
     trials at once; max_concurrent_trials: 1 runs them one by one."""
     import ray
 
-    from tuning.config import parse_config
-    from tuning.driver import run_study
-    from tuning.plan import resolve_plan
-    from tuning.study_options import StudyOptions
+    from tuning.driver.run_study import run_study
+    from tuning.driver.study_options import StudyOptions
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import parse_config
 
     raw = {"name": "gpu", "workloads": [{"name": "mnist1d-mlp", "steps": 20, "eval_every": 20}],
            "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": 4,

@@ -1,5 +1,5 @@
 """Plugin modules for the tests: optimizers and workloads registered by import, as a user's
-``plugins: [module]`` entry registers them (``tuning.plugins.load_plugins``).
+``plugins: [module]`` entry registers them (``tuning.spec.plugins.load_plugins``).
 
 They are real, linted modules: a config names one as ``tests.plugins.NAME`` (the ``use_plugin``
 fixture of tests/conftest.py gives that name and undoes the registrations after the test), and

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tuning.rows import hp_columns, search_key, trial_row
-from tuning.sink import ResultSink
-from tuning.trial import PlannedTrial
+from tuning.plan.trial import PlannedTrial
+from tuning.store.rows import hp_columns, search_key, trial_row
+from tuning.store.sink import ResultSink
 
 SUMMARY = {
     "final_train_loss": 0.1, "final_val_loss": 0.1, "final_test_error": 0.2, "final_test_loss": 0.1,

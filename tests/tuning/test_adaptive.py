@@ -1,4 +1,4 @@
-"""Adaptive searches (tuning/adaptive.py): samplers as data, one Optuna study per search, asks
+"""Adaptive searches (tuning/planners/adaptive.py): samplers as data, one Optuna study per search, asks
 bundled through the book, what finished trials are told, and studies rebuilt on resume that ask
 on as the uninterrupted ones (no Ray)."""
 
@@ -13,15 +13,15 @@ from optcompare.cli import main
 from optcompare.schema import ADAPTIVE_SEARCHES
 from optcompare.validation import FieldError
 from tests.tuning.result_rows import write_rows
-from tuning.adaptive import AdaptivePlanner
-from tuning.adaptive_search import adaptive_searches, distributions, told
-from tuning.bundles import TrialBook
-from tuning.config import load_config
-from tuning.experiment import create_experiment
-from tuning.plan import derive_seed, resolve_plan
-from tuning.resume import load_resume_state
-from tuning.samplers import SAMPLERS, check_sampler
-from tuning.study_options import StudyOptions
+from tuning.commands.resume import load_resume_state
+from tuning.driver.study_options import StudyOptions
+from tuning.plan.adaptive_search import adaptive_searches, distributions, told
+from tuning.plan.resolve import derive_seed, resolve_plan
+from tuning.planners.adaptive import AdaptivePlanner
+from tuning.planners.bundles import TrialBook
+from tuning.spec.config import load_config
+from tuning.spec.samplers import SAMPLERS, check_sampler
+from tuning.store.experiment import create_experiment
 
 HAS_CMAES = importlib.util.find_spec("cmaes") is not None
 INSTALLED = [name for name in ADAPTIVE_SEARCHES if name != "cmaes" or HAS_CMAES]

@@ -15,8 +15,8 @@ import yaml
 from optcompare.cli import main
 from optcompare.errors import InputError
 from tests.tuning.file_texts import BROKEN_YAML, GOOD_SGD, config_text, protocol_text
-from tuning.config import load_config
-from tuning.protocol import load_protocol
+from tuning.spec.config import load_config
+from tuning.spec.protocol import load_protocol
 
 
 class Broken(NamedTuple):
@@ -766,7 +766,7 @@ def test_billion_laughs_and_huge_plans_are_refused_within_a_second(tmp_path, cap
 
 
 def test_a_file_past_the_size_bound_is_refused_unread(tmp_path, monkeypatch):
-    import tuning.yaml_io as yaml_io
+    import tuning.spec.yaml_io as yaml_io
 
     monkeypatch.setattr(yaml_io, "MAX_YAML_BYTES", 100)
     path = tmp_path / "exp.yaml"
@@ -778,7 +778,7 @@ def test_a_file_past_the_size_bound_is_refused_unread(tmp_path, monkeypatch):
 def test_a_merge_key_reusing_an_anchor_stays_allowed(tmp_path):
     path = tmp_path / "merge.yaml"
     path.write_text("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\nmore: [*b, *b]\n")
-    from tuning.yaml_io import read_yaml
+    from tuning.spec.yaml_io import read_yaml
 
     assert read_yaml(path)["more"] == [{"x": 1, "y": 2}] * 2
 

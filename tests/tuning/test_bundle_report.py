@@ -1,10 +1,10 @@
-"""The worker-to-driver message (tuning/bundle_report.py): one definition of the dict Tune
+"""The worker-to-driver message (tuning/worker/bundle_report.py): one definition of the dict Tune
 carries, read back exactly, its keys removed from the result; the buffer sends on its interval
 and hands the rest over whole."""
 
 from __future__ import annotations
 
-from tuning.bundle_report import KEYS, BundleReport, ReportBuffer
+from tuning.worker.bundle_report import KEYS, BundleReport, ReportBuffer
 
 
 def test_a_report_survives_the_trip_through_a_tune_result():

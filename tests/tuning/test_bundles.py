@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tuning.bundle_probe import bundle_size_function, choose_size, resolve_bundle_sizes
-from tuning.bundles import TrialBook, count_bundles
-from tuning.config import parse_config
-from tuning.plan import resolve_plan
-from tuning.plugins import load_plugins
-from tuning.reruns import RerunPlanner
+from tuning.driver.bundle_probe import bundle_size_function, choose_size, resolve_bundle_sizes
+from tuning.plan.resolve import resolve_plan
+from tuning.planners.bundles import TrialBook, count_bundles
+from tuning.planners.reruns import RerunPlanner
+from tuning.spec.config import parse_config
+from tuning.spec.plugins import load_plugins
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +135,7 @@ def test_auto_chooses_the_fastest_size_that_fits_and_clearly_beats_one():
 
 
 def test_the_probe_measures_each_size_without_evaluating(plan):
-    from tuning.bundle_probe import probe_throughput
+    from tuning.driver.bundle_probe import probe_throughput
 
     search = [t for t in plan if t.optimizer == "adam"]
     measured = probe_throughput(search, [1, 2, 4], threads=1, steps=4)

@@ -13,7 +13,7 @@ import pytest
 from optcompare.cli import main
 from optcompare.errors import InputError
 from tests.tuning.file_texts import config_text
-from tuning.experiment import TUNE_STORE, check_checkpoint_store
+from tuning.store.experiment import TUNE_STORE, check_checkpoint_store
 
 
 def test_a_writable_store_is_created_and_keeps_no_probe(tmp_path: Path) -> None:
@@ -42,19 +42,19 @@ def test_run_into_an_unwritable_store_exits_2_and_leaves_nothing(tmp_path: Path,
 
 
 def test_resume_with_an_unwritable_store_exits_2_before_ray_starts(tmp_path: Path, capsys, monkeypatch) -> None:
-    import tuning.driver
+    import tuning.driver.run_study
 
     def no_study(*args, **kwargs):  # noqa: ANN002, ANN003
         raise AssertionError("the study started")
 
-    monkeypatch.setattr(tuning.driver, "run_study", no_study)
+    monkeypatch.setattr(tuning.driver.run_study, "run_study", no_study)
     config = tmp_path / "exp.yaml"
     config.write_text(config_text())
     assert main(["plan", str(config)]) == 0
     capsys.readouterr()
-    from tuning.config import load_config
-    from tuning.experiment import create_experiment
-    from tuning.plan import resolve_plan
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import load_config
+    from tuning.store.experiment import create_experiment
 
     loaded = load_config(str(config))
     experiment = Path(create_experiment(str(tmp_path / "r"), loaded.name, loaded, resolve_plan(loaded)))

@@ -1,4 +1,4 @@
-"""Experiment configs (tuning/config.py): defaults, paths relative to the config, bundling,
+"""Experiment configs (tuning/spec/config.py): defaults, paths relative to the config, bundling,
 and plugins loaded before the config is validated."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from optcompare.errors import InputError
 from tests.tuning.file_texts import config_text, write
-from tuning.config import load_config, parse_config
+from tuning.spec.config import load_config, parse_config
 
 
 def test_good_config_template_loads(tmp_path):

@@ -94,7 +94,7 @@ def test_to_coordinates_inverts_resolve():
 def test_the_coordinates_the_space_and_the_validation_import_without_torch_or_ray():
     code = (
         "import sys\n"
-        "import optcompare.coordinates, optcompare.space, optcompare.validation, tuning.trial, tuning.quasirandom\n"
+        "import optcompare.coordinates, optcompare.space, optcompare.validation, tuning.plan.trial, tuning.plan.quasirandom\n"
         "bad = [m for m in ('torch', 'ray') if m in sys.modules]\n"
         "sys.exit(f'imported {bad}' if bad else 0)\n"
     )

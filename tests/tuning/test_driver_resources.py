@@ -1,6 +1,6 @@
-"""Trial slots, concurrency and Ray start-up of the driver (tuning/capacity.py,
-tuning/ray_env.py), and the run command's checks that come before anything is written
-(tuning/experiment.py, tuning/cli.py)."""
+"""Trial slots, concurrency and Ray start-up of the driver (tuning/driver/capacity.py,
+tuning/driver/ray_env.py), and the run command's checks that come before anything is written
+(tuning/store/experiment.py, tuning/commands/cli.py)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 from optcompare.cli import main
 from optcompare.errors import ParameterError, with_flags
 from tests.ports import free_port
-from tuning.capacity import UNBOUNDED, check_capacity, study_slots, trial_slots
-from tuning.cli import FLAGS
-from tuning.experiment import ensure_new_experiment, experiment_exists
-from tuning.ray_env import REACH_TIMEOUT_S, RayTarget, start_ray
+from tuning.commands.cli import FLAGS
+from tuning.driver.capacity import UNBOUNDED, check_capacity, study_slots, trial_slots
+from tuning.driver.ray_env import REACH_TIMEOUT_S, RayTarget, start_ray
+from tuning.store.experiment import ensure_new_experiment, experiment_exists
 
 CONFIG = """name: tiny
 workloads:
@@ -183,7 +183,7 @@ class _AgentLate:
 
 
 def test_submit_waits_for_the_job_agent_of_a_cluster_that_just_started(tmp_path, monkeypatch):
-    import tuning.submit as submit
+    import tuning.commands.submit as submit
 
     monkeypatch.setattr(submit.time, "sleep", lambda s: None)
     config = tmp_path / "c.yaml"

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-import tuning.experiment as experiment_module
+import tuning.store.experiment as experiment_module
 from optcompare.cli import main
 from optcompare.errors import InputError
 from tests.tuning.file_texts import config_text
 from tests.tuning.result_rows import write_rows
-from tuning.config import load_config
-from tuning.experiment import check_results_root, create_experiment
-from tuning.plan import resolve_plan
-from tuning.resume import load_resume_state
+from tuning.commands.resume import load_resume_state
+from tuning.plan.resolve import resolve_plan
+from tuning.spec.config import load_config
+from tuning.store.experiment import check_results_root, create_experiment
 
 
 def _config(tmp_path: Path):
@@ -73,12 +73,12 @@ def test_a_directory_without_experiment_json_is_not_offered_to_resume(tmp_path, 
 
 
 def test_an_unwritable_results_root_is_exit_2_before_ray_starts(tmp_path, capsys, monkeypatch):
-    import tuning.ray_env
+    import tuning.driver.ray_env
 
     def no_ray(*args, **kwargs):  # noqa: ANN002, ANN003
         raise AssertionError("Ray started")
 
-    monkeypatch.setattr(tuning.ray_env, "start_ray", no_ray)
+    monkeypatch.setattr(tuning.driver.ray_env, "start_ray", no_ray)
     path, _, _ = _config(tmp_path)
     (tmp_path / "file").write_text("a file where a directory of the results root should be")
     results = tmp_path / "file" / "results"

@@ -8,11 +8,11 @@ import pytest
 
 import optimizers
 from optcompare.errors import InputError
-from tuning.config import load_config
-from tuning.plan import resolve_plan, search_points
-from tuning.protocol import load_protocol
-from tuning.protocol_files import shipped_protocols
-from tuning.reruns import RerunPlanner
+from tuning.plan.resolve import resolve_plan, search_points
+from tuning.planners.reruns import RerunPlanner
+from tuning.spec.config import load_config
+from tuning.spec.protocol import load_protocol
+from tuning.spec.protocol_files import shipped_protocols
 
 
 def _write(tmp_path, name, text):

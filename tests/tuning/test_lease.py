@@ -1,4 +1,4 @@
-"""The experiment lease (tuning/lease.py) on a local directory and on a real S3 API (moto):
+"""The experiment lease (tuning/store/lease.py) on a local directory and on a real S3 API (moto):
 one holder, a live holder refuses a second driver naming it, a stale lease is taken over with a
 warning, racing drivers get exactly one lease, renewals notice a takeover, release deletes it."""
 
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.waiting import wait_for
-from tuning.lease import LEASE_FILE, LeaseHeld, acquire, read_lease, stale_reason
+from tuning.store.lease import LEASE_FILE, LeaseHeld, acquire, read_lease, stale_reason
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -25,7 +25,7 @@ def experiment(request, tmp_path) -> str:
 
 def _write_lease(experiment: str, record: dict) -> None:
     """Plant a lease as another driver would have left it."""
-    from tuning.lease import lease_store
+    from tuning.store.lease import lease_store
 
     store = lease_store(experiment, lambda message: None)
     assert store.create(json.dumps(record).encode()) is not None
@@ -117,7 +117,7 @@ def test_a_lease_write_that_fails_leaves_no_temporary_file(tmp_path, monkeypatch
     """A full disk during a renewal (the tmpfs test found it): the lease's temporary file goes."""
     import builtins
 
-    from tuning.lease import LocalStore
+    from tuning.store.lease import LocalStore
 
     store = LocalStore(str(tmp_path / ".lease"))
     real_open = builtins.open

@@ -1,11 +1,11 @@
-"""The run summary's lost-ground lines (tuning.study_summary.lost_ground_lines): nothing read for
+"""The run summary's lost-ground lines (tuning.commands.lost_ground_lines.lost_ground_lines): nothing read for
 an unstaged study, and a failing check is a warning, never a failed run after the study."""
 
 from __future__ import annotations
 
 import analysis.lost_ground
 from tests.analysis.synthetic import trial, write_experiment
-from tuning.lost_ground_lines import lost_ground_lines
+from tuning.commands.lost_ground_lines import lost_ground_lines
 
 
 def test_an_unstaged_study_reads_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""The experiment plan (tuning/plan.py): every trial of every search, as data."""
+"""The experiment plan (tuning/plan/resolve.py): every trial of every search, as data."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 
 import optimizers
-from tuning.config import load_config
-from tuning.plan import derive_seed, resolve_plan, trial_id
-from tuning.quasirandom import sample
+from tuning.plan.quasirandom import sample
+from tuning.plan.resolve import derive_seed, resolve_plan, trial_id
+from tuning.spec.config import load_config
 
 DEMO = Path(__file__).resolve().parents[2] / "tuning" / "configs" / "demo.yaml"
 
 
 def _sha_seed(*parts: object) -> int:
-    """The documented derivation, recomputed independently of tuning.plan.derive_seed."""
+    """The documented derivation, recomputed independently of tuning.plan.resolve.derive_seed."""
     digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
@@ -132,7 +132,7 @@ def test_model_dump_is_plain_json(demo_plan):
 
 
 def test_a_planned_trial_crosses_to_workers_and_back_unchanged(demo_plan):
-    from tuning.trial import PlannedTrial
+    from tuning.plan.trial import PlannedTrial
 
     for t in demo_plan[:: max(1, len(demo_plan) // 20)]:
         back = PlannedTrial.model_validate(json.loads(json.dumps(t.model_dump())))

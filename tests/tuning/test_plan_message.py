@@ -1,4 +1,4 @@
-"""The plan message of ``optcompare run`` adds up (tuning/plan_message.py): per protocol,
+"""The plan message of ``optcompare run`` adds up (tuning/plan/message.py): per protocol,
 searches x studies x trials equals what is planned up front, the first line's total is their
 sum and the plan's length, and later stages, reruns and adaptive searches are stated with their
 own products. (The issue: a staged study printed "432 = 12 searches x 48 trials".)"""
@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from tuning.config import load_config
-from tuning.plan import resolve_plan
-from tuning.plan_message import plan_lines
+from tuning.plan.message import plan_lines
+from tuning.plan.resolve import resolve_plan
+from tuning.spec.config import load_config
 
 PROTOCOLS = {
     "staged.yaml": (

@@ -8,13 +8,13 @@ import pytest
 
 import optimizers
 from tests.tuning.result_rows import write_rows
-from tuning.config import load_config
-from tuning.experiment import create_experiment
-from tuning.plan import resolve_plan
-from tuning.probe_pairs import ProbePair, inclusion_pairs
-from tuning.probe_trials import probe_trial
-from tuning.probes import ProbePlanner, plan_probes
-from tuning.resume import load_resume_state
+from tuning.commands.resume import load_resume_state
+from tuning.plan.probe_trials import probe_trial
+from tuning.plan.resolve import resolve_plan
+from tuning.planners.probes import ProbePlanner, plan_probes
+from tuning.spec.config import load_config
+from tuning.spec.probe_pairs import ProbePair, inclusion_pairs
+from tuning.store.experiment import create_experiment
 
 
 def _config(tmp_path, optimizer_names="[sgd, momentum]", extra="probes: true\n"):
@@ -214,8 +214,8 @@ def test_retrying_a_failed_narrow_trial_plans_no_second_probe(tmp_path):
 
 
 def test_the_book_waits_for_probes_and_hands_them_out_after_the_plan(tmp_path):
-    from tuning.bundles import TrialBook
-    from tuning.reruns import RerunPlanner
+    from tuning.planners.bundles import TrialBook
+    from tuning.planners.reruns import RerunPlanner
 
     plan = resolve_plan(_config(tmp_path))
     probes = plan_probes(plan, {"lr-only": "val_error"}, {})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from tuning.progress import StudyProgress
+from tuning.driver.progress import StudyProgress
 
 A = ("w", "choi-full", "adam")
 B = ("w", "lr-only", "sgd")

@@ -1,4 +1,4 @@
-"""Protocols as data (tuning/protocol.py, tuning/search.py): the shipped protocols, resolving
+"""Protocols as data (tuning/spec/protocol.py, tuning/spec/search.py): the shipped protocols, resolving
 tuned coordinates to hyperparameters, and a protocol that stays as it was read."""
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ import optimizers
 from optcompare.coordinates import to_coordinates
 from optcompare.errors import InputError
 from tests.tuning.file_texts import write
-from tuning.config import load_config
-from tuning.plan import search_points
-from tuning.protocol import load_protocol
-from tuning.protocol_files import shipped_protocols
-from tuning.quasirandom import sample
+from tuning.plan.quasirandom import sample
+from tuning.plan.resolve import search_points
+from tuning.spec.config import load_config
+from tuning.spec.protocol import load_protocol
+from tuning.spec.protocol_files import shipped_protocols
 
 SHIPPED = ("choi-full", "lr-only")
 """The quasi-random, linear-decay protocols of the widening study."""
@@ -275,7 +275,7 @@ def test_fixed_values_pass_through_and_defaults_fill(tmp_path):
 def test_a_protocol_is_frozen_and_lookups_do_not_write_into_it(user_plugin):
     import pydantic
 
-    from tuning.plugins import load_plugins
+    from tuning.spec.plugins import load_plugins
 
     load_plugins([user_plugin])
     protocol = load_protocol("lr-only")

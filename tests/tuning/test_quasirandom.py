@@ -1,4 +1,4 @@
-"""The sampling contract of ``tuning.quasirandom.sample(space, num_trials, seed)``.
+"""The sampling contract of ``tuning.plan.quasirandom.sample(space, num_trials, seed)``.
 
 Scrambled Halton points (scipy.stats.qmc.Halton) mapped into the space, one dimension per
 hyperparameter in sorted name order; same seed -> same list; prefixes are stable.
@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import qmc
 
 from optcompare.space import validate_space
-from tuning.quasirandom import sample, unit_points
+from tuning.plan.quasirandom import sample, unit_points
 
 SPACE = {
     "learning_rate": {"min": 1e-4, "max": 1.0, "scaling": "log"},
@@ -28,7 +28,7 @@ def _reference_unit(dims: int, n: int, seed: int) -> np.ndarray:
 
 
 def _scale(dim: dict, u: float) -> object:
-    """The documented mapping of one unit coordinate (tuning/quasirandom.py docstring)."""
+    """The documented mapping of one unit coordinate (tuning/plan/quasirandom.py docstring)."""
     if "feasible_points" in dim:
         points = dim["feasible_points"]
         return points[math.floor(u * len(points))]

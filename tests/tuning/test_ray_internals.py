@@ -1,4 +1,4 @@
-"""The private Ray attributes of tuning/ray_internals.py exist on the installed Ray (checked
+"""The private Ray attributes of tuning/driver/ray_internals.py exist on the installed Ray (checked
 without starting Ray): a Ray release that moves one fails here, by name."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import ray._private.node
 import ray._private.worker
 from ray.tune.experiment.trial import _TemporaryTrialState
 
-from tuning.ray_internals import trial_actor
+from tuning.driver.ray_internals import trial_actor
 
 
 def test_the_session_directory_is_still_where_session_dir_reads_it():

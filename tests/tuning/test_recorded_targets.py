@@ -11,11 +11,11 @@ import pytest
 
 import workloads
 from optcompare.errors import InputError
-from tuning.bundles import bundle_key
-from tuning.config import load_config
-from tuning.experiment import create_experiment
-from tuning.plan import resolve_plan
-from tuning.resume import load_resume_state
+from tuning.commands.resume import load_resume_state
+from tuning.plan.resolve import resolve_plan
+from tuning.planners.bundles import bundle_key
+from tuning.spec.config import load_config
+from tuning.store.experiment import create_experiment
 
 GRID = (
     "name: grid\nschedule: constant\nsearch: grid\n"

@@ -1,4 +1,4 @@
-"""The refinement rule (tuning.refine) on hand-made rows: computed ranges, boundary extension,
+"""The refinement rule (tuning.plan.refine) on hand-made rows: computed ranges, boundary extension,
 clipping at a validity limit, points, ignored trials, determinism, and the written file."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import yaml
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.searches import Search
-from tuning.protocol import load_protocol, parse_protocol
-from tuning.refine import (
+from tuning.plan.refine import (
     TooFewTrials,
     best_trials,
     refine_protocol,
@@ -21,7 +20,8 @@ from tuning.refine import (
     validity_limits,
     write_refined_protocol,
 )
-from tuning.refine_rule import RefineRule
+from tuning.spec.protocol import load_protocol, parse_protocol
+from tuning.spec.refine_rule import RefineRule
 
 
 def _search(rows: list[dict], optimizer: str = "sgd") -> Search:
@@ -292,15 +292,15 @@ def test_a_grid_protocol_is_refused():
 
 
 def test_refine_experiment_reads_the_recorded_protocol_and_the_rows(tmp_path, monkeypatch):
-    """experiment.json written by tuning.experiment.experiment_record for a real plan; the rows
+    """experiment.json written by tuning.store.experiment.experiment_record for a real plan; the rows
     carry the plan's search points; the validation error is a function of the learning rate."""
     import json
     from pathlib import Path
 
-    from tuning.config import load_config
-    from tuning.experiment import experiment_record
-    from tuning.plan import resolve_plan
-    from tuning.refine_experiment import refine_experiment
+    from tuning.commands.refine_experiment import refine_experiment
+    from tuning.plan.resolve import resolve_plan
+    from tuning.spec.config import load_config
+    from tuning.store.experiment import experiment_record
 
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "analysis"))
     from tests.analysis.synthetic import trial, write_experiment

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from tests.tuning.result_rows import write_rows
-from tuning.config import load_config
-from tuning.experiment import create_experiment
-from tuning.plan import rerun_trials, resolve_plan
-from tuning.resume import load_resume_state
+from tuning.commands.resume import load_resume_state
+from tuning.plan.resolve import rerun_trials, resolve_plan
+from tuning.spec.config import load_config
+from tuning.store.experiment import create_experiment
 
 
 def _experiment(tmp_path):

@@ -1,6 +1,6 @@
-"""The driver-side Parquet sink (tuning/sink.py) against the results layout of
+"""The driver-side Parquet sink (tuning/store/sink.py) against the results layout of
 optcompare/schema.py (hive-partitioned part files, atomic writes, the tables' column types),
-and the rows the driver builds for it (tuning/rows.py)."""
+and the rows the driver builds for it (tuning/store/rows.py)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pyarrow import fs as pafs
 
 from analysis.load import load_table
 from optcompare.schema import CURVE_SCHEMA, TRIAL_BASE_SCHEMA, SearchKey, trial_schema
-from tuning.rows import failed_summary, trial_row
-from tuning.sink import ResultSink, parameter_columns, write_json_atomic
+from tuning.store.rows import failed_summary, trial_row
+from tuning.store.sink import ResultSink, parameter_columns, write_json_atomic
 
 HP_ADAM = {
     "learning_rate": 1e-3,
@@ -173,7 +173,7 @@ def test_parameter_columns_are_prefixed_floats():
 
 
 def test_a_failed_trials_row_has_every_base_column_and_is_written(tmp_path):
-    from tuning.trial import PlannedTrial
+    from tuning.plan.trial import PlannedTrial
 
     planned = PlannedTrial(
         trial_id="w/p/o/00007", workload="w", protocol="p", optimizer="o", trial_index=7, seed=3,
@@ -304,7 +304,7 @@ def test_flush_by_time(tmp_path):
 
 
 def test_a_trial_end_flushes_its_rows_at_most_once_a_second(tmp_path, monkeypatch):
-    import tuning.sink as sink_module
+    import tuning.store.sink as sink_module
 
     clock = [1000.0]
     monkeypatch.setattr(sink_module.time, "monotonic", lambda: clock[0])
@@ -327,7 +327,7 @@ def test_a_trial_end_flushes_its_rows_at_most_once_a_second(tmp_path, monkeypatc
 
 
 def test_part_files_are_written_under_a_hidden_name_then_renamed(tmp_path, monkeypatch):
-    import tuning.sink as sink_module
+    import tuning.store.sink as sink_module
 
     written: list[str] = []
     real_write = sink_module.pq.write_table
@@ -351,7 +351,7 @@ def test_part_files_are_written_under_a_hidden_name_then_renamed(tmp_path, monke
 
 
 def test_a_failed_write_leaves_no_part_file_and_no_temporary(tmp_path, monkeypatch):
-    import tuning.sink as sink_module
+    import tuning.store.sink as sink_module
 
     def half_write(table, where, **kwargs):
         Path(where).write_bytes(b"PAR1 half a file")

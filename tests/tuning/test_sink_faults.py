@@ -13,11 +13,11 @@ import pyarrow as pa
 import pytest
 from pyarrow import fs as pafs
 
-import tuning.sink as sink_module
+import tuning.store.sink as sink_module
 from analysis.load import load_table
 from optcompare.schema import SearchKey
 from tests.faulty_store import faulty
-from tuning.sink import ResultSink, StorageError, write_json_atomic
+from tuning.store.sink import ResultSink, StorageError, write_json_atomic
 
 KEY = SearchKey("mnist1d-mlp", "lr-only", "sgd")
 HP = {"learning_rate": 0.1}

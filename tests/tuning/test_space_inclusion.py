@@ -1,13 +1,11 @@
-"""The space-inclusion check (tuning/space_inclusion.py): hand-computed cases, exact and limit,
+"""The space-inclusion check (tuning/plan/space_inclusion.py): hand-computed cases, exact and limit,
 requirements named, the covering rule, and every shipped protocol classified."""
 
 from __future__ import annotations
 
 import pytest
 
-from tuning.protocol import load_protocol, parse_protocol
-from tuning.protocol_files import shipped_protocols
-from tuning.space_inclusion import (
+from tuning.plan.space_inclusion import (
     IMITATION,
     SAMPLE_POINTS,
     check_pair,
@@ -15,6 +13,8 @@ from tuning.space_inclusion import (
     covering_ranges,
     run_warnings,
 )
+from tuning.spec.protocol import load_protocol, parse_protocol
+from tuning.spec.protocol_files import shipped_protocols
 
 SIX = ["sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam"]
 LOG = "log"

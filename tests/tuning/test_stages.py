@@ -1,4 +1,4 @@
-"""Staged protocols and repeated studies (tuning/stages.py, tuning/plan.py): the stage layout,
+"""Staged protocols and repeated studies (tuning/planners/stages.py, tuning/plan/resolve.py): the stage layout,
 what is planned up front, the next stage planned from the finished rows, reruns and probes of
 the last stage, and resume re-deriving bitwise the same refined spaces. No Ray."""
 
@@ -13,18 +13,18 @@ import pytest
 
 from optcompare.errors import InputError
 from tests.tuning.result_rows import write_rows
-from tuning.bundles import TrialBook
-from tuning.config import load_config
-from tuning.experiment import create_experiment, record_refined
-from tuning.plan import resolve_plan
-from tuning.refine import refine_search
-from tuning.refine_rule import RefineRule
-from tuning.resume import load_resume_state
-from tuning.rows import search_key
-from tuning.stage_files import Stage, stage_layout
-from tuning.stages import StagePlanner, stage_rows
-from tuning.study_options import StudyOptions
-from tuning.tracks import track_of
+from tuning.commands.resume import load_resume_state
+from tuning.driver.study_options import StudyOptions
+from tuning.plan.refine import refine_search
+from tuning.plan.resolve import resolve_plan
+from tuning.plan.tracks import track_of
+from tuning.planners.bundles import TrialBook
+from tuning.planners.stages import StagePlanner, stage_rows
+from tuning.spec.config import load_config
+from tuning.spec.refine_rule import RefineRule
+from tuning.spec.stages import Stage, stage_layout
+from tuning.store.experiment import create_experiment, record_refined
+from tuning.store.rows import search_key
 
 STAGED = """\
 name: staged
@@ -226,8 +226,8 @@ def test_a_stage_with_fewer_than_two_completed_trials_keeps_its_space(tmp_path):
 
 def test_refine_of_a_staged_experiment_starts_from_the_stage_s_own_rows_and_space(tmp_path):
     from optcompare.errors import ParameterError
-    from tuning.protocol import parse_protocol
-    from tuning.refine_experiment import refine_experiment
+    from tuning.commands.refine_experiment import refine_experiment
+    from tuning.spec.protocol import parse_protocol
 
     config = _config(tmp_path)
     plan = resolve_plan(config)

@@ -1,4 +1,4 @@
-"""Stopping a study (tuning/signals.py) and ending hung bundles (tuning/tune_callbacks.py), by
+"""Stopping a study (tuning/driver/signals.py) and ending hung bundles (tuning/driver/tune_callbacks.py), by
 hand: fake clocks, fake Tune trials, a real signal to this process with a bound far out."""
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.tuning.fake_tune import FakeTrial
-from tuning.bundles import TrialBook
-from tuning.config import parse_config
-from tuning.plan import resolve_plan
-from tuning.progress import StudyProgress
-from tuning.reruns import RerunPlanner
-from tuning.signals import StopRequest, StopSignals, exit_status
-from tuning.sink import ResultSink
-from tuning.study_summary import StudySummary
-from tuning.trial import WorkerSettings
+from tuning.driver.progress import StudyProgress
+from tuning.driver.signals import StopRequest, StopSignals, exit_status
+from tuning.driver.study_summary import StudySummary
+from tuning.plan.resolve import resolve_plan
+from tuning.plan.trial import WorkerSettings
+from tuning.planners.bundles import TrialBook
+from tuning.planners.reruns import RerunPlanner
+from tuning.spec.config import parse_config
+from tuning.store.sink import ResultSink
 
 RAW = {
     "name": "stop", "workloads": [{"name": "mnist1d-mlp", "steps": 10, "eval_every": 5, "trial_time_limit_s": 60}],
@@ -37,7 +37,7 @@ class Clock:
 @pytest.fixture
 def hooks(tmp_path):
     """(plan, book, summary, callback, searcher, stop, clock, results dir)."""
-    from tuning.tune_callbacks import PlanSearcher, SinkCallback
+    from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
     plan = resolve_plan(parse_config(RAW, "stop.yaml", tmp_path))
     book = TrialBook(plan, lambda t: 1, RerunPlanner(plan, {}, 0), max_failures=2)
@@ -89,7 +89,7 @@ def test_a_real_sigint_sets_the_request_and_the_handlers_come_back(capsys):
 
 
 def test_a_stop_ends_handing_out_and_leaves_stopped_bundles_unrecorded(hooks):
-    from tuning.tune_callbacks import StopRequested
+    from tuning.driver.tune_callbacks import StopRequested
 
     plan, book, summary, callback, searcher, stop, clock, results = hooks
     first, second = FakeTrial(searcher.suggest("a")), FakeTrial(searcher.suggest("b"))
@@ -111,7 +111,7 @@ def test_a_stop_ends_handing_out_and_leaves_stopped_bundles_unrecorded(hooks):
 
 
 def test_a_bundle_past_its_time_limit_is_ended_recorded_once_and_named(hooks, monkeypatch):
-    from tuning.tune_callbacks import hung_after_s
+    from tuning.driver.tune_callbacks import hung_after_s
 
     plan, book, summary, callback, searcher, stop, clock, results = hooks
     killed = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from tuning.trainable import execute_bundle
+from tuning.worker.trainable import execute_bundle
 
 
 def _member(index: int = 0, **over):

@@ -1,4 +1,4 @@
-"""The driver's Tune hooks (tuning/tune_callbacks.py) and options (tuning/study_options.py),
+"""The driver's Tune hooks (tuning/driver/tune_callbacks.py) and options (tuning/driver/study_options.py),
 driven by hand: no Ray cluster, fake Tune trials."""
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ import pytest
 
 from optcompare.schema import SearchKey
 from tests.tuning.fake_tune import FakeTrial
-from tuning.bundles import TrialBook
-from tuning.config import parse_config
-from tuning.driver import worker_settings
-from tuning.plan import resolve_plan
-from tuning.progress import StudyProgress
-from tuning.ray_env import RayTarget
-from tuning.rerun_rules import RerunRule
-from tuning.reruns import RerunPlanner
-from tuning.sink import ResultSink
-from tuning.study_options import StudyOptions
-from tuning.study_summary import StudySummary
-from tuning.trial import BundleTask, WorkerSettings
+from tuning.driver.progress import StudyProgress
+from tuning.driver.ray_env import RayTarget
+from tuning.driver.run_study import worker_settings
+from tuning.driver.study_options import StudyOptions
+from tuning.driver.study_summary import StudySummary
+from tuning.plan.resolve import resolve_plan
+from tuning.plan.trial import BundleTask, WorkerSettings
+from tuning.planners.bundles import TrialBook
+from tuning.planners.reruns import RerunPlanner
+from tuning.spec.config import parse_config
+from tuning.spec.rerun_rules import RerunRule
+from tuning.store.sink import ResultSink
 
 RAW = {
     "name": "cb", "workloads": [{"name": "mnist1d-mlp", "steps": 10, "eval_every": 5, "bundle_size": 2}],
@@ -68,7 +68,7 @@ def test_rerun_rules_of_protocols_that_rerun(tmp_path):
 
 
 def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tmp_path):
-    from tuning.tune_callbacks import PlanSearcher, SinkCallback
+    from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
     plan = resolve_plan(config)
     book = TrialBook(plan, lambda t: 2, RerunPlanner(plan, {}, 0), max_failures=1)

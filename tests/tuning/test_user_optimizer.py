@@ -7,8 +7,8 @@ import torch
 
 import optimizers
 from optcompare.errors import InputError
-from tuning.config import load_config
-from tuning.plan import resolve_plan
+from tuning.plan.resolve import resolve_plan
+from tuning.spec.config import load_config
 
 CONFIG = """name: plug
 plugins: [{module}]
@@ -66,8 +66,8 @@ def test_unknown_optimizer_without_plugin_lists_choices(tmp_path):
 def test_plugin_default_space_becomes_a_grid_under_grid_protocols(
     tmp_path, user_plugin, protocol, lr_points, schedule_params
 ):
-    from tuning.default_search import GRID_POINTS_OTHER
-    from tuning.protocol import load_protocol
+    from tuning.spec.default_search import GRID_POINTS_OTHER
+    from tuning.spec.protocol import load_protocol
 
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG.format(module=user_plugin).replace("[lr-only]", f"[{protocol}]"))
@@ -91,8 +91,8 @@ def test_plugin_default_space_becomes_a_grid_under_grid_protocols(
 
 
 def test_plugin_default_space_that_cannot_fit_a_grid_says_to_add_it_to_the_protocol(use_plugin):
-    from tuning.plugins import load_plugins
-    from tuning.protocol import load_protocol
+    from tuning.spec.plugins import load_plugins
+    from tuning.spec.protocol import load_protocol
 
     load_plugins([use_plugin("laddered_adagrad")], where="test")
     protocol = load_protocol("deepobs2019")

@@ -1,4 +1,4 @@
-"""The worker's watchdog (tuning/watchdog.py) and the training loop's time limit
+"""The worker's watchdog (tuning/worker/watchdog.py) and the training loop's time limit
 (workloads/run.py): when each fires, what it says, and that healthy trials are left alone."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import time
 import pytest
 
 import workloads
-from tuning.watchdog import STALL_FLOOR_S, STALL_INTERVALS, Watchdog, stall_message
+from tuning.worker.watchdog import STALL_FLOOR_S, STALL_INTERVALS, Watchdog, stall_message
 
 
 class FakeClock:

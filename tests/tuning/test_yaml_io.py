@@ -1,4 +1,4 @@
-"""YAML reading (tuning/yaml_io.py): YAML 1.2 numbers, repeated keys, one-line errors with
+"""YAML reading (tuning/spec/yaml_io.py): YAML 1.2 numbers, repeated keys, one-line errors with
 LINE:COL, and the positions of fields (so a field's error names its line)."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 
 from optcompare.errors import InputError
 from tests.tuning.file_texts import BROKEN_YAML, write
-from tuning.protocol import load_protocol
-from tuning.yaml_io import read_yaml, read_yaml_marked
+from tuning.spec.protocol import load_protocol
+from tuning.spec.yaml_io import read_yaml, read_yaml_marked
 
 
 def test_yaml_exponent_numbers_are_floats(tmp_path):

@@ -135,7 +135,7 @@ def test_unsupported_workloads_and_optimizers_are_refused_with_the_reason(data_r
             return super().evaluate(model, split, chunk)
 
     assert "overrides evaluate()" in bundle_supported(OwnEvaluation, "adam")
-    import tuning.plugins
+    import tuning.spec.plugins
 
-    tuning.plugins.load_plugins([user_plugin])
+    tuning.spec.plugins.load_plugins([user_plugin])
     assert "not a preset" in bundle_supported(workloads.get_class("mnist1d-mlp"), "plain-adagrad")
