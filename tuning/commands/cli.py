@@ -8,12 +8,24 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from analysis.render import print_tables
+from optcompare.errors import InputError, ParameterError
+from optcompare.schema import SearchKey, is_adaptive
 from tuning.commands.lost_ground_lines import lost_ground_lines
-from tuning.driver.ray_env import RayTarget
+from tuning.driver.capacity import check_capacity
+from tuning.driver.driver_guard import hold_lease, stop_signals
+from tuning.driver.ray_env import RayTarget, start_ray
+from tuning.driver.signals import StudyInterrupted
 from tuning.driver.study_summary import StudySummary
+from tuning.spec.plugins import load_plugins
+from tuning.spec.protocol_files import shipped_protocols
+from tuning.spec.refine_rule import RefineRule
+from tuning.spec.stages import stage_layout
+from tuning.store.rows import hp_columns, search_key
+from tuning.store.sink import parameter_columns
 
 if TYPE_CHECKING:
-    from tuning.driver.signals import StopRequest, StudyInterrupted
+    from tuning.driver.signals import StopRequest
     from tuning.driver.study_options import StudyOptions
     from tuning.plan.trial import PlannedTrial
     from tuning.spec.config import ExperimentConfig
@@ -88,13 +100,10 @@ def run_config(
     :class:`~tuning.driver.signals.StudyInterrupted`).
     """
     started = time.perf_counter()
-    from tuning.driver.capacity import check_capacity
-    from tuning.driver.driver_guard import hold_lease, stop_signals
-    from tuning.driver.ray_env import start_ray
-    from tuning.driver.study_options import StudyOptions
-    from tuning.plan.resolve import resolve_plan
-    from tuning.spec.config import load_config
-    from tuning.store.experiment import (
+    from tuning.driver.study_options import StudyOptions  # imports torch: kept off --help
+    from tuning.plan.resolve import resolve_plan  # imports torch: kept off --help
+    from tuning.spec.config import load_config  # imports torch: kept off --help
+    from tuning.store.experiment import (  # imports torch: kept off --help
         check_experiment_name,
         create_experiment,
         ensure_new_experiment,
@@ -105,10 +114,13 @@ def run_config(
     where = FLAGS["name"] if name else f"{config_path}: name"
     name = check_experiment_name(name or config.name, where)
     ensure_new_experiment(results, name)  # raises before Ray starts
-    from tuning.store.experiment import check_results_root
+    from tuning.store.experiment import check_results_root  # imports torch: kept off --help
 
     check_results_root(results, name)  # an unwritable RESULTS is exit 2 before Ray starts, too
-    from tuning.plan.space_inclusion import config_space_inclusion, run_warnings
+    from tuning.plan.space_inclusion import (  # imports torch: kept off --help
+        config_space_inclusion,
+        run_warnings,
+    )
 
     coverage = config_space_inclusion(config)
     for warning in run_warnings(coverage):
@@ -135,8 +147,8 @@ def _run_and_report(
     options: StudyOptions, started: float, stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run the planned study into ``experiment_dir`` on the Ray already started; print its summary."""
-    from tuning.driver.run_study import run_study
-    from tuning.plan.message import plan_lines
+    from tuning.driver.run_study import run_study  # imports torch: kept off --help
+    from tuning.plan.message import plan_lines  # imports torch: kept off --help
 
     for line in plan_lines(config, plan, experiment_dir):
         print(line, flush=True)
@@ -170,8 +182,6 @@ def _interrupted(err: StudyInterrupted, experiment_dir: str | None) -> int:
 
 
 def _run_handler(args: argparse.Namespace) -> int:
-    from tuning.driver.signals import StudyInterrupted
-
     try:
         experiment_dir, _ = run_config(
             args.config, args.results, args.name, address=args.address, num_cpus=args.num_cpus,
@@ -187,7 +197,7 @@ def _run_handler(args: argparse.Namespace) -> int:
 def _config_name(config_path: str) -> str | None:
     """The experiment name of the config (for the message after an interrupted run)."""
     try:
-        from tuning.spec.config import load_config
+        from tuning.spec.config import load_config  # imports torch: kept off --help
 
         return load_config(config_path).name
     except Exception:  # noqa: BLE001 - only for a message
@@ -209,8 +219,7 @@ def register_resume(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _resume_handler(args: argparse.Namespace) -> int:
-    from tuning.commands.resume import resume_experiment
-    from tuning.driver.signals import StudyInterrupted
+    from tuning.commands.resume import resume_experiment  # imports torch: kept off --help
 
     target = RayTarget(address=args.address, num_cpus=args.num_cpus, dashboard=not args.no_dashboard)
     try:
@@ -237,7 +246,7 @@ def register_submit(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _submit_handler(args: argparse.Namespace) -> int:
-    from tuning.commands.submit import submit_study, wait_for_job
+    from tuning.commands.submit import submit_study, wait_for_job  # imports torch: kept off --help
 
     job_id, client = submit_study(
         args.config, args.address, results=args.results, name=args.name, python=args.python
@@ -268,9 +277,6 @@ def plan_table(plan: list[PlannedTrial]) -> object:
     """The plan as an Arrow table: ids, seeds, phase, schedule, then hp_ and tuned_ columns."""
     import pyarrow as pa
 
-    from tuning.store.rows import hp_columns, search_key
-    from tuning.store.sink import parameter_columns
-
     rows = [
         {
             "trial_id": t.trial_id, **search_key(t)._asdict(), "trial_index": t.trial_index,
@@ -287,7 +293,6 @@ def plan_table(plan: list[PlannedTrial]) -> object:
 def _stages_cell(protocol: Protocol, trials_per_search: int) -> str:
     """``initial 4 -> final 4 (refined)`` for a staged protocol, ``-`` for a one-stage one; the
     trials column counts only what is planned up front (the first stage, every study)."""
-    from tuning.spec.stages import stage_layout
 
     if not protocol.stages:
         return "-"
@@ -298,7 +303,6 @@ def _stages_cell(protocol: Protocol, trials_per_search: int) -> str:
 def _trials_cell(protocol: Protocol, planned: int, config: ExperimentConfig) -> str:
     """The trials planned up front of one search (every study), or ``adaptive, N trials`` for a
     search whose sampler asks its N points (every study) during the run."""
-    from optcompare.schema import is_adaptive
 
     if is_adaptive(protocol.search):
         return f"adaptive, {config.trials_per_search * config.studies} trials"
@@ -308,7 +312,7 @@ def _trials_cell(protocol: Protocol, planned: int, config: ExperimentConfig) -> 
 def space_inclusion_lines(config: ExperimentConfig) -> list[str]:
     """Per protocol and inclusion pair, what the wide space expresses of the narrow one
     (:mod:`tuning.plan.space_inclusion`), as the lines ``plan`` prints."""
-    from tuning.plan.space_inclusion import config_space_inclusion
+    from tuning.plan.space_inclusion import config_space_inclusion  # imports torch: kept off --help
 
     lines = ["space inclusion: what each wide space expresses of its narrow optimizer's (docs/method.md)"]
     protocol = None
@@ -331,12 +335,9 @@ def _plan_handler(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from optcompare.errors import InputError
-    from optcompare.schema import SearchKey, is_adaptive
-    from tuning.plan.adaptive_search import adaptive_searches
-    from tuning.plan.resolve import resolve_plan
-    from tuning.spec.config import load_config
-    from tuning.store.rows import search_key
+    from tuning.plan.adaptive_search import adaptive_searches  # imports torch: kept off --help
+    from tuning.plan.resolve import resolve_plan  # imports torch: kept off --help
+    from tuning.spec.config import load_config  # imports torch: kept off --help
 
     if args.sample < 0:
         raise InputError(f"--sample must be >= 0, got {args.sample}")
@@ -359,8 +360,8 @@ def _plan_handler(args: argparse.Namespace) -> int:
     searches = Table(title=title)
     for column in ("workload", "protocol", "optimizer", "search", "trials", "stages", "reruns", "bundle", "searched"):
         searches.add_column(column)
-    import workloads
-    from workloads.bundle import bundle_supported
+    import workloads  # imports torch: kept off --help
+    from workloads.bundle import bundle_supported  # imports torch: kept off --help
 
     sizes = {entry.name: entry.bundle_size for entry in config.workloads}
     counts: dict[SearchKey, int] = {}
@@ -406,24 +407,21 @@ def register_list(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list_handler(args: argparse.Namespace) -> int:
-    from tuning.spec.plugins import load_plugins
-
     load_plugins(args.plugins, where="--plugins")
     if args.kind == "workloads":
-        import workloads
+        import workloads  # imports torch: kept off --help
 
         for name in workloads.names():
             cls = workloads.get_class(name)
             print(f"{name:<20} {cls.description}")
     elif args.kind == "optimizers":
-        import optimizers
+        import optimizers  # imports torch: kept off --help
 
         for name in optimizers.names():
             spec = optimizers.get_spec(name)
             print(f"{name:<12} {spec.description}  [{', '.join(spec.hparam_names)}]")
     else:
-        from tuning.spec.protocol import load_protocol
-        from tuning.spec.protocol_files import shipped_protocols
+        from tuning.spec.protocol import load_protocol  # imports torch: kept off --help
 
         for name in shipped_protocols():
             print(f"{name:<14} {load_protocol(name).description}")
@@ -459,11 +457,13 @@ def _refine_handler(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from analysis.render import print_tables
-    from optcompare.errors import ParameterError
-    from tuning.commands.refine_experiment import refine_experiment
-    from tuning.plan.refine import show_dimension, write_refined_protocol
-    from tuning.spec.refine_rule import RefineRule
+    from tuning.commands.refine_experiment import (
+        refine_experiment,  # imports torch: kept off --help
+    )
+    from tuning.plan.refine import (  # imports torch: kept off --help
+        show_dimension,
+        write_refined_protocol,
+    )
 
     rule = RefineRule(best_fraction=args.best_fraction, best_k=args.best_k, margin=args.margin, decoupled=args.decoupled)
     out = Path(args.out)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from analysis.load import load_results
+from analysis.lost_ground import lost_ground
+
 __all__ = [
     "lost_ground_lines",
 ]
@@ -14,8 +17,6 @@ def lost_ground_lines(experiment_dir: str, staged: bool) -> list[str]:
     results are not read at all)."""
     if not staged:
         return []
-    from analysis.load import load_results
-    from analysis.lost_ground import lost_ground
 
     try:
         experiment = load_results(experiment_dir, curves=False)

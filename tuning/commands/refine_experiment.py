@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from analysis.load import load_results, with_stage_and_study
 from optcompare.errors import InputError, ParameterError
 from optcompare.schema import SearchKey
+from optcompare.searches import group_searches
 from tuning.plan.refine import RefinedProtocol, TooFewTrials, refine_protocol
-from tuning.spec.refine_rule import (  # split-back
+from tuning.spec.plugins import load_plugins
+from tuning.spec.protocol import parse_protocol
+from tuning.spec.refine_rule import (
     RefineRule,
 )
+from tuning.spec.stages import stage_names
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -23,8 +28,6 @@ __all__ = [
 
 def _recorded_protocol(experiment: Experiment, protocol: str) -> Protocol:
     """``protocol`` as experiment.json recorded it (with the config's plugins loaded), parsed."""
-    from tuning.spec.plugins import load_plugins
-    from tuning.spec.protocol import parse_protocol
 
     where = f"{experiment.path}/experiment.json"
     recorded = experiment.meta.get("protocols")
@@ -92,9 +95,6 @@ def refine_experiment(
     A staged protocol is refined from the rows of one stage (``stage``, default its last) of
     one study (``study``, default 0), starting from the space that stage searched; the result
     is a one-stage protocol in the refined spaces (its ``stages`` dropped)."""
-    from analysis.load import load_results
-    from optcompare.searches import group_searches
-    from tuning.spec.stages import stage_names
 
     experiment = load_results(experiment_dir, curves=False)
     parsed = _recorded_protocol(experiment, protocol)
@@ -134,8 +134,6 @@ def _rows_of(trials: Any, stage: str, study: int) -> Any:  # noqa: ANN401 - a py
     """The rows of ``trials`` in ``stage`` and ``study`` (rows without the columns read as the
     readers fill them, :func:`analysis.load.with_stage_and_study`)."""
     import pyarrow.compute as pc
-
-    from analysis.load import with_stage_and_study
 
     trials = with_stage_and_study(trials)
     keep = pc.and_(pc.equal(trials.column("stage"), stage), pc.equal(trials.column("study"), study))

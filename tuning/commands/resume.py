@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from analysis.load import load_results
 from optcompare.errors import InputError
 from optcompare.schema import (
     FAILED,
@@ -50,7 +51,10 @@ from optcompare.schema import (
     SearchKey,
 )
 from tuning.commands.lost_ground_lines import lost_ground_lines
-from tuning.driver.ray_env import RayTarget
+from tuning.driver.driver_guard import hold_lease, stop_signals
+from tuning.driver.ray_env import RayTarget, start_ray
+from tuning.driver.run_study import run_study
+from tuning.driver.study_options import StudyOptions
 from tuning.driver.study_summary import StudySummary
 from tuning.plan.resolve import resolve_plan
 from tuning.plan.tracks import Track
@@ -70,6 +74,8 @@ from tuning.store.experiment import (
     record_refined,
     refined_recorder,
 )
+from tuning.store.sink import open_filesystem
+from tuning.worker.trainable import CHECKPOINT_META
 
 if TYPE_CHECKING:
     from analysis.load import Experiment
@@ -181,7 +187,6 @@ def _latest_rows(experiment: Experiment) -> tuple[dict[str, dict[str, Any]], dic
 
 def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> ResumeState:
     """Work out what is left to run; nothing is started or written."""
-    from analysis.load import load_results
 
     experiment = load_results(experiment_dir)  # InputError when it is not an experiment
     for line in row_warnings(experiment.skipped, experiment.repeated):
@@ -213,8 +218,6 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
             return True
         study = FIRST_STUDY if row.get("study") is None else int(row["study"])
         return (*SearchKey.of_trial_id(trial_id), study, row.get("stage")) in refined_from
-
-    from tuning.driver.study_options import StudyOptions
 
     options = StudyOptions.from_config(config)
     stages, reruns, probes = options.planners(plan)
@@ -263,9 +266,6 @@ def latest_checkpoints(experiment_dir: str) -> dict[str, Saved]:
     (``_tune/*/*/checkpoint_*/meta.json``, written by :func:`tuning.worker.trainable.execute_bundle`);
     unreadable metadata is skipped."""
     from pyarrow import fs as pafs
-
-    from tuning.store.sink import open_filesystem
-    from tuning.worker.trainable import CHECKPOINT_META
 
     filesystem, root = open_filesystem(experiment_dir)
     base = f"{root.rstrip('/')}/{TUNE_STORE}"
@@ -323,8 +323,6 @@ def resume_experiment(
     (:mod:`tuning.store.lease`: :class:`~tuning.store.lease.LeaseHeld` if another driver runs it; a stale
     lease is taken over and the orphaned Ray processes of its dead driver are stopped) and
     stops cleanly at SIGINT or SIGTERM (:mod:`tuning.driver.signals`)."""
-    from tuning.driver.driver_guard import hold_lease, stop_signals
-    from tuning.driver.ray_env import start_ray
 
     started = time.perf_counter()
     if not _has_experiment_file(experiment_dir):
@@ -349,8 +347,6 @@ def _has_experiment_file(experiment_dir: str) -> bool:
     directory that is not an experiment gets no lease file)."""
     from pyarrow import fs as pafs
 
-    from tuning.store.sink import open_filesystem
-
     try:
         filesystem, root = open_filesystem(experiment_dir)
         return filesystem.get_file_info(f"{root.rstrip('/')}/experiment.json").type == pafs.FileType.File
@@ -362,9 +358,6 @@ def _run_resumed(
     state: ResumeState, experiment_dir: str, ray: RayTarget, progress: bool, started: float,
     stop: object,
 ) -> StudySummary:
-    from tuning.driver.run_study import run_study
-    from tuning.driver.study_options import StudyOptions
-
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
         f"{len(state.pending)} to run (plus trials still to be asked by adaptive searches: "

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 from optcompare.errors import InputError, ParameterError
+from tuning.plan.resolve import resolve_plan
+from tuning.spec.config import load_config
 
 __all__ = ["submit_study", "wait_for_job"]
 
@@ -55,8 +57,6 @@ def submit_study(
 
     The job runs ``optcompare`` from the PATH of the cluster's job shell, or ``PYTHON -m
     optcompare`` when ``python`` names the cluster's interpreter."""
-    from tuning.plan.resolve import resolve_plan
-    from tuning.spec.config import load_config
 
     if "://" not in results and not results.startswith("/"):
         raise ParameterError(

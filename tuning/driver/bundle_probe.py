@@ -22,9 +22,13 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import workloads
 from optcompare.errors import InputError
 from tuning.plan.trial import PlannedTrial
 from tuning.planners.bundles import bundle_key
+from tuning.spec.plugins import load_plugins
+from tuning.worker.trainable import _WORKLOAD_CACHE, _workload
+from workloads.bundle import BundleMember, bundle_supported, train_bundle
 
 __all__ = [
     "CANDIDATES",
@@ -44,9 +48,6 @@ MEMORY_FRACTION = 0.8
 
 
 def _supported(workload: str, optimizer: str) -> bool:
-    import workloads
-    from workloads.bundle import bundle_supported
-
     return bundle_supported(workloads.get_class(workload), optimizer) is None
 
 
@@ -83,8 +84,6 @@ def probe_throughput(
     memory; device_bytes: the GPU's total memory, 0 on CPU)."""
     import torch
 
-    from tuning.spec.plugins import load_plugins
-
     load_plugins(list(plugins))
     previous_threads = torch.get_num_threads()
     if threads > 0:
@@ -99,10 +98,6 @@ def _measure(
     search: Sequence[PlannedTrial], candidates: Sequence[int], device: str | None, steps: int
 ) -> dict[int, dict[str, float]]:
     import torch
-
-    import workloads
-    from tuning.worker.trainable import _workload
-    from workloads.bundle import BundleMember, train_bundle
 
     first = search[0]
     workload = _workload(first)
@@ -248,7 +243,6 @@ def _probe(
     if in_process and gpus_per_trial == 0:
         # CPU trials on this machine: probe here (no worker to start), on the CPU as trials run,
         # and let the probe's data go afterwards.
-        from tuning.worker.trainable import _WORKLOAD_CACHE
 
         cached = set(_WORKLOAD_CACHE)
         measured = probe_throughput(search, candidates, threads=threads, plugins=list(plugins), device="cpu")

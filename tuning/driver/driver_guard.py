@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
+from tuning.driver.ray_processes import session_record, stop_session
 from tuning.driver.signals import StopRequest, StopSignals, at_exit_now
 from tuning.store.lease import Lease, acquire
 
@@ -23,7 +24,6 @@ def hold_lease(experiment_dir: str) -> Iterator[Lease]:
     """Hold ``experiment_dir``'s lease while inside (:class:`tuning.store.lease.LeaseHeld` if another
     live driver holds it). Taking over a stale lease of a driver that ran on this host stops the
     processes of the Ray it had started."""
-    from tuning.driver.ray_processes import stop_session
 
     with ExitStack() as stack:
         lease = stack.enter_context(acquire(experiment_dir))
@@ -51,7 +51,6 @@ def stop_signals(lease: Lease, *, started_ray: bool) -> Iterator[StopRequest]:
     and tie them to ``lease``. The Ray this driver started (``started_ray``) is recorded in the
     lease, shut down on the way out (still under the signals: a second one exits at once), and
     its processes are stopped if the driver has to exit at once."""
-    from tuning.driver.ray_processes import session_record, stop_session
 
     with ExitStack() as stack:
         signals = stack.enter_context(StopSignals())

@@ -21,6 +21,8 @@ import socket
 import time
 from typing import Any
 
+from tuning.driver.ray_internals import session_dir
+
 __all__ = ["session_record", "stop_session"]
 
 TERM_WAIT_S = 3.0
@@ -80,8 +82,6 @@ def session_record() -> dict[str, Any]:
     """What identifies the processes of the in-process Ray this driver started: host, node id,
     session directory, and (pid, start time) of every process below this one."""
     import ray
-
-    from tuning.driver.ray_internals import session_dir
 
     return {
         "host": socket.gethostname(),

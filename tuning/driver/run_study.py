@@ -29,6 +29,7 @@ from tuning.driver.ray_env import bounded_pending_trials, start_ray
 from tuning.driver.signals import StopRequest
 from tuning.driver.study_options import StudyOptions
 from tuning.driver.study_summary import StudySummary
+from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback, StopRequested
 from tuning.plan.trial import PlannedTrial, WorkerSettings
 from tuning.planners.adaptive import AdaptivePlanner
 from tuning.planners.bundles import Saved, TrialBook
@@ -36,8 +37,9 @@ from tuning.planners.probes import ProbePlanner
 from tuning.planners.reruns import RerunPlanner
 from tuning.planners.stages import StagePlanner
 from tuning.store.experiment import TUNE_STORE, refined_recorder
-from tuning.store.sink import ResultSink
-from tuning.worker.data_parallel import train_run_remover
+from tuning.store.sink import ResultSink, open_filesystem
+from tuning.worker.data_parallel import DRIVER_RESOURCES, train_run_remover
+from tuning.worker.ray_entry import ray_trainable
 
 __all__ = ["run_study", "worker_settings"]
 
@@ -176,8 +178,6 @@ def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
     workers ask for theirs)."""
     from ray.tune import PlacementGroupFactory
 
-    from tuning.worker.data_parallel import DRIVER_RESOURCES
-
     single = PlacementGroupFactory([{"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}])
     driver = PlacementGroupFactory([dict(DRIVER_RESOURCES)])
     return lambda config: driver if config["members"][0].get("workers", 1) > 1 else single
@@ -186,7 +186,6 @@ def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
 def checkpoint_remover(results_dir: str) -> Callable[[str], None]:
     """Deletes a checkpoint directory of Tune's storage under ``results_dir`` (local or a URI);
     a directory already gone is fine."""
-    from tuning.store.sink import open_filesystem
 
     filesystem, _ = open_filesystem(results_dir)
 
@@ -205,9 +204,6 @@ def _run_book(
     ``options.trials_per_fit`` planned trials per Tune run, writing rows to a sink under
     ``results_dir``."""
     from ray import tune
-
-    from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback, StopRequested
-    from tuning.worker.ray_entry import ray_trainable
 
     sink = ResultSink(results_dir, flush_seconds=options.flush_seconds)
     progress = StudyProgress(planned, options.progress)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from optcompare.schema import FINAL_STAGE
 from tuning.driver.ray_env import RayTarget
-from tuning.plan.adaptive_search import AdaptiveSearch
+from tuning.plan.adaptive_search import AdaptiveSearch, adaptive_searches
 from tuning.planners.adaptive import AdaptivePlanner
 from tuning.planners.probes import ProbePlanner, plan_probes
 from tuning.planners.reruns import RerunPlanner
@@ -72,7 +72,6 @@ class StudyOptions:
         cls, config: ExperimentConfig, *, ray: RayTarget | None = None, progress: bool = True
     ) -> StudyOptions:
         """The options ``config`` sets, run on ``ray`` (default: a fresh in-process Ray)."""
-        from tuning.plan.adaptive_search import adaptive_searches
 
         return cls(
             cpus_per_trial=config.resources.cpus_per_trial,

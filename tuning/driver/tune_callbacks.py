@@ -17,7 +17,7 @@ from optcompare.schema import FAILED, SearchKey
 from tuning.driver.progress import PROGRESS_METRIC, StudyProgress
 from tuning.driver.ray_env import prepare_ray_environment
 from tuning.driver.ray_internals import trial_actor
-from tuning.driver.signals import StopRequest
+from tuning.driver.signals import GRACE_S, StopRequest
 from tuning.driver.study_summary import StudySummary
 from tuning.plan.trial import BundleTask, PlannedTrial, WorkerSettings
 from tuning.planners.bundles import TrialBook
@@ -319,8 +319,6 @@ class StopRequested(Stopper):
     bundles have finished or had their :data:`~tuning.driver.signals.GRACE_S` to report."""
 
     def __init__(self, stop: StopRequest, book: TrialBook, grace_s: float | None = None) -> None:
-        from tuning.driver.signals import GRACE_S
-
         self.stop = stop
         self.book = book
         self.grace_s = GRACE_S if grace_s is None else grace_s

@@ -14,7 +14,8 @@ from optcompare.schema import (
     SearchKey,
     is_adaptive,
 )
-from tuning.plan.resolve import derive_seed, search_template
+from tuning.plan.quasirandom import sample
+from tuning.plan.resolve import derive_seed, search_template, trial_at
 from tuning.plan.tracks import Track
 from tuning.spec.config import ExperimentConfig
 from tuning.spec.stages import stage_seed_parts
@@ -88,7 +89,6 @@ class AdaptiveSearch:
 
     def trial(self, index: int, point: Mapping[str, Any]) -> PlannedTrial:
         """Trial ``index`` of this search at ``point`` (id, seed, hyperparameters as planned)."""
-        from tuning.plan.resolve import trial_at
 
         return trial_at(self.template, self.spec, index, point, self.experiment_seed)
 
@@ -96,7 +96,6 @@ class AdaptiveSearch:
         """``budget`` trials at scrambled Halton points of the space, as a quasi-random search
         would plan them: what bundle sizes are chosen from (:mod:`tuning.driver.bundle_probe`),
         never run."""
-        from tuning.plan.quasirandom import sample
 
         points = sample(self.spec.space, self.budget, self.seed) if self.spec.space else [{}] * self.budget
         return [self.trial(index, point) for index, point in enumerate(points)]

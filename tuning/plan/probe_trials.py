@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from optcompare.errors import InputError
 from optcompare.schema import PROBE_PHASE, trial_id
+from optimizers import get_spec, imitate, make_schedule
 from tuning.plan.trial import PlannedTrial
 
 __all__ = [
@@ -49,7 +50,6 @@ def express_imitation(
     ``schedule_params`` over ``steps`` updates, as a named schedule times a constant (module
     docstring); InputError saying why when the imitation does not exist (it needs a constant
     rate) or no named schedule expresses it."""
-    from optimizers import imitate, make_schedule
 
     lr = float(hparams["learning_rate"])
     narrow_schedule = make_schedule(schedule, lr, steps, **schedule_params)
@@ -101,7 +101,6 @@ def _candidate_schedule_params(
 ) -> list[dict[str, Any]]:
     """The schedule parameters an imitation may take, in order: the narrow trial's own, then
     (when ``wide`` has a non-zero first moment) the same with ``lr_ramp`` = its coefficient b."""
-    from optimizers import get_spec
 
     own = dict(schedule_params)
     structure = get_spec(wide).structure

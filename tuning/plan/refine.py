@@ -52,12 +52,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
+import optimizers
 from optcompare.coordinates import COORDINATES, EFFECTIVE_LR, coordinate
 from optcompare.errors import InputError, ParameterError
 from optcompare.intervals import Interval
 from optcompare.schema import COMPLETED, METRICS, TUNED_PREFIX, SearchKey
 from optcompare.space_range import SpaceRange, position_in_range
-from tuning.spec.refine_rule import (  # split-back
+from tuning.spec.protocol import parse_protocol
+from tuning.spec.refine_rule import (
     RefineRule,
 )
 
@@ -169,7 +171,6 @@ def validity_limits(spec: SearchSpec) -> dict[str, Interval]:
     """Valid values of each searched coordinate of ``spec``: a schedule parameter's interval, a
     coordinate's from :data:`optcompare.coordinates.COORDINATES`, else the optimizer's range for
     the hyperparameter (unbounded when it registers none)."""
-    import optimizers
 
     schedule = optimizers.SCHEDULES[spec.schedule]
     intervals = {**schedule.hparams, **{k: (lo, hi) for k, (lo, hi, _) in schedule.optional.items()}}
@@ -413,7 +414,6 @@ def _flow_dimensions(raw: Mapping[str, Any]) -> dict[str, Any]:
 def write_refined_protocol(refined: RefinedProtocol, path: Path) -> Path:
     """Write ``refined`` as an ordinary protocol YAML file (validated first: an invalid
     refinement raises and writes nothing); :func:`tuning.spec.protocol.load_protocol` reads it."""
-    from tuning.spec.protocol import parse_protocol
 
     parse_protocol(refined.raw, f"refined protocol {refined.name}")
     text = _header(refined) + yaml.dump(

@@ -51,13 +51,16 @@ from typing import TYPE_CHECKING, Any
 from optcompare.schema import (
     ADAPTIVE_SEARCHES,
     FAILED,
+    FIRST_STUDY,
     METRICS,
     SEARCH_PHASE,
     TUNED_PREFIX,
+    SearchKey,
 )
-from tuning.plan.adaptive_search import AdaptiveSearch, distributions, told  # split-back
+from tuning.plan.adaptive_search import AdaptiveSearch, distributions, told
+from tuning.plan.resolve import derive_seed
 from tuning.plan.tracks import Track, track_of
-from tuning.spec.samplers import (  # split-back
+from tuning.spec.samplers import (
     SAMPLERS,
 )
 
@@ -141,8 +144,6 @@ class AdaptiveStudy:
 
     def _sampler(self, index: int) -> BaseSampler:
         from optuna.exceptions import ExperimentalWarning
-
-        from tuning.plan.resolve import derive_seed
 
         seed = derive_seed(self.search.seed, index, "ask") if self.entry.seed_per_ask else self.search.seed
         with warnings.catch_warnings():
@@ -351,7 +352,5 @@ def _suggest(trial: Any, name: str, dist: BaseDistribution) -> object:  # noqa: 
 
 
 def _row_track(trial_id: str, row: Mapping[str, Any]) -> Track:
-    from optcompare.schema import FIRST_STUDY, SearchKey
-
     study = row.get("study")
     return Track(SearchKey.of_trial_id(trial_id), FIRST_STUDY if study is None else int(study))

@@ -41,14 +41,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from optcompare.schema import SearchKey, trial_id
-from tuning.plan.probe_trials import (  # split-back
+from tuning.plan.probe_trials import (
     PROBE_EPSILON,
     probe_trial,
 )
 from tuning.plan.tracks import Track
 from tuning.plan.trial import PlannedTrial
 from tuning.planners.reruns import SearchBests
-from tuning.spec.probe_pairs import ProbePair, inclusion_pairs  # split-back
+from tuning.spec.probe_pairs import ProbePair, inclusion_pairs
 from tuning.spec.stages import StageSlot
 
 __all__ = [

@@ -21,7 +21,7 @@ from optcompare.schema import COMPLETED, FINAL_STAGE, METRICS, SEARCH_PHASE
 from tuning.plan.resolve import rerun_trials
 from tuning.plan.tracks import Track, track_of
 from tuning.plan.trial import PlannedTrial
-from tuning.spec.rerun_rules import RerunRule  # split-back
+from tuning.spec.rerun_rules import RerunRule
 from tuning.spec.stages import StageSlot
 
 if TYPE_CHECKING:

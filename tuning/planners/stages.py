@@ -44,9 +44,22 @@ from optcompare.schema import (
     TUNED_PREFIX,
     SearchKey,
 )
+from optcompare.searches import Search
 from optcompare.validation import FieldError
-from tuning.plan.tracks import Track, track_of  # split-back
-from tuning.spec.stages import (  # split-back
+from tuning.plan.cover import cover_space
+from tuning.plan.refine import (
+    TooFewTrials,
+    best_trials,
+    refine_search,
+    show_dimension,
+    validity_limits,
+)
+from tuning.plan.resolve import derive_seed, search_points, trial_at
+from tuning.plan.space_inclusion import check_pair
+from tuning.plan.tracks import Track, track_of
+from tuning.spec.probe_pairs import inclusion_pairs
+from tuning.spec.search import check_search
+from tuning.spec.stages import (
     StageSlot,
     stage_layout,
     stage_seed_parts,
@@ -152,8 +165,6 @@ class StagePlanner:
         tracks = [t for t in self.open if t.key.protocol in covering]
         if not tracks:
             return {}
-        from tuning.plan.space_inclusion import check_pair
-        from tuning.spec.probe_pairs import inclusion_pairs
 
         pairs = inclusion_pairs(dict.fromkeys(t.key.optimizer for t in tracks))
         why_not: dict[tuple[str, str, str], str | None] = {}
@@ -235,8 +246,6 @@ class StagePlanner:
         return self.ready.popleft() if self.ready else None
 
     def _next_stage(self, track: Track, state: _Open, layout: tuple[StageSlot, ...]) -> list[PlannedTrial]:
-        from tuning.plan.resolve import derive_seed, search_points, trial_at
-
         current, following = layout[state.position], layout[state.position + 1]
         spec, record = self._refine(track, state, current, following)
         self.records.append(record)
@@ -273,9 +282,6 @@ class StagePlanner:
             if not skipped:
                 return spec, record
             return spec, {**record, "cover_inclusions": {"narrow": skipped, "moved": {}}}
-        from tuning.plan.cover import cover_space
-        from tuning.plan.refine import TooFewTrials, best_trials, show_dimension, validity_limits
-        from tuning.spec.search import check_search
 
         protocol = self.protocols[track.key.protocol]
         column = METRICS[protocol.select].column
@@ -313,8 +319,6 @@ class StagePlanner:
     ) -> tuple[SearchSpec, dict[str, Any]]:
         """The next stage's search from the track's own rows and its record; the current space
         when refining fails."""
-        from tuning.plan.refine import TooFewTrials, refine_search, show_dimension, validity_limits
-        from tuning.spec.search import check_search
 
         rule = following.stage.rule()
         assert rule is not None  # check_stages: every later stage has one
@@ -361,7 +365,6 @@ def stage_rows(
     """The finished trials of one stage as an :class:`optcompare.searches.Search` (the rows
     :func:`tuning.plan.refine.refine_search` reads): ``trial_index``, the selection metric (column
     ``select_column``) and each ``tuned_<name>`` of ``spec``'s space, in trial-index order."""
-    from optcompare.searches import Search
 
     finished = sorted(finished, key=lambda item: item[0].trial_index)
     columns: dict[str, np.ndarray] = {

@@ -58,7 +58,10 @@ from optcompare.validation import (
     reading,
     seconds,
 )
+from tuning.spec.plugins import load_plugins
+from tuning.spec.probe_pairs import inclusion_pairs
 from tuning.spec.protocol import Protocol, load_protocol
+from tuning.spec.stages import check_layout
 from tuning.spec.yaml_io import read_yaml_marked
 
 __all__ = [
@@ -366,7 +369,6 @@ def _protocols(
 
 def _check_probe_pairs(names: list[str]) -> None:
     """``probes: true`` needs two optimizers with an inclusion path."""
-    from tuning.spec.probe_pairs import inclusion_pairs
 
     if not inclusion_pairs(names):
         raise FieldError(
@@ -379,7 +381,6 @@ def _check_probe_pairs(names: list[str]) -> None:
 
 def _check_stage_budgets(protocols: list[Protocol], trials_per_search: int) -> None:
     """Every staged protocol has enough trials per search for each of its stages."""
-    from tuning.spec.stages import check_layout
 
     for protocol in protocols:
         problem = protocol.stages and check_layout(protocol.name, protocol.stages, trials_per_search)
@@ -454,7 +455,6 @@ def parse_config(
 def load_config(path: str | Path) -> ExperimentConfig:
     """Read a config, load the plugins it lists, and validate it; InputError names the file,
     field and fix."""
-    from tuning.spec.plugins import load_plugins
 
     path = Path(path)
     source = str(path)

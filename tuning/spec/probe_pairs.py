@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from optcompare.errors import InputError
+from optimizers import inclusion_path
 
 __all__ = [
     "ProbePair",
@@ -23,7 +24,6 @@ class ProbePair(NamedTuple):
 def inclusion_pairs(optimizer_names: Iterable[str]) -> list[ProbePair]:
     """Every ordered pair of ``optimizer_names`` with an inclusion path, wide-major in the
     names' order."""
-    from optimizers import inclusion_path
 
     names = list(dict.fromkeys(optimizer_names))
     pairs = []

@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Annotated, NamedTuple
 
 from pydantic import PlainValidator, model_validator
 
+from optcompare.errors import ParameterError
 from optcompare.schema import (
     FINAL_STAGE,
 )
 from optcompare.validation import FieldError, Flag, StrictModel, integer
+from tuning.spec.refine_rule import RefineRule
 
 if TYPE_CHECKING:
     from tuning.spec.protocol import Protocol
@@ -65,8 +67,6 @@ class RefineFile(StrictModel):
 
     @model_validator(mode="after")
     def _valid_rule(self) -> RefineFile:
-        from optcompare.errors import ParameterError
-
         try:
             self.rule()
         except ParameterError as err:
@@ -74,8 +74,6 @@ class RefineFile(StrictModel):
         return self
 
     def rule(self) -> RefineRule:
-        from tuning.spec.refine_rule import RefineRule
-
         return RefineRule(self.best_fraction, self.best_k, self.margin, self.edge, self.decoupled)
 
 

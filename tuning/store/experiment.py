@@ -24,7 +24,10 @@ from typing import Any
 
 from pyarrow import fs as pafs
 
+import optimizers
+import workloads
 from optcompare.errors import InputError, ParameterError
+from optcompare.experiment_record import read_experiment_record
 from tuning.plan.space_inclusion import PairCoverage, config_space_inclusion
 from tuning.plan.trial import PlannedTrial
 from tuning.spec.config import (
@@ -85,7 +88,6 @@ def plan_digest(plan: list[PlannedTrial]) -> str:
 
 def target_of(entry: WorkloadEntry) -> float:
     """The target in force for a workload entry: its ``target_value``, else its class's."""
-    import workloads
 
     return float(workloads.get_class(entry.name).target_value if entry.target_value is None else entry.target_value)
 
@@ -97,8 +99,6 @@ def experiment_record(
     """What ``experiment.json`` holds: the resolved config, protocols, plan size, versions, and
     the space-inclusion check of every protocol (``space_inclusion``, computed here unless
     given: :func:`tuning.plan.space_inclusion.config_space_inclusion`)."""
-    import optimizers
-    import workloads
 
     searches = []
     for protocol in config.protocols:
@@ -272,7 +272,6 @@ def record_refined(experiment_dir: str, records: Iterable[dict[str, Any]], *, re
     to ``experiment.json``'s ``refined`` list, or make them the list (``replace``); the file is
     rewritten atomically. Only the study's driver writes it while the study runs. A directory
     without experiment.json (the driver run as a library on a bare directory) records nothing."""
-    from optcompare.experiment_record import read_experiment_record
 
     filesystem, root = open_filesystem(experiment_dir)
     root = root.rstrip("/")

@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from optcompare.errors import InputError
+from tuning.store.sink import open_filesystem
 
 __all__ = [
     "HEARTBEAT_S",
@@ -298,8 +299,6 @@ class AdvisoryStore:
     atomic = False
 
     def __init__(self, experiment_dir: str) -> None:
-        from tuning.store.sink import open_filesystem
-
         self.filesystem, root = open_filesystem(experiment_dir)
         self.path = f"{root.rstrip('/')}/{LEASE_FILE}"
         self.where = f"{experiment_dir.rstrip('/')}/{LEASE_FILE}"

@@ -41,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from tuning.plan.trial import BundleTask
+from tuning.worker.trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
+from workloads.parallel import DataParallel
 
 __all__ = ["DRIVER_RESOURCES", "STALL_FILE", "run_trainer", "train_run_prefix", "train_run_remover", "train_worker"]
 
@@ -134,9 +136,6 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     """One Train worker's part of a data-parallel trial (module docstring)."""
     import ray.train
     import ray.train.torch
-
-    from tuning.worker.trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
-    from workloads.parallel import DataParallel
 
     context = ray.train.get_context()
     rank = context.get_world_rank()

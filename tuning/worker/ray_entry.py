@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.worker.bundle_report import BundleReport
+from tuning.worker.data_parallel import run_trainer
 from tuning.worker.trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
 
 __all__ = ["STALL_REPORT_WAIT_S", "end_stalled_worker", "ray_trainable"]
@@ -30,10 +31,6 @@ def ray_trainable(config: dict[str, Any]) -> None:
 
     try:
         if config["members"][0].get("workers", 1) > 1:
-            from tuning.worker.data_parallel import (
-                run_trainer,  # ray.train only in a data-parallel trial
-            )
-
             run_trainer(config)  # the Train workers report, through Ray Train (TuneReportCallback)
         else:
             execute_bundle(

@@ -34,9 +34,14 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import workloads
 from tuning.plan.trial import BundleTask, PlannedTrial
+from tuning.spec.plugins import load_plugins
 from tuning.worker.bundle_report import ReportBuffer
 from tuning.worker.watchdog import Watchdog
+from workloads.bundle import BundleMember, train_bundle
+from workloads.checkpoint import active_members, load_state, save_state
+from workloads.run import Checkpointing
 
 if TYPE_CHECKING:
     from workloads.parallel import DataParallel
@@ -50,7 +55,6 @@ _WORKLOAD_CACHE: dict[tuple[str, str | None, str], Any] = {}
 
 def _workload(member: PlannedTrial | Mapping[str, Any]) -> Any:  # noqa: ANN401
     """The member's workload, built once per worker process (a dict is read as a PlannedTrial)."""
-    import workloads
 
     trial = member if isinstance(member, PlannedTrial) else PlannedTrial.model_validate(member)
     key = (trial.workload, trial.data_dir, repr(sorted(trial.workload_options.items())))
@@ -84,12 +88,6 @@ def execute_bundle(
     points (rank 0's clock decides), only rank 0 serialises checkpoints.
     """
     import torch
-
-    import workloads
-    from tuning.spec.plugins import load_plugins
-    from workloads.bundle import BundleMember, train_bundle
-    from workloads.checkpoint import active_members, load_state, save_state
-    from workloads.run import Checkpointing
 
     task = BundleTask.model_validate(config)
     settings = task.worker
