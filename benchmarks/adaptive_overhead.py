@@ -109,6 +109,7 @@ def study_share(trials: int, steps: int, bundle: int) -> dict:
     from tuning.driver.run_study import run_study
     from tuning.driver.study_options import StudyOptions
     from tuning.plan.resolve import resolve_plan
+    from tuning.planners.bundles import RunState
     from tuning.spec.config import load_config
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,9 +117,10 @@ def study_share(trials: int, steps: int, bundle: int) -> dict:
         path.write_text(STUDY_CONFIG.format(trials=trials, steps=steps, bundle=bundle))
         config = load_config(path)
         options = StudyOptions.from_config(config, ray=RayTarget(num_cpus=2, dashboard=False), progress=False)
-        planner = options.adaptive_planner()
-        summary = run_study(resolve_plan(config), str(Path(tmp) / "r"), options, adaptive_planner=planner)
-        optuna_s = planner.optuna_seconds()
+        plan = resolve_plan(config)
+        state = RunState(options.planners(plan))
+        summary = run_study(plan, str(Path(tmp) / "r"), options, state=state)
+        optuna_s = state.planners.adaptive.optuna_seconds()
         record = run_record("adaptive_overhead", "choi-full-tpe on mnist1d-mlp", summary)
         return {
             **record, "trials_per_search": trials, "steps": steps, "wall_time_s": summary.wall_time_s,

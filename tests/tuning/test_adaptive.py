@@ -120,10 +120,9 @@ def test_what_a_finished_trial_is_told(status, value, select, finite_only, expec
 def _book(config, size=1, trials=None):
     options = StudyOptions.from_config(config)
     plan = resolve_plan(config) if trials is None else trials
-    stages, reruns, probes = options.planners(plan)
-    planner = options.adaptive_planner()
-    book = TrialBook(plan, lambda t: size, reruns, max_failures=2, probes=probes, stages=stages, adaptive=planner)
-    return book, planner
+    planners = options.planners(plan)
+    book = TrialBook(plan, lambda t: size, planners, max_failures=2)
+    return book, planners.adaptive
 
 
 def _finish(book, bundle, status="completed"):
@@ -283,9 +282,8 @@ def test_a_resumed_study_asks_the_points_of_the_uninterrupted_one(tmp_path, samp
 
     state = load_resume_state(experiment)
     assert state.pending == [] and state.finished == 7
-    assert state.adaptive.max_asks == 5
-    book = TrialBook([], lambda t: 1, state.reruns, max_failures=1, probes=state.probes, stages=state.stages,
-                     adaptive=state.adaptive)
+    assert state.run.planners.adaptive.max_asks == 5
+    book = TrialBook([], lambda t: 1, state.run.planners, max_failures=1)
     resumed = []
     while (bundle := book.next_bundle()) is not None:
         resumed.extend(bundle.members)
@@ -304,8 +302,8 @@ def test_resume_asks_a_lost_index_again_and_retries_a_failed_point(tmp_path):
     write_rows(experiment, rows, ["completed", "completed", "failed", "completed"], [0.5, 0.4, math.nan, 0.3])
 
     state = load_resume_state(experiment)
-    assert [t.trial_index for t in state.pending] == [2] and state.adaptive.max_asks == 1
-    (study,) = state.adaptive.studies.values()
+    assert [t.trial_index for t in state.pending] == [2] and state.run.planners.adaptive.max_asks == 1
+    (study,) = state.run.planners.adaptive.studies.values()
     assert [t.state.name for t in study.study.trials] == ["COMPLETE", "COMPLETE", "RUNNING", "FAIL", "COMPLETE"]
     assert study.study.trials[2].params == state.pending[0].tuned
 
@@ -313,7 +311,7 @@ def test_resume_asks_a_lost_index_again_and_retries_a_failed_point(tmp_path):
     assert sorted(t.trial_index for t in state.pending) == [2, 3]
     retried = next(t for t in state.pending if t.trial_index == 3)
     assert retried == reference[3]  # the same point, id and seed
-    assert state.attempt_offsets[retried.trial_id] == 1
+    assert state.run.attempt_offsets[retried.trial_id] == 1
 
 
 # --- plan and configs ---------------------------------------------------------------------------

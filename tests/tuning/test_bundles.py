@@ -7,6 +7,7 @@ import pytest
 from tuning.driver.bundle_probe import bundle_size_function, choose_size, resolve_bundle_sizes
 from tuning.plan.resolve import resolve_plan
 from tuning.planners.bundles import TrialBook, count_bundles
+from tuning.planners.planners import Planners
 from tuning.planners.reruns import RerunPlanner
 from tuning.spec.config import parse_config
 from tuning.spec.plugins import load_plugins
@@ -22,8 +23,8 @@ def plan(tmp_path_factory):
 
 
 def _book(plan, size=3, max_failures=1, offsets=None, reruns=None):
-    return TrialBook(plan, lambda t: size, reruns or RerunPlanner(plan, {}, 0), max_failures=max_failures,
-                     attempt_offsets=offsets)
+    planners = Planners(reruns=reruns or RerunPlanner(plan, {}, 0))
+    return TrialBook(plan, lambda t: size, planners, max_failures=max_failures, attempt_offsets=offsets)
 
 
 def test_bundles_take_consecutive_trials_of_one_search_up_to_the_size(plan):

@@ -187,7 +187,7 @@ def test_resume_plans_a_missing_probe_once_and_never_doubles_a_recorded_one(tmp_
     _write(experiment, by["sgd"] + by["momentum"][:2], [0.4, 0.2, 0.3, 0.5, 0.5])
     state = load_resume_state(experiment)
     assert [t.trial_id for t in state.pending] == [by["momentum"][2].trial_id]
-    assert state.probes.max_probes == 1
+    assert state.run.planners.probes.max_probes == 1
 
     _write(experiment, [by["momentum"][2]], [0.5])
     state = load_resume_state(experiment)
@@ -197,7 +197,7 @@ def test_resume_plans_a_missing_probe_once_and_never_doubles_a_recorded_one(tmp_
 
     _write(experiment, [probe], [0.25])
     state = load_resume_state(experiment)
-    assert state.pending == [] and not state.probes.outstanding() and state.finished == 7
+    assert state.pending == [] and not state.run.planners.probes.outstanding() and state.finished == 7
 
 
 def test_retrying_a_failed_narrow_trial_plans_no_second_probe(tmp_path):
@@ -210,16 +210,17 @@ def test_retrying_a_failed_narrow_trial_plans_no_second_probe(tmp_path):
     _write(experiment, [probe], [0.3])
     state = load_resume_state(experiment, retry_failed=True)
     assert [t.trial_id for t in state.pending] == [by["sgd"][1].trial_id]
-    assert state.probes.record(by["sgd"][1], _completed(0.01)) == [] and not state.probes.outstanding()
+    assert state.run.planners.probes.record(by["sgd"][1], _completed(0.01)) == [] and not state.run.planners.probes.outstanding()
 
 
 def test_the_book_waits_for_probes_and_hands_them_out_after_the_plan(tmp_path):
     from tuning.planners.bundles import TrialBook
+    from tuning.planners.planners import Planners
     from tuning.planners.reruns import RerunPlanner
 
     plan = resolve_plan(_config(tmp_path))
     probes = plan_probes(plan, {"lr-only": "val_error"}, {})
-    book = TrialBook(plan, lambda t: 3, RerunPlanner(plan, {}, 0), max_failures=0, probes=probes)
+    book = TrialBook(plan, lambda t: 3, Planners(reruns=RerunPlanner(plan, {}, 0), probes=probes), max_failures=0)
     assert book.max_followups == 1
     bundles = [book.next_bundle(), book.next_bundle()]
     assert book.next_bundle() is None

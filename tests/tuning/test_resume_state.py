@@ -35,10 +35,10 @@ def test_retrying_a_failed_trial_does_not_plan_finished_reruns_again(tmp_path):
 
     state = load_resume_state(experiment, retry_failed=True)
     assert [t.trial_id for t in state.pending] == [plan[1].trial_id]
-    assert state.attempt_offsets[plan[1].trial_id] == 1
+    assert state.run.attempt_offsets[plan[1].trial_id] == 1
     # When the retried trial finishes best, its search still plans no second set of reruns.
-    assert state.reruns.record(plan[1], {"status": "completed", "final_val_error": 0.01}) == []
-    assert not state.reruns.outstanding()
+    assert state.run.planners.reruns.record(plan[1], {"status": "completed", "final_val_error": 0.01}) == []
+    assert not state.run.planners.reruns.outstanding()
 
 
 def test_reruns_of_a_finished_search_are_planned_when_missing(tmp_path):

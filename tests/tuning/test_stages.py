@@ -102,8 +102,9 @@ def _run_book(config, recorder=None, *, stop_after=None, fail=()):
     """Drive the book as the driver does, with :func:`_error_of` as every trial's result (trial
     indices in ``fail`` fail); return (finished trials in order, the stage planner)."""
     plan = resolve_plan(config)
-    stages, reruns, probes = StudyOptions.from_config(config).planners(plan, recorder)
-    book = TrialBook(plan, lambda t: 3, reruns, max_failures=0, probes=probes, stages=stages)
+    planners = StudyOptions.from_config(config).planners(plan, recorder)
+    stages = planners.stages
+    book = TrialBook(plan, lambda t: 3, planners, max_failures=0)
     finished = []
     while (bundle := book.next_bundle()) is not None:
         for member in bundle.members:
@@ -191,7 +192,7 @@ def test_resume_re_derives_bitwise_the_same_spaces_and_runs_only_what_is_left(tm
     assert state.refined == recorded
     assert [t.trial_index for t in state.pending] == [6, 7]
     assert [t.stage for t in state.pending] == ["final", "final"]
-    assert state.finished == 6 and state.reruns.max_reruns == 2
+    assert state.finished == 6 and state.run.planners.reruns.max_reruns == 2
 
     # An initial row changed under the study: its refinement no longer matches the record.
     write_rows(experiment, finished[:1], ["completed"], [-1.0], attempt=1)

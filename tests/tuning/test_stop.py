@@ -16,6 +16,7 @@ from tuning.driver.study_summary import StudySummary
 from tuning.plan.resolve import resolve_plan
 from tuning.plan.trial import WorkerSettings
 from tuning.planners.bundles import TrialBook
+from tuning.planners.planners import Planners
 from tuning.planners.reruns import RerunPlanner
 from tuning.spec.config import parse_config
 from tuning.store.sink import ResultSink
@@ -40,7 +41,7 @@ def hooks(tmp_path):
     from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
     plan = resolve_plan(parse_config(RAW, "stop.yaml", tmp_path))
-    book = TrialBook(plan, lambda t: 1, RerunPlanner(plan, {}, 0), max_failures=2)
+    book = TrialBook(plan, lambda t: 1, Planners(reruns=RerunPlanner(plan, {}, 0)), max_failures=2)
     sink = ResultSink(str(tmp_path / "r"), trial_flush_seconds=0, flush_seconds=0)
     summary = StudySummary(planned=len(plan))
     clock = Clock()

@@ -18,6 +18,7 @@ from tuning.driver.study_summary import StudySummary
 from tuning.plan.resolve import resolve_plan
 from tuning.plan.trial import BundleTask, WorkerSettings
 from tuning.planners.bundles import TrialBook
+from tuning.planners.planners import Planners
 from tuning.planners.reruns import RerunPlanner
 from tuning.spec.config import parse_config
 from tuning.spec.rerun_rules import RerunRule
@@ -71,7 +72,7 @@ def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tm
     from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
     plan = resolve_plan(config)
-    book = TrialBook(plan, lambda t: 2, RerunPlanner(plan, {}, 0), max_failures=1)
+    book = TrialBook(plan, lambda t: 2, Planners(reruns=RerunPlanner(plan, {}, 0)), max_failures=1)
     sink = ResultSink(str(tmp_path / "r"), trial_flush_seconds=3600, flush_seconds=3600)
     summary = StudySummary(planned=len(plan))
     callback = SinkCallback(book, sink, summary, StudyProgress(len(plan), enabled=False))

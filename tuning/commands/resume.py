@@ -54,16 +54,13 @@ from tuning.commands.lost_ground_lines import lost_ground_lines
 from tuning.driver.driver_guard import hold_lease, stop_signals
 from tuning.driver.ray_env import RayTarget, start_ray
 from tuning.driver.run_study import run_study
+from tuning.driver.signals import StopRequest
 from tuning.driver.study_options import StudyOptions
 from tuning.driver.study_summary import StudySummary
 from tuning.plan.resolve import resolve_plan
 from tuning.plan.tracks import Track
 from tuning.plan.trial import PlannedTrial
-from tuning.planners.adaptive import AdaptivePlanner
-from tuning.planners.bundles import Saved
-from tuning.planners.probes import ProbePlanner
-from tuning.planners.reruns import RerunPlanner
-from tuning.planners.stages import StagePlanner
+from tuning.planners.bundles import RunState, Saved
 from tuning.spec.config import ExperimentConfig, parse_config
 from tuning.spec.plugins import load_plugins
 from tuning.spec.protocol import Protocol, parse_protocol
@@ -91,24 +88,20 @@ reruns needs, and rebuilding adaptive studies."""
 
 @dataclass
 class ResumeState:
-    """What is left of a study: its config, the pending trials and where attempts stand."""
+    """What is left of a study: its config, the pending trials, and the state the driver's run
+    continues from (its planners, attempt numbers and checkpoints)."""
 
     config: ExperimentConfig
     experiment_dir: str
     pending: list[PlannedTrial]
     finished: int
-    attempt_offsets: dict[str, int]
-    reruns: RerunPlanner
-    probes: ProbePlanner
-    stages: StagePlanner
+    run: RunState
+    """The planners rebuilt from the rows (the adaptive searches' asked trials to run again are
+    in ``pending``), each trial's next attempt number, and the latest checkpoint of each pending
+    trial that saved one (it continues from it)."""
     refined: list[dict[str, Any]]
     """Every refinement of staged protocols re-derived from the rows (experiment.json's
     ``refined`` once recorded)."""
-    checkpoints: dict[str, Saved] = field(default_factory=dict)
-    """The latest checkpoint of each pending trial that saved one (it continues from it)."""
-    adaptive: AdaptivePlanner = field(default_factory=AdaptivePlanner)
-    """The adaptive searches' studies, rebuilt from the rows (their asked trials to run again
-    are in ``pending``)."""
     skipped: tuple[str, ...] = ()
     """``"path: reason"`` of each part file that could not be read (its trials run again)."""
     repeated: dict[str, int] = field(default_factory=dict)
@@ -220,19 +213,18 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
         return (*SearchKey.of_trial_id(trial_id), study, row.get("stage")) in refined_from
 
     options = StudyOptions.from_config(config)
-    stages, reruns, probes = options.planners(plan)
-    adaptive = options.adaptive_planner()
-    asked_done, asked_to_run = adaptive.restore(latest.values(), finished)
+    planners = options.planners(plan)
+    asked_done, asked_to_run = planners.adaptive.restore(latest.values(), finished)
     # A search whose reruns already have rows is closed: retrying one of its failed trials must
     # not plan its reruns a second time (perhaps from a different best trial).
     for tid, row in latest.items():
         if row.get("phase") == RERUN_PHASE:
             study = row.get("study")
-            reruns.close_search(Track(SearchKey.of_trial_id(tid), FIRST_STUDY if study is None else int(study)))
+            planners.reruns.close_search(Track(SearchKey.of_trial_id(tid), FIRST_STUDY if study is None else int(study)))
         if row.get("phase") == PROBE_PHASE and finished(tid):
-            probes.close_probe(tid)
-    # Replay every finished trial through the planners, as the driver told them, in plan order;
-    # what they plan joins the queue (finished: replayed in turn; unfinished: to run).
+            planners.probes.close_probe(tid)
+    # Replay every finished trial through the planners, as the driver told them
+    # (Planners.replay), in plan order; what they plan joins the queue (finished: replayed in turn; unfinished: to run).
     queue: deque[PlannedTrial] = deque([*plan, *asked_done])
     pending: list[PlannedTrial] = list(asked_to_run)
     while queue:
@@ -242,11 +234,8 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
             continue
         row = latest[trial.trial_id]
         summary = None if row["status"] == FAILED else {k: (math.nan if v is None else v) for k, v in row.items()}
-        for planner in (stages, reruns, probes):
-            planner.record(trial, summary)
-            while (followup := planner.take()) is not None:
-                queue.append(followup)
-    _check_refined(experiment_dir, record.get("refined") or [], stages.records)
+        queue.extend(planners.replay(trial, summary))
+    _check_refined(experiment_dir, record.get("refined") or [], planners.stages.records)
     # Every id seen before continues with the next attempt number, finished or not.
     offsets = {tid: a + 1 for tid, a in attempts.items()}
     done = sum(1 for tid in latest if finished(tid))
@@ -256,8 +245,8 @@ def load_resume_state(experiment_dir: str, *, retry_failed: bool = False) -> Res
     for tid, checkpoint in saved.items():  # a continuation is a new attempt, rows on disk or not
         offsets[tid] = max(offsets.get(tid, 0), checkpoint.attempt + 1, 1)
     return ResumeState(
-        config, experiment_dir, pending, done, offsets, reruns, probes, stages, list(stages.records), saved,
-        adaptive, skipped=experiment.skipped, repeated=dict(experiment.repeated),
+        config, experiment_dir, pending, done, RunState(planners, offsets, saved),
+        list(planners.stages.records), skipped=experiment.skipped, repeated=dict(experiment.repeated),
     )
 
 
@@ -356,31 +345,27 @@ def _has_experiment_file(experiment_dir: str) -> bool:
 
 def _run_resumed(
     state: ResumeState, experiment_dir: str, ray: RayTarget, progress: bool, started: float,
-    stop: object,
+    stop: StopRequest,
 ) -> StudySummary:
+    planners = state.run.planners
     print(
         f"experiment {experiment_dir}: {state.finished} trials finished, "
         f"{len(state.pending)} to run (plus trials still to be asked by adaptive searches: "
-        f"{state.adaptive.max_asks}, of later stages still to be planned: "
-        f"{state.stages.max_stage_trials}, reruns: {state.reruns.max_reruns}, "
-        f"probes: {state.probes.max_probes})",
+        f"{planners.adaptive.max_asks}, of later stages still to be planned: "
+        f"{planners.stages.max_stage_trials}, reruns: {planners.reruns.max_reruns}, "
+        f"probes: {planners.probes.max_probes})",
         flush=True,
     )
     if state.refined:
         record_refined(experiment_dir, state.refined, replace=True)
-    state.stages.on_refined = refined_recorder(experiment_dir)
+    state.run.planners.stages.on_refined = refined_recorder(experiment_dir)
     summary = run_study(
         state.pending,
         experiment_dir,
         StudyOptions.from_config(state.config, ray=ray, progress=progress),
-        rerun_planner=state.reruns,
-        probe_planner=state.probes,
-        stage_planner=state.stages,
-        attempt_offsets=state.attempt_offsets,
+        state=state.run,
         started_at=started,
-        checkpoints=state.checkpoints,
-        adaptive_planner=state.adaptive,
-        stop=stop,  # type: ignore[arg-type]
+        stop=stop,
     )
     print(summary.line(), flush=True)
     for line in summary.hung_lines()[:20]:

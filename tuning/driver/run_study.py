@@ -30,12 +30,8 @@ from tuning.driver.signals import StopRequest
 from tuning.driver.study_options import StudyOptions
 from tuning.driver.study_summary import StudySummary
 from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback, StopRequested
-from tuning.plan.trial import PlannedTrial, WorkerSettings
-from tuning.planners.adaptive import AdaptivePlanner
-from tuning.planners.bundles import Saved, TrialBook
-from tuning.planners.probes import ProbePlanner
-from tuning.planners.reruns import RerunPlanner
-from tuning.planners.stages import StagePlanner
+from tuning.plan.trial import BundleTask, PlannedTrial, WorkerSettings
+from tuning.planners.bundles import RunState, TrialBook
 from tuning.store.experiment import TUNE_STORE, refined_recorder
 from tuning.store.sink import ResultSink, open_filesystem
 from tuning.worker.data_parallel import DRIVER_RESOURCES, train_run_remover
@@ -52,13 +48,8 @@ def run_study(
     results_dir: str,
     options: StudyOptions | None = None,
     *,
-    rerun_planner: RerunPlanner | None = None,
-    probe_planner: ProbePlanner | None = None,
-    stage_planner: StagePlanner | None = None,
-    attempt_offsets: dict[str, int] | None = None,
+    state: RunState | None = None,
     started_at: float | None = None,
-    checkpoints: dict[str, Saved] | None = None,
-    adaptive_planner: AdaptivePlanner | None = None,
     stop: StopRequest | None = None,
 ) -> StudySummary:
     """Run ``trials`` on Ray Tune as ``options`` say and write their rows under ``results_dir``.
@@ -69,17 +60,16 @@ def run_study(
     ``floor(GPU / gpus_per_trial)``), capped by ``max_concurrent_trials``; on a joined cluster
     only that cap applies, so an autoscaling cluster grows to the queued trials' demand.
     ``started_at`` (a ``time.perf_counter()`` value) lets the caller count its own set-up in the
-    wall time. Staged protocols (``options.staged``) plan each later stage when the stage before
-    has finished and append each refinement to ``experiment.json`` (or pass a prepared
-    ``stage_planner``); protocols in ``options.reruns`` rerun each search's best trial (or pass a prepared
-    ``rerun_planner``); protocols in ``options.probes`` end in inclusion probes
-    (:mod:`tuning.planners.probes`; or pass a prepared ``probe_planner``); ``attempt_offsets`` gives the
-    first attempt number of trials that ran before (resume), ``checkpoints`` the latest
-    checkpoint of trials that continue from one (resume). Adaptive searches
-    (``options.adaptive``, :mod:`tuning.planners.adaptive`; or pass a prepared ``adaptive_planner``,
-    rebuilt on resume) ask their points as slots free and count towards the concurrency like
-    planned trials. The plan runs in chunks of ``options.trials_per_fit`` trials (asked ones
-    included), one Tune run each, which bounds the driver's memory.
+    wall time. ``state`` is what the run starts from besides ``trials``
+    (:class:`~tuning.planners.bundles.RunState`: its planners and, on resume, each trial's next
+    attempt number and latest checkpoint); None: a fresh run with ``options.planners`` of
+    ``trials``. Staged protocols (``options.staged``) plan each later stage when the stage before
+    has finished and append each refinement to ``experiment.json``; protocols in
+    ``options.reruns`` rerun each search's best trial; protocols in ``options.probes`` end in
+    inclusion probes (:mod:`tuning.planners.probes`). Adaptive searches (``options.adaptive``,
+    :mod:`tuning.planners.adaptive`) ask their points as slots free and count towards the
+    concurrency like planned trials. The plan runs in chunks of ``options.trials_per_fit``
+    trials (asked ones included), one Tune run each, which bounds the driver's memory.
 
     ``options.bundle_sizes`` maps workload names to a bundle size or ``"auto"`` (probed once per
     workload on a worker with one trial's resources, see :mod:`tuning.driver.bundle_probe`); workloads
@@ -99,7 +89,8 @@ def run_study(
     summary = StudySummary(planned=len(trials))
     started_ray = start_ray(options.ray)
     try:
-        adaptive_planner = adaptive_planner or options.adaptive_planner()
+        state = state or RunState(options.planners(trials, refined_recorder(results_dir)))
+        adaptive_planner = state.planners.adaptive
         # A data-parallel trial holds workers x the trial resources (tuning/worker/data_parallel.py).
         templates = [search.template for search in adaptive_planner.searches.values()]
         widest = max((t.workers for t in [*trials, *templates]), default=1)
@@ -110,11 +101,6 @@ def run_study(
         slots = study_slots(
             capacity, joined=options.ray.joined, max_concurrent_trials=options.max_concurrent_trials
         )
-        if rerun_planner is None or probe_planner is None or stage_planner is None:
-            stages, reruns, probes = options.planners(trials, refined_recorder(results_dir))
-            rerun_planner = rerun_planner or reruns
-            probe_planner = probe_planner or probes
-            stage_planner = stage_planner or stages
         # Adaptive searches are sized as the quasi-random searches they stand in for would be.
         stand_ins = [t for search in adaptive_planner.searches.values() for t in search.stand_ins()]
         sizes = resolve_bundle_sizes(
@@ -125,11 +111,7 @@ def run_study(
         )
         summary.bundle_sizes = dict(sizes)
         size_of = bundle_size_function(sizes)
-        book = TrialBook(
-            trials, size_of, rerun_planner, max_failures=options.max_failures,
-            attempt_offsets=attempt_offsets, probes=probe_planner, stages=stage_planner,
-            checkpoints=checkpoints, adaptive=adaptive_planner,
-        )
+        book = state.book(trials, size_of, max_failures=options.max_failures)
         # Every bundle that may run, adaptive asks included: Tune lets the searcher keep as
         # many trials pending as max_concurrent_trials (its ConcurrencyLimiter), so adaptive
         # searches, asked one bundle per free slot, do not serialize the study.
@@ -180,7 +162,7 @@ def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
 
     single = PlacementGroupFactory([{"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}])
     driver = PlacementGroupFactory([dict(DRIVER_RESOURCES)])
-    return lambda config: driver if config["members"][0].get("workers", 1) > 1 else single
+    return lambda config: driver if BundleTask.workers_of(config) > 1 else single
 
 
 def checkpoint_remover(results_dir: str) -> Callable[[str], None]:

@@ -15,7 +15,8 @@ from optcompare.schema import FINAL_STAGE
 from tuning.driver.ray_env import RayTarget
 from tuning.plan.adaptive_search import AdaptiveSearch, adaptive_searches
 from tuning.planners.adaptive import AdaptivePlanner
-from tuning.planners.probes import ProbePlanner, plan_probes
+from tuning.planners.planners import Planners
+from tuning.planners.probes import plan_probes
 from tuning.planners.reruns import RerunPlanner
 from tuning.planners.stages import StagePlanner
 from tuning.spec.rerun_rules import RerunRule, rerun_rules
@@ -93,9 +94,10 @@ class StudyOptions:
 
     def planners(
         self, plan: Iterable[PlannedTrial], on_refined: Callable[[dict[str, Any]], None] | None = None
-    ) -> tuple[StagePlanner, RerunPlanner, ProbePlanner]:
-        """The planners of trials that depend on results, for ``plan`` (the trials planned up
-        front): later stages, reruns and probes, in the order a finished trial is told to them.
+    ) -> Planners:
+        """The planners of a run of ``plan`` (the trials planned up front): the adaptive
+        searches' studies, none asked yet (resume restores them from the rows), and the planners
+        of trials that depend on results (later stages, reruns and probes).
 
         Adaptive searches have no planned trial: reruns and probes track each through its
         template, as a one-stage search of ``budget`` trials at indices 0 .. budget - 1."""
@@ -107,11 +109,8 @@ class StudyOptions:
         stages = StagePlanner(plan, self.staged, self.trials_per_search, self.seed, on_refined)
         reruns = RerunPlanner(tracked, self.reruns, self.seed, finals)
         seeds = {name: rule.seeds for name, rule in self.reruns.items()}
-        return stages, reruns, plan_probes(tracked, self.probes, seeds, finals)
-
-    def adaptive_planner(self) -> AdaptivePlanner:
-        """A planner of the adaptive searches, none asked yet (resume rebuilds its own)."""
-        return AdaptivePlanner(self.adaptive)
+        probes = plan_probes(tracked, self.probes, seeds, finals)
+        return Planners(stages, reruns, probes, AdaptivePlanner(self.adaptive))
 
     @property
     def worker_threads(self) -> int:

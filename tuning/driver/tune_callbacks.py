@@ -80,8 +80,9 @@ class SinkCallback(Callback):
         """Once requested, bundles that end are not recorded (their members stay unfinished,
         ``resume`` runs them)."""
         self.clock = clock
-        self.running: dict[str, tuple[Any, float, float]] = {}
-        """Bundle -> (Tune trial, start, hung-after deadline) of running bundles with a time limit."""
+        self.running: dict[str, tuple[Any, float, float, float]] = {}
+        """Bundle -> (Tune trial, start, hung-after deadline, time limit) of running bundles with a
+        time limit."""
         self.hung: dict[str, str] = {}
         """Bundles the driver ended for holding their slot past their time limit -> the error."""
         self.delete_checkpoint = delete_checkpoint
@@ -108,12 +109,11 @@ class SinkCallback(Callback):
         """Kill the worker of each bundle past its hung-after deadline (:func:`hung_after_s`):
         Tune then reports the trial's error and its members are recorded as failed."""
         now = self.clock()
-        for bundle_id, (trial, started, deadline) in list(self.running.items()):
+        for bundle_id, (trial, started, deadline, limit) in list(self.running.items()):
             if now < deadline:
                 continue
             del self.running[bundle_id]
-            limit = trial.config["members"][0].get("time_limit_s")
-            self.hung[bundle_id] = hung_message(now - started, float(limit))
+            self.hung[bundle_id] = hung_message(now - started, limit)
             actor = trial_actor(trial)
             if actor is not None:
                 import ray
@@ -124,17 +124,21 @@ class SinkCallback(Callback):
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
         self.summary.task_started()
-        limit = trial.config["members"][0].get("time_limit_s")
+        bundle_id = BundleTask.id_of(trial.config)
+        bundle = self.book.in_flight.get(bundle_id)
+        if bundle is None:  # not the book's (cannot happen: the searcher hands out the book's)
+            return
+        limit = bundle.members[0].time_limit_s
         if limit is not None:
             started = self.clock()
-            self.running[trial.config["bundle_id"]] = (trial, started, started + hung_after_s(float(limit)))
-        for member in trial.config["members"]:
-            self.progress.started(member["trial_id"], trial.config["bundle_id"])
+            self.running[bundle_id] = (trial, started, started + hung_after_s(limit), limit)
+        for member in bundle.members:
+            self.progress.started(member.trial_id, bundle_id)
 
     def on_trial_result(
         self, iteration: int, trials: list, trial: Any, result: dict, **info: Any  # noqa: ANN401
     ) -> None:
-        bundle_id = trial.config["bundle_id"]
+        bundle_id = BundleTask.id_of(trial.config)
         # Consume the payload and drop it from the result in place: Tune keeps each trial's
         # last result (and per-metric statistics of it) in driver memory until the end.
         report = BundleReport.pop_from(result)
@@ -166,7 +170,7 @@ class SinkCallback(Callback):
         """Tune persisted a bundle's checkpoint: note it for its members' retries and delete the
         one it replaces (Tune keeps every checkpoint, ``num_to_keep=None``: keeping one per trial
         through Tune would force an experiment-state snapshot at every checkpoint)."""
-        self._note_checkpoint(trial.config["bundle_id"], str(checkpoint.path))
+        self._note_checkpoint(BundleTask.id_of(trial.config), str(checkpoint.path))
 
     def _note_checkpoint(self, bundle_id: str, path: str) -> None:
         """The checkpoint at ``path`` holds the members its report named: note it, release the
@@ -180,8 +184,9 @@ class SinkCallback(Callback):
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
         self.summary.task_ended()
-        self.running.pop(trial.config["bundle_id"], None)
-        ended = self.book.bundle_ended(trial.config["bundle_id"])
+        bundle_id = BundleTask.id_of(trial.config)
+        self.running.pop(bundle_id, None)
+        ended = self.book.bundle_ended(bundle_id)
         if self.stop.requested:  # stopped by the driver: unfinished members are for resume
             return
         for planned in ended:
@@ -191,7 +196,7 @@ class SinkCallback(Callback):
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
         self.summary.task_ended()
-        bundle_id = trial.config["bundle_id"]
+        bundle_id = BundleTask.id_of(trial.config)
         self.running.pop(bundle_id, None)
         hung = self.hung.pop(bundle_id, None)
         error = hung or self.failures.pop(bundle_id, None) or str(trial.get_error() or "")

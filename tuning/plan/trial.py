@@ -9,6 +9,7 @@ hashes the same (``plan_digest`` in :mod:`tuning.store.experiment`). Importable 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -99,3 +100,15 @@ class BundleTask(StrictModel):
     """Trial id -> the path of the checkpoint it continues from (every member the same one)."""
     attempts: dict[str, int] = Field(default_factory=dict)
     """Trial id -> the attempt this task runs (written into its checkpoints' metadata)."""
+
+    @staticmethod
+    def id_of(config: Mapping[str, Any]) -> str:
+        """The ``bundle_id`` of a task as Ray hands it back (``trial.config``, the
+        ``model_dump()``), without validating the whole task."""
+        return str(config["bundle_id"])
+
+    @staticmethod
+    def workers_of(config: Mapping[str, Any]) -> int:
+        """The data-parallel workers of a task given as its ``model_dump()`` (every member has
+        the same: a bundle shares its workload entry)."""
+        return int(config["members"][0].get("workers", 1))

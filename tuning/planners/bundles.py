@@ -35,16 +35,17 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from tuning.plan.trial import PlannedTrial
 from tuning.planners.adaptive import AdaptivePlanner
+from tuning.planners.planners import FollowupPlanner, Planners
 from tuning.planners.probes import ProbePlanner
 from tuning.planners.reruns import RerunPlanner
 from tuning.planners.stages import StagePlanner
 
-__all__ = ["Bundle", "Saved", "TrialBook", "bundle_key", "count_bundles"]
+__all__ = ["Bundle", "RunState", "Saved", "TrialBook", "bundle_key", "count_bundles"]
 
 
 def bundle_key(trial: PlannedTrial) -> tuple:
@@ -93,28 +94,19 @@ class TrialBook:
         self,
         trials: Iterable[PlannedTrial],
         size_of: Callable[[PlannedTrial], int],
-        reruns: RerunPlanner,
+        planners: Planners | None = None,
         *,
         max_failures: int,
         attempt_offsets: dict[str, int] | None = None,
-        probes: ProbePlanner | None = None,
-        stages: StagePlanner | None = None,
         checkpoints: dict[str, Saved] | None = None,
-        adaptive: AdaptivePlanner | None = None,
     ) -> None:
         self.pending: deque[PlannedTrial] = deque(trials)
-        self.adaptive = adaptive or AdaptivePlanner()
-        """Asks the adaptive searches' points when the plan's queue is empty."""
+        self.planners = planners or Planners()
+        """The adaptive searches' studies (asked when the plan's queue is empty) and the
+        planners of trials that depend on results (later stages, reruns, probes), told of each
+        finished trial and drained in this order."""
         self.retry: deque[PlannedTrial] = deque()
         self.size_of = size_of
-        self.reruns = reruns
-        self.probes = probes or ProbePlanner((), (), {})
-        self.stages = stages or StagePlanner((), (), 0, 0)
-        self.followups: tuple[StagePlanner | RerunPlanner | ProbePlanner, ...] = (
-            self.stages, self.reruns, self.probes,
-        )
-        """Planners of trials that depend on results (later stages, reruns, probes), told of
-        each finished trial and drained in this order."""
         self.max_failures = max_failures
         self.attempts: dict[str, int] = dict(attempt_offsets or {})
         self.failures: dict[str, int] = {}
@@ -127,6 +119,26 @@ class TrialBook:
         self._ids = itertools.count()
         self.checkpoints: dict[str, Saved] = dict(checkpoints or {})
         """Trial id -> its latest checkpoint (the step and where it is)."""
+
+    @property
+    def adaptive(self) -> AdaptivePlanner:
+        return self.planners.adaptive
+
+    @property
+    def stages(self) -> StagePlanner:
+        return self.planners.stages
+
+    @property
+    def reruns(self) -> RerunPlanner:
+        return self.planners.reruns
+
+    @property
+    def probes(self) -> ProbePlanner:
+        return self.planners.probes
+
+    @property
+    def followups(self) -> tuple[FollowupPlanner, ...]:
+        return self.planners.followups
 
     def attempt(self, trial_id: str) -> int:
         return self.attempts.get(trial_id, 0)
@@ -145,23 +157,17 @@ class TrialBook:
     @property
     def max_followups(self) -> int:
         """Adaptive asks, later stages' trials, reruns and probes still to be planned, at most."""
-        return (
-            self.adaptive.max_asks + self.stages.max_stage_trials + self.reruns.max_reruns
-            + self.probes.max_probes
-        )
+        return self.adaptive.max_asks + self.planners.max_followups
 
     def max_bundles(self, trials: Iterable[PlannedTrial]) -> int:
         """Bundles that ``trials`` (the plan), the adaptive asks and the followups form at most
         (no failures; a followup counted as a bundle of its own)."""
-        followups = self.stages.max_stage_trials + self.reruns.max_reruns + self.probes.max_probes
+        followups = self.planners.max_followups
         return count_bundles(trials, self.size_of) + self.adaptive.max_bundles(self.size_of) + followups
 
     def record_result(self, trial: PlannedTrial, summary: dict[str, Any] | None) -> None:
-        """Tell the adaptive searches' studies and the planners of later stages, reruns and
-        probes that ``trial`` finished (None: it failed)."""
-        self.adaptive.record(trial, summary)
-        for planner in self.followups:
-            planner.record(trial, summary)
+        """``trial`` finished (None: it failed): tell the planners (:meth:`Planners.record`)."""
+        self.planners.record(trial, summary)
 
     def next_bundle(self, *, fresh_allowed: int | None = None) -> Bundle | None:
         """The next bundle to run: retries first, then later stages' trials (a search's next
@@ -270,3 +276,22 @@ class TrialBook:
             else:
                 exhausted.append(member)
         return exhausted
+
+
+@dataclass
+class RunState:
+    """What one run of the driver starts from besides its trials: its planners and, when it
+    continues a study (resume), each trial's next attempt number and latest checkpoint."""
+
+    planners: Planners = field(default_factory=Planners)
+    attempt_offsets: dict[str, int] = field(default_factory=dict)
+    """Trial id -> the attempt number its next attempt gets (every trial that ran before)."""
+    checkpoints: dict[str, Saved] = field(default_factory=dict)
+    """Trial id -> the latest checkpoint it continues from."""
+
+    def book(self, trials: Iterable[PlannedTrial], size_of: Callable[[PlannedTrial], int], *, max_failures: int) -> TrialBook:
+        """The book of a run of ``trials`` from this state."""
+        return TrialBook(
+            trials, size_of, self.planners, max_failures=max_failures,
+            attempt_offsets=self.attempt_offsets, checkpoints=self.checkpoints,
+        )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from tuning.plan.trial import BundleTask
 from tuning.worker.bundle_report import BundleReport
 from tuning.worker.data_parallel import run_trainer
 from tuning.worker.trainable import STALL_EXIT_CODE, execute_bundle, read_checkpoint
@@ -30,7 +31,7 @@ def ray_trainable(config: dict[str, Any]) -> None:
     from ray import tune
 
     try:
-        if config["members"][0].get("workers", 1) > 1:
+        if BundleTask.workers_of(config) > 1:
             run_trainer(config)  # the Train workers report, through Ray Train (TuneReportCallback)
         else:
             execute_bundle(
