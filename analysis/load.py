@@ -119,7 +119,9 @@ class Experiment:
 
 def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) of an experiment directory; InputError when it is not one (saying how
-    to recover when it holds results but no experiment.json)."""
+    to recover when it holds results but no experiment.json) or when its experiment.json is
+    broken (:func:`read_experiment_record`). Every reader opens experiments here, so they all
+    refuse a broken one with the same message."""
     if "://" in path:
         try:
             filesystem, root = pafs.FileSystem.from_uri(path)
@@ -139,6 +141,7 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
             f"{path} is not an optcompare experiment (no experiment.json); give RESULTS/NAME "
             "as written by 'optcompare run'"
         )
+    read_experiment_record(filesystem, root, path)
     return filesystem, root
 
 

@@ -125,8 +125,7 @@ def test_resume_of_broken_experiment_json_says_how_to_recover(finished, capsys):
 
 
 # --- experiment.json of the wrong shape: exit 2 naming the field ------------------------------
-# (``query`` reads only the part files, so the rows stay queryable while experiment.json is
-# being put right.)
+# Every reader refuses it the same way (one rule: analysis.load.open_experiment).
 
 WRONG_SHAPES = {
     "config a list": ({"config": []}, "experiment.json: config: input should be a valid dictionary, got []"),
@@ -140,14 +139,32 @@ WRONG_SHAPES = {
 }
 
 
-@pytest.mark.parametrize("command", ["resume", "rank", "report"])
+READERS = {
+    "resume": ["--num-cpus", "1", "--quiet"], "rank": [], "report": ["--out", "{dir}/report"],
+    "query": ["select count(*) from trials"], "summary": [],
+}
+
+
+@pytest.mark.parametrize("command", sorted(READERS))
+def test_every_reader_refuses_invalid_experiment_json_with_exit_2_and_the_recovery(finished, capsys, command):
+    experiment, _ = finished
+    (experiment / "experiment.json").write_text('{"name": "exp", "config": ')
+    args = [a.format(dir=experiment.parent) for a in READERS[command]]
+    code = main([command, str(experiment), *args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{experiment}/experiment.json is not valid JSON" in err
+    assert "put back experiment.json" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["resume", "rank", "report", "query"])
 @pytest.mark.parametrize("case", sorted(WRONG_SHAPES))
 def test_wrong_shaped_experiment_json_is_exit_2_naming_the_field(finished, capsys, case, command):
     experiment, _ = finished
     change, fragment = WRONG_SHAPES[case]
     record = json.loads((experiment / "experiment.json").read_text())
     (experiment / "experiment.json").write_text(json.dumps({**record, **change}))
-    args = {"resume": ["--num-cpus", "1", "--quiet"], "rank": [], "report": ["--out", str(experiment.parent / "report")]}[command]
+    args = [a.format(dir=experiment.parent) for a in READERS[command]]
     code = main([command, str(experiment), *args])
     err = capsys.readouterr().err
     assert code == 2, err
