@@ -10,10 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ import tuning.store.sink as sink_module
 from analysis.load import load_results
 from optcompare.cli import main
 from tests.faulty_store import faulty, part_files
+from tests.tmpfs import tmpfs
 
 CONFIG = (
     "name: full\nworkloads: [{name: mnist1d-mlp, steps: 20, eval_every: 10}]\n"
@@ -68,19 +67,6 @@ def test_a_store_failing_from_the_nth_write_stops_the_study_and_resume_finishes(
     _check_readable_and_resume(experiment, capsys)
 
 
-@contextlib.contextmanager
-def _tmpfs(where: Path, size: str) -> Iterator[Path]:
-    where.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)],
-                             capture_output=True, text=True, check=False)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or mounted.returncode}); needs root")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _fill_when(ready: Path, filler: Path, stop: threading.Event) -> None:
     """Once ``ready`` holds a trials part file, write ``filler`` until the disk is full."""
     while not stop.is_set() and not list((ready / "trials").rglob("part-*.parquet")):
@@ -102,7 +88,7 @@ def test_a_real_filesystem_filling_up_mid_study(tmp_path, capsys, monkeypatch, u
         "optimizers: [slow-sgd, slow-sgd-2]\nprotocols: [lr-only]\ntrials_per_search: 3\nreport_every_s: 0\n"
     )
     monkeypatch.setattr(sink_module, "RETRY_SECONDS", 3.0)
-    with _tmpfs(tmp_path / "small", "64m") as disk:
+    with tmpfs(tmp_path / "small", "64m") as disk:
         experiment = disk / "r" / "full"
         filler = disk / "filler"
         stop = threading.Event()

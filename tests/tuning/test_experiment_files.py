@@ -9,8 +9,10 @@ failed after Ray had started."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -19,12 +21,18 @@ import pytest
 import tuning.store.experiment as experiment_module
 from optcompare.cli import main
 from optcompare.errors import InputError
+from tests.tmpfs import remount_read_only, tmpfs
 from tests.tuning.file_texts import config_text
 from tests.tuning.result_rows import write_rows
 from tuning.commands.resume import load_resume_state
 from tuning.plan.resolve import resolve_plan
 from tuning.spec.config import load_config
-from tuning.store.experiment import check_results_root, create_experiment
+from tuning.store.experiment import (
+    TUNE_STORE,
+    check_checkpoint_store,
+    check_results_root,
+    create_experiment,
+)
 
 
 def _config(tmp_path: Path):
@@ -95,6 +103,47 @@ def test_check_results_root_creates_nothing_and_leaves_no_probe(tmp_path):
     (tmp_path / "results").mkdir()
     check_results_root(str(tmp_path / "results"), "exp")
     assert list((tmp_path / "results").iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_resume_on_a_read_only_mount_is_exit_2_before_ray_starts(tmp_path, capsys, monkeypatch, finished):
+    """Probe 4 of the reliability issue: before, resume exited 1 with a raw OSError of the
+    lease's temporary file."""
+    import tuning.driver.ray_env
+
+    def no_ray(*args, **kwargs):  # noqa: ANN002, ANN003
+        raise AssertionError("Ray started")
+
+    monkeypatch.setattr(tuning.driver.ray_env, "start_ray", no_ray)
+    experiment, _ = finished
+    with tmpfs(tmp_path / "mount", "16m") as disk:
+        copy = disk / experiment.name
+        shutil.copytree(experiment, copy)
+        before = sorted(p.relative_to(copy) for p in copy.rglob("*"))
+        remount_read_only(disk)
+        code = main(["resume", str(copy), "--num-cpus", "1", "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"{copy}: cannot write the lease {copy}/.lease" in err and "Read-only file system" in err
+        assert "give one this user can write to" in err and "Traceback" not in err
+        assert sorted(p.relative_to(copy) for p in copy.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_checkpoint_store_refused_for_a_full_disk_leaves_no_probe_file(tmp_path, finished):
+    experiment, _ = finished
+    with tmpfs(tmp_path / "mount", "1m") as disk:
+        copy = disk / experiment.name
+        shutil.copytree(experiment, copy)
+        (copy / TUNE_STORE).mkdir(exist_ok=True)
+        before = sorted((copy / TUNE_STORE).iterdir())
+        with contextlib.suppress(OSError), (disk / "filler").open("wb") as filler:
+            while True:  # fill the disk, a page at a time, until the kernel refuses
+                filler.write(b"\0" * 4096)
+                filler.flush()
+        with pytest.raises(InputError, match="cannot be written"):
+            check_checkpoint_store(str(copy))
+        assert sorted((copy / TUNE_STORE).iterdir()) == before  # the probe file is gone
 
 
 def test_an_unwritable_results_root_on_s3_is_input_error(s3_results):

@@ -215,6 +215,8 @@ def check_results_root(results_root: str, name: str) -> None:
             stream.write(b"optcompare")
         filesystem.delete_file(probe)
     except OSError as err:
+        with contextlib.suppress(OSError):  # created, then the write failed (a full disk)
+            filesystem.delete_file(probe)
         store = f"{results_root.rstrip('/')}/{name}/{TUNE_STORE}"
         raise InputError(
             f"the checkpoint store {store} cannot be written: the results root {results_root} "
@@ -261,6 +263,8 @@ def check_checkpoint_store(experiment_dir: str) -> None:
             stream.write(b"optcompare")
         filesystem.delete_file(f"{store}/{WRITE_PROBE}")
     except OSError as err:
+        with contextlib.suppress(OSError):  # created, then the write failed (a full disk)
+            filesystem.delete_file(f"{store}/{WRITE_PROBE}")
         raise InputError(
             f"the checkpoint store {experiment_dir.rstrip('/')}/{TUNE_STORE} cannot be written ({err}); "
             "give a results directory (or URI) this user can write to"

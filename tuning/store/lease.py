@@ -491,7 +491,14 @@ def acquire(
     record = _new_record(command or " ".join(["optcompare", *sys.argv[1:2]]))
     data = _encode(record)
     for _ in range(5):
-        version = store.create(data)
+        try:
+            version = store.create(data)
+        except OSError as err:
+            raise InputError(
+                f"{experiment_dir}: cannot write the lease {store.where} ({err}); a study's driver "
+                "writes its results directory: give one this user can write to (a copy of the "
+                "experiment, if this one must stay read-only)"
+            ) from None
         previous = None
         if version is None:
             found = store.read()
