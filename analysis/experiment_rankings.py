@@ -24,7 +24,7 @@ from .selection import selection
 from .stages import select_stage_rows
 from .studies import StudyComparison, compare_studies, default_study_budget, study_count
 
-__all__ = ["ExperimentRankings", "rank_experiment"]
+__all__ = ["ExperimentRankings", "rank_experiment", "skipped_budget_warnings"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,10 @@ def rank_experiment(
     default = (default_study_budget(trials) if several else None) or default_budget(searches)
     used = chosen or (default,)
     adaptive = adaptive_protocols(meta)
-    warnings = [*budget_warnings(searches, used), *ask_order_warnings(searches, adaptive)]
+    warnings = [
+        *budget_warnings(searches, used), *ask_order_warnings(searches, adaptive),
+        *skipped_budget_warnings(loaded.skipped, None if chosen else default),
+    ]
     by_budget = rank_searches(searches, used, chosen_select, report, n_resamples, seed, adaptive)
     studies = compare_studies(
         trials, used, inclusion_pairs(meta), select=chosen_select, report=report,
@@ -92,3 +95,17 @@ def rank_experiment(
         stage=stage,
         studies=studies,
     )
+
+
+def skipped_budget_warnings(skipped: tuple[str, ...] | list[str], default: int | None) -> list[str]:
+    """A warning when the default budget (``default``; None: the caller chose the budgets) was
+    taken from rows read while part files were ``skipped``: a search whose rows were in an
+    unreadable file looks smaller, and the default budget (its smallest search) drops with it."""
+    if default is None or not skipped:
+        return []
+    files = f"{len(skipped)} part file{'s' if len(skipped) > 1 else ''}"
+    return [
+        f"the default budget K = {default} is the smallest search read, and {files} could not be "
+        "read: a search with rows in them looks smaller than it ran, so K may be too; give "
+        "--budget to rank at the budget the study ran"
+    ]

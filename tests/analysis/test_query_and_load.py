@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -255,3 +256,24 @@ def test_query_reads_rows_without_stage_or_study_as_final_and_study_0(tmp_path):
         assert [tuple(r) for r in result.rows] == expected
     both = run_query([str(new), str(old)], "select experiment, count(*) from trials where stage = 'final' and study = 0 group by 1 order by 1")
     assert [tuple(r) for r in both.rows] == [("new", 1), ("old", 2)]
+
+
+def test_a_default_budget_lowered_by_a_skipped_file_says_so(tmp_path, capsys):
+    """Probe 5 of the reliability issue: with one part file unreadable, rank's default budget
+    dropped from the search size without a word next to the table."""
+    exp = write_experiment(tmp_path / "exp", {
+        ("w", "p", "adam"): [trial(0.1 * (i + 1)) for i in range(4)],
+        ("w", "p", "sgd"): [trial(0.2 * (i + 1), index=i) for i in range(2)],
+    })
+    rest = write_experiment(tmp_path / "rest", {("w", "p", "sgd"): [trial(0.9, index=i) for i in (2, 3)]})
+    partition = Path("trials") / "workload=w" / "protocol=p" / "optimizer=sgd"
+    (extra,) = (rest / partition).glob("part-*.parquet")
+    shutil.copy(extra, exp / partition / "part-extra.parquet")
+    assert main(["rank", str(exp), "--format", "json", "--resamples", "20"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget"] == 4  # every search read: K = 4
+    (exp / partition / "part-extra.parquet").write_bytes(b"PAR1 not parquet")
+    assert main(["rank", str(exp), "--format", "json", "--resamples", "20"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["budget"] == 2
+    assert "the default budget K = 2 is the smallest search read, and 1 part file could not be read" in captured.err
+    assert "give --budget to rank at the budget the study ran" in captured.err
