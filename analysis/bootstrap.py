@@ -61,7 +61,7 @@ class BudgetCurve:
             budgets=budgets,
             mean=samples.mean(axis=1),
             p05=np.percentile(samples, 5, axis=1, method=percentile_method),  # type: ignore[call-overload]  # method: a checked str, numpy types a Literal
-            p95=np.percentile(samples, 95, axis=1, method=percentile_method),  # type: ignore[call-overload]
+            p95=np.percentile(samples, 95, axis=1, method=percentile_method),  # type: ignore[call-overload]  # as p05
             samples=samples,
         )
 

@@ -41,7 +41,7 @@ def _is_integer(value: object) -> bool:
     if isinstance(value, (bool, str, bytes)):
         return False
     try:
-        return int(value) == value  # type: ignore[call-overload]
+        return int(value) == value  # type: ignore[call-overload]  # any object; int() raises for the wrong ones
     except (TypeError, ValueError, OverflowError):
         return False
 

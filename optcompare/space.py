@@ -46,9 +46,9 @@ class Range(StrictModel):
     allowed_keys: ClassVar[str] = "min, max, scaling, from_trials, num (or feasible_points in place of min, max, scaling)"
     min: FiniteNumber
     max: FiniteNumber
-    scaling: one_of(SCALINGS)  # type: ignore[valid-type]
-    from_trials: _Ladder = None  # type: ignore[valid-type]
-    num: _Ladder = None  # type: ignore[valid-type]
+    scaling: one_of(SCALINGS)  # type: ignore[valid-type]  # pydantic type built by a call
+    from_trials: _Ladder = None  # type: ignore[valid-type]  # pydantic type built by a call
+    num: _Ladder = None  # type: ignore[valid-type]  # pydantic type built by a call
 
     @model_validator(mode="after")
     def _ordered(self) -> Range:
@@ -79,8 +79,8 @@ class Points(StrictModel):
     not_a_mapping: ClassVar[str] = DIMENSION_HINT
     allowed_keys: ClassVar[str] = "feasible_points, from_trials, num (or min, max, scaling in place of feasible_points)"
     feasible_points: Annotated[list[Any], _point_list(lambda p: p)]
-    from_trials: _Ladder = None  # type: ignore[valid-type]
-    num: _Ladder = None  # type: ignore[valid-type]
+    from_trials: _Ladder = None  # type: ignore[valid-type]  # pydantic type built by a call
+    num: _Ladder = None  # type: ignore[valid-type]  # pydantic type built by a call
 
     @model_validator(mode="after")
     def _no_num(self) -> Points:

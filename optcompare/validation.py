@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, PlainValidator, ValidationError, model_validator
 
@@ -65,7 +65,7 @@ class FieldError(ValueError):
 
 def first_unknown(keys: object, allowed: Sequence[str]) -> object | None:
     """The first key (in a stable order, whatever the keys' types) not in ``allowed``."""
-    unknown = sorted((k for k in keys if k not in allowed), key=repr)  # type: ignore[attr-defined]
+    unknown = sorted((k for k in keys if k not in allowed), key=repr)  # type: ignore[attr-defined]  # any iterable of keys
     return unknown[0] if unknown else None
 
 
@@ -99,7 +99,8 @@ class StrictModel(BaseModel):
 # --- value types: the validator's ValueError message is the user's message ----------------------
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[float]:
+    """An int or a float, not a bool (an int is a float as far as the checks below go)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
@@ -122,11 +123,11 @@ def number(minimum: float, *, optional: bool = False) -> Any:  # noqa: ANN401 - 
     def check(value: object) -> float | None:
         if value is None and optional:
             return None
-        if not _is_number(value) or not value >= minimum:  # type: ignore[operator]
+        if not _is_number(value) or not value >= minimum:
             raise ValueError(f"expected a number >= {minimum:g}, got {value!r}")
-        if not math.isfinite(value):  # type: ignore[arg-type]
+        if not math.isfinite(value):
             raise ValueError(f"expected a finite number, got {value!r}")
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
 
     return Annotated[float, PlainValidator(check)]
 
@@ -137,9 +138,9 @@ def seconds(*, optional: bool = True) -> Any:  # noqa: ANN401 - a type
     def check(value: object) -> float | None:
         if value is None and optional:
             return None
-        if not _is_number(value) or not (0 < value < math.inf):  # type: ignore[operator]
+        if not _is_number(value) or not (0 < value < math.inf):
             raise ValueError(f"expected a finite number of seconds > 0, got {value!r}")
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
 
     return Annotated[float | None if optional else float, PlainValidator(check)]
 
@@ -157,15 +158,15 @@ def one_of(choices: Sequence[str] | Callable[[], Sequence[str]]) -> Any:  # noqa
 
 
 def _finite_number(value: object) -> float:
-    if not _is_number(value) or not math.isfinite(value):  # type: ignore[arg-type]
+    if not _is_number(value) or not math.isfinite(value):
         raise ValueError(f"expected a finite number, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _real(value: object) -> float:
     if not _is_number(value):
         raise ValueError(f"expected a number, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _flag(value: object) -> bool:
@@ -202,8 +203,10 @@ def dotted(path: Sequence[str | int]) -> str:
 
 def _position(source: str, path: Sequence[str | int], marks: Marks | None) -> str:
     """``SOURCE:LINE:COL`` of the deepest marked node on ``path``, else ``SOURCE``."""
-    for end in range(len(path), 0, -1) if marks else ():
-        mark = marks.get(tuple(path[:end]))  # type: ignore[union-attr]
+    if not marks:
+        return source
+    for end in range(len(path), 0, -1):
+        mark = marks.get(tuple(path[:end]))
         if mark is not None:
             return f"{source}:{mark[0]}:{mark[1]}"
     return source

@@ -21,16 +21,24 @@ on any number of workers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 import torch
 
 from .parallel import rank_rows
 
-__all__ = ["BatchStream", "checkpointable"]
+__all__ = ["BatchStream", "Checkpointable", "checkpointable"]
 
 
-def checkpointable(stream: object) -> bool:
+class Checkpointable(Protocol):
+    """A minibatch stream whose position can be saved (:meth:`state_dict`) and restored."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+def checkpointable(stream: object) -> TypeGuard[Checkpointable]:
     """Whether a minibatch stream can save and restore its position (``state_dict`` and
     ``load_state_dict``, as :class:`BatchStream` and LM1B's window stream have)."""
     return callable(getattr(stream, "state_dict", None)) and callable(getattr(stream, "load_state_dict", None))

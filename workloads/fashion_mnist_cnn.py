@@ -72,11 +72,11 @@ class FashionMnistCnn(ImageWorkload):
                     "is it a Fashion-MNIST labels file?"
                 )
             arrays[split] = (torch.from_numpy(x.copy()).unsqueeze(1), torch.from_numpy(y))
-        x, y = arrays["train"]
-        train_idx, val_idx = holdout(len(y), VAL_SIZE)
+        train_x, train_y = arrays["train"]
+        train_idx, val_idx = holdout(len(train_y), VAL_SIZE)
         return {
-            "train": Split(x[train_idx], y[train_idx]),
-            "val": Split(x[val_idx], y[val_idx]),
+            "train": Split(train_x[train_idx], train_y[train_idx]),
+            "val": Split(train_x[val_idx], train_y[val_idx]),
             "test": Split(*arrays["test"]),
         }
 

@@ -14,7 +14,7 @@ rank: a DDP model, its shard of each global batch, sharded and all-reduced evalu
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ import optimizers
 from optcompare.errors import InputError
 
 from .base import Workload, rates_of_sums
-from .batches import checkpointable
+from .batches import Checkpointable, checkpointable
 from .checkpoint import CheckpointUnsupported
 from .outcome import EvalRow, TrialOutcome
 from .parallel import DataParallel
@@ -89,14 +89,14 @@ class _SingleLearner:
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "batches": self.batches.state_dict(),  # type: ignore[attr-defined]
+            "batches": self.batches.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
         assert rows == [0], rows  # one trial, one row
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.batches.load_state_dict(state["batches"])  # type: ignore[attr-defined]
+        cast(Checkpointable, self.batches).load_state_dict(state["batches"])  # state_dict() checked it
 
 
 def _sharded(
@@ -163,7 +163,9 @@ def train(
     torch.manual_seed(seed)  # build_model seeds too; this also fixes dropout draws for the trial
     model = workload.build_model(seed).to(run.device)
     model.train()
-    optimizer = optimizers.create(optimizer_name, list(model.parameters()), **hparams)
+    optimizer = optimizers.create(
+        optimizer_name, list(model.parameters()), **hparams  # type: ignore[arg-type]  # mypy: **hparams might fill foreach
+    )
     schedule = optimizers.make_schedule(schedule_name, hparams["learning_rate"], run.steps, **schedule_params)
     batches = workload.train_batches(data["train"], seed, batch_size=batch_size)
     if parallel is not None:

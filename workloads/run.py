@@ -397,7 +397,10 @@ def train_steps(
             group.evaluate_all(step, learner, splits)
         if run.heartbeat is not None:
             run.heartbeat(step)
-        if saving is not None and step < run.steps and watch.worst is None and saving.clock() - last_save >= saving.every_s:
+        if (
+            saving is not None and last_save is not None and step < run.steps and watch.worst is None
+            and saving.clock() - last_save >= saving.every_s
+        ):
             group.charge_segment()  # the training time so far goes into the state
             try:
                 saving.save(step, capture_state(step, learner, group, run.device, saving.keys(len(group.outcomes))))

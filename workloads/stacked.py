@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -22,7 +22,7 @@ from torch.nn import functional as F  # noqa: N812
 from optcompare.errors import InputError
 
 from .base import IGNORE_INDEX, Workload
-from .batches import checkpointable
+from .batches import Checkpointable, checkpointable
 from .checkpoint import CheckpointUnsupported
 from .run import Autocast
 
@@ -121,6 +121,7 @@ class StackedModel:
         self.base.train()
         if count is None or int(count) == 0:
             return [math.nan] * len(rows), [math.nan] * len(rows)
+        assert wrong is not None and loss_sum is not None  # set with count, batch by batch
         errors = (wrong.double() / count.double()).tolist()
         means = (loss_sum.double() / count.double()).tolist()
         return errors, [m if math.isfinite(m) else math.inf for m in means]
@@ -171,7 +172,9 @@ class StackedBatches:
             )
             self.position = 0
         i = self.position
-        idx = self.orders[:, i * self.batch : (i + 1) * self.batch]  # type: ignore[index]
+        orders = self.orders
+        assert orders is not None  # drawn above at the first batch (position starts at per_epoch)
+        idx = orders[:, i * self.batch : (i + 1) * self.batch]
         self.position += 1
         x = self.x_all[idx]
         x = self.workload.eval_transform(x.flatten(0, 1)).unflatten(0, idx.shape)
@@ -191,7 +194,7 @@ class StackedBatches:
         if not self.vectorised:
             if not all(checkpointable(it) for it in self.iterators):
                 raise CheckpointUnsupported("the workload streams its own minibatches, whose position cannot be saved")
-            return {"streams": [it.state_dict() for it in self.iterators]}
+            return {"streams": [cast(Checkpointable, it).state_dict() for it in self.iterators]}
         return {
             "generators": [g.get_state() for g in self.generators],
             "orders": None if self.orders is None else self.orders.cpu(),
@@ -201,7 +204,7 @@ class StackedBatches:
     def load_state_dict(self, state: dict[str, Any], rows: list[int]) -> None:
         if not self.vectorised:
             for iterator, row in zip(self.iterators, rows, strict=True):
-                iterator.load_state_dict(state["streams"][row])
+                cast(Checkpointable, iterator).load_state_dict(state["streams"][row])  # state_dict() checked them
             return
         for generator, row in zip(self.generators, rows, strict=True):
             generator.set_state(state["generators"][row])

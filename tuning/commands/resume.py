@@ -148,7 +148,9 @@ def with_recorded_targets(config: ExperimentConfig, record: dict[str, Any]) -> E
     """``config`` with each workload's ``target_value`` as experiment.json recorded it, so a
     resumed experiment measures steps to target against the target it started with even when
     the workload's default has changed since."""
-    recorded = {w.get("name"): w.get("target_value") for w in record.get("workloads") or [] if isinstance(w, dict)}
+    recorded: dict[object, Any] = {
+        w.get("name"): w.get("target_value") for w in record.get("workloads") or [] if isinstance(w, dict)
+    }
     entries = [
         w.model_copy(update={"target_value": float(recorded[w.name])})
         if isinstance(recorded.get(w.name), (int, float)) and not isinstance(recorded.get(w.name), bool) else w

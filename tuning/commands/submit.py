@@ -12,6 +12,7 @@ from __future__ import annotations
 import shlex
 import time
 from pathlib import Path
+from typing import Any, Protocol
 
 from optcompare.errors import InputError, ParameterError
 from tuning.plan.resolve import resolve_plan
@@ -28,7 +29,19 @@ AGENT_WAIT_S = 120.0
 """How long ``submit`` retries while the answer is :data:`AGENT_NOT_READY`."""
 
 
-def _client(address: str):  # noqa: ANN202 - ray.job_submission.JobSubmissionClient
+class JobClient(Protocol):
+    """What ``submit`` uses of a ``ray.job_submission.JobSubmissionClient``."""
+
+    def submit_job(
+        self, *, entrypoint: str, runtime_env: dict[str, Any] | None = None, metadata: dict[str, str] | None = None
+    ) -> str: ...
+
+    def get_job_status(self, job_id: str) -> object: ...
+
+    def get_job_logs(self, job_id: str) -> str: ...
+
+
+def _client(address: str) -> JobClient:
     try:
         from ray.job_submission import JobSubmissionClient
     except ImportError as err:  # pragma: no cover - ray[default] is a dependency
@@ -50,7 +63,7 @@ def submit_study(
     results: str,
     name: str | None = None,
     python: str | None = None,
-) -> tuple[str, object]:
+) -> tuple[str, JobClient]:
     """Validate the config locally, submit it, and return (job id, client). The job runs
     ``optcompare run`` on the cluster's Ray, writing under ``results`` (an absolute path on the
     head node or a URI) as ``name`` (default: the config's name).
@@ -88,7 +101,7 @@ def submit_study(
         return job_id, client
 
 
-def wait_for_job(client: object, job_id: str, timeout_s: float = 3600.0, poll_s: float = 2.0) -> str:
+def wait_for_job(client: JobClient, job_id: str, timeout_s: float = 3600.0, poll_s: float = 2.0) -> str:
     """Poll until the job ends; return its final status name."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -253,7 +253,11 @@ def _probe(
         # A CPU trial trains on the CPU even on a GPU node (StudyOptions.worker_device): so does
         # its probe.
         device = "cpu" if gpus_per_trial == 0 else None
-        measured = ray.get(task.remote(search, candidates, threads=threads, plugins=list(plugins), device=device))
+        measured = ray.get(
+            task.remote(  # type: ignore[call-arg]  # ray's stub lists positional parameters only
+                search, candidates, threads=threads, plugins=list(plugins), device=device
+            )
+        )
     device_bytes = max(m["device_bytes"] for m in measured.values())
     if device_bytes > 0:
         limit = MEMORY_FRACTION * device_bytes * min(1.0, gpus_per_trial or 1.0)

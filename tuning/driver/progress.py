@@ -11,8 +11,12 @@ import math
 import sys
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from optcompare.schema import DIVERGED, FAILED, METRICS, PARTITION_KEYS, SearchKey
+
+if TYPE_CHECKING:
+    from rich.console import Group
 
 __all__ = ["PROGRESS_METRIC", "SearchProgress", "StudyProgress"]
 
@@ -112,7 +116,7 @@ class StudyProgress:
             for (w, p, o), s in sorted(picked, key=lambda kv: kv[0])
         ]
 
-    def _render(self) -> object:
+    def _render(self) -> Group:
         from rich.console import Group
         from rich.table import Table
 

@@ -111,8 +111,9 @@ def _check_reachable(address: str | None) -> None:
     """For a ``HOST:PORT`` address, a TCP connection within :data:`REACH_TIMEOUT_S`, else the
     :class:`~optcompare.errors.ParameterError` of an unreachable cluster at once. ``auto``,
     ``ray://`` and other schemes are left to Ray."""
-    host, sep, port = (address or "").rpartition(":")
-    if not sep or not host or "://" in address or not port.isdigit():
+    text = address or ""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or "://" in text or not port.isdigit():
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_TIMEOUT_S).close()

@@ -21,6 +21,7 @@ import itertools
 import os
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from tuning.driver.bundle_probe import bundle_size_function, resolve_bundle_sizes
 from tuning.driver.capacity import check_capacity, study_slots
@@ -36,6 +37,9 @@ from tuning.store.experiment import TUNE_STORE, refined_recorder
 from tuning.store.sink import ResultSink, open_filesystem
 from tuning.worker.data_parallel import DRIVER_RESOURCES, train_run_remover
 from tuning.worker.ray_entry import ray_trainable
+
+if TYPE_CHECKING:
+    from ray.tune import PlacementGroupFactory
 
 __all__ = ["run_study", "worker_settings"]
 
@@ -154,7 +158,7 @@ def worker_settings(options: StudyOptions) -> WorkerSettings:
     )
 
 
-def trial_resources(options: StudyOptions) -> Callable[[dict], object]:
+def trial_resources(options: StudyOptions) -> Callable[[dict], PlacementGroupFactory]:
     """The Ray resources of a Tune trial, by its config (a bundle task): the trial resources,
     or, for a data-parallel trial, :data:`~tuning.worker.data_parallel.DRIVER_RESOURCES` (its Ray Train
     workers ask for theirs)."""

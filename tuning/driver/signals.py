@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import TypeAlias
 
 __all__ = [
     "EXIT_BOUND_S",
@@ -48,10 +49,10 @@ def exit_status(signum: int) -> int:
     return 128 + signum
 
 
-_LAST_MOMENT: list[Callable[[], None]] = []
+_LAST_MOMENT: list[Callable[[], object]] = []
 
 
-def at_exit_now(action: Callable[[], None]) -> Callable[[], None]:
+def at_exit_now(action: Callable[[], object]) -> Callable[[], None]:
     """Register ``action`` to run when the driver exits at once (second signal, or the bound
     passed); return a function that unregisters it. Actions must be quick and thread-safe."""
     _LAST_MOMENT.append(action)
@@ -106,6 +107,10 @@ class StopRequest:
         return StudyInterrupted(self.reason or "stopped", self.status, summary)
 
 
+_Handler: TypeAlias = "Callable[[int, FrameType | None], object] | int | signal.Handlers | None"
+"""What ``signal.signal`` takes and returns: a function, ``SIG_DFL``/``SIG_IGN``, or None."""
+
+
 class StopSignals:
     """While inside: SIGINT and SIGTERM set :attr:`stop` (the first) or exit at once (a second),
     and a timer exits at once :data:`EXIT_BOUND_S` after the first. The previous handlers come
@@ -116,7 +121,7 @@ class StopSignals:
         self.stop = stop or StopRequest()
         self.bound_s = bound_s
         self.grace_s = grace_s
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, _Handler] = {}
         self._timer: threading.Timer | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -148,7 +153,7 @@ class StopSignals:
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
         # After a signal the bound holds until the process ends (Ray's shutdown comes after).
         if self._timer is not None and not self.stop.requested:
             self._timer.cancel()

@@ -284,14 +284,16 @@ class PlanSearcher(Searcher):
         self.stop = stop or StopRequest()
         """Once requested, no more bundles are handed out."""
 
-    def suggest(self, trial_id: str) -> dict | str | None:
+    def suggest(  # type: ignore[override]  # ray's stub omits Searcher.FINISHED (a str)
+        self, trial_id: str
+    ) -> dict | str | None:
         if self.stop.requested:
             return Searcher.FINISHED
         bundle = self.book.next_bundle(fresh_allowed=self.fresh_left)
         if bundle is not None:
             self.fresh_left -= bundle.fresh
             task = BundleTask(
-                bundle_id=bundle.bundle_id, members=bundle.members, worker=self.worker,
+                bundle_id=bundle.bundle_id, members=list(bundle.members), worker=self.worker,
                 restore=self.book.restore_of(bundle),
                 attempts=dict(zip((m.trial_id for m in bundle.members), bundle.attempts, strict=True)),
             )

@@ -64,7 +64,7 @@ def told(status: str, value: object, select: str, *, finite_only: bool = False) 
 
 def _float(value: object) -> float:
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]  # any value: its TypeError is caught
     except (TypeError, ValueError):
         return math.nan
 

@@ -270,7 +270,7 @@ def refine_search(
 
 def decouple(
     space: Mapping[str, Mapping[str, Any]], search: Search
-) -> tuple[dict[str, dict[str, Any]], Search, tuple[tuple[str, str], ...]]:
+) -> tuple[dict[str, Mapping[str, Any]], Search, tuple[tuple[str, str], ...]]:
     """``space`` and ``search``'s rows with heavy-ball momentum's learning rate written as its
     effective rate, when both ``learning_rate`` and ``one_minus_momentum`` are log ranges:
 
@@ -289,7 +289,7 @@ def decouple(
     ):
         return dict(space), search, ()
     dim = {"min": float(lr["min"]) / float(omm["max"]), "max": float(lr["max"]) / float(omm["min"]), "scaling": "log"}
-    decoupled = {k: dict(v) for k, v in space.items() if k != "learning_rate"}
+    decoupled: dict[str, Mapping[str, Any]] = {k: dict(v) for k, v in space.items() if k != "learning_rate"}
     decoupled[EFFECTIVE_LR] = dim
     values = search.column(f"{TUNED_PREFIX}learning_rate") / search.column(f"{TUNED_PREFIX}one_minus_momentum")
     columns = {**search.columns, f"{TUNED_PREFIX}{EFFECTIVE_LR}": values}
@@ -316,7 +316,7 @@ def _entry(
 ) -> dict[str, Any]:
     """The protocol entry of one optimizer: its entry as written (else its fixed values), each
     searched coordinate replaced by the refined space (``from_trials`` kept)."""
-    entry = dict(raw_entry) if raw_entry is not None else {k: float(v) for k, v in spec.fixed.items()}
+    entry: dict[str, Any] = dict(raw_entry) if raw_entry is not None else {k: float(v) for k, v in spec.fixed.items()}
     for old, _ in refined.replaced:
         entry.pop(old, None)
     # A coordinate refined in place of the entry's own (a decoupled stage's

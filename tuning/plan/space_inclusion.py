@@ -52,7 +52,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import optimizers
 from optcompare.coordinates import coordinate
@@ -202,6 +202,19 @@ class PairCoverage:
         """JSON-ready (experiment.json ``space_inclusion``), with :meth:`message`; a NaN or
         infinite number (an image no point reached) is null."""
         return _finite_json({**asdict(self), "message": self.message()})
+
+
+class _PairFields(TypedDict):
+    """The fields of a :class:`PairCoverage` that :func:`check_pair` knows before the outcome."""
+
+    protocol: str
+    narrow: str
+    wide: str
+    exact: bool
+    epsilon: float | None
+    gap: float | None
+    narrow_by_design: bool
+    missing_points: int
 
 
 def _finite_json(value: Any) -> Any:  # noqa: ANN401 - JSON data
@@ -365,7 +378,7 @@ def check_pair(
     n_halton = len(halton)
     missing = sum(image is None for image in images[:n_halton])
     gap = None if epsilon is None else optimizers.limit_gap(narrow, wide, epsilon)
-    common = {
+    common: _PairFields = {
         "protocol": protocol.name, "narrow": narrow, "wide": wide, "exact": exact, "epsilon": epsilon,
         "gap": gap, "narrow_by_design": protocol.narrow_by_design, "missing_points": missing,
     }

@@ -30,8 +30,8 @@ class PlannedTrial(StrictModel):
     workload: str
     protocol: str
     optimizer: str
-    trial_index: Index
-    seed: Index
+    trial_index: Index  # type: ignore[valid-type]  # pydantic type built by a call
+    seed: Index  # type: ignore[valid-type]  # pydantic type built by a call
     tuned: dict[str, Any]
     """The search point in tuned coordinates (e.g. one_minus_beta1)."""
     hparams: dict[str, Real]
@@ -41,13 +41,13 @@ class PlannedTrial(StrictModel):
     steps: Count
     eval_every: Count
     data_dir: str | None
-    phase: one_of(PHASES) = SEARCH_PHASE  # type: ignore[valid-type]
+    phase: one_of(PHASES) = SEARCH_PHASE  # type: ignore[valid-type]  # pydantic type built by a call
     """``search`` (a search point), ``rerun`` (the best search trial again, new seed) or
     ``probe`` (an inclusion probe)."""
     stage: str = FINAL_STAGE
     """The protocol stage this trial belongs to (:mod:`tuning.planners.stages`; ``final`` for a
     one-stage protocol, and for reruns and probes of a staged one: its last stage's name)."""
-    study: Index = FIRST_STUDY
+    study: Index = FIRST_STUDY  # type: ignore[valid-type]  # pydantic type built by a call
     """Which of the config's ``studies`` independent repeats of the search this trial is in."""
     workload_options: dict[str, Any] = Field(default_factory=dict)
     """Constructor options of the workload (from the config)."""

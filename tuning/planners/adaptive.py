@@ -323,14 +323,14 @@ class AdaptivePlanner:
             search, study = self.searches[track], self.study(track)
             column = METRICS[search.select].column
             for index in range(min(max(indexed) + 1, search.budget)):
-                row = indexed.get(index)
-                if row is None:
+                found = indexed.get(index)
+                if found is None:
                     to_run.append(study.ask())
                     continue
-                point = {name: row[f"{TUNED_PREFIX}{name}"] for name in sorted(search.spec.space)}
+                point = {name: found[f"{TUNED_PREFIX}{name}"] for name in sorted(search.spec.space)}
                 trial = search.trial(index, study.point_params(point))
                 if finished(trial.trial_id):
-                    study.add(point, (str(row["status"]), row.get(column)))
+                    study.add(point, (str(found["status"]), found.get(column)))
                     done.append(trial)
                 else:
                     study.add(point, None)
@@ -344,10 +344,11 @@ class AdaptivePlanner:
 
 def _suggest(trial: Any, name: str, dist: BaseDistribution) -> object:  # noqa: ANN401 - an optuna Trial
     """``trial.suggest_*`` of ``dist`` (an enqueued trial returns its fixed value)."""
-    from optuna.distributions import CategoricalDistribution
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     if isinstance(dist, CategoricalDistribution):
         return trial.suggest_categorical(name, dist.choices)
+    assert isinstance(dist, FloatDistribution)  # distributions() makes only these two kinds
     return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 

@@ -353,7 +353,7 @@ class StagePlanner:
 
 def _finite(value: object) -> float:
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)  # type: ignore[arg-type]  # any value: its TypeError is caught
     except (TypeError, ValueError):
         return math.nan
     return number if math.isfinite(number) else math.nan

@@ -131,7 +131,7 @@ def _bundle_size(*, optional: bool) -> Any:  # noqa: ANN401 - a type
 
     def check(value: object) -> int | str | None:
         if (value is None and optional) or value == "auto":
-            return value  # type: ignore[return-value]
+            return value
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"expected an integer >= 1 or 'auto', got {value!r}")
         return value
@@ -183,23 +183,23 @@ class WorkloadFile(StrictModel):
 
     not_a_mapping: ClassVar[str] = "expected a name or {name, steps, eval_every, data_dir}"
     name: Annotated[str, PlainValidator(_workload_name)]
-    steps: integer(1, optional=True) = None  # type: ignore[valid-type]
-    eval_every: integer(1, optional=True) = None  # type: ignore[valid-type]
+    steps: integer(1, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
+    eval_every: integer(1, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
     data_dir: DataDir = None
     options: Options = Field(default_factory=dict)
-    bundle_size: _bundle_size(optional=True) = None  # type: ignore[valid-type]
+    bundle_size: _bundle_size(optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
     mixed_precision: Annotated[bool | None, PlainValidator(_optional_flag)] = None
-    trial_time_limit_s: seconds() = None  # type: ignore[valid-type]
-    stall_timeout_s: seconds() = None  # type: ignore[valid-type]
-    checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]
-    workers_per_trial: integer(1) = 1  # type: ignore[valid-type]
-    target_value: number(0.0, optional=True) = None  # type: ignore[valid-type]
+    trial_time_limit_s: seconds() = None  # type: ignore[valid-type]  # pydantic type built by a call
+    stall_timeout_s: seconds() = None  # type: ignore[valid-type]  # pydantic type built by a call
+    checkpoint_every_s: number(0.0) = DEFAULT_CHECKPOINT_EVERY_S  # type: ignore[valid-type]  # pydantic type built by a call
+    workers_per_trial: integer(1) = 1  # type: ignore[valid-type]  # pydantic type built by a call
+    target_value: number(0.0, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
 
 
 class Resources(StrictModel):
-    cpus_per_trial: number(0.01) = 1.0  # type: ignore[valid-type]
-    gpus_per_trial: number(0.0) = 0.0  # type: ignore[valid-type]
-    max_concurrent_trials: integer(1, optional=True) = None  # type: ignore[valid-type]
+    cpus_per_trial: number(0.01) = 1.0  # type: ignore[valid-type]  # pydantic type built by a call
+    gpus_per_trial: number(0.0) = 0.0  # type: ignore[valid-type]  # pydantic type built by a call
+    max_concurrent_trials: integer(1, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
 
 
 class ConfigFile(StrictModel):
@@ -212,20 +212,20 @@ class ConfigFile(StrictModel):
     workloads: Annotated[list[Annotated[WorkloadFile, BeforeValidator(_named)]], BeforeValidator(_non_empty_list)]
     optimizers: Annotated[list[str], PlainValidator(_optimizer_names)]
     protocols: Names
-    trials_per_search: Count  # type: ignore[valid-type]
-    seed: integer(0) = 0  # type: ignore[valid-type]
+    trials_per_search: Count
+    seed: integer(0) = 0  # type: ignore[valid-type]  # pydantic type built by a call
     resources: Annotated[Resources, _or_empty({})] = Field(default_factory=Resources)
-    max_failures: integer(0) = 2  # type: ignore[valid-type]
-    report_every_s: number(0.0) = 10.0  # type: ignore[valid-type]
+    max_failures: integer(0) = 2  # type: ignore[valid-type]  # pydantic type built by a call
+    report_every_s: number(0.0) = 10.0  # type: ignore[valid-type]  # pydantic type built by a call
     plugins: Annotated[
         list[str],
         _or_empty([]),
         _check(lambda v: isinstance(v, list) and all(isinstance(p, str) for p in v), "expected a list of module names"),
     ] = Field(default_factory=list)
-    bundle_size: _bundle_size(optional=False) = 1  # type: ignore[valid-type]
+    bundle_size: _bundle_size(optional=False) = 1  # type: ignore[valid-type]  # pydantic type built by a call
     mixed_precision: Flag = False
     probes: Flag = False
-    studies: Count = 1  # type: ignore[valid-type]
+    studies: Count = 1
 
 
 class WorkloadEntry(StrictModel):

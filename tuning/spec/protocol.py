@@ -56,7 +56,8 @@ __all__ = [
 
 def _protocol_name(name: object) -> str:
     optimizers.registry.check_name("protocol", name)  # ValueError: not a path component
-    return name  # type: ignore[return-value]
+    assert isinstance(name, str)  # check_name refuses anything else
+    return name
 
 
 def _rerun_best(value: object, handler: Any) -> Any:  # noqa: ANN401
@@ -69,7 +70,7 @@ def _rerun_best(value: object, handler: Any) -> Any:  # noqa: ANN401
 class RerunBest(StrictModel):
     """``rerun_best: {seeds: N}``."""
 
-    seeds: Count  # type: ignore[valid-type]
+    seeds: Count
 
 
 class ProtocolFile(StrictModel):
@@ -77,9 +78,9 @@ class ProtocolFile(StrictModel):
 
     name: Annotated[str, PlainValidator(_protocol_name)]
     description: Text = ""
-    schedule: one_of(lambda: tuple(optimizers.SCHEDULES))  # type: ignore[valid-type]
-    search: SearchKind = "quasirandom"  # type: ignore[valid-type]
-    select: one_of(SELECT_METRICS) = "val_error"  # type: ignore[valid-type]
+    schedule: one_of(lambda: tuple(optimizers.SCHEDULES))  # type: ignore[valid-type]  # pydantic type built by a call
+    search: SearchKind = "quasirandom"
+    select: one_of(SELECT_METRICS) = "val_error"  # type: ignore[valid-type]  # pydantic type built by a call
     optimizers: Entries
     rerun_best: Annotated[RerunBest, WrapValidator(_rerun_best)] | None = None
     stages: list[StageFile] | None = None

@@ -33,8 +33,8 @@ __all__ = [
 class TpeOptions(StrictModel):
     """``search: tpe`` (:class:`optuna.samplers.TPESampler`; Optuna's defaults)."""
 
-    n_startup_trials: integer(0) = 10  # type: ignore[valid-type]
-    n_ei_candidates: integer(1) = 24  # type: ignore[valid-type]
+    n_startup_trials: integer(0) = 10  # type: ignore[valid-type]  # pydantic type built by a call
+    n_ei_candidates: integer(1) = 24  # type: ignore[valid-type]  # pydantic type built by a call
     multivariate: Flag = True
     group: Flag = False
     constant_liar: Flag = True
@@ -43,15 +43,15 @@ class TpeOptions(StrictModel):
 class GpOptions(StrictModel):
     """``search: gp`` (:class:`optuna.samplers.GPSampler`; needs torch and scipy)."""
 
-    n_startup_trials: integer(0) = 10  # type: ignore[valid-type]
+    n_startup_trials: integer(0) = 10  # type: ignore[valid-type]  # pydantic type built by a call
     deterministic_objective: Flag = False
 
 
 class CmaEsOptions(StrictModel):
     """``search: cmaes`` (:class:`optuna.samplers.CmaEsSampler`; needs the ``cmaes`` package)."""
 
-    n_startup_trials: integer(0) = 1  # type: ignore[valid-type]
-    popsize: integer(1, optional=True) = None  # type: ignore[valid-type]
+    n_startup_trials: integer(0) = 1  # type: ignore[valid-type]  # pydantic type built by a call
+    popsize: integer(1, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
     use_separable_cma: Flag = False
     with_margin: Flag = False
     lr_adapt: Flag = False
@@ -67,7 +67,7 @@ class QmcOptions(StrictModel):
     """``search: qmc`` (:class:`optuna.samplers.QMCSampler`, Halton by default, scrambled so that
     each study draws its own sequence)."""
 
-    qmc_type: one_of(("halton", "sobol")) = "halton"  # type: ignore[valid-type]
+    qmc_type: one_of(("halton", "sobol")) = "halton"  # type: ignore[valid-type]  # pydantic type built by a call
     scramble: Flag = True
 
 

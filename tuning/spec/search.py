@@ -58,7 +58,7 @@ def _mapping(message: str, *, non_empty: bool) -> BeforeValidator:
 def _optimizer_name(name: object) -> str:
     if name not in optimizers.names():
         raise ValueError(f"unknown optimizer; valid choices: {', '.join(optimizers.names())}")
-    return name  # type: ignore[return-value]
+    return name
 
 
 Entry = Annotated[dict[str, SearchedValue], _mapping("expected a mapping hyperparameter -> value or range", non_empty=False)]
@@ -79,7 +79,7 @@ class SearchSpec(StrictModel):
     points only); :func:`tuning.plan.quasirandom.sample` takes it as it is."""
     schedule: str
     schedule_params: tuple[str, ...]
-    search: SearchKind = "quasirandom"  # type: ignore[valid-type]
+    search: SearchKind = "quasirandom"  # type: ignore[valid-type]  # pydantic type built by a call
     ladder: dict[str, int] = Field(default_factory=dict)
     """Coordinate -> smallest number of trials at which it is searched (``from_trials``)."""
 
@@ -237,8 +237,10 @@ def bind_search(optimizer: str, coords: Mapping[str, Value], schedule: str, sear
         if not isinstance(value, (Range, Points)):
             continue
         _check_search_kind(where, key, value, search)
-        grid = isinstance(value, Range) and value.num is not None
-        space[key] = {"feasible_points": grid_points(value)} if grid else plain(value)
+        if isinstance(value, Range) and value.num is not None:  # a grid's range
+            space[key] = {"feasible_points": grid_points(value)}
+        else:
+            space[key] = plain(value)
         if value.from_trials is not None:
             ladder[key] = value.from_trials
     spec = SearchSpec(

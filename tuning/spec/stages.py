@@ -55,7 +55,7 @@ class RefineFile(StrictModel):
     """A stage's ``refine:`` (the parameters of :class:`tuning.plan.refine.RefineRule`)."""
 
     best_fraction: Annotated[float, PlainValidator(_fraction)] | None = None
-    best_k: integer(2, optional=True) = None  # type: ignore[valid-type]
+    best_k: integer(2, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
     margin: float = 0.5
     edge: float = 0.05
     decoupled: Flag = False
@@ -127,7 +127,7 @@ class StageSlot(NamedTuple):
 
     stage: Stage
     first: int
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count on purpose
 
 
 def stage_layout(stages: Iterable[Stage], trials_per_search: int) -> tuple[StageSlot, ...]:

@@ -109,7 +109,7 @@ def run_trainer(config: Mapping[str, Any]) -> None:
         run_config=ray.train.RunConfig(
             name=name,
             storage_path=settings.train_storage,
-            callbacks=[TuneReportCallback()],
+            callbacks=[TuneReportCallback()],  # type: ignore[list-item]  # mypy sees Train v1's RunConfig
             failure_config=ray.train.FailureConfig(max_failures=0),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=None),  # the driver deletes replaced ones
         ),

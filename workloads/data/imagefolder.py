@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -142,13 +142,13 @@ class ImageDataset(torch.utils.data.Dataset):
         if isinstance(key, tuple):
             rng = np.random.default_rng(list(key[1:]))
             box = random_resized_crop_box(img.width, img.height, rng)
-            img = img.resize((self.size, self.size), Image.BILINEAR, box=box)
+            img = img.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
             if rng.random() < 0.5:
-                img = img.transpose(Image.FLIP_LEFT_RIGHT)
+                img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         else:
             scale = self.resize / min(img.width, img.height)
             w, h = max(self.size, round(img.width * scale)), max(self.size, round(img.height * scale))
-            img = img.resize((w, h), Image.BILINEAR)
+            img = img.resize((w, h), Image.Resampling.BILINEAR)
             left, top = (w - self.size) // 2, (h - self.size) // 2
             img = img.crop((left, top, left + self.size, top + self.size))
         array = np.asarray(img, dtype=np.uint8)
@@ -222,10 +222,18 @@ class KeyedBatchStream:
         self._batches = None  # the loader restarts at the restored batch
 
 
+class _LoaderOptions(TypedDict, total=False):
+    """The DataLoader options :func:`loader` sets."""
+
+    num_workers: int
+    pin_memory: bool
+    prefetch_factor: int
+
+
 def loader(
-    dataset: ImageDataset, batch_sampler: object, workers: int, pin_memory: bool
+    dataset: ImageDataset, batch_sampler: Iterable[list[Any]], workers: int, pin_memory: bool
 ) -> torch.utils.data.DataLoader:
-    kwargs = {"num_workers": workers, "pin_memory": pin_memory}
+    kwargs: _LoaderOptions = {"num_workers": workers, "pin_memory": pin_memory}
     if workers > 0:
         kwargs["prefetch_factor"] = 4
     return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, **kwargs)

@@ -49,7 +49,7 @@ def load_mnist1d(cache_dir: str | Path | None = None) -> dict[str, np.ndarray]:
                 arrays = _generate()
                 tmp = directory / f".{CACHE_NAME}.{os.getpid()}.tmp"
                 with open(tmp, "wb") as handle:
-                    np.savez(handle, **arrays)
+                    np.savez(handle, **arrays)  # type: ignore[arg-type]  # mypy: **arrays might fill allow_pickle
                 os.replace(tmp, path)
     with np.load(path) as npz:
         return {k: npz[k] for k in npz.files}

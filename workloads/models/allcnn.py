@@ -29,6 +29,7 @@ class AllCnnC(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.xavier_normal_(m.weight)
+                assert m.bias is not None  # every Conv2d here has a bias
                 nn.init.constant_(m.bias, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
