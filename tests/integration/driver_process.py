@@ -70,3 +70,35 @@ def lease_with_ray(experiment: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return record if "ray" in record else None
+
+
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+"""The addresses of this machine only."""
+
+
+def listening_sockets(pids: list[int]) -> set[tuple[str, str, int]]:
+    """(process name, address, port) of every TCP socket that one of ``pids`` listens on."""
+    import psutil
+
+    wanted = set(pids)
+    found: set[tuple[str, str, int]] = set()
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status != psutil.CONN_LISTEN or conn.pid not in wanted:
+            continue
+        try:
+            name = psutil.Process(conn.pid).name()
+        except psutil.Error:
+            continue
+        found.add((name, conn.laddr.ip, conn.laddr.port))
+    return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [pid, *(p.pid for p in root.children(recursive=True))]
+    except psutil.Error:
+        return []

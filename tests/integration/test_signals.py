@@ -16,9 +16,12 @@ import pytest
 
 from analysis.load import load_experiment, load_table, open_experiment
 from tests.integration.driver_process import (
+    LOOPBACK,
     cut_off,
     doubled,
     lease_with_ray,
+    listening_sockets,
+    process_tree,
     slow_study_yaml,
     start,
     trial_ids,
@@ -72,6 +75,7 @@ def _stops_in_time(driver, log, record, experiment, signum, status) -> int:
     assert rc == status, text
     assert took < EXIT_BOUND_S + 5, f"exited {took:.0f} s after the signal"
     assert f"stopped by {signal.Signals(signum).name}; continue with: optcompare resume" in text
+    assert re.search(r"^trials: \d+/\d+ finished", text, re.M), text  # the clean path's summary
     assert "Stop signal received" not in text and "tune-0001" not in text  # Tune's handler is off
     assert not (experiment / LEASE_FILE).exists()  # released
     wait_for(lambda: not session_processes(record["ray"]), 10, "the driver's Ray processes to end")
@@ -99,6 +103,24 @@ def test_sigterm_to_the_driver_then_sigint_to_a_resume_s_group_each_stop_in_time
 
     out, _ = _resume_completes(study, experiment)
     assert f"{second} trials finished, {TRIALS - second} to run" in out
+
+
+@pytest.mark.slow
+def test_a_local_study_listens_on_loopback_only_and_sigterm_to_its_group_stops_it_cleanly(slow_study, tmp_path):
+    """Probes 2 and 5 of the reliability issue. Before: the study's Ray listened on every
+    interface (gcs_server, raylet, agents, workers); and SIGTERM to the driver's process group
+    (``kill -TERM -PGID``, systemd, job schedulers) killed Ray's processes first, so the driver
+    exited 143 only when EXIT_BOUND_S fired, printing neither summary nor resume line."""
+    config, experiment = slow_study
+    driver, record = _started_driver(config, experiment, tmp_path)
+    pids = sorted(set(process_tree(driver.pid)) | set(session_processes(record["ray"])))
+    sockets = listening_sockets(pids)
+    assert {name for name, _, _ in sockets} >= {"gcs_server", "raylet"}, sockets
+    exposed = sorted(s for s in sockets if s[1] not in LOOPBACK)
+    assert not exposed, f"listening beyond this machine: {exposed}"
+    os.killpg(driver.pid, signal.SIGTERM)
+    done = _stops_in_time(driver, tmp_path / "driver.log", record, experiment, signal.SIGTERM, 143)
+    assert 0 < done < TRIALS
 
 
 @pytest.mark.slow

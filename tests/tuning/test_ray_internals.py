@@ -28,3 +28,25 @@ def test_a_tune_trial_still_holds_its_actor_where_trial_actor_reads_it():
     state.ray_actor = marker = object()
     assert trial_actor(Trial()) is marker
     assert trial_actor(object()) is None  # a trial without the state: no actor, no error
+
+
+def test_local_ray_setup_patches_what_ray_starts_its_processes_with_and_puts_it_back():
+    import os
+    import subprocess
+
+    from ray._private import ray_constants, services
+
+    from tuning.driver.ray_internals import LOOPBACK_ENV, local_ray_setup
+
+    assert issubclass(services.ConsolePopen, subprocess.Popen), "ray._private.services.ConsolePopen is gone"
+    assert isinstance(ray_constants.ENABLE_RAY_CLUSTER, bool), "ray_constants.ENABLE_RAY_CLUSTER is gone"
+    assert services.get_node_ip_address.__module__ == services.__name__
+    popen, cluster, env = services.ConsolePopen, ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(LOOPBACK_ENV)
+    with local_ray_setup():
+        assert services.get_node_ip_address() == "127.0.0.1"  # what Ray binds its servers to
+        assert os.environ[LOOPBACK_ENV] == "0"
+        child = services.ConsolePopen(["sh", "-c", "ps -o sid= -p $$"], stdout=subprocess.PIPE, text=True)
+        out, _ = child.communicate(timeout=10)
+        assert int(out) == child.pid  # a session of its own: it leads it
+    assert (services.ConsolePopen, ray_constants.ENABLE_RAY_CLUSTER) == (popen, cluster)
+    assert os.environ.get(LOOPBACK_ENV) == env

@@ -7,6 +7,7 @@ Tune's own progress tables and error dumps (the driver reports progress and fail
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optcompare.errors import ParameterError
+from tuning.driver.ray_internals import local_ray_setup
 
 __all__ = ["RayTarget", "bounded_pending_trials", "prepare_ray_environment", "start_ray"]
 
@@ -71,7 +73,9 @@ def start_ray(target: RayTarget = RayTarget(), *, announce: bool = False) -> boo
     """Initialise Ray on ``target`` unless it already is; return whether this call started it.
 
     A fresh in-process Ray uses ``address="local"``, never a cluster that happens to run on this
-    machine; ``announce`` prints its dashboard's URL. A cluster that cannot be reached is an
+    machine; every process of it listens on 127.0.0.1 only, and runs in a process session of its
+    own, so a signal to the driver's process group reaches the driver alone
+    (:func:`tuning.driver.ray_internals.local_ray_setup`); ``announce`` prints its dashboard's URL. A cluster that cannot be reached is an
     :class:`~optcompare.errors.ParameterError` that says how to start one.
     """
     prepare_ray_environment()
@@ -90,7 +94,8 @@ def start_ray(target: RayTarget = RayTarget(), *, announce: bool = False) -> boo
         if target.dashboard:
             kwargs["dashboard_host"] = "127.0.0.1"
     try:
-        context = ray.init(**kwargs)
+        with contextlib.nullcontext() if target.joined else local_ray_setup():
+            context = ray.init(**kwargs)
     except ConnectionError as exc:
         raise _unreachable(target.address, str(exc)) from exc
     if announce and not target.joined and target.dashboard and context.dashboard_url:

@@ -10,13 +10,27 @@ it) and fails by name when a version drops one, instead of a study failing half-
 - :func:`trial_actor`: the Ray actor that runs a Tune trial, which the driver kills when the
   trial is hung (:mod:`tuning.driver.tune_callbacks`); Tune offers no public way to stop a trial that
   no longer reports.
+- :func:`local_ray_setup`: how a study's own Ray starts (:func:`tuning.driver.ray_env.start_ray`):
+  every process listens on loopback only, and each process Ray's services start runs in a POSIX
+  session of its own. Ray has no public option for either: ``ray.init`` resolves a node address
+  of 127.0.0.1 to the machine's network address (``services.resolve_ip_for_localhost``) unless
+  ``ray_constants.ENABLE_RAY_CLUSTER`` is off (Ray's own setting for macOS and Windows, read
+  from ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``), and it starts its processes with
+  ``services.ConsolePopen`` in the driver's process group.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["session_dir", "trial_actor"]
+__all__ = ["LOOPBACK_ENV", "local_ray_setup", "session_dir", "trial_actor"]
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+"""The environment variable Ray reads ``ray_constants.ENABLE_RAY_CLUSTER`` from (at import): "0"
+makes every Ray process take 127.0.0.1 as its node address and bind its servers there."""
 
 
 def session_dir() -> str:
@@ -31,3 +45,40 @@ def trial_actor(trial: Any) -> Any | None:  # noqa: ANN401 - a Tune Trial and it
     """The actor running Tune ``trial`` (``trial.temporary_state.ray_actor``); None when it has
     none (not started, or already gone)."""
     return getattr(getattr(trial, "temporary_state", None), "ray_actor", None)
+
+
+@contextmanager
+def local_ray_setup() -> Iterator[None]:
+    """While inside (around ``ray.init`` of a study's own Ray; module docstring):
+
+    - loopback: ``ray_constants.ENABLE_RAY_CLUSTER`` is False in this process and
+      :data:`LOOPBACK_ENV` is "0" in the environment the Ray processes inherit, so the node
+      address is 127.0.0.1 and the GCS server, the raylet, the agents and the workers listen
+      there (Ray binds a gRPC server to 127.0.0.1 when the node address is 127.0.0.1, to every
+      interface otherwise);
+    - own sessions: ``services.ConsolePopen`` starts each process with ``start_new_session``,
+      so a signal to the driver's process group (``kill -TERM -PGID``, systemd, a job
+      scheduler) reaches the driver only, which then stops its Ray itself. Ray's kernel
+      fate-sharing (PR_SET_PDEATHSIG) still ends them if the driver is killed.
+
+    Both are undone on the way out: a later joined cluster in this process is unaffected."""
+    from ray._private import ray_constants, services
+
+    class OwnSession(services.ConsolePopen):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Popen's
+            kwargs.setdefault("start_new_session", True)
+            super().__init__(*args, **kwargs)
+
+    popen, cluster, env = services.ConsolePopen, ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(LOOPBACK_ENV)
+    services.ConsolePopen = OwnSession  # type: ignore[misc]  # a class patched while Ray starts
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[LOOPBACK_ENV] = "0"
+    try:
+        yield
+    finally:
+        services.ConsolePopen = popen  # type: ignore[misc]  # put back
+        ray_constants.ENABLE_RAY_CLUSTER = cluster
+        if env is None:
+            os.environ.pop(LOOPBACK_ENV, None)
+        else:
+            os.environ[LOOPBACK_ENV] = env
