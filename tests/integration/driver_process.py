@@ -26,13 +26,13 @@ def slow_study_yaml(name: str, *, steps: int, trials: int) -> str:
     )
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen:
+def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     """``python -m optcompare ARGS`` in a session of its own (so a test can signal its group
-    as Ctrl-C does), output to ``log``."""
+    as Ctrl-C does), output to ``log``; ``env`` adds environment variables (e.g. Ray's)."""
     out = log.open("w")
     return subprocess.Popen(
         [sys.executable, "-m", "optcompare", *args], start_new_session=True,
-        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 

@@ -14,9 +14,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["FAULT_DIR_VARIABLE", "first_time"]
+__all__ = ["FAULT_DIR_VARIABLE", "HOG_BYTES_VARIABLE", "first_time"]
 
 FAULT_DIR_VARIABLE = "OPTCOMPARE_FAULT_DIR"
+HOG_BYTES_VARIABLE = "OPTCOMPARE_HOG_BYTES"
+"""How many bytes ``memory_hog_workload`` fills (set by its test, which imports no plugin module)."""
 
 
 def first_time(marker: str) -> bool:

@@ -12,6 +12,8 @@ class FakeTrial:
     config: dict
     error: str | None = None
     meta: dict = field(default_factory=dict)
+    error_file: str | None = None
+    """Where Tune appends the trial's failures (``Failure # N (occurred at ...)`` then the error)."""
 
     def get_error(self) -> str | None:
         return self.error

@@ -614,6 +614,14 @@ BROKEN_CONFIGS = {
         config_text(extra="resources: {max_concurrent_trials: 0}"),
         ["resources.max_concurrent_trials: expected an integer >= 1, got 0"],
     ),
+    "resources memory_per_trial 0": (
+        config_text(extra="resources: {memory_per_trial: 0}"),
+        ["resources.memory_per_trial: expected a number >= 0.001, got 0"],
+    ),
+    "resources memory_per_trial a string": (
+        config_text(extra="resources: {memory_per_trial: 4GB}"),
+        ["resources.memory_per_trial: expected a number >= 0.001, got '4GB'"],
+    ),
     "negative max_failures": (
         config_text(extra="max_failures: -1"),
         ["max_failures: expected an integer >= 0, got -1"],
@@ -878,7 +886,7 @@ def test_wrong_types_in_a_config_are_input_errors(tmp_path):
              "bundle_size": 2, "mixed_precision": True},
         ],
         "trials_per_search": 2, "seed": 0, "max_failures": 2, "report_every_s": 10, "plugins": [],
-        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.5, "max_concurrent_trials": 4},
+        "resources": {"cpus_per_trial": 1, "gpus_per_trial": 0.5, "max_concurrent_trials": 4, "memory_per_trial": 2.5},
         "bundle_size": "auto", "mixed_precision": False,
     }
     path = tmp_path / "valid.yaml"

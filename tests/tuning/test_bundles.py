@@ -87,6 +87,33 @@ def test_with_one_retry_the_retry_runs_alone_and_singles_never_split(plan):
     assert len(book.next_bundle().members) == 2
 
 
+def test_a_bundle_killed_for_memory_is_retried_at_half_its_size_down_to_one(plan):
+    book = _book(plan, size=3, max_failures=3)
+    bundle = book.next_bundle()
+    assert len(bundle.members) == 3
+    assert book.bundle_failed(bundle.bundle_id, shrink=True) == []
+    assert book.retry_size(bundle.members[0]) == 1  # 3 // 2
+    halves = [book.next_bundle() for _ in range(3)]
+    assert [[m.trial_id for m in b.members] for b in halves] == [[m.trial_id] for m in bundle.members]
+    assert [b.attempts for b in halves] == [(1,), (1,), (1,)]
+    # The plan's other trials keep theirs: the search's last two, bundled as planned.
+    assert len(book.next_bundle().members) == 2
+
+
+def test_halving_is_by_the_killed_bundle_s_size_and_only_shrinks(plan):
+    book = _book(plan, size=4, max_failures=9)  # many retries: no attempt is a last one here
+    bundle = book.next_bundle()
+    assert len(bundle.members) == 4
+    book.bundle_failed(bundle.bundle_id, shrink=True)
+    first, second = book.next_bundle(), book.next_bundle()
+    assert [len(first.members), len(second.members)] == [2, 2]
+    book.bundle_failed(first.bundle_id)  # an ordinary failure keeps the cap
+    again = book.next_bundle()
+    assert [m.trial_id for m in again.members] == [m.trial_id for m in first.members]
+    book.bundle_failed(again.bundle_id, shrink=True)
+    assert [len(book.next_bundle().members) for _ in range(2)] == [1, 1]
+
+
 def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):
     book = _book(plan)
     bundle = book.next_bundle()

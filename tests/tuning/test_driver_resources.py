@@ -43,6 +43,23 @@ def test_trial_slots(cluster, cpus, gpus, expected):
     assert trial_slots(cluster, cpus, gpus) == expected
 
 
+def test_memory_per_trial_bounds_the_slots_in_bytes():
+    gib = 1024**3
+    assert trial_slots({"CPU": 8.0, "memory": 10.0 * gib}, 1.0, 0.0, 3.0 * gib) == 3  # memory bounds it
+    assert trial_slots({"CPU": 2.0, "memory": 10.0 * gib}, 1.0, 0.0, 3.0 * gib) == 2  # CPUs bound it
+    assert trial_slots({"CPU": 2.0}, 1.0, 0.0, 1.0) == 0  # no memory resource at all
+
+
+def test_a_trial_asking_more_memory_than_the_in_process_ray_has_is_refused(monkeypatch):
+    import ray
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 2.0, "memory": 4.0 * 1024**3})
+    with pytest.raises(ParameterError, match=r"Ray \(2 CPUs, 0 GPUs, 4.0 GiB of memory\) cannot fit one "
+                       r"trial with 1 CPUs, 0 GPUs and 6 GiB of memory; lower resources.cpus_per_trial / "
+                       r"gpus_per_trial / memory_per_trial"):
+        check_capacity(1.0, 0.0, joined=False, memory_per_trial=6.0 * 1024**3)
+
+
 def test_a_trial_that_asks_for_nothing_has_unbounded_slots():
     assert trial_slots({"CPU": 2.0}, 0.0, 0.0) == UNBOUNDED
 
@@ -65,7 +82,7 @@ def test_no_room_is_an_input_error_locally_and_a_notice_on_a_joined_cluster(monk
     import ray
 
     monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0})  # a GPU-less head
-    with pytest.raises(ParameterError, match=r"cannot fit one trial with 1 CPUs and 0.25 GPUs") as err:
+    with pytest.raises(ParameterError, match=r"cannot fit one trial with 1 CPUs, 0.25 GPUs;") as err:
         check_capacity(1.0, 0.25, joined=False)
     assert "--" not in str(err.value)  # the library names no flag ...
     shown = with_flags(err.value, FLAGS)
@@ -198,3 +215,17 @@ def test_submit_waits_for_the_job_agent_of_a_cluster_that_just_started(tmp_path,
     with pytest.raises(RuntimeError, match="bad runtime_env"):
         submit.submit_study(str(config), "http://127.0.0.1:8265", results="/abs/results")
     assert other.calls == 1
+
+
+def test_a_bundle_reserves_its_members_memory():
+    from tuning.driver.run_study import trial_resources
+    from tuning.driver.study_options import StudyOptions
+
+    member = {"trial_id": "w/p/o/00000", "workers": 1}
+    resources = trial_resources(StudyOptions(cpus_per_trial=1.0, memory_per_trial=2.0))
+    (bundle,) = resources({"members": [member] * 3}).bundles
+    assert bundle == {"CPU": 1.0, "memory": 3 * 2.0 * 1024**3}
+    (alone,) = resources({"members": [member]}).bundles
+    assert alone["memory"] == 2.0 * 1024**3
+    (plain,) = trial_resources(StudyOptions())({"members": [member] * 3}).bundles
+    assert "memory" not in plain

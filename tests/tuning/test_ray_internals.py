@@ -50,3 +50,18 @@ def test_local_ray_setup_patches_what_ray_starts_its_processes_with_and_puts_it_
         assert int(out) == child.pid  # a session of its own: it leads it
     assert (services.ConsolePopen, ray_constants.ENABLE_RAY_CLUSTER) == (popen, cluster)
     assert os.environ.get(LOOPBACK_ENV) == env
+
+
+def test_latest_trial_error_reads_the_last_failure_of_tune_s_local_error_file(tmp_path):
+    from tuning.driver.ray_internals import latest_trial_error
+
+    class Trial:  # what latest_trial_error reads of a Tune Trial
+        error_file = str(tmp_path / "error.txt")
+
+    assert latest_trial_error(Trial()) == ""  # no failure yet: no file
+    (tmp_path / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-12-07_10-00-00)\nRayActorError: first\n"
+        "Failure # 2 (occurred at 2026-12-07_10-01-00)\nkilled by Ray's memory monitor: second\n"
+    )
+    assert latest_trial_error(Trial()) == "2 (occurred at 2026-12-07_10-01-00)\nkilled by Ray's memory monitor: second\n"
+    assert latest_trial_error(object()) == ""  # a trial without the attribute: no error, no crash

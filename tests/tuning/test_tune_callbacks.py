@@ -116,3 +116,64 @@ def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tm
     assert rows[plan[2].trial_id]["attempt"] == 1 and rows[plan[2].trial_id]["hp_learning_rate"] > 0
     (curves,) = (tmp_path / "r" / "curves").rglob("*.parquet")
     assert sorted(pq.read_table(curves).column("trial_id").to_pylist()) == sorted(ids)
+
+
+RAY_MEMORY_KILL = (
+    "Task was killed due to the node running low on memory.\n"
+    "Memory on the node (IP: 127.0.0.1, ID: 5f1c) was 22.40GB used / 23.54GB limit (0.951522)\n"
+    "Refer to the documentation on how to address the out of memory issue: https://docs.ray.io/"
+)
+"""An OutOfMemoryError's message in Ray 2.60's wording (the raylet's format strings)."""
+
+
+def test_a_memory_kill_names_the_memory_and_the_remedy():
+    from tuning.driver.ray_internals import MEMORY_KILLED
+    from tuning.driver.tune_callbacks import memory_kill_message
+
+    assert memory_kill_message(f"{MEMORY_KILLED}: {RAY_MEMORY_KILL}") == (
+        "killed by Ray's memory monitor at 22.40 GB of 23.54 GB; lower bundle_size or raise "
+        "resources.memory_per_trial"
+    )
+    assert memory_kill_message(f"{MEMORY_KILLED}: some other wording").startswith("killed by Ray's memory monitor; lower")
+    assert memory_kill_message(RAY_MEMORY_KILL) is None  # not through the driver's patch: not told apart
+    assert memory_kill_message("ValueError: boom") is None
+
+
+def test_a_bundle_killed_for_memory_is_retried_smaller_then_fails_saying_why(config, tmp_path, capsys):
+    from tuning.driver.ray_internals import MEMORY_KILLED
+    from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
+
+    plan = resolve_plan(config)
+    book = TrialBook(plan, lambda t: 2, Planners(reruns=RerunPlanner(plan, {}, 0)), max_failures=1)
+    sink = ResultSink(str(tmp_path / "r"), trial_flush_seconds=3600, flush_seconds=3600)
+    summary = StudySummary(planned=len(plan))
+    callback = SinkCallback(book, sink, summary, StudyProgress(len(plan), enabled=False))
+    searcher = PlanSearcher(book, WorkerSettings(report_every_s=0), fresh_budget=10)
+    def memory_kill(trial, n):
+        """The trial as Tune hands it to the callback after the n-th kill: its error file holds
+        every failure so far, the memory kill last (``Trial.handle_error``'s format)."""
+        path = tmp_path / f"error-{trial.config['bundle_id']}.txt"
+        with path.open("a") as out:
+            out.write(f"Failure # {n} (occurred at 2026-12-07_10-50-00)\n{MEMORY_KILLED}: {RAY_MEMORY_KILL}\n")
+        return FakeTrial(trial.config, error_file=str(path))
+
+    killed = FakeTrial(searcher.suggest("t0"))
+    callback.on_trial_start(0, [], killed)
+    callback.on_trial_error(0, [], memory_kill(killed, 1))
+    ids = [plan[0].trial_id, plan[1].trial_id]
+    assert summary.memory_kills == [
+        f"{ids[0]}, {ids[1]}: killed by Ray's memory monitor at 22.40 GB of 23.54 GB; lower bundle_size "
+        "or raise resources.memory_per_trial; retried in bundles of at most 1 (was 2)"
+    ]
+    assert f"optcompare: {summary.memory_kills[0]}" in capsys.readouterr().err
+    retries = [FakeTrial(searcher.suggest(f"t{n}")) for n in (1, 2)]
+    assert [[m["trial_id"] for m in r.config["members"]] for r in retries] == [[ids[0]], [ids[1]]]
+    for retry in retries:  # killed again, their last attempt: failed, saying why
+        callback.on_trial_start(0, [], retry)
+        callback.on_trial_error(0, [], memory_kill(retry, 1))
+    sink.close()
+    assert summary.failed == 2 and len(summary.memory_kills) == 1
+    assert summary.failures[0] == (
+        f"{ids[0]}: killed by Ray's memory monitor at 22.40 GB of 23.54 GB; lower bundle_size or raise "
+        "resources.memory_per_trial (this attempt ran in a bundle of 1)"
+    )

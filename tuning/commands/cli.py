@@ -169,6 +169,8 @@ def print_summary(summary: StudySummary) -> None:
         print(f"  failed: {failure}")
     for line in summary.hung_lines()[:20]:
         print(line)
+    for line in summary.memory_kill_lines()[:20]:
+        print(line)
     sys.stdout.flush()
 
 

@@ -8,33 +8,43 @@ import math
 
 from optcompare.errors import ParameterError
 
-__all__ = ["UNBOUNDED", "check_capacity", "resources_text", "study_slots", "trial_slots"]
+__all__ = ["GIB", "UNBOUNDED", "check_capacity", "resources_text", "study_slots", "trial_slots"]
 
 UNBOUNDED = 1 << 30
 """Slots of a study that asks for no resources, or of a joined cluster (which may grow)."""
+
+GIB = 1024**3
+"""Bytes in a GiB (Ray counts its ``memory`` resource in bytes)."""
 
 SLOT_TOLERANCE = 1e-9
 """Added to each quotient before the floor, so that ``1.0 / 0.2`` (4.999... in floats) is 5."""
 
 
-def trial_slots(cluster: dict[str, float], cpus_per_trial: float, gpus_per_trial: float) -> int:
+def trial_slots(
+    cluster: dict[str, float], cpus_per_trial: float, gpus_per_trial: float, memory_per_trial: float = 0.0
+) -> int:
     """Trials that fit at once on ``cluster`` (``ray.cluster_resources()``):
-    ``min(floor(CPU / cpus_per_trial + 1e-9), floor(GPU / gpus_per_trial + 1e-9))`` over the
-    resources a trial asks for (floor division of floats would give ``1.0 // 0.2 == 4.0``)."""
+    ``min(floor(CPU / cpus_per_trial + 1e-9), floor(GPU / gpus_per_trial + 1e-9), floor(memory /
+    memory_per_trial + 1e-9))`` over the resources a trial asks for (``memory_per_trial`` in
+    bytes; floor division of floats would give ``1.0 // 0.2 == 4.0``)."""
     fits = [
         math.floor(float(cluster.get(resource, 0.0)) / need + SLOT_TOLERANCE)
-        for resource, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial))
+        for resource, need in (("CPU", cpus_per_trial), ("GPU", gpus_per_trial), ("memory", memory_per_trial))
         if need > 0
     ]
     return min(fits) if fits else UNBOUNDED
 
 
 def resources_text(cluster: dict[str, float]) -> str:
-    return f"{cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs"
+    return (
+        f"{cluster.get('CPU', 0):g} CPUs, {cluster.get('GPU', 0):g} GPUs, "
+        f"{cluster.get('memory', 0) / GIB:.1f} GiB of memory"
+    )
 
 
 def check_capacity(
-    cpus_per_trial: float, gpus_per_trial: float, *, joined: bool, progress: bool = True
+    cpus_per_trial: float, gpus_per_trial: float, *, joined: bool, progress: bool = True,
+    memory_per_trial: float = 0.0,
 ) -> int:
     """:func:`trial_slots` of the running Ray. No room for one trial is a
     :class:`~optcompare.errors.ParameterError` (``address``) on the in-process Ray; on a joined cluster (``joined``) it is a notice (printed if
@@ -42,14 +52,15 @@ def check_capacity(
     import ray
 
     cluster = ray.cluster_resources()
-    capacity = trial_slots(cluster, cpus_per_trial, gpus_per_trial)
+    capacity = trial_slots(cluster, cpus_per_trial, gpus_per_trial, memory_per_trial)
     if capacity < 1 and not joined:
+        memory = f" and {memory_per_trial / GIB:g} GiB of memory" if memory_per_trial else ""
         raise ParameterError(
             "address",
             f"the in-process Ray ({resources_text(cluster)}) cannot fit one trial with "
-            f"{cpus_per_trial:g} CPUs and {gpus_per_trial:g} GPUs; lower "
-            "resources.cpus_per_trial / gpus_per_trial, raise {name:num_cpus} (or leave it out: "
-            "all CPUs), or join a cluster that has them with {name}",
+            f"{cpus_per_trial:g} CPUs, {gpus_per_trial:g} GPUs{memory}; lower "
+            "resources.cpus_per_trial / gpus_per_trial / memory_per_trial, raise {name:num_cpus} "
+            "(or leave it out: all CPUs), or join a cluster that has them with {name}",
         )
     if capacity < 1 and progress:
         print(

@@ -17,6 +17,12 @@ it) and fails by name when a version drops one, instead of a study failing half-
   ``ray_constants.ENABLE_RAY_CLUSTER`` is off (Ray's own setting for macOS and Windows, read
   from ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER``), and it starts its processes with
   ``services.ConsolePopen`` in the driver's process group.
+- :func:`memory_kills_as_worker_deaths`: a trial whose worker Ray's memory monitor kills fails
+  like any dead worker. Tune's actor manager (``RayActorManager._actor_task_failed``) knows
+  only ``RayActorError`` and ``RayTaskError``; the ``OutOfMemoryError`` of a memory kill made it
+  raise "Caught unexpected exception", which ended the study. :func:`latest_trial_error` reads
+  the error Tune recorded for a trial where Tune writes it first (``Trial.error_file``, on this
+  machine; ``Trial.get_error`` reads the copy in the storage, which is synced later).
 """
 
 from __future__ import annotations
@@ -24,9 +30,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-__all__ = ["LOOPBACK_ENV", "local_ray_setup", "session_dir", "trial_actor"]
+__all__ = [
+    "LOOPBACK_ENV", "MEMORY_KILLED", "latest_trial_error", "local_ray_setup", "memory_kills_as_worker_deaths",
+    "session_dir", "trial_actor",
+]
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """The environment variable Ray reads ``ray_constants.ENABLE_RAY_CLUSTER`` from (at import): "0"
@@ -82,3 +92,44 @@ def local_ray_setup() -> Iterator[None]:
             os.environ.pop(LOOPBACK_ENV, None)
         else:
             os.environ[LOOPBACK_ENV] = env
+
+
+MEMORY_KILLED = "killed by Ray's memory monitor"
+"""How the error of a trial whose worker Ray's memory monitor killed begins (then ``: `` and
+Ray's own message)."""
+
+
+@contextmanager
+def memory_kills_as_worker_deaths() -> Iterator[None]:
+    """While inside (around the driver's Tune runs), an actor task that fails with
+    ``ray.exceptions.OutOfMemoryError`` (Ray's memory monitor killed its worker) reaches Tune as
+    the ``RayActorError`` of a dead worker whose message is :data:`MEMORY_KILLED`, then Ray's
+    message: Tune ends the trial, the driver records and retries it like any dead worker's
+    (module docstring). Patches ``RayActorManager._actor_task_failed``; undone on the way out."""
+    from ray.air.execution._internal.actor_manager import RayActorManager
+    from ray.exceptions import OutOfMemoryError, RayActorError
+
+    original = RayActorManager._actor_task_failed
+
+    def _actor_task_failed(self: Any, tracked_actor_task: Any, exception: Exception) -> None:  # noqa: ANN401
+        if isinstance(exception, OutOfMemoryError):
+            exception = RayActorError(error_msg=f"{MEMORY_KILLED}: {exception}")
+        original(self, tracked_actor_task, exception)
+
+    RayActorManager._actor_task_failed = _actor_task_failed  # type: ignore[method-assign]  # patched while Tune runs
+    try:
+        yield
+    finally:
+        RayActorManager._actor_task_failed = original  # type: ignore[method-assign]  # put back
+
+
+def latest_trial_error(trial: Any) -> str:  # noqa: ANN401 - a Tune Trial
+    """The text of the latest failure Tune recorded for ``trial`` ("" when none): the last
+    ``Failure # N`` entry of its local error file (``trial.error_file``, appended by
+    ``Trial.handle_error`` before the callbacks run)."""
+    path = getattr(trial, "error_file", None)
+    try:
+        text = Path(path).read_text(errors="replace") if path else ""
+    except OSError:
+        return ""
+    return text.rpartition("Failure # ")[2]

@@ -27,6 +27,7 @@ from tuning.driver.bundle_probe import bundle_size_function, resolve_bundle_size
 from tuning.driver.capacity import check_capacity, study_slots
 from tuning.driver.progress import StudyProgress
 from tuning.driver.ray_env import bounded_pending_trials, start_ray
+from tuning.driver.ray_internals import memory_kills_as_worker_deaths
 from tuning.driver.signals import StopRequest
 from tuning.driver.study_options import StudyOptions
 from tuning.driver.study_summary import StudySummary
@@ -100,7 +101,7 @@ def run_study(
         widest = max((t.workers for t in [*trials, *templates]), default=1)
         capacity = check_capacity(
             options.cpus_per_trial * widest, options.gpus_per_trial * widest, joined=options.ray.joined,
-            progress=options.progress,
+            progress=options.progress, memory_per_trial=options.memory_per_trial_bytes * widest,
         )
         slots = study_slots(
             capacity, joined=options.ray.joined, max_concurrent_trials=options.max_concurrent_trials
@@ -129,7 +130,7 @@ def run_study(
             if options.ray.joined and options.max_concurrent_trials is None
             else None
         )
-        with bounded_pending_trials(pending):
+        with bounded_pending_trials(pending), memory_kills_as_worker_deaths():
             _run_book(book, results_dir, options, concurrency, summary, len(trials), stop)
         if options.ray.joined:
             summary.slots = max(1, summary.peak_running)
@@ -155,18 +156,32 @@ def worker_settings(options: StudyOptions) -> WorkerSettings:
         device=options.worker_device,
         cpus=options.cpus_per_trial,
         gpus=options.gpus_per_trial,
+        memory=options.memory_per_trial_bytes or None,
     )
 
 
 def trial_resources(options: StudyOptions) -> Callable[[dict], PlacementGroupFactory]:
-    """The Ray resources of a Tune trial, by its config (a bundle task): the trial resources,
-    or, for a data-parallel trial, :data:`~tuning.worker.data_parallel.DRIVER_RESOURCES` (its Ray Train
-    workers ask for theirs)."""
+    """The Ray resources of a Tune trial, by its config (a bundle task): the trial resources
+    (with ``memory_per_trial``: B x that many GiB of Ray's ``memory`` resource for a bundle of B
+    members), or, for a data-parallel trial, :data:`~tuning.worker.data_parallel.DRIVER_RESOURCES`
+    (its Ray Train workers ask for theirs)."""
     from ray.tune import PlacementGroupFactory
 
-    single = PlacementGroupFactory([{"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}])
     driver = PlacementGroupFactory([dict(DRIVER_RESOURCES)])
-    return lambda config: driver if BundleTask.workers_of(config) > 1 else single
+    by_size: dict[int, PlacementGroupFactory] = {}
+
+    def resources(config: dict) -> PlacementGroupFactory:
+        if BundleTask.workers_of(config) > 1:
+            return driver
+        size = BundleTask.size_of(config)
+        if size not in by_size:
+            wanted = {"CPU": options.cpus_per_trial, "GPU": options.gpus_per_trial}
+            if options.memory_per_trial_bytes:
+                wanted["memory"] = size * options.memory_per_trial_bytes
+            by_size[size] = PlacementGroupFactory([wanted])
+        return by_size[size]
+
+    return resources
 
 
 def checkpoint_remover(results_dir: str) -> Callable[[str], None]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from optcompare.schema import FINAL_STAGE
+from tuning.driver.capacity import GIB
 from tuning.driver.ray_env import RayTarget
 from tuning.plan.adaptive_search import AdaptiveSearch, adaptive_searches
 from tuning.planners.adaptive import AdaptivePlanner
@@ -38,6 +39,13 @@ class StudyOptions:
     gpus_per_trial: float = 0.0
     max_concurrent_trials: int | None = None
     """At most this many trials at once (None: as many as fit)."""
+    memory_per_trial: float | None = None
+    """GiB of Ray's ``memory`` resource per planned trial (None: none reserved)."""
+
+    @property
+    def memory_per_trial_bytes(self) -> float:
+        """``memory_per_trial`` in bytes, Ray's unit (0: none reserved)."""
+        return 0.0 if self.memory_per_trial is None else self.memory_per_trial * GIB
     max_failures: int = 2
     """Retries of each planned trial whose bundle failed, per run."""
     report_every_s: float = 10.0
@@ -78,6 +86,7 @@ class StudyOptions:
             cpus_per_trial=config.resources.cpus_per_trial,
             gpus_per_trial=config.resources.gpus_per_trial,
             max_concurrent_trials=config.resources.max_concurrent_trials,
+            memory_per_trial=config.resources.memory_per_trial,
             max_failures=config.max_failures,
             report_every_s=config.report_every_s,
             plugins=tuple(config.plugins),

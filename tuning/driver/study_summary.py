@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 from optcompare.schema import DIVERGED, FAILED
@@ -42,6 +43,9 @@ class StudySummary:
     peak_running: int = 0
     """Most tasks that ran at once: the slots of a joined cluster, which may have grown."""
     hung: list[str] = field(default_factory=list)
+    memory_kills: list[str] = field(default_factory=list)
+    """``trial ids: error; retried in bundles of at most N`` of each bundle whose worker Ray's
+    memory monitor killed and whose trials were retried."""
     """``trial_id: error`` of each trial that hung or ran out of time (:data:`HUNG_PREFIXES`),
     retried or not: every attempt that did."""
     stopped: str | None = None
@@ -81,6 +85,11 @@ class StudySummary:
         if error.startswith(HUNG_PREFIXES) and entry not in self.hung:
             self.hung.append(entry)
 
+    def note_memory_kill(self, entry: str) -> None:
+        """Keep ``entry`` (:attr:`memory_kills`) and say it at once on stderr: the study goes on."""
+        self.memory_kills.append(entry)
+        print(f"optcompare: {entry}", file=sys.stderr, flush=True)
+
     def task_started(self) -> None:
         self.running += 1
         self.peak_running = max(self.peak_running, self.running)
@@ -109,5 +118,9 @@ class StudySummary:
     def hung_lines(self) -> list[str]:
         """One line per trial that hung or ran out of time, with its error."""
         return [f"  hung or out of time: {entry}" for entry in self.hung]
+
+    def memory_kill_lines(self) -> list[str]:
+        """One line per bundle killed for memory whose trials were retried."""
+        return [f"  killed for memory, retried: {entry}" for entry in self.memory_kills]
 
 

@@ -9,6 +9,7 @@ Importing this module imports ray.tune (after :func:`tuning.driver.ray_env.prepa
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from optcompare.schema import FAILED, SearchKey
 from tuning.driver.progress import PROGRESS_METRIC, StudyProgress
 from tuning.driver.ray_env import prepare_ray_environment
-from tuning.driver.ray_internals import trial_actor
+from tuning.driver.ray_internals import MEMORY_KILLED, latest_trial_error, trial_actor
 from tuning.driver.signals import GRACE_S, StopRequest
 from tuning.driver.study_summary import StudySummary
 from tuning.plan.trial import BundleTask, PlannedTrial, WorkerSettings
@@ -30,10 +31,25 @@ prepare_ray_environment()
 from ray.tune import Callback, Stopper  # noqa: E402 - reads the environment set just above
 from ray.tune.search import Searcher  # noqa: E402
 
-__all__ = ["HUNG_FLOOR_S", "HUNG_FRACTION", "PlanSearcher", "SinkCallback", "StopRequested", "hung_after_s"]
+__all__ = [
+    "HUNG_FLOOR_S", "HUNG_FRACTION", "PlanSearcher", "SinkCallback", "StopRequested", "hung_after_s",
+    "memory_kill_message",
+]
 
 HUNG_FLOOR_S = 30.0
 HUNG_FRACTION = 0.5
+
+
+def memory_kill_message(error: str) -> str | None:
+    """The error of a bundle whose worker Ray's memory monitor killed (its Tune error carries
+    :data:`~tuning.driver.ray_internals.MEMORY_KILLED`): ``killed by Ray's memory monitor at U GB
+    of T GB; lower bundle_size or raise resources.memory_per_trial`` (U and T: the node's memory
+    in use and in all, as Ray's message gives them); None for any other error."""
+    if MEMORY_KILLED not in error:
+        return None
+    found = re.search(r"was ([\d.]+) ?GB(?: used)? / ([\d.]+) ?GB", error)  # Ray 2.60's wording
+    at = f" at {found[1]} GB of {found[2]} GB" if found else ""
+    return f"{MEMORY_KILLED}{at}; lower bundle_size or raise resources.memory_per_trial"
 
 
 def hung_after_s(time_limit_s: float) -> float:
@@ -201,15 +217,27 @@ class SinkCallback(Callback):
         hung = self.hung.pop(bundle_id, None)
         error = hung or self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
         lines = error.strip().splitlines()
-        last_line = lines[-1] if lines else NO_ERROR_MESSAGE
+        memory = None if hung else memory_kill_message(latest_trial_error(trial))
+        bundle = self.book.in_flight.get(bundle_id)
+        size = len(bundle.members) if bundle is not None else 1
+        last_line = (
+            f"{memory} (this attempt ran in a bundle of {size})" if memory
+            else lines[-1] if lines else NO_ERROR_MESSAGE
+        )
         if self.stop.requested and hung is None:  # stopped by the driver: for resume
             self.book.bundle_ended(bundle_id)
             return
-        bundle = self.book.in_flight.get(bundle_id)
-        for member in bundle.members if bundle is not None else ():
-            if member.trial_id not in self.book.done:
-                self.summary.note_hung(f"{member.trial_id}: {last_line}")
-        for planned in self.book.bundle_failed(bundle_id, retry=hung is None):
+        unfinished = [m for m in bundle.members if m.trial_id not in self.book.done] if bundle is not None else []
+        for member in unfinished:
+            self.summary.note_hung(f"{member.trial_id}: {last_line}")
+        exhausted = self.book.bundle_failed(bundle_id, retry=hung is None, shrink=memory is not None)
+        retried = [m for m in unfinished if m not in exhausted]
+        if memory is not None and retried:
+            self.summary.note_memory_kill(
+                f"{', '.join(m.trial_id for m in unfinished)}: {memory}; retried in bundles of at most "
+                f"{self.book.retry_size(retried[0])} (was {size})"
+            )
+        for planned in exhausted:
             self._record_failed(planned, last_line)
 
     def _tell_planners(self, planned: PlannedTrial, trial_summary: dict[str, Any] | None) -> None:

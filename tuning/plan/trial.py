@@ -81,8 +81,10 @@ class WorkerSettings(StrictModel):
     """The results root as a URI (``s3://...``), where checkpoints live; None: a local path."""
     cpus: float = 1.0
     gpus: float = 0.0
-    """Resources of one trial (``resources.cpus_per_trial`` / ``gpus_per_trial``): what each worker
-    of a data-parallel trial asks Ray Train for."""
+    memory: float | None = None
+    """Resources of one trial (``resources.cpus_per_trial`` / ``gpus_per_trial`` /
+    ``memory_per_trial``, the last in bytes, None: none): what each worker of a data-parallel
+    trial asks Ray Train for."""
     train_storage: str | None = None
     """Where data-parallel trials' Ray Train runs keep their checkpoints (the experiment's
     ``_tune/train``, a local path or URI); None: not set (no data-parallel trials)."""
@@ -106,6 +108,11 @@ class BundleTask(StrictModel):
         """The ``bundle_id`` of a task as Ray hands it back (``trial.config``, the
         ``model_dump()``), without validating the whole task."""
         return str(config["bundle_id"])
+
+    @staticmethod
+    def size_of(config: Mapping[str, Any]) -> int:
+        """The members of a task given as its ``model_dump()``."""
+        return len(config["members"])
 
     @staticmethod
     def workers_of(config: Mapping[str, Any]) -> int:

@@ -116,6 +116,9 @@ class TrialBook:
         self.done: set[str] = set()
         self.alone: set[str] = set()
         """Trials whose next attempt is their last in this run: they run in a bundle of one."""
+        self.size_caps: dict[str, int] = {}
+        """Trial id -> the largest bundle its next attempts may run in: a bundle killed for
+        memory is retried at half its size (:meth:`bundle_failed` with ``shrink``)."""
         self._ids = itertools.count()
         self.checkpoints: dict[str, Saved] = dict(checkpoints or {})
         """Trial id -> its latest checkpoint (the step and where it is)."""
@@ -195,6 +198,7 @@ class TrialBook:
             key = bundle_key(head)
             if head.trial_id in self.alone:
                 limit = 1
+            limit = min(limit, self.size_caps.get(head.trial_id, limit))
             path = self._restore_path(head)
             while (
                 queue and len(members) < limit and bundle_key(queue[0]) == key
@@ -210,6 +214,11 @@ class TrialBook:
             self.in_flight[bundle.bundle_id] = bundle
             return bundle
         return None
+
+    def retry_size(self, trial: PlannedTrial) -> int:
+        """The largest bundle ``trial``'s next attempt may run in."""
+        size = 1 if trial.trial_id in self.alone else self.size_of(trial)
+        return min(size, self.size_caps.get(trial.trial_id, size))
 
     def member(self, bundle_id: str, trial_id: str) -> PlannedTrial | None:
         bundle = self.in_flight.get(bundle_id)
@@ -255,13 +264,19 @@ class TrialBook:
             return []
         return [m for m in bundle.members if m.trial_id not in self.done]
 
-    def bundle_failed(self, bundle_id: str, *, retry: bool = True) -> list[PlannedTrial]:
+    def bundle_failed(self, bundle_id: str, *, retry: bool = True, shrink: bool = False) -> list[PlannedTrial]:
         """A bundle failed: requeue its unfinished members that have attempts left; return
         those that have none (to be recorded as failed at their current attempt). ``retry``
-        False: none is requeued (a bundle that hung past its time limit)."""
+        False: none is requeued (a bundle that hung past its time limit). ``shrink`` (its worker
+        was killed for memory): the requeued members run in bundles of at most half its size
+        (at least 1) from now on, the usual remedy (:meth:`retry_size`)."""
         bundle = self.in_flight.pop(bundle_id, None)
         if bundle is None:
             return []
+        if shrink:
+            cap = max(1, len(bundle.members) // 2)
+            for member in bundle.members:
+                self.size_caps[member.trial_id] = min(cap, self.size_caps.get(member.trial_id, cap))
         exhausted = []
         for member in bundle.members:
             if member.trial_id in self.done:

@@ -8,7 +8,7 @@ Example (every key; the shipped ``tuning/configs/demo.yaml`` uses a subset)::
     protocols: [choi-full, lr-only]     # shipped names or protocol YAML paths (relative to this file)
     trials_per_search: 16
     seed: 0
-    resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent_trials: null}
+    resources: {cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent_trials: null, memory_per_trial: null}
     max_failures: 2
     report_every_s: 10
     plugins: [mylab.optimizers]         # modules that register optimizers (see tuning/spec/plugins.py)
@@ -200,6 +200,9 @@ class Resources(StrictModel):
     cpus_per_trial: number(0.01) = 1.0  # type: ignore[valid-type]  # pydantic type built by a call
     gpus_per_trial: number(0.0) = 0.0  # type: ignore[valid-type]  # pydantic type built by a call
     max_concurrent_trials: integer(1, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
+    memory_per_trial: number(0.001, optional=True) = None  # type: ignore[valid-type]  # pydantic type built by a call
+    """GiB of Ray's ``memory`` resource each planned trial reserves (None: none); a bundle of B
+    trials reserves B times this, so Ray places no more trials on a node than fit its memory."""
 
 
 class ConfigFile(StrictModel):

@@ -97,7 +97,10 @@ def run_trainer(config: Mapping[str, Any]) -> None:
     if settings.train_storage is None:
         raise ValueError(f"bundle {task.bundle_id}: a data-parallel trial needs WorkerSettings.train_storage")
     use_gpu = settings.gpus > 0
-    resources = {"CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {})}
+    resources = {
+        "CPU": settings.cpus, **({"GPU": settings.gpus} if use_gpu else {}),
+        **({"memory": settings.memory} if settings.memory is not None else {}),
+    }
     name = f"{train_run_prefix(member.trial_id)}{uuid.uuid4().hex[:8]}"
     filesystem, root = _filesystem(settings.train_storage)
     stall_file = f"{root.rstrip('/')}/{name}/{STALL_FILE}"
