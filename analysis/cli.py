@@ -23,12 +23,12 @@ from . import render  # standard library only at import; rich when a table is pr
 from .profiles import ALGOPERF_POINTS, TAU_MAX
 
 if TYPE_CHECKING:
-    from .across_workloads import CrossWorkloadSummary
-    from .experiment_rankings import ExperimentRankings
-    from .importance import ExperimentImportance
-    from .profiles import PerformanceProfile
-    from .query import QueryResult
-    from .report_data import ReportData
+    from .across_workloads import CrossWorkloadSummary  # on call: keeps --help light
+    from .experiment_rankings import ExperimentRankings  # on call: keeps --help light
+    from .importance import ExperimentImportance  # on call: keeps --help light
+    from .profiles import PerformanceProfile  # on call: keeps --help light
+    from .query import QueryResult  # on call: keeps --help light
+    from .report_data import ReportData  # on call: keeps --help light
 
 __all__ = [
     "FLAGS",
@@ -234,7 +234,7 @@ def _register_optuna_commands(subparsers: argparse._SubParsersAction) -> None:
 def parse_budgets(text: str | None) -> tuple[int, ...] | None:
     """``--budget``: None, or the distinct budgets of ``"K"`` / ``"K1,K2,..."`` in ascending order
     (:func:`analysis.checks.check_budgets`)."""
-    from .checks import check_budgets
+    from .checks import check_budgets  # on call: keeps --help light
 
     if text is None:
         return None
@@ -280,7 +280,7 @@ RANK_FORMATS: dict[str, Callable[[ExperimentRankings], None]] = _formats(
 
 def run_rank(args: argparse.Namespace) -> int:
     """Print the rankings: with one budget a JSON object, with several a JSON list of them."""
-    from .experiment_rankings import rank_experiment
+    from .experiment_rankings import rank_experiment  # on call: keeps --help light
 
     result = rank_experiment(args.experiment, parse_budgets(args.budget), select=args.select,
                              report=args.report, n_resamples=args.resamples, seed=args.seed,
@@ -309,7 +309,7 @@ PROFILE_FORMATS: dict[str, Callable[[PerformanceProfile], None]] = _formats(
 def run_profile(args: argparse.Namespace) -> int:
     """Score an external CSV table (:mod:`analysis.profile_table`); the convention's sentence
     to stderr when a workload was unsolved."""
-    from .profile_table import profile_table
+    from .profile_table import profile_table  # on call: keeps --help light
 
     profile = profile_table(args.table, quantity=args.quantity, tau_max=args.tau_max,
                             drop_unsolved=args.drop_unsolved, points=args.points)
@@ -321,7 +321,7 @@ def run_profile(args: argparse.Namespace) -> int:
 def run_summary(args: argparse.Namespace) -> int:
     """Print the cross-workload summary; warnings (one workload, left-out workloads, skipped
     files, the budget) to stderr."""
-    from .across_workloads import summarize_experiments
+    from .across_workloads import summarize_experiments  # on call: keeps --help light
 
     summary = summarize_experiments(args.experiments, args.budget, select=args.select, report=args.report,
                                     n_resamples=args.resamples, seed=args.seed, tau_max=args.tau_max,
@@ -349,7 +349,7 @@ shows at most ``--max-rows`` rows)."""
 
 
 def run_query_command(args: argparse.Namespace) -> int:
-    from .query import run_query
+    from .query import run_query  # on call: keeps --help light
 
     if args.max_rows < 0:
         raise ParameterError("max_rows", f"{{name}} must be >= 0, got {args.max_rows}")
@@ -372,7 +372,7 @@ def write_experiment_report(
 ) -> int:
     """Analyse ``experiment``, write its report to ``out`` and print where, with the warnings and
     a one-line summary of the verdicts."""
-    from .report import analyse
+    from .report import analyse  # on call: keeps --help light
 
     data = analyse(experiment, budget=budget, select=select, report=report,
                    n_resamples=n_resamples, seed=seed, stage=stage)
@@ -382,7 +382,7 @@ def write_experiment_report(
 def write_analysed_report(data: ReportData, out: str) -> int:
     """Write the report of ``data`` (:func:`analysis.report.analyse`) to ``out`` and print where,
     with the warnings and a one-line summary of the verdicts."""
-    from .report import write_report
+    from .report import write_report  # on call: keeps --help light
 
     _warn_skipped(data.skipped)
     _warn(data.warnings)
@@ -411,7 +411,7 @@ IMPORTANCE_FORMATS: dict[str, Callable[[ExperimentImportance], None]] = _formats
 
 def run_importance(args: argparse.Namespace) -> int:
     """Print each search's importances; skipped files to stderr."""
-    from .importance import experiment_importance
+    from .importance import experiment_importance  # on call: keeps --help light
 
     result = experiment_importance(args.experiment, evaluator=args.evaluator, select=args.select,
                                    stage=args.stage, seed=args.seed)
@@ -422,7 +422,7 @@ def run_importance(args: argparse.Namespace) -> int:
 
 def run_export_optuna(args: argparse.Namespace) -> int:
     """Write the studies and say where, with how to open them in optuna-dashboard."""
-    from .export import export_optuna
+    from .export import export_optuna  # on call: keeps --help light
 
     result = export_optuna(args.experiment, args.storage, overwrite=args.overwrite)
     _warn_skipped(result.skipped)

@@ -219,7 +219,7 @@ def _summary_rows(protocol: ProtocolSummary) -> list[tuple[Any, ...]]:
 def summary_csv(summary: CrossWorkloadSummary) -> str:
     """One row per (protocol, optimizer) under one header: :data:`SUMMARY_COLUMNS`, the profile
     scores, then :data:`SUMMARY_SETTINGS` (``select`` as the protocol's metric)."""
-    from .selection import select_for
+    from .selection import select_for  # on call: this module imports the standard library only
 
     quantities = [p.quantity for p in summary.protocols[0].profiles] if summary.protocols else []
     rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), *SUMMARY_SETTINGS]]

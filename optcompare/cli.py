@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 
+from . import __version__
 from .errors import InputError, with_flags
 
 SUBCOMMAND_MODULES = ("tuning.commands.cli", "analysis.cli", "optcompare.demo")
@@ -21,8 +22,6 @@ SUBCOMMAND_MODULES = ("tuning.commands.cli", "analysis.cli", "optcompare.demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="optcompare",
         description="Compare deep-learning optimizers under explicit tuning protocols "

@@ -459,9 +459,7 @@ def _refine_handler(args: argparse.Namespace) -> int:
 
     from rich.table import Table
 
-    from tuning.commands.refine_experiment import (
-        refine_experiment,  # imports torch: kept off --help
-    )
+    from tuning.commands.refine_experiment import refine_experiment  # imports torch: off --help
     from tuning.plan.refine import (  # imports torch: kept off --help
         show_dimension,
         write_refined_protocol,
