@@ -13,6 +13,7 @@ generalized update), :func:`make_schedule`, :func:`imitate`, :func:`limit_gap`, 
 (an unknown name, a value out of range) raises ``optcompare.errors.InputError``, a ValueError.
 """
 
+from . import library as _library  # noqa: F401 - registers adamw, nadamw, lion, schedule-free-adamw
 from . import presets as _presets  # noqa: F401 - registers the six built-in optimizers
 from .bundled import BundledUpdate, bundle_structure
 from .generalized import GeneralizedOptimizer, UpdateStructure
@@ -31,6 +32,7 @@ from .registry import (
     HPARAM_RANGES,
     Interval,
     OptimizerSpec,
+    check_schedule,
     create,
     get_spec,
     names,
@@ -52,6 +54,7 @@ __all__ = [
     "UpdateStructure",
     "bundle_structure",
     "check_inclusion",
+    "check_schedule",
     "create",
     "get_spec",
     "imitate",

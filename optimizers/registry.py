@@ -30,6 +30,7 @@ __all__ = [
     "get_spec",
     "names",
     "register",
+    "check_schedule",
     "validate_hparams",
 ]
 
@@ -71,6 +72,12 @@ class OptimizerSpec:
     structure: UpdateStructure | None = None
     """For presets of the generalized family: the update's structure. It lets trial bundles
     (:mod:`optimizers.bundled`) train many trials of this optimizer at once; None: not bundlable."""
+    modes: bool = False
+    """The optimizer has a train and an eval mode (``optimizer.train()``, ``optimizer.eval()``,
+    e.g. Schedule-Free): the training loop evaluates in eval mode and trains in train mode."""
+    constant_schedule: bool = False
+    """The optimizer replaces a decaying schedule itself (Schedule-Free's averaging): only the
+    ``constant`` schedule (with its optional warm-up) may drive it."""
 
     @property
     def hparam_names(self) -> tuple[str, ...]:
@@ -171,6 +178,16 @@ def _check_structure(spec: OptimizerSpec, resolved: dict[str, float]) -> None:
     )
     if problem is not None:
         raise InputError(f"{spec.name}: {problem}")
+
+
+def check_schedule(name: str, schedule: str) -> None:
+    """InputError when optimizer ``name`` may not run under ``schedule``: one that replaces a
+    decaying schedule itself (:attr:`OptimizerSpec.constant_schedule`) takes ``constant`` only."""
+    if get_spec(name).constant_schedule and schedule != "constant":
+        raise InputError(
+            f"optimizer {name!r} averages its iterates in place of a decaying schedule: give it the "
+            f"constant schedule (a warm-up, warmup_steps_factor, is allowed), not {schedule!r}"
+        )
 
 
 def create(

@@ -8,6 +8,10 @@
 - ``step_decay``:    lr_t = lr_0 * step_decay_factor ^ floor(t / interval),
                      interval = max(1, round(step_decay_every_factor * total_steps))
                      (Wilson et al. 2017: the rate drops by a fixed factor at fixed intervals)
+- ``cosine_decay``:  lr_t = lr_0 * (decay_factor + (1 - decay_factor) * (1 + cos(pi * t / decay_steps)) / 2)
+                     for t < decay_steps, lr_t = lr_0 * decay_factor afterwards,
+                     decay_steps = max(1, round(decay_steps_factor * total_steps))
+                     (the modern baselines' schedule: a half cosine from lr_0 to lr_0 * decay_factor)
 
 Every schedule also takes an optional ``warmup_steps_factor`` (default 0): with
 ``w = round(warmup_steps_factor * total_steps)`` warm-up steps, lr_t is multiplied by
@@ -55,6 +59,19 @@ def _step_decay(
 ) -> Schedule:
     interval = max(1, round(step_decay_every_factor * total_steps))
     return lambda t: lr0 * step_decay_factor ** (t // interval)
+
+
+def _cosine_decay(
+    lr0: float, total_steps: int, *, decay_steps_factor: float, decay_factor: float
+) -> Schedule:
+    decay_steps = max(1, round(decay_steps_factor * total_steps))
+
+    def schedule(t: int) -> float:
+        if t < decay_steps:
+            return lr0 * (decay_factor + (1.0 - decay_factor) * 0.5 * (1.0 + math.cos(math.pi * t / decay_steps)))
+        return lr0 * decay_factor
+
+    return schedule
 
 
 def _with_warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
@@ -110,6 +127,11 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         _step_decay,
         {"step_decay_factor": (0.0, 1.0), "step_decay_every_factor": (0.0, 1.0)},
         "lr_0 times step_decay_factor every step_decay_every_factor*total_steps steps",
+    ),
+    "cosine_decay": ScheduleSpec(
+        _cosine_decay,
+        {"decay_steps_factor": (0.0, 1.0), "decay_factor": (0.0, 1.0)},
+        "half-cosine decay from lr_0 to lr_0*decay_factor over decay_steps_factor*total_steps",
     ),
 }
 

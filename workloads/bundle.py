@@ -27,7 +27,9 @@ supported: workloads declare :attr:`Workload.supports_bundling`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,6 +104,9 @@ class _BundleLearner:
         self.update_rule.keep(torch.tensor(rows))
         if self.gradient is not None:
             self.gradient = self.gradient[torch.tensor(rows, device=self.gradient.device)]
+
+    def evaluating(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # a bundle's update (the generalized family) has no modes
 
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         return self.stack.measure(split, rows, self.eval_chunk)

@@ -13,6 +13,7 @@ rank: a DDP model, its shard of each global batch, sharded and all-reduced evalu
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -48,10 +49,16 @@ class _SingleLearner:
     def __init__(
         self, workload: Workload, model: nn.Module, optimizer: torch.optim.Optimizer,
         batches: Iterator[tuple[torch.Tensor, torch.Tensor]], run: RunSettings,
-        parallel: DataParallel | None = None,
+        parallel: DataParallel | None = None, *, modes: bool = False,
     ) -> None:
         self.workload, self.model, self.optimizer, self.batches, self.run = workload, model, optimizer, batches, run
         self.parallel = parallel
+        self.modes = modes
+        """The optimizer has train and eval modes (Schedule-Free): it trains in train mode,
+        :meth:`evaluating` puts it in eval mode (its averaged iterate) for each evaluation, and
+        :meth:`state_dict` saves it in train mode."""
+        if modes:
+            optimizer.train()  # type: ignore[attr-defined]  # modes: the optimizer has train() and eval()
         self.trained = model if parallel is None else parallel.wrap(model, run.device)
 
     def losses_and_gradients(self) -> torch.Tensor:
@@ -70,6 +77,19 @@ class _SingleLearner:
 
     def keep(self, rows: list[int]) -> None:
         del rows  # a single trial that diverges ends the run: there is no row to keep
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """An optimizer with modes in eval mode (its averaged iterate in the model) for the whole
+        evaluation step, then back in train mode; otherwise nothing changes."""
+        if not self.modes:
+            yield
+            return
+        self.optimizer.eval()  # type: ignore[attr-defined]  # modes: the optimizer has eval() and train()
+        try:
+            yield
+        finally:
+            self.optimizer.train()  # type: ignore[attr-defined]  # back to the iterate it trains
 
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         del rows
@@ -163,6 +183,7 @@ def train(
     torch.manual_seed(seed)  # build_model seeds too; this also fixes dropout draws for the trial
     model = workload.build_model(seed).to(run.device)
     model.train()
+    optimizers.check_schedule(optimizer_name, schedule_name)
     optimizer = optimizers.create(
         optimizer_name, list(model.parameters()), **hparams  # type: ignore[arg-type]  # mypy: **hparams might fill foreach
     )
@@ -173,7 +194,9 @@ def train(
         parallel.device = run.device
         if parallel.rank:
             torch.manual_seed(parallel.dropout_seed(seed))
-    learner = _SingleLearner(workload, model, optimizer, batches, run, parallel)
+    learner = _SingleLearner(
+        workload, model, optimizer, batches, run, parallel, modes=optimizers.get_spec(optimizer_name).modes
+    )
     group = TrialGroup.start(
         1, run.target, clock, on_eval=None if on_eval is None else lambda _, row: on_eval(row)
     )

@@ -39,6 +39,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -248,6 +249,10 @@ class Learner(Protocol):
     def keep(self, rows: list[int]) -> None:
         """Drop every row not in ``rows`` (gradients, parameters, state, data order)."""
 
+    def evaluating(self) -> AbstractContextManager[None]:
+        """The models as they are evaluated, for one whole evaluation step: an optimizer with
+        train and eval modes (Schedule-Free) in eval mode, back in train mode after."""
+
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         """Error rates and mean losses over the whole ``split`` of the models at ``rows``."""
 
@@ -310,7 +315,8 @@ class TrialGroup:
         """Measure the models at ``rows`` on every evaluated split; record one row each."""
         if not self.evaluates:
             return
-        measured = {name: learner.measure(split, rows) for name, split in splits.items()}
+        with learner.evaluating():
+            measured = {name: learner.measure(split, rows) for name, split in splits.items()}
         now = self.clock.elapsed()
         for k, row in enumerate(rows):
             member = self.active[row]

@@ -66,10 +66,10 @@ def test_bad_hparams_raise_input_error(name, hp, match):
 def test_unknown_optimizer_lists_valid_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown optimizer 'adamw'; valid choices: sgd, momentum, nesterov, rmsprop, adam, "
-        r"nadam",
+        match=r"unknown optimizer 'shampoo'; valid choices: sgd, momentum, nesterov, rmsprop, adam, "
+        r"nadam, adamw, nadamw, lion, schedule-free-adamw",
     ):
-        optimizers.create("adamw", _params())
+        optimizers.create("shampoo", _params())
 
 
 def test_params_as_set_rejected():

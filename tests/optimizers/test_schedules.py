@@ -45,6 +45,17 @@ VALUES = [
         "constant", 1.0, 100, {"warmup_steps_factor": 0.1, "lr_ramp": 0.9},
         {0: 0.1 * 0.1, 1: 0.2 * 0.19, 2: 0.3 * 0.271},
     ),
+    # cosine: lr_0 (f + (1 - f)(1 + cos(pi t / T)) / 2), T = 80 (0.8 x 100), f = 0.1: 1 at t = 0,
+    # 0.55 at t = 40 (cos = 0), 0.1 + 0.9 (1 + cos(pi / 4)) / 2 at t = 20, f from t = T on
+    (
+        "cosine_decay", 1.0, 100, {"decay_steps_factor": 0.8, "decay_factor": 0.1},
+        {0: 1.0, 20: 0.1 + 0.9 * (1 + 2**-0.5) / 2, 40: 0.55, 79: 0.1 + 0.45 * (1 - 0.9992290362407229), 80: 0.1, 500: 0.1},
+    ),
+    # with a 10-step warm-up: (t + 1) / 10 times the cosine for t < 10
+    (
+        "cosine_decay", 2.0, 100, {"decay_steps_factor": 1.0, "decay_factor": 0.0, "warmup_steps_factor": 0.1},
+        {0: 0.1 * 2.0, 9: 1.0 * (1 + 0.9602936856769431)},  # cos(9 pi / 100); warm-up factor 1
+    ),
 ]
 
 # (schedule, lr0, total_steps, parameters, steps, the exact rates at those steps)

@@ -96,6 +96,13 @@ BROKEN_PROTOCOLS = {
         "name: broken\nschedule: linear_decay\noptimizers: {}\n",
         ["optimizers: expected a mapping"],
     ),
+    "schedule-free under a decaying schedule": (
+        "name: broken\nschedule: linear_decay\noptimizers:\n  schedule-free-adamw:\n    learning_rate: 0.01\n"
+        "    decay_steps_factor: 1.0\n    decay_factor: 0.1\n",
+        ["optimizers.schedule-free-adamw: optimizer 'schedule-free-adamw' averages its iterates in place of a "
+         "decaying schedule: give it the constant schedule (a warm-up, warmup_steps_factor, is allowed), not "
+         "'linear_decay'"],
+    ),
     "unknown schedule": (
         "name: broken\nschedule: cosine\noptimizers:\n" + GOOD_SGD,
         ["schedule: 'cosine' is not one of", "constant", "linear_decay"],

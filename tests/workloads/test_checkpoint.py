@@ -30,9 +30,12 @@ class Killed(Exception):
     pass
 
 
-def _train(name, hparams, steps=40, optimizer="momentum", **kwargs):
-    return workloads.train(workloads.get(name), optimizer, hparams, "linear_decay",
-                           {"decay_steps_factor": 1.0, "decay_factor": 0.1}, 3, steps=steps, eval_every=10, **kwargs)
+LINEAR = ("linear_decay", {"decay_steps_factor": 1.0, "decay_factor": 0.1})
+
+
+def _train(name, hparams, steps=40, optimizer="momentum", schedule=LINEAR, **kwargs):
+    return workloads.train(workloads.get(name), optimizer, hparams, schedule[0], schedule[1], 3, steps=steps,
+                           eval_every=10, **kwargs)
 
 
 def _rows(outcome):
@@ -43,12 +46,17 @@ def _final(outcome):
     return {k: v for k, v in outcome.summary().items() if k not in (*TIMING, "resumed_from_step")}
 
 
-@pytest.mark.parametrize(("name", "optimizer", "hparams"), [
-    ("mnist1d-mlp", "momentum", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}),
-    ("mnist1d-cnn", "adam", {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0}),
+@pytest.mark.parametrize(("name", "optimizer", "hparams", "schedule"), [
+    ("mnist1d-mlp", "momentum", {"learning_rate": 0.05, "momentum": 0.9, "weight_decay": 0.0}, LINEAR),
+    ("mnist1d-cnn", "adam", {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "weight_decay": 0.0}, LINEAR),
+    # The optimizers from their libraries (schedule-free: constant, evaluated in its eval mode).
+    ("mnist1d-mlp", "adamw", {"learning_rate": 3e-3, "decoupled_weight_decay": 0.05}, LINEAR),
+    ("mnist1d-mlp", "nadamw", {"learning_rate": 3e-3, "decoupled_weight_decay": 0.05}, LINEAR),
+    ("mnist1d-mlp", "lion", {"learning_rate": 3e-4, "decoupled_weight_decay": 0.1}, LINEAR),
+    ("mnist1d-mlp", "schedule-free-adamw", {"learning_rate": 3e-3}, ("constant", {"warmup_steps_factor": 0.1})),
 ])
-def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(name, optimizer, hparams):
-    plain = _train(name, hparams, optimizer=optimizer)
+def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(name, optimizer, hparams, schedule):
+    plain = _train(name, hparams, optimizer=optimizer, schedule=schedule)
     saved = []
 
     def kill_after_the_checkpoint(step):
@@ -57,13 +65,14 @@ def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(na
 
     every = Checkpointing(23.0, lambda step, state: saved.append((step, save_state(state))), clock=StepClock())
     with pytest.raises(Killed):
-        _train(name, hparams, optimizer=optimizer, checkpointing=every, heartbeat=kill_after_the_checkpoint)
+        _train(name, hparams, optimizer=optimizer, schedule=schedule, checkpointing=every,
+               heartbeat=kill_after_the_checkpoint)
     (step, blob), = saved
     assert step == 23
     replayed, beats = [], []
     restored = Checkpointing(math.inf, lambda s, st: None, restored=load_state(blob))
-    resumed = _train(name, hparams, optimizer=optimizer, checkpointing=restored, on_eval=replayed.append,
-                     heartbeat=beats.append)
+    resumed = _train(name, hparams, optimizer=optimizer, schedule=schedule, checkpointing=restored,
+                     on_eval=replayed.append, heartbeat=beats.append)
     assert beats == list(range(24, 41))  # it trained only the 17 steps after the checkpoint
     assert _rows(resumed) == _rows(plain) and _final(resumed) == _final(plain)
     assert (resumed.resumed_from_step, plain.resumed_from_step) == (23, None)

@@ -27,6 +27,7 @@ from pydantic import BeforeValidator, Field, PlainValidator
 
 import optimizers
 from optcompare.coordinates import COORDINATES, coordinate, resolve
+from optcompare.errors import InputError
 from optcompare.schema import SEARCH_KINDS, is_adaptive
 from optcompare.space import Points, Range, SearchedValue, grid_points, plain
 from optcompare.validation import FieldError, StrictModel, one_of
@@ -226,6 +227,10 @@ def bind_search(optimizer: str, coords: Mapping[str, Value], schedule: str, sear
     """The search of one validated protocol entry (coordinate -> number, Range or Points) for
     ``optimizer`` under ``schedule`` and ``search``; FieldError at ``optimizers.OPTIMIZER...``."""
     where = ("optimizers", optimizer)
+    try:
+        optimizers.check_schedule(optimizer, schedule)
+    except InputError as err:
+        raise FieldError(where, str(err)) from None
     params = optimizers.SCHEDULES[schedule].all_params
     _check_names(where, optimizer, coords, params)
     missing = [p for p in optimizers.SCHEDULES[schedule].hparams if p not in coords]

@@ -1,0 +1,172 @@
+"""Optimizers people compare today, registered from the libraries that define them (not
+re-implemented): ``adamw``, ``nadamw``, ``lion`` and ``schedule-free-adamw``.
+
+Each runs the library's own ``torch.optim.Optimizer`` (one and ten steps through
+:func:`optimizers.create` equal the library's optimizer bitwise, tests/optimizers/test_library.py).
+Hyperparameters take the project's names; where the library's parametrisation differs from the
+paper's family (:mod:`optimizers.presets`), the spec's description says so:
+
+- ``adamw``: ``torch.optim.AdamW``. epsilon is added to the bias-corrected root,
+  ``theta <- theta - eta * m_hat / (sqrt(v_hat) + epsilon)``, where the paper's Adam adds it
+  inside the correction (``m_hat / sqrt(v_hat + epsilon^2)``-like placements differ by a
+  step-dependent factor), so ``adam <= adamw`` is not an exact inclusion;
+  ``decoupled_weight_decay`` lambda shrinks ``theta <- theta * (1 - eta * lambda)`` first.
+- ``nadamw``: ``torch.optim.NAdam(decoupled_weight_decay=True)``: Dozat's NAdam with torch's
+  momentum-decay schedule ``mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))``, which the
+  paper's NAdam does not have, and the same decoupled weight decay.
+- ``lion``: ``lion_pytorch.Lion``: ``theta <- theta * (1 - eta * lambda) - eta *
+  sign(beta1 * m + (1 - beta1) * g)``, ``m <- beta2 * m + (1 - beta2) * g``. A sign update: it is
+  no generalisation of Adam and takes part in no inclusion.
+- ``schedule-free-adamw``: ``schedulefree.AdamWScheduleFree``: gradients at
+  ``y = (1 - beta1) z + beta1 x``, iterate averaging of x in place of a decaying schedule. It
+  has a train and an eval mode (``optimizer.train()`` / ``optimizer.eval()``): the training
+  loop evaluates in eval mode (the average x) and trains in train mode (:attr:`OptimizerSpec.modes`).
+  It runs with a constant learning rate (a protocol's warm-up applies: its own
+  ``warmup_steps`` is 0, so two warm-ups never act together); a decaying schedule is refused
+  (:attr:`OptimizerSpec.constant_schedule`).
+
+A missing library is an :class:`~optcompare.errors.InputError` naming the package and the
+version pinned in constraints.txt. They run unbundled (no :attr:`OptimizerSpec.structure`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Iterable
+from importlib import metadata
+from types import ModuleType
+from typing import Any
+
+import torch
+
+from optcompare.errors import InputError
+
+from . import presets as _presets  # noqa: F401 - the paper's six register first (names() order)
+from .registry import Interval, OptimizerSpec, register
+
+__all__ = ["LIBRARIES", "library_module"]
+
+LIBRARIES: dict[str, tuple[str, str]] = {
+    "lion_pytorch": ("lion-pytorch", "0.2.5"),
+    "schedulefree": ("schedulefree", "1.4.1"),
+}
+"""Import name -> (package, the version constraints.txt pins and the tests compare against)."""
+
+_TORCH_NAMES = {"learning_rate": "lr", "epsilon": "eps", "decoupled_weight_decay": "weight_decay"}
+"""Project hyperparameter name -> the libraries' keyword, where they differ (beta1 and beta2
+are combined into ``betas`` by each factory)."""
+
+
+def library_module(name: str) -> ModuleType:
+    """The library ``name`` (a key of :data:`LIBRARIES`), imported; InputError naming the package
+    and its pinned version when it is missing."""
+    package, pinned = LIBRARIES[name]
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        try:
+            installed = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            installed = "not installed"
+        raise InputError(
+            f"this optimizer needs the package {package} (tested: {package}=={pinned}, pinned in "
+            f"constraints.txt; here: {installed}: {err}); install it with "
+            f"pip install -c constraints.txt '{package}=={pinned}'"
+        ) from None
+
+
+def _adamw(
+    params: Iterable[Any], *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, foreach=foreach
+    )
+
+
+def _nadamw(
+    params: Iterable[Any], *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    momentum_decay: float, foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    return torch.optim.NAdam(
+        params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay,
+        momentum_decay=momentum_decay, decoupled_weight_decay=True, foreach=foreach,
+    )
+
+
+def _lion(
+    params: Iterable[Any], *, lr: float, beta1: float, beta2: float, weight_decay: float,
+    foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    del foreach  # one kernel
+    lion: Any = library_module("lion_pytorch")
+    return lion.Lion(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+def _schedule_free_adamw(
+    params: Iterable[Any], *, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    schedulefree: Any = library_module("schedulefree")
+    return schedulefree.AdamWScheduleFree(
+        params, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, warmup_steps=0,
+        foreach=True if foreach is None else foreach,  # the library's default kernel
+    )
+
+
+_ADAM_SPACE = {
+    "learning_rate": {"min": 1e-5, "max": 1e-1, "scaling": "log"},
+    "one_minus_beta1": {"min": 1e-3, "max": 1.0, "scaling": "log"},
+    "one_minus_beta2": {"min": 1e-4, "max": 1.0, "scaling": "log"},
+    "epsilon": {"min": 1e-10, "max": 1e-2, "scaling": "log"},
+    "decoupled_weight_decay": 0.0,
+}
+"""The default search of the Adam-like library optimizers (a protocol that does not list one)."""
+
+for _spec in (
+    OptimizerSpec(
+        name="adamw",
+        factory=_adamw,
+        defaults={"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+                  "decoupled_weight_decay": 0.01},
+        description="torch.optim.AdamW (epsilon on the bias-corrected root, unlike the paper's adam)",
+        search_space={**_ADAM_SPACE, "decay_steps_factor": 1.0, "decay_factor": 0.01},
+        torch_keys=dict(_TORCH_NAMES),
+    ),
+    OptimizerSpec(
+        name="nadamw",
+        factory=_nadamw,
+        defaults={"learning_rate": 2e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+                  "decoupled_weight_decay": 0.01, "momentum_decay": 0.004},
+        description="torch.optim.NAdam with decoupled weight decay (torch's momentum-decay schedule, unlike the paper's nadam)",
+        ranges={"momentum_decay": Interval(0.0, math.inf, high_closed=False)},
+        search_space={**_ADAM_SPACE, "decay_steps_factor": 1.0, "decay_factor": 0.01},
+        torch_keys=dict(_TORCH_NAMES),
+    ),
+    OptimizerSpec(
+        name="lion",
+        factory=_lion,
+        defaults={"learning_rate": 1e-4, "beta1": 0.9, "beta2": 0.99, "decoupled_weight_decay": 0.0},
+        description="lion_pytorch.Lion (a sign update: no inclusion with the paper's family)",
+        search_space={
+            "learning_rate": {"min": 1e-6, "max": 1e-2, "scaling": "log"},
+            "one_minus_beta1": {"min": 1e-2, "max": 1.0, "scaling": "log"},
+            "one_minus_beta2": {"min": 1e-3, "max": 1.0, "scaling": "log"},
+            "decoupled_weight_decay": 0.0, "decay_steps_factor": 1.0, "decay_factor": 0.01,
+        },
+        torch_keys=dict(_TORCH_NAMES),
+    ),
+    OptimizerSpec(
+        name="schedule-free-adamw",
+        factory=_schedule_free_adamw,
+        defaults={"learning_rate": 2.5e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
+                  "decoupled_weight_decay": 0.0},
+        description="schedulefree.AdamWScheduleFree (train/eval modes; a constant learning rate with warm-up only)",
+        search_space={**_ADAM_SPACE, "warmup_steps_factor": 0.05},
+        torch_keys=dict(_TORCH_NAMES),
+        modes=True,
+        constant_schedule=True,
+    ),
+):
+    register(_spec)
