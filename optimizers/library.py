@@ -1,5 +1,5 @@
 """Optimizers people compare today, registered from the libraries that define them (not
-re-implemented): ``adamw``, ``nadamw``, ``lion`` and ``schedule-free-adamw``.
+re-implemented): ``adamw``, ``nadamw``, ``lion``, ``muon`` and ``schedule-free-adamw``.
 
 Each runs the library's own ``torch.optim.Optimizer`` (one and ten steps through
 :func:`optimizers.create` equal the library's optimizer bitwise, tests/optimizers/test_library.py).
@@ -17,6 +17,10 @@ paper's family (:mod:`optimizers.presets`), the spec's description says so:
 - ``lion``: ``lion_pytorch.Lion``: ``theta <- theta * (1 - eta * lambda) - eta *
   sign(beta1 * m + (1 - beta1) * g)``, ``m <- beta2 * m + (1 - beta2) * g``. A sign update: it is
   no generalisation of Adam and takes part in no inclusion.
+- ``muon``: ``torch.optim.Muon`` (Newton-Schulz orthogonalised momentum) on the hidden 2-D
+  weight matrices and ``torch.optim.AdamW`` on the rest, one optimizer (:class:`MuonWithAdamW`);
+  the training loop groups the parameters by the workload's
+  :meth:`~workloads.base.Workload.hidden_matrices`. Not a generalisation of Adam: no inclusion.
 - ``schedule-free-adamw``: ``schedulefree.AdamWScheduleFree``: gradients at
   ``y = (1 - beta1) z + beta1 x``, iterate averaging of x in place of a decaying schedule. It
   has a train and an eval mode (``optimizer.train()`` / ``optimizer.eval()``): the training
@@ -31,9 +35,10 @@ version pinned in constraints.txt. They run unbundled (no :attr:`OptimizerSpec.s
 
 from __future__ import annotations
 
+import collections
 import importlib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -45,7 +50,7 @@ from optcompare.errors import InputError
 from . import presets as _presets  # noqa: F401 - the paper's six register first (names() order)
 from .registry import Interval, OptimizerSpec, register
 
-__all__ = ["LIBRARIES", "library_module"]
+__all__ = ["HIDDEN", "LIBRARIES", "MuonWithAdamW", "library_module"]
 
 LIBRARIES: dict[str, tuple[str, str]] = {
     "lion_pytorch": ("lion-pytorch", "0.2.5"),
@@ -115,6 +120,95 @@ def _schedule_free_adamw(
     )
 
 
+HIDDEN = "hidden"
+"""The ``role`` of a param group that ``muon`` updates with Muon (hidden 2-D weight matrices);
+every other group goes to AdamW."""
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """``muon``: ``torch.optim.Muon`` on the param groups whose ``role`` is :data:`HIDDEN` (the
+    hidden 2-D weight matrices, :meth:`workloads.base.Workload.hidden_matrices`) and
+    ``torch.optim.AdamW`` on the others (embeddings, biases, norms, convolutions, the input and
+    output layers), as Muon's reference usage splits them: one optimizer with one
+    ``state_dict`` (``{"muon": ..., "adamw": ...}``). A plain list of tensors is split by
+    dimension (2-D to Muon), as torch's Muon example does.
+
+    Both parts take the same learning rate and decoupled weight decay: Muon's rate is matched to
+    AdamW's update size (``adjust_lr_fn="match_rms_adamw"``: lr x 0.2 sqrt(max(A, B)) for an
+    A x B matrix), so the loop's one schedule drives both (``param_groups`` lists both parts'
+    groups, whose ``lr`` it sets)."""
+
+    def __init__(
+        self, params: Iterable[Any], *, lr: float, momentum: float, beta1: float, beta2: float,
+        eps: float, weight_decay: float, foreach: bool | None = None,
+    ) -> None:
+        items = list(params)
+        if items and not isinstance(items[0], dict):
+            items = [{"params": [t for t in items if t.ndim == 2], "role": HIDDEN},
+                     {"params": [t for t in items if t.ndim != 2]}]
+        hidden: list[dict[str, Any]] = []
+        rest: list[dict[str, Any]] = []
+        for group in items:
+            body = {k: v for k, v in group.items() if k != "role"}
+            if list(body["params"]):
+                (hidden if group.get("role") == HIDDEN else rest).append(body)
+        self.muon = torch.optim.Muon(
+            hidden, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=True,
+            adjust_lr_fn="match_rms_adamw",
+        ) if hidden else None
+        self.adamw = torch.optim.AdamW(
+            rest, lr=lr, betas=(beta1, beta2), eps=eps, weight_decay=weight_decay, foreach=foreach
+        ) if rest else None
+        self.parts = [part for part in (self.muon, self.adamw) if part is not None]
+        if not self.parts:
+            raise InputError("muon: no parameters to optimize")
+        # Not Optimizer.__init__: the parts own the groups and the state; these are views.
+        self.defaults = {"lr": lr}
+        self.param_groups = [group for part in self.parts for group in part.param_groups]
+        self.state = collections.defaultdict(dict)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]  # torch's overloads
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for part in self.parts:
+            part.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for part in self.parts:
+            part.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict[str, Any]:  # two parts, one dict
+        return {
+            "muon": None if self.muon is None else self.muon.state_dict(),
+            "adamw": None if self.adamw is None else self.adamw.state_dict(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for key, part in (("muon", self.muon), ("adamw", self.adamw)):
+            if (part is None) != (state_dict.get(key) is None):
+                raise ValueError(f"muon: the saved state has {'no ' if part is not None else ''}{key} part")
+            if part is not None:
+                part.load_state_dict(state_dict[key])
+        self.param_groups = [group for part in self.parts for group in part.param_groups]
+
+    def __repr__(self) -> str:
+        return f"MuonWithAdamW(muon={self.muon!r}, adamw={self.adamw!r})"
+
+
+def _muon(
+    params: Iterable[Any], *, lr: float, momentum: float, beta1: float, beta2: float, eps: float,
+    weight_decay: float, foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    return MuonWithAdamW(
+        params, lr=lr, momentum=momentum, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+        foreach=foreach,
+    )
+
+
 _ADAM_SPACE = {
     "learning_rate": {"min": 1e-5, "max": 1e-1, "scaling": "log"},
     "one_minus_beta1": {"min": 1e-3, "max": 1.0, "scaling": "log"},
@@ -156,6 +250,23 @@ for _spec in (
             "decoupled_weight_decay": 0.0, "decay_steps_factor": 1.0, "decay_factor": 0.01,
         },
         torch_keys=dict(_TORCH_NAMES),
+    ),
+    OptimizerSpec(
+        name="muon",
+        factory=_muon,
+        defaults={"learning_rate": 1e-3, "momentum": 0.95, "beta1": 0.9, "beta2": 0.95, "epsilon": 1e-8,
+                  "decoupled_weight_decay": 0.1},
+        description="torch.optim.Muon on the hidden 2-D weight matrices, torch.optim.AdamW on the rest (one optimizer; no inclusion)",
+        search_space={
+            "learning_rate": {"min": 1e-5, "max": 1e-1, "scaling": "log"},
+            "one_minus_momentum": {"min": 1e-3, "max": 1.0, "scaling": "log"},
+            "one_minus_beta1": {"min": 1e-3, "max": 1.0, "scaling": "log"},
+            "one_minus_beta2": {"min": 1e-4, "max": 1.0, "scaling": "log"},
+            "decoupled_weight_decay": 0.0, "decay_steps_factor": 1.0, "decay_factor": 0.01,
+        },
+        torch_keys=dict(_TORCH_NAMES),
+        group_keys=("role",),
+        roles=True,
     ),
     OptimizerSpec(
         name="schedule-free-adamw",

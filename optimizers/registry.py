@@ -75,6 +75,13 @@ class OptimizerSpec:
     modes: bool = False
     """The optimizer has a train and an eval mode (``optimizer.train()``, ``optimizer.eval()``,
     e.g. Schedule-Free): the training loop evaluates in eval mode and trains in train mode."""
+    roles: bool = False
+    """The optimizer updates parameters by role (a hybrid, ``muon``): the training loop passes
+    the workload's hidden 2-D weight matrices as a group with ``role: hidden``
+    (:meth:`workloads.base.Workload.hidden_matrices`), the rest as another group."""
+    group_keys: tuple[str, ...] = ()
+    """Param-group keys besides hyperparameters that the optimizer reads (``role`` for a hybrid
+    optimizer: which of its parts updates the group), passed through unchecked."""
     constant_schedule: bool = False
     """The optimizer replaces a decaying schedule itself (Schedule-Free's averaging): only the
     ``constant`` schedule (with its optional warm-up) may drive it."""
@@ -241,11 +248,12 @@ def _translate_group(spec: OptimizerSpec, group: dict[str, Any]) -> dict[str, An
     project = {v: k for k, v in spec.torch_keys.items()}
     overrides: dict[str, Any] = {}
     for key, value in group.items():
-        if key == "params":
+        if key == "params" or key in spec.group_keys:
             continue
         canonical = project.get(key, key)
         if canonical in overrides:
             raise InputError(f"{name}: param group sets {canonical!r} twice (as {key!r} too); keep one")
         overrides[canonical] = value
     checked = validate_hparams(name, overrides, fill_defaults=False)
-    return {"params": group["params"], **{spec.torch_keys.get(k, k): v for k, v in checked.items()}}
+    passed = {k: group[k] for k in spec.group_keys if k in group}
+    return {"params": group["params"], **passed, **{spec.torch_keys.get(k, k): v for k, v in checked.items()}}

@@ -206,6 +206,25 @@ class Workload(ABC):
     def build_model(self, seed: int) -> nn.Module:
         """A freshly initialised model; the same seed gives the same initial weights."""
 
+    declares_hidden_matrices: ClassVar[bool] = False
+    """Whether :meth:`hidden_matrices` was checked for this workload's model (every built-in
+    workload is, by tests/workloads/test_hidden_matrices.py); a hybrid optimizer (``muon``)
+    warns when it runs on a workload that was not."""
+
+    def hidden_matrices(self, model: nn.Module) -> list[torch.Tensor]:
+        """The hidden 2-D weight matrices of ``model``: the tensors a hybrid optimizer (``muon``)
+        updates with Muon, every other parameter going to AdamW. The default rule: the weights
+        of the model's ``nn.Linear`` layers, except the output layer (the last one) and, when the
+        model's first layer with parameters is a Linear, that input layer. Embeddings, biases,
+        norms and convolution kernels are not among them (``torch.optim.Muon`` takes 2-D
+        matrices only). Override it for a model this rule does not fit."""
+        layers = [m for m in model.modules() if any(True for _ in m.parameters(recurse=False))]
+        linear = [m for m in layers if isinstance(m, nn.Linear)]
+        hidden = linear[:-1]
+        if layers and linear and layers[0] is linear[0]:
+            hidden = hidden[1:]
+        return [m.weight for m in hidden]
+
     def loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean minibatch loss: cross-entropy over the last axis, padding targets ignored."""
         if logits.dim() > 2:

@@ -16,6 +16,7 @@ from .models import AllCnnC
 
 class Cifar100Cnn(Cifar100Workload):
     name = "cifar100-cnn"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "All-CNN-C (1.4M params, dropout) on CIFAR-100 with crop+flip augmentation, batch 256"
     batch_size = 256
     budget_epochs = 350

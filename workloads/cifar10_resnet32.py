@@ -11,6 +11,7 @@ from .models import resnet32
 
 class Cifar10Resnet32(Cifar10Workload):
     name = "cifar10-resnet32"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "ResNet-32 (0.46M params, batch norm) on CIFAR-10 with crop+flip augmentation, batch 256"
     batch_size = 256
     step_budget = 50_000

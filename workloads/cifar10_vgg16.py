@@ -21,6 +21,7 @@ from .models import Vgg16
 
 class Cifar10Vgg16(Cifar10Workload):
     name = "cifar10-vgg16"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = (
         "VGG-16 (cifar.torch vgg_bn_drop: batch norm, dropout, 15.0M params) on CIFAR-10 with crop+flip "
         "augmentation, batch 128"

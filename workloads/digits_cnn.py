@@ -32,6 +32,7 @@ def load_digits_splits() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 class DigitsCnn(Workload):
     name = "digits-cnn"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "CNN conv16-conv32-pool-fc64 on scikit-learn's 8x8 digits (1797 images, embedded), batch 64"
     batch_size = 64
     step_budget = 600

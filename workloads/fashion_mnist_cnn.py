@@ -29,6 +29,7 @@ CLASSES = 10
 
 class FashionMnistCnn(ImageWorkload):
     name = "fashion-mnist-cnn"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "simple CNN (conv32-conv64-fc1024, 3.3M params) on Fashion-MNIST, batch 256"
     batch_size = 256
     step_budget = 10_000

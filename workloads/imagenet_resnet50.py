@@ -31,6 +31,7 @@ VAL_SIZE = 10_000
 
 class ImagenetResnet50(ImageWorkload):
     name = "imagenet-resnet50"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "ResNet-50 v1.5 (25.6M params, batch norm) on ImageNet JPEGs, random-resized-crop 224, batch 1024"
     batch_size = 1024
     step_budget = 150_000

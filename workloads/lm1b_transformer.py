@@ -43,6 +43,7 @@ class TrainShards:
 
 class Lm1bTransformer(Workload):
     name = "lm1b-transformer"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "Transformer LM (6 layers, d_model 512, 8 heads) on LM1B with a 32k byte-level BPE, batch 256 x 256 tokens"
     batch_size = 256
     step_budget = 750_000

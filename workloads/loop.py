@@ -14,6 +14,7 @@ rank: a DDP model, its shard of each global batch, sharded and all-reduced evalu
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
@@ -133,6 +134,28 @@ def _sharded(
     return shard(parallel.rank, parallel.world)
 
 
+def parameter_groups(workload: Workload, model: nn.Module, optimizer_name: str) -> list[Any]:
+    """What ``optimizer_name`` is created over: the model's parameters, or, for an optimizer that
+    updates by role (``muon``), two groups: the workload's hidden 2-D weight matrices with
+    ``role: hidden`` (:meth:`~workloads.base.Workload.hidden_matrices`) and the rest. A
+    workload that has not declared its hidden matrices gets the default rule, with a warning."""
+    params = list(model.parameters())
+    if not optimizers.get_spec(optimizer_name).roles:
+        return params
+    if not workload.declares_hidden_matrices:
+        warnings.warn(
+            f"workload {workload.name!r} declares no hidden matrices: {optimizer_name} gives Muon the "
+            "weights of its Linear layers but the input and output ones (Workload.hidden_matrices; "
+            "override it and set declares_hidden_matrices = True)",
+            stacklevel=2,
+        )
+    hidden = {id(t) for t in workload.hidden_matrices(model)}
+    return [
+        {"params": [p for p in params if id(p) in hidden], "role": "hidden"},
+        {"params": [p for p in params if id(p) not in hidden]},
+    ]
+
+
 def train(
     workload: Workload,
     optimizer_name: str,
@@ -185,7 +208,7 @@ def train(
     model.train()
     optimizers.check_schedule(optimizer_name, schedule_name)
     optimizer = optimizers.create(
-        optimizer_name, list(model.parameters()), **hparams  # type: ignore[arg-type]  # mypy: **hparams might fill foreach
+        optimizer_name, parameter_groups(workload, model, optimizer_name), **hparams  # type: ignore[arg-type]  # mypy: **hparams might fill foreach
     )
     schedule = optimizers.make_schedule(schedule_name, hparams["learning_rate"], run.steps, **schedule_params)
     batches = workload.train_batches(data["train"], seed, batch_size=batch_size)

@@ -11,6 +11,7 @@ from .models import Mnist1dCnn as _Net
 
 class Mnist1dCnn(Mnist1dWorkload):
     name = "mnist1d-cnn"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "1-D CNN, 3 conv layers x 25 channels (7.7k params) on MNIST-1D (generated offline), batch 128"
     batch_size = 128
     step_budget = 1500

@@ -24,6 +24,7 @@ class Mnist1dWorkload(Workload):
 
 class Mnist1dMlp(Mnist1dWorkload):
     name = "mnist1d-mlp"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "MLP 40-100-100-10 on MNIST-1D (generated offline), batch 128"
     batch_size = 128
     step_budget = 3000

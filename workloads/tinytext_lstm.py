@@ -16,6 +16,7 @@ TEXT_PATH = Path(__file__).resolve().parent / "data" / "tinytext.txt"
 
 class TinytextLstm(CharLmWorkload):
     name = "tinytext-lstm"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "1-layer char LSTM (embed 32, hidden 128) on a 26 KB shipped text, windows of 64, batch 32"
     batch_size = 32
     step_budget = 600

@@ -18,6 +18,7 @@ NOMINAL_CHARS = 3_200_000
 
 class WarpeaceLstm(CharLmWorkload):
     name = "warpeace-lstm"
+    declares_hidden_matrices = True  # tests/workloads/test_hidden_matrices.py
     description = "2-layer char LSTM (embed 128, hidden 128, dropout 0.2) on War and Peace, windows of 50, batch 50"
     batch_size = 50
     seq_len = 50

@@ -132,3 +132,82 @@ def test_a_schedule_free_trial_is_evaluated_in_eval_mode_which_differs_from_trai
     assert in_eval_mode != in_train_mode  # the averaged iterate x is not the y it trains at
     optimizer.eval()
     assert learner.measure(data["val"], [0]) == in_eval_mode
+
+
+def _three_layers() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Linear(5, 6), torch.nn.Tanh(), torch.nn.Linear(6, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)
+    )
+
+
+MUON_HP = {"learning_rate": 2e-3, "momentum": 0.9, "beta1": 0.8, "beta2": 0.95, "epsilon": 1e-6,
+           "decoupled_weight_decay": 0.05}
+
+
+class _Pair:
+    """torch.optim.Muon on the hidden matrix plus torch.optim.AdamW on the rest, stepped together:
+    what ``muon`` must equal."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        hidden = [model[2].weight]
+        rest = [p for p in model.parameters() if p is not model[2].weight]
+        self.parts = [
+            torch.optim.Muon(hidden, lr=2e-3, weight_decay=0.05, momentum=0.9, nesterov=True,
+                             adjust_lr_fn="match_rms_adamw"),
+            torch.optim.AdamW(rest, lr=2e-3, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.05),
+        ]
+
+    def zero_grad(self) -> None:
+        for part in self.parts:
+            part.zero_grad()
+
+    def step(self) -> None:
+        for part in self.parts:
+            part.step()
+
+
+def _groups(model: torch.nn.Module) -> list[dict]:
+    hidden = model[2].weight
+    return [{"params": [hidden], "role": "hidden"}, {"params": [p for p in model.parameters() if p is not hidden]}]
+
+
+@pytest.mark.parametrize("steps", [1, 10])
+def test_muon_equals_torch_s_muon_plus_adamw_on_the_same_groups_bitwise(steps):
+    ours, theirs = _three_layers(), _three_layers()
+    _train(ours, optimizers.create("muon", _groups(ours), **MUON_HP), steps)
+    _train(theirs, _Pair(theirs), steps)
+    for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert not torch.equal(ours[2].weight, _three_layers()[2].weight)
+
+
+def test_muon_has_one_state_dict_and_continues_bitwise_from_it():
+    whole, part = _three_layers(), _three_layers()
+    optimizer = optimizers.create("muon", _groups(whole), **MUON_HP)
+    _train(whole, optimizer, 10)
+    first = optimizers.create("muon", _groups(part), **MUON_HP)
+    _train(part, first, 4)
+    saved = first.state_dict()
+    assert set(saved) == {"muon", "adamw"} and len(saved["muon"]["state"]) == 1 and len(saved["adamw"]["state"]) == 5
+    again = optimizers.create("muon", _groups(part), **MUON_HP)
+    again.load_state_dict(saved)
+    generator = torch.Generator().manual_seed(1)
+    for step in range(10):  # the same minibatches as _train's, the first four already used
+        x = torch.randn(8, 5, generator=generator)
+        y = torch.randint(0, 3, (8,), generator=generator)
+        if step < 4:
+            continue
+        again.zero_grad()
+        torch.nn.functional.cross_entropy(part(x), y).backward()
+        again.step()
+    for a, b in zip(whole.parameters(), part.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_muon_over_a_plain_list_gives_muon_the_two_dimensional_tensors():
+    model = _three_layers()
+    optimizer = optimizers.create("muon", list(model.parameters()))
+    assert [p.shape for g in optimizer.muon.param_groups for p in g["params"]] == [(6, 5), (6, 6), (3, 6)]
+    assert [p.shape for g in optimizer.adamw.param_groups for p in g["params"]] == [(6,), (6,), (3,)]
+    assert optimizer.param_groups == [*optimizer.muon.param_groups, *optimizer.adamw.param_groups]
