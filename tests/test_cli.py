@@ -64,7 +64,7 @@ trials_per_search: 2
         ("name: [unclosed", "not valid YAML"),
         (GOOD.replace("mnist1d-mlp", "cifar11"), "unknown workload 'cifar11'; valid choices: mnist1d-mlp"),
         (GOOD.replace("[sgd]", "[shampoo]"), "unknown optimizer 'shampoo'; valid choices: sgd, momentum"),
-        (GOOD.replace("lr-only", "grid-search"), "unknown protocol 'grid-search'; valid choices: choi-full, choi-full-random, choi-full-tpe, choi-two-stage, deepobs2019, lr-only, playbook-adam, wilson2017"),
+        (GOOD.replace("lr-only", "grid-search"), "unknown protocol 'grid-search'; valid choices: algoperf-external, choi-full, choi-full-random, choi-full-tpe, choi-two-stage, deepobs2019, lr-only, modern-wide, playbook-adam, wilson2017"),
         (GOOD.replace("trials_per_search: 2", "trials_per_search: 0"), "trials_per_search: expected an integer >= 1"),
         (GOOD + "colour: blue\n", "unknown key 'colour'"),
     ],

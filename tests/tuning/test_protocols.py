@@ -19,7 +19,7 @@ SHIPPED = ("choi-full", "lr-only")
 """The quasi-random, linear-decay protocols of the widening study."""
 ALL_SHIPPED = {
     "choi-full", "choi-two-stage", "choi-full-tpe", "choi-full-random", "lr-only", "wilson2017",
-    "deepobs2019", "playbook-adam",
+    "deepobs2019", "playbook-adam", "modern-wide", "algoperf-external",
 }
 
 
@@ -299,3 +299,29 @@ def test_a_config_binds_each_protocol_to_its_optimizers(tmp_path, user_plugin):
     )
     (protocol,) = load_config(config).protocols
     assert protocol.searches["plain-adagrad"] == load_protocol("lr-only").for_optimizer("plain-adagrad")
+
+
+def test_algoperf_external_carries_the_baselines_spaces_with_warm_up_and_cosine_to_zero():
+    protocol = load_protocol("algoperf-external")
+    assert protocol.schedule == "cosine_decay" and sorted(protocol.searches) == ["adamw", "nadamw"]
+    nadamw = protocol.for_optimizer("nadamw")
+    assert nadamw.space["learning_rate"] == {"min": 1e-4, "max": 1e-2, "scaling": "log"}
+    assert nadamw.space["one_minus_beta1"] == {"min": 4e-3, "max": 0.1, "scaling": "log"}
+    assert nadamw.space["decoupled_weight_decay"] == {"min": 5e-3, "max": 1.0, "scaling": "log"}
+    assert nadamw.fixed == {"beta2": 0.999, "warmup_steps_factor": 0.05, "decay_steps_factor": 1.0, "decay_factor": 0.0}
+    adamw = protocol.for_optimizer("adamw")
+    assert adamw.fixed["beta1"] == 0.9 and "one_minus_beta1" not in adamw.space
+    hparams, schedule = nadamw.resolve({"learning_rate": 1e-3, "one_minus_beta1": 0.01, "decoupled_weight_decay": 0.1})
+    assert hparams["beta1"] == pytest.approx(0.99) and schedule == {"warmup_steps_factor": 0.05, "decay_steps_factor": 1.0, "decay_factor": 0.0}
+    rate = optimizers.make_schedule("cosine_decay", 1e-3, 100, **schedule)
+    assert rate(0) == pytest.approx(1e-3 * (1 / 5)) and rate(99) < 1e-6  # warm-up over 5 steps, cosine to 0
+
+
+def test_modern_wide_tunes_every_library_optimizer_with_cosine_decay_and_refuses_schedule_free():
+    protocol = load_protocol("modern-wide")
+    assert protocol.schedule == "cosine_decay"
+    for name in ("adamw", "nadamw", "lion", "muon"):
+        search = protocol.for_optimizer(name)
+        assert {"learning_rate", "decoupled_weight_decay", "warmup_steps_factor", "decay_factor"} <= set(search.space)
+    with pytest.raises(InputError, match="averages its iterates in place of a decaying schedule"):
+        protocol.for_optimizer("schedule-free-adamw")
