@@ -274,7 +274,11 @@ for _spec in (
         defaults={"learning_rate": 2.5e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
                   "decoupled_weight_decay": 0.0},
         description="schedulefree.AdamWScheduleFree (train/eval modes; a constant learning rate with warm-up only)",
-        search_space={**_ADAM_SPACE, "warmup_steps_factor": 0.05},
+        # Its eval mode computes 1 - 1/beta1: beta1 = 0 would divide by zero at the first evaluation.
+        ranges={"beta1": Interval(0.0, 1.0, low_closed=False, high_closed=False)},
+        # beta1 = 1 - one_minus_beta1 stays above 0 (its eval mode divides by it).
+        search_space={**_ADAM_SPACE, "one_minus_beta1": {"min": 1e-3, "max": 0.5, "scaling": "log"},
+                      "warmup_steps_factor": 0.05},
         torch_keys=dict(_TORCH_NAMES),
         modes=True,
         constant_schedule=True,

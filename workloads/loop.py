@@ -134,6 +134,21 @@ def _sharded(
     return shard(parallel.rank, parallel.world)
 
 
+def check_modes(workload: Workload, model: nn.Module, optimizer_name: str) -> None:
+    """InputError for an optimizer with train and eval modes (Schedule-Free) on a model with
+    BatchNorm: it evaluates at its averaged weights, whose BatchNorm statistics were never
+    collected (the library recomputes them before evaluation; optcompare does not)."""
+    if not optimizers.get_spec(optimizer_name).modes:
+        return
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        raise InputError(
+            f"optimizer {optimizer_name!r} evaluates at its averaged weights, whose BatchNorm "
+            f"statistics the training never collected, and workload {workload.name!r} has BatchNorm "
+            "layers: choose a workload without BatchNorm for it (recomputing the statistics is not "
+            "supported yet)"
+        )
+
+
 def parameter_groups(workload: Workload, model: nn.Module, optimizer_name: str) -> list[Any]:
     """What ``optimizer_name`` is created over: the model's parameters, or, for an optimizer that
     updates by role (``muon``), two groups: the workload's hidden 2-D weight matrices with
@@ -207,6 +222,7 @@ def train(
     model = workload.build_model(seed).to(run.device)
     model.train()
     optimizers.check_schedule(optimizer_name, schedule_name)
+    check_modes(workload, model, optimizer_name)
     optimizer = optimizers.create(
         optimizer_name, parameter_groups(workload, model, optimizer_name), **hparams  # type: ignore[arg-type]  # mypy: **hparams might fill foreach
     )

@@ -211,3 +211,19 @@ def test_muon_over_a_plain_list_gives_muon_the_two_dimensional_tensors():
     assert [p.shape for g in optimizer.muon.param_groups for p in g["params"]] == [(6, 5), (6, 6), (3, 6)]
     assert [p.shape for g in optimizer.adamw.param_groups for p in g["params"]] == [(6,), (6,), (3,)]
     assert optimizer.param_groups == [*optimizer.muon.param_groups, *optimizer.adamw.param_groups]
+
+
+def test_schedule_free_refuses_beta1_zero_which_its_eval_mode_divides_by():
+    with pytest.raises(InputError, match=r"schedule-free-adamw: beta1=0.0 is out of range; valid range: \(0"):
+        optimizers.create("schedule-free-adamw", list(_model().parameters()), beta1=0.0)
+
+
+def test_schedule_free_refuses_a_model_with_batchnorm_whose_statistics_it_never_collected():
+    import workloads
+    from workloads.loop import check_modes
+
+    check_modes(workloads.get("mnist1d-mlp"), workloads.get("mnist1d-mlp").build_model(0), "schedule-free-adamw")
+    resnet = workloads.get("cifar10-resnet32")
+    check_modes(resnet, resnet.build_model(0), "adamw")  # no modes: nothing to refuse
+    with pytest.raises(InputError, match="workload 'cifar10-resnet32' has BatchNorm layers: choose a workload"):
+        check_modes(resnet, resnet.build_model(0), "schedule-free-adamw")

@@ -114,6 +114,25 @@ def test_halving_is_by_the_killed_bundle_s_size_and_only_shrinks(plan):
     assert [len(book.next_bundle().members) for _ in range(2)] == [1, 1]
 
 
+def test_a_capped_trial_does_not_join_a_larger_bundle_of_uncapped_retries(tmp_path):
+    """Found in review: the cap held only for a bundle's first member. t1..t3 retry uncapped
+    after an ordinary failure, t4..t7 capped at 2 after a memory kill: t4 must not make a 4th."""
+    raw = {
+        "name": "b", "workloads": [{"name": "mnist1d-mlp", "steps": 10, "eval_every": 5}],
+        "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": 8,
+    }
+    trials = resolve_plan(parse_config(raw, "b.yaml", tmp_path))
+    book = _book(trials, size=4, max_failures=5)
+    first, second = book.next_bundle(), book.next_bundle()
+    book.mark_finished(first.members[0].trial_id)
+    book.bundle_failed(first.bundle_id)  # t1..t3 requeued without a cap
+    book.bundle_failed(second.bundle_id, shrink=True)  # t4..t7 capped at 2
+    sizes = []
+    while (bundle := book.next_bundle()) is not None:
+        sizes.append([m.trial_index for m in bundle.members])
+    assert sizes == [[1, 2, 3], [4, 5], [6, 7]]
+
+
 def test_a_bundle_that_ends_without_some_final_row_gives_those_members_back(plan):
     book = _book(plan)
     bundle = book.next_bundle()

@@ -229,3 +229,16 @@ def test_a_bundle_reserves_its_members_memory():
     assert alone["memory"] == 2.0 * 1024**3
     (plain,) = trial_resources(StudyOptions())({"members": [member] * 3}).bundles
     assert "memory" not in plain
+
+
+def test_a_bundle_is_no_larger_than_the_largest_node_s_memory_holds(monkeypatch):
+    import ray
+
+    from tuning.driver.capacity import members_per_node
+
+    gib = 1024**3
+    nodes = [{"Alive": True, "Resources": {"memory": 10.0 * gib}}, {"Alive": True, "Resources": {"memory": 40.0 * gib}},
+             {"Alive": False, "Resources": {"memory": 400.0 * gib}}]
+    monkeypatch.setattr(ray, "nodes", lambda: nodes)
+    assert members_per_node(4.0 * gib) == 10  # the largest live node: 40 GiB / 4 GiB
+    assert members_per_node(64.0 * gib) == 1  # not even one fits: check_capacity says so first

@@ -8,7 +8,9 @@ import math
 
 from optcompare.errors import ParameterError
 
-__all__ = ["GIB", "UNBOUNDED", "check_capacity", "resources_text", "study_slots", "trial_slots"]
+__all__ = [
+    "GIB", "UNBOUNDED", "check_capacity", "members_per_node", "resources_text", "study_slots", "trial_slots",
+]
 
 UNBOUNDED = 1 << 30
 """Slots of a study that asks for no resources, or of a joined cluster (which may grow)."""
@@ -69,6 +71,19 @@ def check_capacity(
             flush=True,
         )
     return capacity
+
+
+def members_per_node(memory_per_trial: float) -> int:
+    """How many trials of ``memory_per_trial`` bytes of Ray's ``memory`` resource the largest
+    live node of the running Ray holds (at least 1): the largest bundle Ray can place, since a
+    bundle of B reserves B times it on one node."""
+    import ray
+
+    largest = max(
+        (float(node.get("Resources", {}).get("memory", 0.0)) for node in ray.nodes() if node.get("Alive")),
+        default=0.0,
+    )
+    return max(1, math.floor(largest / memory_per_trial + SLOT_TOLERANCE))
 
 
 def study_slots(capacity: int, *, joined: bool, max_concurrent_trials: int | None) -> int:

@@ -69,10 +69,16 @@ def local_ray_setup() -> Iterator[None]:
     - own sessions: ``services.ConsolePopen`` starts each process with ``start_new_session``,
       so a signal to the driver's process group (``kill -TERM -PGID``, systemd, a job
       scheduler) reaches the driver only, which then stops its Ray itself. Ray's kernel
-      fate-sharing (PR_SET_PDEATHSIG) still ends them if the driver is killed.
+      fate-sharing (PR_SET_PDEATHSIG) still ends them if the driver is killed; where there is
+      none (macOS), Ray's reaper ends them by process group, so they keep the driver's.
 
     Both are undone on the way out: a later joined cluster in this process is unaffected."""
     from ray._private import ray_constants, services
+    from ray._private.utils import detect_fate_sharing_support
+
+    # Without kernel fate-sharing (macOS), Ray's reaper ends the processes by their process group:
+    # sessions of their own would leave them running after the driver dies.
+    own_sessions = detect_fate_sharing_support()
 
     class OwnSession(services.ConsolePopen):
         def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401 - Popen's
@@ -80,7 +86,8 @@ def local_ray_setup() -> Iterator[None]:
             super().__init__(*args, **kwargs)
 
     popen, cluster, env = services.ConsolePopen, ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(LOOPBACK_ENV)
-    services.ConsolePopen = OwnSession  # type: ignore[misc]  # a class patched while Ray starts
+    if own_sessions:
+        services.ConsolePopen = OwnSession  # type: ignore[misc]  # a class patched while Ray starts
     ray_constants.ENABLE_RAY_CLUSTER = False
     os.environ[LOOPBACK_ENV] = "0"
     try:

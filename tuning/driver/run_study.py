@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tuning.driver.bundle_probe import bundle_size_function, resolve_bundle_sizes
-from tuning.driver.capacity import check_capacity, study_slots
+from tuning.driver.capacity import check_capacity, members_per_node, study_slots
 from tuning.driver.progress import StudyProgress
 from tuning.driver.ray_env import bounded_pending_trials, start_ray
 from tuning.driver.ray_internals import memory_kills_as_worker_deaths
@@ -114,6 +114,10 @@ def run_study(
             plugins=list(options.plugins), progress=options.progress,
             in_process=not options.ray.joined,
         )
+        if options.memory_per_trial_bytes:
+            # A bundle of B reserves B x memory_per_trial: no larger than the largest node holds.
+            fits = members_per_node(options.memory_per_trial_bytes)
+            sizes = {workload: min(size, fits) for workload, size in sizes.items()}
         summary.bundle_sizes = dict(sizes)
         size_of = bundle_size_function(sizes)
         book = state.book(trials, size_of, max_failures=options.max_failures)

@@ -234,8 +234,8 @@ class SinkCallback(Callback):
         retried = [m for m in unfinished if m not in exhausted]
         if memory is not None and retried:
             self.summary.note_memory_kill(
-                f"{', '.join(m.trial_id for m in unfinished)}: {memory}; retried in bundles of at most "
-                f"{self.book.retry_size(retried[0])} (was {size})"
+                f"{', '.join(m.trial_id for m in retried)}: {memory}; retried in bundles of at most "
+                f"{max(1, size // 2)} (was {size})"
             )
         for planned in exhausted:
             self._record_failed(planned, last_line)

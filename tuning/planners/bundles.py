@@ -201,10 +201,13 @@ class TrialBook:
             limit = min(limit, self.size_caps.get(head.trial_id, limit))
             path = self._restore_path(head)
             while (
-                queue and len(members) < limit and bundle_key(queue[0]) == key
-                and queue[0].trial_id not in self.alone and self._restore_path(queue[0]) == path
+                queue and len(members) < min(limit, self.size_caps.get(queue[0].trial_id, limit))
+                and bundle_key(queue[0]) == key and queue[0].trial_id not in self.alone
+                and self._restore_path(queue[0]) == path
             ):
-                members.append(queue.popleft())
+                member = queue.popleft()
+                members.append(member)
+                limit = min(limit, self.size_caps.get(member.trial_id, limit))  # every member's cap holds
             bundle = Bundle(
                 f"bundle-{next(self._ids):06d}",
                 tuple(members),
