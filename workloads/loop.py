@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -42,6 +42,14 @@ from .run import (
 __all__ = ["train"]
 
 
+class _WithModes(Protocol):
+    """An optimizer with a train and an eval mode (``OptimizerSpec.modes``: Schedule-Free)."""
+
+    def train(self) -> object: ...
+
+    def eval(self) -> object: ...
+
+
 class _SingleLearner:
     """One model, its optimizer and its minibatch stream: the :class:`~workloads.run.Learner`
     of a single trial (one row). With ``parallel``, ``trained`` is the DDP wrapper of
@@ -59,7 +67,7 @@ class _SingleLearner:
         :meth:`evaluating` puts it in eval mode (its averaged iterate) for each evaluation, and
         :meth:`state_dict` saves it in train mode."""
         if modes:
-            optimizer.train()  # type: ignore[attr-defined]  # modes: the optimizer has train() and eval()
+            cast(_WithModes, optimizer).train()
         self.trained = model if parallel is None else parallel.wrap(model, run.device)
 
     def losses_and_gradients(self) -> torch.Tensor:
@@ -86,11 +94,11 @@ class _SingleLearner:
         if not self.modes:
             yield
             return
-        self.optimizer.eval()  # type: ignore[attr-defined]  # modes: the optimizer has eval() and train()
+        cast(_WithModes, self.optimizer).eval()
         try:
             yield
         finally:
-            self.optimizer.train()  # type: ignore[attr-defined]  # back to the iterate it trains
+            cast(_WithModes, self.optimizer).train()  # back to the iterate it trains
 
     def measure(self, split: Any, rows: list[int]) -> tuple[list[float], list[float]]:  # noqa: ANN401
         del rows
