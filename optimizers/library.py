@@ -1,5 +1,5 @@
 """Optimizers people compare today, registered from the libraries that define them (not
-re-implemented): ``adamw``, ``nadamw``, ``lion``, ``muon`` and ``schedule-free-adamw``.
+re-implemented): ``adamw``, ``nadamw``, ``lion``, ``muon``, ``soap`` and ``schedule-free-adamw``.
 
 Each runs the library's own ``torch.optim.Optimizer`` (one and ten steps through
 :func:`optimizers.create` equal the library's optimizer bitwise, tests/optimizers/test_library.py).
@@ -21,6 +21,9 @@ paper's family (:mod:`optimizers.presets`), the spec's description says so:
   weight matrices and ``torch.optim.AdamW`` on the rest, one optimizer (:class:`MuonWithAdamW`);
   the training loop groups the parameters by the workload's
   :meth:`~workloads.base.Workload.hidden_matrices`. Not a generalisation of Adam: no inclusion.
+- ``soap``: ``heavyball.SOAP``: Adam run in the eigenbasis of Shampoo's preconditioner, which
+  is refreshed every 2 steps (``shampoo_beta`` its average's decay), decoupled weight decay;
+  heavyball's step functions run eagerly (``heavyball.utils.compile_mode = None``). No inclusion.
 - ``schedule-free-adamw``: ``schedulefree.AdamWScheduleFree``: gradients at
   ``y = (1 - beta1) z + beta1 x``, iterate averaging of x in place of a decaying schedule. It
   has a train and an eval mode (``optimizer.train()`` / ``optimizer.eval()``): the training
@@ -38,6 +41,7 @@ from __future__ import annotations
 import collections
 import importlib
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from importlib import metadata
 from types import ModuleType
@@ -53,6 +57,7 @@ from .registry import Interval, OptimizerSpec, register
 __all__ = ["HIDDEN", "LIBRARIES", "MuonWithAdamW", "library_module"]
 
 LIBRARIES: dict[str, tuple[str, str]] = {
+    "heavyball": ("heavyball", "3.2.1"),
     "lion_pytorch": ("lion-pytorch", "0.2.5"),
     "schedulefree": ("schedulefree", "1.4.1"),
 }
@@ -107,6 +112,23 @@ def _lion(
     del foreach  # one kernel
     lion: Any = library_module("lion_pytorch")
     return lion.Lion(params, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
+
+
+def _soap(
+    params: Iterable[Any], *, lr: float, beta1: float, beta2: float, shampoo_beta: float, eps: float,
+    weight_decay: float, foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    del foreach  # heavyball's own multi-tensor kernels
+    heavyball: Any = library_module("heavyball")
+    # Eager: heavyball compiles each step function with torch.compile (max-autotune) by default,
+    # 90 s on a 2-core CPU before the first step; its results are the same either way.
+    heavyball.utils.compile_mode = None
+    # The loop sets the rate every step, which heavyball supports with multi_tensor=True (its
+    # default, used here) but announces with a warning per run.
+    warnings.filterwarnings("ignore", message="Learning rate changed between steps", module="heavyball")
+    return heavyball.SOAP(
+        params, lr=lr, betas=(beta1, beta2), shampoo_beta=shampoo_beta, eps=eps, weight_decay=weight_decay
+    )
 
 
 def _schedule_free_adamw(
@@ -267,6 +289,19 @@ for _spec in (
         torch_keys=dict(_TORCH_NAMES),
         group_keys=("role",),
         roles=True,
+    ),
+    OptimizerSpec(
+        name="soap",
+        factory=_soap,
+        defaults={"learning_rate": 3e-3, "beta1": 0.9, "beta2": 0.95, "shampoo_beta": 0.95, "epsilon": 1e-8,
+                  "decoupled_weight_decay": 0.01},
+        description="heavyball.SOAP (Adam in Shampoo's eigenbasis, run eagerly; no inclusion)",
+        ranges={"shampoo_beta": Interval(0.0, 1.0, high_closed=False)},
+        search_space={
+            **_ADAM_SPACE, "epsilon": 1e-8, "shampoo_beta": 0.95,
+            "decay_steps_factor": 1.0, "decay_factor": 0.01,
+        },
+        torch_keys=dict(_TORCH_NAMES),
     ),
     OptimizerSpec(
         name="schedule-free-adamw",

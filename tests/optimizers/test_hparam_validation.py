@@ -67,7 +67,7 @@ def test_unknown_optimizer_lists_valid_names():
     with pytest.raises(
         ValueError,
         match=r"unknown optimizer 'shampoo'; valid choices: sgd, momentum, nesterov, rmsprop, adam, "
-        r"nadam, adamw, nadamw, lion, muon, schedule-free-adamw",
+        r"nadam, adamw, nadamw, lion, muon, soap, schedule-free-adamw",
     ):
         optimizers.create("shampoo", _params())
 

@@ -39,7 +39,7 @@ def test_shipped_protocol_loads_and_every_builtin_optimizer_resolves(name):
     assert protocol.search == "quasirandom"
     assert protocol.select == "val_error"
     builtin = [n for n in optimizers.names() if not optimizers.get_spec(n).constant_schedule]
-    assert set(builtin) == {"sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam", "adamw", "nadamw", "lion", "muon"}
+    assert set(builtin) == {"sgd", "momentum", "nesterov", "rmsprop", "adam", "nadam", "adamw", "nadamw", "lion", "muon", "soap"}
     for opt in builtin:
         search = protocol.for_optimizer(opt)
         assert search.optimizer == opt

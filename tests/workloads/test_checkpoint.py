@@ -54,6 +54,7 @@ def _final(outcome):
     ("mnist1d-mlp", "nadamw", {"learning_rate": 3e-3, "decoupled_weight_decay": 0.05}, LINEAR),
     ("mnist1d-mlp", "lion", {"learning_rate": 3e-4, "decoupled_weight_decay": 0.1}, LINEAR),
     ("mnist1d-mlp", "muon", {"learning_rate": 3e-3, "decoupled_weight_decay": 0.05}, LINEAR),
+    ("mnist1d-mlp", "soap", {"learning_rate": 3e-3, "decoupled_weight_decay": 0.05}, LINEAR),
     ("mnist1d-mlp", "schedule-free-adamw", {"learning_rate": 3e-3}, ("constant", {"warmup_steps_factor": 0.1})),
 ])
 def test_a_run_continued_from_its_checkpoint_is_bitwise_the_uninterrupted_run(name, optimizer, hparams, schedule):
