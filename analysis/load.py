@@ -68,6 +68,7 @@ __all__ = [
     "load_results",
     "load_table",
     "open_experiment",
+    "open_record",
     "with_stage_and_study",
 ]
 
@@ -120,8 +121,15 @@ class Experiment:
 def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
     """(filesystem, path) of an experiment directory; InputError when it is not one (saying how
     to recover when it holds results but no experiment.json) or when its experiment.json is
-    broken (:func:`read_experiment_record`). Every reader opens experiments here, so they all
-    refuse a broken one with the same message."""
+    broken (:func:`read_experiment_record`). Every reader opens experiments here (or through
+    :func:`open_record`), so they all refuse a broken one with the same message."""
+    filesystem, root, _ = open_record(path)
+    return filesystem, root
+
+
+def open_record(path: str) -> tuple[pafs.FileSystem, str, dict[str, Any]]:
+    """(filesystem, path, experiment.json contents) of an experiment directory, refused as
+    :func:`open_experiment` refuses it; experiment.json is read once."""
     if "://" in path:
         try:
             filesystem, root = pafs.FileSystem.from_uri(path)
@@ -141,8 +149,7 @@ def open_experiment(path: str) -> tuple[pafs.FileSystem, str]:
             f"{path} is not an optcompare experiment (no experiment.json); give RESULTS/NAME "
             "as written by 'optcompare run'"
         )
-    read_experiment_record(filesystem, root, path)
-    return filesystem, root
+    return filesystem, root, read_experiment_record(filesystem, root, path)
 
 
 
@@ -374,15 +381,14 @@ def _read_part_files(filesystem: pafs.FileSystem, root: str, name: str) -> Loade
 
 def load_experiment(path: str) -> tuple[dict[str, Any], Loaded]:
     """(experiment.json contents, trials table) of ``RESULTS/NAME``."""
-    filesystem, root = open_experiment(path)
-    return read_experiment_record(filesystem, root, path), load_table(filesystem, root, "trials")
+    filesystem, root, meta = open_record(path)
+    return meta, load_table(filesystem, root, "trials")
 
 
 def load_results(path: str, *, curves: bool = True) -> Experiment:
     """Read ``RESULTS/NAME``: experiment.json, every trials row and (unless ``curves=False``)
     every curves row. Unreadable part files are listed in ``skipped``."""
-    filesystem, root = open_experiment(path)
-    meta = read_experiment_record(filesystem, root, path)
+    filesystem, root, meta = open_record(path)
     trials = load_table(filesystem, root, "trials")
     curve_table = load_table(filesystem, root, "curves") if curves else Loaded(_empty("curves"), 0)
     return Experiment(
