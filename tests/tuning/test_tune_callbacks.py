@@ -68,7 +68,9 @@ def test_rerun_rules_of_protocols_that_rerun(tmp_path):
     assert StudyOptions.from_config(config).reruns == {"grid": RerunRule(2, "train_loss")}
 
 
-def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tmp_path):
+def _driver_parts(config, tmp_path):
+    """(plan, sink, summary, callback, searcher) of a study in bundles of 2, one retry each, as
+    the driver wires them, without Ray."""
     from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
     plan = resolve_plan(config)
@@ -77,6 +79,11 @@ def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tm
     summary = StudySummary(planned=len(plan))
     callback = SinkCallback(book, sink, summary, StudyProgress(len(plan), enabled=False))
     searcher = PlanSearcher(book, WorkerSettings(report_every_s=0), fresh_budget=10)
+    return plan, sink, summary, callback, searcher
+
+
+def test_the_searcher_hands_out_bundles_and_the_callback_records_them(config, tmp_path):
+    plan, sink, summary, callback, searcher = _driver_parts(config, tmp_path)
 
     first = FakeTrial(searcher.suggest("t0"))
     second = FakeTrial(searcher.suggest("t1"))
@@ -141,14 +148,9 @@ def test_a_memory_kill_names_the_memory_and_the_remedy():
 
 def test_a_bundle_killed_for_memory_is_retried_smaller_then_fails_saying_why(config, tmp_path, capsys):
     from tuning.driver.ray_internals import MEMORY_KILLED
-    from tuning.driver.tune_callbacks import PlanSearcher, SinkCallback
 
-    plan = resolve_plan(config)
-    book = TrialBook(plan, lambda t: 2, Planners(reruns=RerunPlanner(plan, {}, 0)), max_failures=1)
-    sink = ResultSink(str(tmp_path / "r"), trial_flush_seconds=3600, flush_seconds=3600)
-    summary = StudySummary(planned=len(plan))
-    callback = SinkCallback(book, sink, summary, StudyProgress(len(plan), enabled=False))
-    searcher = PlanSearcher(book, WorkerSettings(report_every_s=0), fresh_budget=10)
+    plan, sink, summary, callback, searcher = _driver_parts(config, tmp_path)
+
     def memory_kill(trial, n):
         """The trial as Tune hands it to the callback after the n-th kill: its error file holds
         every failure so far, the memory kill last (``Trial.handle_error``'s format)."""

@@ -196,12 +196,18 @@ class SinkCallback(Callback):
             if replaced is not None and replaced.path != path:
                 self._release(replaced.path)
 
-    def on_trial_complete(
-        self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
-    ) -> None:
+    def _task_ended(self, trial: Any) -> str:  # noqa: ANN401 - a Tune Trial
+        """What every ended Tune trial does (completed or failed): count it, stop watching it for
+        a hang; its bundle id."""
         self.summary.task_ended()
         bundle_id = BundleTask.id_of(trial.config)
         self.running.pop(bundle_id, None)
+        return bundle_id
+
+    def on_trial_complete(
+        self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
+    ) -> None:
+        bundle_id = self._task_ended(trial)
         ended = self.book.bundle_ended(bundle_id)
         if self.stop.requested:  # stopped by the driver: unfinished members are for resume
             return
@@ -211,9 +217,7 @@ class SinkCallback(Callback):
     def on_trial_error(
         self, iteration: int, trials: list, trial: Any, **info: Any  # noqa: ANN401
     ) -> None:
-        self.summary.task_ended()
-        bundle_id = BundleTask.id_of(trial.config)
-        self.running.pop(bundle_id, None)
+        bundle_id = self._task_ended(trial)
         hung = self.hung.pop(bundle_id, None)
         error = hung or self.failures.pop(bundle_id, None) or str(trial.get_error() or "")
         lines = error.strip().splitlines()
