@@ -41,17 +41,27 @@ def _constant(lr0: float, total_steps: int) -> Schedule:
     return lambda t: lr0
 
 
-def _linear_decay(
-    lr0: float, total_steps: int, *, decay_steps_factor: float, decay_factor: float
+def _decay(
+    lr0: float, total_steps: int, decay_steps_factor: float, decay_factor: float,
+    shape: Callable[[int, int], float],
 ) -> Schedule:
+    """``lr0 * shape(t, D)`` for t < D = max(1, round(decay_steps_factor * total_steps)), then
+    ``lr0 * decay_factor``: the decay schedules' common form."""
     decay_steps = max(1, round(decay_steps_factor * total_steps))
 
     def schedule(t: int) -> float:
         if t < decay_steps:
-            return lr0 * (1.0 - (1.0 - decay_factor) * t / decay_steps)
+            return lr0 * shape(t, decay_steps)
         return lr0 * decay_factor
 
     return schedule
+
+
+def _linear_decay(
+    lr0: float, total_steps: int, *, decay_steps_factor: float, decay_factor: float
+) -> Schedule:
+    return _decay(lr0, total_steps, decay_steps_factor, decay_factor,
+                  lambda t, d: 1.0 - (1.0 - decay_factor) * t / d)
 
 
 def _step_decay(
@@ -64,14 +74,8 @@ def _step_decay(
 def _cosine_decay(
     lr0: float, total_steps: int, *, decay_steps_factor: float, decay_factor: float
 ) -> Schedule:
-    decay_steps = max(1, round(decay_steps_factor * total_steps))
-
-    def schedule(t: int) -> float:
-        if t < decay_steps:
-            return lr0 * (decay_factor + (1.0 - decay_factor) * 0.5 * (1.0 + math.cos(math.pi * t / decay_steps)))
-        return lr0 * decay_factor
-
-    return schedule
+    return _decay(lr0, total_steps, decay_steps_factor, decay_factor,
+                  lambda t, d: decay_factor + (1.0 - decay_factor) * 0.5 * (1.0 + math.cos(math.pi * t / d)))
 
 
 def _with_warmup(schedule: Schedule, warmup_steps: int) -> Schedule:
