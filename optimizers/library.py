@@ -240,6 +240,10 @@ _ADAM_SPACE = {
 }
 """The default search of the Adam-like library optimizers (a protocol that does not list one)."""
 
+_DECAY = {"decay_steps_factor": 1.0, "decay_factor": 0.01}
+"""The default searches' fixed decay (to 1% over the whole budget, as lr-only's), for protocols
+with a decaying schedule."""
+
 for _spec in (
     OptimizerSpec(
         name="adamw",
@@ -247,7 +251,7 @@ for _spec in (
         defaults={"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8,
                   "decoupled_weight_decay": 0.01},
         description="torch.optim.AdamW (epsilon on the bias-corrected root, unlike the paper's adam)",
-        search_space={**_ADAM_SPACE, "decay_steps_factor": 1.0, "decay_factor": 0.01},
+        search_space={**_ADAM_SPACE, **_DECAY},
         torch_keys=dict(_TORCH_NAMES),
     ),
     OptimizerSpec(
@@ -257,7 +261,7 @@ for _spec in (
                   "decoupled_weight_decay": 0.01, "momentum_decay": 0.004},
         description="torch.optim.NAdam with decoupled weight decay (torch's momentum-decay schedule, unlike the paper's nadam)",
         ranges={"momentum_decay": Interval(0.0, math.inf, high_closed=False)},
-        search_space={**_ADAM_SPACE, "decay_steps_factor": 1.0, "decay_factor": 0.01},
+        search_space={**_ADAM_SPACE, **_DECAY},
         torch_keys=dict(_TORCH_NAMES),
     ),
     OptimizerSpec(
@@ -269,7 +273,7 @@ for _spec in (
             "learning_rate": {"min": 1e-6, "max": 1e-2, "scaling": "log"},
             "one_minus_beta1": {"min": 1e-2, "max": 1.0, "scaling": "log"},
             "one_minus_beta2": {"min": 1e-3, "max": 1.0, "scaling": "log"},
-            "decoupled_weight_decay": 0.0, "decay_steps_factor": 1.0, "decay_factor": 0.01,
+            "decoupled_weight_decay": 0.0, **_DECAY,
         },
         torch_keys=dict(_TORCH_NAMES),
     ),
@@ -284,7 +288,7 @@ for _spec in (
             "one_minus_momentum": {"min": 1e-3, "max": 1.0, "scaling": "log"},
             "one_minus_beta1": {"min": 1e-3, "max": 1.0, "scaling": "log"},
             "one_minus_beta2": {"min": 1e-4, "max": 1.0, "scaling": "log"},
-            "decoupled_weight_decay": 0.0, "decay_steps_factor": 1.0, "decay_factor": 0.01,
+            "decoupled_weight_decay": 0.0, **_DECAY,
         },
         torch_keys=dict(_TORCH_NAMES),
         group_keys=("role",),
@@ -298,8 +302,7 @@ for _spec in (
         description="heavyball.SOAP (Adam in Shampoo's eigenbasis, run eagerly; no inclusion)",
         ranges={"shampoo_beta": Interval(0.0, 1.0, high_closed=False)},
         search_space={
-            **_ADAM_SPACE, "epsilon": 1e-8, "shampoo_beta": 0.95,
-            "decay_steps_factor": 1.0, "decay_factor": 0.01,
+            **_ADAM_SPACE, "epsilon": 1e-8, "shampoo_beta": 0.95, **_DECAY,
         },
         torch_keys=dict(_TORCH_NAMES),
     ),
