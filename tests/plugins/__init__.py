@@ -18,7 +18,9 @@ __all__ = ["FAULT_DIR_VARIABLE", "HOG_BYTES_VARIABLE", "first_time"]
 
 FAULT_DIR_VARIABLE = "OPTCOMPARE_FAULT_DIR"
 HOG_BYTES_VARIABLE = "OPTCOMPARE_HOG_BYTES"
-"""How many bytes ``memory_hog_workload`` fills (set by its test, which imports no plugin module)."""
+"""How many bytes above Ray's memory threshold (``RAY_memory_usage_threshold`` of the machine's
+memory) ``memory_hog_workload`` fills the machine to: set by its test, which imports no plugin
+module."""
 
 
 def first_time(marker: str) -> bool:
