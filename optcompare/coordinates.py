@@ -9,6 +9,7 @@ coordinate                     sets                map                    valid 
 ``one_minus_beta1``            ``beta1``           beta1 = 1 - x          (0, 1]
 ``one_minus_beta2``            ``beta2``           beta2 = 1 - x          (0, 1]
 ``one_minus_rho``              ``rho``             rho = 1 - x            [0, 1]
+``one_minus_shampoo_beta``     ``shampoo_beta``    shampoo_beta = 1 - x   (0, 1]
 ``learning_rate_over_epsilon`` ``learning_rate``   learning_rate = x * ε  (0, inf)
 ``effective_learning_rate``    ``learning_rate``   learning_rate =        (0, inf)
                                                    x * (1 - momentum)
@@ -92,6 +93,7 @@ COORDINATES: dict[str, Coordinate] = {
         _one_minus("beta1", Interval(0.0, 1.0, low_closed=False)),
         _one_minus("beta2", Interval(0.0, 1.0, low_closed=False)),
         _one_minus("rho", Interval(0.0, 1.0)),
+        _one_minus("shampoo_beta", Interval(0.0, 1.0, low_closed=False)),
         Coordinate(
             RELATIVE_LR, "learning_rate",
             lambda x, hp: float(x) * hp["epsilon"], lambda v, hp: v / hp["epsilon"],

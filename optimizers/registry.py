@@ -193,7 +193,8 @@ def check_schedule(name: str, schedule: str) -> None:
     if get_spec(name).constant_schedule and schedule != "constant":
         raise InputError(
             f"optimizer {name!r} averages its iterates in place of a decaying schedule: give it the "
-            f"constant schedule (a warm-up, warmup_steps_factor, is allowed), not {schedule!r}"
+            f"constant schedule (a warm-up, warmup_steps_factor, is allowed), not {schedule!r}; in a "
+            f"protocol whose schedule decays, add schedules: {{{name}: constant}}"
         )
 
 

@@ -12,7 +12,7 @@ from tests.tuning.file_texts import write
 from tuning.plan.quasirandom import sample
 from tuning.plan.resolve import search_points
 from tuning.spec.config import load_config
-from tuning.spec.protocol import load_protocol
+from tuning.spec.protocol import load_protocol, parse_protocol
 from tuning.spec.protocol_files import shipped_protocols
 
 SHIPPED = ("choi-full", "lr-only")
@@ -317,11 +317,35 @@ def test_algoperf_external_carries_the_baselines_spaces_with_warm_up_and_cosine_
     assert rate(0) == pytest.approx(1e-3 * (1 / 5)) and rate(99) < 1e-6  # warm-up over 5 steps, cosine to 0
 
 
-def test_modern_wide_tunes_every_library_optimizer_with_cosine_decay_and_refuses_schedule_free():
+def test_modern_wide_tunes_every_library_optimizer_with_cosine_decay_and_schedule_free_with_a_constant_rate():
     protocol = load_protocol("modern-wide")
-    assert protocol.schedule == "cosine_decay"
-    for name in ("adamw", "nadamw", "lion", "muon"):
+    assert protocol.schedule == "cosine_decay" and protocol.schedules == {"schedule-free-adamw": "constant"}
+    for name in ("adamw", "nadamw", "lion", "muon", "soap"):
         search = protocol.for_optimizer(name)
+        assert search.schedule == "cosine_decay"
         assert {"learning_rate", "decoupled_weight_decay", "warmup_steps_factor", "decay_factor"} <= set(search.space)
-    with pytest.raises(InputError, match="averages its iterates in place of a decaying schedule"):
-        protocol.for_optimizer("schedule-free-adamw")
+    free = protocol.for_optimizer("schedule-free-adamw")
+    assert free.schedule == "constant" and protocol.schedule_for("schedule-free-adamw") == "constant"
+    assert {"learning_rate", "warmup_steps_factor"} <= set(free.space) and "decay_factor" not in free.space
+    hparams, _ = protocol.for_optimizer("soap").resolve({
+        "learning_rate": 1e-3, "one_minus_beta1": 0.1, "one_minus_beta2": 0.01, "one_minus_shampoo_beta": 0.05,
+        "epsilon": 1e-8, "decoupled_weight_decay": 0.01, "warmup_steps_factor": 0.1, "decay_steps_factor": 1.0,
+        "decay_factor": 0.01,
+    })
+    assert hparams["shampoo_beta"] == pytest.approx(0.95) and hparams["beta2"] == pytest.approx(0.99)
+
+
+def test_a_constant_schedule_optimizer_is_refused_under_a_decaying_schedule_unless_schedules_names_it(tmp_path):
+    with pytest.raises(InputError, match=r"averages its iterates in place of a decaying schedule.*schedules: \{schedule-free-adamw: constant\}"):
+        load_protocol("algoperf-external").for_optimizer("schedule-free-adamw")
+    raw = {
+        "name": "mine", "schedule": "cosine_decay", "schedules": {"schedule-free-adamw": "constant"},
+        "optimizers": {"adamw": {"learning_rate": 1e-3, "decay_steps_factor": 1.0, "decay_factor": 0.0}},
+    }
+    protocol = parse_protocol(raw, "mine.yaml")
+    free = protocol.bound(["adamw", "schedule-free-adamw"]).searches["schedule-free-adamw"]
+    assert free.schedule == "constant" and "decay_factor" not in free.space and "decay_factor" not in free.fixed
+    with pytest.raises(InputError, match=r"mine.yaml: schedules: no optimizer 'schedule-fre'; registered: .*adamw"):
+        parse_protocol({**raw, "schedules": {"schedule-fre": "constant"}}, "mine.yaml")
+    with pytest.raises(InputError, match=r"schedules\.schedule-free-adamw.*'cosine'"):
+        parse_protocol({**raw, "schedules": {"schedule-free-adamw": "cosine"}}, "mine.yaml")

@@ -93,7 +93,7 @@ BOUND_NOTES: dict[str, str] = {
     "unchanged": "no best trial has a value for this coordinate: the initial space is kept",
 }
 """What happened to a bound (or a list of points), by the name a result records."""
-FILE_ORDER = ("name", "description", "schedule", "search", "select", "rerun_best", "optimizers")
+FILE_ORDER = ("name", "description", "schedule", "schedules", "search", "select", "rerun_best", "optimizers")
 """The order of a written protocol's keys."""
 
 

@@ -39,12 +39,14 @@ def _protocol_lr_grid_size(protocol: Protocol) -> int | None:
     return None
 
 
-def _adapted(protocol: Protocol, space: dict[str, Any]) -> dict[str, Any]:
+def _adapted(protocol: Protocol, optimizer: str, space: dict[str, Any]) -> dict[str, Any]:
     """The default space as a protocol entry: other schedules' parameters dropped, the
-    protocol's schedule parameters taken from its first entry that sets them, and under a grid
+    optimizer's schedule parameters (its schedule in the protocol,
+    :meth:`~tuning.spec.protocol.Protocol.schedule_for`) taken from the protocol's first entry
+    that sets them, and under a grid
     every plain range given ``num`` grid points."""
     other = {p for spec in optimizers.SCHEDULES.values() for p in spec.all_params}
-    mine = optimizers.SCHEDULES[protocol.schedule].all_params
+    mine = optimizers.SCHEDULES[protocol.schedule_for(optimizer)].all_params
     coords: dict[str, Any] = {k: v for k, v in space.items() if k not in other or k in mine}
     entries = protocol.raw.get("optimizers", {})
     for param in mine:
@@ -79,9 +81,9 @@ def default_search(protocol: Protocol, optimizer: str) -> SearchSpec | None:
     source = f"default search space of {optimizer!r}"
     try:
         with reading(source, prefix=("optimizers",)):
-            entry = _ENTRIES.validate_python({optimizer: _adapted(protocol, space)})[optimizer]
+            entry = _ENTRIES.validate_python({optimizer: _adapted(protocol, optimizer, space)})[optimizer]
         with reading(source):
-            return bind_search(optimizer, entry, protocol.schedule, protocol.search)
+            return bind_search(optimizer, entry, protocol.schedule_for(optimizer), protocol.search)
     except InputError as err:
         raise InputError(
             f"{protocol.source}: protocol {protocol.name!r} has no entry for optimizer {optimizer!r} "

@@ -13,6 +13,11 @@ Beyond the plain forms, a searched coordinate may carry:
 - ``num: K`` (grid searches only): a range becomes K grid points, evenly spaced in its scaling,
   ends included.
 
+Top-level ``schedules: {OPTIMIZER: SCHEDULE}`` gives an optimizer a schedule other than the
+protocol's ``schedule:`` (e.g. ``constant`` for ``schedule-free-adamw``, whose averaging replaces
+a decay, in a protocol whose other optimizers decay); its entry then takes that schedule's
+parameters.
+
 Top-level ``search: quasirandom`` (scrambled Halton, ``trials_per_search`` points),
 ``search: grid`` (the Cartesian product of every coordinate's points, whatever
 ``trials_per_search`` says) or an Optuna sampler (``tpe``, ``gp``, ``cmaes``, ``random``,
@@ -39,7 +44,7 @@ from pydantic import Field, PlainValidator, ValidationError, WrapValidator
 import optimizers
 from optcompare.errors import InputError
 from optcompare.schema import SELECT_METRICS
-from optcompare.validation import Count, Flag, Marks, StrictModel, Text, one_of, reading
+from optcompare.validation import Count, FieldError, Flag, Marks, StrictModel, Text, one_of, reading
 from tuning.spec.default_search import default_search
 from tuning.spec.protocol_files import protocol_path
 from tuning.spec.samplers import check_sampler
@@ -79,6 +84,8 @@ class ProtocolFile(StrictModel):
     name: Annotated[str, PlainValidator(_protocol_name)]
     description: Text = ""
     schedule: one_of(lambda: tuple(optimizers.SCHEDULES))  # type: ignore[valid-type]  # pydantic type built by a call
+    schedules: dict[str, one_of(lambda: tuple(optimizers.SCHEDULES))] | None = None  # type: ignore[valid-type]  # pydantic type built by a call
+    """Per-optimizer schedules that replace ``schedule`` for the optimizers named (module doc)."""
     search: SearchKind = "quasirandom"
     select: one_of(SELECT_METRICS) = "val_error"  # type: ignore[valid-type]  # pydantic type built by a call
     optimizers: Entries
@@ -98,6 +105,8 @@ class Protocol(StrictModel):
     name: str
     description: str = ""
     schedule: str
+    schedules: dict[str, str] = Field(default_factory=dict)
+    """``schedules:``: optimizers whose schedule is not ``schedule`` (:meth:`schedule_for`)."""
     search: str = "quasirandom"
     select: str = "val_error"
     searches: dict[str, SearchSpec]
@@ -113,6 +122,11 @@ class Protocol(StrictModel):
     """An adaptive search's sampler options, validated, defaults filled in (empty otherwise)."""
     narrow_by_design: bool = False
     """``narrow_by_design:`` (:class:`ProtocolFile`)."""
+
+    def schedule_for(self, optimizer: str) -> str:
+        """The schedule ``optimizer`` runs under in this protocol: its ``schedules:`` entry, else
+        the protocol's ``schedule``."""
+        return self.schedules.get(optimizer, self.schedule)
 
     def for_optimizer(self, optimizer: str) -> SearchSpec:
         """This protocol's search for ``optimizer``, else the optimizer's registered default
@@ -136,6 +150,17 @@ class Protocol(StrictModel):
         return self.model_copy(update={"searches": {**self.searches, **searches}})
 
 
+def _check_schedule_names(schedules: dict[str, str]) -> None:
+    """FieldError at ``schedules.NAME`` for a name that is no registered optimizer."""
+    for name in schedules:
+        if name not in optimizers.names():
+            raise FieldError(
+                ("schedules", name), at_key=True, message=
+                f"no optimizer {name!r}; registered: {', '.join(optimizers.names())} (a plugin's "
+                "optimizer registers when the config's plugins: load)"
+            )
+
+
 def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Protocol:  # noqa: ANN401
     """Validate a protocol already read (from a file, or from experiment.json on resume);
     InputError ``SOURCE[:LINE:COL]: field path: problem``."""
@@ -144,13 +169,17 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
         sampler_options = check_sampler(spec.search, spec.sampler_options)
         if spec.stages is not None:
             check_stages(spec.stages, spec.search)
+        schedules = spec.schedules or {}
+        _check_schedule_names(schedules)
         searches = {
-            opt: bind_search(opt, coords, spec.schedule, spec.search) for opt, coords in spec.optimizers.items()
+            opt: bind_search(opt, coords, schedules.get(opt, spec.schedule), spec.search)
+            for opt, coords in spec.optimizers.items()
         }
     return Protocol(
         name=spec.name,
         description=spec.description,
         schedule=spec.schedule,
+        schedules=schedules,
         search=spec.search,
         select=spec.select,
         searches=searches,
