@@ -9,6 +9,9 @@ Per protocol, over the workloads that ran it:
   bootstrapped mean best-of-K value, :func:`analysis.ranking.rankings_at`). A workload that no
   optimizer solved counts as a miss for all (AlgoPerf's convention) unless ``drop_unsolved``;
   a warning says which convention changed which scores;
+- for a protocol that follows a ruleset (``ruleset:`` in its file), the ruleset's own score and
+  its profile (:mod:`analysis.rulesets`: AlgoPerf's median over studies of each study's best
+  steps to the target);
 - standings: each optimizer's mean rank over the workloads it ran and its wins (workloads where
   it ranks first). The rank on a workload is that of the ranking's means with ties shared,
   1 + #{optimizers with a strictly lower mean} (the ranking itself breaks ties by name), so
@@ -35,6 +38,7 @@ from .inclusion import InclusionPair, InclusionVerdict, inclusion_pairs, summari
 from .load import Experiment, load_results
 from .profiles import TAU_MAX, PerformanceProfile, check_points, check_tau_max, performance_profile
 from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
+from .rulesets import RulesetResult, protocol_rulesets, ruleset_results
 from .selection import selection
 from .speed import SpeedRanking, speed_rankings
 from .stages import select_stage
@@ -75,6 +79,8 @@ class ProtocolSummary:
     workloads: tuple[str, ...]
     standings: tuple[Standing, ...]
     profiles: tuple[PerformanceProfile, ...]
+    ruleset: RulesetResult | None = None
+    """The protocol's ruleset score (:mod:`analysis.rulesets`), when its file names a ruleset."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +88,7 @@ class ProtocolSummary:
             "workloads": list(self.workloads),
             "standings": [vars(s).copy() for s in self.standings],
             "profiles": [p.as_dict() for p in self.profiles],
+            "ruleset": None if self.ruleset is None else self.ruleset.as_dict(),
         }
 
 
@@ -216,8 +223,10 @@ def summarize_workloads(
     tau_max: float = TAU_MAX,
     drop_unsolved: bool = False,
     points: int | None = None,
+    rulesets: Sequence[RulesetResult] = (),
 ) -> CrossWorkloadSummary:
-    """The summary of rankings, speed rankings and verdicts taken at ``budget`` (module doc);
+    """The summary of rankings, speed rankings and verdicts taken at ``budget`` (module doc),
+    with each ruleset protocol's score (``rulesets``, :func:`analysis.rulesets.ruleset_results`);
     the other settings are recorded. Warns when it covers fewer than two workloads and when a
     profile has a workload that no optimizer solved (saying what the convention did)."""
     tau_max = check_tau_max(tau_max)
@@ -231,6 +240,9 @@ def summarize_workloads(
             "profiles, mean ranks and wins over workloads need several to mean much"
         )
     protocols = []
+    by_protocol = {r.protocol: r for r in rulesets}
+    for result in rulesets:  # its budget warnings are the caller's (they hold with one workload too)
+        warnings.extend(_convention_warning(result.profile))
     for p in sorted({r.protocol for r in rankings}):
         mine = [r for r in rankings if r.protocol == p]
         profiles = (
@@ -249,7 +261,8 @@ def summarize_workloads(
             warnings.extend(_convention_warning(profile))
         protocols.append(
             ProtocolSummary(
-                p, tuple(sorted(r.workload for r in mine)), tuple(standings(mine)), profiles
+                p, tuple(sorted(r.workload for r in mine)), tuple(standings(mine)), profiles,
+                by_protocol.get(p),
             )
         )
     return CrossWorkloadSummary(
@@ -361,6 +374,10 @@ def summarize_experiments(
     rankings = rankings_at(curves, searches, budget)
     hierarchy = summarize_hierarchy(curves, rankings, budget, pairs, alpha=alpha)
     speed = speed_rankings(searches, budget, meta=meta, n_resamples=n_resamples, seed=seed)
+    rulesets = ruleset_results(
+        searches, {p: r for exp in loaded for p, r in protocol_rulesets(exp.meta).items()},
+        tau_max=tau_max, drop_unsolved=drop_unsolved, points=points,
+    )
     summary = summarize_workloads(
         rankings,
         speed,
@@ -372,10 +389,11 @@ def summarize_experiments(
         tau_max=tau_max,
         drop_unsolved=drop_unsolved,
         points=points,
+        rulesets=rulesets,
     )
     return replace(
         summary,
         warnings=(*budget_warnings(searches, [budget]), *ask_order_warnings(searches, adaptive),
-                  *summary.warnings),
+                  *(w for r in rulesets for w in r.warnings), *summary.warnings),
         skipped=tuple(s for exp in loaded for s in exp.skipped),
     )

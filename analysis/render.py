@@ -30,12 +30,14 @@ if TYPE_CHECKING:
     from .profiles import PerformanceProfile
     from .query import QueryResult
     from .ranking import BudgetRankings
+    from .rulesets import RulesetResult
     from .studies import StudiesAtBudget
 
 __all__ = [
     "profile_csv",
     "profile_json",
     "profile_tables",
+    "ruleset_table",
     "RANK_COLUMNS",
     "IMPORTANCE_COLUMNS",
     "dumps_strict",
@@ -209,10 +211,12 @@ def summary_json(summary: CrossWorkloadSummary) -> str:
 
 
 def _summary_rows(protocol: ProtocolSummary) -> list[tuple[Any, ...]]:
-    """(optimizer, workloads, mean rank, wins, score of each profile) of one protocol, in the
-    standings' order."""
+    """(optimizer, workloads, mean rank, wins, score of each profile, ruleset score) of one
+    protocol, in the standings' order (the ruleset score NaN when it follows no ruleset)."""
     scores = [{o.optimizer: o.score for o in p.optimizers} for p in protocol.profiles]
-    return [(s.optimizer, s.n_workloads, s.mean_rank, s.wins, *(by.get(s.optimizer, math.nan) for by in scores))
+    ruleset = protocol.ruleset
+    return [(s.optimizer, s.n_workloads, s.mean_rank, s.wins, *(by.get(s.optimizer, math.nan) for by in scores),
+             math.nan if ruleset is None else ruleset.score_of(s.optimizer))
             for s in protocol.standings]
 
 
@@ -222,11 +226,13 @@ def summary_csv(summary: CrossWorkloadSummary) -> str:
     from .selection import select_for  # on call: this module imports the standard library only
 
     quantities = [p.quantity for p in summary.protocols[0].profiles] if summary.protocols else []
-    rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), *SUMMARY_SETTINGS]]
+    rows: list[Sequence[Any]] = [[*SUMMARY_COLUMNS, *(f"score_{q}" for q in quantities), "score_ruleset",
+                                  *SUMMARY_SETTINGS]]
     for p in summary.protocols:
         settings = (summary.budget, select_for(summary.select, p.protocol), summary.report,
                     summary.n_resamples, summary.tau_max, summary.convention)
-        rows.extend([p.protocol, *row, *settings] for row in _summary_rows(p))
+        rows.extend([p.protocol, *row[:-1], "" if math.isnan(row[-1]) else row[-1], *settings]
+                    for row in _summary_rows(p))
     return _csv(rows)
 
 
@@ -263,15 +269,47 @@ def summary_tables(summary: CrossWorkloadSummary) -> list[Table]:
                    f"(tau <= {summary.tau_max:g}, 1 = best everywhere; {_score_rule(summary)})"),
             caption="; ".join(q.convention_sentence for q in p.profiles if q.convention_sentence) or None,
         )
+        ruleset = () if p.ruleset is None else (f"score {p.ruleset.score_name}",)
         for header in ("optimizer", "workloads", "mean rank", "wins",
-                       *(f"score {q.quantity}" for q in p.profiles)):
+                       *(f"score {q.quantity}" for q in p.profiles), *ruleset):
             table.add_column(header, justify="left" if header == "optimizer" else "right")
         for optimizer, n, mean_rank, wins, *scores in _summary_rows(p):
-            table.add_row(optimizer, str(n), f"{mean_rank:.2f}", str(wins), *(f"{s:.3f}" for s in scores))
+            shown = scores if p.ruleset is not None else scores[:-1]
+            table.add_row(optimizer, str(n), f"{mean_rank:.2f}", str(wins), *(f"{s:.3f}" for s in shown))
         tables.append(table)
+        if p.ruleset is not None:
+            tables.append(ruleset_table(p.ruleset))
     if summary.verdicts.rows:
         tables.append(_verdict_table(summary))
     return tables
+
+
+def _steps(value: float) -> str:
+    return f"{value:g}" if math.isfinite(value) else "miss"
+
+
+def ruleset_table(result: RulesetResult) -> Table:
+    """One row per optimizer: on each workload its ruleset score and, in brackets, each study's
+    value (miss: no trial of the study reached the target); then its profile score."""
+    from rich.table import Table
+
+    table = Table(
+        title=(f"{result.protocol}: {result.meaning}, in steps to the target (AlgoPerf measures "
+               f"wall-clock time; trials here share machines), ruleset {result.trials_per_study} "
+               f"trials x {result.studies} studies"),
+        caption="; ".join(result.warnings) or None,
+    )
+    workloads = result.profile.workloads + result.profile.left_out
+    for header in ("optimizer", *workloads, "profile score"):
+        table.add_column(header, justify="left" if header == "optimizer" else "right")
+    cells = {(s.optimizer, s.workload): s for s in result.scores}
+    for o in result.profile.optimizers:
+        row = []
+        for w in workloads:
+            s = cells.get((o.optimizer, w))
+            row.append("-" if s is None else f"{_steps(s.score)} [{', '.join(_steps(v) for v in s.per_study)}]")
+        table.add_row(o.optimizer, *row, f"{o.score:.3f}")
+    return table
 
 
 def query_json(result: QueryResult) -> str:

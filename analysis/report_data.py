@@ -44,6 +44,7 @@ from .probes import ProbeResult, probe_results
 from .ranking import Ranking, bootstrap_searches, budget_warnings, default_budget, rankings_at
 from .refined import RefinedSpace, refined_spaces
 from .reruns import RerunSummary, rerun_summaries
+from .rulesets import RulesetResult, protocol_rulesets, ruleset_results
 from .selection import select_for, selection
 from .speed import Robustness, SpeedRanking, ordering_robustness, speed_rankings, workload_targets
 from .stages import select_stage, stage_names
@@ -83,6 +84,8 @@ class ReportData:
     """Warnings about the arguments (e.g. a budget above the largest search)."""
     figures: tuple[Figure, ...] = ()
     """The figures of the page in page order, as data (:func:`plan_figures`)."""
+    rulesets: tuple[RulesetResult, ...] = ()
+    """The scores of the protocols that follow a ruleset (:mod:`analysis.rulesets`)."""
     across_workloads: CrossWorkloadSummary | None = None
     """Performance profiles, standings and verdicts over the workloads
     (:func:`analysis.across_workloads.summarize_workloads`); None with fewer than two."""
@@ -223,6 +226,7 @@ def analyse(
         ) if several else None,
         importance=searches_importance(searches, exp.meta, select=chosen, seed=seed),
         samplers=compare_samplers(searches, exp.meta, select=chosen, report=report),
+        rulesets=ruleset_results(searches, protocol_rulesets(exp.meta)),
     )
     data = replace(
         data,
@@ -232,11 +236,13 @@ def analyse(
         space_inclusion=tuple(
             r for r in (exp.meta.get("space_inclusion") or []) if isinstance(r, Mapping) and "message" in r
         ),
-        warnings=(*data.warnings, *(data.studies.warnings if data.studies is not None else ())),
+        warnings=(*data.warnings, *(data.studies.warnings if data.studies is not None else ()),
+                  *(w for r in data.rulesets for w in r.warnings)),
     )
     if len({r.workload for r in rankings}) >= 2:
         summary = summarize_workloads(rankings, data.speed, data.hierarchy.verdicts, budget=budget,
-                                      select=chosen, report=report, n_resamples=n_resamples)
+                                      select=chosen, report=report, n_resamples=n_resamples,
+                                      rulesets=data.rulesets)
         data = replace(data, across_workloads=summary)
     return replace(data, figures=plan_figures(data))
 
@@ -284,8 +290,9 @@ def _profile_figures(data: ReportData) -> Iterator[Figure]:
             _slug("profiles", p.protocol),
             f"{p.protocol}: performance profiles over {len(p.workloads)} workloads at K={data.budget}: "
             "fraction of workloads on which each optimizer is within a factor tau of the best "
-            "(legend: score, the normalised area)",
-            p.profiles,
+            "(legend: score, the normalised area)"
+            + ("" if p.ruleset is None else f"; the last panel: the ruleset's score ({p.ruleset.meaning})"),
+            (*p.profiles, *(() if p.ruleset is None else (p.ruleset.profile,))),
             {"title": f"{p.protocol} across workloads"},
         )
 

@@ -30,8 +30,10 @@ from .across_workloads import ProtocolSummary, Standing
 from .ask_order import AskOrderCurve, SamplerComparison
 from .causes import CAUSES
 from .figures import draw
+from .profiles import OptimizerProfile
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
+from .rulesets import RulesetResult
 from .speed import SpeedRanking
 from .studies import StudiesAtBudget
 
@@ -106,6 +108,8 @@ class Page:
     robustness: Table
     diagnostics: Table
     figures: tuple[PageFigure, ...]
+    rulesets: tuple[tuple[RulesetResult, Table], ...] = ()
+    """Per ruleset protocol: its scores, one row per optimizer (:mod:`analysis.rulesets`)."""
     across: tuple[tuple[ProtocolSummary, Table], ...] = ()
     """Per protocol, the standings and profile scores over workloads (empty with one workload)."""
     across_verdicts: Table | None = None
@@ -336,6 +340,29 @@ def _standings_table(protocol: ProtocolSummary) -> Table:
     return table("standings", (*STANDING_COLUMNS, *scores), protocol.standings)
 
 
+def _steps_cell(value: float) -> str:
+    return f"{value:g}" if math.isfinite(value) else "miss"
+
+
+def _ruleset_table(result: RulesetResult) -> Table:
+    """Optimizers by profile score; per workload the score and, in brackets, each study's value."""
+    cells = {(s.optimizer, s.workload): s for s in result.scores}
+
+    def cell(profile: OptimizerProfile, workload: str) -> str:
+        s = cells.get((profile.optimizer, workload))
+        if s is None:
+            return "-"
+        return f"{_steps_cell(s.score)} [{', '.join(_steps_cell(v) for v in s.per_study)}]"
+
+    workloads = result.profile.workloads + result.profile.left_out
+    columns: tuple[Column, ...] = (
+        _attr("optimizer"),
+        *((w, functools.partial(cell, workload=w)) for w in workloads),
+        ("profile score", lambda o: o.score),
+    )
+    return table("ruleset", columns, result.profile.optimizers)
+
+
 def _across(data: ReportData) -> tuple[tuple[tuple[ProtocolSummary, Table], ...], Table | None]:
     """The section across workloads: standings per protocol and the verdicts of every workload
     (nothing with one workload)."""
@@ -417,6 +444,7 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
     """The page's content: every section's table from ``data``, and the drawn ``figures``."""
     checks = ((rb, c) for rb in data.robustness for c in (*rb.by_step_budget, *rb.by_target))
     across, across_verdicts = _across(data)
+    rulesets = tuple((r, _ruleset_table(r)) for r in data.rulesets)
     importance, importance_notes = _importance(data)
     return Page(
         data=data,
@@ -433,6 +461,7 @@ def page_of(data: ReportData, figures: Sequence[DrawnFigure] = (), generated: st
         figures=tuple(_page_figure(f) for f in figures),
         across=across,
         across_verdicts=across_verdicts,
+        rulesets=rulesets,
         headline=table("headline", HEADLINE_COLUMNS, data.hierarchy_rows),
         refined=_refined(data),
         studies=_studies(data),

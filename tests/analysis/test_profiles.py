@@ -300,7 +300,8 @@ def test_cli_table_and_csv(study, capsys):
     assert main(["summary", str(study), "--format", "csv", "--resamples", "20"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == ("protocol,optimizer,n_workloads,mean_rank,wins,score_steps_to_target,"
-                        "score_test_error,budget,select,report,n_resamples,tau_max,convention")
+                        "score_test_error,score_ruleset,budget,select,report,n_resamples,tau_max,convention")
+    assert lines[1].split(",")[7] == ""  # the protocol follows no ruleset
     assert [line.split(",")[1] for line in lines[1:]] == ["momentum", "adam", "sgd"]
     assert float(lines[1].split(",")[6]) == pytest.approx(14 / 15)
     assert main(["summary", str(study), "--resamples", "20"]) == 0

@@ -22,12 +22,14 @@ from tests.plugins import HOG_BYTES_VARIABLE, first_time
 from workloads.mnist1d_mlp import Mnist1dMlp
 
 HOLD_S = 60.0
+RAY_THRESHOLD_VARIABLE = "RAY_memory_usage_threshold"
+"""Ray's memory-monitor threshold, as Ray spells it (a fraction of the machine's memory)."""
 
 
 def bytes_to_fill() -> int:
     """``threshold * total + overshoot - used``: the bytes that put the machine ``overshoot``
     above the monitor's threshold, with ``used`` and ``total`` measured as Ray measures them."""
-    threshold = float(os.environ["RAY_memory_usage_threshold"])
+    threshold = float(os.environ[RAY_THRESHOLD_VARIABLE])
     overshoot = int(os.environ[HOG_BYTES_VARIABLE])
     return max(overshoot, int(threshold * get_system_memory()) + overshoot - get_used_memory())
 

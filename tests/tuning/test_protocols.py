@@ -304,6 +304,11 @@ def test_a_config_binds_each_protocol_to_its_optimizers(tmp_path, user_plugin):
 def test_algoperf_external_carries_the_baselines_spaces_with_warm_up_and_cosine_to_zero():
     protocol = load_protocol("algoperf-external")
     assert protocol.schedule == "cosine_decay" and sorted(protocol.searches) == ["adamw", "nadamw"]
+    assert protocol.ruleset is not None and protocol.ruleset.model_dump() == {
+        "score": "median_study_best_steps", "trials_per_study": 5, "studies": 3}
+    assert protocol.ruleset_warnings(5, 3) == []
+    (warning,) = protocol.ruleset_warnings(4, 3)
+    assert "runs 4 and 3" in warning and "set trials_per_search: 5 and studies: 3" in warning
     nadamw = protocol.for_optimizer("nadamw")
     assert nadamw.space["learning_rate"] == {"min": 1e-4, "max": 1e-2, "scaling": "log"}
     assert nadamw.space["one_minus_beta1"] == {"min": 4e-3, "max": 0.1, "scaling": "log"}
@@ -337,7 +342,8 @@ def test_modern_wide_tunes_every_library_optimizer_with_cosine_decay_and_schedul
 
 def test_a_constant_schedule_optimizer_is_refused_under_a_decaying_schedule_unless_schedules_names_it(tmp_path):
     with pytest.raises(InputError, match=r"averages its iterates in place of a decaying schedule.*schedules: \{schedule-free-adamw: constant\}"):
-        load_protocol("algoperf-external").for_optimizer("schedule-free-adamw")
+        load_protocol("lr-only").for_optimizer("schedule-free-adamw")
+    assert load_protocol("algoperf-external").for_optimizer("schedule-free-adamw").schedule == "constant"
     raw = {
         "name": "mine", "schedule": "cosine_decay", "schedules": {"schedule-free-adamw": "constant"},
         "optimizers": {"adamw": {"learning_rate": 1e-3, "decay_steps_factor": 1.0, "decay_factor": 0.0}},

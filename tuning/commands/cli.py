@@ -123,7 +123,7 @@ def run_config(
     )
 
     coverage = config_space_inclusion(config)
-    for warning in run_warnings(coverage):
+    for warning in [*run_warnings(coverage), *config.ruleset_warnings()]:
         print(f"optcompare: warning: {warning}", file=sys.stderr, flush=True)
     target = RayTarget(address=address, num_cpus=num_cpus, dashboard=dashboard)
     options = StudyOptions.from_config(config, ray=target, progress=progress)
@@ -382,7 +382,7 @@ def _plan_handler(args: argparse.Namespace) -> int:
                                  _stages_cell(protocol, config.trials_per_search), str(protocol.rerun_seeds or "-"),
                                  bundle, searched or "-")
     console.print(searches)
-    for line in space_inclusion_lines(config):
+    for line in [*space_inclusion_lines(config), *(f"warning: {w}" for w in config.ruleset_warnings())]:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if args.sample:
         sample = Table(title=f"first {min(args.sample, len(plan))} planned trials")

@@ -282,6 +282,11 @@ class ExperimentConfig(StrictModel):
     raw: dict[str, Any] = Field(repr=False)
     """The file as written (recorded in experiment.json, parsed again on resume)."""
 
+    def ruleset_warnings(self) -> list[str]:
+        """One warning per protocol whose ruleset's budget this config does not follow
+        (:meth:`~tuning.spec.protocol.Protocol.ruleset_warnings`)."""
+        return [w for p in self.protocols for w in p.ruleset_warnings(self.trials_per_search, self.studies)]
+
 
 ProtocolLoader = Callable[[str, Path, str], Protocol]
 """(entry as written in the config, base directory, error prefix) -> Protocol."""

@@ -26,6 +26,10 @@ during the run) with its options as data under ``sampler_options:`` (e.g.
 ``{n_startup_trials: 10}``; only adaptive searches take them), and ``rerun_best: {seeds: N}``: once a search's trials have all
 finished, its best trial by ``select`` is trained again with N new seeds (DeepOBS).
 
+Top-level ``ruleset: {score, trials_per_study, studies}`` says the protocol follows a published
+benchmark's ruleset (:mod:`optcompare.rulesets`; e.g. AlgoPerf's external tuning): the analysis
+computes its score, and a config whose budget differs from the ruleset's is warned.
+
 The file is validated once, when read: its shape by :class:`ProtocolFile`, each entry against
 its optimizer and the schedule by :func:`tuning.spec.search.bind_search`. An optimizer the protocol
 does not list gets its registered default search space adapted to the protocol
@@ -43,6 +47,7 @@ from pydantic import Field, PlainValidator, ValidationError, WrapValidator
 
 import optimizers
 from optcompare.errors import InputError
+from optcompare.rulesets import RULESET_SCORES
 from optcompare.schema import SELECT_METRICS
 from optcompare.validation import Count, FieldError, Flag, Marks, StrictModel, Text, one_of, reading
 from tuning.spec.default_search import default_search
@@ -55,6 +60,7 @@ from tuning.spec.yaml_io import read_yaml_marked
 __all__ = [
     "Protocol",
     "ProtocolFile",
+    "RulesetFile",
     "load_protocol",
     "parse_protocol",
 ]
@@ -78,6 +84,15 @@ class RerunBest(StrictModel):
     seeds: Count
 
 
+class RulesetFile(StrictModel):
+    """``ruleset: {score, trials_per_study, studies}``: the protocol follows a published
+    benchmark's ruleset (:mod:`optcompare.rulesets`)."""
+
+    score: one_of(tuple(RULESET_SCORES))  # type: ignore[valid-type]  # pydantic type built by a call
+    trials_per_study: Count
+    studies: Count
+
+
 class ProtocolFile(StrictModel):
     """A protocol file as written."""
 
@@ -94,6 +109,8 @@ class ProtocolFile(StrictModel):
     sampler_options: dict[str, Any] | None = None
     """Options of the sampler ``search:`` names (checked against it by
     :func:`tuning.spec.samplers.check_sampler`)."""
+    ruleset: RulesetFile | None = None
+    """The published ruleset the protocol follows (its score is computed by the analysis)."""
     narrow_by_design: Flag = False
     """The protocol's spaces are narrow on purpose (a published narrow protocol): the
     space-inclusion check (:mod:`tuning.plan.space_inclusion`) classifies its pairs without warning."""
@@ -122,6 +139,22 @@ class Protocol(StrictModel):
     """An adaptive search's sampler options, validated, defaults filled in (empty otherwise)."""
     narrow_by_design: bool = False
     """``narrow_by_design:`` (:class:`ProtocolFile`)."""
+    ruleset: RulesetFile | None = None
+    """``ruleset:`` (:class:`ProtocolFile`)."""
+
+    def ruleset_warnings(self, trials_per_search: int, studies: int) -> list[str]:
+        """What differs from the ruleset's budget (none when it has no ruleset)."""
+        if self.ruleset is None:
+            return []
+        rule = self.ruleset
+        if (trials_per_search, studies) == (rule.trials_per_study, rule.studies):
+            return []
+        return [
+            f"protocol {self.name!r} follows a ruleset of {rule.trials_per_study} trials per study and "
+            f"{rule.studies} studies, this config runs {trials_per_search} and {studies}: its "
+            f"{rule.score} score is not the ruleset's; set trials_per_search: {rule.trials_per_study} "
+            f"and studies: {rule.studies} to follow it"
+        ]
 
     def schedule_for(self, optimizer: str) -> str:
         """The schedule ``optimizer`` runs under in this protocol: its ``schedules:`` entry, else
@@ -191,6 +224,7 @@ def parse_protocol(raw: Any, source: str, *, marks: Marks | None = None) -> Prot
         ),
         sampler_options=sampler_options,
         narrow_by_design=spec.narrow_by_design,
+        ruleset=spec.ruleset,
     )
 
 
