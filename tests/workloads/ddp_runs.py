@@ -1,4 +1,4 @@
-"""Run one trial data-parallel over N local gloo processes (torch.multiprocessing), for the
+"""Run trials data-parallel over N local gloo processes (torch.multiprocessing), for the
 data-parallel tests: each rank calls :func:`workloads.train` with a
 :class:`~workloads.parallel.DataParallel` and writes its evaluation rows, outcome and saved
 checkpoint states to a file the test reads back."""
@@ -69,15 +69,17 @@ def _in_dtype(workload: Any, dtype: torch.dtype) -> None:  # noqa: ANN401 - a Wo
     }
 
 
-def _rank(rank: int, world: int, port: int, args: dict[str, Any], checkpoint_at: int | None, state: bytes | None, out: str) -> None:
+def _rank(rank: int, world: int, port: int, jobs: list[tuple[dict[str, Any], int | None, bytes | None]], out: str) -> None:
     from workloads.checkpoint import load_state
     from workloads.parallel import DataParallel
 
-    restored = None if state is None else load_state(state)
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world)
     try:
-        result = _train(args, DataParallel.current(), checkpoint_at, restored)
-        Path(f"{out}.{rank}").write_bytes(pickle.dumps(result))
+        results = []
+        for args, checkpoint_at, state in jobs:  # one after the other, in one process group
+            restored = None if state is None else load_state(state)
+            results.append(_train(args, DataParallel.current(), checkpoint_at, restored))
+        Path(f"{out}.{rank}").write_bytes(pickle.dumps(results))
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -88,11 +90,23 @@ def run_parallel(
 ) -> dict[str, Any]:
     """Train ``args`` over ``world`` gloo processes; rank 0's ``{"rows", "outcome", "states"}``,
     with ``"ranks"``: every rank's ``(rows, outcome)``."""
+    (result,) = run_parallel_many(world, [(args, checkpoint_at, restored)], out)
+    return result
+
+
+def run_parallel_many(
+    world: int, jobs: list[tuple[dict[str, Any], int | None, dict | None]], out: Path,
+) -> list[dict[str, Any]]:
+    """:func:`run_parallel` of each ``(args, checkpoint_at, restored)`` in ``jobs``, one after the
+    other in the same ``world`` processes (their start, torch's import, is paid once)."""
     from workloads.checkpoint import save_state
 
     # The state goes as bytes: torch.multiprocessing would share its tensors' memory between
     # the ranks, and the optimizer state loaded from it would then be one tensor updated twice.
-    state = None if restored is None else save_state(restored)
-    mp.spawn(_rank, args=(world, free_port(), args, checkpoint_at, state, str(out)), nprocs=world, join=True)
-    results = [pickle.loads(Path(f"{out}.{rank}").read_bytes()) for rank in range(world)]
-    return {**results[0], "ranks": [(r["rows"], r["outcome"]) for r in results]}
+    sent = [(args, at, None if restored is None else save_state(restored)) for args, at, restored in jobs]
+    mp.spawn(_rank, args=(world, free_port(), sent, str(out)), nprocs=world, join=True)
+    by_rank = [pickle.loads(Path(f"{out}.{rank}").read_bytes()) for rank in range(world)]
+    return [
+        {**by_rank[0][j], "ranks": [(r[j]["rows"], r[j]["outcome"]) for r in by_rank]}
+        for j in range(len(jobs))
+    ]
