@@ -1,10 +1,12 @@
 """One optimizer step of each library optimizer through ``optimizers.create`` against the library
 used directly, side by side in one run (``muon`` against torch's Muon on the 2-D tensors plus
-AdamW on the rest). ``soap`` is left out: in this harness (fixed gradients, no backward pass)
-heavyball's step measured 0.06 ms at 0.7M parameters, too little for it to do its work, so the
-harness does not measure it; comparing it needs real backward passes.
+AdamW on the rest). ``soap`` against ``heavyball.SOAP`` built with the arguments
+``optimizers.create`` gives it: heavyball sets every ``p.grad`` to None once it has stepped, so
+each of its steps is timed after the fixed gradients are put back (``p.grad = g``, the same on
+both sides; without it a step found no gradient and measured 0.06 ms, doing nothing), and only
+at the sizes of ``--soap-sizes`` (its eigenbases cost seconds per step at 20M on one core).
 
-    .venv/bin/python benchmarks/library_step.py [--sizes 0.7 20] [--rounds 15] [--steps 20]
+    .venv/bin/python benchmarks/library_step.py [--sizes 0.7 20] [--soap-sizes 0.7] [--rounds 15] [--steps 20]
 
 The parameters are shaped like a ResNet (benchmarks/optimizer_step.py's shapes). Each round builds
 both optimizers and times ``--steps`` steps of each, in alternating order, so machine noise hits
@@ -34,7 +36,8 @@ from optimizer_step import resnet_like_shapes
 import optimizers
 
 HERE = Path(__file__).resolve().parent
-HP = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.99, "decoupled_weight_decay": 0.01}
+HP = {"learning_rate": 1e-3, "beta1": 0.9, "beta2": 0.99, "decoupled_weight_decay": 0.01, "shampoo_beta": 0.95,
+      "epsilon": 1e-8}
 LIBRARY: dict[str, Callable[[list[torch.Tensor]], torch.optim.Optimizer]] = {
     "adamw": lambda p: torch.optim.AdamW(p, lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.01),
     "nadamw": lambda p: torch.optim.NAdam(p, lr=1e-3, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.01,
@@ -64,6 +67,11 @@ class _MuonPair(torch.optim.Optimizer):
             part.step()
 
 
+def _soap(params: list[torch.Tensor]) -> torch.optim.Optimizer:
+    """heavyball.SOAP as ``optimizers.create("soap", ...)`` builds it (optimizers/library.py)."""
+    return heavyball.SOAP(params, lr=1e-3, betas=(0.9, 0.99), shampoo_beta=0.95, eps=1e-8, weight_decay=0.01)
+
+
 def _params(shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     params = [torch.randn(s, generator=generator).requires_grad_() for s in shapes]
@@ -73,18 +81,26 @@ def _params(shapes: list[tuple[int, ...]]) -> list[torch.Tensor]:
 
 
 def _time(optimizer: torch.optim.Optimizer, steps: int) -> float:
+    """Seconds per step; the gradients are put back before each step (heavyball clears them)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    grads = [p.grad for p in params]
     if hasattr(optimizer, "train"):
         optimizer.train()
     optimizer.step()  # state allocated outside the timing
-    start = time.perf_counter()
+    elapsed = 0.0
     for _ in range(steps):
+        for p, g in zip(params, grads, strict=True):
+            p.grad = g
+        start = time.perf_counter()
         optimizer.step()
-    return (time.perf_counter() - start) / steps
+        elapsed += time.perf_counter() - start
+    return elapsed / steps
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.7, 20.0])
+    parser.add_argument("--soap-sizes", type=float, nargs="*", default=[0.7])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--out", default=str(HERE / "results" / "library_step.json"))
@@ -96,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         shapes = resnet_like_shapes(size)
         n = sum(torch.Size(s).numel() for s in shapes)
         per_size: dict[str, dict] = {}
-        for name, library in LIBRARY.items():
+        chosen = {**LIBRARY, **({"soap": _soap} if size in args.soap_sizes else {})}
+        for name, library in chosen.items():
             ours_s, theirs_s = [], []
             hp = {k: v for k, v in HP.items() if k in optimizers.get_spec(name).defaults}
             for r in range(args.rounds):

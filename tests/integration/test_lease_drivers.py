@@ -24,7 +24,7 @@ TRIALS = 8
 @pytest.mark.slow
 def test_one_driver_per_experiment(tmp_path, own_ray):
     config = tmp_path / "slow.yaml"
-    config.write_text(slow_study_yaml("slow", steps=400, trials=TRIALS))
+    config.write_text(slow_study_yaml("slow", steps=200, trials=TRIALS))  # 2 s trials
     experiment = tmp_path / "r" / "slow"
     driver = start(["run", str(config), "--results", str(tmp_path / "r"), "--num-cpus", "2", "--quiet"],
                    tmp_path / "driver.log")

@@ -83,44 +83,35 @@ def _stops_in_time(driver, log, record, experiment, signum, status) -> int:
 
 
 @pytest.mark.slow
-def test_sigterm_to_the_driver_then_sigint_to_a_resume_s_group_each_stop_in_time_and_resume_completes(
+def test_sigterm_to_the_driver_then_to_a_resume_s_group_each_stop_in_time_on_loopback_and_resume_completes(
     slow_study, study, tmp_path
 ):
+    """SIGTERM to the driver alone (as systemd or a scheduler sends it to a process): exit 143.
+    Then probes 2 and 5 of the reliability issue on a resume. Before: the study's Ray listened on
+    every interface (gcs_server, raylet, agents, workers); and SIGTERM to the driver's process
+    group (``kill -TERM -PGID``, systemd, job schedulers) killed Ray's processes first, so the
+    driver exited 143 only when EXIT_BOUND_S fired, printing neither summary nor resume line.
+    SIGINT to the group (Ctrl-C) is test_a_second_signal_exits_at_once's."""
     config, experiment = slow_study
-    # SIGTERM to the driver alone (as systemd or a scheduler sends it to a process): exit 143.
     driver, record = _started_driver(config, experiment, tmp_path)
     driver.send_signal(signal.SIGTERM)
     first = _stops_in_time(driver, tmp_path / "driver.log", record, experiment, signal.SIGTERM, 143)
     assert 0 < first < TRIALS
 
-    # SIGINT to the process group of a resume (as Ctrl-C sends it), once it has added a trial.
     resume = start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / "resume.log")
     record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the resume's Ray")
     wait_for(lambda: len(trial_ids(experiment)) > first, 180, "a trial finished by the resume")
-    os.killpg(resume.pid, signal.SIGINT)
-    second = _stops_in_time(resume, tmp_path / "resume.log", record, experiment, signal.SIGINT, 130)
-    assert first < second < TRIALS, (first, second)
-
-    out, _ = _resume_completes(study, experiment)
-    assert f"{second} trials finished, {TRIALS - second} to run" in out
-
-
-@pytest.mark.slow
-def test_a_local_study_listens_on_loopback_only_and_sigterm_to_its_group_stops_it_cleanly(slow_study, tmp_path):
-    """Probes 2 and 5 of the reliability issue. Before: the study's Ray listened on every
-    interface (gcs_server, raylet, agents, workers); and SIGTERM to the driver's process group
-    (``kill -TERM -PGID``, systemd, job schedulers) killed Ray's processes first, so the driver
-    exited 143 only when EXIT_BOUND_S fired, printing neither summary nor resume line."""
-    config, experiment = slow_study
-    driver, record = _started_driver(config, experiment, tmp_path)
-    pids = sorted(set(process_tree(driver.pid)) | set(session_processes(record["ray"])))
+    pids = sorted(set(process_tree(resume.pid)) | set(session_processes(record["ray"])))
     sockets = listening_sockets(pids)
     assert {name for name, _, _ in sockets} >= {"gcs_server", "raylet"}, sockets
     exposed = sorted(s for s in sockets if s[1] not in LOOPBACK)
     assert not exposed, f"listening beyond this machine: {exposed}"
-    os.killpg(driver.pid, signal.SIGTERM)
-    done = _stops_in_time(driver, tmp_path / "driver.log", record, experiment, signal.SIGTERM, 143)
-    assert 0 < done < TRIALS
+    os.killpg(resume.pid, signal.SIGTERM)
+    second = _stops_in_time(resume, tmp_path / "resume.log", record, experiment, signal.SIGTERM, 143)
+    assert first < second < TRIALS, (first, second)
+
+    out, _ = _resume_completes(study, experiment)
+    assert f"{second} trials finished, {TRIALS - second} to run" in out
 
 
 @pytest.mark.slow
@@ -129,12 +120,13 @@ def test_a_second_signal_exits_at_once(slow_study, tmp_path):
     driver = start(["run", str(config), "--results", str(experiment.parent), "--num-cpus", "2", "--quiet"],
                    tmp_path / "driver.log")
     record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the driver's Ray")
-    driver.send_signal(signal.SIGINT)
-    # The second signal arrives while the first one's clean stop is under way.
+    # Ctrl-C twice: SIGINT to the driver's process group. The second arrives while the first
+    # one's clean stop is under way.
+    os.killpg(driver.pid, signal.SIGINT)
     wait_for(lambda: "SIGINT received: no more trials start" in (tmp_path / "driver.log").read_text(), 60,
              "the driver to take the first SIGINT")
     sent = time.monotonic()
-    driver.send_signal(signal.SIGINT)
+    os.killpg(driver.pid, signal.SIGINT)
     try:
         rc = driver.wait(timeout=15)
     finally:
