@@ -42,6 +42,7 @@ from .rulesets import RulesetResult, protocol_rulesets, ruleset_results
 from .selection import selection
 from .speed import SpeedRanking, speed_rankings
 from .stages import select_stage
+from .studies import default_study_budget, study_count
 
 __all__ = [
     "STEPS_TO_TARGET",
@@ -325,6 +326,17 @@ def _merged_selection(
     return merged
 
 
+def _default_budget(experiments: Sequence[Experiment]) -> int:
+    """The report's default budget (:func:`analysis.report_data.analyse`) of each experiment,
+    the smallest of them: its smallest search, or with several studies the smallest search of
+    one study (so that every study ran K trials)."""
+    budgets = []
+    for exp in experiments:
+        several = study_count(exp.meta, exp.trials) > 1
+        budgets.append((default_study_budget(exp.trials) if several else None) or default_budget(group_searches(exp.trials)))
+    return min(budgets)
+
+
 def summarize_experiments(
     experiments: str | Sequence[str],
     budget: int | None = None,
@@ -340,7 +352,7 @@ def summarize_experiments(
     points: int | None = None,
 ) -> CrossWorkloadSummary:
     """The summary of one or several experiment directories at ``budget`` (default: the
-    smallest search of all), with the rankings, speed rankings and inclusion verdicts computed
+    report's, the smallest of all experiments: see :func:`_default_budget`), with the rankings, speed rankings and inclusion verdicts computed
     as :func:`analysis.report.analyse` computes them (same bootstrap seeds, so the numbers are
     the report's). ``select`` None uses each protocol's ``select`` from experiment.json.
 
@@ -362,7 +374,7 @@ def summarize_experiments(
         raise InputError("no experiment given; pass at least one RESULTS/NAME directory")
     loaded = [select_stage(load_results(p, curves=False), stage) for p in paths]
     searches = _merged_searches(loaded)
-    budget = default_budget(searches) if budget is None else int(budget)
+    budget = _default_budget(loaded) if budget is None else int(budget)
     chosen = _merged_selection(loaded, select)
     meta = {"workloads": [w for exp in loaded for w in exp.meta.get("workloads", []) or []]}
     pairs: list[InclusionPair] = [p for exp in loaded for p in inclusion_pairs(exp.meta)]

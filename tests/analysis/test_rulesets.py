@@ -71,7 +71,9 @@ def experiment(tmp_path):
 
 
 def test_each_study_s_best_then_the_median_over_studies_and_their_profile(experiment):
-    (result,) = summarize_experiments(str(experiment), n_resamples=20).protocols
+    summary = summarize_experiments(str(experiment), n_resamples=20)
+    assert summary.budget == analyse(str(experiment), n_resamples=20).budget == 5  # one study's trials, as the report's
+    (result,) = summary.protocols
     ruleset = result.ruleset
     assert ruleset is not None and ruleset.warnings == ()
     found = {(s.workload, s.optimizer): (s.per_study, s.score) for s in ruleset.scores}
