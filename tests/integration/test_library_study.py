@@ -41,3 +41,16 @@ def test_schedule_free_under_a_decaying_schedule_is_exit_2_naming_the_fix(tmp_pa
     assert "averages its iterates in place of a decaying schedule" in err
     assert "schedules: {schedule-free-adamw: constant}" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_plan_warns_when_a_config_does_not_follow_the_ruleset_s_budget(tmp_path, capsys):
+    config = tmp_path / "ap.yaml"
+    config.write_text(study_yaml("ap", optimizers=["adamw"], protocols=["algoperf-external"], trials=4))
+    assert main(["plan", str(config)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert ("warning: protocol 'algoperf-external' follows a ruleset of 5 trials per study and 3 studies, "
+            "this config runs 4 and 1") in out
+    assert "set trials_per_search: 5 and studies: 3 to follow it" in out
+    config.write_text(study_yaml("ap", optimizers=["adamw"], protocols=["algoperf-external"], trials=5, studies=3))
+    assert main(["plan", str(config)]) == 0
+    assert "follows a ruleset" not in capsys.readouterr().out
