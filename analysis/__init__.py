@@ -113,6 +113,7 @@ from .ranking import (
 from .refined import RefinedSpace, refined_spaces
 from .report import ReportData, ReportFiles, analyse, write_report
 from .reruns import RerunSummary, rerun_summaries
+from .rulesets import RulesetResult, RulesetScore, protocol_rulesets, ruleset_results
 from .speed import (
     OrderingCheck,
     Robustness,
@@ -206,6 +207,10 @@ __all__ = [
     "metrics_at_step",
     "ordering_robustness",
     "performance_profile",
+    "protocol_rulesets",
+    "ruleset_results",
+    "RulesetResult",
+    "RulesetScore",
     "performance_ratios",
     "profile_table",
     "read_profile_table",

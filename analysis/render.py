@@ -284,10 +284,6 @@ def summary_tables(summary: CrossWorkloadSummary) -> list[Table]:
     return tables
 
 
-def _steps(value: float) -> str:
-    return f"{value:g}" if math.isfinite(value) else "miss"
-
-
 def ruleset_table(result: RulesetResult) -> Table:
     """One row per optimizer: on each workload its ruleset score and, in brackets, each study's
     value (miss: no trial of the study reached the target); then its profile score."""
@@ -299,16 +295,10 @@ def ruleset_table(result: RulesetResult) -> Table:
                f"trials x {result.studies} studies"),
         caption="; ".join(result.warnings) or None,
     )
-    workloads = result.profile.workloads + result.profile.left_out
-    for header in ("optimizer", *workloads, "profile score"):
+    for header in ("optimizer", *result.workloads, "profile score"):
         table.add_column(header, justify="left" if header == "optimizer" else "right")
-    cells = {(s.optimizer, s.workload): s for s in result.scores}
-    for o in result.profile.optimizers:
-        row = []
-        for w in workloads:
-            s = cells.get((o.optimizer, w))
-            row.append("-" if s is None else f"{_steps(s.score)} [{', '.join(_steps(v) for v in s.per_study)}]")
-        table.add_row(o.optimizer, *row, f"{o.score:.3f}")
+    for optimizer, cells, score in result.rows():
+        table.add_row(optimizer, *cells, f"{score:.3f}")
     return table
 
 

@@ -30,7 +30,6 @@ from .across_workloads import ProtocolSummary, Standing
 from .ask_order import AskOrderCurve, SamplerComparison
 from .causes import CAUSES
 from .figures import draw
-from .profiles import OptimizerProfile
 from .ranking import OptimizerScore, Ranking
 from .report_data import ReportData
 from .rulesets import RulesetResult
@@ -340,27 +339,14 @@ def _standings_table(protocol: ProtocolSummary) -> Table:
     return table("standings", (*STANDING_COLUMNS, *scores), protocol.standings)
 
 
-def _steps_cell(value: float) -> str:
-    return f"{value:g}" if math.isfinite(value) else "miss"
-
-
 def _ruleset_table(result: RulesetResult) -> Table:
     """Optimizers by profile score; per workload the score and, in brackets, each study's value."""
-    cells = {(s.optimizer, s.workload): s for s in result.scores}
-
-    def cell(profile: OptimizerProfile, workload: str) -> str:
-        s = cells.get((profile.optimizer, workload))
-        if s is None:
-            return "-"
-        return f"{_steps_cell(s.score)} [{', '.join(_steps_cell(v) for v in s.per_study)}]"
-
-    workloads = result.profile.workloads + result.profile.left_out
     columns: tuple[Column, ...] = (
-        _attr("optimizer"),
-        *((w, functools.partial(cell, workload=w)) for w in workloads),
-        ("profile score", lambda o: o.score),
+        ("optimizer", itemgetter(0)),
+        *((w, lambda row, i=i: row[1][i]) for i, w in enumerate(result.workloads)),
+        ("profile score", itemgetter(2)),
     )
-    return table("ruleset", columns, result.profile.optimizers)
+    return table("ruleset", columns, result.rows())
 
 
 def _across(data: ReportData) -> tuple[tuple[tuple[ProtocolSummary, Table], ...], Table | None]:

@@ -61,6 +61,16 @@ class RulesetScore:
     trials: tuple[int, ...]
     score: float
 
+    @property
+    def text(self) -> str:
+        """``score [study 0, study 1, ...]``, ``miss`` where the target was not reached (the
+        cell the summary and the report show)."""
+        return f"{_steps(self.score)} [{', '.join(_steps(v) for v in self.per_study)}]"
+
+
+def _steps(value: float) -> str:
+    return f"{value:g}" if math.isfinite(value) else "miss"
+
 
 @dataclass(frozen=True)
 class RulesetResult:
@@ -79,6 +89,20 @@ class RulesetResult:
     def meaning(self) -> str:
         """What the score is, in a few words (:data:`optcompare.rulesets.RULESET_SCORES`)."""
         return RULESET_SCORES[self.score_name]
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        """The profile's workloads, then those it left out (``drop_unsolved``)."""
+        return self.profile.workloads + self.profile.left_out
+
+    def rows(self) -> list[tuple[str, tuple[str, ...], float]]:
+        """(optimizer, its :attr:`RulesetScore.text` on each of :attr:`workloads` ("-": it did
+        not run there), its profile score), best profile score first."""
+        cells = {(s.optimizer, s.workload): s.text for s in self.scores}
+        return [
+            (o.optimizer, tuple(cells.get((o.optimizer, w), "-") for w in self.workloads), o.score)
+            for o in self.profile.optimizers
+        ]
 
     def score_of(self, optimizer: str) -> float:
         """The optimizer's score of the ruleset's profile (NaN when it ran none of the protocol's
