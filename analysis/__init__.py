@@ -21,7 +21,8 @@ torch nor ray. Compute first, render second: the statistics return frozen datacl
   :func:`summarize_workloads`, :func:`performance_profile` (AlgoPerf's profiles: unsolved
   workloads count as misses unless ``drop_unsolved``; exact scores, or AlgoPerf's trapezoid with
   ``points``), :func:`profile_table` (an external CSV table scored alike), :func:`standings`
-  (mean rank and wins), :func:`verdict_table`.
+  (mean rank and wins), :func:`verdict_table`; a protocol that follows a published ruleset:
+  :func:`ruleset_results` (AlgoPerf's median over studies of each study's best steps to target).
 - Search-space diagnostics: :func:`search_space_diagnostics`; reruns of the best point:
   :func:`rerun_summaries`; inclusion probes: :func:`probe_results` (:class:`ProbeResult`).
 - Stages and repeated studies: :func:`select_stage` / :func:`select_stage_rows` (``stage``:
