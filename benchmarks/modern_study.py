@@ -7,7 +7,8 @@ Runs the config through the same path as `optcompare run` (Ray started in-proces
 RESULTS/NAME (kept, to report on), then writes benchmarks/results/modern_study.json: trials by
 status, wall time, training fraction, and the answer as `optcompare summary` computes it (the same
 code and bootstrap seeds): per protocol each optimizer's mean rank, wins and profile scores over
-the workloads; per workload the ranking by test error at the ranking budget (mean, 5-95% band,
+the workloads; the median training time per step of each (workload, optimizer); per workload
+the ranking by test error at the ranking budget (mean, 5-95% band,
 P(rank 1)); the study-to-study spread; and for algoperf-external the ruleset score of every
 (workload, optimizer) with its per-study values (docs/method.md 9.7).
 """
@@ -26,6 +27,22 @@ HERE = Path(__file__).resolve().parent
 
 def _finite(value: float) -> float | None:
     return round(value, 4) if math.isfinite(value) else None
+
+
+def _train_ms_per_step(experiment_dir: str) -> dict[str, dict[str, float]]:
+    """Workload -> optimizer -> the median over its completed trials of train_time_s /
+    total_steps, in ms. Compare unbundled optimizers only: a bundled trial (momentum and adam on
+    the CNNs here) trained with its bundle, so its time is not one trial's alone."""
+    from analysis.load import load_experiment
+
+    trials = load_experiment(experiment_dir)[1].table.to_pandas()
+    done = trials[(trials["status"] == "completed") & (trials["total_steps"] > 0)]
+    per_step = 1e3 * done["train_time_s"] / done["total_steps"]
+    medians = per_step.groupby([done["workload"], done["optimizer"]]).median()
+    out: dict[str, dict[str, float]] = {}
+    for (workload, optimizer), value in medians.items():
+        out.setdefault(str(workload), {})[str(optimizer)] = round(float(value), 2)
+    return out
 
 
 def _answer(experiment_dir: str) -> dict[str, Any]:
@@ -68,6 +85,7 @@ def _answer(experiment_dir: str) -> dict[str, Any]:
         for at in data.studies.by_budget for s in at.spread
     ]
     return {
+        "train_ms_per_step": _train_ms_per_step(experiment_dir),
         "report_metric": summary.report, "budget": summary.budget, "resamples": summary.n_resamples,
         "protocols": protocols, "rankings": rankings, "study_spread": spread,
         "study_agreement": agreement,
