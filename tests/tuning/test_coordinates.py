@@ -41,7 +41,7 @@ def test_each_coordinate_maps_to_its_target_and_back(name, target, x, value):
 
 def test_the_table_holds_the_one_minus_and_relative_learning_rate_coordinates():
     assert set(COORDINATES) == {*ONE_MINUS, RELATIVE_LR, EFFECTIVE_LR}
-    assert {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho")} == ONE_MINUS
+    assert {f"one_minus_{k}": k for k in ("momentum", "beta1", "beta2", "rho", "shampoo_beta")} == ONE_MINUS
     assert COORDINATES[RELATIVE_LR].reads == ("epsilon",)
     assert COORDINATES[EFFECTIVE_LR].reads == ("momentum",)
     assert all(not COORDINATES[k].reads for k in ONE_MINUS)

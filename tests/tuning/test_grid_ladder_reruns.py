@@ -29,11 +29,12 @@ def test_every_shipped_protocol_resolves_for_every_builtin_optimizer(protocol):
             with pytest.raises(InputError, match=f"has no search space for optimizer '{opt}'"):
                 p.for_optimizer(opt)  # a ruleset's protocol (algoperf-external) need not list it
             continue
-        if optimizers.get_spec(opt).constant_schedule and p.schedule != "constant":
+        if optimizers.get_spec(opt).constant_schedule and p.schedule_for(opt) != "constant":
             with pytest.raises(InputError, match=f"optimizer '{opt}' averages its iterates"):
                 p.for_optimizer(opt)  # refused, saying why (tests/optimizers/test_library.py)
             continue
         search = p.for_optimizer(opt)
+        assert search.schedule == p.schedule_for(opt)
         for point in search_points(search, 60, seed=0)[:40]:
             hparams, schedule = search.resolve(point)
             optimizers.validate_hparams(opt, hparams)

@@ -303,7 +303,13 @@ def test_a_config_binds_each_protocol_to_its_optimizers(tmp_path, user_plugin):
 
 def test_algoperf_external_carries_the_baselines_spaces_with_warm_up_and_cosine_to_zero():
     protocol = load_protocol("algoperf-external")
-    assert protocol.schedule == "cosine_decay" and sorted(protocol.searches) == ["adamw", "nadamw"]
+    assert protocol.schedule == "cosine_decay" and sorted(protocol.searches) == ["adam", "adamw", "momentum", "nadamw"]
+    assert protocol.schedules == {"schedule-free-adamw": "constant", "momentum": "linear_decay"}
+    momentum = protocol.for_optimizer("momentum")  # AlgoPerf's momentum baseline
+    assert momentum.schedule == "linear_decay" and momentum.space["learning_rate"] == {"min": 2e-2, "max": 5.0, "scaling": "log"}
+    assert momentum.space["weight_decay"] == {"min": 1e-7, "max": 5e-5, "scaling": "log"}
+    assert momentum.space["decay_factor"] == {"feasible_points": [1e-3, 1e-2]}
+    assert momentum.fixed == {"warmup_steps_factor": 0.05, "decay_steps_factor": 0.9}
     assert protocol.ruleset is not None and protocol.ruleset.model_dump() == {
         "score": "median_study_best_steps", "trials_per_study": 5, "studies": 3}
     assert protocol.ruleset_warnings(5, 3) == []
