@@ -21,7 +21,7 @@ workloads: [{{name: mnist1d-cnn, steps: 60, eval_every: 20, workers_per_trial: {
 optimizers: [{optimizer}]
 protocols: [{protocol}]
 trials_per_search: 1
-max_failures: 1
+max_failures: {max_failures}
 report_every_s: 0
 {plugins}
 """
@@ -48,17 +48,21 @@ def test_a_killed_two_worker_trial_continues_from_rank_0_s_checkpoint_on_the_cur
         name = f"w{workers}"
         studies[workers] = ran = study.run(study.write(f"{name}.yaml", CONFIG.format(
             name=name, workers=workers, every=0.05, optimizer="killer-sgd", protocol="lr-only",
-            plugins=f"plugins: [{module}]",
+            plugins=f"plugins: [{module}]", max_failures=2,
         )))
         assert "trials: 1/1 finished (1 completed" in ran.out, ran.out
     assert (fault_dir / "killed").exists()
     (reference,) = studies[1].trials.to_dict("records")
     (row,) = studies[2].trials.to_dict("records")
-    assert reference["attempt"] == 0 and row["attempt"] == 1 and 0 < row["resumed_from_step"] < 40
+    # The kill at step 40 happens once (its marker); an attempt may also fail before it trained a
+    # step (once in CI-like runs on 2 busy cores, its 2 Train workers were torn down 30 s into
+    # their start, "placement group removed"), so the test allows one more attempt and checks
+    # the last one: it continued from a checkpoint written before the kill.
+    assert reference["attempt"] == 0 and row["attempt"] >= 1 and 0 < row["resumed_from_step"] < 40
     assert reference["hp_learning_rate"] == row["hp_learning_rate"] and reference["seed"] == row["seed"]
     one = _curves(study.results, "w1")
     two = _curves(study.results, "w2")
-    two = two[two["attempt"] == 1].reset_index(drop=True)
+    two = two[two["attempt"] == row["attempt"]].reset_index(drop=True)
     assert list(one["step"]) == list(two["step"]) == [20, 40, 60]  # the whole curve, no step twice
     assert one["train_loss"].iloc[-1] < one["train_loss"].iloc[0]  # it trains
     for column in ("train_loss", "val_loss", "test_loss"):
