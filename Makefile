@@ -34,7 +34,8 @@ lint: $(STAMP)
 # are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast
 # lane, then the slow and Ray tests on 2 workers (each with its own shared Ray; one at a time
 # they kept 2 cores about a quarter busy, and 4 workers were no faster), with the 25 slowest
-# printed so that growth shows in every CI log.
+# printed so that growth shows in every CI log. --dist loadgroup keeps the tests of one
+# xdist_group (the gloo jobs) on one worker, one at a time.
 FAST := -m "not slow and not ray"
 
 test-fast: lint
@@ -42,7 +43,7 @@ test-fast: lint
 
 test: lint
 	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
-	$(BIN)/python -m pytest -m "slow or ray" -n 2 --durations=25
+	$(BIN)/python -m pytest -m "slow or ray" -n 2 --dist loadgroup --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

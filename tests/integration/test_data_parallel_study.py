@@ -13,6 +13,13 @@ import pytest
 
 from analysis.load import load_table, open_experiment
 
+GLOO = pytest.mark.xdist_group("gloo")
+"""The suite's gloo jobs (these tests and tests/integration/test_data_parallel_study.py) run on
+one xdist worker, one at a time (``--dist loadgroup`` in the Makefile): two gloo jobs on one
+host bind and connect ephemeral 127.0.0.1 ports, and a connection that reaches the other job's
+port is a suspect in a data-parallel trial's unexplained worker death (docs/decisions.md)."""
+pytestmark = GLOO
+
 LOSS_RTOL = 1e-4
 """As tests/workloads/test_data_parallel.py (its docstring gives the reasoning)."""
 
@@ -54,11 +61,12 @@ def test_a_killed_two_worker_trial_continues_from_rank_0_s_checkpoint_on_the_cur
     assert (fault_dir / "killed").exists()
     (reference,) = studies[1].trials.to_dict("records")
     (row,) = studies[2].trials.to_dict("records")
-    # The kill at step 40 happens once (its marker); an attempt may also fail before it trained a
-    # step (once in CI-like runs on 2 busy cores, its 2 Train workers were torn down 30 s into
-    # their start, "placement group removed"), so the test allows one more attempt and checks
-    # the last one: it continued from a checkpoint written before the kill.
-    assert reference["attempt"] == 0 and row["attempt"] >= 1 and 0 < row["resumed_from_step"] < 40
+    # The plugin kills one worker once (its marker). In 2 of 4 suite runs of 2026-12-07 a second
+    # attempt's worker also died unexpectedly ("Worker unexpectedly exits with a connection error
+    # code 2", its peer's gloo "Connection reset by peer"), cause not found (docs/decisions.md);
+    # so the study allows one more attempt, and the test checks the last one: it continued from
+    # a checkpoint, on the curve of one worker.
+    assert reference["attempt"] == 0 and row["attempt"] >= 1 and 0 < row["resumed_from_step"] < 60
     assert reference["hp_learning_rate"] == row["hp_learning_rate"] and reference["seed"] == row["seed"]
     one = _curves(study.results, "w1")
     two = _curves(study.results, "w2")
