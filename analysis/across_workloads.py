@@ -326,15 +326,15 @@ def _merged_selection(
     return merged
 
 
-def _default_budget(experiments: Sequence[Experiment]) -> int:
+def _default_budget(experiments: Sequence[Experiment], searches: Mapping[SearchKey, Search]) -> int:
     """The report's default budget (:func:`analysis.report_data.analyse`) of each experiment,
-    the smallest of them: its smallest search, or with several studies the smallest search of
-    one study (so that every study ran K trials)."""
-    budgets = []
-    for exp in experiments:
-        several = study_count(exp.meta, exp.trials) > 1
-        budgets.append((default_study_budget(exp.trials) if several else None) or default_budget(group_searches(exp.trials)))
-    return min(budgets)
+    the smallest of them: the smallest search, or for an experiment with several studies the
+    smallest search of one study (so that every study ran K trials; its pooled searches are
+    larger, so they never set the minimum)."""
+    per_study = [
+        default_study_budget(exp.trials) for exp in experiments if study_count(exp.meta, exp.trials) > 1
+    ]
+    return min([default_budget(searches), *(b for b in per_study if b)])
 
 
 def summarize_experiments(
@@ -374,7 +374,7 @@ def summarize_experiments(
         raise InputError("no experiment given; pass at least one RESULTS/NAME directory")
     loaded = [select_stage(load_results(p, curves=False), stage) for p in paths]
     searches = _merged_searches(loaded)
-    budget = _default_budget(loaded) if budget is None else int(budget)
+    budget = _default_budget(loaded, searches) if budget is None else int(budget)
     chosen = _merged_selection(loaded, select)
     meta = {"workloads": [w for exp in loaded for w in exp.meta.get("workloads", []) or []]}
     pairs: list[InclusionPair] = [p for exp in loaded for p in inclusion_pairs(exp.meta)]

@@ -40,6 +40,7 @@ from optcompare.searches import Search
 
 from .bootstrap import BudgetCurve, _selection_order
 from .checks import check_budgets
+from .load import recorded_protocols
 from .selection import select_for
 
 __all__ = [
@@ -61,22 +62,11 @@ DEFAULT_SEARCH = PLANNED_SEARCHES[0]
 
 
 def protocol_searches(meta: Mapping[str, Any]) -> dict[str, str]:
-    """Protocol -> its ``search:`` (experiment.json ``protocols[P]["search"]``); several
-    experiments' merged meta (``{"experiments": {name: meta}}``) are read one by one. Protocols
-    without a record are left out (they read as :data:`DEFAULT_SEARCH`)."""
-    if isinstance(meta.get("experiments"), Mapping):
-        merged: dict[str, str] = {}
-        for inner in meta["experiments"].values():
-            if isinstance(inner, Mapping):
-                merged.update(protocol_searches(inner))
-        return merged
-    recorded = meta.get("protocols")
-    if not isinstance(recorded, Mapping):
-        return {}
+    """Protocol -> its ``search:`` (experiment.json ``protocols[P]["search"]``, one experiment's
+    or several merged, :func:`analysis.load.recorded_protocols`). Protocols without a record are
+    left out (they read as :data:`DEFAULT_SEARCH`)."""
     return {
-        str(p): str(raw["search"])
-        for p, raw in recorded.items()
-        if isinstance(raw, Mapping) and isinstance(raw.get("search"), str)
+        p: str(raw["search"]) for p, raw in recorded_protocols(meta).items() if isinstance(raw.get("search"), str)
     }
 
 

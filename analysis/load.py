@@ -34,7 +34,7 @@ columns existed (the column absent, or null) read as stage ``final`` and study 0
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -399,6 +399,23 @@ def load_results(path: str, *, curves: bool = True) -> Experiment:
         skipped=tuple(trials.skipped + curve_table.skipped),
         repeated={"trials": trials.repeated, "curves": curve_table.repeated},
     )
+
+
+def recorded_protocols(meta: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Protocol -> its record in experiment.json (``protocols[P]``, the protocol file as
+    written); several experiments' merged meta (``{"experiments": {name: meta}}``,
+    :func:`load_experiments`) are read one by one, a later one's record replacing an earlier
+    one's. Records that are not mappings are left out."""
+    if isinstance(meta.get("experiments"), Mapping):
+        merged: dict[str, Mapping[str, Any]] = {}
+        for inner in meta["experiments"].values():
+            if isinstance(inner, Mapping):
+                merged.update(recorded_protocols(inner))
+        return merged
+    recorded = meta.get("protocols")
+    if not isinstance(recorded, Mapping):
+        return {}
+    return {str(p): raw for p, raw in recorded.items() if isinstance(raw, Mapping)}
 
 
 def load_experiments(paths: Sequence[str], *, curves: bool = True) -> Experiment:

@@ -38,6 +38,7 @@ from optcompare.rulesets import MEDIAN_STUDY_BEST_STEPS, RULESET_SCORES
 from optcompare.searches import Search
 
 from .ask_order import study_rows
+from .load import recorded_protocols
 from .profiles import TAU_MAX, PerformanceProfile, performance_profile
 
 __all__ = [
@@ -146,23 +147,13 @@ SCORES = {MEDIAN_STUDY_BEST_STEPS: median_study_best_steps}
 
 
 def protocol_rulesets(meta: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Protocol -> its ``ruleset:`` block as experiment.json records it (protocols without one,
-    or whose score this version does not know, are left out); several experiments' merged meta
-    (``{"experiments": {name: meta}}``) are read one by one."""
-    if isinstance(meta.get("experiments"), Mapping):
-        merged: dict[str, Mapping[str, Any]] = {}
-        for inner in meta["experiments"].values():
-            if isinstance(inner, Mapping):
-                merged.update(protocol_rulesets(inner))
-        return merged
-    recorded = meta.get("protocols")
-    if not isinstance(recorded, Mapping):
-        return {}
+    """Protocol -> its ``ruleset:`` block as experiment.json records it (one experiment's or
+    several merged, :func:`analysis.load.recorded_protocols`); protocols without one, or whose
+    score this version does not know, are left out."""
     return {
-        str(p): raw["ruleset"]
-        for p, raw in recorded.items()
-        if isinstance(raw, Mapping) and isinstance(raw.get("ruleset"), Mapping)
-        and raw["ruleset"].get("score") in SCORES
+        p: raw["ruleset"]
+        for p, raw in recorded_protocols(meta).items()
+        if isinstance(raw.get("ruleset"), Mapping) and raw["ruleset"].get("score") in SCORES
     }
 
 
