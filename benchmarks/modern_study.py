@@ -103,14 +103,11 @@ def main() -> None:
                         help="recompute the answer of the record's experiment; run nothing")
     args = parser.parse_args()
     out = Path(args.out)
-    if args.analyse_only:
-        record = json.loads(out.read_text())
-        record["answer"] = _answer(record["experiment"])
-        out.write_text(json.dumps(record, indent=2, default=str) + "\n")
-        print(json.dumps(record["answer"], indent=2, default=str))
-        return
+    from study_record import rewrite_record, run_record
 
-    from study_record import run_record
+    if args.analyse_only:
+        rewrite_record(out, "answer", _answer(json.loads(out.read_text())["experiment"]))
+        return
 
     from tuning.commands.cli import run_config
 

@@ -1,10 +1,12 @@
-"""What the study benchmarks (demo_study.py, reproduce_study.py) record of a run, in one place."""
+"""What the study benchmarks (demo_study.py, reproduce_study.py, modern_study.py) record of a run, in one place."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -27,3 +29,12 @@ def run_record(benchmark: str, config: str, summary: Any) -> dict[str, Any]:  # 
         "slots": summary.slots,
         "bundle_sizes": summary.bundle_sizes,
     }
+
+
+def rewrite_record(out: Path, key: str, value: Any) -> None:  # noqa: ANN401 - JSON data
+    """Set ``key`` of the record at ``out`` to ``value`` (what ``--analyse-only`` recomputes from
+    the record's experiment), write it back and print the value."""
+    record = json.loads(out.read_text())
+    record[key] = value
+    out.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    print(json.dumps(value, indent=2, default=str))
