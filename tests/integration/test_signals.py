@@ -98,7 +98,8 @@ def test_sigterm_to_the_driver_then_to_a_resume_s_group_each_stop_in_time_on_loo
     first = _stops_in_time(driver, tmp_path / "driver.log", record, experiment, signal.SIGTERM, 143)
     assert 0 < first < TRIALS
 
-    resume = start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / "resume.log")
+    # With its dashboard: every process of the study's Ray, the dashboard's too, on loopback.
+    resume = start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / "resume.log", dashboard=True)
     record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the resume's Ray")
     wait_for(lambda: len(trial_ids(experiment)) > first, 180, "a trial finished by the resume")
     pids = sorted(set(process_tree(resume.pid)) | set(session_processes(record["ray"])))
@@ -139,7 +140,14 @@ def test_a_second_signal_exits_at_once(slow_study, tmp_path):
 
 
 @pytest.mark.slow
-def test_after_a_sigkill_resume_stops_the_orphans_and_runs_every_trial_exactly_once(study, use_plugin, tmp_path):
+def test_one_driver_per_experiment_and_after_a_sigkill_one_of_two_resumes_stops_the_orphans_and_finishes_once(
+    study, use_plugin, tmp_path
+):
+    """The lease (issue 16) and the orphans of a SIGKILLed driver, on one study: a ``resume``
+    while the driver runs is refused, naming it, before it reads rows or starts Ray. After the
+    driver is SIGKILLed, two ``resume`` started at once (before the lease: 15 trials doubled of
+    24) exit 0 and 2: the one that took over the stale lease stops the dead driver's Ray
+    processes and finishes every trial exactly once; the other is refused."""
     # Trials of 6 s (600 steps x 10 ms), longer than the sink's 5 s flush, so the curve rows of
     # running trials reach disk mid-trial. The driver is killed once the disk holds a finished
     # trial and one with curve rows but no trials row: some but never all trials have finished
@@ -147,8 +155,16 @@ def test_after_a_sigkill_resume_stops_the_orphans_and_runs_every_trial_exactly_o
     use_plugin("slow_sgd")
     config = study.write("long.yaml", slow_study_yaml("long", steps=600, trials=TRIALS))
     experiment = study.experiment("long")
-    driver, record = _started_driver(config, experiment, tmp_path)
+    driver = start(["run", str(config), "--results", str(experiment.parent), "--num-cpus", "2", "--quiet"],
+                   tmp_path / "driver.log")
     try:
+        record = wait_for(lambda: lease_with_ray(experiment), 120, "the lease to record the driver's Ray")
+        refused = start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / "refused.log")
+        assert refused.wait(timeout=60) == 2
+        text = (tmp_path / "refused.log").read_text()
+        assert f"another driver is running this experiment: pid {driver.pid} on host" in text, text
+        assert "trials finished" not in text  # refused before reading rows
+        wait_for(lambda: trial_ids(experiment), 180, "a finished trial on disk")
         wait_for(lambda: cut_off(experiment), 240, "a trial with curve rows and no trials row")
     finally:
         driver.send_signal(signal.SIGKILL)  # the driver only: its Ray's processes are left behind
@@ -159,12 +175,23 @@ def test_after_a_sigkill_resume_stops_the_orphans_and_runs_every_trial_exactly_o
     assert cut, "no trial was interrupted mid-run: the attempt checks below would be vacuous"
     orphans = wait_for(lambda: session_processes(record["ray"]), 10, "an orphaned Ray process")
 
-    out, err = _resume_completes(study, experiment)
-    assert f"{len(finished_before)} trials finished, {TRIALS - len(finished_before)} to run" in out
-    assert "took over a stale lease (its driver (pid" in err
-    stopped = re.search(r"stopped (\d+) orphaned processes of the dead driver's Ray session", err)
-    assert stopped and 1 <= int(stopped.group(1)) <= len(orphans)  # some may have exited by then
+    resumes = [
+        start(["resume", str(experiment), "--num-cpus", "2", "--quiet"], tmp_path / f"resume-{i}.log")
+        for i in range(2)
+    ]
+    codes = [r.wait(timeout=600) for r in resumes]
+    logs = [(tmp_path / f"resume-{i}.log").read_text() for i in range(2)]
+    assert sorted(codes) == [0, 2], logs
+    out = logs[codes.index(0)]
+    assert "another driver is running this experiment" in logs[codes.index(2)], logs
+    assert f"{len(finished_before)} trials finished, {TRIALS - len(finished_before)} to run" in out, out
+    assert "took over a stale lease (its driver (pid" in out, out
+    stopped = re.search(r"stopped (\d+) orphaned processes of the dead driver's Ray session", out)
+    assert stopped and 1 <= int(stopped.group(1)) <= len(orphans), out  # some may have exited by then
     assert not session_processes(record["ray"])
+    assert sorted(trial_ids(experiment)) == sorted(set(trial_ids(experiment)))
+    assert len(trial_ids(experiment)) == TRIALS
+    assert doubled(experiment) == (0, 0)
 
     trials = load_experiment(str(experiment))[1].table.to_pandas()
     assert sorted(trials["trial_index"].tolist()) == list(range(TRIALS))
