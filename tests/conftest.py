@@ -37,6 +37,11 @@ LANE_VARIABLE = "OPTCOMPARE_TEST_LANE"
 """``fast`` in ``make test-fast``: starting Ray is then an error."""
 SLOW_S = 2.0
 """A test that needs more than this many seconds is marked ``slow``."""
+SHARED_RAY_CPUS = 1
+"""CPUs of each xdist worker's shared Ray: one trial at a time. Each concurrent trial of a Tune
+run is a fresh worker process that imports torch (about 3 CPU-seconds), the suite's studies are
+tiny, and the slow lane runs on 2 workers of a 2-core machine, so a second slot per shared Ray
+cost more than it saved (tests/README.md gives the measurements)."""
 IDLE_TIMEOUT_S = 60.0
 """How long the shared Ray may take to free every CPU after a test (generous: a busy machine)."""
 
@@ -119,7 +124,7 @@ def _refuse_ray_in_the_fast_lane() -> None:
 
 
 class _SharedRay:
-    """The session's one in-process Ray (2 CPUs, no dashboard, its own ports and ``RAY_TMPDIR``),
+    """The session's one in-process Ray (:data:`SHARED_RAY_CPUS` CPUs, no dashboard, its own ports and ``RAY_TMPDIR``),
     started when a test first asks for it. ``optcompare run`` and ``resume`` find it running
     (``ray.is_initialized()``) and use it, as on a Ray the user started; they leave it running."""
 
@@ -144,7 +149,7 @@ class _SharedRay:
             if self.started_here:
                 return
             raise RuntimeError("a Ray the test session did not start is connected in this process")
-        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+        ray.init(address="local", num_cpus=SHARED_RAY_CPUS, include_dashboard=False, logging_level="WARNING")
         self.started_here = True
 
     def stop(self) -> None:

@@ -67,7 +67,8 @@ class Study:
 
     root: Path
     capsys: pytest.CaptureFixture[str]
-    cpus: int = 2
+    cpus: int = 1
+    """``--num-cpus`` of its commands: the shared Ray's (tests/conftest.py, SHARED_RAY_CPUS)."""
 
     @property
     def results(self) -> Path:

@@ -23,6 +23,8 @@ pytestmark = GLOO
 LOSS_RTOL = 1e-4
 """As tests/workloads/test_data_parallel.py (its docstring gives the reasoning)."""
 
+# Half a CPU per worker: two workers fit the shared Ray's one CPU (tests/conftest.py); each still
+# trains on one torch thread (a trial's whole CPUs, at least one).
 CONFIG = """name: {name}
 workloads: [{{name: mnist1d-cnn, steps: 60, eval_every: 20, workers_per_trial: {workers}, checkpoint_every_s: {every}}}]
 optimizers: [{optimizer}]
@@ -30,6 +32,7 @@ protocols: [{protocol}]
 trials_per_search: 1
 max_failures: {max_failures}
 report_every_s: 0
+resources: {{cpus_per_trial: 0.5}}
 {plugins}
 """
 
@@ -89,7 +92,7 @@ def test_a_stalled_data_parallel_trial_is_failed_saying_it_stalled(study, use_pl
     ran = study.run(study.config(
         "hang", plugins=[use_plugin("hanging_sgd")],
         workload={"name": "mnist1d-cnn", "steps": 50, "eval_every": 10, "stall_timeout_s": 2, "workers_per_trial": 2},
-        optimizers=["hanging-sgd"], max_failures=0, report_every_s=0,
+        optimizers=["hanging-sgd"], max_failures=0, report_every_s=0, resources={"cpus_per_trial": 0.5},
     ))
     out, trials = ran.out, ran.trials
     assert "trials: 1/1 finished (0 completed, 0 diverged, 1 failed)" in out, out
