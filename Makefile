@@ -32,9 +32,9 @@ lint: $(STAMP)
 
 # Lanes (README, "Tests"). The fast lane: no Ray, no test over 2 s, on 2 xdist workers (its tests
 # are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast
-# lane, then the slow and Ray tests on 2 workers (each with its own shared Ray; one at a time
-# they kept 2 cores about a quarter busy, and 4 workers were no faster), with the 25 slowest
-# printed so that growth shows in every CI log. --dist loadgroup keeps the tests of one
+# lane, then the slow and Ray tests on 2 workers (each with its own shared Ray of one CPU; they
+# keep the 2 cores 80-86% busy; with 3 or 4 a Ray that a test started died mid-test: docs/decisions.md),
+# with the 25 slowest printed so that growth shows in every CI log. --dist loadgroup keeps the tests of one
 # xdist_group (the gloo jobs) on one worker, one at a time.
 FAST := -m "not slow and not ray"
 

@@ -41,7 +41,7 @@ SHARED_RAY_CPUS = 1
 """CPUs of each xdist worker's shared Ray: one trial at a time. Each concurrent trial of a Tune
 run is a fresh worker process that imports torch (about 3 CPU-seconds), the suite's studies are
 tiny, and the slow lane runs on 2 workers of a 2-core machine, so a second slot per shared Ray
-cost more than it saved (tests/README.md gives the measurements)."""
+cost more than it saved (docs/decisions.md, "Tests: two lanes, one shared Ray")."""
 IDLE_TIMEOUT_S = 60.0
 """How long the shared Ray may take to free every CPU after a test (generous: a busy machine)."""
 
