@@ -124,7 +124,7 @@ def _refuse_ray_in_the_fast_lane() -> None:
 
 
 class _SharedRay:
-    """The session's one in-process Ray (:data:`SHARED_RAY_CPUS` CPUs, no dashboard, its own ports and ``RAY_TMPDIR``),
+    """The session's one in-process Ray (:data:`SHARED_RAY_CPUS` CPUs, no dashboard, on 127.0.0.1, its own ports and ``RAY_TMPDIR``),
     started when a test first asks for it. ``optcompare run`` and ``resume`` find it running
     (``ray.is_initialized()``) and use it, as on a Ray the user started; they leave it running."""
 
@@ -140,7 +140,7 @@ class _SharedRay:
         return cls._instance
 
     def start(self) -> None:
-        from tuning.driver.ray_env import prepare_ray_environment
+        from tuning.driver.ray_env import RayTarget, prepare_ray_environment, start_ray
 
         prepare_ray_environment()
         import ray
@@ -149,7 +149,8 @@ class _SharedRay:
             if self.started_here:
                 return
             raise RuntimeError("a Ray the test session did not start is connected in this process")
-        ray.init(address="local", num_cpus=SHARED_RAY_CPUS, include_dashboard=False, logging_level="WARNING")
+        # As a study starts its own: on 127.0.0.1 only, its processes in sessions of their own.
+        start_ray(RayTarget(num_cpus=SHARED_RAY_CPUS, dashboard=False))
         self.started_here = True
 
     def stop(self) -> None:

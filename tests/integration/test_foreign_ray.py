@@ -85,6 +85,7 @@ def test_a_ray_running_elsewhere_changes_nothing(foreign_ray, study, use_plugin,
     node = ray._private.worker.global_worker.node
     assert node.get_session_dir_path().startswith(suite_dir)
     assert not node.get_session_dir_path().startswith(str(foreign_ray.temp_dir))
+    assert node.node_ip_address == "127.0.0.1"  # and reachable from this machine only
 
     # A local study's driver (a process of its own, which starts its own Ray) neither joins the
     # user's Ray nor stops it.

@@ -160,6 +160,7 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path, own_ray
     trials at once; max_concurrent_trials: 1 runs them one by one."""
     import ray
 
+    from tuning.driver.ray_internals import local_ray_setup
     from tuning.driver.run_study import run_study
     from tuning.driver.study_options import StudyOptions
     from tuning.plan.resolve import resolve_plan
@@ -168,7 +169,8 @@ def test_fractional_gpus_pack_trials_and_concurrency_caps_them(tmp_path, own_ray
     raw = {"name": "gpu", "workloads": [{"name": "mnist1d-mlp", "steps": 20, "eval_every": 20}],
            "optimizers": ["sgd"], "protocols": ["lr-only"], "trials_per_search": 4,
            "resources": {"cpus_per_trial": 0.5, "gpus_per_trial": 0.25}}
-    ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
+    with local_ray_setup():  # on 127.0.0.1, as a study's own Ray
+        ray.init(address="local", num_cpus=2, num_gpus=1, include_dashboard=False)
     try:
         config = parse_config(raw, "test", tmp_path)
         options = StudyOptions.from_config(config, progress=False)
