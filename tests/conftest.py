@@ -39,9 +39,10 @@ SLOW_S = 2.0
 """A test that needs more than this many seconds is marked ``slow``."""
 SHARED_RAY_CPUS = 1
 """CPUs of each xdist worker's shared Ray: one trial at a time. Each concurrent trial of a Tune
-run is a fresh worker process that imports torch (about 3 CPU-seconds), the suite's studies are
-tiny, and the slow lane runs on 2 workers of a 2-core machine, so a second slot per shared Ray
-cost more than it saved (docs/decisions.md, "Tests: two lanes, one shared Ray")."""
+run is a fresh worker process that imports torch (about 2 CPU-seconds), the suite's studies are
+tiny, and the slow lane runs on 2 workers of a 2-core machine that it keeps 80-86% busy: with
+one slot the lane took 543 s against 558 s with two, the same day (docs/decisions.md, "Tests:
+two lanes, one shared Ray")."""
 IDLE_TIMEOUT_S = 60.0
 """How long the shared Ray may take to free every CPU after a test (generous: a busy machine)."""
 
@@ -124,9 +125,10 @@ def _refuse_ray_in_the_fast_lane() -> None:
 
 
 class _SharedRay:
-    """The session's one in-process Ray (:data:`SHARED_RAY_CPUS` CPUs, no dashboard, on 127.0.0.1, its own ports and ``RAY_TMPDIR``),
-    started when a test first asks for it. ``optcompare run`` and ``resume`` find it running
-    (``ray.is_initialized()``) and use it, as on a Ray the user started; they leave it running."""
+    """The session's one in-process Ray (:data:`SHARED_RAY_CPUS` CPUs, no dashboard, on 127.0.0.1,
+    its own ports and ``RAY_TMPDIR``), started when a test first asks for it. ``optcompare run``
+    and ``resume`` find it running (``ray.is_initialized()``) and use it, as on a Ray the user
+    started; they leave it running."""
 
     _instance: _SharedRay | None = None
 

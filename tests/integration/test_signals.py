@@ -1,7 +1,9 @@
 """Signals to a real driver process: the first SIGINT or SIGTERM (to the driver or, as Ctrl-C
 sends it, to its process group) stops it within the documented bound with 130 / 143, leaving
-no lease and none of its Ray's processes; a second signal exits at once; after a SIGKILL the
-next ``resume`` stops the orphaned Ray processes. Each time ``resume`` then completes the study
+no lease and none of its Ray's processes; a second signal exits at once; one driver per
+experiment (the lease): a ``resume`` beside a running driver is refused, and of two ``resume``
+started at once after a SIGKILL one runs, stopping the orphaned Ray processes, and the other is
+refused. Each time ``resume`` then completes the study
 with every trial exactly once (counted from the Parquet files), and a trial cut off mid-run
 runs again as its next attempt, its old rows kept under the old one."""
 
