@@ -41,6 +41,7 @@ resources: {{cpus_per_trial: 0.5}}
 {plugins}
 """
 
+
 def _trained_in_this_process(planned, plugin):
     """The curve of ``planned`` trained here by a trial's worker code (one torch thread, as a
     trial of one CPU; restored after), without Ray: a DataFrame of its rows by step."""
