@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
-import sys
 
 import pytest
 
 import tuning
+from tests.imports import modules_loaded
 from tuning import _LAZY
 
 
@@ -28,11 +27,5 @@ def test_a_trial_worker_s_entry_imports_neither_the_planner_nor_scipy():
     # A trial's Ray worker imports tuning.worker.ray_entry when its actor starts. scipy.stats
     # (the Halton sequence of tuning.plan.quasirandom, once imported by `import tuning`) added
     # about 1.6 s to every such start; the worker needs neither it nor pandas or optuna.
-    code = (
-        "import sys\n"
-        "import tuning.worker.ray_entry\n"
-        "bad = [m for m in ('scipy', 'pandas', 'optuna', 'tuning.plan.quasirandom', 'analysis') if m in sys.modules]\n"
-        "sys.exit(f'imported {bad}' if bad else 0)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stdout + result.stderr
+    watched = ("scipy", "pandas", "optuna", "tuning.plan.quasirandom", "analysis")
+    assert modules_loaded("import tuning.worker.ray_entry", watched) == []
