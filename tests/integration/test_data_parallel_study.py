@@ -13,16 +13,12 @@ import pandas as pd
 import pytest
 
 from analysis.load import load_table, open_experiment
+from tests.workloads.ddp_runs import GLOO
 from tuning.plan.resolve import resolve_plan
 from tuning.plan.trial import BundleTask, WorkerSettings
 from tuning.spec.config import load_config
 from tuning.worker.trainable import execute_bundle
 
-GLOO = pytest.mark.xdist_group("gloo")
-"""The suite's gloo jobs (these tests and tests/integration/test_data_parallel_study.py) run on
-one xdist worker, one at a time (``--dist loadgroup`` in the Makefile): two gloo jobs on one
-host bind and connect ephemeral 127.0.0.1 ports, and a connection that reaches the other job's
-port is a suspect in a data-parallel trial's unexplained worker death (docs/decisions.md)."""
 pytestmark = GLOO
 
 LOSS_RTOL = 1e-4

@@ -9,11 +9,19 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from tests.ports import free_port
+
+GLOO = pytest.mark.xdist_group("gloo")
+"""The mark of the suite's gloo jobs (tests/workloads/test_data_parallel.py and
+tests/integration/test_data_parallel_study.py): they run on one xdist worker, one at a time
+(``--dist loadgroup`` in the Makefile). Two gloo jobs on one host bind and connect ephemeral
+127.0.0.1 ports, and a connection that reaches the other job's port is a suspect in a
+data-parallel trial's unexplained worker death (docs/decisions.md)."""
 
 
 def run_trial(args: dict[str, Any], checkpoint_at: int | None = None, restored: dict | None = None) -> dict[str, Any]:

@@ -31,13 +31,8 @@ import torch
 
 from optcompare.errors import InputError
 from tests.workloads.data_files import write_fashion
-from tests.workloads.ddp_runs import run_parallel, run_parallel_many, run_trial
+from tests.workloads.ddp_runs import GLOO, run_parallel, run_parallel_many, run_trial
 
-GLOO = pytest.mark.xdist_group("gloo")
-"""The suite's gloo jobs (these tests and tests/integration/test_data_parallel_study.py) run on
-one xdist worker, one at a time (``--dist loadgroup`` in the Makefile): two gloo jobs on one
-host bind and connect ephemeral 127.0.0.1 ports, and a connection that reaches the other job's
-port is a suspect in a data-parallel trial's unexplained worker death (docs/decisions.md)."""
 pytestmark = GLOO
 
 LOSS_RTOL = 1e-4
