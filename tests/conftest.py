@@ -17,6 +17,7 @@ fast lane refuses to start Ray, so a test that does without the fixture fails th
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -43,6 +44,11 @@ run is a fresh worker process that imports torch (about 2 CPU-seconds), the suit
 tiny, and the slow lane runs on 2 workers of a 2-core machine that it keeps 80-86% busy: with
 one slot the lane took 543 s against 558 s with two, the same day (docs/decisions.md, "Tests:
 two lanes, one shared Ray")."""
+DURATIONS_FILE = REPO_ROOT / "tests" / "durations.json"
+"""Seconds each slow test's call took in a recorded run, by node id: the order of the slow lane
+(:func:`pytest_collection_modifyitems`). Rewritten by a run with ``OPTCOMPARE_RECORD_DURATIONS``
+set to its path (README, "Tests"); a test it lacks goes last in its group."""
+RECORD_VARIABLE = "OPTCOMPARE_RECORD_DURATIONS"
 IDLE_TIMEOUT_S = 60.0
 """How long the shared Ray may take to free every CPU after a test (generous: a busy machine)."""
 
@@ -100,7 +106,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark ``ray`` every test that uses Ray. Order: the tests without Ray first (some check that
     no Ray is connected in this process), then those that need no Ray in this process
-    (``own_ray``), then those on the shared one, which so starts once."""
+    (``own_ray``), then those on the shared one, which so starts once. Within each, the longest
+    first, by :data:`DURATIONS_FILE`: xdist hands each worker its next tests ahead of time, so a
+    long test left for the end ran on one worker while the other sat idle (88 s of 589 on
+    2026-12-07)."""
     for item in items:
         if set(RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
@@ -109,7 +118,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         names = getattr(item, "fixturenames", ())
         return 2 if "shared_ray" in names else 1 if "own_ray" in names else 0
 
-    items.sort(key=group)
+    recorded = _recorded_seconds()
+    items.sort(key=lambda item: (group(item), -recorded.get(item.nodeid, 0.0)))
+
+
+def _recorded_seconds() -> dict[str, float]:
+    """:data:`DURATIONS_FILE`, or nothing if it is missing or unreadable (the order is a hint)."""
+    try:
+        return {str(k): float(v) for k, v in json.loads(DURATIONS_FILE.read_text()).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
 
 
 _ungrouped: set[str] = set()
@@ -287,11 +305,19 @@ def user_plugin(use_plugin: Callable[[str], str]) -> str:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN401
     """Name the tests that took more than 2 s without the ``slow`` mark (they belong there, or
-    in a faster form: the fast lane must stay within 2 minutes)."""
+    in a faster form: the fast lane must stay within 2 minutes). With ``RECORD_VARIABLE`` set,
+    write the calls over 2 s to the file it names (:data:`DURATIONS_FILE`'s format)."""
     unmarked = []
+    slow: dict[str, float] = {}
     for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", []):
-        if report.when == "call" and report.duration > SLOW_S and "slow" not in report.keywords:
-            unmarked.append((report.duration, report.nodeid))
+        if report.when == "call" and report.duration > SLOW_S:
+            slow[report.nodeid.split("@")[0]] = round(report.duration, 1)  # without xdist's "@group"
+            if "slow" not in report.keywords:
+                unmarked.append((report.duration, report.nodeid))
+    if os.environ.get(RECORD_VARIABLE):  # merged into what the file holds: a lane updates its own tests
+        record = Path(os.environ[RECORD_VARIABLE])
+        merged = {**(_recorded_seconds() if record == DURATIONS_FILE else {}), **slow}
+        record.write_text(json.dumps(dict(sorted(merged.items())), indent=1) + "\n")
     if unmarked:
         terminalreporter.section(f"tests over {SLOW_S:g} s without the slow mark")
         for duration, nodeid in sorted(unmarked, reverse=True):
