@@ -31,19 +31,19 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # Lanes (README, "Tests"). The fast lane: no Ray, no test over 2 s, on 2 xdist workers (its tests
-# are CPU-bound); it refuses to start Ray (OPTCOMPARE_TEST_LANE=fast). The whole suite: the fast
-# lane, then the slow and Ray tests on 2 workers (each with its own shared Ray of one CPU; they
-# keep the 2 cores 80-86% busy; with 3 or 4 a Ray that a test started died mid-test: docs/decisions.md),
-# with the 25 slowest printed so that growth shows in every CI log. --dist loadgroup keeps the tests of one
-# xdist_group (the gloo jobs) on one worker, one at a time.
+# are CPU-bound). The whole suite: one session on 2 workers, each with its own shared Ray of one
+# CPU (they keep the 2 cores 80-86% busy; with 3 or 4 a Ray that a test started died mid-test:
+# docs/decisions.md), the Ray tests first, longest first (tests/durations.json), the many short
+# tests last, so that the two workers end together; the 25 slowest are printed so that growth
+# shows in every CI log. In both, a test without the `ray` mark cannot start Ray.
+# --dist loadgroup keeps the tests of one xdist_group (the gloo jobs) on one worker, one at a time.
 FAST := -m "not slow and not ray"
 
 test-fast: lint
-	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
+	$(BIN)/python -m pytest $(FAST) -n 2
 
 test: lint
-	OPTCOMPARE_TEST_LANE=fast $(BIN)/python -m pytest $(FAST) -n 2
-	$(BIN)/python -m pytest -m "slow or ray" -n 2 --dist loadgroup --durations=25
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

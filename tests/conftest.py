@@ -10,9 +10,11 @@ Isolation, set up before anything runs (:func:`pytest_configure`) and undone at 
 - ``OPTCOMPARE_FAULT_DIR``: the session's fault directory (see :mod:`tests.plugins`).
 
 Lanes (README, "Tests"): ``make test-fast`` runs ``-m "not slow and not ray"``; ``make test``
-runs everything. A test is marked ``ray`` by asking for :func:`shared_ray` or :func:`own_ray`
-(the mark follows the fixture), and ``slow`` by hand when it needs more than 2 seconds. The
-fast lane refuses to start Ray, so a test that does without the fixture fails there.
+runs everything, in one session. A test is marked ``ray`` by asking for :func:`shared_ray` or
+:func:`own_ray` (the mark follows the fixture), and ``slow`` by hand when it needs more than 2
+seconds. A test without the ``ray`` mark runs with no Ray connected in its process and cannot
+start one (:func:`no_ray_unless_marked`), so a test that does without the fixture fails, in
+either lane.
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ from tests.s3_server import s3_results, s3_server  # noqa: F401 - fixtures for t
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RAY_FIXTURES = ("shared_ray", "own_ray")
-LANE_VARIABLE = "OPTCOMPARE_TEST_LANE"
-"""``fast`` in ``make test-fast``: starting Ray is then an error."""
 SLOW_S = 2.0
 """A test that needs more than this many seconds is marked ``slow``."""
 SHARED_RAY_CPUS = 1
@@ -87,8 +87,6 @@ def pytest_configure(config: pytest.Config) -> None:
         faults = Path(os.environ[FAULT_DIR_VARIABLE]) / worker
         faults.mkdir(exist_ok=True)
         _set_environment(FAULT_DIR_VARIABLE, str(faults))
-    if os.environ.get(LANE_VARIABLE) == "fast":
-        _refuse_ray_in_the_fast_lane()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -104,19 +102,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects by the marks set here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark ``ray`` every test that uses Ray. Order: the tests without Ray first (some check that
-    no Ray is connected in this process), then those that need no Ray in this process
-    (``own_ray``), then those on the shared one, which so starts once. Within each, the longest
+    """Mark ``ray`` every test that uses Ray. Order: the tests that need no Ray in this process
+    (``own_ray``), then those on the shared one, which so starts once per worker, then those
+    without Ray (before the first of them, a worker stops its shared Ray). Within each, the longest
     first, by :data:`DURATIONS_FILE`: xdist hands each worker its next tests ahead of time, so a
     long test left for the end ran on one worker while the other sat idle (88 s of 589 on
-    2026-12-07)."""
+    2026-12-07); the many short tests last even out the two workers' ends."""
     for item in items:
         if set(RAY_FIXTURES) & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.ray)
 
     def group(item: pytest.Item) -> int:
         names = getattr(item, "fixturenames", ())
-        return 2 if "shared_ray" in names else 1 if "own_ray" in names else 0
+        return 1 if "shared_ray" in names else 0 if "own_ray" in names else 2
 
     recorded = _recorded_seconds()
     items.sort(key=lambda item: (group(item), -recorded.get(item.nodeid, 0.0)))
@@ -151,18 +149,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             "work together (pytest 9.2 with xdist 3.8); install the versions of constraints.txt",
             pytrace=False,
         )
-
-
-def _refuse_ray_in_the_fast_lane() -> None:
-    import ray
-
-    def refuse(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
-        raise RuntimeError(
-            "this test started Ray in the fast lane: ask for the shared_ray or own_ray fixture "
-            "(tests/conftest.py), which marks it `ray`"
-        )
-
-    ray.init = refuse
 
 
 class _SharedRay:
@@ -217,6 +203,24 @@ class _SharedRay:
             if time.monotonic() > deadline:
                 return f"{total - free:g} of {total:g} CPUs still held {IDLE_TIMEOUT_S:g} s after the test"
             time.sleep(0.2)
+
+
+@pytest.fixture(autouse=True)
+def no_ray_unless_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test without the ``ray`` mark runs with no Ray connected in this process (the shared one
+    is stopped if an earlier test of this worker started it) and ``ray.init`` raises."""
+    if request.node.get_closest_marker("ray") is not None:
+        return
+    _SharedRay.instance().stop()
+    import ray
+
+    def refuse(*args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+        raise RuntimeError(
+            "this test started Ray without the ray mark: ask for the shared_ray or own_ray fixture "
+            "(tests/conftest.py), which marks it `ray`"
+        )
+
+    monkeypatch.setattr(ray, "init", refuse)
 
 
 @pytest.fixture
