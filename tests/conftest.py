@@ -45,8 +45,8 @@ tiny, and the slow lane runs on 2 workers of a 2-core machine that it keeps 80-8
 one slot the lane took 543 s against 558 s with two, the same day (docs/decisions.md, "Tests:
 two lanes, one shared Ray")."""
 DURATIONS_FILE = REPO_ROOT / "tests" / "durations.json"
-"""Seconds each slow test's call took in a recorded run, by node id: the order of the slow lane
-(:func:`pytest_collection_modifyitems`). Rewritten by a run with ``OPTCOMPARE_RECORD_DURATIONS``
+"""Seconds each slow test's call took in a recorded run, by node id: the order of ``make
+test``'s session (:func:`pytest_collection_modifyitems`). Rewritten by a run with ``OPTCOMPARE_RECORD_DURATIONS``
 set to its path (README, "Tests"); a test it lacks goes last in its group."""
 RECORD_VARIABLE = "OPTCOMPARE_RECORD_DURATIONS"
 IDLE_TIMEOUT_S = 60.0
